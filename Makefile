@@ -1,0 +1,93 @@
+# vllmc build. `make` builds build/vllmc and build/libvllmc.a.
+#   make test         unit + golden + CLI tests
+#   make asan         the test suite under ASan+UBSan (clang), in build/asan
+#   make fuzz         libFuzzer targets (clang), each run FUZZ_SECONDS
+#   make VLLM_TARGET_DEVICE=cpu   a CPU-only build: no GPU code is compiled
+VLLM_TARGET_DEVICE ?= auto
+ifeq ($(filter $(VLLM_TARGET_DEVICE),auto cpu),)
+$(error VLLM_TARGET_DEVICE must be auto or cpu (got '$(VLLM_TARGET_DEVICE)'))
+endif
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2
+SAN ?=
+FUZZ_SECONDS ?= 20
+
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+# Only *_avx2.c files get these; the rest of the code stays baseline x86-64 and
+# picks the AVX2 kernels at run time when the CPU has them.
+SIMD_FLAGS := -mavx2 -mfma -mf16c
+endif
+
+CPPFLAGS += -Isrc -Iinclude -D_GNU_SOURCE -DVLLMC_TARGET_DEVICE_$(VLLM_TARGET_DEVICE)
+CFLAGS_ALL = -std=c11 -g $(OPT) $(SAN) -Wall -Wextra -Werror -pthread -MMD -MP $(CFLAGS)
+LDLIBS += -lcjson -lm -pthread
+
+LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort)
+ifeq ($(VLLM_TARGET_DEVICE),cpu)
+LIB_SRC := $(filter-out src/backend/vulkan/%,$(LIB_SRC))
+endif
+CLI_SRC := src/main.c $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/vllmc $(BUILD)/libvllmc.a
+
+$(BUILD)/libvllmc.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/vllmc: $(CLI_OBJ) $(BUILD)/libvllmc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(SIMD_FLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libvllmc.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
+
+# Unit and golden tests (C), then the CLI contract tests (shell, against build/vllmc).
+test: all $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in tests/cli/test_*.sh; do echo "== $$t"; VLLMC=$(BUILD)/vllmc bash $$t; done
+	@echo "all tests passed"
+
+asan:
+	$(MAKE) BUILD=build/asan CC=clang OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+# Fuzz targets link the library built with fuzzer instrumentation.
+FUZZ_BUILD := build/fuzz
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" $(FUZZ_BUILD)/libvllmc.a
+	@mkdir -p $(FUZZ_BUILD)/bin
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "== build $$n"; \
+	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/bin/$$n $$f \
+	    $(FUZZ_BUILD)/libvllmc.a $(LDLIBS); done
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
+	  echo "== run $$n for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$n $$seeds 2>&1 | tail -n 3; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
+clean:
+	rm -rf build
+
+.PHONY: all test asan fuzz clean
+SHELL := /bin/bash
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,140 @@
+/* backend: the boundary between the model path and the device that computes.
+ *
+ * A backend owns memory (buffers: weights, activations, KV blocks) and runs
+ * ops on views of that memory (be_tensor). Ops are batched over tokens: a
+ * prompt's prefill is one call per op for all of its tokens, and a decode step
+ * is one call per op for every sequence in the batch. Ops are recorded in
+ * order; results are only guaranteed visible to buffer_read() after sync().
+ * The CPU backend runs each op as it comes; a GPU backend records a command
+ * buffer and submits it at sync().
+ *
+ * Tensors are 2-D row-major views: `rows` rows of `cols` elements, row i
+ * starting `stride` elements after row i-1 (stride >= cols). Activations are
+ * f32; weights may be f32/f16/bf16; indices are i32. Shapes below use
+ * [rows, cols]. Every op's inputs and outputs must not alias unless the op
+ * says "in place is allowed".
+ *
+ * Ownership: buffers belong to the backend that made them and are released
+ * with buffer_free(). Entries marked (optional) may be NULL; the be_* wrappers
+ * below supply the fallback. */
+#ifndef VLLMC_BACKEND_H
+#define VLLMC_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { BE_F32 = 0, BE_F16 = 1, BE_BF16 = 2, BE_I32 = 3 } be_dtype;
+
+static inline size_t be_dtype_size(be_dtype t) { return t == BE_F16 || t == BE_BF16 ? 2 : 4; }
+const char *be_dtype_name(be_dtype t);
+
+typedef struct be_buffer be_buffer; /* opaque, backend-defined */
+
+typedef struct {
+    be_buffer *buf;
+    size_t offset;    /* bytes from the buffer start to element [0,0] */
+    be_dtype dtype;
+    int64_t rows, cols;
+    int64_t stride;   /* elements between row starts */
+} be_tensor;
+
+/* Paged attention metadata for one batch (all arrays are i32 tensors).
+ * Sequence s owns query rows q_start[s] .. q_start[s+1]-1 of q/out; those are
+ * its newest q_len tokens, at positions seq_len[s]-q_len .. seq_len[s]-1, whose
+ * K/V have already been written with kv_write. Token t of sequence s lives in
+ * cache slot block_table[s, t / block_size] * block_size + t % block_size. */
+typedef struct {
+    int n_seqs;
+    be_tensor q_start;      /* i32 [1, n_seqs + 1], q_start[0] = 0 */
+    be_tensor seq_len;      /* i32 [1, n_seqs]: tokens in context incl. new ones */
+    be_tensor block_table;  /* i32 [n_seqs, max_blocks] */
+    int block_size;         /* tokens per block */
+    int max_seq_len;        /* max over seq_len (sizes scratch) */
+} be_attn_meta;
+
+/* Attention shape. n_heads query heads share n_kv_heads K/V heads (GQA). */
+typedef struct {
+    int n_heads, n_kv_heads, head_dim;
+    float scale;            /* softmax scale, usually 1/sqrt(head_dim) */
+    int sliding_window;     /* 0: none; else attend to the last `sliding_window` positions */
+} be_attn_shape;
+
+typedef struct be_backend {
+    const char *name;   /* "cpu", "vulkan" */
+    void *ctx;
+
+    /* --- memory --- */
+    int (*buffer_alloc)(void *ctx, size_t bytes, be_buffer **out);
+    /* (optional) Use existing host memory in place (an mmapped weight file).
+     * The memory must outlive the buffer. NULL: the wrapper allocates and copies. */
+    int (*buffer_wrap_host)(void *ctx, const void *host, size_t bytes, be_buffer **out);
+    void (*buffer_free)(void *ctx, be_buffer *b);
+    int (*buffer_write)(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes);
+    int (*buffer_read)(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes);
+    /* (optional) Host pointer of a buffer, when the device shares host memory. */
+    void *(*buffer_host_ptr)(void *ctx, be_buffer *b);
+
+    /* --- ops (recorded in order) --- */
+    /* out[i,:] = f32(table[ids[i], :]); table f32/f16/bf16 [V, D], ids i32 [1, n], out f32 [n, D] */
+    void (*get_rows)(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out);
+    /* out = x / rms(x) * (w + w_offset); x f32 [n, D], w f32 [1, D]; in place is allowed.
+     * Head-wise norms (Qwen3 q_norm) pass x viewed as [n*heads, head_dim]. */
+    void (*rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset,
+                    const be_tensor *out);
+    /* out = x @ w^T (+ bias); x f32 [n, K], w f32/f16/bf16 [M, K], bias f32 [1, M] or NULL,
+     * out f32 [n, M]. Accumulates in f32. */
+    void (*matmul)(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
+                   const be_tensor *out);
+    /* Rotary embedding in place on x f32 [n, heads*head_dim] (heads = cols / head_dim):
+     * the first rot_dim dims of each head are rotated, pairing i with i + rot_dim/2
+     * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i]. pos i32 [1, n],
+     * inv_freq f32 [1, rot_dim/2]. */
+    void (*rope)(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
+                 const be_tensor *inv_freq);
+    /* cache[slot[t], :] = k[t, :]; k f32 [n, C], slot i32 [1, n], cache f32/f16/bf16 [slots, C].
+     * Negative slots are skipped (padding). */
+    void (*kv_write)(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
+    /* Causal paged attention for every query row of the batch (see be_attn_meta).
+     * q f32 [n, n_heads*head_dim]; k_cache/v_cache [slots, n_kv_heads*head_dim] in
+     * f32/f16/bf16; out f32 [n, n_heads*head_dim]. */
+    void (*attention)(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
+                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
+    /* out = silu(gate) * up; all f32 [n, F]; in place (out == gate) is allowed. */
+    void (*silu_mul)(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+    /* out = a + b; all f32 [n, D]; in place (out == a) is allowed. */
+    void (*add)(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+
+    /* Wait until every recorded op has finished. */
+    int (*sync)(void *ctx);
+    void (*free)(void *ctx);
+} be_backend;
+
+/* CPU backend. nthreads <= 0: from VLLM_CPU_OMP_THREADS_BIND / the CPUs allowed. */
+int be_cpu_create(be_backend **out, int nthreads, const char *bind);
+int be_cpu_nthreads(const be_backend *b);
+
+/* Wrappers: they fill optional entries and free the backend struct itself. */
+int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
+void be_free(be_backend *b);
+
+/* A tensor view over a whole buffer or a part of one. */
+static inline be_tensor be_view(be_buffer *buf, size_t offset, be_dtype dt, int64_t rows, int64_t cols) {
+    be_tensor t = {buf, offset, dt, rows, cols, cols};
+    return t;
+}
+/* Rows [r0, r0+n) of t. */
+static inline be_tensor be_rows(const be_tensor *t, int64_t r0, int64_t n) {
+    be_tensor v = *t;
+    v.offset += (size_t)(r0 * t->stride) * be_dtype_size(t->dtype);
+    v.rows = n;
+    return v;
+}
+/* Columns [c0, c0+n) of t (a strided view). */
+static inline be_tensor be_cols(const be_tensor *t, int64_t c0, int64_t n) {
+    be_tensor v = *t;
+    v.offset += (size_t)c0 * be_dtype_size(t->dtype);
+    v.cols = n;
+    return v;
+}
+
+#endif

@@ -1,0 +1,79 @@
+/* config: a Hugging Face model's config.json (+ generation_config.json) reduced to
+ * the numbers the one model path needs.
+ *
+ * Architectures differ only by flags here (qkv bias, per-head q/k norm, tied
+ * head, ...), never by separate forward functions. Both spellings of RoPE
+ * settings are read: "rope_scaling" (older) and "rope_parameters" (newer, which
+ * may also carry rope_theta). Unknown architectures, unsupported rope types and
+ * inconsistent shapes are errors that name the file and the field. */
+#ifndef VLLMC_MODEL_CONFIG_H
+#define VLLMC_MODEL_CONFIG_H
+
+#include <stdint.h>
+
+#define CFG_MAX_EOS 16
+
+typedef enum { CFG_DT_F32, CFG_DT_F16, CFG_DT_BF16 } cfg_dtype;
+
+typedef enum {
+    CFG_ROPE_DEFAULT,   /* plain inv_freq = theta^(-2i/rot_dim) */
+    CFG_ROPE_LINEAR,    /* positions divided by factor */
+    CFG_ROPE_LLAMA3,    /* Llama 3.1 frequency-dependent scaling */
+} cfg_rope_type;
+
+typedef struct {
+    char arch[64];              /* architectures[0], e.g. "LlamaForCausalLM" */
+    char model_type[32];
+
+    int hidden_size;            /* D */
+    int intermediate_size;      /* F */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;             /* defaults to n_heads */
+    int head_dim;               /* explicit, else hidden_size / n_heads */
+    int vocab_size;
+    int max_position_embeddings;
+    float rms_norm_eps;
+
+    /* RoPE */
+    double rope_theta;          /* default 10000 */
+    cfg_rope_type rope_type;
+    double rope_factor;         /* linear / llama3 */
+    double rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
+    int rope_original_max_pos;  /* llama3: original_max_position_embeddings */
+    double partial_rotary_factor; /* 1.0 unless given */
+
+    /* architecture flags */
+    int qkv_bias;               /* q/k/v projections have biases (Qwen2, attention_bias) */
+    int o_bias;                 /* o_proj has a bias (attention_bias on Llama) */
+    int mlp_bias;
+    int qk_norm;                /* per-head RMSNorm of q and k before RoPE (Qwen3) */
+    int tie_word_embeddings;
+    int sliding_window;         /* 0 = none (only when the architecture uses it) */
+
+    cfg_dtype torch_dtype;      /* "torch_dtype" or "dtype"; f32 if absent */
+
+    /* token ids (-1 if absent). EOS from generation_config.json wins over config.json. */
+    int bos_token_id;
+    int eos_token_ids[CFG_MAX_EOS];
+    int n_eos;
+
+    /* generation_config.json sampling defaults (has_* = 0 when absent) */
+    int has_temperature, has_top_p, has_top_k;
+    float gen_temperature, gen_top_p;
+    int gen_top_k;
+} model_config;
+
+/* Parse config.json text. `what` names the file in errors. */
+int cfg_parse(const char *json, size_t len, const char *what, model_config *out);
+/* Merge generation_config.json text into an already parsed config. */
+int cfg_parse_generation(const char *json, size_t len, const char *what, model_config *cfg);
+/* Read DIR/config.json and, if present, DIR/generation_config.json. */
+int cfg_load_dir(const char *dir, model_config *out);
+
+const char *cfg_dtype_name(cfg_dtype t);
+/* Parse "auto|half|float16|bfloat16|float|float32" against the checkpoint's dtype,
+ * with vLLM's meaning of auto (bf16 stays bf16; f32 and f16 run in f16). */
+int cfg_resolve_dtype(const char *flag, cfg_dtype checkpoint, cfg_dtype *out);
+
+#endif
