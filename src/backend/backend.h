@@ -112,6 +112,8 @@ typedef struct be_backend {
 /* CPU backend. nthreads <= 0: from VLLM_CPU_OMP_THREADS_BIND / the CPUs allowed. */
 int be_cpu_create(be_backend **out, int nthreads, const char *bind);
 int be_cpu_nthreads(const be_backend *b);
+/* The CPU backend's thread pool (benchmarks measure the machine with it). */
+struct tp_pool *be_cpu_pool(const be_backend *b);
 
 /* Wrappers: they fill optional entries and free the backend struct itself. */
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);

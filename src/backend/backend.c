@@ -1,0 +1,24 @@
+/* Backend-independent wrappers: defaults for optional entries. */
+#include "backend.h"
+
+#include <stdlib.h>
+
+#include "base/err.h"
+
+int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out) {
+    if (b->buffer_wrap_host) return b->buffer_wrap_host(b->ctx, host, bytes, out);
+    int rc = b->buffer_alloc(b->ctx, bytes, out);
+    if (rc) return rc;
+    rc = b->buffer_write(b->ctx, *out, 0, host, bytes);
+    if (rc) {
+        b->buffer_free(b->ctx, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void be_free(be_backend *b) {
+    if (!b) return;
+    if (b->free) b->free(b->ctx);
+    free(b);
+}

@@ -1,0 +1,135 @@
+/* The CPU backend: host-memory buffers and the op table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "cpu_internal.h"
+
+const char *be_dtype_name(be_dtype t) {
+    switch (t) {
+    case BE_F32: return "f32";
+    case BE_F16: return "f16";
+    case BE_BF16: return "bf16";
+    case BE_I32: return "i32";
+    }
+    return "?";
+}
+
+static int cpu_buffer_alloc(void *ctx, size_t bytes, be_buffer **out) {
+    (void)ctx;
+    *out = NULL;
+    be_buffer *b = calloc(1, sizeof *b);
+    if (!b) return vc_errf(VC_ENOMEM, "cpu: out of memory");
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes) {
+        free(b);
+        return vc_errf(VC_ENOMEM, "cpu: buffer of %zu bytes too large", bytes);
+    }
+    b->data = aligned_alloc(64, rounded ? rounded : 64);
+    if (!b->data) {
+        free(b);
+        return vc_errf(VC_ENOMEM, "cpu: cannot allocate %zu bytes", bytes);
+    }
+    b->size = bytes;
+    b->owned = 1;
+    *out = b;
+    return VC_OK;
+}
+
+static int cpu_buffer_wrap_host(void *ctx, const void *host, size_t bytes, be_buffer **out) {
+    (void)ctx;
+    *out = NULL;
+    be_buffer *b = calloc(1, sizeof *b);
+    if (!b) return vc_errf(VC_ENOMEM, "cpu: out of memory");
+    b->data = (void *)host; /* read-only use: weights are never written */
+    b->size = bytes;
+    *out = b;
+    return VC_OK;
+}
+
+static void cpu_buffer_free(void *ctx, be_buffer *b) {
+    (void)ctx;
+    if (!b) return;
+    if (b->owned) free(b->data);
+    free(b);
+}
+
+static int cpu_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes) {
+    (void)ctx;
+    if (!b->owned || off > b->size || bytes > b->size - off)
+        return vc_errf(VC_EINVAL, "cpu: write of %zu bytes at %zu outside buffer of %zu", bytes, off, b->size);
+    memcpy((char *)b->data + off, src, bytes);
+    return VC_OK;
+}
+
+static int cpu_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes) {
+    (void)ctx;
+    if (off > b->size || bytes > b->size - off)
+        return vc_errf(VC_EINVAL, "cpu: read of %zu bytes at %zu outside buffer of %zu", bytes, off, b->size);
+    memcpy(dst, (char *)b->data + off, bytes);
+    return VC_OK;
+}
+
+static void *cpu_buffer_host_ptr(void *ctx, be_buffer *b) {
+    (void)ctx;
+    return b->data;
+}
+
+static int cpu_sync(void *ctx) {
+    cpu_ctx *c = ctx;
+    int rc = c->error;
+    c->error = VC_OK;
+    return rc;
+}
+
+static void cpu_free(void *vctx) {
+    cpu_ctx *c = vctx;
+    if (!c) return;
+    tp_free(c->pool);
+    free(c->scratch);
+    free(c);
+}
+
+int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
+    *out = NULL;
+    cpu_ctx *c = calloc(1, sizeof *c);
+    be_backend *b = calloc(1, sizeof *b);
+    if (!c || !b) {
+        free(c);
+        free(b);
+        return vc_errf(VC_ENOMEM, "cpu: out of memory");
+    }
+    int rc = tp_create(&c->pool, nthreads, bind);
+    if (rc) {
+        free(c);
+        free(b);
+        return rc;
+    }
+    c->nthreads = tp_nthreads(c->pool);
+    *b = (be_backend){
+        .name = "cpu",
+        .ctx = c,
+        .buffer_alloc = cpu_buffer_alloc,
+        .buffer_wrap_host = cpu_buffer_wrap_host,
+        .buffer_free = cpu_buffer_free,
+        .buffer_write = cpu_buffer_write,
+        .buffer_read = cpu_buffer_read,
+        .buffer_host_ptr = cpu_buffer_host_ptr,
+        .get_rows = cpu_op_get_rows,
+        .rmsnorm = cpu_op_rmsnorm,
+        .matmul = cpu_op_matmul,
+        .rope = cpu_op_rope,
+        .kv_write = cpu_op_kv_write,
+        .attention = cpu_op_attention,
+        .silu_mul = cpu_op_silu_mul,
+        .add = cpu_op_add,
+        .sync = cpu_sync,
+        .free = cpu_free,
+    };
+    *out = b;
+    return VC_OK;
+}
+
+int be_cpu_nthreads(const be_backend *b) { return ((const cpu_ctx *)b->ctx)->nthreads; }
+
+tp_pool *be_cpu_pool(const be_backend *b) { return ((const cpu_ctx *)b->ctx)->pool; }

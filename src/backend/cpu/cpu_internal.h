@@ -1,0 +1,45 @@
+/* cpu_internal: state shared by the CPU backend's files.
+ *
+ * The CPU backend runs every op at once on its thread pool (no recording), so
+ * sync() is a no-op. Buffers are plain host memory, either owned (malloc'd,
+ * 64-byte aligned) or wrapping memory the caller keeps alive (mmapped weights). */
+#ifndef VLLMC_CPU_INTERNAL_H
+#define VLLMC_CPU_INTERNAL_H
+
+#include "backend/backend.h"
+#include "base/threadpool.h"
+
+struct be_buffer {
+    void *data;
+    size_t size;   /* bytes */
+    int owned;     /* 1: free data with the buffer */
+};
+
+typedef struct {
+    tp_pool *pool;
+    int nthreads;
+    float *scratch;        /* per-thread attention scratch: nthreads * scratch_per_thread floats */
+    size_t scratch_per_thread;
+    int error;             /* first failure inside an op (VC_E*), reported by sync() */
+} cpu_ctx;
+
+static inline void *cpu_ptr(const be_tensor *t) { return (char *)t->buf->data + t->offset; }
+static inline float *cpu_f32(const be_tensor *t) { return (float *)cpu_ptr(t); }
+static inline int32_t *cpu_i32(const be_tensor *t) { return (int32_t *)cpu_ptr(t); }
+
+/* ops (cpu_ops.c) */
+void cpu_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out);
+void cpu_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset,
+                    const be_tensor *out);
+void cpu_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
+                   const be_tensor *out);
+void cpu_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
+                 const be_tensor *inv_freq);
+void cpu_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
+void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+/* attention (cpu_attention.c) */
+void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
+                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
+
+#endif

@@ -1,0 +1,120 @@
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vllmc: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_flag(cli_args *a, const char *name) {
+    const char *s = a->argv[a->i];
+    size_t n = strlen(name);
+    if (strncmp(s, name, n) != 0) return 0;
+    if (s[n] == 0) {
+        a->inline_val = NULL;
+    } else if (s[n] == '=') {
+        a->inline_val = s + n + 1;
+    } else {
+        return 0;
+    }
+    a->i++;
+    return 1;
+}
+
+const char *cli_value(cli_args *a, const char *name) {
+    if (a->inline_val) {
+        const char *v = a->inline_val;
+        a->inline_val = NULL;
+        return v;
+    }
+    if (a->i >= a->argc) {
+        cli_error("%s needs a value", name);
+        return NULL;
+    }
+    return a->argv[a->i++];
+}
+
+int cli_parse_int(const char *s, const char *name, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_error("%s: expected an integer in [%lld, %lld], got '%s'", name, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_float(const char *s, const char *name, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) {
+        cli_error("%s: expected a number, got '%s'", name, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_ids(const char *s, int32_t **ids, int *n) {
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    int32_t *v = malloc(sizeof *v * cap);
+    if (!v) return -1;
+    const char *p = s;
+    int k = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (errno || end == p || x < 0 || x > INT32_MAX) {
+            cli_error("--prompt-token-ids: expected comma-separated non-negative token ids, got '%s'", s);
+            free(v);
+            return -1;
+        }
+        v[k++] = (int32_t)x;
+        while (*end == ' ') end++;
+        if (*end == 0) break;
+        if (*end != ',') {
+            cli_error("--prompt-token-ids: expected comma-separated non-negative token ids, got '%s'", s);
+            free(v);
+            return -1;
+        }
+        p = end + 1;
+    }
+    *ids = v;
+    *n = k;
+    return 0;
+}
+
+#include "backend/backend.h"
+#include "base/err.h"
+
+int cli_open_backend(const char *device, be_backend **out) {
+    *out = NULL;
+    if (!device) device = "auto";
+    if (strcmp(device, "auto") != 0 && strcmp(device, "cpu") != 0) {
+        cli_error("--device '%s' is not available in this build (available: auto, cpu)", device);
+        return -1;
+    }
+    if (be_cpu_create(out, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) {
+        cli_error("VLLM_CPU_OMP_THREADS_BIND: %s", vc_errmsg());
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* cli: the subcommands of the vllmc program and the argument helpers they share.
+ * Each subcommand returns the process exit status; errors go to stderr. */
+#ifndef VLLMC_CLI_H
+#define VLLMC_CLI_H
+
+#include <stdint.h>
+
+int cli_generate(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+
+/* Argument cursor over argv[i]: accepts "--name value" and "--name=value". */
+typedef struct {
+    int argc, i;
+    char **argv;
+    const char *inline_val; /* value after '=' of the current flag, if any */
+} cli_args;
+
+/* If argv[i] is --name (or --name=...), consume it and return 1. */
+int cli_flag(cli_args *a, const char *name);
+/* The value of the flag just matched (consumes the next argv), or NULL with a message. */
+const char *cli_value(cli_args *a, const char *name);
+int cli_parse_int(const char *s, const char *name, long long lo, long long hi, long long *out);
+int cli_parse_float(const char *s, const char *name, double *out);
+/* "1,5,9" -> malloc'd ids. */
+int cli_parse_ids(const char *s, int32_t **ids, int *n);
+void cli_error(const char *fmt, ...);
+
+struct be_backend;
+/* The compute device for --device (auto | cpu); VLLM_CPU_OMP_THREADS_BIND places CPU threads. */
+int cli_open_backend(const char *device, struct be_backend **out);
+
+#endif

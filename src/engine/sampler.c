@@ -1,0 +1,167 @@
+#include "engine/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+int samp_params_check(const samp_params *p) {
+    if (!(p->temperature >= 0.0f) || isinf(p->temperature))
+        return vc_errf(VC_EINVAL, "temperature must be non-negative, got %g", p->temperature);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) return vc_errf(VC_EINVAL, "top_p must be in (0, 1], got %g", p->top_p);
+    if (p->top_k < -1) return vc_errf(VC_EINVAL, "top_k must be 0 (disable), -1 (disable), or at least 1, got %d", p->top_k);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) return vc_errf(VC_EINVAL, "min_p must be in [0, 1], got %g", p->min_p);
+    return VC_OK;
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+void samp_rng_seed(samp_rng *r, uint64_t seed) {
+    uint64_t z = seed;
+    for (int i = 0; i < 4; i++) { /* splitmix64 */
+        z += 0x9e3779b97f4a7c15ull;
+        uint64_t x = z;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+        r->s[i] = x ^ (x >> 31);
+    }
+}
+
+float samp_rng_uniform(samp_rng *r) { /* xoshiro256** */
+    uint64_t *s = r->s;
+    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return (float)(res >> 40) * (1.0f / 16777216.0f);
+}
+
+int samp_scratch_init(samp_scratch *s, int vocab) {
+    s->cand = malloc(sizeof *s->cand * (size_t)(vocab > 0 ? vocab : 1));
+    s->cap = vocab;
+    if (!s->cand) return vc_errf(VC_ENOMEM, "out of memory");
+    return VC_OK;
+}
+
+void samp_scratch_free(samp_scratch *s) {
+    free(s->cand);
+    memset(s, 0, sizeof *s);
+}
+
+int samp_argmax(const float *logits, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+/* Descending probability, ties by lower id. */
+static int cand_cmp(const void *a, const void *b) {
+    const samp_cand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Move the k most likely of c[0..m) to c[0..k) (in no order): quickselect. */
+static void select_topk(samp_cand *c, int m, int k) {
+    int lo = 0, hi = m - 1;
+    while (lo < hi) {
+        samp_cand pivot = c[(lo + hi) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (cand_cmp(&c[i], &pivot) < 0) i++;
+            while (cand_cmp(&c[j], &pivot) > 0) j--;
+            if (i <= j) {
+                samp_cand t = c[i];
+                c[i] = c[j];
+                c[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng, samp_scratch *s) {
+    if (p->temperature < SAMP_EPS || n <= 1) return samp_argmax(logits, n);
+    samp_cand *c = s->cand;
+    float inv_t = 1.0f / p->temperature;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (logits[i] * inv_t > mx) mx = logits[i] * inv_t;
+    /* Unnormalised probabilities (the max is 1). min_p keeps p >= min_p * max. */
+    float thr = p->min_p > 0.0f ? p->min_p : 0.0f;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(logits[i] * inv_t - mx);
+        if (e > 0.0f && e >= thr) c[m++] = (samp_cand){e, i};
+    }
+    if (m == 0) return samp_argmax(logits, n);
+    if (p->top_k > 0 && p->top_k < m) {
+        select_topk(c, m, p->top_k);
+        m = p->top_k;
+    }
+    if (p->top_p < 1.0f) {
+        qsort(c, (size_t)m, sizeof *c, cand_cmp);
+        double tot = 0;
+        for (int i = 0; i < m; i++) tot += c[i].p;
+        /* vLLM drops a token once the mass of the tokens more likely than it
+         * reaches top_p: keep the prefix whose preceding mass is < top_p. */
+        double acc = 0;
+        int keep = 0;
+        while (keep < m && acc < (double)p->top_p * tot) acc += c[keep++].p;
+        m = keep > 0 ? keep : 1;
+    }
+    double tot = 0;
+    for (int i = 0; i < m; i++) tot += c[i].p;
+    double r = (double)samp_rng_uniform(rng) * tot, acc = 0;
+    for (int i = 0; i < m; i++) {
+        acc += c[i].p;
+        if (r < acc) return c[i].id;
+    }
+    return c[m - 1].id;
+}
+
+static double log_sum_exp(const float *logits, int n, float *mx_out) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    *mx_out = mx;
+    return log(sum);
+}
+
+float samp_logprob_of(const float *logits, int n, int id) {
+    float mx;
+    double lse = log_sum_exp(logits, n, &mx);
+    return (float)((double)logits[id] - mx - lse);
+}
+
+int samp_top_logprobs(const float *logits, int n, int k, int32_t *ids, float *logprobs) {
+    if (k > n) k = n;
+    if (k <= 0) return 0;
+    float mx;
+    double lse = log_sum_exp(logits, n, &mx);
+    /* k is small (vLLM caps it at 20 by default): keep a sorted list. */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float v = logits[i];
+        if (m == k && !(v > logits[ids[m - 1]])) continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && v > logits[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = i;
+    }
+    for (int i = 0; i < m; i++) logprobs[i] = (float)((double)logits[ids[i]] - mx - lse);
+    return m;
+}

@@ -1,0 +1,42 @@
+/* vllmc: the command-line entry point. Only main() turns errors into exit codes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef VLLMC_VERSION
+#define VLLMC_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+    "usage: vllmc <command> [options]\n"
+    "commands:\n"
+    "  generate MODEL_DIR --prompt-token-ids 1,2,3 --max-tokens N --json   offline generation\n"
+    "  bench latency [MODEL_DIR | --random-weights CONFIG.json] ...        prefill/decode speed\n"
+    "  --version                                                           print the version\n"
+    "Run 'vllmc <command> --help' for a command's options.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return cli_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+#if defined(VLLMC_TARGET_DEVICE_cpu)
+        printf("vllmc %s (devices: cpu; built with VLLM_TARGET_DEVICE=cpu)\n", VLLMC_VERSION);
+#else
+        printf("vllmc %s (devices: cpu)\n", VLLMC_VERSION);
+#endif
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "vllmc: error: unknown command '%s'\n", cmd);
+    fputs(usage, stderr);
+    return 2;
+}

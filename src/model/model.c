@@ -1,0 +1,325 @@
+/* Model weights: the HF tensor names of the Llama family mapped onto one layout. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/half.h"
+
+typedef enum { T_MAT, T_NORM, T_BIAS } tkind;
+
+/* Where tensors come from: a checkpoint, or a random generator (st == NULL). */
+typedef struct {
+    const char *dir;
+    const st_set *st;
+    uint64_t rng[4];
+} wsrc;
+
+be_dtype mdl_dtype_from_cfg(cfg_dtype t) {
+    return t == CFG_DT_F32 ? BE_F32 : t == CFG_DT_F16 ? BE_F16 : BE_BF16;
+}
+
+static int add_buf(mdl_model *m, be_buffer *b) {
+    if (m->n_bufs == m->cap_bufs) {
+        int cap = m->cap_bufs ? m->cap_bufs * 2 : 64;
+        be_buffer **nb = realloc(m->bufs, sizeof *nb * (size_t)cap);
+        if (!nb) return vc_errf(VC_ENOMEM, "out of memory");
+        m->bufs = nb;
+        m->cap_bufs = cap;
+    }
+    m->bufs[m->n_bufs++] = b;
+    return VC_OK;
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t xoshiro_next(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+/* Approximately normal (Irwin-Hall of four 16-bit uniforms), scaled; never 0. */
+static float rand_normal(uint64_t s[4], float mean, float std) {
+    uint64_t r = xoshiro_next(s);
+    float u = (float)(r & 0xffff) + (float)((r >> 16) & 0xffff) + (float)((r >> 32) & 0xffff) + (float)(r >> 48);
+    float z = (u / 65536.0f - 2.0f) * 1.7320508f;
+    float v = mean + std * z;
+    return v != 0.0f ? v : std * 1e-3f;
+}
+
+static st_dtype st_of(be_dtype t) { return t == BE_F32 ? ST_F32 : t == BE_F16 ? ST_F16 : ST_BF16; }
+
+static float st_elem_to_f32(const void *src, st_dtype t, size_t i) {
+    const uint16_t *h = src;
+    switch (t) {
+    case ST_F32: {
+        float f;
+        memcpy(&f, (const char *)src + 4 * i, 4);
+        return f;
+    }
+    case ST_F16: return vc_f16_to_f32(h[i]);
+    default: return vc_bf16_to_f32(h[i]);
+    }
+}
+
+static void store_f32(void *dst, be_dtype t, size_t i, float v) {
+    if (t == BE_F32) ((float *)dst)[i] = v;
+    else if (t == BE_F16) ((uint16_t *)dst)[i] = vc_f32_to_f16(v);
+    else ((uint16_t *)dst)[i] = vc_f32_to_bf16(v);
+}
+
+/* Fill a new buffer of n elements of dtype `want`, converting from `src` (a
+ * checkpoint tensor) or drawing random values (src == NULL), in chunks so no
+ * whole-tensor temporary is needed. */
+static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size_t n, tkind kind,
+                       be_dtype want, be_buffer **out) {
+    be_backend *be = m->be;
+    size_t es = be_dtype_size(want);
+    int rc = be->buffer_alloc(be->ctx, n * es, out);
+    if (rc) return rc;
+    enum { CHUNK = 1 << 16 };
+    unsigned char *tmp = malloc((size_t)CHUNK * 4);
+    if (!tmp) {
+        be->buffer_free(be->ctx, *out);
+        *out = NULL;
+        return vc_errf(VC_ENOMEM, "out of memory");
+    }
+    for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+        size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
+        for (size_t i = 0; i < c; i++) {
+            float v;
+            if (src) v = st_elem_to_f32(src, sdt, i0 + i);
+            else if (kind == T_NORM) v = rand_normal(ws->rng, 1.0f, 0.02f);
+            else v = rand_normal(ws->rng, 0.0f, 0.02f);
+            store_f32(tmp, want, i, v);
+        }
+        rc = be->buffer_write(be->ctx, *out, i0 * es, tmp, c * es);
+        if (rc) {
+            be->buffer_free(be->ctx, *out);
+            *out = NULL;
+            break;
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Place one tensor. rows x cols for matrices; cols == 0 means a 1-D tensor of
+ * `rows` elements (stored as a [1, rows] view). Optional tensors that are absent
+ * come back with rows == 0. */
+static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t rows, int64_t cols,
+                 int optional, be_tensor *out) {
+    memset(out, 0, sizeof *out);
+    int is_vec = cols == 0;
+    int64_t vr = is_vec ? 1 : rows, vc = is_vec ? rows : cols;
+    be_dtype want = kind == T_MAT ? m->wdtype : BE_F32;
+    size_t n = (size_t)vr * (size_t)vc;
+    be_buffer *buf = NULL;
+    int rc;
+    if (!ws->st) {
+        rc = fill_buffer(m, ws, NULL, ST_F32, n, kind, want, &buf);
+    } else {
+        const st_tensor *t = st_find(ws->st, name);
+        if (!t) {
+            if (optional) return VC_OK;
+            return vc_errf(VC_EFORMAT, "%s: missing tensor '%s'", ws->dir, name);
+        }
+        const char *file = ws->st->files[t->file].path;
+        if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+            return vc_errf(VC_EUNSUP, "%s: tensor '%s' has dtype %s (supported: F32, F16, BF16)", file, name,
+                           st_dtype_name(t->dtype));
+        int ok = is_vec ? (t->ndim == 1 && t->shape[0] == rows)
+                        : (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols);
+        if (!ok) {
+            char got[128] = "[";
+            for (int d = 0; d < t->ndim; d++) {
+                size_t l = strlen(got);
+                snprintf(got + l, sizeof got - l, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+            }
+            strncat(got, "]", sizeof got - strlen(got) - 1);
+            if (is_vec)
+                return vc_errf(VC_EFORMAT, "%s: tensor '%s' has shape %s, expected [%lld]", file, name, got,
+                               (long long)rows);
+            return vc_errf(VC_EFORMAT, "%s: tensor '%s' has shape %s, expected [%lld, %lld]", file, name, got,
+                           (long long)rows, (long long)cols);
+        }
+        size_t es = be_dtype_size(want);
+        if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0)
+            rc = be_buffer_wrap_host(m->be, t->data, t->nbytes, &buf);
+        else
+            rc = fill_buffer(m, ws, t->data, t->dtype, n, kind, want, &buf);
+    }
+    if (rc) return vc_err_prefix(rc, "tensor '%s'", name);
+    rc = add_buf(m, buf);
+    if (rc) {
+        m->be->buffer_free(m->be->ctx, buf);
+        return rc;
+    }
+    *out = be_view(buf, 0, want, vr, vc);
+    m->weight_bytes += n * be_dtype_size(want);
+    return VC_OK;
+}
+
+static uint64_t tbytes(const be_tensor *t) { return (uint64_t)t->rows * (uint64_t)t->cols * be_dtype_size(t->dtype); }
+
+/* RoPE inverse frequencies, as transformers computes them for each rope_type. */
+static int make_inv_freq(mdl_model *m) {
+    const model_config *c = &m->cfg;
+    int rot = (int)(c->head_dim * c->partial_rotary_factor);
+    rot &= ~1;
+    if (rot < 2 || rot > 1024) return vc_errf(VC_EUNSUP, "config.json: rotary dimension %d out of range", rot);
+    m->rot_dim = rot;
+    int half = rot / 2;
+    float f[512];
+    for (int i = 0; i < half; i++) {
+        /* transformers: base ** (arange(0, dim, 2).float() / dim), in f32 */
+        float expo = (float)(2 * i) / (float)rot;
+        double inv = 1.0 / pow(c->rope_theta, (double)expo);
+        if (c->rope_type == CFG_ROPE_LINEAR) {
+            inv /= c->rope_factor;
+        } else if (c->rope_type == CFG_ROPE_LLAMA3) {
+            double old = c->rope_original_max_pos, lf = c->rope_low_freq_factor, hf = c->rope_high_freq_factor;
+            double low_wl = old / lf, high_wl = old / hf;
+            double wl = 2.0 * M_PI / inv;
+            if (wl > low_wl) {
+                inv = inv / c->rope_factor;
+            } else if (!(wl < high_wl)) { /* medium frequencies: interpolate */
+                double smooth = (old / wl - lf) / (hf - lf);
+                inv = (1.0 - smooth) * inv / c->rope_factor + smooth * inv;
+            }
+        }
+        f[i] = (float)inv;
+    }
+    be_buffer *buf;
+    int rc = m->be->buffer_alloc(m->be->ctx, sizeof(float) * (size_t)half, &buf);
+    if (rc) return rc;
+    if ((rc = add_buf(m, buf))) {
+        m->be->buffer_free(m->be->ctx, buf);
+        return rc;
+    }
+    rc = m->be->buffer_write(m->be->ctx, buf, 0, f, sizeof(float) * (size_t)half);
+    m->inv_freq = be_view(buf, 0, BE_F32, 1, half);
+    return rc;
+}
+
+static int place_all(mdl_model *m, wsrc *ws) {
+    const model_config *c = &m->cfg;
+    int64_t D = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    int rc;
+    char nm[160];
+#define PLACE(kind, rows, cols, opt, dst, ...)                             \
+    do {                                                                 \
+        snprintf(nm, sizeof nm, __VA_ARGS__);                            \
+        if ((rc = place(m, ws, nm, kind, rows, cols, opt, dst))) return rc; \
+    } while (0)
+    PLACE(T_MAT, V, D, 0, &m->embed, "model.embed_tokens.weight");
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return vc_errf(VC_ENOMEM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        mdl_layer *L = &m->layers[l];
+        PLACE(T_NORM, D, 0, 0, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
+        PLACE(T_MAT, qd, D, 0, &L->wq, "model.layers.%d.self_attn.q_proj.weight", l);
+        PLACE(T_MAT, kvd, D, 0, &L->wk, "model.layers.%d.self_attn.k_proj.weight", l);
+        PLACE(T_MAT, kvd, D, 0, &L->wv, "model.layers.%d.self_attn.v_proj.weight", l);
+        PLACE(T_MAT, D, qd, 0, &L->wo, "model.layers.%d.self_attn.o_proj.weight", l);
+        if (c->qkv_bias) {
+            PLACE(T_BIAS, qd, 0, 0, &L->bq, "model.layers.%d.self_attn.q_proj.bias", l);
+            PLACE(T_BIAS, kvd, 0, 0, &L->bk, "model.layers.%d.self_attn.k_proj.bias", l);
+            PLACE(T_BIAS, kvd, 0, 0, &L->bv, "model.layers.%d.self_attn.v_proj.bias", l);
+        }
+        if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "model.layers.%d.self_attn.o_proj.bias", l);
+        if (c->qk_norm) {
+            PLACE(T_NORM, c->head_dim, 0, 0, &L->q_norm, "model.layers.%d.self_attn.q_norm.weight", l);
+            PLACE(T_NORM, c->head_dim, 0, 0, &L->k_norm, "model.layers.%d.self_attn.k_norm.weight", l);
+        }
+        PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "model.layers.%d.post_attention_layernorm.weight", l);
+        PLACE(T_MAT, F, D, 0, &L->w_gate, "model.layers.%d.mlp.gate_proj.weight", l);
+        PLACE(T_MAT, F, D, 0, &L->w_up, "model.layers.%d.mlp.up_proj.weight", l);
+        PLACE(T_MAT, D, F, 0, &L->w_down, "model.layers.%d.mlp.down_proj.weight", l);
+        if (c->mlp_bias) {
+            PLACE(T_BIAS, F, 0, 0, &L->b_gate, "model.layers.%d.mlp.gate_proj.bias", l);
+            PLACE(T_BIAS, F, 0, 0, &L->b_up, "model.layers.%d.mlp.up_proj.bias", l);
+            PLACE(T_BIAS, D, 0, 0, &L->b_down, "model.layers.%d.mlp.down_proj.bias", l);
+        }
+        const be_tensor *ts[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk,
+                                 &L->bv, &L->bo, &L->q_norm, &L->k_norm, &L->mlp_norm, &L->w_gate,
+                                 &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) m->decode_bytes_per_token += tbytes(ts[i]);
+    }
+    PLACE(T_NORM, D, 0, 0, &m->final_norm, "model.norm.weight");
+    if (c->tie_word_embeddings) m->lm_head = m->embed;
+    else PLACE(T_MAT, V, D, 0, &m->lm_head, "lm_head.weight");
+#undef PLACE
+    m->decode_bytes_per_token += tbytes(&m->final_norm) + tbytes(&m->lm_head) +
+                                 (uint64_t)D * be_dtype_size(m->embed.dtype);
+    return make_inv_freq(m);
+}
+
+static int model_new(const model_config *cfg, be_dtype dt, be_backend *be, mdl_model **out) {
+    *out = calloc(1, sizeof **out);
+    if (!*out) return vc_errf(VC_ENOMEM, "out of memory");
+    (*out)->cfg = *cfg;
+    (*out)->wdtype = dt;
+    (*out)->be = be;
+    return VC_OK;
+}
+
+int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model **out) {
+    *out = NULL;
+    model_config cfg;
+    int rc = cfg_load_dir(dir, &cfg);
+    if (rc) return rc;
+    cfg_dtype dt;
+    if ((rc = cfg_resolve_dtype(dtype_flag ? dtype_flag : "auto", cfg.torch_dtype, &dt))) return rc;
+    mdl_model *m;
+    if ((rc = model_new(&cfg, mdl_dtype_from_cfg(dt), be, &m))) return rc;
+    if ((rc = st_set_open_dir(dir, &m->st))) goto err;
+    wsrc ws = {.dir = dir, .st = &m->st};
+    if ((rc = place_all(m, &ws))) goto err;
+    *out = m;
+    return VC_OK;
+err:
+    mdl_free(m);
+    return rc;
+}
+
+int mdl_random(const model_config *cfg, be_dtype dt, uint64_t seed, be_backend *be, mdl_model **out) {
+    *out = NULL;
+    mdl_model *m;
+    int rc = model_new(cfg, dt, be, &m);
+    if (rc) return rc;
+    wsrc ws = {.dir = "random"};
+    uint64_t z = seed;
+    for (int i = 0; i < 4; i++) { /* splitmix64 seeding */
+        z += 0x9e3779b97f4a7c15ull;
+        uint64_t x = z;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+        ws.rng[i] = x ^ (x >> 31);
+    }
+    if ((rc = place_all(m, &ws))) {
+        mdl_free(m);
+        return rc;
+    }
+    *out = m;
+    return VC_OK;
+}
+
+void mdl_free(mdl_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_bufs; i++) m->be->buffer_free(m->be->ctx, m->bufs[i]);
+    free(m->bufs);
+    free(m->layers);
+    st_set_free(&m->st);
+    free(m);
+}

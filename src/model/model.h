@@ -1,0 +1,61 @@
+/* model: the weights of one Llama-family model, placed in backend buffers.
+ *
+ * One parameterised layout covers Llama, Mistral, Qwen2 and Qwen3: optional
+ * tensors (biases, q/k norms) have rows == 0 when the architecture lacks them.
+ * Matmul weights and the embedding are kept in the run dtype (`wdtype`): a
+ * checkpoint tensor already in that dtype is used in place from the mmap, any
+ * other is converted once at load. Norm weights and biases are always f32.
+ *
+ * Ownership: the model owns its buffers and (when loaded from a folder) the
+ * safetensors mappings; mdl_free() releases both and is safe on NULL. */
+#ifndef VLLMC_MODEL_MODEL_H
+#define VLLMC_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+typedef struct {
+    be_tensor attn_norm;          /* f32 [1, D] */
+    be_tensor wq, wk, wv, wo;     /* wdtype [H*hd, D], [Hkv*hd, D], [Hkv*hd, D], [D, H*hd] */
+    be_tensor bq, bk, bv, bo;     /* f32 [1, out] or rows == 0 */
+    be_tensor q_norm, k_norm;     /* f32 [1, hd] (Qwen3) or rows == 0 */
+    be_tensor mlp_norm;           /* f32 [1, D] */
+    be_tensor w_gate, w_up;       /* wdtype [F, D] */
+    be_tensor w_down;             /* wdtype [D, F] */
+    be_tensor b_gate, b_up, b_down; /* f32 or rows == 0 (mlp_bias) */
+} mdl_layer;
+
+typedef struct {
+    model_config cfg;
+    be_dtype wdtype;              /* run dtype of matmul weights and the KV cache */
+    be_backend *be;               /* not owned */
+    st_set st;                    /* weight files (zeroed for random weights) */
+
+    be_tensor embed;              /* wdtype [V, D] */
+    be_tensor final_norm;         /* f32 [1, D] */
+    be_tensor lm_head;            /* wdtype [V, D]; the embedding itself when tied */
+    mdl_layer *layers;            /* [n_layers] */
+    be_tensor inv_freq;           /* f32 [1, rot_dim/2], RoPE scaling applied */
+    int rot_dim;                  /* rotated dims per head */
+
+    be_buffer **bufs;             /* every buffer the model owns */
+    int n_bufs, cap_bufs;
+
+    uint64_t weight_bytes;        /* all weights as held in memory */
+    uint64_t decode_bytes_per_token; /* weight bytes one decode step reads (matmuls + norms + one embedding row) */
+} mdl_model;
+
+/* Load DIR (config.json, generation_config.json, *.safetensors). dtype_flag is
+ * --dtype (NULL = "auto"). Errors name the file and the tensor. */
+int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model **out);
+/* Random weights for a config (benchmarks): normal with std 0.02, never zero;
+ * norm weights 1 + N(0, 0.02). */
+int mdl_random(const model_config *cfg, be_dtype dt, uint64_t seed, be_backend *be, mdl_model **out);
+void mdl_free(mdl_model *m);
+
+be_dtype mdl_dtype_from_cfg(cfg_dtype t);
+
+#endif

@@ -1,0 +1,171 @@
+/* Golden test: our forward pass and greedy decoding against Hugging Face
+ * transformers (tests/golden/<model>/golden.json, made by tools/make_goldens.py).
+ *
+ * Pass rule (issue #2): greedy tokens equal the reference's at every step until
+ * the reference's top-1/top-2 logit margin falls below 1e-3 (f32 weights) or
+ * 2e-2 (f16/bf16); first-step log-probabilities within 1e-3 (f32) or 3e-2.
+ * Every model runs twice: all cases in one batch with small prefill chunks (so
+ * prompts span chunks and sequences share steps), and each case alone. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/err.h"
+#include "base/file.h"
+#include "engine/gen.h"
+#include "model/model.h"
+#include "test.h"
+
+#define STEPS 24
+
+typedef struct {
+    int32_t *prompt;
+    int plen;
+    int greedy[STEPS];
+    double margin[STEPS];
+    double *first_lp; /* [vocab] */
+} gcase;
+
+static int read_ints(const cJSON *a, int32_t *dst, int max) {
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (n < max) dst[n] = (int32_t)e->valuedouble;
+        n++;
+    }
+    return n;
+}
+
+static void check_outputs(const char *name, const char *mode, const gcase *cs, const gen_output *outs, int nc,
+                          int vocab, int half, double *worst_lp) {
+    double tok_tol = half ? 2e-2 : 1e-3, lp_tol = half ? 3e-2 : 1e-3;
+    for (int i = 0; i < nc; i++) {
+        const gen_output *o = &outs[i];
+        CHECK_MSG(o->n_tokens == STEPS, "%s %s case %d: %d tokens", name, mode, i, o->n_tokens);
+        for (int s = 0; s < STEPS && s < o->n_tokens; s++) {
+            if (cs[i].margin[s] < tok_tol) break; /* a near tie: later tokens may differ */
+            CHECK_MSG(o->tokens[s] == cs[i].greedy[s], "%s %s case %d (prompt %d tokens) step %d: got %d want %d (margin %g)",
+                      name, mode, i, cs[i].plen, s, o->tokens[s], cs[i].greedy[s], cs[i].margin[s]);
+            if (o->tokens[s] != cs[i].greedy[s]) break;
+        }
+        if (o->lp_k == vocab) {
+            double worst = 0;
+            for (int j = 0; j < vocab; j++) {
+                double d = fabs((double)o->lp_vals[j] - cs[i].first_lp[o->lp_ids[j]]);
+                if (d > worst) worst = d;
+            }
+            if (worst > *worst_lp) *worst_lp = worst;
+            CHECK_MSG(worst <= lp_tol, "%s %s case %d: first-step logprob error %g > %g", name, mode, i, worst, lp_tol);
+        }
+    }
+}
+
+static void run_model(be_backend *be, const char *dir, const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden.json", dir);
+    char *text;
+    size_t len;
+    if (vc_read_file(path, 64 << 20, &text, &len)) {
+        CHECK_MSG(0, "%s", vc_errmsg());
+        return;
+    }
+    cJSON *g = cJSON_Parse(text);
+    free(text);
+    CHECK_MSG(g != NULL, "%s: bad JSON", path);
+    if (!g) return;
+    const char *dtype = cJSON_GetStringValue(cJSON_GetObjectItem(g, "dtype"));
+    int half = dtype && strcmp(dtype, "float32") != 0;
+    mdl_model *m = NULL;
+    if (mdl_load(dir, dtype, be, &m)) {
+        CHECK_MSG(0, "%s: %s", name, vc_errmsg());
+        cJSON_Delete(g);
+        return;
+    }
+    int vocab = m->cfg.vocab_size;
+    const cJSON *cases = cJSON_GetObjectItem(g, "cases");
+    int nc = cJSON_GetArraySize(cases);
+    gcase *cs = calloc((size_t)nc, sizeof *cs);
+    gen_request *rq = calloc((size_t)nc, sizeof *rq);
+    gen_output *outs = calloc((size_t)nc, sizeof *outs);
+    for (int i = 0; i < nc; i++) {
+        const cJSON *c = cJSON_GetArrayItem(cases, i);
+        const cJSON *p = cJSON_GetObjectItem(c, "prompt");
+        cs[i].plen = cJSON_GetArraySize(p);
+        cs[i].prompt = malloc(sizeof(int32_t) * (size_t)cs[i].plen);
+        read_ints(p, cs[i].prompt, cs[i].plen);
+        int32_t gr[STEPS];
+        CHECK(read_ints(cJSON_GetObjectItem(c, "greedy"), gr, STEPS) == STEPS);
+        for (int s = 0; s < STEPS; s++) cs[i].greedy[s] = gr[s];
+        int s = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "margins")) if (s < STEPS) cs[i].margin[s++] = e->valuedouble;
+        cs[i].first_lp = calloc((size_t)vocab, sizeof(double));
+        s = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "first_logprobs")) if (s < vocab) cs[i].first_lp[s++] = e->valuedouble;
+        CHECK_MSG(s == vocab, "%s case %d: %d first_logprobs, vocab %d", name, i, s, vocab);
+        samp_params greedy = {.temperature = 0, .top_p = 1, .top_k = 0, .min_p = 0};
+        rq[i] = (gen_request){cs[i].prompt, cs[i].plen, STEPS, 1, greedy, 0, 0};
+    }
+    double worst_lp = 0;
+    gen_timing t;
+    /* 1. all cases together, prefill in chunks of 64 tokens */
+    gen_options small = {.block_size = 16, .max_batch_tokens = 64};
+    int rc = gen_run(m, &small, rq, nc, outs, &t);
+    CHECK_MSG(rc == 0, "%s batched: %s", name, vc_errmsg());
+    if (rc == 0) check_outputs(name, "batched", cs, outs, nc, vocab, half, &worst_lp);
+    for (int i = 0; i < nc; i++) gen_output_free(&outs[i]);
+    /* 2. each case alone, whole prompt in one pass, full-vocab logprobs */
+    for (int i = 0; i < nc; i++) {
+        gen_request one = rq[i];
+        one.logprobs = vocab;
+        gen_options o = {.block_size = 16, .max_batch_tokens = 2048};
+        rc = gen_run(m, &o, &one, 1, &outs[i], &t);
+        CHECK_MSG(rc == 0, "%s single %d: %s", name, i, vc_errmsg());
+    }
+    check_outputs(name, "single", cs, outs, nc, vocab, half, &worst_lp);
+    printf("  %-12s %d cases, worst first-step logprob error %.2e\n", name, nc, worst_lp);
+    for (int i = 0; i < nc; i++) {
+        gen_output_free(&outs[i]);
+        free(cs[i].prompt);
+        free(cs[i].first_lp);
+    }
+    free(outs);
+    free(rq);
+    free(cs);
+    mdl_free(m);
+    cJSON_Delete(g);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(void) {
+    const char *root = "tests/golden";
+    DIR *d = opendir(root);
+    CHECK_MSG(d != NULL, "cannot open %s (run from the repository root)", root);
+    if (!d) TEST_END();
+    char *names[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s/golden.json", root, e->d_name);
+        if (e->d_name[0] != '.' && vc_file_exists(p)) names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    CHECK_MSG(n >= 12, "expected 12 golden models, found %d", n);
+    be_backend *be;
+    CHECK(be_cpu_create(&be, 0, NULL) == 0);
+    for (int i = 0; i < n; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        run_model(be, dir, names[i]);
+        free(names[i]);
+    }
+    be_free(be);
+    TEST_END();
+}
