@@ -113,7 +113,7 @@ int cli_open_backend(const char *device, be_backend **out) {
         return -1;
     }
     if (be_cpu_create(out, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) {
-        cli_error("VLLM_CPU_OMP_THREADS_BIND: %s", vc_errmsg());
+        cli_error("%s", vc_errmsg());
         return -1;
     }
     return 0;

@@ -32,15 +32,16 @@ static int rn_alloc(rn_runner *r, be_dtype dt, int64_t rows, int64_t cols, be_te
     return VC_OK;
 }
 
-uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size) {
+uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_dtype) {
     return 2ull * (uint64_t)m->cfg.n_layers * (uint64_t)block_size * (uint64_t)m->cfg.n_kv_heads *
-           (uint64_t)m->cfg.head_dim * be_dtype_size(m->wdtype);
+           (uint64_t)m->cfg.head_dim * be_dtype_size(kv_dtype);
 }
 
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     *out = NULL;
     if (p->max_tokens < 1 || p->max_seqs < 1 || p->max_blocks < 1 || p->num_blocks < 1 || p->block_size < 1)
         return vc_errf(VC_EINVAL, "runner: all sizes must be positive");
+    if (p->kv_dtype == BE_I32) return vc_errf(VC_EINVAL, "runner: KV cache dtype must be f32, f16 or bf16");
     rn_runner *r = calloc(1, sizeof *r);
     if (!r) return vc_errf(VC_ENOMEM, "out of memory");
     const model_config *c = &m->cfg;
@@ -71,7 +72,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         goto err;
     int64_t slots = (int64_t)p->num_blocks * p->block_size;
     for (int l = 0; l < L; l++) {
-        if ((rc = rn_alloc(r, m->wdtype, slots, kvd, &r->kc[l])) || (rc = rn_alloc(r, m->wdtype, slots, kvd, &r->vc[l]))) {
+        if ((rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->kc[l])) || (rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->vc[l]))) {
             vc_err_prefix(rc, "KV cache (%d blocks of %d tokens)", p->num_blocks, p->block_size);
             goto err;
         }

@@ -4,7 +4,7 @@
  * The runner owns the activation buffers (sized for max_tokens at creation, so
  * the token loop never allocates) and the paged KV cache: per layer one K and
  * one V tensor of [num_blocks * block_size, n_kv_heads * head_dim] in the
- * model's dtype. Which blocks a sequence uses is the caller's business (the
+ * cache dtype (rn_params.kv_dtype). Which blocks a sequence uses is the caller's business (the
  * block table); the runner only writes the new tokens' K/V into the slots the
  * batch names and attends over the blocks the table lists. */
 #ifndef VLLMC_RUNNER_H
@@ -36,6 +36,9 @@ typedef struct {
     int max_blocks;      /* most blocks per sequence (block-table columns) */
     int num_blocks;      /* KV cache blocks */
     int block_size;      /* tokens per block */
+    be_dtype kv_dtype;   /* KV cache dtype; BE_F32 (the zero value) is the CPU default: activations
+                            are f32, and a half-precision cache alone moves bf16 models' logprobs by
+                            ~0.1 against the fp32 reference */
 } rn_params;
 
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
@@ -45,6 +48,6 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
 int rn_forward(rn_runner *r, const rn_batch *b, float *logits);
 void rn_free(rn_runner *r);
 /* KV cache bytes per block (all layers, K and V). */
-uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size);
+uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_dtype);
 
 #endif

@@ -65,7 +65,7 @@ static void check_outputs(const char *name, const char *mode, const gcase *cs, c
 }
 
 static void run_model(be_backend *be, const char *dir, const char *name) {
-    char path[1024];
+    char path[1100];
     snprintf(path, sizeof path, "%s/golden.json", dir);
     char *text;
     size_t len;
@@ -151,7 +151,7 @@ int main(void) {
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {
-        char p[1024];
+        char p[1100];
         snprintf(p, sizeof p, "%s/%s/golden.json", root, e->d_name);
         if (e->d_name[0] != '.' && vc_file_exists(p)) names[n++] = strdup(e->d_name);
     }
@@ -161,8 +161,8 @@ int main(void) {
     be_backend *be;
     CHECK(be_cpu_create(&be, 0, NULL) == 0);
     for (int i = 0; i < n; i++) {
-        char dir[1024];
-        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
         run_model(be, dir, names[i]);
         free(names[i]);
     }
