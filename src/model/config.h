@@ -9,6 +9,7 @@
 #ifndef VLLMC_MODEL_CONFIG_H
 #define VLLMC_MODEL_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CFG_MAX_EOS 16
