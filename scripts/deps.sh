@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Installs what vllmc needs on Debian 12 (build) and, with --test, what the tests need.
 set -euo pipefail
-pkgs=(build-essential libcjson-dev)
-if [ "${1:-}" = "--test" ]; then pkgs+=(clang libclang-rt-14-dev); fi
+pkgs=(build-essential libcjson-dev libpcre2-dev libutf8proc-dev)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(clang libclang-rt-14-dev)
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+# Reference implementations for the differential tests (npm, pinned by package-lock.json).
+if [ "${1:-}" = "--test" ] && [ ! -d tests/js/node_modules/@huggingface/jinja ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
