@@ -17,6 +17,15 @@ int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer
     return rc;
 }
 
+void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
+                     const be_tensor *const *bias, const be_tensor *const *out) {
+    if (b->matmul_multi) {
+        b->matmul_multi(b->ctx, x, nw, w, bias, out);
+        return;
+    }
+    for (int i = 0; i < nw; i++) b->matmul(b->ctx, x, w[i], bias[i], out[i]);
+}
+
 void be_free(be_backend *b) {
     if (!b) return;
     if (b->free) b->free(b->ctx);

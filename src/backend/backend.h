@@ -85,6 +85,11 @@ typedef struct be_backend {
      * out f32 [n, M]. Accumulates in f32. */
     void (*matmul)(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
                    const be_tensor *out);
+    /* (optional) nw (<= 8) matmuls that share x in one pass: out[i] = x @ w[i]^T (+ bias[i]),
+     * bias[i] may be NULL. Lets a backend split all rows of q/k/v (or gate/up) across
+     * its threads at once. NULL: be_matmul_multi() calls matmul nw times. */
+    void (*matmul_multi)(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
+                         const be_tensor *const *bias, const be_tensor *const *out);
     /* Rotary embedding in place on x f32 [n, heads*head_dim] (heads = cols / head_dim):
      * the first rot_dim dims of each head are rotated, pairing i with i + rot_dim/2
      * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i]. pos i32 [1, n],
@@ -117,6 +122,8 @@ struct tp_pool *be_cpu_pool(const be_backend *b);
 
 /* Wrappers: they fill optional entries and free the backend struct itself. */
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
+void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
+                     const be_tensor *const *bias, const be_tensor *const *out);
 void be_free(be_backend *b);
 
 /* A tensor view over a whole buffer or a part of one. */

@@ -10,9 +10,14 @@
  * Placement follows vLLM's VLLM_CPU_OMP_THREADS_BIND:
  *   "auto"    one thread per allowed core, pinned in order (the default)
  *   "all"     every allowed CPU, pinned
- *   "nobind"  threads = allowed CPUs (or VLLM_CPU_NUM_OF_THREADS... see below), not pinned
- *   "0-3,6"   exactly these CPUs, one pinned thread each
- * nthreads > 0 overrides the count for auto/all/nobind. */
+ *   "nobind"  as many threads as allowed CPUs, not pinned
+ *   "0-3,6"   exactly these CPUs, one pinned thread each; "0-3|4-7" (vLLM's
+ *             one-list-per-rank form) is accepted and the first list is used
+ * "auto" counts one CPU per (physical_package_id, core_id) in sysfs, or every
+ * allowed CPU if the topology is unreadable. nthreads > 0 overrides the count
+ * for auto/all/nobind (pinned modes then reuse the CPUs round-robin); it is
+ * ignored for an explicit list. Thread 0 (the caller) is pinned to the first
+ * CPU on its first tp_run() and its old affinity is restored by tp_free(). */
 #ifndef VLLMC_BASE_THREADPOOL_H
 #define VLLMC_BASE_THREADPOOL_H
 
@@ -24,7 +29,7 @@ typedef void (*tp_fn)(void *arg, int ith, int nth);
 int tp_create(tp_pool **out, int nthreads, const char *bind);
 void tp_run(tp_pool *p, tp_fn fn, void *arg);
 int tp_nthreads(const tp_pool *p);
-/* CPUs the threads are pinned to, as text ("0,1" or "unbound"). */
+/* Placement as text: "2 threads pinned to CPUs 0,1", "8 threads unbound". */
 const char *tp_describe(const tp_pool *p);
 void tp_free(tp_pool *p);
 

@@ -36,7 +36,7 @@ static int bench_latency(int argc, char **argv) {
     int32_t *prompt = NULL;
     gen_request *reqs = NULL;
     gen_output *outs = NULL;
-    double *pf = NULL, *dc = NULL;
+    double *pf = NULL, *dc = NULL, *tr = NULL, *frac = NULL;
     cli_args a = {argc, 0, argv, NULL};
     while (a.i < argc) {
         const char *v;
@@ -105,7 +105,9 @@ static int bench_latency(int argc, char **argv) {
         goto done;
     }
     tp_pool *pool = be_cpu_pool(be);
-    double triad = cpu_measure_triad_gbs(pool, (size_t)256 << 20, 5);
+    /* This VM's bandwidth drifts by 2x within a minute (shared host), so the
+     * triad is measured next to every timed iteration and each decode figure
+     * is compared with its own neighbour; we report medians of both. */
     double peak = cpu_measure_peak_gflops(pool);
 
     prompt = malloc(sizeof *prompt * (size_t)in_len * (size_t)batch);
@@ -113,7 +115,9 @@ static int bench_latency(int argc, char **argv) {
     outs = calloc((size_t)batch, sizeof *outs);
     pf = calloc((size_t)iters, sizeof *pf);
     dc = calloc((size_t)iters, sizeof *dc);
-    if (!prompt || !reqs || !outs || !pf || !dc) goto done;
+    tr = calloc((size_t)iters, sizeof *tr);
+    frac = calloc((size_t)iters, sizeof *frac);
+    if (!prompt || !reqs || !outs || !pf || !dc || !tr || !frac) goto done;
     uint64_t x = 88172645463325252ull;
     for (long long i = 0; i < in_len * batch; i++) { /* random prompt tokens */
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -131,14 +135,19 @@ static int bench_latency(int argc, char **argv) {
         }
         for (long long b = 0; b < batch; b++) gen_output_free(&outs[b]);
         if (it >= warm) {
-            pf[it - warm] = (double)t.prefill_tokens / t.prefill_s;
-            dc[it - warm] = t.decode_s > 0 ? (double)t.decode_tokens / t.decode_s : 0;
+            int k = (int)(it - warm);
+            pf[k] = (double)t.prefill_tokens / t.prefill_s;
+            dc[k] = t.decode_s > 0 ? (double)t.decode_tokens / t.decode_s : 0;
+            tr[k] = cpu_measure_triad_gbs(pool, (size_t)256 << 20, 3);
+            /* decode reads every weight once per step; a step makes `batch` tokens */
+            frac[k] = tr[k] > 0 ? dc[k] / (double)batch * (double)m->decode_bytes_per_token * 1e-9 / tr[k] : 0;
         }
         if (!json) fprintf(stderr, "%s %lld: prefill %.1f tok/s, decode %.2f tok/s\n", it < warm ? "warmup" : "iter",
                            it < warm ? it : it - warm, (double)t.prefill_tokens / t.prefill_s,
                            t.decode_s > 0 ? (double)t.decode_tokens / t.decode_s : 0);
     }
     double pf_tps = median(pf, (int)iters), dc_tps = median(dc, (int)iters);
+    double triad = median(tr, (int)iters), bw_frac = median(frac, (int)iters);
     /* Per prefill token: 2 flops per matmul weight outside the embedding and head. */
     double mat_params = 0;
     for (int l = 0; l < c->n_layers; l++) {
@@ -147,25 +156,24 @@ static int bench_latency(int argc, char **argv) {
         for (int i = 0; i < 7; i++) mat_params += (double)ts[i]->rows * (double)ts[i]->cols;
     }
     double pf_gflops = pf_tps * 2.0 * mat_params * 1e-9;
-    /* Decode reads every weight once per step; a step makes `batch` tokens. */
     double bw = dc_tps / (double)batch * (double)m->decode_bytes_per_token * 1e-9;
     printf("model: %s %s, %d layers, hidden %d, %.1f M params, weights %.2f GB, decode reads %.1f MB/step\n",
            c->arch, be_dtype_name(m->wdtype), c->n_layers, c->hidden_size,
            (double)m->weight_bytes / be_dtype_size(m->wdtype) * 1e-6, (double)m->weight_bytes * 1e-9,
            (double)m->decode_bytes_per_token * 1e-6);
-    printf("machine: %d threads (%s), triad %.1f GB/s, peak FMA %.1f GFLOP/s\n", be_cpu_nthreads(be), tp_describe(pool),
-           triad, peak);
+    printf("machine: %d threads (%s), triad %.1f GB/s (median of %lld, one after each iteration), peak FMA %.1f GFLOP/s\n",
+           be_cpu_nthreads(be), tp_describe(pool), triad, iters, peak);
     printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s = %.0f%% of peak\n", pf_tps, in_len, batch,
            pf_gflops, 100.0 * pf_gflops / peak);
     printf("decode: %.2f tokens/s (output %lld x batch %lld), weight bandwidth %.1f GB/s = %.0f%% of triad\n", dc_tps,
-           out_len, batch, bw, 100.0 * bw / triad);
+           out_len, batch, bw, 100.0 * bw_frac);
     if (json)
         printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"input_len\":%lld,\"output_len\":%lld,\"batch_size\":%lld,"
                "\"threads\":%d,\"prefill_tokens_per_s\":%.3f,\"prefill_gflops\":%.3f,\"decode_tokens_per_s\":%.3f,"
                "\"decode_bandwidth_gbs\":%.3f,\"decode_bandwidth_fraction\":%.4f,\"machine_bandwidth_gbs\":%.3f,"
                "\"machine_peak_gflops\":%.3f,\"decode_bytes_per_step\":%llu}\n",
                c->arch, be_dtype_name(m->wdtype), in_len, out_len, batch, be_cpu_nthreads(be), pf_tps, pf_gflops,
-               dc_tps, bw, bw / triad, triad, peak, (unsigned long long)m->decode_bytes_per_token);
+               dc_tps, bw, bw_frac, triad, peak, (unsigned long long)m->decode_bytes_per_token);
     status = 0;
 done:
     free(prompt);
@@ -173,6 +181,8 @@ done:
     free(outs);
     free(pf);
     free(dc);
+    free(tr);
+    free(frac);
     mdl_free(m);
     be_free(be);
     return status;

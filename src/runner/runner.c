@@ -177,9 +177,11 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
     for (int l = 0; l < c->n_layers; l++) {
         const mdl_layer *L = &m->layers[l];
         be->rmsnorm(ctx, &x, &L->attn_norm, c->rms_norm_eps, 0.0f, &h);
-        be->matmul(ctx, &h, &L->wq, BIAS(L->bq), &q);
-        be->matmul(ctx, &h, &L->wk, BIAS(L->bk), &k);
-        be->matmul(ctx, &h, &L->wv, BIAS(L->bv), &v);
+        {
+            const be_tensor *w[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
+            const be_tensor *o[3] = {&q, &k, &v};
+            be_matmul_multi(be, &h, 3, w, bias, o);
+        }
         if (c->qk_norm) {
             be->rmsnorm(ctx, &qh, &L->q_norm, c->rms_norm_eps, 0.0f, &qh);
             be->rmsnorm(ctx, &kh, &L->k_norm, c->rms_norm_eps, 0.0f, &kh);
@@ -192,8 +194,11 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         be->matmul(ctx, &att, &L->wo, BIAS(L->bo), &h);
         be->add(ctx, &x, &h, &x);
         be->rmsnorm(ctx, &x, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);
-        be->matmul(ctx, &h, &L->w_gate, BIAS(L->b_gate), &g);
-        be->matmul(ctx, &h, &L->w_up, BIAS(L->b_up), &u);
+        {
+            const be_tensor *w[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
+            const be_tensor *o[2] = {&g, &u};
+            be_matmul_multi(be, &h, 2, w, bias, o);
+        }
         be->silu_mul(ctx, &g, &u, &g);
         be->matmul(ctx, &g, &L->w_down, BIAS(L->b_down), &h);
         be->add(ctx, &x, &h, &x);

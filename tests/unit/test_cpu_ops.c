@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "base/half.h"
 #include "test.h"
 
@@ -29,8 +30,8 @@ static float round_to(be_dtype dt, float v) {
     return v;
 }
 
-static void test_attention(be_backend *be, be_dtype cdt, int window) {
-    enum { S = 3, H = 4, HKV = 2, HD = 16, BS = 4, NB = 24, MAXB = 8 };
+static void test_attention(be_backend *be, be_dtype cdt, int window, int H, int HKV) {
+    enum { S = 3, HD = 16, BS = 4, NB = 24, MAXB = 8, HMAX = 20 };
     int seq_len[S] = {5, 17, 30}, q_len[S] = {5, 3, 1}; /* full prefill, a chunk, a decode */
     int n = 0;
     for (int s = 0; s < S; s++) n += q_len[s];
@@ -46,7 +47,7 @@ static void test_attention(be_backend *be, be_dtype cdt, int window) {
     int32_t bt[S * MAXB];
     for (int i = 0; i < S * MAXB; i++) bt[i] = perm[i];
     /* full K/V of every sequence (rounded to the cache dtype), queries for the new rows */
-    static float K[S][32][HKV * HD], Vv[S][32][HKV * HD], Q[64][H * HD];
+    static float K[S][32][HMAX * HD], Vv[S][32][HMAX * HD], Q[64][HMAX * HD];
     for (int s = 0; s < S; s++)
         for (int t = 0; t < seq_len[s]; t++)
             for (int c = 0; c < HKV * HD; c++) {
@@ -60,7 +61,13 @@ static void test_attention(be_backend *be, be_dtype cdt, int window) {
     for (int s = 0; s < S; s++) {
         int32_t slots[32];
         for (int t = 0; t < seq_len[s]; t++) slots[t] = bt[s * MAXB + t / BS] * BS + t % BS;
-        be_tensor kt = mk(be, BE_F32, seq_len[s], HKV * HD, K[s]), vt = mk(be, BE_F32, seq_len[s], HKV * HD, Vv[s]);
+        static float kp[32 * HMAX * HD], vp[32 * HMAX * HD];
+        for (int t = 0; t < seq_len[s]; t++)
+            for (int c = 0; c < HKV * HD; c++) {
+                kp[t * HKV * HD + c] = K[s][t][c];
+                vp[t * HKV * HD + c] = Vv[s][t][c];
+            }
+        be_tensor kt = mk(be, BE_F32, seq_len[s], HKV * HD, kp), vt = mk(be, BE_F32, seq_len[s], HKV * HD, vp);
         be_tensor st = mk(be, BE_I32, 1, seq_len[s], slots);
         be->kv_write(be->ctx, &kt, &st, &kc);
         be->kv_write(be->ctx, &vt, &st, &vc);
@@ -70,12 +77,15 @@ static void test_attention(be_backend *be, be_dtype cdt, int window) {
     }
     int32_t qs[S + 1] = {0};
     for (int s = 0; s < S; s++) qs[s + 1] = qs[s] + q_len[s];
-    be_tensor q = mk(be, BE_F32, n, H * HD, Q), out = mk(be, BE_F32, n, H * HD, NULL);
+    static float qp[64 * HMAX * HD];
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < H * HD; c++) qp[r * H * HD + c] = Q[r][c];
+    be_tensor q = mk(be, BE_F32, n, H * HD, qp), out = mk(be, BE_F32, n, H * HD, NULL);
     be_attn_meta meta = {S, mk(be, BE_I32, 1, S + 1, qs), mk(be, BE_I32, 1, S, seq_len), mk(be, BE_I32, S, MAXB, bt), BS, 30};
     be_attn_shape shape = {H, HKV, HD, 0.25f, window};
     be->attention(be->ctx, &q, &kc, &vc, &meta, &shape, &out);
     CHECK(be->sync(be->ctx) == 0);
-    float got[64][H * HD];
+    static float got[64 * HMAX * HD];
     CHECK(be->buffer_read(be->ctx, out.buf, 0, got, sizeof(float) * (size_t)n * H * HD) == 0);
     double worst = 0;
     for (int s = 0; s < S; s++)
@@ -95,11 +105,11 @@ static void test_attention(be_backend *be, be_dtype cdt, int window) {
                 for (int c = 0; c < HD; c++) {
                     double o = 0;
                     for (int j = j0; j <= pos; j++) o += sc[j] / z * Vv[s][j][kvh * HD + c];
-                    worst = fmax(worst, fabs(o - got[r][h * HD + c]));
+                    worst = fmax(worst, fabs(o - got[(r * H + h) * HD + c]));
                 }
             }
         }
-    CHECK_MSG(worst < 2e-5, "attention (%s, window %d) error %g", be_dtype_name(cdt), window, worst);
+    CHECK_MSG(worst < 2e-5, "attention (%s, window %d, %d/%d heads) error %g", be_dtype_name(cdt), window, H, HKV, worst);
     be_buffer *bufs[] = {kc.buf, vc.buf, q.buf, out.buf, meta.q_start.buf, meta.seq_len.buf, meta.block_table.buf};
     for (int i = 0; i < 7; i++) be->buffer_free(be->ctx, bufs[i]);
 }
@@ -149,10 +159,16 @@ int main(void) {
     be_backend *be;
     CHECK(be_cpu_create(&be, 0, NULL) == 0);
     be_dtype dts[] = {BE_F32, BE_F16, BE_BF16};
-    for (int i = 0; i < 3; i++) {
-        test_attention(be, dts[i], 0);
-        test_attention(be, dts[i], 6);
+    for (int scalar = 0; scalar < 2; scalar++) {
+        cpu_kernels_force_scalar(scalar);
+        for (int i = 0; i < 3; i++) {
+            test_attention(be, dts[i], 0, 4, 2);
+            test_attention(be, dts[i], 6, 4, 2);
+            test_attention(be, dts[i], 0, 20, 2); /* 10 heads per KV head: split into groups of 8 */
+            test_attention(be, dts[i], 3, 7, 1);
+        }
     }
+    cpu_kernels_force_scalar(0);
     test_rope_norm(be);
     be_free(be);
     TEST_END();

@@ -1,10 +1,12 @@
 /* Causal paged attention on the CPU.
  *
- * Work items are (query row, head) pairs split evenly across the pool. For one
- * item we walk the sequence's block table, score every visible key (f32 dot
+ * Work items are (query row, KV head) pairs split evenly across the pool; one
+ * item handles the G query heads that share the KV head, so each K/V row is
+ * read once for all of them. For an item we walk the sequence's block table
+ * one run of consecutive slots at a time, score the visible keys (f32 dot
  * against the cache dtype), softmax in f32 with the max subtracted, and
  * accumulate the values. Each thread has its own score scratch of
- * max_seq_len floats, grown on the calling thread before the task starts. */
+ * G * max_seq_len floats, grown on the calling thread before the task starts. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,49 @@
 #include "base/err.h"
 #include "cpu_internal.h"
 #include "kernels.h"
+
+/* ---- inner loops: portable versions and dispatch ---- */
+
+static void qk_scalar(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count,
+                      float scale, float *scores, int64_t lds) {
+    size_t es = be_dtype_size(kt);
+    for (int j = 0; j < count; j++) {
+        const char *kr = (const char *)k + (size_t)(j * kstride) * es;
+        for (int g = 0; g < G; g++) scores[(int64_t)g * lds + j] = cpu_dot(q + (int64_t)g * hd, kr, kt, hd) * scale;
+    }
+}
+
+static void pv_scalar(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
+                      int64_t vstride, int count) {
+    size_t es = be_dtype_size(vt);
+    for (int j = 0; j < count; j++)
+        for (int g = 0; g < G; g++)
+            cpu_axpy(o + (int64_t)g * hd, p[(int64_t)g * lds + j], (const char *)v + (size_t)(j * vstride) * es, vt, hd);
+}
+
+void cpu_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count, float scale,
+                 float *scores, int64_t lds) {
+#if defined(__x86_64__)
+    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+        cpu_avx2_attn_qk(q, G, hd, k, kt, kstride, count, scale, scores, lds);
+        return;
+    }
+#endif
+    qk_scalar(q, G, hd, k, kt, kstride, count, scale, scores, lds);
+}
+
+void cpu_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt, int64_t vstride,
+                 int count) {
+#if defined(__x86_64__)
+    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+        cpu_avx2_attn_pv(o, G, hd, p, lds, v, vt, vstride, count);
+        return;
+    }
+#endif
+    pv_scalar(o, G, hd, p, lds, v, vt, vstride, count);
+}
+
+/* ---- the op ---- */
 
 typedef struct {
     cpu_ctx *c;
@@ -21,6 +66,8 @@ typedef struct {
     const int32_t *q_start, *seq_len, *block_table;
     int64_t max_blocks;
     int64_t items;
+    void (*qk)(const float *, int, int, const void *, be_dtype, int64_t, int, float, float *, int64_t);
+    void (*pv)(float *, int, int, const float *, int64_t, const void *, be_dtype, int64_t, int);
 } attn_args;
 
 /* Sequence that owns query row r (q_start is sorted). */
@@ -37,42 +84,50 @@ static int seq_of_row(const int32_t *q_start, int n_seqs, int64_t r) {
 static void attn_task(void *vp, int ith, int nth) {
     const attn_args *a = vp;
     const be_attn_shape *sh = a->shape;
-    int hd = sh->head_dim, H = sh->n_heads, group = sh->n_heads / sh->n_kv_heads;
+    int hd = sh->head_dim, HKV = sh->n_kv_heads, G = sh->n_heads / sh->n_kv_heads;
     int bs = a->meta->block_size;
-    size_t kes = be_dtype_size(a->kc->dtype);
+    size_t es = be_dtype_size(a->kc->dtype);
     float *scores = a->c->scratch + (size_t)ith * a->c->scratch_per_thread;
+    int64_t lds = a->meta->max_seq_len;
     int64_t i0 = a->items * ith / nth, i1 = a->items * (ith + 1) / nth;
     for (int64_t it = i0; it < i1; it++) {
-        int64_t r = it / H;
-        int h = (int)(it % H), kvh = h / group;
+        int64_t r = it / HKV;
+        int kvh = (int)(it % HKV);
         int s = seq_of_row(a->q_start, a->meta->n_seqs, r);
         int64_t q_len = a->q_start[s + 1] - a->q_start[s];
         int64_t pos = a->seq_len[s] - q_len + (r - a->q_start[s]); /* this query's position */
         int64_t j0 = 0;
         if (sh->sliding_window > 0 && pos + 1 > sh->sliding_window) j0 = pos + 1 - sh->sliding_window;
-        const float *q = cpu_f32(a->q) + r * a->q->stride + (int64_t)h * hd;
-        float *o = cpu_f32(a->out) + r * a->out->stride + (int64_t)h * hd;
+        int64_t nk = pos + 1 - j0;
         const int32_t *bt = a->block_table + (int64_t)s * a->max_blocks;
-        float mx = -INFINITY;
-        for (int64_t j = j0; j <= pos; j++) {
-            int64_t slot = (int64_t)bt[j / bs] * bs + j % bs;
-            const char *k = (const char *)cpu_ptr(a->kc) + (size_t)(slot * a->kc->stride + (int64_t)kvh * hd) * kes;
-            float sc = cpu_dot(q, k, a->kc->dtype, hd) * sh->scale;
-            scores[j - j0] = sc;
-            if (sc > mx) mx = sc;
-        }
-        float sum = 0;
-        for (int64_t j = j0; j <= pos; j++) {
-            float e = expf(scores[j - j0] - mx);
-            scores[j - j0] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-        memset(o, 0, sizeof(float) * (size_t)hd);
-        for (int64_t j = j0; j <= pos; j++) {
-            int64_t slot = (int64_t)bt[j / bs] * bs + j % bs;
-            const char *v = (const char *)cpu_ptr(a->vc) + (size_t)(slot * a->vc->stride + (int64_t)kvh * hd) * kes;
-            cpu_axpy(o, scores[j - j0] * inv, v, a->vc->dtype, hd);
+        /* the G heads of this KV head, at most CPU_ATTN_MAX_GROUP at a time */
+        for (int g0 = 0; g0 < G; g0 += CPU_ATTN_MAX_GROUP) {
+            int Gs = G - g0 < CPU_ATTN_MAX_GROUP ? G - g0 : CPU_ATTN_MAX_GROUP;
+            const float *q = cpu_f32(a->q) + r * a->q->stride + ((int64_t)kvh * G + g0) * hd;
+            float *o = cpu_f32(a->out) + r * a->out->stride + ((int64_t)kvh * G + g0) * hd;
+            /* scores for keys j0..pos, one run of consecutive slots (within a block) at a time */
+            for (int64_t j = j0; j <= pos;) {
+                int64_t off = j % bs, run = bs - off < pos + 1 - j ? bs - off : pos + 1 - j;
+                int64_t slot = (int64_t)bt[j / bs] * bs + off;
+                const char *k = (const char *)cpu_ptr(a->kc) + (size_t)(slot * a->kc->stride + (int64_t)kvh * hd) * es;
+                a->qk(q, Gs, hd, k, a->kc->dtype, a->kc->stride, (int)run, sh->scale, scores + (j - j0), lds);
+                j += run;
+            }
+            for (int g = 0; g < Gs; g++) {
+                float *sc = scores + (int64_t)g * lds, mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < nk; j++) mx = sc[j] > mx ? sc[j] : mx;
+                for (int64_t j = 0; j < nk; j++) sum += sc[j] = expf(sc[j] - mx);
+                float inv = 1.0f / sum;
+                for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
+            }
+            memset(o, 0, sizeof(float) * (size_t)Gs * (size_t)hd);
+            for (int64_t j = j0; j <= pos;) {
+                int64_t off = j % bs, run = bs - off < pos + 1 - j ? bs - off : pos + 1 - j;
+                int64_t slot = (int64_t)bt[j / bs] * bs + off;
+                const char *v = (const char *)cpu_ptr(a->vc) + (size_t)(slot * a->vc->stride + (int64_t)kvh * hd) * es;
+                a->pv(o, Gs, hd, scores + (j - j0), lds, v, a->vc->dtype, a->vc->stride, (int)run);
+                j += run;
+            }
         }
     }
 }
@@ -80,7 +135,8 @@ static void attn_task(void *vp, int ith, int nth) {
 void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                       const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out) {
     cpu_ctx *c = ctx;
-    size_t need = (size_t)(meta->max_seq_len > 0 ? meta->max_seq_len : 1);
+    int G = shape->n_heads / shape->n_kv_heads;
+    size_t need = (size_t)(G < CPU_ATTN_MAX_GROUP ? G : CPU_ATTN_MAX_GROUP) * (size_t)(meta->max_seq_len > 0 ? meta->max_seq_len : 1);
     if (need > c->scratch_per_thread) {
         size_t per = need + 64;
         float *s = malloc(sizeof(float) * per * (size_t)c->nthreads);
@@ -96,8 +152,16 @@ void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, c
         .c = c, .q = q, .kc = k_cache, .vc = v_cache, .out = out, .meta = meta, .shape = shape,
         .q_start = cpu_i32(&meta->q_start), .seq_len = cpu_i32(&meta->seq_len),
         .block_table = cpu_i32(&meta->block_table), .max_blocks = meta->block_table.stride,
-        .items = q->rows * shape->n_heads,
+        .items = q->rows * shape->n_kv_heads,
+        .qk = qk_scalar,
+        .pv = pv_scalar,
     };
-    if (a.items < 4 || c->nthreads == 1) attn_task(&a, 0, 1);
+#if defined(__x86_64__)
+    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+        a.qk = cpu_avx2_attn_qk;
+        a.pv = cpu_avx2_attn_pv;
+    }
+#endif
+    if (a.items < 2 || c->nthreads == 1) attn_task(&a, 0, 1);
     else tp_run(c->pool, attn_task, &a);
 }

@@ -118,6 +118,7 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .get_rows = cpu_op_get_rows,
         .rmsnorm = cpu_op_rmsnorm,
         .matmul = cpu_op_matmul,
+        .matmul_multi = cpu_op_matmul_multi,
         .rope = cpu_op_rope,
         .kv_write = cpu_op_kv_write,
         .attention = cpu_op_attention,

@@ -33,6 +33,8 @@ void cpu_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps
                     const be_tensor *out);
 void cpu_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
                    const be_tensor *out);
+void cpu_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
+                         const be_tensor *const *bias, const be_tensor *const *out);
 void cpu_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
                  const be_tensor *inv_freq);
 void cpu_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);

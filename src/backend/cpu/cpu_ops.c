@@ -96,6 +96,21 @@ void cpu_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_t
                (int)w->rows, bias ? cpu_f32(bias) : NULL, cpu_f32(out), out->stride);
 }
 
+void cpu_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
+                         const be_tensor *const *bias, const be_tensor *const *out) {
+    cpu_ctx *c = ctx;
+    cpu_mm_weight ws[CPU_MM_MAX_PARTS];
+    int k = 0;
+    for (int i = 0; i < nw; i++) {
+        ws[k++] = (cpu_mm_weight){cpu_ptr(w[i]), w[i]->dtype, w[i]->stride, (int)w[i]->rows,
+                                  bias[i] ? cpu_f32(bias[i]) : NULL, cpu_f32(out[i]), out[i]->stride};
+        if (k == CPU_MM_MAX_PARTS || i == nw - 1) {
+            cpu_matmul_multi(c->pool, cpu_f32(x), x->stride, (int)x->rows, (int)x->cols, k, ws);
+            k = 0;
+        }
+    }
+}
+
 /* --- rope --- */
 typedef struct {
     const be_tensor *x;

@@ -1,0 +1,129 @@
+/* kernels: the CPU backend's compute core (matmul, vector helpers, machine
+ * measurements).
+ *
+ * Weights may be f32, f16 or bf16 (be_dtype); activations are f32 and every
+ * product is accumulated in f32. Strides are in elements. Kernels are picked
+ * at run time: AVX2+FMA+F16C on x86-64 CPUs that have them (matmul_avx2.c),
+ * NEON on aarch64, portable C otherwise. Results of the SIMD and portable
+ * paths, and of the decode (n < CPU_GEMM_MIN_N) and prefill kernels, differ
+ * only by f32 rounding (summation order); the thread count does not matter. Conversions to f16/bf16
+ * round to nearest even and agree bit for bit with base/half.h on every path.
+ *
+ * Preconditions (not checked): counts >= 0, ldx >= K, ldw >= K, ldy >= M,
+ * outputs do not overlap inputs. Zero-sized calls (n, M or K = 0) are fine:
+ * with K = 0, y = bias (or 0). */
+#ifndef VLLMC_BACKEND_CPU_KERNELS_H
+#define VLLMC_BACKEND_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "base/half.h"
+#include "base/threadpool.h"
+
+/* ---- multi-threaded ---- */
+
+/* y[n, M] = x[n, K] @ w[M, K]^T (+ bias[M]); x/y f32 with row strides ldx/ldy
+ * (elements), w f32/f16/bf16 with row stride ldw; bias may be NULL. Runs on all
+ * threads of pool (pool NULL: on the calling thread only); each weight byte is
+ * read by exactly one thread (the output rows are split in contiguous chunks).
+ * Small n (decode) streams each weight row once for all tokens; larger n
+ * (prefill, n >= CPU_GEMM_MIN_N) converts 16-row weight panels to f32 and runs
+ * a register-blocked 6x16 kernel over them. */
+void cpu_matmul(tp_pool *pool, const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                int64_t ldw, int M, const float *bias, float *y, int64_t ldy);
+
+/* One weight of cpu_matmul_multi: y[n, M] = x @ w[M, K]^T (+ bias). */
+typedef struct {
+    const void *w;
+    be_dtype wt;
+    int64_t ldw;       /* elements */
+    int M;
+    const float *bias; /* [M] or NULL */
+    float *y;
+    int64_t ldy;
+} cpu_mm_weight;
+enum { CPU_MM_MAX_PARTS = 8 };
+
+/* Several matmuls that share x (q/k/v, gate/up) in one parallel task: the
+ * threads split the rows of all weights together, so the small ones do not
+ * each pay a hand-off and a ramp-up. Same numerics as cpu_matmul per weight. */
+void cpu_matmul_multi(tp_pool *pool, const float *x, int64_t ldx, int n, int K, int nw, const cpu_mm_weight *ws);
+
+/* STREAM-style triad a[i] = b[i] + s*c[i] over arrays of `bytes_per_array`
+ * bytes each on all pool threads; best of `reps`; returns GB/s counting 3
+ * arrays per pass (2 reads + 1 write), as STREAM does. 0 if allocation fails. */
+double cpu_measure_triad_gbs(tp_pool *pool, size_t bytes_per_array, int reps);
+/* Peak f32 FMA throughput on all threads, GFLOP/s (2 flops per FMA lane). */
+double cpu_measure_peak_gflops(tp_pool *pool);
+
+/* ---- single-threaded building blocks ---- */
+
+/* sum_i a[i] * b[i]; a f32, b f32/f16/bf16. */
+float cpu_dot(const float *a, const void *b, be_dtype bt, int n);
+/* y[i] += alpha * x[i]; x f32/f16/bf16. */
+void cpu_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
+/* dst[i] = f32(src[i]); src f32/f16/bf16 (f32: a copy). */
+void cpu_to_f32(float *dst, const void *src, be_dtype st, int n);
+/* dst[i] = src[i] rounded to nearest even in dt (f32: a copy); NaN stays NaN
+ * with the same bits as vc_f32_to_f16 / vc_f32_to_bf16. */
+void cpu_from_f32(void *dst, be_dtype dt, const float *src, int n);
+
+/* ---- dispatch ---- */
+
+/* Which kernels run: "avx2", "neon" or "scalar". */
+const char *cpu_kernels_isa(void);
+/* Tests: nonzero forces the portable C kernels, 0 restores detection. Call it
+ * only while no kernel is running. */
+void cpu_kernels_force_scalar(int on);
+
+/* ---- internal: the AVX2 entry points (matmul_avx2.c, measure_avx2.c) ----
+ * Only called after a run-time check for avx2, fma and f16c. `w` points at the
+ * first row to compute and `ldwb` is its row stride in bytes; bias and y are
+ * already offset to that row. */
+/* n from which the packed GEMM kernel is used: below it the dot-product tiles
+ * (4 rows x 3 tokens) are as fast or faster on Zen 4 (~150-170 GFLOP/s from
+ * n = 16 on), since packing is amortised over fewer tokens. */
+enum { CPU_GEMM_MIN_N = 64 };
+void cpu_avx2_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                        int rows, const float *bias, float *y, int64_t ldy);
+void cpu_avx2_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                        int rows, const float *bias, float *y, int64_t ldy);
+float cpu_avx2_dot(const float *a, const void *b, be_dtype bt, int n);
+void cpu_avx2_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
+void cpu_avx2_to_f32(float *dst, const void *src, be_dtype st, int n);
+void cpu_avx2_from_f32(void *dst, be_dtype dt, const float *src, int n);
+void cpu_avx2_triad(float *a, const float *b, const float *c, float s, size_t n);
+/* Runs `iters` rounds of 12 independent 8-lane FMA chains; returns a value
+ * that depends on all of them (keeps the work alive). */
+float cpu_avx2_fma_loop(long iters);
+/* Paged-attention inner loops for G (<= CPU_ATTN_MAX_GROUP) query heads sharing
+ * one KV head, over `count` consecutive cache rows (stride in elements):
+ *   qk: scores[g*lds + j] = scale * dot(q[g*hd ..], k[j*kstride ..])
+ *   pv: o[g*hd + c] += sum_j p[g*lds + j] * v[j*vstride + c]            */
+enum { CPU_ATTN_MAX_GROUP = 8 };
+void cpu_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count, float scale,
+                 float *scores, int64_t lds);
+void cpu_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt, int64_t vstride,
+                 int count);
+void cpu_avx2_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count,
+                      float scale, float *scores, int64_t lds);
+void cpu_avx2_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
+                      int64_t vstride, int count);
+/* Element i of a f32/f16/bf16 row, as f32. */
+static inline float cpu_elem_f32(be_dtype dt, const void *row, int64_t i) {
+    uint16_t h;
+    if (dt == BE_F32) {
+        float f;
+        __builtin_memcpy(&f, (const char *)row + 4 * i, 4);
+        return f;
+    }
+    __builtin_memcpy(&h, (const char *)row + 2 * i, 2);
+    return dt == BE_F16 ? vc_f16_to_f32(h) : vc_bf16_to_f32(h);
+}
+
+/* Nonzero when the CPU and OS support the AVX2 kernels (cached). */
+int cpu_have_avx2(void);
+
+#endif

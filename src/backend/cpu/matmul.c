@@ -1,0 +1,309 @@
+/* matmul: kernel dispatch, threading, portable C kernels and the NEON path
+ * (see kernels.h). The AVX2 kernels live in matmul_avx2.c. */
+#include "backend/cpu/kernels.h"
+
+#include "base/half.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define CPU_HAVE_NEON 1
+#else
+#define CPU_HAVE_NEON 0
+#endif
+
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_NEON = 2 };
+
+static atomic_int g_force_scalar;
+
+int cpu_have_avx2(void) {
+#if defined(__x86_64__)
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        /* cpuid directly: clang's __builtin_cpu_supports() does not know "f16c" */
+        unsigned a, b, c, d;
+        v = 0;
+        if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && (c & bit_AVX) && (c & bit_FMA) &&
+            (c & bit_F16C)) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            int ymm_saved = (lo & 6u) == 6u; /* the OS saves SSE and AVX state */
+            if (ymm_saved && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2)) v = 1;
+        }
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+static int isa(void) {
+    if (atomic_load_explicit(&g_force_scalar, memory_order_relaxed)) return ISA_SCALAR;
+    if (CPU_HAVE_NEON) return ISA_NEON;
+    return cpu_have_avx2() ? ISA_AVX2 : ISA_SCALAR;
+}
+
+const char *cpu_kernels_isa(void) {
+    static const char *const names[] = {"scalar", "avx2", "neon"};
+    return names[isa()];
+}
+
+void cpu_kernels_force_scalar(int on) { atomic_store(&g_force_scalar, on != 0); }
+
+static inline float ld1(be_dtype dt, const void *row, int64_t i) {
+    if (dt == BE_F16) return vc_f16_to_f32(((const uint16_t *)row)[i]);
+    if (dt == BE_BF16) return vc_bf16_to_f32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
+
+/* ---- portable C ---- */
+
+static float dot_scalar(const float *a, const void *b, be_dtype bt, int n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * ld1(bt, b, i);
+        s1 += a[i + 1] * ld1(bt, b, i + 1);
+        s2 += a[i + 2] * ld1(bt, b, i + 2);
+        s3 += a[i + 3] * ld1(bt, b, i + 3);
+    }
+    for (; i < n; i++) s0 += a[i] * ld1(bt, b, i);
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void gemv_rows_scalar(const float *x, int64_t ldx, int n, int K, const char *w, be_dtype wt, int64_t ldwb,
+                             int rows, const float *bias, float *y, int64_t ldy) {
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < n; t++) {
+            float s = dot_scalar(x + (int64_t)t * ldx, w + (int64_t)r * ldwb, wt, K);
+            y[(int64_t)t * ldy + r] = bias ? s + bias[r] : s;
+        }
+}
+
+/* ---- NEON (aarch64) ---- */
+
+#if CPU_HAVE_NEON
+static inline float32x4_t neon_ld4(be_dtype dt, const void *row, int64_t i) {
+    if (dt == BE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + i)));
+    if (dt == BE_BF16) return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)row + i), 16));
+    return vld1q_f32((const float *)row + i);
+}
+
+/* R (<= 4) rows x T (<= 3) tokens, like the AVX2 dot tile. */
+static inline void neon_tile(int R, int T, const float *x, int64_t ldx, int K, const char *w, be_dtype wt,
+                             int64_t ldwb, const float *bias, float *y, int64_t ldy) {
+    float32x4_t acc[4][3][2];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = vdupq_n_f32(0);
+    int k = 0;
+    for (; k + 8 <= K; k += 8)
+        for (int r = 0; r < R; r++) {
+            const char *wr = w + r * ldwb;
+            float32x4_t w0 = neon_ld4(wt, wr, k), w1 = neon_ld4(wt, wr, k + 4);
+            for (int t = 0; t < T; t++) {
+                const float *xt = x + t * ldx + k;
+                acc[r][t][0] = vfmaq_f32(acc[r][t][0], w0, vld1q_f32(xt));
+                acc[r][t][1] = vfmaq_f32(acc[r][t][1], w1, vld1q_f32(xt + 4));
+            }
+        }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            float s = vaddvq_f32(vaddq_f32(acc[r][t][0], acc[r][t][1]));
+            for (int kk = k; kk < K; kk++) s += x[t * ldx + kk] * ld1(wt, w + r * ldwb, kk);
+            y[t * ldy + r] = bias ? s + bias[r] : s;
+        }
+}
+
+static void gemv_rows_neon(const float *x, int64_t ldx, int n, int K, const char *w, be_dtype wt, int64_t ldwb,
+                           int rows, const float *bias, float *y, int64_t ldy) {
+    for (int r = 0; r < rows; r += 4) {
+        int R = rows - r < 4 ? rows - r : 4;
+        for (int t = 0; t < n; t += 3) {
+            int T = n - t < 3 ? n - t : 3;
+            neon_tile(R, T, x + t * ldx, ldx, K, w + r * ldwb, wt, ldwb, bias ? bias + r : NULL, y + t * ldy + r,
+                      ldy);
+        }
+    }
+}
+
+static float dot_neon(const float *a, const void *b, be_dtype bt, int n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), neon_ld4(bt, b, i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), neon_ld4(bt, b, i + 4));
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) s += a[i] * ld1(bt, b, i);
+    return s;
+}
+
+static void axpy_neon(float *y, float alpha, const void *x, be_dtype xt, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), neon_ld4(xt, x, i), alpha));
+    for (; i < n; i++) y[i] += alpha * ld1(xt, x, i);
+}
+#endif
+
+/* ---- threading ---- */
+
+/* One weight of a (multi-)matmul: y = x @ w^T (+ bias) over M rows. */
+typedef struct {
+    const char *w;
+    be_dtype wt;
+    int64_t ldwb; /* bytes */
+    int M;
+    const float *bias;
+    float *y;
+    int64_t ldy;
+    int64_t unit0; /* first unit of this weight in the combined row space */
+} mm_part;
+
+typedef struct {
+    const float *x;
+    int64_t ldx;
+    int n, K;
+    int isa, gemm;
+    int64_t align;  /* rows per unit: whole panels (16 rows for gemm, 4 for gemv) */
+    int nparts;
+    const mm_part *parts;
+    int64_t units;  /* total over parts */
+} mm_task;
+
+static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) {
+    int rows = (int)(r1 - r0);
+    const char *w = p->w + r0 * p->ldwb;
+    const float *bias = p->bias ? p->bias + r0 : NULL;
+    float *y = p->y + r0;
+    switch (t->isa) {
+#if defined(__x86_64__)
+    case ISA_AVX2:
+        if (t->gemm) cpu_avx2_gemm_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else cpu_avx2_gemv_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        break;
+#endif
+#if CPU_HAVE_NEON
+    case ISA_NEON: gemv_rows_neon(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
+#endif
+    default: gemv_rows_scalar(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
+    }
+}
+
+/* Each thread takes a contiguous range of units of the combined row space of
+ * all parts, so every weight byte is read by one thread and several small
+ * matrices cost one hand-off instead of one each. */
+static void mm_run(void *arg, int ith, int nth) {
+    const mm_task *t = arg;
+    int64_t u0 = t->units * ith / nth, u1 = t->units * (ith + 1) / nth;
+    for (int i = 0; i < t->nparts && u0 < u1; i++) {
+        const mm_part *p = &t->parts[i];
+        int64_t pu = (p->M + t->align - 1) / t->align;
+        int64_t a = u0 > p->unit0 ? u0 : p->unit0, b = u1 < p->unit0 + pu ? u1 : p->unit0 + pu;
+        if (a >= b) continue;
+        int64_t r0 = (a - p->unit0) * t->align, r1 = (b - p->unit0) * t->align;
+        if (r1 > p->M) r1 = p->M;
+        mm_rows(t, p, r0, r1);
+    }
+}
+
+static void fill_bias(int n, const cpu_mm_weight *w) {
+    for (int t = 0; t < n; t++)
+        for (int r = 0; r < w->M; r++) w->y[(int64_t)t * w->ldy + r] = w->bias ? w->bias[r] : 0.0f;
+}
+
+void cpu_matmul_multi(tp_pool *pool, const float *x, int64_t ldx, int n, int K, int nw, const cpu_mm_weight *ws) {
+    if (n <= 0 || nw <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < nw; i++) fill_bias(n, &ws[i]);
+        return;
+    }
+    mm_part parts[CPU_MM_MAX_PARTS];
+    if (nw > CPU_MM_MAX_PARTS) { /* more than fit in one task: run in groups */
+        for (int i = 0; i < nw; i += CPU_MM_MAX_PARTS)
+            cpu_matmul_multi(pool, x, ldx, n, K, nw - i < CPU_MM_MAX_PARTS ? nw - i : CPU_MM_MAX_PARTS, ws + i);
+        return;
+    }
+    mm_task t = {.x = x, .ldx = ldx, .n = n, .K = K, .isa = isa(), .nparts = 0, .parts = parts};
+    t.gemm = t.isa == ISA_AVX2 && n >= CPU_GEMM_MIN_N;
+    t.align = t.gemm ? 16 : 4;
+    for (int i = 0; i < nw; i++) {
+        if (ws[i].M <= 0) continue;
+        parts[t.nparts] = (mm_part){(const char *)ws[i].w, ws[i].wt, ws[i].ldw * (int64_t)be_dtype_size(ws[i].wt),
+                                    ws[i].M, ws[i].bias, ws[i].y, ws[i].ldy, t.units};
+        t.units += (ws[i].M + t.align - 1) / t.align;
+        t.nparts++;
+    }
+    if (t.units == 0) return;
+    if (pool && tp_nthreads(pool) > 1) tp_run(pool, mm_run, &t);
+    else mm_run(&t, 0, 1);
+}
+
+void cpu_matmul(tp_pool *pool, const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                int64_t ldw, int M, const float *bias, float *y, int64_t ldy) {
+    cpu_mm_weight one = {w, wt, ldw, M, bias, y, ldy};
+    cpu_matmul_multi(pool, x, ldx, n, K, 1, &one);
+}
+
+/* ---- single-threaded helpers ---- */
+
+float cpu_dot(const float *a, const void *b, be_dtype bt, int n) {
+    switch (isa()) {
+#if defined(__x86_64__)
+    case ISA_AVX2: return cpu_avx2_dot(a, b, bt, n);
+#endif
+#if CPU_HAVE_NEON
+    case ISA_NEON: return dot_neon(a, b, bt, n);
+#endif
+    default: return dot_scalar(a, b, bt, n);
+    }
+}
+
+void cpu_axpy(float *y, float alpha, const void *x, be_dtype xt, int n) {
+    switch (isa()) {
+#if defined(__x86_64__)
+    case ISA_AVX2: cpu_avx2_axpy(y, alpha, x, xt, n); return;
+#endif
+#if CPU_HAVE_NEON
+    case ISA_NEON: axpy_neon(y, alpha, x, xt, n); return;
+#endif
+    default:
+        for (int i = 0; i < n; i++) y[i] += alpha * ld1(xt, x, i);
+    }
+}
+
+void cpu_to_f32(float *dst, const void *src, be_dtype st, int n) {
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (isa() == ISA_AVX2) {
+        cpu_avx2_to_f32(dst, src, st, n);
+        return;
+    }
+#endif
+    if (st == BE_F32) memcpy(dst, src, sizeof(float) * (size_t)n);
+    else
+        for (int i = 0; i < n; i++) dst[i] = ld1(st, src, i);
+}
+
+void cpu_from_f32(void *dst, be_dtype dt, const float *src, int n) {
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (isa() == ISA_AVX2) {
+        cpu_avx2_from_f32(dst, dt, src, n);
+        return;
+    }
+#endif
+    uint16_t *d = dst;
+    if (dt == BE_F16)
+        for (int i = 0; i < n; i++) d[i] = vc_f32_to_f16(src[i]);
+    else if (dt == BE_BF16)
+        for (int i = 0; i < n; i++) d[i] = vc_f32_to_bf16(src[i]);
+    else memcpy(dst, src, sizeof(float) * (size_t)n);
+}

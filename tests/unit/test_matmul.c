@@ -1,0 +1,303 @@
+/* test_matmul: cpu_matmul on every weight dtype and kernel path (SIMD and the
+ * forced portable C one), odd shapes, strides, bias, thread counts, against a
+ * double-precision reference; and cpu_dot / cpu_axpy / cpu_to_f32 /
+ * cpu_from_f32 (bit-exact against base/half.h). Buffers are allocated to their
+ * exact extent so ASan catches any over-read past the last row. */
+#include "backend/cpu/kernels.h"
+#include "base/err.h"
+#include "base/half.h"
+#include "test.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+static uint64_t rnd64(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static uint32_t rnd32(void) { return (uint32_t)(rnd64() >> 32); }
+/* uniform in +-[0.1, 1): never zero */
+static float frand_nz(void) {
+    float m = 0.1f + 0.9f * (float)(rnd64() >> 40) / (float)(1 << 24);
+    return rnd64() & 1 ? m : -m;
+}
+
+static const be_dtype k_dtypes[] = {BE_F32, BE_F16, BE_BF16};
+static const char *dt_name(be_dtype t) { return t == BE_F32 ? "f32" : t == BE_F16 ? "f16" : "bf16"; }
+
+static float w_at(const void *w, be_dtype dt, int64_t i) {
+    if (dt == BE_F16) return vc_f16_to_f32(((const uint16_t *)w)[i]);
+    if (dt == BE_BF16) return vc_bf16_to_f32(((const uint16_t *)w)[i]);
+    return ((const float *)w)[i];
+}
+
+/* extent of a [rows, cols] view with row stride ld, in elements */
+static size_t extent(int rows, int cols, int64_t ld) {
+    return rows > 0 && cols > 0 ? (size_t)((int64_t)(rows - 1) * ld + cols) : 1;
+}
+
+static int g_cases, g_bad_cases;
+
+static void run_case(tp_pool *pool, int n, int K, int M, be_dtype dt, int64_t ldx, int64_t ldw, int64_t ldy,
+                     int with_bias, const char *path) {
+    const float sentinel = 12345.0f;
+    size_t nx = extent(n, K, ldx), nw = extent(M, K, ldw), ny = extent(n, M, ldy);
+    float *x = malloc(nx * sizeof(float));
+    void *w = malloc(nw * be_dtype_size(dt));
+    float *y = malloc(ny * sizeof(float));
+    float *bias = with_bias ? malloc(sizeof(float) * (size_t)(M > 0 ? M : 1)) : NULL;
+    for (size_t i = 0; i < nx; i++) x[i] = frand_nz();
+    for (size_t i = 0; i < nw; i++) {
+        float v = frand_nz();
+        if (dt == BE_F32) ((float *)w)[i] = v;
+        else if (dt == BE_F16) ((uint16_t *)w)[i] = vc_f32_to_f16(v);
+        else ((uint16_t *)w)[i] = vc_f32_to_bf16(v);
+    }
+    for (int i = 0; bias && i < M; i++) bias[i] = frand_nz();
+    for (size_t i = 0; i < ny; i++) y[i] = sentinel;
+
+    cpu_matmul(pool, x, ldx, n, K, w, dt, ldw, M, bias, y, ldy);
+
+    int bad = 0;
+    for (int t = 0; t < n && bad < 3; t++) {
+        for (int r = 0; r < M && bad < 3; r++) {
+            double ref = bias ? bias[r] : 0.0, mag = bias ? fabs(bias[r]) : 0.0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)x[t * ldx + k] * (double)w_at(w, dt, r * ldw + k);
+                ref += p;
+                mag += fabs(p);
+            }
+            /* f32 accumulation: a few ulps times sqrt(K) of the magnitude sum */
+            double tol = 4.0 * FLT_EPSILON * sqrt((double)K + 1.0) * mag + 1e-30;
+            double got = y[t * ldy + r];
+            if (!(fabs(got - ref) <= tol)) {
+                fprintf(stderr, "  %s %s n=%d K=%d M=%d ldx=%ld ldw=%ld ldy=%ld bias=%d: y[%d,%d]=%.9g ref=%.9g\n",
+                        path, dt_name(dt), n, K, M, (long)ldx, (long)ldw, (long)ldy, with_bias, t, r, got, ref);
+                bad++;
+            }
+        }
+        for (int64_t c = M; t + 1 < n && c < ldy; c++) /* the gaps between rows are untouched */
+            if (y[t * ldy + c] != sentinel) {
+                fprintf(stderr, "  %s %s n=%d K=%d M=%d: wrote y[%d,%ld] past M\n", path, dt_name(dt), n, K, M, t,
+                        (long)c);
+                bad++;
+                break;
+            }
+    }
+    g_cases++;
+    if (bad) g_bad_cases++;
+    CHECK(bad == 0);
+    free(x);
+    free(w);
+    free(y);
+    free(bias);
+}
+
+static void test_matmul_shapes(tp_pool *pools[3], const char *path) {
+    static const int ns[] = {1, 2, 3, 4, 5, 7, 13, 63, 64, 65, 130};
+    static const int Ks[] = {1, 7, 8, 15, 16, 33, 100, 257, 300};
+    static const int Ms[] = {1, 3, 4, 16, 17, 35, 64, 70};
+    int idx = 0;
+    for (size_t di = 0; di < 3; di++)
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t b = 0; b < sizeof Ks / sizeof Ks[0]; b++)
+                for (size_t c = 0; c < sizeof Ms / sizeof Ms[0]; c++, idx++) {
+                    int n = ns[a], K = Ks[b], M = Ms[c];
+                    /* strides: tight or padded; bias on every other case; rotate the pools */
+                    int64_t ldx = K + (idx % 3 == 1 ? 1 + (int)(rnd32() % 9) : 0);
+                    int64_t ldw = K + (idx % 4 == 2 ? 1 + (int)(rnd32() % 9) : 0);
+                    int64_t ldy = M + (idx % 5 == 3 ? 1 + (int)(rnd32() % 9) : 0);
+                    run_case(pools[idx % 3], n, K, M, k_dtypes[di], ldx, ldw, ldy, idx % 2, path);
+                }
+    /* larger: several K blocks with a tail, token blocks past the GEMM's NC,
+     * long rows with few tokens, big strides */
+    static const int big[][3] = {{130, 1100, 200}, {400, 600, 40}, {3, 5000, 9}, {1, 4099, 37},
+                                 {70, 520, 161}, {129, 17, 1000}, {64, 2048, 33}, {200, 64, 96}};
+    for (size_t di = 0; di < 3; di++)
+        for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+            int n = big[i][0], K = big[i][1], M = big[i][2];
+            run_case(pools[(i + di) % 3], n, K, M, k_dtypes[di], K + (int64_t)(i % 2) * 13, K + (int64_t)(i % 3) * 5,
+                     M + (int64_t)(i % 2) * 3, (int)(i + di) % 2, path);
+        }
+}
+
+static void test_matmul_empty(tp_pool *pool) {
+    float x[4] = {1, 2, 3, 4}, bias[3] = {0.5f, -1.0f, 2.0f}, y[8];
+    uint16_t w[8] = {0};
+    for (int i = 0; i < 8; i++) y[i] = 7.0f;
+    cpu_matmul(pool, x, 4, 0, 4, w, BE_BF16, 4, 2, bias, y, 3); /* n = 0 */
+    cpu_matmul(pool, x, 4, 2, 4, w, BE_F16, 4, 0, bias, y, 3); /* M = 0 */
+    for (int i = 0; i < 8; i++) CHECK(y[i] == 7.0f);
+    cpu_matmul(pool, x, 0, 2, 0, w, BE_F32, 0, 3, bias, y, 4); /* K = 0: y = bias */
+    for (int t = 0; t < 2; t++)
+        for (int r = 0; r < 3; r++) CHECK(y[t * 4 + r] == bias[r]);
+    CHECK(y[3] == 7.0f);
+    cpu_matmul(pool, x, 0, 2, 0, w, BE_F32, 0, 3, NULL, y, 4); /* K = 0, no bias: zeros */
+    for (int t = 0; t < 2; t++)
+        for (int r = 0; r < 3; r++) CHECK(y[t * 4 + r] == 0.0f);
+}
+
+static void test_dot_axpy(const char *path) {
+    for (size_t di = 0; di < 3; di++) {
+        be_dtype dt = k_dtypes[di];
+        for (int n = 0; n <= 1100; n += n < 80 ? 1 : 97) {
+            float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
+            void *b = malloc(be_dtype_size(dt) * (size_t)(n ? n : 1));
+            float *y = malloc(sizeof(float) * (size_t)(n ? n : 1));
+            float *y0 = malloc(sizeof(float) * (size_t)(n ? n : 1));
+            double ref = 0, mag = 0;
+            for (int i = 0; i < n; i++) {
+                a[i] = frand_nz();
+                y0[i] = y[i] = frand_nz();
+                float v = frand_nz();
+                if (dt == BE_F32) ((float *)b)[i] = v;
+                else if (dt == BE_F16) ((uint16_t *)b)[i] = vc_f32_to_f16(v);
+                else ((uint16_t *)b)[i] = vc_f32_to_bf16(v);
+                ref += (double)a[i] * w_at(b, dt, i);
+                mag += fabs((double)a[i] * w_at(b, dt, i));
+            }
+            float got = cpu_dot(a, b, dt, n);
+            CHECK_MSG(fabs(got - ref) <= 4.0 * FLT_EPSILON * sqrt(n + 1.0) * mag, "%s dot %s n=%d: %g vs %g", path,
+                      dt_name(dt), n, got, ref);
+            float alpha = frand_nz();
+            cpu_axpy(y, alpha, b, dt, n);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                double r = (double)y0[i] + (double)alpha * w_at(b, dt, i);
+                double tol = 2.0 * FLT_EPSILON * (fabs(y0[i]) + fabs(alpha * w_at(b, dt, i)));
+                if (!(fabs(y[i] - r) <= tol)) bad++;
+            }
+            CHECK_MSG(bad == 0, "%s axpy %s n=%d: %d wrong", path, dt_name(dt), n, bad);
+            free(a);
+            free(b);
+            free(y);
+            free(y0);
+        }
+    }
+}
+
+static int same_f32(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return ua == ub;
+}
+
+static void test_to_f32(const char *path) {
+    uint16_t *h = malloc(sizeof(uint16_t) * 65536);
+    float *f = malloc(sizeof(float) * 65536);
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int d = 1; d < 3; d++) {
+        be_dtype dt = k_dtypes[d];
+        int bad = 0;
+        cpu_to_f32(f, h, dt, 65536);
+        for (int i = 0; i < 65536; i++)
+            bad += !same_f32(f[i], dt == BE_F16 ? vc_f16_to_f32(h[i]) : vc_bf16_to_f32(h[i]));
+        /* short lengths and odd offsets (tails) */
+        for (int n = 0; n < 20; n++) {
+            float g[20];
+            cpu_to_f32(g, h + 31000 + n, dt, n);
+            for (int i = 0; i < n; i++) bad += !same_f32(g[i], w_at(h + 31000 + n, dt, i));
+        }
+        CHECK_MSG(bad == 0, "%s to_f32 %s: %d wrong", path, dt_name(dt), bad);
+    }
+    float src[19], dst[19];
+    for (int i = 0; i < 19; i++) src[i] = frand_nz();
+    cpu_to_f32(dst, src, BE_F32, 19);
+    CHECK(memcmp(src, dst, sizeof src) == 0);
+    free(h);
+    free(f);
+}
+
+static float f32_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_from_f32(const char *path) {
+    enum { N = 1 << 20 };
+    float *src = malloc(sizeof(float) * N);
+    uint16_t *dst = malloc(sizeof(uint16_t) * N);
+    static const uint32_t special[] = {
+        0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001,
+        0x7fbfffff, 0x7fffffff, 0x7f812345, 0xffa00000, 0x00000001, 0x80000001, 0x007fffff, 0x00800000,
+        0x3f808000, 0x3f818000, 0x3f807fff, 0x3f808001, 0x7f7fffff, 0xff7fffff, 0x7f7f8000, 0x7f7f7fff,
+        0x477fe000, 0x477fefff, 0x477ff000, 0x477ff001, 0x47800000, 0x387fc000, 0x38800000, 0x33000000,
+        0x33000001, 0x32ffffff, 0x33800000, 0x337fffff, 0x38000000, 0x38001000, 0x38003000, 0x3f800000,
+        0xc7800000, 0xb3000001, 0x3c003000, 0x3c001000, 0x3c001001, 0x5c000000, 0x1c000000, 0x9f000000,
+    };
+    const int nspecial = (int)(sizeof special / sizeof special[0]);
+    /* specials, then a sweep over all exponents, then random bit patterns */
+    for (int i = 0; i < N; i++) {
+        uint32_t u;
+        if (i < nspecial) u = special[i];
+        else if (i < N / 2) u = (uint32_t)i * 8191u;
+        else u = rnd32();
+        src[i] = f32_bits(u);
+    }
+    for (int d = 1; d < 3; d++) {
+        be_dtype dt = k_dtypes[d];
+        int bad = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0: one call; pass 1: many short calls at odd offsets (tails) */
+            if (pass == 0) cpu_from_f32(dst, dt, src, N);
+            else
+                for (int i = 0, len = 0; i < N; i += len, len = (len + 1) % 23)
+                    cpu_from_f32(dst + i, dt, src + i, len < N - i ? len : N - i);
+            for (int i = 0; i < N; i++) {
+                uint16_t want = dt == BE_F16 ? vc_f32_to_f16(src[i]) : vc_f32_to_bf16(src[i]);
+                if (dst[i] != want) {
+                    if (bad < 5) {
+                        uint32_t u;
+                        memcpy(&u, &src[i], 4);
+                        fprintf(stderr, "  %s from_f32 %s: 0x%08x -> 0x%04x, want 0x%04x\n", path, dt_name(dt), u,
+                                dst[i], want);
+                    }
+                    bad++;
+                }
+            }
+        }
+        CHECK_MSG(bad == 0, "%s from_f32 %s: %d wrong", path, dt_name(dt), bad);
+    }
+    float f[7];
+    cpu_from_f32(f, BE_F32, src + 100, 7);
+    CHECK(memcmp(f, src + 100, sizeof f) == 0);
+    free(src);
+    free(dst);
+}
+
+int main(void) {
+    tp_pool *pools[3] = {NULL, NULL, NULL};
+    int rc = tp_create(&pools[1], 0, NULL);
+    CHECK_MSG(rc == 0, "tp_create: %s", vc_errmsg());
+    rc = tp_create(&pools[2], 3, "nobind");
+    CHECK_MSG(rc == 0, "tp_create: %s", vc_errmsg());
+    if (!pools[1] || !pools[2]) TEST_END();
+    printf("kernels: %s; pools: single thread, %s, %s\n", cpu_kernels_isa(), tp_describe(pools[1]),
+           tp_describe(pools[2]));
+
+    for (int forced = 0; forced < 2; forced++) {
+        cpu_kernels_force_scalar(forced);
+        const char *path = cpu_kernels_isa();
+        if (forced) CHECK(strcmp(path, "scalar") == 0);
+        g_cases = g_bad_cases = 0;
+        test_matmul_shapes(pools, path);
+        printf("%s: %d matmul cases, %d wrong\n", path, g_cases, g_bad_cases);
+        test_matmul_empty(pools[forced + 1]);
+        test_matmul_empty(NULL);
+        test_dot_axpy(path);
+        test_to_f32(path);
+        test_from_f32(path);
+        if (!forced && strcmp(path, "scalar") == 0) break; /* no SIMD path on this machine */
+    }
+    cpu_kernels_force_scalar(0);
+    tp_free(pools[1]);
+    tp_free(pools[2]);
+    TEST_END();
+}
