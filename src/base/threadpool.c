@@ -25,6 +25,49 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#if !defined(__linux__)
+/* macOS and other systems without a CPU-affinity API: the online CPUs form
+ * the allowed set and pinning is a no-op, so VLLM_CPU_OMP_THREADS_BIND still
+ * sets the number of threads. */
+#undef CPU_SETSIZE
+#undef CPU_ZERO
+#undef CPU_SET
+#undef CPU_ISSET
+#define cpu_set_t vc_cpu_set_t
+#define sched_getaffinity vc_sched_getaffinity
+#define pthread_attr_setaffinity_np vc_pthread_attr_setaffinity_np
+#define pthread_setaffinity_np vc_pthread_setaffinity_np
+#define pthread_getaffinity_np vc_pthread_getaffinity_np
+#define CPU_SETSIZE 1024
+typedef struct {
+    unsigned char bits[CPU_SETSIZE / 8];
+} cpu_set_t;
+#define CPU_ZERO(s) memset((s), 0, sizeof *(s))
+#define CPU_SET(c, s) ((s)->bits[(c) / 8] |= (unsigned char)(1u << ((c) % 8)))
+#define CPU_ISSET(c, s) (((s)->bits[(c) / 8] >> ((c) % 8)) & 1)
+static int sched_getaffinity(int pid, size_t size, cpu_set_t *s) {
+    (void)pid;
+    (void)size;
+    CPU_ZERO(s);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long i = 0; i < n && i < CPU_SETSIZE; i++) CPU_SET(i, s);
+    return 0;
+}
+static int pthread_attr_setaffinity_np(pthread_attr_t *a, size_t size, const cpu_set_t *s) {
+    (void)a, (void)size, (void)s;
+    return 0;
+}
+static int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *s) {
+    (void)t, (void)size, (void)s;
+    return 0;
+}
+static int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *s) {
+    (void)t;
+    return sched_getaffinity(0, size, s);
+}
+#endif
 
 #define TP_SPIN_NS 300000ull /* how long an idle worker (or the waiting caller) spins */
 #define TP_MAX_LIST 65536    /* largest CPU number tp_parse_cpulist accepts + 1 */
