@@ -1,0 +1,279 @@
+/* The engine: request intake, one step of scheduled work, outputs. */
+#include "engine/engine_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+
+void eng_config_default(eng_config *c) {
+    memset(c, 0, sizeof *c);
+    c->block_size = 16;
+    c->max_num_seqs = 256;
+    c->max_num_batched_tokens = 4096;
+    c->enable_prefix_caching = 1;
+    c->policy = ENG_FCFS;
+}
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double kv_space_gib(const eng_config *c) {
+    if (c->kv_cache_gib > 0) return c->kv_cache_gib;
+    const char *env = getenv("VLLM_CPU_KVCACHE_SPACE");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (end != env && *end == 0 && v > 0) return v;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? 0.5 * (double)pages * (double)psz / (1024.0 * 1024.0 * 1024.0) : 4.0;
+}
+
+void eng_seq_free(eng_seq *s) {
+    if (!s) return;
+    free(s->id);
+    free(s->tokens);
+    free(s->blocks);
+    free(s->hashes);
+    lp_state_free(&s->lp);
+    eng_params_free(&s->sp);
+    free(s);
+}
+
+int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
+    *out = NULL;
+    eng_config c = *cin;
+    const model_config *mc = &m->cfg;
+    if (c.block_size < 1 || c.block_size > 1024) return vc_errf(VC_EINVAL, "--block-size must be in [1, 1024], got %d", c.block_size);
+    if (c.max_num_seqs < 1) return vc_errf(VC_EINVAL, "--max-num-seqs must be at least 1");
+    int mml = c.max_model_len > 0 ? c.max_model_len : mc->max_position_embeddings;
+    if (mml > mc->max_position_embeddings)
+        return vc_errf(VC_EINVAL,
+                       "--max-model-len %d is greater than the model's max_position_embeddings (%d) in config.json",
+                       mml, mc->max_position_embeddings);
+    if (c.max_num_batched_tokens < 1) return vc_errf(VC_EINVAL, "--max-num-batched-tokens must be at least 1");
+    if (c.max_num_batched_tokens < c.max_num_seqs) c.max_num_batched_tokens = c.max_num_seqs;
+    int bs = c.block_size, per_seq = (mml + bs - 1) / bs;
+    uint64_t block_bytes = rn_kv_bytes_per_block(m, bs, BE_F32);
+    double gib = kv_space_gib(&c);
+    double nb = gib * 1024.0 * 1024.0 * 1024.0 / (double)block_bytes;
+    /* More blocks than every sequence at full length could use only feed the
+     * prefix cache; cap at 4x that to keep the block table metadata small. */
+    double useful = 4.0 * (double)per_seq * (double)c.max_num_seqs;
+    if (nb > useful) nb = useful;
+    if (nb > 1 << 30) nb = 1 << 30;
+    int num_blocks = (int)nb;
+    if (num_blocks < per_seq) {
+        double need = (double)per_seq * (double)block_bytes / (1024.0 * 1024.0 * 1024.0);
+        int est = num_blocks * bs;
+        return vc_errf(VC_EINVAL,
+                       "To serve at least one request with the model's max seq len (%d), %.2f GiB KV cache is needed, "
+                       "which is larger than the available KV cache memory (%.2f GiB). Based on the available memory, "
+                       "the estimated maximum model length is %d. Try increasing VLLM_CPU_KVCACHE_SPACE or decreasing "
+                       "max_model_len when initializing the engine.",
+                       mml, need, gib, est);
+    }
+    eng_engine *e = calloc(1, sizeof *e);
+    if (!e) return vc_errf(VC_ENOMEM, "out of memory");
+    pthread_mutex_init(&e->mu, NULL);
+    e->m = m;
+    e->cfg = c;
+    e->max_model_len = mml;
+    e->max_blocks_per_seq = per_seq;
+    e->seed_state = c.seed;
+    int rc;
+    int T = c.max_num_batched_tokens, S = c.max_num_seqs, V = mc->vocab_size;
+    rn_params rp = {.max_tokens = T, .max_seqs = S, .max_blocks = per_seq, .num_blocks = num_blocks,
+                    .block_size = bs, .kv_dtype = BE_F32};
+    if ((rc = rn_create(m, &rp, &e->runner))) goto err;
+    if ((rc = kv_create(num_blocks, bs, c.enable_prefix_caching, &e->kv))) goto err;
+    e->running = calloc((size_t)S, sizeof *e->running);
+    e->b_seqs = calloc((size_t)S, sizeof *e->b_seqs);
+    e->b_tokens = malloc(sizeof(int32_t) * (size_t)T);
+    e->b_pos = malloc(sizeof(int32_t) * (size_t)T);
+    e->b_slots = malloc(sizeof(int32_t) * (size_t)T);
+    e->b_qstart = malloc(sizeof(int32_t) * (size_t)(S + 1));
+    e->b_seqlen = malloc(sizeof(int32_t) * (size_t)S);
+    e->b_lrows = malloc(sizeof(int32_t) * (size_t)S);
+    e->b_bt = malloc(sizeof(int32_t) * (size_t)S * (size_t)per_seq);
+    e->logits = malloc(sizeof(float) * (size_t)S * (size_t)V);
+    e->raw = malloc(sizeof(float) * (size_t)V);
+    if (!e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen ||
+        !e->b_lrows || !e->b_bt || !e->logits || !e->raw) {
+        rc = vc_errf(VC_ENOMEM, "out of memory");
+        goto err;
+    }
+    if ((rc = samp_scratch_init(&e->sc, V))) goto err;
+    if (!c.quiet)
+        fprintf(stderr,
+                "INFO vllmc: KV cache: %d blocks of %d tokens (%.2f GiB f32), %lld tokens; maximum concurrency for "
+                "%d tokens per request: %.2fx\n",
+                num_blocks, bs, (double)num_blocks * (double)block_bytes / (1024.0 * 1024.0 * 1024.0),
+                (long long)num_blocks * bs, mml, (double)num_blocks / (double)per_seq);
+    e->stats.num_blocks = num_blocks;
+    e->stats.block_size = bs;
+    *out = e;
+    return VC_OK;
+err:
+    eng_free(e);
+    return rc;
+}
+
+void eng_free(eng_engine *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_running; i++) eng_seq_free(e->running[i]);
+    for (int i = 0; i < e->n_waiting; i++) eng_seq_free(e->waiting[i]);
+    for (int i = 0; i < e->n_inbox; i++) eng_seq_free(e->inbox[i]);
+    for (int i = 0; i < e->n_finished; i++) eng_seq_free(e->finished[i]);
+    for (int i = 0; i < e->n_aborts; i++) free(e->aborts[i]);
+    free(e->running);
+    free(e->waiting);
+    free(e->inbox);
+    free(e->aborts);
+    free(e->abort_why);
+    free(e->finished);
+    free(e->b_seqs);
+    free(e->b_tokens);
+    free(e->b_pos);
+    free(e->b_slots);
+    free(e->b_qstart);
+    free(e->b_seqlen);
+    free(e->b_lrows);
+    free(e->b_bt);
+    free(e->logits);
+    free(e->raw);
+    free(e->outs);
+    free(e->lp_ids);
+    free(e->lp_vals);
+    samp_scratch_free(&e->sc);
+    rn_free(e->runner);
+    kv_free(e->kv);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+int eng_max_model_len(const eng_engine *e) { return e->max_model_len; }
+
+static int grow_ptrs(void *arrp, int *cap, int need, size_t elem) {
+    if (need <= *cap) return 0;
+    int nc = *cap ? *cap : 16;
+    while (nc < need) nc *= 2;
+    void *n = realloc(*(void **)arrp, elem * (size_t)nc);
+    if (!n) return -1;
+    *(void **)arrp = n;
+    *cap = nc;
+    return 0;
+}
+
+int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
+            int priority) {
+    const model_config *mc = &e->m->cfg;
+    if (!id || !*id) return vc_errf(VC_EINVAL, "request id must not be empty");
+    if (n_prompt < 1) return vc_errf(VC_EINVAL, "The decoder prompt cannot be empty");
+    if (n_prompt > e->max_model_len)
+        return vc_errf(VC_EINVAL, "The decoder prompt (length %d) is longer than the maximum model length of %d.",
+                       n_prompt, e->max_model_len);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= mc->vocab_size)
+            return vc_errf(VC_EINVAL, "Token id %d is out of vocabulary (size %d)", prompt[i], mc->vocab_size);
+    int rc = eng_params_validate(sp, mc->vocab_size);
+    if (rc) return rc;
+    int n = sp->n;
+    eng_seq **made = calloc((size_t)n, sizeof *made);
+    if (!made) return vc_errf(VC_ENOMEM, "out of memory");
+    pthread_mutex_lock(&e->mu);
+    uint64_t base_seed = splitmix(&e->seed_state);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < n; i++) {
+        eng_seq *s = calloc(1, sizeof *s);
+        if (!s) goto oom;
+        made[i] = s;
+        int cap = n_prompt + sp->max_tokens;
+        if (cap > e->max_model_len + 1) cap = e->max_model_len + 1;
+        s->id = strdup(id);
+        s->tokens = malloc(sizeof(int32_t) * (size_t)cap);
+        s->blocks = malloc(sizeof(int32_t) * (size_t)e->max_blocks_per_seq);
+        s->hashes = malloc(sizeof(uint64_t) * (size_t)e->max_blocks_per_seq);
+        if (!s->id || !s->tokens || !s->blocks || !s->hashes) goto oom;
+        if (eng_params_copy(&s->sp, sp)) goto oom;
+        eng_params_normalize(&s->sp);
+        memcpy(s->tokens, prompt, sizeof(int32_t) * (size_t)n_prompt);
+        s->n_tokens = s->n_prompt = n_prompt;
+        s->cap = cap;
+        s->index = i;
+        s->n_cached = -1;
+        s->stop_token = -1;
+        s->priority = priority;
+        s->sp.n = 1;
+        /* vLLM V1: a seeded request's completion i draws from seed + i */
+        samp_rng_seed(&s->rng, sp->has_seed ? (uint64_t)sp->seed + (uint64_t)i : base_seed + (uint64_t)i);
+        if ((rc = lp_state_init(&s->lp, &s->sp, mc->vocab_size, mc->eos_token_ids, mc->n_eos, prompt, n_prompt)))
+            goto fail;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (grow_ptrs(&e->inbox, &e->cap_inbox, e->n_inbox + n, sizeof *e->inbox)) {
+        pthread_mutex_unlock(&e->mu);
+        goto oom;
+    }
+    for (int i = 0; i < n; i++) {
+        made[i]->arrival = e->arrivals++;
+        e->inbox[e->n_inbox++] = made[i];
+    }
+    e->live += n;
+    pthread_mutex_unlock(&e->mu);
+    free(made);
+    return VC_OK;
+oom:
+    rc = vc_errf(VC_ENOMEM, "out of memory");
+fail:
+    for (int i = 0; i < n; i++) eng_seq_free(made[i]);
+    free(made);
+    return rc;
+}
+
+int eng_abort(eng_engine *e, const char *id, eng_finish why) {
+    char *copy = strdup(id);
+    if (!copy) return vc_errf(VC_ENOMEM, "out of memory");
+    pthread_mutex_lock(&e->mu);
+    int ok = !grow_ptrs(&e->aborts, &e->cap_aborts, e->n_aborts + 1, sizeof *e->aborts);
+    int cap = e->cap_aborts;
+    if (ok) {
+        eng_finish *w = realloc(e->abort_why, sizeof *w * (size_t)cap);
+        if (w) e->abort_why = w;
+        ok = w != NULL;
+    }
+    if (ok) {
+        e->aborts[e->n_aborts] = copy;
+        e->abort_why[e->n_aborts] = why;
+        e->n_aborts++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!ok) {
+        free(copy);
+        return vc_errf(VC_ENOMEM, "out of memory");
+    }
+    return VC_OK;
+}
+
+int eng_has_unfinished(eng_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int n = e->live;
+    pthread_mutex_unlock(&e->mu);
+    return n > 0;
+}
+
+eng_stats eng_get_stats(eng_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    eng_stats s = e->stats;
+    pthread_mutex_unlock(&e->mu);
+    return s;
+}
+
+int eng_check_kv(eng_engine *e, int referenced) { return kv_check(e->kv, referenced); }

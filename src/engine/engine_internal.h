@@ -1,0 +1,90 @@
+/* engine_internal: the request state shared by engine.c and scheduler.c. */
+#ifndef VLLMC_ENGINE_INTERNAL_H
+#define VLLMC_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "engine/kv_cache.h"
+#include "engine/logits_proc.h"
+#include "engine/sampler.h"
+#include "runner/runner.h"
+
+typedef enum { RQ_WAITING, RQ_RUNNING, RQ_FINISHED } rq_status;
+
+/* One sequence (one completion of a request). */
+typedef struct eng_seq {
+    char *id;                 /* the request id (shared by its n completions) */
+    int index;                /* completion index */
+    int n_prompt;
+    int32_t *tokens;          /* prompt then output: [n_tokens], capacity cap */
+    int n_tokens, cap;
+    int n_computed;           /* tokens whose K/V are in the cache */
+    int32_t *blocks;          /* [n_blocks] block ids, capacity max_blocks */
+    uint64_t *hashes;         /* [n_hashed] chained hashes of the committed full blocks */
+    int n_blocks, n_hashed;
+    int n_cached;             /* prompt tokens found in the cache at first scheduling (-1: not yet) */
+    eng_sampling_params sp;
+    lp_state lp;
+    samp_rng rng;
+    int priority;
+    uint64_t arrival;         /* order of arrival */
+    rq_status status;
+    eng_finish finish;        /* set when done */
+    int32_t stop_token;
+    int abort_pending;        /* eng_abort seen: finish at the start of the next step */
+    eng_finish abort_why;
+    /* scheduled this step */
+    int sched_tokens;
+} eng_seq;
+
+struct eng_engine {
+    mdl_model *m;
+    eng_config cfg;
+    int max_model_len, max_blocks_per_seq;
+    rn_runner *runner;
+    kv_manager *kv;
+    /* live sequences */
+    eng_seq **running;        /* in scheduling order */
+    int n_running;
+    eng_seq **waiting;        /* queue: [0] is the head */
+    int n_waiting, cap_waiting;
+    /* cross-thread inbox (guarded by mu) */
+    pthread_mutex_t mu;
+    eng_seq **inbox;
+    int n_inbox, cap_inbox;
+    char **aborts;
+    eng_finish *abort_why;
+    int n_aborts, cap_aborts;
+    int live;                 /* sequences not yet finished (incl. inbox), guarded by mu */
+    uint64_t arrivals;
+    uint64_t seed_state;
+    /* step scratch (reserved at creation) */
+    int32_t *b_tokens, *b_pos, *b_slots, *b_qstart, *b_seqlen, *b_bt, *b_lrows;
+    eng_seq **b_seqs;         /* [max_num_seqs] scheduled this step */
+    int n_sched;
+    float *logits;            /* [max_num_seqs * vocab] */
+    float *raw;               /* [vocab] copy of raw logits for logprobs */
+    samp_scratch sc;
+    eng_output *outs;
+    int n_outs, cap_outs;
+    int32_t *lp_ids;          /* logprob storage for this step's outputs */
+    float *lp_vals;
+    int lp_used, lp_cap;
+    eng_seq **finished;       /* freed at the start of the next step */
+    int n_finished, cap_finished;
+    uint64_t preemptions, prompt_tokens, generation_tokens;
+    eng_stats stats;          /* snapshot for other threads (guarded by mu) */
+};
+
+void eng_seq_free(eng_seq *s);
+
+/* scheduler.c: pick this step's work; fills e->b_seqs / n_sched and each seq's
+ * sched_tokens, allocating (and, under pressure, preempting) KV blocks. */
+void sched_step(eng_engine *e);
+/* Release a sequence's blocks and reset it to recompute from scratch. */
+void sched_preempt(eng_engine *e, eng_seq *s);
+/* Release a finished sequence's blocks. */
+void sched_release(eng_engine *e, eng_seq *s);
+
+#endif

@@ -1,0 +1,254 @@
+/* eng_step: intake, aborts, scheduling, the batched forward pass, sampling and
+ * stop checks, and the step's outputs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "engine/engine_internal.h"
+
+static eng_output *new_output(eng_engine *e, const eng_seq *s) {
+    if (e->n_outs == e->cap_outs) {
+        int nc = e->cap_outs ? e->cap_outs * 2 : 64;
+        eng_output *n = realloc(e->outs, sizeof *n * (size_t)nc);
+        if (!n) return NULL;
+        e->outs = n;
+        e->cap_outs = nc;
+    }
+    eng_output *o = &e->outs[e->n_outs++];
+    memset(o, 0, sizeof *o);
+    o->request_id = s->id;
+    o->index = s->index;
+    o->stop_token = -1;
+    o->n_prompt = s->n_prompt;
+    o->n_cached = s->n_cached > 0 ? s->n_cached : 0;
+    o->n_output = s->n_tokens - s->n_prompt;
+    return o;
+}
+
+/* Take a sequence out of its queue and keep it until the next step, when its
+ * output (which points into it) has been consumed. */
+static int finish(eng_engine *e, eng_seq *s, eng_finish why) {
+    if (s->status == RQ_RUNNING) {
+        for (int i = 0; i < e->n_running; i++)
+            if (e->running[i] == s) {
+                memmove(e->running + i, e->running + i + 1, sizeof *e->running * (size_t)(e->n_running - i - 1));
+                e->n_running--;
+                break;
+            }
+    } else if (s->status == RQ_WAITING) {
+        for (int i = 0; i < e->n_waiting; i++)
+            if (e->waiting[i] == s) {
+                memmove(e->waiting + i, e->waiting + i + 1, sizeof *e->waiting * (size_t)(e->n_waiting - i - 1));
+                e->n_waiting--;
+                break;
+            }
+    }
+    sched_release(e, s);
+    s->status = RQ_FINISHED;
+    s->finish = why;
+    if (e->n_finished == e->cap_finished) {
+        int nc = e->cap_finished ? e->cap_finished * 2 : 64;
+        eng_seq **n = realloc(e->finished, sizeof *n * (size_t)nc);
+        if (!n) return -1;
+        e->finished = n;
+        e->cap_finished = nc;
+    }
+    e->finished[e->n_finished++] = s;
+    return 0;
+}
+
+static int is_eos(const model_config *c, int32_t t) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_token_ids[i] == t) return 1;
+    return 0;
+}
+
+/* vLLM's check_stop, after appending token t. */
+static eng_finish check_stop(const eng_engine *e, eng_seq *s, int32_t t) {
+    int n_out = s->n_tokens - s->n_prompt;
+    if (n_out >= s->sp.min_tokens) {
+        if (!s->sp.ignore_eos && is_eos(&e->m->cfg, t)) return ENG_FINISH_STOP;
+        for (int i = 0; i < s->sp.n_stop_token_ids; i++)
+            if (s->sp.stop_token_ids[i] == t) {
+                s->stop_token = t;
+                return ENG_FINISH_STOP;
+            }
+    }
+    if (n_out >= s->sp.max_tokens || s->n_tokens >= e->max_model_len) return ENG_FINISH_LENGTH;
+    return ENG_FINISH_NONE;
+}
+
+/* Logprob storage is reserved at the start of each step for the worst case
+ * (outputs point into it, so it cannot move during the step). */
+static int reserve_lp(eng_engine *e, int k) { return e->lp_used + k <= e->lp_cap ? 0 : -1; }
+
+/* Sample for a sequence whose scheduled tokens reached the end of its context. */
+static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
+    const model_config *c = &e->m->cfg;
+    int V = c->vocab_size, K = s->sp.logprobs;
+    if (K >= 0) memcpy(e->raw, logits, sizeof(float) * (size_t)V);
+    int rc = lp_apply(&s->lp, s->tokens + s->n_prompt, s->n_tokens - s->n_prompt, logits);
+    if (rc) return rc;
+    samp_params p = {s->sp.temperature, s->sp.top_p, s->sp.top_k, s->sp.min_p};
+    int32_t t = samp_sample(logits, V, &p, &s->rng, &e->sc);
+    s->tokens[s->n_tokens++] = t;
+    e->generation_tokens++;
+    eng_output *o = new_output(e, s);
+    if (!o) return vc_errf(VC_ENOMEM, "out of memory");
+    o->has_token = 1;
+    o->token = t;
+    if (K >= 0) {
+        int k = K < V ? K : V;
+        if (reserve_lp(e, k)) return vc_errf(VC_ENOMEM, "logprob storage exhausted");
+        o->top_ids = e->lp_ids + e->lp_used;
+        o->top_logprobs = e->lp_vals + e->lp_used;
+        int got = lp_logprobs(e->raw, V, t, k, e->lp_ids + e->lp_used, e->lp_vals + e->lp_used, &o->token_logprob,
+                              &o->token_rank);
+        if (got < 0) return got;
+        o->n_top = got;
+        e->lp_used += got;
+    }
+    eng_finish f = check_stop(e, s, t);
+    if (f != ENG_FINISH_NONE) {
+        o->finish = f;
+        o->stop_token = s->stop_token;
+        if (finish(e, s, f)) return vc_errf(VC_ENOMEM, "out of memory");
+    }
+    return VC_OK;
+}
+
+static int intake(eng_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int need = e->n_waiting + e->n_running + e->n_inbox + 1;
+    int rc = 0;
+    if (need > e->cap_waiting) {
+        int nc = e->cap_waiting ? e->cap_waiting : 64;
+        while (nc < need) nc *= 2;
+        eng_seq **w = realloc(e->waiting, sizeof *w * (size_t)nc);
+        if (w) {
+            e->waiting = w;
+            e->cap_waiting = nc;
+        } else {
+            rc = vc_errf(VC_ENOMEM, "out of memory");
+        }
+    }
+    if (!rc) {
+        for (int i = 0; i < e->n_inbox; i++) {
+            e->waiting[e->n_waiting++] = e->inbox[i];
+            e->prompt_tokens += (uint64_t)e->inbox[i]->n_prompt;
+        }
+        e->n_inbox = 0;
+    }
+    /* aborts: copy out under the lock, apply below */
+    int na = e->n_aborts;
+    char **ids = NULL;
+    eng_finish *why = NULL;
+    if (!rc && na) {
+        ids = e->aborts;
+        why = e->abort_why;
+        e->aborts = NULL;
+        e->abort_why = NULL;
+        e->n_aborts = e->cap_aborts = 0;
+    }
+    pthread_mutex_unlock(&e->mu);
+    for (int a = 0; a < na && ids; a++) {
+        for (int pass = 0; pass < 2; pass++) {
+            eng_seq **q = pass ? e->waiting : e->running;
+            int *n = pass ? &e->n_waiting : &e->n_running;
+            for (int i = 0; i < *n;) {
+                eng_seq *s = q[i];
+                if (strcmp(s->id, ids[a]) != 0) {
+                    i++;
+                    continue;
+                }
+                eng_output *o = new_output(e, s);
+                if (o) o->finish = why[a];
+                if (!o || finish(e, s, why[a])) rc = vc_errf(VC_ENOMEM, "out of memory");
+                if (rc) break;
+            }
+        }
+        free(ids[a]);
+    }
+    free(ids);
+    free(why);
+    return rc;
+}
+
+static int run_batch(eng_engine *e) {
+    int bs = e->cfg.block_size, mb = e->max_blocks_per_seq, nt = 0, nl = 0;
+    e->b_qstart[0] = 0;
+    for (int i = 0; i < e->n_sched; i++) {
+        eng_seq *s = e->b_seqs[i];
+        for (int j = 0; j < s->sched_tokens; j++) {
+            int p = s->n_computed + j;
+            e->b_tokens[nt] = s->tokens[p];
+            e->b_pos[nt] = p;
+            e->b_slots[nt] = s->blocks[p / bs] * bs + p % bs;
+            nt++;
+        }
+        memcpy(e->b_bt + (size_t)i * mb, s->blocks, sizeof(int32_t) * (size_t)s->n_blocks);
+        e->b_seqlen[i] = s->n_computed + s->sched_tokens;
+        e->b_qstart[i + 1] = nt;
+        if (s->n_computed + s->sched_tokens == s->n_tokens) e->b_lrows[nl++] = nt - 1;
+    }
+    rn_batch b = {nt, e->b_tokens, e->b_pos, e->b_slots, e->n_sched, e->b_qstart, e->b_seqlen, e->b_bt, mb, nl, e->b_lrows};
+    return rn_forward(e->runner, &b, e->logits);
+}
+
+int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
+    *outs = NULL;
+    *n_outs = 0;
+    /* last step's finished sequences: their outputs have been read */
+    pthread_mutex_lock(&e->mu);
+    e->live -= e->n_finished;
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < e->n_finished; i++) eng_seq_free(e->finished[i]);
+    e->n_finished = 0;
+    e->n_outs = 0;
+    e->lp_used = 0;
+    int rc = intake(e);
+    if (rc) return rc;
+    /* logprob storage for the worst case of this step */
+    int maxk = 0;
+    for (int i = 0; i < e->n_running; i++) maxk = e->running[i]->sp.logprobs > maxk ? e->running[i]->sp.logprobs : maxk;
+    for (int i = 0; i < e->n_waiting; i++) maxk = e->waiting[i]->sp.logprobs > maxk ? e->waiting[i]->sp.logprobs : maxk;
+    if (maxk > e->m->cfg.vocab_size) maxk = e->m->cfg.vocab_size;
+    size_t need = (size_t)e->cfg.max_num_seqs * (size_t)(maxk + 1);
+    if (need > (size_t)e->lp_cap) {
+        int32_t *ni = realloc(e->lp_ids, sizeof *ni * need);
+        if (ni) e->lp_ids = ni;
+        float *nv = realloc(e->lp_vals, sizeof *nv * need);
+        if (nv) e->lp_vals = nv;
+        if (!ni || !nv) return vc_errf(VC_ENOMEM, "out of memory");
+        e->lp_cap = (int)need;
+    }
+    sched_step(e);
+    if (e->n_sched > 0) {
+        if ((rc = run_batch(e))) return rc;
+        int row = 0;
+        for (int i = 0; i < e->n_sched && !rc; i++) {
+            eng_seq *s = e->b_seqs[i];
+            s->n_computed += s->sched_tokens;
+            s->sched_tokens = 0;
+            if (s->n_computed == s->n_tokens) {
+                rc = sample_one(e, s, e->logits + (size_t)row * (size_t)e->m->cfg.vocab_size);
+                row++;
+            }
+        }
+        if (rc) return rc;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->stats.running = e->n_running;
+    e->stats.waiting = e->n_waiting + e->n_inbox;
+    e->stats.kv_usage = kv_usage(e->kv);
+    e->stats.preemptions = e->preemptions;
+    kv_stats ks = kv_get_stats(e->kv);
+    e->stats.prefix_queries = ks.queries;
+    e->stats.prefix_hits = ks.hits;
+    e->stats.prompt_tokens = e->prompt_tokens;
+    e->stats.generation_tokens = e->generation_tokens;
+    pthread_mutex_unlock(&e->mu);
+    *outs = e->outs;
+    *n_outs = e->n_outs;
+    return VC_OK;
+}
