@@ -1,6 +1,11 @@
-/* vllmc bench latency: prefill and decode speed of one batch, printed next to
- * the machine's limits measured in the same run (STREAM triad bandwidth and
- * peak FMA throughput of the same threads). */
+/* vllmc bench latency | throughput | tokenize.
+ *
+ * latency: one batch through the engine, prefill and decode speed next to the
+ * machine's limits measured in the same run (STREAM triad bandwidth, taken
+ * after every iteration because this kind of VM drifts, and peak FMA rate).
+ * throughput: many requests at once (vLLM's benchmark_throughput): requests/s,
+ * output tokens/s, total tokens/s, with the single-sequence decode rate of the
+ * same model measured in the same run for comparison. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +15,18 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
-#include "engine/gen.h"
+#include "cli/cli_tok.h"
+#include "engine/offline.h"
 #include "model/model.h"
 
 static const char usage[] =
     "usage: vllmc bench latency [MODEL_DIR | --random-weights CONFIG.json] [--input-len 128] [--output-len 64]\n"
-    "       [--batch-size 1] [--num-iters 3] [--num-iters-warmup 1] [--dtype D] [--device auto|cpu] [--json]\n";
+    "       [--batch-size 1] [--num-iters 3] [--num-iters-warmup 1] [--dtype D] [--device auto|cpu] [--json]\n"
+    "       vllmc bench throughput [MODEL_DIR | --random-weights CONFIG.json] --input-len I --output-len O\n"
+    "       --num-prompts P [--max-num-seqs S] [--max-num-batched-tokens T] [--prefix-len L] [--dtype D] [--json]\n"
+    "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
+    "       [--output-len 1] [--dtype D] [--json]\n"
+    "       vllmc bench tokenize DIR FILE\n";
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -27,81 +38,135 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int bench_latency(int argc, char **argv) {
-    const char *dir = NULL, *cfg_path = NULL, *dtype = NULL, *device = NULL;
-    long long in_len = 128, out_len = 64, batch = 1, iters = 3, warm = 1;
-    int json = 0, status = 2;
-    be_backend *be = NULL;
-    mdl_model *m = NULL;
-    int32_t *prompt = NULL;
-    gen_request *reqs = NULL;
-    gen_output *outs = NULL;
-    double *pf = NULL, *dc = NULL, *tr = NULL, *frac = NULL;
+typedef struct {
+    const char *dir, *cfg_path, *dtype, *device;
+    long long in_len, out_len, batch, iters, warm, prompts, prefix_len;
+    int json;
+    eng_config ec;
+} bench_args;
+
+static int parse(int argc, char **argv, bench_args *b) {
     cli_args a = {argc, 0, argv, NULL};
     while (a.i < argc) {
         const char *v;
+        long long iv;
+#define INT_FLAG(name, field, lo, hi)                                                         \
+    if (cli_flag(&a, name)) {                                                                 \
+        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) return 2;     \
+        field = iv;                                                                           \
+        continue;                                                                             \
+    }
+        INT_FLAG("--input-len", b->in_len, 1, 1 << 20)
+        INT_FLAG("--output-len", b->out_len, 1, 1 << 20)
+        INT_FLAG("--batch-size", b->batch, 1, 4096)
+        INT_FLAG("--num-iters", b->iters, 1, 1000)
+        INT_FLAG("--num-iters-warmup", b->warm, 0, 1000)
+        INT_FLAG("--num-prompts", b->prompts, 1, 1 << 20)
+        INT_FLAG("--prefix-len", b->prefix_len, 0, 1 << 20)
+        INT_FLAG("--max-num-seqs", b->ec.max_num_seqs, 1, 1 << 20)
+        INT_FLAG("--max-num-batched-tokens", b->ec.max_num_batched_tokens, 1, 1 << 24)
+        INT_FLAG("--max-model-len", b->ec.max_model_len, 1, 1 << 30)
+#undef INT_FLAG
         if (cli_flag(&a, "--random-weights")) {
-            if (!(cfg_path = cli_value(&a, "--random-weights"))) return 2;
-        } else if (cli_flag(&a, "--input-len")) {
-            if (!(v = cli_value(&a, "--input-len")) || cli_parse_int(v, "--input-len", 1, 1 << 20, &in_len)) return 2;
-        } else if (cli_flag(&a, "--output-len")) {
-            if (!(v = cli_value(&a, "--output-len")) || cli_parse_int(v, "--output-len", 1, 1 << 20, &out_len)) return 2;
-        } else if (cli_flag(&a, "--batch-size")) {
-            if (!(v = cli_value(&a, "--batch-size")) || cli_parse_int(v, "--batch-size", 1, 4096, &batch)) return 2;
-        } else if (cli_flag(&a, "--num-iters")) {
-            if (!(v = cli_value(&a, "--num-iters")) || cli_parse_int(v, "--num-iters", 1, 1000, &iters)) return 2;
-        } else if (cli_flag(&a, "--num-iters-warmup")) {
-            if (!(v = cli_value(&a, "--num-iters-warmup")) || cli_parse_int(v, "--num-iters-warmup", 0, 1000, &warm)) return 2;
+            if (!(b->cfg_path = cli_value(&a, "--random-weights"))) return 2;
         } else if (cli_flag(&a, "--dtype")) {
-            if (!(dtype = cli_value(&a, "--dtype"))) return 2;
+            if (!(b->dtype = cli_value(&a, "--dtype"))) return 2;
         } else if (cli_flag(&a, "--device")) {
-            if (!(device = cli_value(&a, "--device"))) return 2;
+            if (!(b->device = cli_value(&a, "--device"))) return 2;
+        } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
+            b->ec.enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--json")) {
-            json = 1;
+            b->json = 1;
         } else if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             fputs(usage, stdout);
-            return 0;
+            return 1;
         } else if (argv[a.i][0] == '-') {
-            cli_error("bench latency: unknown option '%s'", argv[a.i]);
+            cli_error("bench: unknown option '%s'", argv[a.i]);
             return 2;
-        } else if (!dir) {
-            dir = argv[a.i++];
+        } else if (!b->dir) {
+            b->dir = argv[a.i++];
         } else {
-            cli_error("bench latency: unexpected argument '%s'", argv[a.i]);
+            cli_error("bench: unexpected argument '%s'", argv[a.i]);
             return 2;
         }
     }
-    if (!dir == !cfg_path) {
-        cli_error("bench latency: give either MODEL_DIR or --random-weights CONFIG.json");
+    if (!b->dir == !b->cfg_path) {
+        cli_error("bench: give either MODEL_DIR or --random-weights CONFIG.json");
         fputs(usage, stderr);
         return 2;
     }
-    status = 1;
-    if (cli_open_backend(device, &be)) goto done;
-    if (cfg_path) {
+    return 0;
+}
+
+static int load(const bench_args *b, be_backend **be, mdl_model **m) {
+    if (cli_open_backend(b->device, be)) return -1;
+    if (b->cfg_path) {
         char *text;
         size_t len;
         model_config cfg;
         cfg_dtype dt;
-        if (vc_read_file(cfg_path, 16 << 20, &text, &len)) {
-            cli_error("%s", vc_errmsg());
-            goto done;
-        }
-        int rc = cfg_parse(text, len, cfg_path, &cfg);
+        if (vc_read_file(b->cfg_path, 16 << 20, &text, &len)) goto err;
+        int rc = cfg_parse(text, len, b->cfg_path, &cfg);
         free(text);
-        if (rc || cfg_resolve_dtype(dtype ? dtype : "auto", cfg.torch_dtype, &dt) ||
-            mdl_random(&cfg, mdl_dtype_from_cfg(dt), 1234, be, &m)) {
-            cli_error("%s", vc_errmsg());
-            goto done;
-        }
-    } else if (mdl_load(dir, dtype, be, &m)) {
-        cli_error("%s", vc_errmsg());
+        if (rc || cfg_resolve_dtype(b->dtype ? b->dtype : "auto", cfg.torch_dtype, &dt) ||
+            mdl_random(&cfg, mdl_dtype_from_cfg(dt), 1234, *be, m))
+            goto err;
+    } else if (mdl_load(b->dir, b->dtype, *be, m)) {
+        goto err;
+    }
+    return 0;
+err:
+    cli_error("%s", vc_errmsg());
+    return -1;
+}
+
+/* Random prompt tokens; the first prefix_len of every prompt are shared. */
+static int32_t *random_prompts(int vocab, long long n, long long len, long long prefix_len) {
+    int32_t *p = malloc(sizeof *p * (size_t)(n * len));
+    if (!p) return NULL;
+    uint64_t x = 88172645463325252ull;
+    for (long long i = 0; i < n * len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[i] = (int32_t)(x % (uint64_t)vocab);
+        if (i % len < prefix_len) p[i] = (int32_t)((i % len) * 7919 % vocab);
+    }
+    return p;
+}
+
+static double matmul_params(const mdl_model *m) {
+    double n = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const mdl_layer *L = &m->layers[l];
+        const be_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) n += (double)ts[i]->rows * (double)ts[i]->cols;
+    }
+    return n;
+}
+
+static int bench_latency(bench_args *b) {
+    be_backend *be = NULL;
+    mdl_model *m = NULL;
+    eng_engine *e = NULL;
+    int32_t *prompt = NULL;
+    off_request *rq = NULL;
+    off_completion *outs = NULL;
+    double *pf = NULL, *dc = NULL, *tr = NULL, *frac = NULL;
+    int status = 1;
+    if (load(b, &be, &m)) goto done;
+    const model_config *c = &m->cfg;
+    if (b->in_len + b->out_len > c->max_position_embeddings) {
+        cli_error("--input-len + --output-len (%lld) exceeds the model's context length %d", b->in_len + b->out_len,
+                  c->max_position_embeddings);
         goto done;
     }
-    const model_config *c = &m->cfg;
-    if (in_len + out_len > c->max_position_embeddings) {
-        cli_error("--input-len + --output-len (%lld) exceeds the model's context length %d", in_len + out_len,
-                  c->max_position_embeddings);
+    /* the whole batch's prefill is one step, as in vLLM's latency benchmark */
+    if (!b->ec.max_num_batched_tokens) b->ec.max_num_batched_tokens = (int)(b->in_len * b->batch);
+    if (b->ec.max_num_seqs < b->batch) b->ec.max_num_seqs = (int)b->batch;
+    b->ec.max_model_len = (int)(b->in_len + b->out_len);
+    b->ec.enable_prefix_caching = 0; /* repeated iterations must not hit the cache */
+    b->ec.quiet = 1;
+    if (eng_create(m, &b->ec, &e)) {
+        cli_error("%s", vc_errmsg());
         goto done;
     }
     tp_pool *pool = be_cpu_pool(be);
@@ -109,88 +174,235 @@ static int bench_latency(int argc, char **argv) {
      * triad is measured next to every timed iteration and each decode figure
      * is compared with its own neighbour; we report medians of both. */
     double peak = cpu_measure_peak_gflops(pool);
-
-    prompt = malloc(sizeof *prompt * (size_t)in_len * (size_t)batch);
-    reqs = calloc((size_t)batch, sizeof *reqs);
-    outs = calloc((size_t)batch, sizeof *outs);
-    pf = calloc((size_t)iters, sizeof *pf);
-    dc = calloc((size_t)iters, sizeof *dc);
-    tr = calloc((size_t)iters, sizeof *tr);
-    frac = calloc((size_t)iters, sizeof *frac);
-    if (!prompt || !reqs || !outs || !pf || !dc || !tr || !frac) goto done;
-    uint64_t x = 88172645463325252ull;
-    for (long long i = 0; i < in_len * batch; i++) { /* random prompt tokens */
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        prompt[i] = (int32_t)(x % (uint64_t)c->vocab_size);
-    }
-    samp_params greedy = {.temperature = 0, .top_p = 1, .top_k = 0, .min_p = 0};
-    for (long long b = 0; b < batch; b++)
-        reqs[b] = (gen_request){prompt + b * in_len, (int)in_len, (int)out_len, 1, greedy, (uint64_t)b, 0};
-    gen_options go = {.block_size = 16, .max_batch_tokens = (int)(in_len * batch < 8192 ? in_len * batch : 8192)};
-    for (long long it = 0; it < warm + iters; it++) {
-        gen_timing t;
-        if (gen_run(m, &go, reqs, (int)batch, outs, &t)) {
+    prompt = random_prompts(c->vocab_size, b->batch, b->in_len, 0);
+    rq = calloc((size_t)b->batch, sizeof *rq);
+    outs = calloc((size_t)b->batch, sizeof *outs);
+    pf = calloc((size_t)b->iters, sizeof *pf);
+    dc = calloc((size_t)b->iters, sizeof *dc);
+    tr = calloc((size_t)b->iters, sizeof *tr);
+    frac = calloc((size_t)b->iters, sizeof *frac);
+    if (!prompt || !rq || !outs || !pf || !dc || !tr || !frac) goto done;
+    eng_sampling_params sp;
+    eng_params_default(&sp);
+    sp.temperature = 0;
+    sp.max_tokens = (int)b->out_len;
+    sp.ignore_eos = 1;
+    for (long long i = 0; i < b->batch; i++) rq[i] = (off_request){prompt + i * b->in_len, (int)b->in_len, &sp, 0};
+    for (long long it = 0; it < b->warm + b->iters; it++) {
+        double total;
+        if (off_run(e, rq, (int)b->batch, outs, NULL, NULL, &total)) {
             cli_error("%s", vc_errmsg());
             goto done;
         }
-        for (long long b = 0; b < batch; b++) gen_output_free(&outs[b]);
-        if (it >= warm) {
-            int k = (int)(it - warm);
-            pf[k] = (double)t.prefill_tokens / t.prefill_s;
-            dc[k] = t.decode_s > 0 ? (double)t.decode_tokens / t.decode_s : 0;
+        /* prefill: until every sequence has its first token; decode: the rest */
+        double t_first = 0;
+        for (long long i = 0; i < b->batch; i++) t_first = outs[i].t_first > t_first ? outs[i].t_first : t_first;
+        double p = (double)(b->in_len * b->batch) / t_first;
+        double d = b->out_len > 1 ? (double)((b->out_len - 1) * b->batch) / (total - t_first) : 0;
+        off_free(outs, (int)b->batch);
+        if (it >= b->warm) {
+            int k = (int)(it - b->warm);
+            pf[k] = p;
+            dc[k] = d;
             tr[k] = cpu_measure_triad_gbs(pool, (size_t)256 << 20, 3);
             /* decode reads every weight once per step; a step makes `batch` tokens */
-            frac[k] = tr[k] > 0 ? dc[k] / (double)batch * (double)m->decode_bytes_per_token * 1e-9 / tr[k] : 0;
+            frac[k] = tr[k] > 0 ? d / (double)b->batch * (double)m->decode_bytes_per_token * 1e-9 / tr[k] : 0;
         }
-        if (!json) fprintf(stderr, "%s %lld: prefill %.1f tok/s, decode %.2f tok/s\n", it < warm ? "warmup" : "iter",
-                           it < warm ? it : it - warm, (double)t.prefill_tokens / t.prefill_s,
-                           t.decode_s > 0 ? (double)t.decode_tokens / t.decode_s : 0);
+        if (!b->json)
+            fprintf(stderr, "%s %lld: prefill %.1f tok/s, decode %.2f tok/s\n", it < b->warm ? "warmup" : "iter",
+                    it < b->warm ? it : it - b->warm, p, d);
     }
-    double pf_tps = median(pf, (int)iters), dc_tps = median(dc, (int)iters);
-    double triad = median(tr, (int)iters), bw_frac = median(frac, (int)iters);
-    /* Per prefill token: 2 flops per matmul weight outside the embedding and head. */
-    double mat_params = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        const mdl_layer *L = &m->layers[l];
-        const be_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) mat_params += (double)ts[i]->rows * (double)ts[i]->cols;
-    }
-    double pf_gflops = pf_tps * 2.0 * mat_params * 1e-9;
-    double bw = dc_tps / (double)batch * (double)m->decode_bytes_per_token * 1e-9;
-    printf("model: %s %s, %d layers, hidden %d, %.1f M params, weights %.2f GB, decode reads %.1f MB/step\n",
-           c->arch, be_dtype_name(m->wdtype), c->n_layers, c->hidden_size,
+    double pf_tps = median(pf, (int)b->iters), dc_tps = median(dc, (int)b->iters);
+    double triad = median(tr, (int)b->iters), bw_frac = median(frac, (int)b->iters);
+    double pf_gflops = pf_tps * 2.0 * matmul_params(m) * 1e-9;
+    double bw = dc_tps / (double)b->batch * (double)m->decode_bytes_per_token * 1e-9;
+    printf("model: %s %s, %d layers, hidden %d, %.1f M params, weights %.2f GB, decode reads %.1f MB/step\n", c->arch,
+           be_dtype_name(m->wdtype), c->n_layers, c->hidden_size,
            (double)m->weight_bytes / be_dtype_size(m->wdtype) * 1e-6, (double)m->weight_bytes * 1e-9,
            (double)m->decode_bytes_per_token * 1e-6);
     printf("machine: %d threads (%s), triad %.1f GB/s (median of %lld, one after each iteration), peak FMA %.1f GFLOP/s\n",
-           be_cpu_nthreads(be), tp_describe(pool), triad, iters, peak);
-    printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s = %.0f%% of peak\n", pf_tps, in_len, batch,
-           pf_gflops, 100.0 * pf_gflops / peak);
+           be_cpu_nthreads(be), tp_describe(pool), triad, b->iters, peak);
+    printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s = %.0f%% of peak\n", pf_tps, b->in_len,
+           b->batch, pf_gflops, 100.0 * pf_gflops / peak);
     printf("decode: %.2f tokens/s (output %lld x batch %lld), weight bandwidth %.1f GB/s = %.0f%% of triad\n", dc_tps,
-           out_len, batch, bw, 100.0 * bw_frac);
-    if (json)
+           b->out_len, b->batch, bw, 100.0 * bw_frac);
+    if (b->json)
         printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"input_len\":%lld,\"output_len\":%lld,\"batch_size\":%lld,"
                "\"threads\":%d,\"prefill_tokens_per_s\":%.3f,\"prefill_gflops\":%.3f,\"decode_tokens_per_s\":%.3f,"
                "\"decode_bandwidth_gbs\":%.3f,\"decode_bandwidth_fraction\":%.4f,\"machine_bandwidth_gbs\":%.3f,"
                "\"machine_peak_gflops\":%.3f,\"decode_bytes_per_step\":%llu}\n",
-               c->arch, be_dtype_name(m->wdtype), in_len, out_len, batch, be_cpu_nthreads(be), pf_tps, pf_gflops,
-               dc_tps, bw, bw_frac, triad, peak, (unsigned long long)m->decode_bytes_per_token);
+               c->arch, be_dtype_name(m->wdtype), b->in_len, b->out_len, b->batch, be_cpu_nthreads(be), pf_tps,
+               pf_gflops, dc_tps, bw, bw_frac, triad, peak, (unsigned long long)m->decode_bytes_per_token);
     status = 0;
 done:
     free(prompt);
-    free(reqs);
+    free(rq);
     free(outs);
     free(pf);
     free(dc);
     free(tr);
     free(frac);
+    eng_free(e);
+    mdl_free(m);
+    be_free(be);
+    return status;
+}
+
+/* Run n prompts through a fresh engine; returns wall seconds or < 0. */
+static double run_batch(mdl_model *m, const eng_config *ec, const int32_t *prompts, long long n, long long in_len,
+                        const eng_sampling_params *sp, double *ttft_mean) {
+    eng_engine *e = NULL;
+    off_request *rq = calloc((size_t)n, sizeof *rq);
+    off_completion *outs = calloc((size_t)n, sizeof *outs);
+    double total = -1;
+    if (!rq || !outs || eng_create(m, ec, &e)) goto out;
+    for (long long i = 0; i < n; i++) rq[i] = (off_request){prompts + i * in_len, (int)in_len, sp, 0};
+    if (off_run(e, rq, (int)n, outs, NULL, NULL, &total)) {
+        total = -1;
+        goto out;
+    }
+    double s = 0;
+    for (long long i = 0; i < n; i++) s += outs[i].t_first;
+    if (ttft_mean) *ttft_mean = s / (double)n;
+    off_free(outs, (int)n);
+out:
+    if (total < 0) cli_error("%s", vc_errmsg());
+    eng_free(e);
+    free(rq);
+    free(outs);
+    return total;
+}
+
+static int bench_throughput(bench_args *b) {
+    be_backend *be = NULL;
+    mdl_model *m = NULL;
+    int32_t *prompts = NULL;
+    int status = 1;
+    if (!b->prompts) {
+        cli_error("bench throughput: --num-prompts is required");
+        return 2;
+    }
+    if (load(b, &be, &m)) goto done;
+    const model_config *c = &m->cfg;
+    b->ec.quiet = 1;
+    if (!b->ec.max_model_len) b->ec.max_model_len = (int)(b->in_len + b->out_len);
+    if (b->ec.max_model_len > c->max_position_embeddings) b->ec.max_model_len = c->max_position_embeddings;
+    prompts = random_prompts(c->vocab_size, b->prompts, b->in_len, b->prefix_len);
+    if (!prompts) goto done;
+    eng_sampling_params sp;
+    eng_params_default(&sp);
+    sp.temperature = 0;
+    sp.max_tokens = (int)b->out_len;
+    sp.ignore_eos = 1;
+    /* the single-sequence rate of the same model, for the speed-up */
+    eng_config one = b->ec;
+    one.max_num_seqs = 1;
+    double t1 = run_batch(m, &one, prompts, 1, b->in_len, &sp, NULL);
+    double tall, ttft;
+    if (t1 < 0 || (tall = run_batch(m, &b->ec, prompts, b->prompts, b->in_len, &sp, &ttft)) < 0) goto done;
+    double single = (double)b->out_len / t1;
+    double rps = (double)b->prompts / tall, ops = (double)(b->prompts * b->out_len) / tall;
+    double tps = (double)(b->prompts * (b->in_len + b->out_len)) / tall;
+    printf("model: %s %s; %lld prompts x (%lld in + %lld out), max_num_seqs %d, max_num_batched_tokens %d%s\n",
+           c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->ec.max_num_seqs,
+           b->ec.max_num_batched_tokens, b->ec.enable_prefix_caching ? ", prefix caching" : "");
+    printf("Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s\n", rps, tps, ops);
+    printf("single sequence (same prompt length): %.2f output tokens/s (incl. prefill); batched / single = %.2fx\n",
+           single, ops / single);
+    printf("mean time to first token: %.3f s\n", ttft);
+    if (b->json)
+        printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"num_prompts\":%lld,\"input_len\":%lld,\"output_len\":%lld,"
+               "\"max_num_seqs\":%d,\"requests_per_s\":%.4f,\"output_tokens_per_s\":%.3f,\"total_tokens_per_s\":%.3f,"
+               "\"single_sequence_output_tokens_per_s\":%.3f,\"speedup_vs_single\":%.3f,\"mean_ttft_s\":%.4f,"
+               "\"elapsed_s\":%.3f}\n",
+               c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->ec.max_num_seqs, rps, ops, tps,
+               single, ops / single, ttft, tall);
+    status = 0;
+done:
+    free(prompts);
+    mdl_free(m);
+    be_free(be);
+    return status;
+}
+
+/* Time to first token of a prompt whose first prefix_len tokens another
+ * request has just computed, against the same prompt on a cold cache. */
+static int bench_prefix(bench_args *b) {
+    be_backend *be = NULL;
+    mdl_model *m = NULL;
+    eng_engine *e = NULL;
+    int32_t *p = NULL;
+    int status = 1;
+    if (load(b, &be, &m)) goto done;
+    long long plen = b->prefix_len ? b->prefix_len : 1024, slen = b->in_len, len = plen + slen;
+    b->ec.quiet = 1;
+    b->ec.max_model_len = (int)(len + b->out_len);
+    if (b->ec.max_model_len > m->cfg.max_position_embeddings) {
+        cli_error("prefix + input + output (%d) exceeds the model's context length", b->ec.max_model_len);
+        goto done;
+    }
+    if (!b->ec.max_num_batched_tokens) b->ec.max_num_batched_tokens = 2048;
+    if (eng_create(m, &b->ec, &e)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
+    p = random_prompts(m->cfg.vocab_size, 3, len, plen); /* same prefix, different suffixes */
+    if (!p) goto done;
+    eng_sampling_params sp;
+    eng_params_default(&sp);
+    sp.temperature = 0;
+    sp.max_tokens = (int)b->out_len;
+    sp.ignore_eos = 1;
+    double ttft[3];
+    int cached[3];
+    for (int i = 0; i < 3; i++) { /* 0: warm-up of the code paths on an unrelated prompt; 1: cold; 2: warm */
+        int32_t *pr = p + (size_t)i * (size_t)len;
+        if (i == 0) pr[0] = (pr[0] + 1) % m->cfg.vocab_size; /* differs from the first block on */
+        off_request rq = {pr, (int)len, &sp, 0};
+        off_completion c;
+        if (off_run(e, &rq, 1, &c, NULL, NULL, NULL)) {
+            cli_error("%s", vc_errmsg());
+            goto done;
+        }
+        ttft[i] = c.t_first;
+        cached[i] = c.n_cached;
+        off_free(&c, 1);
+    }
+    printf("prompt %lld tokens (shared prefix %lld + own %lld), block size %d\n", len, plen, slen, b->ec.block_size);
+    printf("time to first token: cold %.3f s, prefix-cache hit %.3f s (%d tokens from cache): %.1fx faster\n", ttft[1],
+           ttft[2], cached[2], ttft[1] / ttft[2]);
+    if (b->json)
+        printf("{\"prefix_len\":%lld,\"prompt_len\":%lld,\"ttft_cold_s\":%.4f,\"ttft_cached_s\":%.4f,"
+               "\"cached_tokens\":%d,\"speedup\":%.3f}\n",
+               plen, len, ttft[1], ttft[2], cached[2], ttft[1] / ttft[2]);
+    status = 0;
+done:
+    free(p);
+    eng_free(e);
     mdl_free(m);
     be_free(be);
     return status;
 }
 
 int cli_bench(int argc, char **argv) {
-    if (argc >= 1 && strcmp(argv[0], "latency") == 0) return bench_latency(argc - 1, argv + 1);
-    cli_error("bench: unknown benchmark '%s' (available: latency)", argc >= 1 ? argv[0] : "");
+    const char *what = argc >= 1 ? argv[0] : "";
+    if (!strcmp(what, "tokenize")) return cli_bench_tokenize(argc - 1, argv + 1);
+    bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
+    eng_config_default(&b.ec);
+    b.ec.max_num_batched_tokens = 0;
+    if (!strcmp(what, "latency") || !strcmp(what, "throughput") || !strcmp(what, "prefix-cache")) {
+        int rc = parse(argc - 1, argv + 1, &b);
+        if (rc) return rc == 1 ? 0 : rc;
+        if (!strcmp(what, "latency")) return bench_latency(&b);
+        if (!strcmp(what, "prefix-cache")) {
+            if (b.in_len == 128) b.in_len = 16;
+            if (b.out_len == 64) b.out_len = 1;
+            return bench_prefix(&b);
+        }
+        if (!b.ec.max_num_batched_tokens) b.ec.max_num_batched_tokens = 4096;
+        return bench_throughput(&b);
+    }
+    cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize)", what);
     fputs(usage, stderr);
     return 2;
 }

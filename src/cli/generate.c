@@ -1,4 +1,7 @@
-/* vllmc generate: offline generation from token-id prompts, one JSON line per prompt. */
+/* vllmc generate: offline generation through the engine (vLLM's LLM.generate):
+ * every prompt is queued at once and the engine batches them continuously.
+ * One JSON line per prompt, in prompt order. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,86 +10,339 @@
 
 #include "backend/backend.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "cli/cli.h"
-#include "engine/gen.h"
+#include "engine/offline.h"
+#include "engine/params_json.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 static const char usage[] =
-    "usage: vllmc generate MODEL_DIR --prompt-token-ids 1,5,9 [--prompt-token-ids ...] --max-tokens N\n"
-    "       [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S] [--dtype D]\n"
-    "       [--device auto|cpu] [--logprobs K] [--ignore-eos] [--block-size B] --json\n"
-    "Without --temperature decoding is greedy.\n";
+    "usage: vllmc generate MODEL_DIR (--prompt-token-ids 1,5,9 | --prompt TEXT)... [--prompts-file FILE.jsonl]\n"
+    "       [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S] [--n N]\n"
+    "       [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N]\n"
+    "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--ignore-eos]\n"
+    "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
+    "       [--max-num-batched-tokens T] [--no-enable-prefix-caching] [--scheduling-policy fcfs|priority] --json\n"
+    "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
+    "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n";
 
-static void print_output(const gen_request *rq, const gen_output *o) {
-    printf("{\"prompt_token_ids\":[");
-    for (int j = 0; j < rq->prompt_len; j++) printf("%s%d", j ? "," : "", rq->prompt[j]);
-    printf("],\"token_ids\":[");
-    for (int j = 0; j < o->n_tokens; j++) printf("%s%d", j ? "," : "", o->tokens[j]);
-    printf("],\"logprobs\":");
-    if (o->lp_k > 0) {
+typedef struct {
+    int32_t *ids;
+    int n;
+    eng_sampling_params sp;
+    int priority;
+} prompt_in;
+
+/* Text state of one completion: detokenized output and stop-string handling. */
+typedef struct {
+    tok_stream *st;
+    char *text;
+    size_t len, cap;
+    int stopped;               /* a stop string matched */
+    int stop_index;            /* which one */
+    size_t cut;                /* text length to report */
+} text_out;
+
+typedef struct {
+    const tok_tokenizer *tok;
+    prompt_in *p;
+    int *first;                /* completion index of each prompt's first completion */
+    text_out *t;
+} gen_ctx;
+
+static int text_append(text_out *t, const char *s, size_t n) {
+    if (t->len + n + 1 > t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 256;
+        while (nc < t->len + n + 1) nc *= 2;
+        char *b = realloc(t->text, nc);
+        if (!b) return -1;
+        t->text = b;
+        t->cap = nc;
+    }
+    memcpy(t->text + t->len, s, n);
+    t->len += n;
+    t->text[t->len] = 0;
+    return 0;
+}
+
+/* Per sampled token: detokenize incrementally and look for stop strings in
+ * the part of the text that could newly contain one. */
+static int on_token(void *vctx, int r, int index, const off_completion *c) {
+    gen_ctx *g = vctx;
+    text_out *t = &g->t[g->first[r] + index];
+    if (!g->tok || !t->st || t->stopped) return 0;
+    const char *piece;
+    size_t n;
+    size_t before = t->len;
+    if (tok_stream_push(t->st, c->tokens[c->n_tokens - 1], &piece, &n) || text_append(t, piece, n)) return 0;
+    const eng_sampling_params *sp = &g->p[r].sp;
+    for (int k = 0; k < sp->n_stop; k++) {
+        size_t sl = strlen(sp->stop[k]);
+        if (!sl) continue;
+        size_t from = before > sl ? before - sl + 1 : 0;
+        if (from > t->len) continue;
+        char *hit = strstr(t->text + from, sp->stop[k]);
+        if (hit) {
+            t->stopped = 1;
+            t->stop_index = k;
+            t->cut = (size_t)(hit - t->text) + (sp->include_stop_str_in_output ? sl : 0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void json_str(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch == '\r') fputs("\\r", f);
+        else if (ch == '\t') fputs("\\t", f);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void print_completion_fields(const off_completion *c, const text_out *t, const eng_sampling_params *sp,
+                                    int has_tok) {
+    printf("\"token_ids\":[");
+    for (int j = 0; j < c->n_tokens; j++) printf("%s%d", j ? "," : "", c->tokens[j]);
+    printf("]");
+    if (has_tok) {
+        printf(",\"text\":");
+        json_str(stdout, t->text ? t->text : "", t->stopped ? t->cut : t->len);
+    }
+    printf(",\"logprobs\":");
+    if (c->lp_k > 0 && c->lp_ids) {
         printf("[");
-        for (int j = 0; j < o->n_tokens; j++) {
+        for (int j = 0; j < c->n_tokens; j++) {
             printf("%s{", j ? "," : "");
-            for (int q = 0; q < o->lp_k; q++)
-                printf("%s\"%d\":%.9g", q ? "," : "", o->lp_ids[(size_t)j * o->lp_k + q], o->lp_vals[(size_t)j * o->lp_k + q]);
+            int w = 0;
+            for (int q = 0; q < c->lp_k; q++) {
+                int32_t id = c->lp_ids[(size_t)j * c->lp_k + q];
+                if (id < 0) continue;
+                printf("%s\"%d\":%.9g", w++ ? "," : "", id, c->lp_vals[(size_t)j * c->lp_k + q]);
+            }
             printf("}");
         }
         printf("]");
     } else {
         printf("null");
     }
-    printf(",\"finish_reason\":\"%s\"}\n", o->finish_stop ? "stop" : "length");
+    const char *fr = c->finish == ENG_FINISH_STOP ? "stop" : c->finish == ENG_FINISH_LENGTH ? "length" : "abort";
+    printf(",\"finish_reason\":\"%s\",\"stop_reason\":", fr);
+    if (t->stopped) json_str(stdout, sp->stop[t->stop_index], strlen(sp->stop[t->stop_index]));
+    else if (c->stop_token >= 0) printf("%d", c->stop_token);
+    else printf("null");
+}
+
+static int add_prompt(prompt_in **ps, int *np, int *cap, int32_t *ids, int n, const eng_sampling_params *sp,
+                      int priority) {
+    if (*np == *cap) {
+        int nc = *cap ? *cap * 2 : 8;
+        prompt_in *x = realloc(*ps, sizeof *x * (size_t)nc);
+        if (!x) return -1;
+        *ps = x;
+        *cap = nc;
+    }
+    prompt_in *p = &(*ps)[(*np)++];
+    memset(p, 0, sizeof *p);
+    p->ids = ids;
+    p->n = n;
+    p->priority = priority;
+    return eng_params_copy(&p->sp, sp);
+}
+
+static int encode(const tok_tokenizer *tok, const char *text, int32_t **ids, int *n) {
+    if (!tok) {
+        cli_error("text prompts need tokenizer.json in the model folder (or use --prompt-token-ids)");
+        return -1;
+    }
+    tok_ids v = {0};
+    if (tok_encode(tok, text, strlen(text), 1, &v)) {
+        cli_error("%s", vc_errmsg());
+        tok_ids_free(&v);
+        return -1;
+    }
+    *ids = v.ids;
+    *n = (int)v.n;
+    return 0;
+}
+
+/* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority. */
+static int read_prompts_file(const char *path, const tok_tokenizer *tok, const eng_sampling_params *base,
+                             prompt_in **ps, int *np, int *cap) {
+    char *text;
+    size_t len;
+    if (vc_read_file(path, (size_t)1 << 30, &text, &len)) {
+        cli_error("%s", vc_errmsg());
+        return -1;
+    }
+    int line = 0, rc = 0;
+    for (char *s = text, *nl; s && *s && !rc; s = nl ? nl + 1 : NULL) {
+        nl = strchr(s, '\n');
+        if (nl) *nl = 0;
+        line++;
+        const char *q = s;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (!*q) continue;
+        cJSON *o = cJSON_Parse(s);
+        eng_sampling_params sp;
+        int32_t *ids = NULL;
+        int n = 0;
+        long long prio = 0;
+        if (!o || !cJSON_IsObject(o)) {
+            cli_error("%s:%d: not a JSON object", path, line);
+            rc = -1;
+        } else if (eng_params_copy(&sp, base) == 0) {
+            if (eng_params_from_json(o, &sp)) {
+                cli_error("%s:%d: %s", path, line, vc_errmsg());
+                rc = -1;
+            }
+            const cJSON *pt = cJSON_GetObjectItemCaseSensitive(o, "prompt_token_ids");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "prompt");
+            const cJSON *pp = cJSON_GetObjectItemCaseSensitive(o, "priority");
+            if (!rc && pp && !cJSON_IsNumber(pp)) {
+                cli_error("%s:%d: 'priority' must be an integer", path, line);
+                rc = -1;
+            } else if (pp) {
+                prio = (long long)pp->valuedouble;
+            }
+            if (!rc && cJSON_IsArray(pt)) {
+                n = cJSON_GetArraySize(pt);
+                ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
+                int i = 0;
+                const cJSON *e;
+                cJSON_ArrayForEach(e, pt) {
+                    if (!cJSON_IsNumber(e)) rc = -1;
+                    else if (ids) ids[i++] = (int32_t)e->valuedouble;
+                }
+                if (rc || !ids) cli_error("%s:%d: 'prompt_token_ids' must be a list of integers", path, line);
+                if (!ids) rc = -1;
+            } else if (!rc && cJSON_IsString(pr)) {
+                if (encode(tok, pr->valuestring, &ids, &n)) rc = -1;
+            } else if (!rc) {
+                cli_error("%s:%d: needs \"prompt\" (a string) or \"prompt_token_ids\" (a list)", path, line);
+                rc = -1;
+            }
+            if (!rc && add_prompt(ps, np, cap, ids, n, &sp, (int)prio)) rc = -1;
+            else if (rc) free(ids);
+            eng_params_free(&sp);
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    return rc;
 }
 
 int cli_generate(int argc, char **argv) {
     const char *dir = NULL, *dtype = NULL, *device = NULL;
-    int json = 0, ignore_eos = 0, np = 0, logprobs = 0, block_size = 16;
-    long long max_tokens = 16, seed = -1;
-    samp_params sp = {.temperature = 0.0f, .top_p = 1.0f, .top_k = 0, .min_p = 0.0f};
-    int32_t **prompts = calloc((size_t)argc + 1, sizeof *prompts);
-    int *plen = calloc((size_t)argc + 1, sizeof *plen);
-    int status = 2;
+    int json = 0, np = 0, cap = 0, status = 2, has_temp = 0;
+    prompt_in *ps = NULL;
+    const char **files = calloc((size_t)argc + 1, sizeof *files), **texts = calloc((size_t)argc + 1, sizeof *texts);
+    int nfiles = 0, ntexts = 0;
+    eng_config ec;
+    eng_config_default(&ec);
+    eng_sampling_params sp;
+    eng_params_default(&sp);
+    sp.temperature = 0;
     be_backend *be = NULL;
     mdl_model *m = NULL;
-    gen_request *reqs = NULL;
-    gen_output *outs = NULL;
-    if (!prompts || !plen) goto done;
+    tok_tokenizer *tok = NULL;
+    eng_engine *e = NULL;
+    off_request *rq = NULL;
+    off_completion *outs = NULL;
+    text_out *txt = NULL;
+    int *first = NULL, total = 0;
+    int32_t **tok_args = calloc((size_t)argc + 1, sizeof *tok_args);
+    int *tok_len = calloc((size_t)argc + 1, sizeof *tok_len), ntok = 0;
+    if (!files || !texts || !tok_args || !tok_len) goto done;
     cli_args a = {argc, 0, argv, NULL};
     while (a.i < argc) {
         const char *v;
         long long iv;
         double fv;
-        if (cli_flag(&a, "--prompt-token-ids")) {
-            if (!(v = cli_value(&a, "--prompt-token-ids")) || cli_parse_ids(v, &prompts[np], &plen[np])) goto done;
-            np++;
-        } else if (cli_flag(&a, "--max-tokens")) {
-            if (!(v = cli_value(&a, "--max-tokens")) || cli_parse_int(v, "--max-tokens", 1, 1 << 24, &max_tokens)) goto done;
-        } else if (cli_flag(&a, "--temperature")) {
+#define FLOAT_FLAG(name, field)                                                              \
+    if (cli_flag(&a, name)) {                                                                \
+        if (!(v = cli_value(&a, name)) || cli_parse_float(v, name, &fv)) goto done;          \
+        field = (float)fv;                                                                   \
+        continue;                                                                            \
+    }
+#define INT_FLAG(name, field, lo, hi)                                                        \
+    if (cli_flag(&a, name)) {                                                                \
+        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) goto done;    \
+        field = (int)iv;                                                                     \
+        continue;                                                                            \
+    }
+        if (cli_flag(&a, "--temperature")) {
             if (!(v = cli_value(&a, "--temperature")) || cli_parse_float(v, "--temperature", &fv)) goto done;
             sp.temperature = (float)fv;
-        } else if (cli_flag(&a, "--top-p")) {
-            if (!(v = cli_value(&a, "--top-p")) || cli_parse_float(v, "--top-p", &fv)) goto done;
-            sp.top_p = (float)fv;
-        } else if (cli_flag(&a, "--top-k")) {
-            if (!(v = cli_value(&a, "--top-k")) || cli_parse_int(v, "--top-k", -1, 1 << 30, &iv)) goto done;
-            sp.top_k = (int)iv;
-        } else if (cli_flag(&a, "--min-p")) {
-            if (!(v = cli_value(&a, "--min-p")) || cli_parse_float(v, "--min-p", &fv)) goto done;
-            sp.min_p = (float)fv;
-        } else if (cli_flag(&a, "--seed")) {
-            if (!(v = cli_value(&a, "--seed")) || cli_parse_int(v, "--seed", INT64_MIN, INT64_MAX, &seed)) goto done;
-        } else if (cli_flag(&a, "--logprobs")) {
-            if (!(v = cli_value(&a, "--logprobs")) || cli_parse_int(v, "--logprobs", 0, 1 << 20, &iv)) goto done;
-            logprobs = (int)iv;
-        } else if (cli_flag(&a, "--block-size")) {
-            if (!(v = cli_value(&a, "--block-size")) || cli_parse_int(v, "--block-size", 1, 1024, &iv)) goto done;
-            block_size = (int)iv;
+            has_temp = 1;
+            continue;
+        }
+        FLOAT_FLAG("--top-p", sp.top_p)
+        FLOAT_FLAG("--min-p", sp.min_p)
+        FLOAT_FLAG("--presence-penalty", sp.presence_penalty)
+        FLOAT_FLAG("--frequency-penalty", sp.frequency_penalty)
+        FLOAT_FLAG("--repetition-penalty", sp.repetition_penalty)
+        INT_FLAG("--top-k", sp.top_k, -1, 1 << 30)
+        INT_FLAG("--max-tokens", sp.max_tokens, 1, 1 << 24)
+        INT_FLAG("--min-tokens", sp.min_tokens, 0, 1 << 24)
+        INT_FLAG("--n", sp.n, 1, 1 << 16)
+        INT_FLAG("--logprobs", sp.logprobs, 0, 1 << 20)
+        INT_FLAG("--block-size", ec.block_size, 1, 1024)
+        INT_FLAG("--max-model-len", ec.max_model_len, 1, 1 << 30)
+        INT_FLAG("--max-num-seqs", ec.max_num_seqs, 1, 1 << 20)
+        INT_FLAG("--max-num-batched-tokens", ec.max_num_batched_tokens, 1, 1 << 24)
+#undef FLOAT_FLAG
+#undef INT_FLAG
+        if (cli_flag(&a, "--seed")) {
+            if (!(v = cli_value(&a, "--seed")) || cli_parse_int(v, "--seed", INT64_MIN / 2, INT64_MAX / 2, &iv)) goto done;
+            sp.has_seed = 1;
+            sp.seed = iv;
+        } else if (cli_flag(&a, "--prompt-token-ids")) {
+            if (!(v = cli_value(&a, "--prompt-token-ids")) || cli_parse_ids(v, &tok_args[ntok], &tok_len[ntok])) goto done;
+            ntok++;
+        } else if (cli_flag(&a, "--prompt")) {
+            if (!(texts[ntexts++] = cli_value(&a, "--prompt"))) goto done;
+        } else if (cli_flag(&a, "--prompts-file")) {
+            if (!(files[nfiles++] = cli_value(&a, "--prompts-file"))) goto done;
+        } else if (cli_flag(&a, "--stop")) {
+            if (!(v = cli_value(&a, "--stop"))) goto done;
+            char **ns = realloc(sp.stop, sizeof *ns * (size_t)(sp.n_stop + 1));
+            if (!ns) goto done;
+            sp.stop = ns;
+            if (!(sp.stop[sp.n_stop] = strdup(v))) goto done;
+            sp.n_stop++;
+        } else if (cli_flag(&a, "--stop-token-ids")) {
+            int32_t *ids;
+            int n;
+            if (!(v = cli_value(&a, "--stop-token-ids")) || cli_parse_ids(v, &ids, &n)) goto done;
+            free(sp.stop_token_ids);
+            sp.stop_token_ids = ids;
+            sp.n_stop_token_ids = n;
+        } else if (cli_flag(&a, "--scheduling-policy")) {
+            if (!(v = cli_value(&a, "--scheduling-policy"))) goto done;
+            if (!strcmp(v, "fcfs")) ec.policy = ENG_FCFS;
+            else if (!strcmp(v, "priority")) ec.policy = ENG_PRIORITY;
+            else {
+                cli_error("--scheduling-policy must be fcfs or priority, got '%s'", v);
+                goto done;
+            }
         } else if (cli_flag(&a, "--dtype")) {
             if (!(dtype = cli_value(&a, "--dtype"))) goto done;
         } else if (cli_flag(&a, "--device")) {
             if (!(device = cli_value(&a, "--device"))) goto done;
+        } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
+            ec.enable_prefix_caching = 0;
+        } else if (cli_flag(&a, "--enable-prefix-caching")) {
+            ec.enable_prefix_caching = 1;
         } else if (cli_flag(&a, "--ignore-eos")) {
-            ignore_eos = 1;
+            sp.ignore_eos = 1;
         } else if (cli_flag(&a, "--json")) {
             json = 1;
         } else if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -103,8 +359,8 @@ int cli_generate(int argc, char **argv) {
             goto done;
         }
     }
-    if (!dir || np == 0) {
-        cli_error("generate: a MODEL_DIR and at least one --prompt-token-ids are required");
+    if (!dir || ntok + ntexts + nfiles == 0) {
+        cli_error("generate: a MODEL_DIR and at least one --prompt-token-ids, --prompt or --prompts-file are required");
         fputs(usage, stderr);
         goto done;
     }
@@ -112,36 +368,106 @@ int cli_generate(int argc, char **argv) {
         cli_error("generate: only --json output is supported; pass --json");
         goto done;
     }
+    if (!has_temp) sp.temperature = 0; /* greedy unless asked */
     status = 1;
     if (cli_open_backend(device, &be)) goto done;
-    if (mdl_load(dir, dtype, be, &m)) {
+    char tj[4096];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    if (vc_file_exists(tj) && tok_load_dir(dir, &tok)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
-    reqs = calloc((size_t)np, sizeof *reqs);
-    outs = calloc((size_t)np, sizeof *outs);
-    if (!reqs || !outs) goto done;
-    uint64_t base_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
-    for (int i = 0; i < np; i++)
-        reqs[i] = (gen_request){prompts[i], plen[i], (int)max_tokens, ignore_eos, sp,
-                                seed >= 0 ? base_seed : base_seed + (uint64_t)i, logprobs};
-    gen_options go = {.block_size = block_size, .max_batch_tokens = 2048};
-    gen_timing t;
-    if (gen_run(m, &go, reqs, np, outs, &t)) {
+    /* prompts in command-line order of kind: token ids, texts, files */
+    for (int i = 0; i < ntok; i++) {
+        if (add_prompt(&ps, &np, &cap, tok_args[i], tok_len[i], &sp, 0)) goto done;
+        tok_args[i] = NULL;
+    }
+    for (int i = 0; i < ntexts; i++) {
+        int32_t *ids;
+        int n;
+        if (encode(tok, texts[i], &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &sp, 0)) goto done;
+    }
+    for (int i = 0; i < nfiles; i++)
+        if (read_prompts_file(files[i], tok, &sp, &ps, &np, &cap)) goto done;
+    if (mdl_load(dir, dtype, be, &m) || eng_create(m, &ec, &e)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
-    for (int i = 0; i < np; i++) print_output(&reqs[i], &outs[i]);
+    rq = calloc((size_t)np, sizeof *rq);
+    first = calloc((size_t)np + 1, sizeof *first);
+    if (!rq || !first) goto done;
+    for (int i = 0; i < np; i++) {
+        rq[i] = (off_request){ps[i].ids, ps[i].n, &ps[i].sp, ps[i].priority};
+        first[i + 1] = first[i] + ps[i].sp.n;
+    }
+    total = first[np];
+    outs = calloc((size_t)total, sizeof *outs);
+    txt = calloc((size_t)total, sizeof *txt);
+    if (!outs || !txt) goto done;
+    for (int i = 0; i < np && tok; i++)
+        for (int j = 0; j < ps[i].sp.n; j++) {
+            unsigned fl = ps[i].sp.skip_special_tokens ? TOK_DECODE_SKIP_SPECIAL : 0;
+            if (!ps[i].sp.spaces_between_special_tokens) fl |= TOK_DECODE_NO_SPACES_SPECIAL;
+            text_out *t = &txt[first[i] + j];
+            if (tok_stream_init(tok, fl, &t->st) || tok_stream_prime(t->st, ps[i].ids, (size_t)ps[i].n) ||
+                text_append(t, "", 0)) {
+                cli_error("%s", vc_errmsg());
+                goto done;
+            }
+        }
+    gen_ctx g = {tok, ps, first, txt};
+    if (off_run(e, rq, np, outs, tok ? on_token : NULL, &g, NULL)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        for (int j = 0; j < ps[i].sp.n && tok; j++) { /* release what the stream still holds */
+            text_out *t = &txt[first[i] + j];
+            const char *piece;
+            size_t n;
+            if (!t->stopped && t->st && tok_stream_flush(t->st, &piece, &n) == 0) text_append(t, piece, n);
+        }
+        const off_completion *c0 = &outs[first[i]];
+        printf("{\"prompt_token_ids\":[");
+        for (int j = 0; j < ps[i].n; j++) printf("%s%d", j ? "," : "", ps[i].ids[j]);
+        printf("],");
+        print_completion_fields(c0, &txt[first[i]], &ps[i].sp, tok != NULL);
+        printf(",\"num_cached_tokens\":%d", c0->n_cached);
+        if (ps[i].sp.n > 1) {
+            printf(",\"outputs\":[");
+            for (int j = 0; j < ps[i].sp.n; j++) {
+                printf("%s{\"index\":%d,", j ? "," : "", j);
+                print_completion_fields(&outs[first[i] + j], &txt[first[i] + j], &ps[i].sp, tok != NULL);
+                printf("}");
+            }
+            printf("]");
+        }
+        printf("}\n");
+    }
     status = fflush(stdout) == 0 ? 0 : 1;
 done:
-    for (int i = 0; i < np; i++) {
-        if (outs) gen_output_free(&outs[i]);
-        free(prompts[i]);
+    if (outs) off_free(outs, total);
+    for (int i = 0; txt && i < total; i++) {
+        tok_stream_free(txt[i].st);
+        free(txt[i].text);
     }
+    free(txt);
     free(outs);
-    free(reqs);
-    free(prompts);
-    free(plen);
+    free(rq);
+    free(first);
+    for (int i = 0; i < np; i++) {
+        free(ps[i].ids);
+        eng_params_free(&ps[i].sp);
+    }
+    free(ps);
+    for (int i = 0; i < ntok; i++) free(tok_args[i]);
+    free(tok_args);
+    free(tok_len);
+    free(files);
+    free(texts);
+    eng_params_free(&sp);
+    eng_free(e);
+    tok_free(tok);
     mdl_free(m);
     be_free(be);
     return status;

@@ -138,6 +138,7 @@ void eng_free(eng_engine *e) {
     free(e->inbox);
     free(e->aborts);
     free(e->abort_why);
+    free(e->abort_index);
     free(e->finished);
     free(e->b_seqs);
     free(e->b_tokens);
@@ -238,7 +239,7 @@ fail:
     return rc;
 }
 
-int eng_abort(eng_engine *e, const char *id, eng_finish why) {
+int eng_abort(eng_engine *e, const char *id, int index, eng_finish why) {
     char *copy = strdup(id);
     if (!copy) return vc_errf(VC_ENOMEM, "out of memory");
     pthread_mutex_lock(&e->mu);
@@ -247,11 +248,14 @@ int eng_abort(eng_engine *e, const char *id, eng_finish why) {
     if (ok) {
         eng_finish *w = realloc(e->abort_why, sizeof *w * (size_t)cap);
         if (w) e->abort_why = w;
-        ok = w != NULL;
+        int *x = realloc(e->abort_index, sizeof *x * (size_t)cap);
+        if (x) e->abort_index = x;
+        ok = w != NULL && x != NULL;
     }
     if (ok) {
         e->aborts[e->n_aborts] = copy;
         e->abort_why[e->n_aborts] = why;
+        e->abort_index[e->n_aborts] = index;
         e->n_aborts++;
     }
     pthread_mutex_unlock(&e->mu);

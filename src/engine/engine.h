@@ -38,26 +38,13 @@ typedef struct {
 
 void eng_config_default(eng_config *c);
 
-typedef enum { ENG_FINISH_NONE = 0, ENG_FINISH_STOP, ENG_FINISH_LENGTH, ENG_FINISH_ABORT } eng_finish;
-
-/* One event of one sequence in a step. Pointers stay valid until the next eng_step. */
-typedef struct {
-    const char *request_id;
-    int index;                   /* completion index (0..n-1) */
-    int has_token;
-    int32_t token;               /* the token sampled this step */
-    /* logprobs (when the request asked): top entries of log_softmax(raw logits) */
-    int n_top;
-    const int32_t *top_ids;
-    const float *top_logprobs;
-    float token_logprob;
-    int token_rank;              /* 1 = most likely */
-    eng_finish finish;
-    int32_t stop_token;          /* the stop_token_ids entry that stopped it, else -1 */
-    int n_prompt;                /* prompt tokens */
-    int n_cached;                /* of those, served by the prefix cache at first scheduling */
-    int n_output;                /* output tokens so far */
-} eng_output;
+/* Public (include/vllmc.h): the finish reasons and the per-step output. */
+typedef vllmc_finish eng_finish;
+#define ENG_FINISH_NONE VLLMC_FINISH_NONE
+#define ENG_FINISH_STOP VLLMC_FINISH_STOP
+#define ENG_FINISH_LENGTH VLLMC_FINISH_LENGTH
+#define ENG_FINISH_ABORT VLLMC_FINISH_ABORT
+typedef vllmc_output eng_output;
 
 typedef struct {
     int running, waiting;
@@ -72,10 +59,11 @@ int eng_create(mdl_model *m, const eng_config *c, eng_engine **out);
 /* Queue a request (copies everything). ids must be unique among live requests. */
 int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
             int priority);
-/* Abort a live request (all of its completions); it finishes with `why`
- * (ENG_FINISH_ABORT, or ENG_FINISH_STOP for a stop string) at the next step.
- * Returns 0, or VC_EINVAL if no such request is live. */
-int eng_abort(eng_engine *e, const char *id, eng_finish why);
+/* Abort completion `index` of a request (-1: all of them); it finishes with
+ * `why` (ENG_FINISH_ABORT, or ENG_FINISH_STOP for a stop string) at the next
+ * step, with an output event. Unknown ids are ignored (the request may have
+ * finished meanwhile). */
+int eng_abort(eng_engine *e, const char *id, int index, eng_finish why);
 /* Run one step. *outs / *n_outs describe what happened (may be 0 events). */
 int eng_step(eng_engine *e, const eng_output **outs, int *n_outs);
 int eng_has_unfinished(eng_engine *e);

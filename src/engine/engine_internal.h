@@ -55,6 +55,7 @@ struct eng_engine {
     int n_inbox, cap_inbox;
     char **aborts;
     eng_finish *abort_why;
+    int *abort_index;
     int n_aborts, cap_aborts;
     int live;                 /* sequences not yet finished (incl. inbox), guarded by mu */
     uint64_t arrivals;

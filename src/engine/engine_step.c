@@ -143,11 +143,14 @@ static int intake(eng_engine *e) {
     int na = e->n_aborts;
     char **ids = NULL;
     eng_finish *why = NULL;
+    int *idx = NULL;
     if (!rc && na) {
         ids = e->aborts;
         why = e->abort_why;
+        idx = e->abort_index;
         e->aborts = NULL;
         e->abort_why = NULL;
+        e->abort_index = NULL;
         e->n_aborts = e->cap_aborts = 0;
     }
     pthread_mutex_unlock(&e->mu);
@@ -157,7 +160,7 @@ static int intake(eng_engine *e) {
             int *n = pass ? &e->n_waiting : &e->n_running;
             for (int i = 0; i < *n;) {
                 eng_seq *s = q[i];
-                if (strcmp(s->id, ids[a]) != 0) {
+                if (strcmp(s->id, ids[a]) != 0 || (idx[a] >= 0 && s->index != idx[a])) {
                     i++;
                     continue;
                 }
@@ -171,6 +174,7 @@ static int intake(eng_engine *e) {
     }
     free(ids);
     free(why);
+    free(idx);
     return rc;
 }
 

@@ -6,42 +6,11 @@
 
 #include <stdint.h>
 
-typedef struct {
-    int32_t token;
-    float bias;
-} eng_logit_bias;
+#include "vllmc.h"
 
-typedef struct {
-    int n;                        /* completions per prompt (1) */
-    float temperature;            /* 1.0; < 1e-5 is greedy */
-    float top_p;                  /* 1.0 */
-    int top_k;                    /* 0 or -1: off */
-    float min_p;                  /* 0.0 */
-    int has_seed;
-    int64_t seed;
-    float presence_penalty;       /* 0.0, in [-2, 2] */
-    float frequency_penalty;      /* 0.0, in [-2, 2] */
-    float repetition_penalty;     /* 1.0, > 0 */
-    int max_tokens;               /* 16 (vLLM's SamplingParams default); <= 0 never after validation */
-    int min_tokens;               /* 0 */
-    int ignore_eos;
-    int32_t *stop_token_ids;      /* [n_stop_token_ids] */
-    int n_stop_token_ids;
-    char **stop;                  /* [n_stop] NUL-terminated strings */
-    int n_stop;
-    int include_stop_str_in_output;
-    eng_logit_bias *logit_bias;   /* [n_logit_bias] */
-    int n_logit_bias;
-    int32_t *allowed_token_ids;   /* [n_allowed]; NULL: all; non-NULL with n_allowed == 0: an empty list (an error) */
-    int n_allowed;
-    int32_t **bad_words;          /* [n_bad_words] token sequences of lengths bad_words_len[i] */
-    int *bad_words_len;
-    int n_bad_words;
-    int logprobs;                 /* -1: none; K >= 0: top-K plus the sampled token */
-    int prompt_logprobs;          /* -1: none; K >= 0 */
-    int skip_special_tokens;      /* 1 */
-    int spaces_between_special_tokens; /* 1 */
-} eng_sampling_params;
+/* The struct itself is public (include/vllmc.h): vllmc_sampling_params. */
+typedef vllmc_logit_bias eng_logit_bias;
+typedef vllmc_sampling_params eng_sampling_params;
 
 /* vLLM's defaults. */
 void eng_params_default(eng_sampling_params *p);

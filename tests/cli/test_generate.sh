@@ -25,7 +25,7 @@ expect_error() {
 out=$("$V" generate "$M" --prompt-token-ids 1,5,9 --prompt-token-ids 7 --max-tokens 5 --ignore-eos --json) || bad "generate failed"
 [ "$(echo "$out" | wc -l)" -eq 2 ] && ok "one line per prompt" || bad "expected 2 lines: $out"
 line1=$(echo "$out" | sed -n 1p)
-echo "$line1" | grep -Eq '^\{"prompt_token_ids":\[1,5,9\],"token_ids":\[[0-9]+(,[0-9]+){4}\],"logprobs":null,"finish_reason":"length"\}$' \
+echo "$line1" | grep -Eq '^\{"prompt_token_ids":\[1,5,9\],"token_ids":\[[0-9]+(,[0-9]+){4}\],"logprobs":null,"finish_reason":"length","stop_reason":null,"num_cached_tokens":0\}$' \
   && ok "JSON shape" || bad "JSON shape: $line1"
 echo "$out" | sed -n 2p | grep -q '"prompt_token_ids":\[7\]' && ok "prompt order" || bad "prompt order"
 
@@ -50,7 +50,7 @@ first=$(echo "$line1" | sed -E 's/.*"token_ids":\[([0-9]+).*/\1/')
 cp -r "$M" "$tmp/eos"
 echo "{\"eos_token_id\": $first, \"bos_token_id\": 1}" >"$tmp/eos/generation_config.json"
 e=$("$V" generate "$tmp/eos" --prompt-token-ids 1,5,9 --max-tokens 5 --json)
-echo "$e" | grep -q "\"token_ids\":\[$first\],\"logprobs\":null,\"finish_reason\":\"stop\"" && ok "EOS stops" || bad "EOS: $e"
+echo "$e" | grep -q "\"token_ids\":\[$first\],\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null" && ok "EOS stops" || bad "EOS: $e"
 e=$("$V" generate "$tmp/eos" --prompt-token-ids 1,5,9 --max-tokens 5 --ignore-eos --json)
 echo "$e" | grep -q '"finish_reason":"length"' && ok "--ignore-eos" || bad "--ignore-eos: $e"
 

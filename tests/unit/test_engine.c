@@ -221,8 +221,8 @@ int main(void) {
     const eng_output *o;
     int no, aborted = 0;
     for (int i = 0; i < 5; i++) CHECK(eng_step(e, &o, &no) == 0);
-    CHECK(eng_abort(e, "a", ENG_FINISH_ABORT) == 0);
-    CHECK(eng_abort(e, "b", ENG_FINISH_ABORT) == 0); /* waiting: max_num_seqs 1 */
+    CHECK(eng_abort(e, "a", -1, ENG_FINISH_ABORT) == 0);
+    CHECK(eng_abort(e, "b", -1, ENG_FINISH_ABORT) == 0); /* waiting: max_num_seqs 1 */
     CHECK(eng_step(e, &o, &no) == 0);
     for (int k = 0; k < no; k++) aborted += o[k].finish == ENG_FINISH_ABORT;
     CHECK(aborted == 2);

@@ -16,7 +16,7 @@
 #include "backend/backend.h"
 #include "base/err.h"
 #include "base/file.h"
-#include "engine/gen.h"
+#include "engine/offline.h"
 #include "model/model.h"
 #include "test.h"
 
@@ -40,11 +40,11 @@ static int read_ints(const cJSON *a, int32_t *dst, int max) {
     return n;
 }
 
-static void check_outputs(const char *name, const char *mode, const gcase *cs, const gen_output *outs, int nc,
+static void check_outputs(const char *name, const char *mode, const gcase *cs, const off_completion *outs, int nc,
                           int vocab, int half, double *worst_lp) {
     double tok_tol = half ? 2e-2 : 1e-3, lp_tol = half ? 3e-2 : 1e-3;
     for (int i = 0; i < nc; i++) {
-        const gen_output *o = &outs[i];
+        const off_completion *o = &outs[i];
         CHECK_MSG(o->n_tokens == STEPS, "%s %s case %d: %d tokens", name, mode, i, o->n_tokens);
         for (int s = 0; s < STEPS && s < o->n_tokens; s++) {
             if (cs[i].margin[s] < tok_tol) break; /* a near tie: later tokens may differ */
@@ -89,8 +89,15 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
     const cJSON *cases = cJSON_GetObjectItem(g, "cases");
     int nc = cJSON_GetArraySize(cases);
     gcase *cs = calloc((size_t)nc, sizeof *cs);
-    gen_request *rq = calloc((size_t)nc, sizeof *rq);
-    gen_output *outs = calloc((size_t)nc, sizeof *outs);
+    off_request *rq = calloc((size_t)nc, sizeof *rq);
+    off_completion *outs = calloc((size_t)nc, sizeof *outs);
+    eng_sampling_params greedy, greedy_lp;
+    eng_params_default(&greedy);
+    greedy.temperature = 0;
+    greedy.max_tokens = STEPS;
+    greedy.ignore_eos = 1;
+    greedy_lp = greedy;
+    greedy_lp.logprobs = vocab;
     for (int i = 0; i < nc; i++) {
         const cJSON *c = cJSON_GetArrayItem(cases, i);
         const cJSON *p = cJSON_GetObjectItem(c, "prompt");
@@ -107,29 +114,45 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
         s = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "first_logprobs")) if (s < vocab) cs[i].first_lp[s++] = e->valuedouble;
         CHECK_MSG(s == vocab, "%s case %d: %d first_logprobs, vocab %d", name, i, s, vocab);
-        samp_params greedy = {.temperature = 0, .top_p = 1, .top_k = 0, .min_p = 0};
-        rq[i] = (gen_request){cs[i].prompt, cs[i].plen, STEPS, 1, greedy, 0, 0};
+        rq[i] = (off_request){cs[i].prompt, cs[i].plen, &greedy, 0};
     }
     double worst_lp = 0;
-    gen_timing t;
-    /* 1. all cases together, prefill in chunks of 64 tokens */
-    gen_options small = {.block_size = 16, .max_batch_tokens = 64};
-    int rc = gen_run(m, &small, rq, nc, outs, &t);
-    CHECK_MSG(rc == 0, "%s batched: %s", name, vc_errmsg());
-    if (rc == 0) check_outputs(name, "batched", cs, outs, nc, vocab, half, &worst_lp);
-    for (int i = 0; i < nc; i++) gen_output_free(&outs[i]);
-    /* 2. each case alone, whole prompt in one pass, full-vocab logprobs */
-    for (int i = 0; i < nc; i++) {
-        gen_request one = rq[i];
-        one.logprobs = vocab;
-        gen_options o = {.block_size = 16, .max_batch_tokens = 2048};
-        rc = gen_run(m, &o, &one, 1, &outs[i], &t);
-        CHECK_MSG(rc == 0, "%s single %d: %s", name, i, vc_errmsg());
+    eng_config ec;
+    eng_config_default(&ec);
+    ec.kv_cache_gib = 0.05;
+    ec.quiet = 1;
+    eng_engine *e = NULL;
+    /* 1. all cases together, prefill in chunks of 64 tokens, shared prefix cache */
+    ec.max_num_batched_tokens = 64;
+    ec.max_num_seqs = 8;
+    int rc = eng_create(m, &ec, &e);
+    CHECK_MSG(rc == 0, "%s: %s", name, vc_errmsg());
+    if (rc == 0) {
+        rc = off_run(e, rq, nc, outs, NULL, NULL, NULL);
+        CHECK_MSG(rc == 0, "%s batched: %s", name, vc_errmsg());
+        if (rc == 0) check_outputs(name, "batched", cs, outs, nc, vocab, half, &worst_lp);
+        off_free(outs, nc);
+        CHECK(eng_check_kv(e, 0) == 0);
+        eng_free(e);
     }
-    check_outputs(name, "single", cs, outs, nc, vocab, half, &worst_lp);
+    /* 2. each case alone, whole prompt in one pass, full-vocab logprobs */
+    ec.max_num_batched_tokens = 2048;
+    ec.enable_prefix_caching = 0;
+    rc = eng_create(m, &ec, &e);
+    CHECK_MSG(rc == 0, "%s: %s", name, vc_errmsg());
+    for (int i = 0; i < nc && rc == 0; i++) {
+        off_request one = rq[i];
+        one.sp = &greedy_lp;
+        int r2 = off_run(e, &one, 1, &outs[i], NULL, NULL, NULL);
+        CHECK_MSG(r2 == 0, "%s single %d: %s", name, i, vc_errmsg());
+    }
+    if (rc == 0) {
+        check_outputs(name, "single", cs, outs, nc, vocab, half, &worst_lp);
+        off_free(outs, nc);
+        eng_free(e);
+    }
     printf("  %-12s %d cases, worst first-step logprob error %.2e\n", name, nc, worst_lp);
     for (int i = 0; i < nc; i++) {
-        gen_output_free(&outs[i]);
         free(cs[i].prompt);
         free(cs[i].first_lp);
     }

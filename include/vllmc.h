@@ -1,0 +1,120 @@
+/* vllmc.h: the public C API of vllmc, in the spirit of vLLM's LLMEngine.
+ *
+ *   vllmc_engine_args a; vllmc_engine_args_default(&a); a.model = "path/to/hf-model";
+ *   vllmc_engine *e; if (vllmc_engine_create(&a, &e)) puts(vllmc_last_error());
+ *   vllmc_sampling_params p; vllmc_sampling_params_default(&p); p.max_tokens = 32;
+ *   vllmc_add_request(e, "req-1", ids, n_ids, &p, 0);
+ *   while (vllmc_has_unfinished(e)) { const vllmc_output *o; int n; vllmc_step(e, &o, &n); ... }
+ *   vllmc_engine_free(e);
+ *
+ * Threads: vllmc_add_request, vllmc_abort and vllmc_has_unfinished may be
+ * called from any thread while one thread calls vllmc_step.
+ * Ownership: every input is copied (ids, params and their arrays, the request
+ * id); outputs and everything they point to belong to the engine and stay
+ * valid until the next vllmc_step on that engine. Functions return 0 or a
+ * negative code; vllmc_last_error() describes the last failure on the calling
+ * thread. */
+#ifndef VLLMC_H
+#define VLLMC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t token;
+    float bias;
+} vllmc_logit_bias;
+
+typedef struct {
+    int n;                        /* completions per prompt (1) */
+    float temperature;            /* 1.0; < 1e-5 is greedy */
+    float top_p;                  /* 1.0 */
+    int top_k;                    /* 0 or -1: off */
+    float min_p;                  /* 0.0 */
+    int has_seed;
+    int64_t seed;
+    float presence_penalty;       /* 0.0, in [-2, 2] */
+    float frequency_penalty;      /* 0.0, in [-2, 2] */
+    float repetition_penalty;     /* 1.0, > 0 */
+    int max_tokens;               /* 16 (vLLM's SamplingParams default); <= 0 never after validation */
+    int min_tokens;               /* 0 */
+    int ignore_eos;
+    int32_t *stop_token_ids;      /* [n_stop_token_ids] */
+    int n_stop_token_ids;
+    char **stop;                  /* [n_stop] NUL-terminated strings */
+    int n_stop;
+    int include_stop_str_in_output;
+    vllmc_logit_bias *logit_bias;   /* [n_logit_bias] */
+    int n_logit_bias;
+    int32_t *allowed_token_ids;   /* [n_allowed]; NULL: all; non-NULL with n_allowed == 0: an empty list (an error) */
+    int n_allowed;
+    int32_t **bad_words;          /* [n_bad_words] token sequences of lengths bad_words_len[i] */
+    int *bad_words_len;
+    int n_bad_words;
+    int logprobs;                 /* -1: none; K >= 0: top-K plus the sampled token */
+    int prompt_logprobs;          /* -1: none; K >= 0 */
+    int skip_special_tokens;      /* 1 */
+    int spaces_between_special_tokens; /* 1 */
+} vllmc_sampling_params;
+
+/* vLLM's SamplingParams defaults (note: temperature 1.0, max_tokens 16). */
+void vllmc_sampling_params_default(vllmc_sampling_params *p);
+
+typedef enum { VLLMC_FINISH_NONE = 0, VLLMC_FINISH_STOP, VLLMC_FINISH_LENGTH, VLLMC_FINISH_ABORT } vllmc_finish;
+
+/* One event of one sequence in a step. Pointers stay valid until the next eng_step. */
+typedef struct {
+    const char *request_id;
+    int index;                   /* completion index (0..n-1) */
+    int has_token;
+    int32_t token;               /* the token sampled this step */
+    /* logprobs (when the request asked): top entries of log_softmax(raw logits) */
+    int n_top;
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    float token_logprob;
+    int token_rank;              /* 1 = most likely */
+    vllmc_finish finish;
+    int32_t stop_token;          /* the stop_token_ids entry that stopped it, else -1 */
+    int n_prompt;                /* prompt tokens */
+    int n_cached;                /* of those, served by the prefix cache at first scheduling */
+    int n_output;                /* output tokens so far */
+} vllmc_output;
+
+typedef struct vllmc_engine vllmc_engine;
+
+typedef struct {
+    const char *model;            /* Hugging Face model folder (required) */
+    const char *dtype;            /* auto | half | float16 | bfloat16 | float | float32 (NULL: auto) */
+    const char *device;           /* auto | cpu (NULL: auto) */
+    int block_size;               /* 16 */
+    int max_num_seqs;             /* 256 */
+    int max_num_batched_tokens;   /* 4096 */
+    int max_model_len;            /* 0: the model's */
+    int enable_prefix_caching;    /* 1 */
+    double kv_cache_gib;          /* 0: VLLM_CPU_KVCACHE_SPACE, else 50% of physical memory */
+    int priority_scheduling;      /* 0: FCFS, 1: by priority (lower first), then arrival */
+    uint64_t seed;                /* seeds requests that bring none */
+} vllmc_engine_args;
+
+void vllmc_engine_args_default(vllmc_engine_args *a);
+int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out);
+/* Queue a request; `n_prompt` token ids; ids must be unique among live requests. */
+int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
+                      const vllmc_sampling_params *p, int priority);
+/* Abort a request (all its completions); it reports VLLMC_FINISH_ABORT at the next step. */
+int vllmc_abort(vllmc_engine *e, const char *request_id);
+int vllmc_step(vllmc_engine *e, const vllmc_output **outs, int *n_outs);
+int vllmc_has_unfinished(vllmc_engine *e);
+int vllmc_vocab_size(const vllmc_engine *e);
+void vllmc_engine_free(vllmc_engine *e);
+const char *vllmc_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,78 @@
+/* The public API (include/vllmc.h) over the model, backend and engine. */
+#include "vllmc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/err.h"
+#include "engine/engine.h"
+
+struct vllmc_engine {
+    be_backend *be;
+    mdl_model *m;
+    eng_engine *e;
+};
+
+void vllmc_sampling_params_default(vllmc_sampling_params *p) { eng_params_default(p); }
+
+void vllmc_engine_args_default(vllmc_engine_args *a) {
+    eng_config c;
+    eng_config_default(&c);
+    *a = (vllmc_engine_args){
+        .block_size = c.block_size,
+        .max_num_seqs = c.max_num_seqs,
+        .max_num_batched_tokens = c.max_num_batched_tokens,
+        .enable_prefix_caching = 1,
+    };
+}
+
+int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
+    *out = NULL;
+    if (!a || !a->model) return vc_errf(VC_EINVAL, "vllmc_engine_args.model is required");
+    if (a->device && strcmp(a->device, "auto") != 0 && strcmp(a->device, "cpu") != 0)
+        return vc_errf(VC_EINVAL, "device '%s' is not available in this build (available: auto, cpu)", a->device);
+    vllmc_engine *v = calloc(1, sizeof *v);
+    if (!v) return vc_errf(VC_ENOMEM, "out of memory");
+    eng_config c;
+    eng_config_default(&c);
+    c.block_size = a->block_size;
+    c.max_num_seqs = a->max_num_seqs;
+    c.max_num_batched_tokens = a->max_num_batched_tokens;
+    c.max_model_len = a->max_model_len;
+    c.enable_prefix_caching = a->enable_prefix_caching;
+    c.kv_cache_gib = a->kv_cache_gib;
+    c.policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
+    c.seed = a->seed;
+    int rc;
+    if ((rc = be_cpu_create(&v->be, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) ||
+        (rc = mdl_load(a->model, a->dtype, v->be, &v->m)) || (rc = eng_create(v->m, &c, &v->e))) {
+        vllmc_engine_free(v);
+        return rc;
+    }
+    *out = v;
+    return VC_OK;
+}
+
+int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
+                      const vllmc_sampling_params *p, int priority) {
+    return eng_add(e->e, request_id, prompt, n_prompt, p, priority);
+}
+
+int vllmc_abort(vllmc_engine *e, const char *request_id) { return eng_abort(e->e, request_id, -1, ENG_FINISH_ABORT); }
+
+int vllmc_step(vllmc_engine *e, const vllmc_output **outs, int *n_outs) { return eng_step(e->e, outs, n_outs); }
+
+int vllmc_has_unfinished(vllmc_engine *e) { return eng_has_unfinished(e->e); }
+
+int vllmc_vocab_size(const vllmc_engine *e) { return e->m->cfg.vocab_size; }
+
+void vllmc_engine_free(vllmc_engine *e) {
+    if (!e) return;
+    eng_free(e->e);
+    mdl_free(e->m);
+    be_free(e->be);
+    free(e);
+}
+
+const char *vllmc_last_error(void) { return vc_errmsg(); }
