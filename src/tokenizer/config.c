@@ -194,9 +194,25 @@ static int apply_added(tok_tokenizer *t, const tok_jv *root) {
         const tok_jv *v = token_string(&extra->u.kids[i]);
         if (v && nl < sizeof list / sizeof list[0]) list[nl++] = v;
     }
+    /* transformers' class defaults that configs usually leave out (GemmaTokenizer: mask_token "<mask>") */
+    static const tok_jv gemma_mask = {.type = TOK_J_STR, .len = 6, .u.str = (char *)"<mask>"};
+    const tok_jv *cls = tok_jget(root, "tokenizer_class");
+    if (cls && cls->type == TOK_J_STR && !tok_jget(root, "mask_token") && nl < sizeof list / sizeof list[0] &&
+        (!strcmp(cls->u.str, "GemmaTokenizer") || !strcmp(cls->u.str, "GemmaTokenizerFast")))
+        list[nl++] = &gemma_mask;
+    /* transformers registers every special-token attribute as a special added
+     * token, also one that tokenizer.json lists as a normal added token */
     for (size_t i = 0; i < nl; i++) {
-        if (tok_smap_get(&t->added_map, t->pool.s, list[i]->u.str, list[i]->len) >= 0) continue;
+        int32_t id = tok_smap_get(&t->added_map, t->pool.s, list[i]->u.str, list[i]->len);
         tok_added a = {0};
+        if (id >= 0) {
+            size_t k = 0;
+            while (k < t->n_added && t->added[k].id != id) k++;
+            if (k == t->n_added || t->added[k].special) continue;
+            a = t->added[k];
+        } else if (list[i] == &gemma_mask) {
+            continue; /* a class default names no new token */
+        }
         a.special = 1;
         if ((rc = tok_added_add(t, list[i]->u.str, list[i]->len, &a))) return rc;
     }
@@ -254,12 +270,45 @@ static int apply_post(tok_tokenizer *t, int had_post) {
     return 0;
 }
 
+/* transformers 5 builds LlamaTokenizer / CodeLlamaTokenizer's pipeline itself
+ * instead of taking tokenizer.json's: no normalizer and a Metaspace
+ * pre-tokenizer (replacement U+2581, split off, prepend "always" with legacy
+ * on, the default, else "first"). For the SentencePiece layout of those files
+ * (normalizer Prepend U+2581 + Replace ' ' -> U+2581, no pre-tokenizer) the two
+ * differ only on text that starts with a space: " t" is "▁t" for transformers
+ * but "▁▁t" for tokenizer.json. We follow transformers (what vLLM runs). */
+static void apply_llama_pipeline(tok_tokenizer *t, const tok_jv *root) {
+    const char *cls = t->cfg.tokenizer_class;
+    if (!cls || (strcmp(cls, "LlamaTokenizer") && strcmp(cls, "LlamaTokenizerFast") && strcmp(cls, "CodeLlamaTokenizer") &&
+                 strcmp(cls, "CodeLlamaTokenizerFast")))
+        return;
+    static const char mark[] = "\xe2\x96\x81";
+    if (t->n_norms != 2 || t->n_pretoks != 0 || t->norms[0].type != TN_PREPEND || t->norms[1].type != TN_REPLACE ||
+        t->norms[0].str_len != 3 || memcmp(t->norms[0].str, mark, 3) != 0 || t->norms[1].str_len != 3 ||
+        memcmp(t->norms[1].str, mark, 3) != 0)
+        return;
+    const tok_jv *legacy = tok_jget(root, "legacy");
+    int first = legacy && legacy->type == TOK_J_FALSE;
+    for (size_t i = 0; i < t->n_norms; i++) tok_norm_free(&t->norms[i]);
+    t->n_norms = 0;
+    tok_pretok *m = &t->pretoks[0];
+    memset(m, 0, sizeof *m);
+    m->type = TP_METASPACE;
+    m->scheme = first ? TM_FIRST : TM_ALWAYS;
+    m->split = 0;
+    m->ch = 0x2581;
+    memcpy(m->ch_s, mark, 3);
+    m->ch_len = 3;
+    t->n_pretoks = 1;
+}
+
 int tok_config_load(tok_tokenizer *t, const tok_jv *root, const char *what) {
     if (!root || root->type != TOK_J_OBJ)
         return vc_errf(VC_EFORMAT, "%s: must be a JSON object, not %s", what, tok_jkind(root));
     int had_post = t->has_post;
     int rc;
     if ((rc = parse(&t->cfg, root, what)) || (rc = apply_added(t, root))) return rc;
+    apply_llama_pipeline(t, root);
     return apply_post(t, had_post);
 }
 

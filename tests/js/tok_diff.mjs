@@ -208,6 +208,24 @@ function testTokenizer(name) {
   const tc = fs.existsSync(path.join(dir, "tokenizer_config.json"))
     ? JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"))
     : {};
+  // transformers 5 builds LlamaTokenizer's pipeline itself (no normalizer, a
+  // Metaspace pre-tokenizer): mirror that here, as src/tokenizer/config.c does
+  // (apply_llama_pipeline; checked against transformers in hf_golden.mjs).
+  const llama = ["LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer", "CodeLlamaTokenizerFast"];
+  const n = tj.normalizer;
+  if (tc && llama.includes(tc.tokenizer_class) && !tj.pre_tokenizer && n && n.type === "Sequence" &&
+      n.normalizers.length === 2 && n.normalizers[0].type === "Prepend" && n.normalizers[0].prepend === "\u2581" &&
+      n.normalizers[1].type === "Replace" && n.normalizers[1].content === "\u2581") {
+    tj.normalizer = null;
+    tj.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: tc.legacy === false ? "first" : "always", split: false };
+  }
+  // transformers registers every special-token attribute (config keys, and
+  // GemmaTokenizer's default mask_token "<mask>") as a special added token,
+  // also one tokenizer.json lists as normal; src/tokenizer/config.c does too.
+  const attrs = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
+    .map((k) => (tc && typeof tc[k] === "object" && tc[k] ? tc[k].content : tc && tc[k])).filter((v) => typeof v === "string");
+  if (tc && /^GemmaTokenizer(Fast)?$/.test(tc.tokenizer_class || "") && tc.mask_token === undefined) attrs.push("<mask>");
+  for (const a of tj.added_tokens) if (attrs.includes(a.content)) a.special = true;
   const ref = new T.Tokenizer(tj, tc);
   // transformers defaults clean_up_tokenization_spaces to False when absent; the JS port to true
   const cleanup = tc.clean_up_tokenization_spaces === true;
