@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/rng.h"
 
 void eng_config_default(eng_config *c) {
     memset(c, 0, sizeof *c);
@@ -15,13 +16,6 @@ void eng_config_default(eng_config *c) {
     c->max_num_batched_tokens = 4096;
     c->enable_prefix_caching = 1;
     c->policy = ENG_FCFS;
-}
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 static double kv_space_gib(const eng_config *c) {
@@ -190,7 +184,7 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
     eng_seq **made = calloc((size_t)n, sizeof *made);
     if (!made) return vc_errf(VC_ENOMEM, "out of memory");
     pthread_mutex_lock(&e->mu);
-    uint64_t base_seed = splitmix(&e->seed_state);
+    uint64_t base_seed = vc_splitmix64(&e->seed_state);
     pthread_mutex_unlock(&e->mu);
     for (int i = 0; i < n; i++) {
         eng_seq *s = calloc(1, sizeof *s);

@@ -15,30 +15,9 @@ int samp_params_check(const samp_params *p) {
     return VC_OK;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+void samp_rng_seed(samp_rng *r, uint64_t seed) { vc_rng_seed(r, seed); }
 
-void samp_rng_seed(samp_rng *r, uint64_t seed) {
-    uint64_t z = seed;
-    for (int i = 0; i < 4; i++) { /* splitmix64 */
-        z += 0x9e3779b97f4a7c15ull;
-        uint64_t x = z;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-        r->s[i] = x ^ (x >> 31);
-    }
-}
-
-float samp_rng_uniform(samp_rng *r) { /* xoshiro256** */
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return (float)(res >> 40) * (1.0f / 16777216.0f);
-}
+float samp_rng_uniform(samp_rng *r) { return (float)(vc_rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 
 int samp_scratch_init(samp_scratch *s, int vocab) {
     s->cand = malloc(sizeof *s->cand * (size_t)(vocab > 0 ? vocab : 1));

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "base/rng.h"
+
 #define SAMP_EPS 1e-5f
 
 typedef struct {
@@ -23,9 +25,7 @@ typedef struct {
     float min_p;        /* [0, 1]; 0 disables */
 } samp_params;
 
-typedef struct {
-    uint64_t s[4];
-} samp_rng;
+typedef vc_rng samp_rng;
 
 typedef struct {
     float p;

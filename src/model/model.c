@@ -8,6 +8,7 @@
 
 #include "base/err.h"
 #include "base/half.h"
+#include "base/rng.h"
 
 typedef enum { T_MAT, T_NORM, T_BIAS } tkind;
 
@@ -15,7 +16,7 @@ typedef enum { T_MAT, T_NORM, T_BIAS } tkind;
 typedef struct {
     const char *dir;
     const st_set *st;
-    uint64_t rng[4];
+    vc_rng rng;
 } wsrc;
 
 be_dtype mdl_dtype_from_cfg(cfg_dtype t) {
@@ -34,22 +35,9 @@ static int add_buf(mdl_model *m, be_buffer *b) {
     return VC_OK;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t xoshiro_next(uint64_t s[4]) {
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
 /* Approximately normal (Irwin-Hall of four 16-bit uniforms), scaled; never 0. */
-static float rand_normal(uint64_t s[4], float mean, float std) {
-    uint64_t r = xoshiro_next(s);
+static float rand_normal(vc_rng *s, float mean, float std) {
+    uint64_t r = vc_rng_next(s);
     float u = (float)(r & 0xffff) + (float)((r >> 16) & 0xffff) + (float)((r >> 32) & 0xffff) + (float)(r >> 48);
     float z = (u / 65536.0f - 2.0f) * 1.7320508f;
     float v = mean + std * z;
@@ -98,8 +86,8 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
         for (size_t i = 0; i < c; i++) {
             float v;
             if (src) v = st_elem_to_f32(src, sdt, i0 + i);
-            else if (kind == T_NORM) v = rand_normal(ws->rng, 1.0f, 0.02f);
-            else v = rand_normal(ws->rng, 0.0f, 0.02f);
+            else if (kind == T_NORM) v = rand_normal(&ws->rng, 1.0f, 0.02f);
+            else v = rand_normal(&ws->rng, 0.0f, 0.02f);
             store_f32(tmp, want, i, v);
         }
         rc = be->buffer_write(be->ctx, *out, i0 * es, tmp, c * es);
@@ -299,14 +287,7 @@ int mdl_random(const model_config *cfg, be_dtype dt, uint64_t seed, be_backend *
     int rc = model_new(cfg, dt, be, &m);
     if (rc) return rc;
     wsrc ws = {.dir = "random"};
-    uint64_t z = seed;
-    for (int i = 0; i < 4; i++) { /* splitmix64 seeding */
-        z += 0x9e3779b97f4a7c15ull;
-        uint64_t x = z;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-        ws.rng[i] = x ^ (x >> 31);
-    }
+    vc_rng_seed(&ws.rng, seed);
     if ((rc = place_all(m, &ws))) {
         mdl_free(m);
         return rc;
