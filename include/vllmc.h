@@ -82,6 +82,14 @@ typedef struct {
     int n_prompt;                /* prompt tokens */
     int n_cached;                /* of those, served by the prefix cache at first scheduling */
     int n_output;                /* output tokens so far */
+    /* prompt_logprobs (with the first token, when the request asked): entry i
+     * (1 <= i < n_prompt) describes prompt token i given tokens 0..i-1; entry 0
+     * is vLLM's None. Top entries [i * prompt_lp_k ..], best first (-1 pads). */
+    int prompt_lp_k;             /* 0: none */
+    const int32_t *prompt_lp_ids;
+    const float *prompt_lp_vals;
+    const float *prompt_token_logprob; /* [n_prompt] */
+    const int *prompt_token_rank;      /* [n_prompt] */
 } vllmc_output;
 
 typedef struct vllmc_engine vllmc_engine;

@@ -21,7 +21,7 @@ static const char usage[] =
     "usage: vllmc generate MODEL_DIR (--prompt-token-ids 1,5,9 | --prompt TEXT)... [--prompts-file FILE.jsonl]\n"
     "       [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S] [--n N]\n"
     "       [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N]\n"
-    "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--ignore-eos]\n"
+    "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--prompt-logprobs K] [--ignore-eos]\n"
     "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
     "       [--max-num-batched-tokens T] [--no-enable-prefix-caching] [--scheduling-policy fcfs|priority] --json\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
@@ -294,6 +294,7 @@ int cli_generate(int argc, char **argv) {
         INT_FLAG("--min-tokens", sp.min_tokens, 0, 1 << 24)
         INT_FLAG("--n", sp.n, 1, 1 << 16)
         INT_FLAG("--logprobs", sp.logprobs, 0, 1 << 20)
+        INT_FLAG("--prompt-logprobs", sp.prompt_logprobs, 0, 1 << 20)
         INT_FLAG("--block-size", ec.block_size, 1, 1024)
         INT_FLAG("--max-model-len", ec.max_model_len, 1, 1 << 30)
         INT_FLAG("--max-num-seqs", ec.max_num_seqs, 1, 1 << 20)
@@ -433,6 +434,18 @@ int cli_generate(int argc, char **argv) {
         printf("],");
         print_completion_fields(c0, &txt[first[i]], &ps[i].sp, tok != NULL);
         printf(",\"num_cached_tokens\":%d", c0->n_cached);
+        if (c0->plp_tok) { /* vLLM: None for the first token, then top-K plus the prompt token itself */
+            printf(",\"prompt_logprobs\":[null");
+            for (int p = 1; p < ps[i].n; p++) {
+                printf(",{\"%d\":%.9g", ps[i].ids[p], c0->plp_tok[p]);
+                for (int q = 0; q < c0->plp_k; q++) {
+                    int32_t id = c0->plp_ids[(size_t)p * c0->plp_k + q];
+                    if (id >= 0 && id != ps[i].ids[p]) printf(",\"%d\":%.9g", id, c0->plp_vals[(size_t)p * c0->plp_k + q]);
+                }
+                printf("}");
+            }
+            printf("]");
+        }
         if (ps[i].sp.n > 1) {
             printf(",\"outputs\":[");
             for (int j = 0; j < ps[i].sp.n; j++) {

@@ -36,6 +36,10 @@ void eng_seq_free(eng_seq *s) {
     free(s->tokens);
     free(s->blocks);
     free(s->hashes);
+    free(s->plp_ids);
+    free(s->plp_vals);
+    free(s->plp_tok);
+    free(s->plp_rank);
     lp_state_free(&s->lp);
     eng_params_free(&s->sp);
     free(s);
@@ -85,7 +89,7 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     int rc;
     int T = c.max_num_batched_tokens, S = c.max_num_seqs, V = mc->vocab_size;
     rn_params rp = {.max_tokens = T, .max_seqs = S, .max_blocks = per_seq, .num_blocks = num_blocks,
-                    .block_size = bs, .kv_dtype = BE_F32};
+                    .block_size = bs, .max_logits = S + ENG_PLP_ROWS, .kv_dtype = BE_F32};
     if ((rc = rn_create(m, &rp, &e->runner))) goto err;
     if ((rc = kv_create(num_blocks, bs, c.enable_prefix_caching, &e->kv))) goto err;
     e->running = calloc((size_t)S, sizeof *e->running);
@@ -95,12 +99,14 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     e->b_slots = malloc(sizeof(int32_t) * (size_t)T);
     e->b_qstart = malloc(sizeof(int32_t) * (size_t)(S + 1));
     e->b_seqlen = malloc(sizeof(int32_t) * (size_t)S);
-    e->b_lrows = malloc(sizeof(int32_t) * (size_t)S);
+    e->b_lrows = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->b_bt = malloc(sizeof(int32_t) * (size_t)S * (size_t)per_seq);
-    e->logits = malloc(sizeof(float) * (size_t)S * (size_t)V);
+    e->logits = malloc(sizeof(float) * (size_t)(S + ENG_PLP_ROWS) * (size_t)V);
+    e->row_seq = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
+    e->row_pos = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->raw = malloc(sizeof(float) * (size_t)V);
     if (!e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen ||
-        !e->b_lrows || !e->b_bt || !e->logits || !e->raw) {
+        !e->b_lrows || !e->b_bt || !e->logits || !e->raw || !e->row_seq || !e->row_pos) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
     }
@@ -143,6 +149,8 @@ void eng_free(eng_engine *e) {
     free(e->b_lrows);
     free(e->b_bt);
     free(e->logits);
+    free(e->row_seq);
+    free(e->row_pos);
     free(e->raw);
     free(e->outs);
     free(e->lp_ids);
@@ -199,6 +207,15 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
         if (!s->id || !s->tokens || !s->blocks || !s->hashes) goto oom;
         if (eng_params_copy(&s->sp, sp)) goto oom;
         eng_params_normalize(&s->sp);
+        if (sp->prompt_logprobs >= 0) {
+            int k = sp->prompt_logprobs < mc->vocab_size ? sp->prompt_logprobs : mc->vocab_size;
+            s->plp_k = k;
+            s->plp_ids = malloc(sizeof(int32_t) * (size_t)n_prompt * (size_t)(k ? k : 1));
+            s->plp_vals = malloc(sizeof(float) * (size_t)n_prompt * (size_t)(k ? k : 1));
+            s->plp_tok = calloc((size_t)n_prompt, sizeof(float));
+            s->plp_rank = calloc((size_t)n_prompt, sizeof(int));
+            if (!s->plp_ids || !s->plp_vals || !s->plp_tok || !s->plp_rank) goto oom;
+        }
         memcpy(s->tokens, prompt, sizeof(int32_t) * (size_t)n_prompt);
         s->n_tokens = s->n_prompt = n_prompt;
         s->cap = cap;

@@ -34,9 +34,19 @@ typedef struct eng_seq {
     int32_t stop_token;
     int abort_pending;        /* eng_abort seen: finish at the start of the next step */
     eng_finish abort_why;
+    /* prompt_logprobs (sp.prompt_logprobs >= 0): entries for prompt positions 1..n_prompt-1 */
+    int plp_k;
+    int32_t *plp_ids;         /* [n_prompt * plp_k] */
+    float *plp_vals;          /* [n_prompt * plp_k] */
+    float *plp_tok;           /* [n_prompt] */
+    int *plp_rank;            /* [n_prompt] */
+    int plp_sent;             /* handed out with the first token */
     /* scheduled this step */
     int sched_tokens;
 } eng_seq;
+
+/* Logit rows one step may use for prompt_logprobs, beyond one per sequence. */
+#define ENG_PLP_ROWS 128
 
 struct eng_engine {
     mdl_model *m;
@@ -64,7 +74,9 @@ struct eng_engine {
     int32_t *b_tokens, *b_pos, *b_slots, *b_qstart, *b_seqlen, *b_bt, *b_lrows;
     eng_seq **b_seqs;         /* [max_num_seqs] scheduled this step */
     int n_sched;
-    float *logits;            /* [max_num_seqs * vocab] */
+    float *logits;            /* [(max_num_seqs + ENG_PLP_ROWS) * vocab] */
+    int max_rows_used;        /* logit rows of the current step */
+    int32_t *row_seq, *row_pos; /* [max_num_seqs + ENG_PLP_ROWS]: batch index and prompt position (-1: sample) */
     float *raw;               /* [vocab] copy of raw logits for logprobs */
     samp_scratch sc;
     eng_output *outs;

@@ -97,6 +97,14 @@ static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
     if (!o) return vc_errf(VC_ENOMEM, "out of memory");
     o->has_token = 1;
     o->token = t;
+    if (s->sp.prompt_logprobs >= 0 && !s->plp_sent) {
+        s->plp_sent = 1;
+        o->prompt_lp_k = s->plp_k > 0 ? s->plp_k : 0;
+        o->prompt_lp_ids = s->plp_ids;
+        o->prompt_lp_vals = s->plp_vals;
+        o->prompt_token_logprob = s->plp_tok;
+        o->prompt_token_rank = s->plp_rank;
+    }
     if (K >= 0) {
         int k = K < V ? K : V;
         if (reserve_lp(e, k)) return vc_errf(VC_ENOMEM, "logprob storage exhausted");
@@ -193,8 +201,22 @@ static int run_batch(eng_engine *e) {
         memcpy(e->b_bt + (size_t)i * mb, s->blocks, sizeof(int32_t) * (size_t)s->n_blocks);
         e->b_seqlen[i] = s->n_computed + s->sched_tokens;
         e->b_qstart[i + 1] = nt;
-        if (s->n_computed + s->sched_tokens == s->n_tokens) e->b_lrows[nl++] = nt - 1;
+        /* prompt_logprobs: the row at position p scores prompt token p + 1 */
+        if (s->sp.prompt_logprobs >= 0)
+            for (int j = 0; j < s->sched_tokens; j++) {
+                int p = s->n_computed + j;
+                if (p + 1 >= s->n_prompt) break;
+                e->row_seq[nl] = i;
+                e->row_pos[nl] = p + 1;
+                e->b_lrows[nl++] = nt - s->sched_tokens + j;
+            }
+        if (s->n_computed + s->sched_tokens == s->n_tokens) {
+            e->row_seq[nl] = i;
+            e->row_pos[nl] = -1;
+            e->b_lrows[nl++] = nt - 1;
+        }
     }
+    e->max_rows_used = nl;
     rn_batch b = {nt, e->b_tokens, e->b_pos, e->b_slots, e->n_sched, e->b_qstart, e->b_seqlen, e->b_bt, mb, nl, e->b_lrows};
     return rn_forward(e->runner, &b, e->logits);
 }
@@ -229,14 +251,24 @@ int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     sched_step(e);
     if (e->n_sched > 0) {
         if ((rc = run_batch(e))) return rc;
-        int row = 0;
-        for (int i = 0; i < e->n_sched && !rc; i++) {
+        int V = e->m->cfg.vocab_size;
+        for (int i = 0; i < e->n_sched; i++) {
             eng_seq *s = e->b_seqs[i];
             s->n_computed += s->sched_tokens;
             s->sched_tokens = 0;
-            if (s->n_computed == s->n_tokens) {
-                rc = sample_one(e, s, e->logits + (size_t)row * (size_t)e->m->cfg.vocab_size);
-                row++;
+        }
+        /* rows in batch order: each sequence's prompt-logprob rows, then its sampling row */
+        for (int r = 0; r < e->max_rows_used && !rc; r++) {
+            eng_seq *s = e->b_seqs[e->row_seq[r]];
+            float *row = e->logits + (size_t)r * (size_t)V;
+            if (e->row_pos[r] >= 0) {
+                int p = e->row_pos[r];
+                int got = lp_logprobs(row, V, s->tokens[p], s->plp_k, s->plp_ids + (size_t)p * (size_t)s->plp_k,
+                                      s->plp_vals + (size_t)p * (size_t)s->plp_k, &s->plp_tok[p], &s->plp_rank[p]);
+                if (got < 0) rc = got;
+                for (int q = got; q >= 0 && q < s->plp_k; q++) s->plp_ids[(size_t)p * s->plp_k + q] = -1;
+            } else {
+                rc = sample_one(e, s, row);
             }
         }
         if (rc) return rc;

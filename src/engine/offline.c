@@ -26,12 +26,28 @@ void off_free(off_completion *c, int n) {
         free(c[i].lp_vals);
         free(c[i].tok_lp);
         free(c[i].tok_rank);
+        free(c[i].plp_ids);
+        free(c[i].plp_vals);
+        free(c[i].plp_tok);
     }
     memset(c, 0, sizeof *c * (size_t)n);
 }
 
 static int append(off_completion *c, int cap, const eng_output *o) {
     if (c->n_tokens >= cap) return VC_OK; /* cannot happen: max_tokens bounds it */
+    if (o->prompt_token_logprob && !c->plp_tok) {
+        size_t np = (size_t)o->n_prompt, k = (size_t)o->prompt_lp_k;
+        c->plp_tok = malloc(sizeof(float) * np);
+        c->plp_ids = malloc(sizeof(int32_t) * np * (k ? k : 1));
+        c->plp_vals = malloc(sizeof(float) * np * (k ? k : 1));
+        if (!c->plp_tok || !c->plp_ids || !c->plp_vals) return vc_errf(VC_ENOMEM, "out of memory");
+        memcpy(c->plp_tok, o->prompt_token_logprob, sizeof(float) * np);
+        if (k) {
+            memcpy(c->plp_ids, o->prompt_lp_ids, sizeof(int32_t) * np * k);
+            memcpy(c->plp_vals, o->prompt_lp_vals, sizeof(float) * np * k);
+        }
+        c->plp_k = (int)k;
+    }
     int i = c->n_tokens++;
     c->tokens[i] = o->token;
     if (c->lp_k > 0) {
@@ -66,6 +82,7 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
             int mt = rq[i].sp->max_tokens;
             cap[first[i] + j] = mt;
             c->stop_token = -1;
+            c->plp_k = -1;
             c->n_prompt = rq[i].n_prompt;
             c->tokens = malloc(sizeof(int32_t) * (size_t)mt);
             if (rq[i].sp->logprobs >= 0) {
@@ -106,7 +123,7 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
             off_completion *c = &out[first[r] + o[k].index];
             if (o[k].has_token) {
                 if (c->n_tokens == 0) c->t_first = t;
-                append(c, cap[first[r] + o[k].index], &o[k]);
+                if ((rc = append(c, cap[first[r] + o[k].index], &o[k]))) break;
                 /* every token reaches fn (the last one too, for its text); only a live one can be stopped */
                 if (fn && fn(ctx, r, o[k].index, c) && !o[k].finish)
                     eng_abort(e, o[k].request_id, o[k].index, ENG_FINISH_STOP);

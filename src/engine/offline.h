@@ -26,6 +26,10 @@ typedef struct {
     float *lp_vals;           /* [n_tokens * lp_k] */
     float *tok_lp;            /* [n_tokens] logprob of the sampled token (NULL without logprobs) */
     int *tok_rank;            /* [n_tokens] */
+    int plp_k;                /* prompt_logprobs: -1 none, else entries per prompt position */
+    int32_t *plp_ids;         /* [n_prompt * plp_k], -1 pads; position 0 unused (vLLM's None) */
+    float *plp_vals;          /* [n_prompt * plp_k] */
+    float *plp_tok;           /* [n_prompt] logprob of the prompt token itself */
     eng_finish finish;
     int32_t stop_token;       /* stop_token_ids entry that stopped it, else -1 */
     int n_prompt, n_cached;

@@ -103,13 +103,30 @@ static int waiting_pick(const eng_engine *e) {
     return best;
 }
 
+/* prompt_logprobs need one logit row per prompt token: such a sequence's
+ * prefill chunk is cut to the rows left in this step's ENG_PLP_ROWS. */
+static int plp_cap(const eng_seq *s, int k, int *plp_left) {
+    if (s->sp.prompt_logprobs < 0) return k;
+    int rows_left = s->n_prompt - 1 - s->n_computed; /* positions whose next token is a prompt token */
+    if (rows_left <= 0) return k;
+    int rows = k < rows_left ? k : rows_left;
+    if (rows > *plp_left) k = rows = *plp_left;
+    *plp_left -= rows;
+    return k;
+}
+
 void sched_step(eng_engine *e) {
-    int budget = e->cfg.max_num_batched_tokens, preempted = 0;
+    int budget = e->cfg.max_num_batched_tokens, preempted = 0, plp_left = ENG_PLP_ROWS;
     e->n_sched = 0;
     for (int i = 0; i < e->n_running && budget > 0;) {
         eng_seq *s = e->running[i];
         int k = s->n_tokens - s->n_computed;
         if (k > budget) k = budget;
+        k = plp_cap(s, k, &plp_left);
+        if (k == 0) {
+            i++;
+            continue;
+        }
         int self = 0;
         while (grow(e, s, s->n_computed + k) != 0) {
             int vi = victim_index(e);
@@ -137,7 +154,8 @@ void sched_step(eng_engine *e) {
         eng_seq *s = e->waiting[wi];
         int bs = e->cfg.block_size;
         if (s->n_blocks == 0) {
-            int max_hit = (s->n_tokens - 1) / bs;
+            /* prompt_logprobs need the logits of every prompt token: no cache hits (as vLLM) */
+            int max_hit = s->sp.prompt_logprobs >= 0 ? 0 : (s->n_tokens - 1) / bs;
             int hit = kv_lookup(e->kv, s->tokens, max_hit, 0, s->n_cached < 0 ? s->n_prompt : 0, s->blocks, s->hashes);
             s->n_blocks = s->n_hashed = hit;
             s->n_computed = hit * bs;
@@ -145,6 +163,8 @@ void sched_step(eng_engine *e) {
         }
         int k = s->n_tokens - s->n_computed;
         if (k > budget) k = budget;
+        k = plp_cap(s, k, &plp_left);
+        if (k == 0) break;
         if (grow(e, s, s->n_computed + k) != 0) {
             sched_release(e, s); /* give back the cache hits; try again next step */
             s->n_computed = 0;

@@ -57,18 +57,19 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
     }
-    int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = c->intermediate_size;
+    if (r->p.max_logits < r->p.max_seqs) r->p.max_logits = r->p.max_seqs;
+    int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = c->intermediate_size, NL = r->p.max_logits;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     if ((rc = rn_alloc(r, BE_F32, T, D, &r->x)) || (rc = rn_alloc(r, BE_F32, T, D, &r->h)) ||
         (rc = rn_alloc(r, BE_F32, T, qd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, kvd, &r->k)) ||
         (rc = rn_alloc(r, BE_F32, T, kvd, &r->v)) || (rc = rn_alloc(r, BE_F32, T, qd, &r->att)) ||
         (rc = rn_alloc(r, BE_F32, T, F, &r->g)) || (rc = rn_alloc(r, BE_F32, T, F, &r->u)) ||
-        (rc = rn_alloc(r, BE_F32, S, D, &r->sel)) || (rc = rn_alloc(r, BE_F32, S, c->vocab_size, &r->logits)) ||
+        (rc = rn_alloc(r, BE_F32, NL, D, &r->sel)) || (rc = rn_alloc(r, BE_F32, NL, c->vocab_size, &r->logits)) ||
         (rc = rn_alloc(r, BE_I32, 1, T, &r->tokens)) || (rc = rn_alloc(r, BE_I32, 1, T, &r->pos)) ||
         (rc = rn_alloc(r, BE_I32, 1, T, &r->slots)) || (rc = rn_alloc(r, BE_I32, 1, S + 1, &r->q_start)) ||
         (rc = rn_alloc(r, BE_I32, 1, S, &r->seq_len)) ||
         (rc = rn_alloc(r, BE_I32, S, p->max_blocks, &r->block_table)) ||
-        (rc = rn_alloc(r, BE_I32, 1, S, &r->logit_rows)))
+        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows)))
         goto err;
     int64_t slots = (int64_t)p->num_blocks * p->block_size;
     for (int l = 0; l < L; l++) {
@@ -102,8 +103,8 @@ static int rn_check(const rn_runner *r, const rn_batch *b) {
         return vc_errf(VC_EINVAL, "batch of %d sequences (limit %d)", b->n_seqs, p->max_seqs);
     if (b->max_blocks < 1 || b->max_blocks > p->max_blocks)
         return vc_errf(VC_EINVAL, "block table of %d columns (limit %d)", b->max_blocks, p->max_blocks);
-    if (b->n_logits < 0 || b->n_logits > p->max_seqs)
-        return vc_errf(VC_EINVAL, "%d logit rows (limit %d)", b->n_logits, p->max_seqs);
+    if (b->n_logits < 0 || b->n_logits > p->max_logits)
+        return vc_errf(VC_EINVAL, "%d logit rows (limit %d)", b->n_logits, p->max_logits);
     int64_t nslots = (int64_t)p->num_blocks * p->block_size;
     for (int i = 0; i < b->n_tokens; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= V)

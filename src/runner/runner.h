@@ -36,6 +36,7 @@ typedef struct {
     int max_blocks;      /* most blocks per sequence (block-table columns) */
     int num_blocks;      /* KV cache blocks */
     int block_size;      /* tokens per block */
+    int max_logits;      /* most logit rows per batch (0: max_seqs) */
     be_dtype kv_dtype;   /* KV cache dtype; BE_F32 (the zero value) is the CPU default: activations
                             are f32, and a half-precision cache alone moves bf16 models' logprobs by
                             ~0.1 against the fp32 reference */

