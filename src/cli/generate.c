@@ -173,6 +173,49 @@ static int encode(const tok_tokenizer *tok, const char *text, int32_t **ids, int
     return 0;
 }
 
+/* vLLM's bad_words (strings) as token sequences, as SamplingParams.update_from_tokenizer
+ * does: each word encoded without special tokens as is (left-stripped) and, when
+ * that makes a different first token of the same length, with a leading space. */
+static int add_bad_words(const tok_tokenizer *tok, const cJSON *words, eng_sampling_params *sp) {
+    if (!cJSON_IsArray(words)) return vc_errf(VC_EINVAL, "'bad_words' must be a list of strings");
+    if (!tok) return vc_errf(VC_EINVAL, "'bad_words' needs tokenizer.json in the model folder");
+    const cJSON *w;
+    cJSON_ArrayForEach(w, words) {
+        if (!cJSON_IsString(w)) return vc_errf(VC_EINVAL, "'bad_words' must be a list of strings");
+        const char *word = w->valuestring;
+        while (*word == ' ' || *word == '\t' || *word == '\n' || *word == '\r') word++;
+        size_t n = strlen(word);
+        char *spaced = malloc(n + 2);
+        if (!spaced) return vc_errf(VC_ENOMEM, "out of memory");
+        spaced[0] = ' ';
+        memcpy(spaced + 1, word, n + 1);
+        tok_ids a = {0}, b = {0};
+        int rc = tok_encode(tok, word, n, 0, &a);
+        if (!rc) rc = tok_encode(tok, spaced, n + 1, 0, &b);
+        free(spaced);
+        int add_b = !rc && b.n > 0 && a.n > 0 && b.n == a.n && b.ids[0] != a.ids[0];
+        for (int k = 0; !rc && k < 1 + add_b; k++) {
+            tok_ids *v = k ? &b : &a;
+            if (v->n == 0) continue;
+            int32_t **nb = realloc(sp->bad_words, sizeof *nb * (size_t)(sp->n_bad_words + 1));
+            if (nb) sp->bad_words = nb;
+            int *nl = realloc(sp->bad_words_len, sizeof *nl * (size_t)(sp->n_bad_words + 1));
+            if (nl) sp->bad_words_len = nl;
+            if (!nb || !nl) {
+                rc = vc_errf(VC_ENOMEM, "out of memory");
+                break;
+            }
+            sp->bad_words[sp->n_bad_words] = v->ids;
+            sp->bad_words_len[sp->n_bad_words++] = (int)v->n;
+            v->ids = NULL;
+        }
+        tok_ids_free(&a);
+        tok_ids_free(&b);
+        if (rc) return rc;
+    }
+    return VC_OK;
+}
+
 /* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority. */
 static int read_prompts_file(const char *path, const tok_tokenizer *tok, const eng_sampling_params *base,
                              prompt_in **ps, int *np, int *cap) {
@@ -199,7 +242,8 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
             cli_error("%s:%d: not a JSON object", path, line);
             rc = -1;
         } else if (eng_params_copy(&sp, base) == 0) {
-            if (eng_params_from_json(o, &sp)) {
+            const cJSON *bw = cJSON_GetObjectItemCaseSensitive(o, "bad_words");
+            if (eng_params_from_json(o, &sp) || (bw && !cJSON_IsNull(bw) && add_bad_words(tok, bw, &sp))) {
                 cli_error("%s:%d: %s", path, line, vc_errmsg());
                 rc = -1;
             }
