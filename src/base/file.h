@@ -19,5 +19,7 @@ void vc_map_free(vc_map *m);
  * Files larger than max_bytes are refused (protects against huge configs). */
 int vc_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
 int vc_file_exists(const char *path);
+/* "dir/name" in a malloc'd string (NULL when out of memory). */
+char *vc_path_join(const char *dir, const char *name);
 
 #endif

@@ -433,20 +433,10 @@ done:
     return rc;
 }
 
-static char *cfg_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 int cfg_load_dir(const char *dir, model_config *out) {
     memset(out, 0, sizeof *out);
     if (!dir) return vc_errf(VC_EINVAL, "cfg_load_dir: no directory");
-    char *cpath = cfg_join(dir, "config.json"), *gpath = cfg_join(dir, "generation_config.json");
+    char *cpath = vc_path_join(dir, "config.json"), *gpath = vc_path_join(dir, "generation_config.json");
     char *text = NULL;
     size_t len = 0;
     int rc;

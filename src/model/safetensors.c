@@ -48,16 +48,6 @@ static char *st_strdup(const char *s) {
     return p;
 }
 
-static char *st_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 static int st_cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -467,7 +457,7 @@ static int st_open_index(const char *dir, const char *index_path, st_set *out) {
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        paths[i] = st_join(dir, names[i]);
+        paths[i] = vc_path_join(dir, names[i]);
         if (!paths[i]) {
             rc = vc_errf(VC_ENOMEM, "%s: out of memory", index_path);
             goto done;
@@ -513,7 +503,7 @@ static int st_open_only(const char *dir, st_set *out) {
     while ((de = readdir(d)) != NULL) {
         size_t l = strlen(de->d_name);
         if (de->d_name[0] == '.' || l <= 12 || strcmp(de->d_name + l - 12, ".safetensors") != 0) continue;
-        char *full = st_join(dir, de->d_name);
+        char *full = vc_path_join(dir, de->d_name);
         if (!full) {
             rc = vc_errf(VC_ENOMEM, "%s: out of memory", dir);
             goto done;
@@ -553,7 +543,7 @@ static int st_open_only(const char *dir, st_set *out) {
                      dir, n, list, ST_INDEX_NAME);
         goto done;
     }
-    path = st_join(dir, names[0]);
+    path = vc_path_join(dir, names[0]);
     if (!path) {
         rc = vc_errf(VC_ENOMEM, "%s: out of memory", dir);
         goto done;
@@ -569,7 +559,7 @@ done:
 int st_set_open_dir(const char *dir, st_set *out) {
     memset(out, 0, sizeof *out);
     if (!dir) return vc_errf(VC_EINVAL, "st_set_open_dir: no directory");
-    char *index = st_join(dir, ST_INDEX_NAME), *single = st_join(dir, "model.safetensors");
+    char *index = vc_path_join(dir, ST_INDEX_NAME), *single = vc_path_join(dir, "model.safetensors");
     int rc;
     if (!index || !single) rc = vc_errf(VC_ENOMEM, "%s: out of memory", dir);
     else if (vc_file_exists(index)) rc = st_open_index(dir, index, out);
