@@ -198,8 +198,8 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
         eng_seq *s = calloc(1, sizeof *s);
         if (!s) goto oom;
         made[i] = s;
-        int cap = n_prompt + sp->max_tokens;
-        if (cap > e->max_model_len + 1) cap = e->max_model_len + 1;
+        int64_t cap64 = (int64_t)n_prompt + sp->max_tokens; /* max_tokens may be huge: bound by the context */
+        int cap = cap64 > (int64_t)e->max_model_len + 1 ? e->max_model_len + 1 : (int)cap64;
         s->id = strdup(id);
         s->tokens = malloc(sizeof(int32_t) * (size_t)cap);
         s->blocks = malloc(sizeof(int32_t) * (size_t)e->max_blocks_per_seq);

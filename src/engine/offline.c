@@ -79,7 +79,8 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
     for (int i = 0; i < n && !rc; i++)
         for (int j = 0; j < rq[i].sp->n; j++) {
             off_completion *c = &out[first[i] + j];
-            int mt = rq[i].sp->max_tokens;
+            int mt = rq[i].sp->max_tokens; /* at most what the context leaves room for */
+            if (mt > eng_max_model_len(e) || mt < 1) mt = eng_max_model_len(e);
             cap[first[i] + j] = mt;
             c->stop_token = -1;
             c->plp_k = -1;

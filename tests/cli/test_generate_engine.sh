@@ -57,6 +57,11 @@ b=$(VLLM_CPU_KVCACHE_SPACE=0.0001 "$V" generate "$M" "${args[@]}" 2>"$tmp/e" | s
 grep -q "KV cache: 13 blocks" "$tmp/e" && [ -n "$a" ] && [ "$a" = "$b" ] && ok "VLLM_CPU_KVCACHE_SPACE=0.0001 (13 blocks, preemption): same tokens" || bad "tiny KV cache: $(head -c 300 "$tmp/e") / $b"
 VLLM_CPU_KVCACHE_SPACE=0.00001 "$V" generate "$M" --prompt-token-ids 1 --max-model-len 128 --json >/dev/null 2>"$tmp/e"; rc=$?
 [ $rc -ne 0 ] && grep -q "KV cache is needed" "$tmp/e" && ok "a cache smaller than one sequence is an error" || bad "tiny cache error: $(cat "$tmp/e")"
+# a huge max_tokens is bounded by the context, not allocated
+printf '{"prompt_token_ids":[1,2],"max_tokens":2000000000,"ignore_eos":true}\n' >"$tmp/big.jsonl"
+o=$("$V" generate "$M" --prompts-file "$tmp/big.jsonl" --max-model-len 20 --json 2>/dev/null)
+n=$(echo "$o" | sed -E 's/.*"token_ids":\[([0-9,]*)\].*/\1/' | tr ',' '\n' | wc -l)
+[ "$n" -eq 18 ] && echo "$o" | grep -q '"finish_reason":"length"' && ok "max_tokens 2e9 stops at max-model-len (18 tokens)" || bad "huge max_tokens: $o"
 # stop_token_ids: stop_reason is the token id
 first=$(echo "$out" | sed -n 1p | sed -E 's/.*"token_ids":\[([0-9]+).*/\1/')
 s=$("$V" generate "$M" --prompt-token-ids "$ids" --max-tokens 6 --stop-token-ids "$first" --json 2>/dev/null)
