@@ -110,7 +110,9 @@ typedef struct {
 
 void vllmc_engine_args_default(vllmc_engine_args *a);
 int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out);
-/* Queue a request; `n_prompt` token ids; ids must be unique among live requests. */
+/* Queue a request; `n_prompt` token ids. request_id must be unique among live
+ * requests; NULL lets the engine name it "req-N" (N counts the unnamed requests
+ * from 0); outputs carry the name either way. */
 int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
                       const vllmc_sampling_params *p, int priority);
 /* Abort a request (all its completions); it reports VLLMC_FINISH_ABORT at the next step. */

@@ -1,6 +1,8 @@
 /* The public API (include/vllmc.h) over the model, backend and engine. */
 #include "vllmc.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@ struct vllmc_engine {
     be_backend *be;
     mdl_model *m;
     eng_engine *e;
+    atomic_ullong unnamed; /* requests added without an id */
 };
 
 void vllmc_sampling_params_default(vllmc_sampling_params *p) { eng_params_default(p); }
@@ -56,6 +59,11 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
 
 int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
                       const vllmc_sampling_params *p, int priority) {
+    char name[32];
+    if (!request_id) {
+        snprintf(name, sizeof name, "req-%llu", (unsigned long long)atomic_fetch_add(&e->unnamed, 1));
+        request_id = name;
+    }
     return eng_add(e->e, request_id, prompt, n_prompt, p, priority);
 }
 

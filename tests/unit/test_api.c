@@ -57,13 +57,15 @@ int main(void) {
     p.ignore_eos = 1;
     int32_t ref[6];
     int nref = 0;
-    CHECK(vllmc_add_request(e, "ref", f.prompts[0], 8, &p, 0) == 0);
+    CHECK(vllmc_add_request(e, NULL, f.prompts[0], 8, &p, 0) == 0); /* named "req-0" by the engine */
     while (vllmc_has_unfinished(e)) {
         const vllmc_output *o;
         int n;
         CHECK(vllmc_step(e, &o, &n) == 0);
-        for (int k = 0; k < n; k++)
+        for (int k = 0; k < n; k++) {
+            CHECK(strcmp(o[k].request_id, "req-0") == 0);
             if (o[k].has_token && nref < 6) ref[nref++] = o[k].token;
+        }
     }
     CHECK(nref == 6);
     pthread_t th;
