@@ -23,7 +23,8 @@ static const char usage[] =
     "       [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N]\n"
     "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--prompt-logprobs K] [--ignore-eos]\n"
     "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
-    "       [--max-num-batched-tokens T] [--no-enable-prefix-caching] [--scheduling-policy fcfs|priority] --json\n"
+    "       [--max-num-batched-tokens T] [--max-logprobs 20] [--no-enable-prefix-caching]\n"
+    "       [--scheduling-policy fcfs|priority] --json\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
     "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n";
 
@@ -343,6 +344,7 @@ int cli_generate(int argc, char **argv) {
         INT_FLAG("--max-model-len", ec.max_model_len, 1, 1 << 30)
         INT_FLAG("--max-num-seqs", ec.max_num_seqs, 1, 1 << 20)
         INT_FLAG("--max-num-batched-tokens", ec.max_num_batched_tokens, 1, 1 << 24)
+        INT_FLAG("--max-logprobs", ec.max_logprobs, -1, 1 << 24)
 #undef FLOAT_FLAG
 #undef INT_FLAG
         if (cli_flag(&a, "--seed")) {

@@ -15,6 +15,7 @@ void eng_config_default(eng_config *c) {
     c->max_num_seqs = 256;
     c->max_num_batched_tokens = 4096;
     c->enable_prefix_caching = 1;
+    c->max_logprobs = 20;
     c->policy = ENG_FCFS;
 }
 
@@ -187,6 +188,7 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
         if (prompt[i] < 0 || prompt[i] >= mc->vocab_size)
             return vc_errf(VC_EINVAL, "Token id %d is out of vocabulary (size %d)", prompt[i], mc->vocab_size);
     int rc = eng_params_validate(sp, mc->vocab_size);
+    if (!rc) rc = eng_params_check_max_logprobs(sp, e->cfg.max_logprobs, mc->vocab_size);
     if (rc) return rc;
     int n = sp->n;
     eng_seq **made = calloc((size_t)n, sizeof *made);

@@ -33,6 +33,7 @@ typedef struct {
     double kv_cache_gib;         /* 0: VLLM_CPU_KVCACHE_SPACE, else 50% of physical memory */
     eng_policy policy;
     uint64_t seed;               /* seeds requests that bring none */
+    int max_logprobs;            /* largest logprobs / prompt_logprobs a request may ask (vLLM: 20) */
     int quiet;                   /* no start-up log line */
 } eng_config;
 

@@ -239,7 +239,9 @@ int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     for (int i = 0; i < e->n_running; i++) maxk = e->running[i]->sp.logprobs > maxk ? e->running[i]->sp.logprobs : maxk;
     for (int i = 0; i < e->n_waiting; i++) maxk = e->waiting[i]->sp.logprobs > maxk ? e->waiting[i]->sp.logprobs : maxk;
     if (maxk > e->m->cfg.vocab_size) maxk = e->m->cfg.vocab_size;
-    size_t need = (size_t)e->cfg.max_num_seqs * (size_t)(maxk + 1);
+    int live = e->n_running + e->n_waiting; /* at most this many sample in one step */
+    if (live > e->cfg.max_num_seqs) live = e->cfg.max_num_seqs;
+    size_t need = (size_t)(live > 0 ? live : 1) * (size_t)(maxk + 1);
     if (need > (size_t)e->lp_cap) {
         int32_t *ni = realloc(e->lp_ids, sizeof *ni * need);
         if (ni) e->lp_ids = ni;

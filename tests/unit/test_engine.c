@@ -88,6 +88,7 @@ static eng_engine *mk(mdl_model *m, int bs, int max_seqs, int max_tokens, int ca
     c.enable_prefix_caching = caching;
     c.kv_cache_gib = gib;
     c.max_model_len = mml;
+    c.max_logprobs = 1 << 20; /* some checks read the whole distribution */
     c.quiet = 1;
     eng_engine *e = NULL;
     if (eng_create(m, &c, &e)) fprintf(stderr, "eng_create: %s\n", vc_errmsg());

@@ -120,6 +120,7 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
     eng_config ec;
     eng_config_default(&ec);
     ec.kv_cache_gib = 0.05;
+    ec.max_logprobs = vocab; /* the first-step check reads the whole distribution */
     ec.quiet = 1;
     eng_engine *e = NULL;
     /* 1. all cases together, prefill in chunks of 64 tokens, shared prefix cache */
