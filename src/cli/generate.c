@@ -23,7 +23,7 @@ static const char usage[] =
     "       [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N]\n"
     "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--prompt-logprobs K] [--ignore-eos]\n"
     "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
-    "       [--max-num-batched-tokens T] [--max-logprobs 20] [--no-enable-prefix-caching]\n"
+    "       [--max-num-batched-tokens T] [--max-logprobs N (default: vocab)] [--no-enable-prefix-caching]\n"
     "       [--scheduling-policy fcfs|priority] --json\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
     "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n";
@@ -292,6 +292,9 @@ int cli_generate(int argc, char **argv) {
     int nfiles = 0, ntexts = 0;
     eng_config ec;
     eng_config_default(&ec);
+    /* generate's contract (issue #2) allows --logprobs up to the vocabulary, e.g. to
+     * compare whole distributions with a reference; the server keeps vLLM's 20 */
+    ec.max_logprobs = -1;
     eng_sampling_params sp;
     eng_params_default(&sp);
     sp.temperature = 0;
