@@ -106,6 +106,7 @@ typedef struct {
     double kv_cache_gib;          /* 0: VLLM_CPU_KVCACHE_SPACE, else 50% of physical memory */
     int priority_scheduling;      /* 0: FCFS, 1: by priority (lower first), then arrival */
     uint64_t seed;                /* seeds requests that bring none */
+    int max_logprobs;             /* largest logprobs / prompt_logprobs allowed (20; -1: vocabulary) */
 } vllmc_engine_args;
 
 void vllmc_engine_args_default(vllmc_engine_args *a);

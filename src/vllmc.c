@@ -27,6 +27,7 @@ void vllmc_engine_args_default(vllmc_engine_args *a) {
         .max_num_seqs = c.max_num_seqs,
         .max_num_batched_tokens = c.max_num_batched_tokens,
         .enable_prefix_caching = 1,
+        .max_logprobs = c.max_logprobs,
     };
 }
 
@@ -47,6 +48,7 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     c.kv_cache_gib = a->kv_cache_gib;
     c.policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
     c.seed = a->seed;
+    c.max_logprobs = a->max_logprobs;
     int rc;
     if ((rc = be_cpu_create(&v->be, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) ||
         (rc = mdl_load(a->model, a->dtype, v->be, &v->m)) || (rc = eng_create(v->m, &c, &v->e))) {
