@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "tok_internal.h"
 
 #define ARENA_CHUNK ((size_t)1 << 20)
 
@@ -117,28 +118,6 @@ static size_t utf8_char(const unsigned char *s, const unsigned char *end) {
     return n;
 }
 
-static size_t put_utf8(unsigned cp, char *o) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
 
 /* Parses the string at p->s (which is at the opening quote) into the arena. */
 static int parse_string(parser *p, const char **out, uint32_t *out_len) {
@@ -202,7 +181,7 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
                     s += 6;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
-                o += put_utf8(cp, p->tmp + o);
+                o += tok_u8enc(cp, p->tmp + o);
                 break;
             }
             default:

@@ -133,22 +133,25 @@ static int load_cls_sep(tok_tokenizer *t, const tok_jv *v, tok_tmpl *tp, const c
     return 0;
 }
 
+int tok_load_sequence(tok_tokenizer *t, const tok_jv *v, const char *list_key, const char *where, int depth,
+                      tok_load_fn fn) {
+    const tok_jv *list = tok_jget(v, list_key);
+    if (!list || list->type != TOK_J_ARR)
+        return vc_errf(VC_EFORMAT, "%s: %s: Sequence needs a \"%s\" list", t->what, where, list_key);
+    if (depth > 8) return vc_errf(VC_EFORMAT, "%s: %s: Sequences nested too deeply", t->what, where);
+    for (uint32_t i = 0; i < list->len; i++) {
+        int rc = fn(t, &list->u.kids[i], where, depth + 1);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int load_post(tok_tokenizer *t, const tok_jv *v, const char *where, int depth) {
     if (tok_jnull(v)) return 0;
     const tok_jv *type = tok_jget(v, "type");
     if (!type || type->type != TOK_J_STR) return vc_errf(VC_EFORMAT, "%s: %s has no \"type\"", t->what, where);
     const char *ty = type->u.str;
-    if (strcmp(ty, "Sequence") == 0) {
-        const tok_jv *list = tok_jget(v, "processors");
-        if (!list || list->type != TOK_J_ARR)
-            return vc_errf(VC_EFORMAT, "%s: %s: Sequence needs a \"processors\" list", t->what, where);
-        if (depth > 8) return vc_errf(VC_EFORMAT, "%s: %s: Sequences nested too deeply", t->what, where);
-        for (uint32_t i = 0; i < list->len; i++) {
-            int rc = load_post(t, &list->u.kids[i], where, depth + 1);
-            if (rc) return rc;
-        }
-        return 0;
-    }
+    if (strcmp(ty, "Sequence") == 0) return tok_load_sequence(t, v, "processors", where, depth, load_post);
     if (strcmp(ty, "ByteLevel") == 0) return 0; /* offsets only */
     if (t->n_posts == TOK_MAX_STEPS) return vc_errf(VC_EUNSUP, "%s: %s: too many steps", t->what, where);
     tok_tmpl *tp = &t->posts[t->n_posts++];

@@ -282,17 +282,7 @@ static int load_one(tok_tokenizer *t, const tok_jv *v, const char *where, int de
     const tok_jv *type = tok_jget(v, "type");
     if (!type || type->type != TOK_J_STR) return vc_errf(VC_EFORMAT, "%s: %s has no \"type\"", t->what, where);
     const char *ty = type->u.str;
-    if (strcmp(ty, "Sequence") == 0) {
-        const tok_jv *list = tok_jget(v, "pretokenizers");
-        if (!list || list->type != TOK_J_ARR)
-            return vc_errf(VC_EFORMAT, "%s: %s: Sequence needs a \"pretokenizers\" list", t->what, where);
-        if (depth > 8) return vc_errf(VC_EFORMAT, "%s: %s: Sequences nested too deeply", t->what, where);
-        for (uint32_t i = 0; i < list->len; i++) {
-            int rc = load_one(t, &list->u.kids[i], where, depth + 1);
-            if (rc) return rc;
-        }
-        return 0;
-    }
+    if (strcmp(ty, "Sequence") == 0) return tok_load_sequence(t, v, "pretokenizers", where, depth, load_one);
     if (t->n_pretoks == TOK_MAX_STEPS) return vc_errf(VC_EUNSUP, "%s: %s: too many steps", t->what, where);
     tok_pretok *st = &t->pretoks[t->n_pretoks];
     memset(st, 0, sizeof *st);

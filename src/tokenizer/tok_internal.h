@@ -79,6 +79,15 @@ int tok_pmap_put(tok_pmap *m, uint32_t a, uint32_t b, uint32_t rank, int32_t id)
 const tok_pslot *tok_pmap_get(const tok_pmap *m, uint32_t a, uint32_t b);
 void tok_pmap_free(tok_pmap *m);
 
+/* ---- component loading (load.c) ---- */
+
+/* A pipeline component loader: load v (one component, or null) into t. */
+typedef int (*tok_load_fn)(tok_tokenizer *t, const tok_jv *v, const char *where, int depth);
+/* {"type": "Sequence", <list_key>: [...]}: load each element with fn (nesting
+ * at most 8 deep). The shared part of every component family's loader. */
+int tok_load_sequence(tok_tokenizer *t, const tok_jv *v, const char *list_key, const char *where, int depth,
+                      tok_load_fn fn);
+
 /* ---- UTF-8 and Unicode classes (util.c) ---- */
 
 /* Length of the character whose lead byte is c (valid UTF-8 assumed). */
