@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
+#include "engine/detok.h"
 #include "engine/offline.h"
 #include "engine/params_json.h"
 #include "model/model.h"
@@ -35,63 +36,19 @@ typedef struct {
     int priority;
 } prompt_in;
 
-/* Text state of one completion: detokenized output and stop-string handling. */
-typedef struct {
-    tok_stream *st;
-    char *text;
-    size_t len, cap;
-    int stopped;               /* a stop string matched */
-    int stop_index;            /* which one */
-    size_t cut;                /* text length to report */
-} text_out;
-
 typedef struct {
     const tok_tokenizer *tok;
     prompt_in *p;
     int *first;                /* completion index of each prompt's first completion */
-    text_out *t;
+    dt_text *t;
 } gen_ctx;
 
-static int text_append(text_out *t, const char *s, size_t n) {
-    if (t->len + n + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 256;
-        while (nc < t->len + n + 1) nc *= 2;
-        char *b = realloc(t->text, nc);
-        if (!b) return -1;
-        t->text = b;
-        t->cap = nc;
-    }
-    memcpy(t->text + t->len, s, n);
-    t->len += n;
-    t->text[t->len] = 0;
-    return 0;
-}
-
-/* Per sampled token: detokenize incrementally and look for stop strings in
- * the part of the text that could newly contain one. */
+/* Per sampled token: detokenize incrementally and look for stop strings. */
 static int on_token(void *vctx, int r, int index, const off_completion *c) {
     gen_ctx *g = vctx;
-    text_out *t = &g->t[g->first[r] + index];
-    if (!g->tok || !t->st || t->stopped) return 0;
-    const char *piece;
-    size_t n;
-    size_t before = t->len;
-    if (tok_stream_push(t->st, c->tokens[c->n_tokens - 1], &piece, &n) || text_append(t, piece, n)) return 0;
-    const eng_sampling_params *sp = &g->p[r].sp;
-    for (int k = 0; k < sp->n_stop; k++) {
-        size_t sl = strlen(sp->stop[k]);
-        if (!sl) continue;
-        size_t from = before > sl ? before - sl + 1 : 0;
-        if (from > t->len) continue;
-        char *hit = strstr(t->text + from, sp->stop[k]);
-        if (hit) {
-            t->stopped = 1;
-            t->stop_index = k;
-            t->cut = (size_t)(hit - t->text) + (sp->include_stop_str_in_output ? sl : 0);
-            return 1;
-        }
-    }
-    return 0;
+    dt_text *t = &g->t[g->first[r] + index];
+    if (!g->tok || !t->st) return 0;
+    return dt_push(t, c->tokens[c->n_tokens - 1]) == 1;
 }
 
 static void json_str(FILE *f, const char *s, size_t n) {
@@ -108,14 +65,13 @@ static void json_str(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
-static void print_completion_fields(const off_completion *c, const text_out *t, const eng_sampling_params *sp,
-                                    int has_tok) {
+static void print_completion_fields(const off_completion *c, const dt_text *t, int has_tok) {
     printf("\"token_ids\":[");
     for (int j = 0; j < c->n_tokens; j++) printf("%s%d", j ? "," : "", c->tokens[j]);
     printf("]");
     if (has_tok) {
         printf(",\"text\":");
-        json_str(stdout, t->text ? t->text : "", t->stopped ? t->cut : t->len);
+        json_str(stdout, t->text ? t->text : "", dt_len(t));
     }
     printf(",\"logprobs\":");
     if (c->lp_k > 0 && c->lp_ids) {
@@ -136,7 +92,7 @@ static void print_completion_fields(const off_completion *c, const text_out *t, 
     }
     const char *fr = c->finish == ENG_FINISH_STOP ? "stop" : c->finish == ENG_FINISH_LENGTH ? "length" : "abort";
     printf(",\"finish_reason\":\"%s\",\"stop_reason\":", fr);
-    if (t->stopped) json_str(stdout, sp->stop[t->stop_index], strlen(sp->stop[t->stop_index]));
+    if (dt_stop_str(t)) json_str(stdout, dt_stop_str(t), strlen(dt_stop_str(t)));
     else if (c->stop_token >= 0) printf("%d", c->stop_token);
     else printf("null");
 }
@@ -174,49 +130,6 @@ static int encode(const tok_tokenizer *tok, const char *text, int32_t **ids, int
     return 0;
 }
 
-/* vLLM's bad_words (strings) as token sequences, as SamplingParams.update_from_tokenizer
- * does: each word encoded without special tokens as is (left-stripped) and, when
- * that makes a different first token of the same length, with a leading space. */
-static int add_bad_words(const tok_tokenizer *tok, const cJSON *words, eng_sampling_params *sp) {
-    if (!cJSON_IsArray(words)) return vc_errf(VC_EINVAL, "'bad_words' must be a list of strings");
-    if (!tok) return vc_errf(VC_EINVAL, "'bad_words' needs tokenizer.json in the model folder");
-    const cJSON *w;
-    cJSON_ArrayForEach(w, words) {
-        if (!cJSON_IsString(w)) return vc_errf(VC_EINVAL, "'bad_words' must be a list of strings");
-        const char *word = w->valuestring;
-        while (*word == ' ' || *word == '\t' || *word == '\n' || *word == '\r') word++;
-        size_t n = strlen(word);
-        char *spaced = malloc(n + 2);
-        if (!spaced) return vc_errf(VC_ENOMEM, "out of memory");
-        spaced[0] = ' ';
-        memcpy(spaced + 1, word, n + 1);
-        tok_ids a = {0}, b = {0};
-        int rc = tok_encode(tok, word, n, 0, &a);
-        if (!rc) rc = tok_encode(tok, spaced, n + 1, 0, &b);
-        free(spaced);
-        int add_b = !rc && b.n > 0 && a.n > 0 && b.n == a.n && b.ids[0] != a.ids[0];
-        for (int k = 0; !rc && k < 1 + add_b; k++) {
-            tok_ids *v = k ? &b : &a;
-            if (v->n == 0) continue;
-            int32_t **nb = realloc(sp->bad_words, sizeof *nb * (size_t)(sp->n_bad_words + 1));
-            if (nb) sp->bad_words = nb;
-            int *nl = realloc(sp->bad_words_len, sizeof *nl * (size_t)(sp->n_bad_words + 1));
-            if (nl) sp->bad_words_len = nl;
-            if (!nb || !nl) {
-                rc = vc_errf(VC_ENOMEM, "out of memory");
-                break;
-            }
-            sp->bad_words[sp->n_bad_words] = v->ids;
-            sp->bad_words_len[sp->n_bad_words++] = (int)v->n;
-            v->ids = NULL;
-        }
-        tok_ids_free(&a);
-        tok_ids_free(&b);
-        if (rc) return rc;
-    }
-    return VC_OK;
-}
-
 /* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority. */
 static int read_prompts_file(const char *path, const tok_tokenizer *tok, const eng_sampling_params *base,
                              prompt_in **ps, int *np, int *cap) {
@@ -244,7 +157,7 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
             rc = -1;
         } else if (eng_params_copy(&sp, base) == 0) {
             const cJSON *bw = cJSON_GetObjectItemCaseSensitive(o, "bad_words");
-            if (eng_params_from_json(o, &sp) || (bw && !cJSON_IsNull(bw) && add_bad_words(tok, bw, &sp))) {
+            if (eng_params_from_json(o, &sp) || (bw && !cJSON_IsNull(bw) && dt_add_bad_words(tok, bw, &sp))) {
                 cli_error("%s:%d: %s", path, line, vc_errmsg());
                 rc = -1;
             }
@@ -304,7 +217,7 @@ int cli_generate(int argc, char **argv) {
     eng_engine *e = NULL;
     off_request *rq = NULL;
     off_completion *outs = NULL;
-    text_out *txt = NULL;
+    dt_text *txt = NULL;
     int *first = NULL, total = 0;
     int32_t **tok_args = calloc((size_t)argc + 1, sizeof *tok_args);
     int *tok_len = calloc((size_t)argc + 1, sizeof *tok_len), ntok = 0;
@@ -455,33 +368,24 @@ int cli_generate(int argc, char **argv) {
     txt = calloc((size_t)total, sizeof *txt);
     if (!outs || !txt) goto done;
     for (int i = 0; i < np && tok; i++)
-        for (int j = 0; j < ps[i].sp.n; j++) {
-            unsigned fl = ps[i].sp.skip_special_tokens ? TOK_DECODE_SKIP_SPECIAL : 0;
-            if (!ps[i].sp.spaces_between_special_tokens) fl |= TOK_DECODE_NO_SPACES_SPECIAL;
-            text_out *t = &txt[first[i] + j];
-            if (tok_stream_init(tok, fl, &t->st) || tok_stream_prime(t->st, ps[i].ids, (size_t)ps[i].n) ||
-                text_append(t, "", 0)) {
+        for (int j = 0; j < ps[i].sp.n; j++)
+            if (dt_init(&txt[first[i] + j], tok, &ps[i].sp, ps[i].ids, ps[i].n)) {
                 cli_error("%s", vc_errmsg());
                 goto done;
             }
-        }
     gen_ctx g = {tok, ps, first, txt};
     if (off_run(e, rq, np, outs, tok ? on_token : NULL, &g, NULL)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
     for (int i = 0; i < np; i++) {
-        for (int j = 0; j < ps[i].sp.n && tok; j++) { /* release what the stream still holds */
-            text_out *t = &txt[first[i] + j];
-            const char *piece;
-            size_t n;
-            if (!t->stopped && t->st && tok_stream_flush(t->st, &piece, &n) == 0) text_append(t, piece, n);
-        }
+        for (int j = 0; j < ps[i].sp.n && tok; j++) /* release what the stream still holds */
+            if (txt[first[i] + j].st) dt_finish(&txt[first[i] + j]);
         const off_completion *c0 = &outs[first[i]];
         printf("{\"prompt_token_ids\":[");
         for (int j = 0; j < ps[i].n; j++) printf("%s%d", j ? "," : "", ps[i].ids[j]);
         printf("],");
-        print_completion_fields(c0, &txt[first[i]], &ps[i].sp, tok != NULL);
+        print_completion_fields(c0, &txt[first[i]], tok != NULL);
         printf(",\"num_cached_tokens\":%d", c0->n_cached);
         if (c0->plp_tok) { /* vLLM: None for the first token, then top-K plus the prompt token itself */
             printf(",\"prompt_logprobs\":[null");
@@ -499,7 +403,7 @@ int cli_generate(int argc, char **argv) {
             printf(",\"outputs\":[");
             for (int j = 0; j < ps[i].sp.n; j++) {
                 printf("%s{\"index\":%d,", j ? "," : "", j);
-                print_completion_fields(&outs[first[i] + j], &txt[first[i] + j], &ps[i].sp, tok != NULL);
+                print_completion_fields(&outs[first[i] + j], &txt[first[i] + j], tok != NULL);
                 printf("}");
             }
             printf("]");
@@ -509,10 +413,7 @@ int cli_generate(int argc, char **argv) {
     status = fflush(stdout) == 0 ? 0 : 1;
 done:
     if (outs) off_free(outs, total);
-    for (int i = 0; txt && i < total; i++) {
-        tok_stream_free(txt[i].st);
-        free(txt[i].text);
-    }
+    for (int i = 0; txt && i < total; i++) dt_free(&txt[i]);
     free(txt);
     free(outs);
     free(rq);
