@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#define VLLMC_VERSION "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -5,14 +5,13 @@
 #include "cli/cli.h"
 #include "cli/cli_tmpl.h"
 #include "cli/cli_tok.h"
+#include "vllmc.h"
 
-#ifndef VLLMC_VERSION
-#define VLLMC_VERSION "0.1.0"
-#endif
 
 static const char usage[] =
     "usage: vllmc <command> [options]\n"
     "commands:\n"
+    "  serve MODEL_DIR [--port 8000] [--host H] ...   OpenAI-compatible API server (as vllm serve)\n"
     "  generate MODEL_DIR --prompt-token-ids 1,2,3 --max-tokens N --json   offline generation\n"
     "  tokenize DIR [--no-special] --json             stdin text -> {\"ids\":[...]}\n"
     "  detokenize DIR [--skip-special] --json         stdin {\"ids\":[...]} -> {\"text\":...}\n"
@@ -28,6 +27,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cli_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "tokenize") == 0) return cli_tokenize(argc - 2, argv + 2);

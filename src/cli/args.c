@@ -118,3 +118,29 @@ int cli_open_backend(const char *device, be_backend **out) {
     }
     return 0;
 }
+
+const char *cli_suggest(const char *flag, const char *const *known, int n) {
+    const char *best = NULL;
+    size_t fl = strlen(flag), bd = (size_t)-1;
+    const char *eq = strchr(flag, '=');
+    if (eq) fl = (size_t)(eq - flag);
+    for (int k = 0; k < n; k++) {
+        size_t kl = strlen(known[k]);
+        if (kl > 63 || fl > 63) continue;
+        size_t d[64][64];
+        for (size_t i = 0; i <= fl; i++) d[i][0] = i;
+        for (size_t j = 0; j <= kl; j++) d[0][j] = j;
+        for (size_t i = 1; i <= fl; i++)
+            for (size_t j = 1; j <= kl; j++) {
+                size_t c = d[i - 1][j - 1] + (flag[i - 1] != known[k][j - 1]);
+                if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+                if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+                d[i][j] = c;
+            }
+        if (d[fl][kl] < bd) {
+            bd = d[fl][kl];
+            best = known[k];
+        }
+    }
+    return best && bd * 3 <= fl + 2 ? best : NULL;
+}

@@ -26,7 +26,9 @@ static const char usage[] =
     "       --num-prompts P [--max-num-seqs S] [--max-num-batched-tokens T] [--prefix-len L] [--dtype D] [--json]\n"
     "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
     "       [--output-len 1] [--dtype D] [--json]\n"
-    "       vllmc bench tokenize DIR FILE\n";
+    "       vllmc bench tokenize DIR FILE\n"
+    "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
+    "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -387,6 +389,7 @@ done:
 int cli_bench(int argc, char **argv) {
     const char *what = argc >= 1 ? argv[0] : "";
     if (!strcmp(what, "tokenize")) return cli_bench_tokenize(argc - 1, argv + 1);
+    if (!strcmp(what, "serve")) return cli_bench_serve(argc - 1, argv + 1);
     bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
     eng_config_default(&b.ec);
     b.ec.max_num_batched_tokens = 0;
@@ -402,7 +405,7 @@ int cli_bench(int argc, char **argv) {
         if (!b.ec.max_num_batched_tokens) b.ec.max_num_batched_tokens = 4096;
         return bench_throughput(&b);
     }
-    cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize)", what);
+    cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize, serve)", what);
     fputs(usage, stderr);
     return 2;
 }

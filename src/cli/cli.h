@@ -5,8 +5,10 @@
 
 #include <stdint.h>
 
+int cli_serve(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_bench_serve(int argc, char **argv); /* bench_serve.c: vLLM's `bench serve` over HTTP */
 
 /* Argument cursor over argv[i]: accepts "--name value" and "--name=value". */
 typedef struct {
@@ -24,6 +26,9 @@ int cli_parse_float(const char *s, const char *name, double *out);
 /* "1,5,9" -> malloc'd ids. */
 int cli_parse_ids(const char *s, int32_t **ids, int *n);
 void cli_error(const char *fmt, ...);
+/* The known flag closest to `flag` (edit distance, at most a third of its
+ * length), or NULL: for "did you mean" messages. */
+const char *cli_suggest(const char *flag, const char *const *known, int n);
 
 struct be_backend;
 /* The compute device for --device (auto | cpu); VLLM_CPU_OMP_THREADS_BIND places CPU threads. */

@@ -51,8 +51,9 @@ typedef struct {
 } hc_dechunk;
 
 /* Feed n bytes; every data span goes to fn. Sets *used to the bytes consumed
- * (less than n only once the body ended: state HC_CH_DONE). VC_EFORMAT on a
- * malformed encoding; fn's nonzero return is passed through. */
+ * (less than n only once the body ended: state HC_CH_DONE). Returns VC_OK,
+ * VC_EFORMAT (with a message) on a malformed encoding, or 1 when fn asked to
+ * stop. */
 int hc_dechunk_feed(hc_dechunk *d, const char *p, size_t n, size_t *used, hc_body_fn fn, void *ctx);
 
 #endif

@@ -5,9 +5,15 @@
 // one-character text chunks ~2 ms apart as SSE (chunked transfer), then a
 // finish_reason "length" chunk, a usage chunk when stream_options.include_usage,
 // and "data: [DONE]". An empty prompt list is a 400 in vLLM's error shape.
+// Other framings, chosen by the request's model name, test the client's parsers:
+//   fake-model-length   the whole SSE body at once with Content-Length
+//   fake-model-close    raw HTTP/1.1, no length: the body ends when the connection closes
+//   fake-model-error    every second request of this model (the 2nd, 4th, ...): one text chunk, then
+//                       an SSE {"error": ...} event; the others stream normally
 import http from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
+let errorModelCalls = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function sendJson(res, status, obj) {
@@ -42,9 +48,30 @@ async function completions(req, res, body) {
       usage: { prompt_tokens: prompt.length, completion_tokens: maxTokens, total_tokens: prompt.length + maxTokens },
     });
   }
+  if (r.model === 'fake-model-length' || r.model === 'fake-model-close') {
+    let sse = '';
+    for (let i = 0; i < maxTokens; i++) sse += `data: ${JSON.stringify(chunk('a', null))}\n\n`;
+    sse += `data: ${JSON.stringify(chunk('', 'length'))}\n\ndata: [DONE]\n\n`;
+    if (r.model === 'fake-model-length') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Content-Length': Buffer.byteLength(sse) });
+      return res.end(sse);
+    }
+    const sock = res.socket;
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n');
+    for (let i = 0; i < 3; i++) {
+      await sleep(2);
+      sock.write(sse.slice((i * sse.length) / 3, ((i + 1) * sse.length) / 3));
+    }
+    return sock.end();
+  }
   // no Content-Length: node sends Transfer-Encoding: chunked
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
   const send = (obj) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}\n\n`);
+  if (r.model === 'fake-model-error' && ++errorModelCalls % 2 === 0) {
+    send(chunk('a', null));
+    send({ error: { message: 'engine died', type: 'InternalServerError', param: null, code: 500 } });
+    return res.end();
+  }
   for (let i = 0; i < maxTokens; i++) {
     if (res.destroyed) return;
     await sleep(2);

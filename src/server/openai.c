@@ -1,0 +1,636 @@
+/* openai: completions and chat completions (see openai.h). Response shapes
+ * follow vLLM's protocol.py: non-streaming bodies carry every field (vLLM
+ * dumps them whole), completion stream chunks too, chat stream chunks only
+ * the fields vLLM sets (it dumps them with exclude_unset). */
+#include "server/openai.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/rng.h"
+#include "engine/detok.h"
+
+/* One token's logprobs as vLLM builds its dict: the sampled token first, then
+ * the top entries best first, each id once. */
+typedef struct {
+    int n;
+    int32_t *ids;
+    float *vals;
+} lp_dict;
+
+typedef struct {
+    dt_text dt;
+    int n_tokens;
+    int done;
+    eng_finish finish;
+    int32_t stop_token;
+    const char *stop_str;
+    /* logprobs of the tokens not yet reported (all of them when not streaming) */
+    int32_t *tok;
+    lp_dict *lp;
+    int n_lp, cap_lp;
+    size_t chars_sent;           /* streaming text_offset */
+    int echoed;
+} comp_state;
+
+struct oa_job {
+    srv_server *s;
+    srv_request r;
+    srv_call *call;
+    char id[48];
+    long created;
+    int total;                   /* n_prompts * n */
+    int n_done;
+    comp_state *c;
+    int *n_cached;               /* per prompt */
+    srv_event *plp;              /* per prompt: the event that carried prompt logprobs (owned) */
+    int stream_started, stream_done;
+    int failed;
+};
+
+static void make_id(char *out, size_t cap, const char *prefix) {
+    static __thread vc_rng rng;
+    static __thread int seeded;
+    if (!seeded) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        vc_rng_seed(&rng, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)&rng);
+        seeded = 1;
+    }
+    uint64_t a = vc_rng_next(&rng), b = vc_rng_next(&rng);
+    snprintf(out, cap, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
+}
+
+char *oa_error_json(const srv_error *e, size_t *len) {
+    sbuf s = {0};
+    sb_str(&s, "{\"error\":{\"message\":");
+    sb_jstrz(&s, e->message);
+    sb_str(&s, ",\"type\":");
+    sb_jstrz(&s, e->type ? e->type : "BadRequestError");
+    sb_str(&s, ",\"param\":");
+    sb_jstrz(&s, e->param);
+    sb_printf(&s, ",\"code\":%d}}", e->status);
+    return sb_take(&s, len);
+}
+
+int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out, srv_error *err) {
+    *out = NULL;
+    oa_job *j = calloc(1, sizeof *j);
+    if (!j) return srv_fail(err, 500, NULL, "out of memory");
+    j->s = s;
+    if (srv_parse_request(&s->ctx, body, len, chat, &j->r, err)) {
+        free(j);
+        return -1;
+    }
+    j->total = j->r.n_prompts * j->r.sp.n;
+    j->c = calloc((size_t)j->total, sizeof *j->c);
+    j->n_cached = calloc((size_t)j->r.n_prompts, sizeof *j->n_cached);
+    j->plp = calloc((size_t)j->r.n_prompts, sizeof *j->plp);
+    if (!j->c || !j->n_cached || !j->plp) {
+        oa_free(j);
+        return srv_fail(err, 500, NULL, "out of memory");
+    }
+    for (int i = 0; i < j->total; i++) {
+        int p = i / j->r.sp.n;
+        if (dt_init(&j->c[i].dt, s->tok, &j->r.sp, j->r.ids[p], j->r.len[p])) {
+            oa_free(j);
+            return srv_fail(err, 500, NULL, "%s", vc_errmsg());
+        }
+        j->c[i].stop_token = -1;
+    }
+    make_id(j->id, sizeof j->id, chat ? "chatcmpl-" : "cmpl-");
+    j->created = (long)time(NULL);
+    if (s->cfg.log_requests) {
+        fprintf(stderr, "INFO vllmc: Received request %s: %d prompt(s), prompt_token_ids: [", j->id, j->r.n_prompts);
+        for (int i = 0; i < j->r.len[0] && i < 64; i++) fprintf(stderr, "%s%d", i ? ", " : "", j->r.ids[0][i]);
+        fprintf(stderr, "%s], n=%d, temperature=%g, top_p=%g, top_k=%d, max_tokens=%d, seed=%s\n",
+                j->r.len[0] > 64 ? ", ..." : "", j->r.sp.n, j->r.sp.temperature, j->r.sp.top_p, j->r.sp.top_k,
+                j->r.sp.max_tokens, j->r.sp.has_seed ? "set" : "None");
+    }
+    j->call = fe_submit(s, &j->r, j->id, err);
+    if (!j->call) {
+        oa_free(j);
+        return -1;
+    }
+    *out = j;
+    return 0;
+}
+
+int oa_is_stream(const oa_job *j) { return j->r.stream; }
+
+void oa_free(oa_job *j) {
+    if (!j) return;
+    if (j->call) {
+        if (j->n_done < j->total) fe_abort(j->s, j->call, -1, -1, ENG_FINISH_ABORT);
+        fe_release(j->s, j->call);
+    }
+    for (int i = 0; j->c && i < j->total; i++) {
+        dt_free(&j->c[i].dt);
+        for (int k = 0; k < j->c[i].n_lp; k++) {
+            free(j->c[i].lp[k].ids);
+            free(j->c[i].lp[k].vals);
+        }
+        free(j->c[i].lp);
+        free(j->c[i].tok);
+    }
+    for (int p = 0; j->plp && p < j->r.n_prompts; p++) srv_event_free(&j->plp[p]);
+    free(j->plp);
+    free(j->c);
+    free(j->n_cached);
+    srv_request_free(&j->r);
+    free(j);
+}
+
+/* ---- logprobs ---- */
+
+static int push_lp(comp_state *c, const srv_event *ev) {
+    if (c->n_lp == c->cap_lp) {
+        int nc = c->cap_lp ? c->cap_lp * 2 : 16;
+        lp_dict *nl = realloc(c->lp, sizeof *nl * (size_t)nc);
+        if (nl) c->lp = nl;
+        int32_t *nt = realloc(c->tok, sizeof *nt * (size_t)nc);
+        if (nt) c->tok = nt;
+        if (!nl || !nt) return -1;
+        c->cap_lp = nc;
+    }
+    lp_dict *d = &c->lp[c->n_lp];
+    d->ids = malloc(sizeof(int32_t) * (size_t)(ev->n_top + 1));
+    d->vals = malloc(sizeof(float) * (size_t)(ev->n_top + 1));
+    if (!d->ids || !d->vals) {
+        free(d->ids);
+        free(d->vals);
+        return -1;
+    }
+    d->n = 0;
+    d->ids[d->n] = ev->token;
+    d->vals[d->n++] = ev->lp;
+    for (int k = 0; k < ev->n_top; k++) {
+        if (ev->top_ids[k] == ev->token) continue;
+        d->ids[d->n] = ev->top_ids[k];
+        d->vals[d->n++] = ev->top_vals[k];
+    }
+    c->tok[c->n_lp++] = ev->token;
+    return 0;
+}
+
+static void clear_lp(comp_state *c) {
+    for (int k = 0; k < c->n_lp; k++) {
+        free(c->lp[k].ids);
+        free(c->lp[k].vals);
+    }
+    c->n_lp = 0;
+}
+
+/* A token's text as vLLM shows it in logprobs: tokenizer.decode([id]). */
+static char *token_str(const srv_server *s, int32_t id, size_t *len) {
+    tok_text t = {0};
+    *len = 0;
+    if (s->tok && !tok_decode(s->tok, &id, 1, 0, &t) && t.s) {
+        *len = t.len;
+        return t.s;
+    }
+    tok_text_free(&t);
+    char *z = malloc(16);
+    if (z) *len = (size_t)snprintf(z, 16, "%d", id);
+    return z;
+}
+
+static size_t utf8_chars(const char *p, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return k;
+}
+
+/* A completions logprobs dict {token: logprob}, string keys merged as a Python dict does. */
+static void dict_json(const srv_server *s, sbuf *o, const lp_dict *d) {
+    char *str[64];
+    size_t len[64];
+    int n = d->n < 64 ? d->n : 64;
+    for (int i = 0; i < n; i++) str[i] = token_str(s, d->ids[i], &len[i]);
+    sb_str(o, "{");
+    int w = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0; /* a later entry with the same text replaces the value; the first position stays */
+        for (int k = 0; k < i && !dup; k++) dup = len[k] == len[i] && !memcmp(str[k], str[i], len[i]);
+        if (dup) continue;
+        float v = d->vals[i];
+        for (int k = i + 1; k < n; k++)
+            if (len[k] == len[i] && !memcmp(str[k], str[i], len[i])) v = d->vals[k];
+        if (w++) sb_str(o, ",");
+        sb_jstr(o, str[i] ? str[i] : "", str[i] ? len[i] : 0);
+        sb_str(o, ":");
+        sb_jfloat(o, v);
+    }
+    sb_str(o, "}");
+    for (int i = 0; i < n; i++) free(str[i]);
+}
+
+/* Completions: {"text_offset","token_logprobs","tokens","top_logprobs"} for
+ * (echoed prompt tokens and) the pending output tokens. */
+static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, int with_prompt, size_t offset) {
+    const srv_server *s = j->s;
+    sbuf off = {0}, tlp = {0}, toks = {0}, top = {0};
+    int w = 0;
+    const srv_event *pe = with_prompt ? &j->plp[prompt] : NULL;
+    int np = with_prompt ? j->r.len[prompt] : 0;
+    for (int i = 0; i < np + c->n_lp; i++) {
+        int32_t id = i < np ? j->r.ids[prompt][i] : c->tok[i - np];
+        size_t l;
+        char *t = token_str(s, id, &l);
+        const char *sep = w++ ? "," : "";
+        sb_printf(&off, "%s%zu", sep, offset);
+        offset += utf8_chars(t ? t : "", t ? l : 0);
+        sb_str(&toks, sep);
+        sb_jstr(&toks, t ? t : "", t ? l : 0);
+        free(t);
+        sb_str(&tlp, sep);
+        sb_str(&top, sep);
+        if (i < np) {
+            if (i == 0 || !pe || !pe->plp_tok) {
+                sb_str(&tlp, "null");
+                sb_str(&top, "null");
+                continue;
+            }
+            int k = pe->plp_k > 0 ? pe->plp_k : 0;
+            int32_t ids[65];
+            float vals[65];
+            lp_dict d = {0, ids, vals};
+            ids[d.n] = id;
+            vals[d.n++] = pe->plp_tok[i];
+            for (int q = 0; q < k && d.n < 65; q++) {
+                int32_t tid = pe->plp_ids[(size_t)i * k + q];
+                if (tid < 0 || tid == id) continue;
+                ids[d.n] = tid;
+                vals[d.n++] = pe->plp_vals[(size_t)i * k + q];
+            }
+            sb_jfloat(&tlp, pe->plp_tok[i]);
+            dict_json(s, &top, &d);
+        } else {
+            const lp_dict *d = &c->lp[i - np];
+            sb_jfloat(&tlp, d->vals[0]);
+            dict_json(s, &top, d);
+        }
+    }
+    sb_str(o, "{\"text_offset\":[");
+    sb_raw(o, off.b ? off.b : "", off.n);
+    sb_str(o, "],\"token_logprobs\":[");
+    sb_raw(o, tlp.b ? tlp.b : "", tlp.n);
+    sb_str(o, "],\"tokens\":[");
+    sb_raw(o, toks.b ? toks.b : "", toks.n);
+    sb_str(o, "],\"top_logprobs\":[");
+    sb_raw(o, top.b ? top.b : "", top.n);
+    sb_str(o, "]}");
+    sb_free(&off);
+    sb_free(&tlp);
+    sb_free(&toks);
+    sb_free(&top);
+}
+
+static void bytes_json(sbuf *o, const char *t, size_t l) {
+    sb_str(o, "[");
+    for (size_t i = 0; i < l; i++) sb_printf(o, "%s%u", i ? "," : "", (unsigned char)t[i]);
+    sb_str(o, "]");
+}
+
+/* Chat: {"content":[{token, logprob, bytes, top_logprobs:[...]}]} for the pending tokens. */
+static void chat_logprobs(oa_job *j, sbuf *o, comp_state *c) {
+    int top = j->r.logprobs;
+    sb_str(o, "{\"content\":[");
+    for (int i = 0; i < c->n_lp; i++) {
+        const lp_dict *d = &c->lp[i];
+        size_t l;
+        char *t = token_str(j->s, d->ids[0], &l);
+        sb_str(o, i ? ",{\"token\":" : "{\"token\":");
+        sb_jstr(o, t ? t : "", t ? l : 0);
+        sb_str(o, ",\"logprob\":");
+        sb_jfloat(o, d->vals[0]);
+        sb_str(o, ",\"bytes\":");
+        bytes_json(o, t ? t : "", t ? l : 0);
+        free(t);
+        sb_str(o, ",\"top_logprobs\":[");
+        for (int k = 0; k < d->n && k < top; k++) {
+            t = token_str(j->s, d->ids[k], &l);
+            sb_str(o, k ? ",{\"token\":" : "{\"token\":");
+            sb_jstr(o, t ? t : "", t ? l : 0);
+            sb_str(o, ",\"logprob\":");
+            sb_jfloat(o, d->vals[k]);
+            sb_str(o, ",\"bytes\":");
+            bytes_json(o, t ? t : "", t ? l : 0);
+            sb_str(o, "}");
+            free(t);
+        }
+        sb_str(o, "]}");
+    }
+    sb_str(o, "]}");
+}
+
+/* vLLM's prompt_logprobs: [null, {"id": {"logprob", "rank", "decoded_token"}, ...}, ...]. */
+static void prompt_logprobs_json(oa_job *j, sbuf *o, int p) {
+    const srv_event *pe = &j->plp[p];
+    if (!pe->plp_tok) {
+        sb_str(o, "null");
+        return;
+    }
+    sb_str(o, "[null");
+    int k = pe->plp_k > 0 ? pe->plp_k : 0;
+    for (int i = 1; i < j->r.len[p]; i++) {
+        int32_t id = j->r.ids[p][i];
+        size_t l;
+        char *t = token_str(j->s, id, &l);
+        sb_printf(o, ",{\"%d\":{\"logprob\":", id);
+        sb_jfloat(o, pe->plp_tok[i]);
+        sb_printf(o, ",\"rank\":%d,\"decoded_token\":", pe->plp_rank[i]);
+        sb_jstr(o, t ? t : "", t ? l : 0);
+        sb_str(o, "}");
+        free(t);
+        for (int q = 0; q < k; q++) {
+            int32_t tid = pe->plp_ids[(size_t)i * k + q];
+            if (tid < 0 || tid == id) continue;
+            t = token_str(j->s, tid, &l);
+            sb_printf(o, ",\"%d\":{\"logprob\":", tid);
+            sb_jfloat(o, pe->plp_vals[(size_t)i * k + q]);
+            sb_printf(o, ",\"rank\":%d,\"decoded_token\":", q + 1);
+            sb_jstr(o, t ? t : "", t ? l : 0);
+            sb_str(o, "}");
+            free(t);
+        }
+        sb_str(o, "}");
+    }
+    sb_str(o, "]");
+}
+
+/* ---- events ---- */
+
+/* Apply one engine event to its completion. Returns the completion index, or
+ * -1 when the event changes nothing visible (a completion already stopped). */
+static int apply(oa_job *j, srv_event *ev) {
+    int ci = ev->prompt * j->r.sp.n + ev->index;
+    if (ci < 0 || ci >= j->total) return -1;
+    comp_state *c = &j->c[ci];
+    if (ev->plp_tok && !j->plp[ev->prompt].plp_tok) { /* keep the prompt logprobs */
+        j->plp[ev->prompt] = *ev;
+        ev->plp_tok = NULL, ev->plp_ids = NULL, ev->plp_vals = NULL, ev->plp_rank = NULL;
+        j->plp[ev->prompt].top_ids = NULL, j->plp[ev->prompt].top_vals = NULL;
+    }
+    if (ev->finish && ev->index == 0) j->n_cached[ev->prompt] = ev->n_cached;
+    if (c->done) return -1;
+    if (ev->has_token) {
+        c->n_tokens++;
+        if (j->r.logprobs >= 0) push_lp(c, ev);
+        int rc = dt_push(&c->dt, ev->token);
+        if (rc == 1) { /* a stop string: the output processor ends the request */
+            c->done = 1;
+            c->finish = ENG_FINISH_STOP;
+            c->stop_str = dt_stop_str(&c->dt);
+            j->n_done++;
+            if (!ev->finish) fe_abort(j->s, j->call, ev->prompt, ev->index, ENG_FINISH_STOP);
+            return ci;
+        }
+    }
+    if (ev->finish) {
+        c->done = 1;
+        c->finish = ev->finish;
+        c->stop_token = ev->stop_token;
+        if (dt_finish(&c->dt) == 1) {
+            c->finish = ENG_FINISH_STOP;
+            c->stop_str = dt_stop_str(&c->dt);
+            c->stop_token = -1;
+        }
+        j->n_done++;
+    }
+    return ci;
+}
+
+static const char *finish_name(eng_finish f) {
+    return f == ENG_FINISH_STOP ? "stop" : f == ENG_FINISH_LENGTH ? "length" : "abort";
+}
+
+static void stop_reason_json(sbuf *o, const comp_state *c) {
+    if (c->stop_str) sb_jstrz(o, c->stop_str);
+    else if (c->stop_token >= 0) sb_printf(o, "%d", c->stop_token);
+    else sb_str(o, "null");
+}
+
+static int prompt_tokens(const oa_job *j) {
+    int t = 0;
+    for (int p = 0; p < j->r.n_prompts; p++) t += j->r.len[p];
+    return t;
+}
+
+static void usage_json(oa_job *j, sbuf *o, int prompt, int completion, int cached_known) {
+    sb_printf(o, "{\"prompt_tokens\":%d,\"total_tokens\":%d,\"completion_tokens\":%d,\"prompt_tokens_details\":", prompt,
+              prompt + completion, completion);
+    int cached = 0;
+    for (int p = 0; p < j->r.n_prompts; p++) cached += j->n_cached[p];
+    if (j->s->cfg.prompt_tokens_details && cached_known && cached) sb_printf(o, "{\"cached_tokens\":%d}", cached);
+    else sb_str(o, "null");
+    sb_str(o, "}");
+}
+
+/* Process pending events; 1 if the client went away. */
+static int pump(oa_job *j, oa_alive_fn alive, void *ctx, int *touched, srv_error *err) {
+    srv_event *ev;
+    int n;
+    if (fe_take(j->call, 100, &ev, &n)) {
+        j->failed = 1;
+        srv_fail(err, 500, NULL, "The engine failed: %s", j->s->dead_msg);
+        return 0;
+    }
+    if (!n && alive && !alive(ctx)) return 1;
+    for (int i = 0; i < n; i++) {
+        int ci = apply(j, &ev[i]);
+        if (ci >= 0 && touched) touched[ci] = 1;
+        srv_event_free(&ev[i]);
+    }
+    free(ev);
+    return 0;
+}
+
+int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, srv_error *err) {
+    while (j->n_done < j->total) {
+        if (pump(j, alive, ctx, NULL, err)) return 1;
+        if (j->failed) return -1;
+    }
+    sbuf o = {0};
+    int ptoks = prompt_tokens(j), ctoks = 0;
+    sb_printf(&o, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", j->id,
+              j->r.chat ? "chat.completion" : "text_completion", j->created);
+    sb_jstrz(&o, j->s->name);
+    sb_str(&o, ",\"choices\":[");
+    for (int i = 0; i < j->total; i++) {
+        comp_state *c = &j->c[i];
+        int p = i / j->r.sp.n;
+        ctoks += c->n_tokens;
+        sb_printf(&o, "%s{\"index\":%d,", i ? "," : "", i);
+        if (j->r.chat) {
+            sb_str(&o, "\"message\":{\"role\":\"assistant\",\"content\":");
+            sbuf t = {0};
+            if (j->r.echo_prefix) sb_str(&t, j->r.echo_prefix);
+            sb_raw(&t, c->dt.text, dt_len(&c->dt));
+            sb_jstr(&o, t.b ? t.b : "", t.n);
+            sb_free(&t);
+            sb_str(&o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,"
+                       "\"tool_calls\":[],\"reasoning_content\":null},\"logprobs\":");
+            if (j->r.logprobs >= 0) chat_logprobs(j, &o, c);
+            else sb_str(&o, "null");
+        } else {
+            sb_str(&o, "\"text\":");
+            sbuf t = {0};
+            if (j->r.echo) sb_str(&t, j->r.text[p]);
+            sb_raw(&t, c->dt.text, dt_len(&c->dt));
+            sb_jstr(&o, t.b ? t.b : "", t.n);
+            sb_free(&t);
+            sb_str(&o, ",\"logprobs\":");
+            if (j->r.logprobs >= 0) completion_logprobs(j, &o, c, p, j->r.echo, 0);
+            else sb_str(&o, "null");
+        }
+        sb_printf(&o, ",\"finish_reason\":\"%s\",\"stop_reason\":", finish_name(c->finish));
+        stop_reason_json(&o, c);
+        if (!j->r.chat) {
+            sb_str(&o, ",\"prompt_logprobs\":");
+            if (j->r.sp.prompt_logprobs >= 0) prompt_logprobs_json(j, &o, p);
+            else sb_str(&o, "null");
+        }
+        sb_str(&o, "}");
+    }
+    sb_str(&o, "],\"service_tier\":null,\"system_fingerprint\":null,\"usage\":");
+    usage_json(j, &o, ptoks, ctoks, 1);
+    if (j->r.chat) {
+        sb_str(&o, ",\"prompt_logprobs\":");
+        if (j->r.sp.prompt_logprobs >= 0) prompt_logprobs_json(j, &o, 0);
+        else sb_str(&o, "null");
+    }
+    sb_str(&o, ",\"kv_transfer_params\":null}");
+    *body = sb_take(&o, len);
+    if (!*body) return srv_fail(err, 500, NULL, "out of memory");
+    return 0;
+}
+
+/* ---- streaming ---- */
+
+static void chunk_head(oa_job *j, sbuf *o) {
+    sb_printf(o, "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", j->id,
+              j->r.chat ? "chat.completion.chunk" : "text_completion", j->created);
+    sb_jstrz(o, j->s->name);
+}
+
+static void chunk_usage(oa_job *j, sbuf *o, int ci) {
+    if (!j->r.include_usage || !j->r.continuous_usage) {
+        if (!j->r.chat) sb_str(o, ",\"usage\":null");
+        return;
+    }
+    sb_str(o, ",\"usage\":");
+    usage_json(j, o, j->r.len[ci / j->r.sp.n], j->c[ci].n_tokens, 0);
+}
+
+static void stream_choice(oa_job *j, sbuf *o, int ci) {
+    comp_state *c = &j->c[ci];
+    int p = ci / j->r.sp.n;
+    const char *d;
+    size_t dn;
+    dt_delta(&c->dt, &d, &dn);
+    chunk_head(j, o);
+    sb_printf(o, ",\"choices\":[{\"index\":%d,", ci);
+    if (j->r.chat) {
+        sb_str(o, "\"delta\":{\"content\":");
+        sb_jstr(o, d, dn);
+        sb_str(o, "},\"logprobs\":");
+        if (j->r.logprobs >= 0) chat_logprobs(j, o, c);
+        else sb_str(o, "null");
+    } else {
+        sbuf t = {0};
+        int echo = j->r.echo && !c->echoed;
+        if (echo) sb_str(&t, j->r.text[p]);
+        sb_raw(&t, d, dn);
+        sb_str(o, "\"text\":");
+        sb_jstr(o, t.b ? t.b : "", t.n);
+        sb_str(o, ",\"logprobs\":");
+        if (j->r.logprobs >= 0) {
+            completion_logprobs(j, o, c, p, echo, c->chars_sent);
+            c->chars_sent += utf8_chars(t.b ? t.b : "", t.n);
+        } else {
+            sb_str(o, "null");
+        }
+        c->echoed = 1;
+        sb_free(&t);
+    }
+    clear_lp(c);
+    if (c->done) {
+        sb_printf(o, ",\"finish_reason\":\"%s\",\"stop_reason\":", finish_name(c->finish));
+        stop_reason_json(o, c);
+    } else {
+        sb_str(o, ",\"finish_reason\":null");
+        if (!j->r.chat) sb_str(o, ",\"stop_reason\":null");
+    }
+    sb_str(o, "}]");
+    chunk_usage(j, o, ci);
+    sb_str(o, "}\n\n");
+}
+
+int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done) {
+    *done = 0;
+    if (j->stream_done) {
+        *done = 1;
+        return 0;
+    }
+    if (!j->stream_started && j->r.chat) { /* the role first, then any echo, for every choice */
+        for (int i = 0; i < j->total; i++) {
+            chunk_head(j, out);
+            sb_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                           "\"logprobs\":null,\"finish_reason\":null}]", i);
+            chunk_usage(j, out, i);
+            sb_str(out, "}\n\n");
+            if (j->r.echo_prefix) {
+                chunk_head(j, out);
+                sb_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{\"content\":", i);
+                sb_jstrz(out, j->r.echo_prefix);
+                sb_str(out, "},\"logprobs\":null,\"finish_reason\":null}]");
+                chunk_usage(j, out, i);
+                sb_str(out, "}\n\n");
+            }
+        }
+    }
+    j->stream_started = 1;
+    int *touched = calloc((size_t)j->total, sizeof *touched);
+    if (!touched) return -1;
+    srv_error err = {0};
+    size_t before = out->n;
+    while (out->n == before && j->n_done < j->total && !j->failed) {
+        /* one chunk per completion that moved, in index order */
+        if (pump(j, alive, ctx, touched, &err)) {
+            free(touched);
+            return 1;
+        }
+        for (int i = 0; i < j->total; i++)
+            if (touched[i]) {
+                stream_choice(j, out, i);
+                touched[i] = 0;
+            }
+    }
+    free(touched);
+    if (j->failed) { /* an error event, then the end */
+        size_t n;
+        char *e = oa_error_json(&err, &n);
+        sb_str(out, "data: ");
+        if (e) sb_raw(out, e, n);
+        sb_str(out, "\n\n");
+        free(e);
+    } else if (j->n_done < j->total) {
+        return 0;
+    }
+    if (!j->failed && j->r.include_usage) {
+        int ctoks = 0;
+        for (int i = 0; i < j->total; i++) ctoks += j->c[i].n_tokens;
+        chunk_head(j, out);
+        sb_str(out, ",\"choices\":[],\"usage\":");
+        usage_json(j, out, prompt_tokens(j), ctoks, 1);
+        sb_str(out, "}\n\n");
+    }
+    sb_str(out, "data: [DONE]\n\n");
+    j->stream_done = 1;
+    *done = 1;
+    return 0;
+}

@@ -1,0 +1,647 @@
+/* request: OpenAI request bodies -> validated, tokenized requests (see request.h).
+ * Field handling follows vLLM's protocol.py (CompletionRequest,
+ * ChatCompletionRequest) and serving_engine.py (_validate_input). */
+#include "server/request.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "engine/detok.h"
+#include "engine/params_json.h"
+#include "server/sbuf.h"
+
+int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...) {
+    e->status = status;
+    e->type = status == 404 ? "NotFoundError" : status == 401 ? "Unauthorized" : status >= 500 ? "InternalServerError"
+                                                                                                : "BadRequestError";
+    e->param = param;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int utf8_valid(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!l || i + l > n) return 0;
+        unsigned cp = c & (0x3F >> (l - 1));
+        for (size_t k = 1; k < l; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((l == 3 && cp < 0x800) || (l == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* The body as a JSON object, or a 400. */
+static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
+    if (!utf8_valid((const unsigned char *)body, len)) {
+        srv_fail(err, 400, NULL, "The request body is not valid UTF-8.");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (j && end) /* only whitespace may follow */
+        for (const char *p = end; p < body + len; p++)
+            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+                cJSON_Delete(j);
+                j = NULL;
+                break;
+            }
+    if (!j) {
+        srv_fail(err, 400, NULL, "JSON decode error: the request body is not valid JSON.");
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        srv_fail(err, 400, NULL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    return j;
+}
+
+static const cJSON *field(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return x && !cJSON_IsNull(x) ? x : NULL;
+}
+
+/* Optional bool field: 0 ok (v set if present), -1 error. */
+static int opt_bool(const cJSON *o, const char *k, int *v, srv_error *err) {
+    const cJSON *x = field(o, k);
+    if (!x) return 0;
+    if (!cJSON_IsBool(x)) return srv_fail(err, 400, k, "'%s' must be a boolean", k);
+    *v = cJSON_IsTrue(x);
+    return 0;
+}
+
+/* Optional integer field: 1 present, 0 absent, -1 error. */
+static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, long long *v, srv_error *err) {
+    const cJSON *x = field(o, k);
+    if (!x) return 0;
+    if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
+        return srv_fail(err, 400, k, "'%s' must be an integer", k);
+    if (x->valuedouble < (double)lo || x->valuedouble > (double)hi)
+        return srv_fail(err, 400, k, "'%s' must be in [%lld, %lld], got %.17g", k, lo, hi, x->valuedouble);
+    *v = (long long)x->valuedouble;
+    return 1;
+}
+
+static int opt_string(const cJSON *o, const char *k, const char **v, srv_error *err) {
+    const cJSON *x = field(o, k);
+    if (!x) return 0;
+    if (!cJSON_IsString(x)) return srv_fail(err, 400, k, "'%s' must be a string", k);
+    *v = x->valuestring;
+    return 1;
+}
+
+static int check_model(const srv_ctx *c, const cJSON *o, srv_error *err) {
+    const char *m = NULL;
+    int rc = opt_string(o, "model", &m, err);
+    if (rc <= 0) return rc;
+    for (int i = 0; i < c->n_names; i++)
+        if (!strcmp(c->names[i], m)) return 0;
+    return srv_fail(err, 404, "model", "The model `%s` does not exist.", m);
+}
+
+static int add_prompt(srv_request *r, int32_t *ids, int n, char *text, srv_error *err) {
+    int k = r->n_prompts;
+    int32_t **ni = realloc(r->ids, sizeof *ni * (size_t)(k + 1));
+    if (ni) r->ids = ni;
+    int *nl = realloc(r->len, sizeof *nl * (size_t)(k + 1));
+    if (nl) r->len = nl;
+    char **nt = realloc(r->text, sizeof *nt * (size_t)(k + 1));
+    if (nt) r->text = nt;
+    if (!ni || !nl || !nt) {
+        free(ids);
+        free(text);
+        return srv_fail(err, 500, NULL, "out of memory");
+    }
+    r->ids[k] = ids;
+    r->len[k] = n;
+    r->text[k] = text;
+    r->n_prompts++;
+    return 0;
+}
+
+static int encode(const srv_ctx *c, const char *s, size_t n, int add_special, int32_t **ids, int *len,
+                  srv_error *err) {
+    if (!c->tok) return srv_fail(err, 400, "prompt", "text prompts need a tokenizer; this model has none");
+    tok_ids v = {0};
+    if (tok_encode(c->tok, s, n, add_special, &v)) {
+        tok_ids_free(&v);
+        return srv_fail(err, 400, "prompt", "tokenization failed: %s", vc_errmsg());
+    }
+    *ids = v.ids;
+    *len = (int)v.n;
+    if (!*ids) *ids = malloc(sizeof(int32_t));
+    return *ids ? 0 : srv_fail(err, 500, NULL, "out of memory");
+}
+
+static char *decode_ids(const srv_ctx *c, const int32_t *ids, int n) {
+    if (!c->tok) return strdup("");
+    tok_text t = {0};
+    if (tok_decode(c->tok, ids, (size_t)n, 0, &t)) {
+        tok_text_free(&t);
+        return strdup("");
+    }
+    char *s = malloc(t.len + 1);
+    if (s) {
+        memcpy(s, t.s, t.len);
+        s[t.len] = 0;
+    }
+    tok_text_free(&t);
+    return s;
+}
+
+/* A list of token ids, each in the vocabulary. */
+static int read_ids(const srv_ctx *c, const cJSON *a, int32_t **out, int *n, srv_error *err) {
+    int m = cJSON_GetArraySize(a);
+    int32_t *v = malloc(sizeof *v * (size_t)(m ? m : 1));
+    if (!v) return srv_fail(err, 500, NULL, "out of memory");
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble)) {
+            free(v);
+            return srv_fail(err, 400, "prompt", "'prompt' must be a string, a list of strings, a list of token ids "
+                                                "or a list of lists of token ids");
+        }
+        if (e->valuedouble < 0 || e->valuedouble >= c->vocab_size) {
+            free(v);
+            return srv_fail(err, 400, "prompt", "Token id %.17g is out of vocabulary", e->valuedouble);
+        }
+        v[i++] = (int32_t)e->valuedouble;
+    }
+    *out = v;
+    *n = m;
+    return 0;
+}
+
+static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special, srv_request *r, srv_error *err) {
+    const cJSON *p = field(o, "prompt");
+    static const char shape[] =
+        "'prompt' must be a string, a list of strings, a list of token ids or a list of lists of token ids";
+    if (!p) return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+    if (cJSON_IsString(p)) {
+        int32_t *ids;
+        int n;
+        if (encode(c, p->valuestring, strlen(p->valuestring), add_special, &ids, &n, err)) return -1;
+        return add_prompt(r, ids, n, strdup(p->valuestring), err);
+    }
+    if (!cJSON_IsArray(p)) return srv_fail(err, 400, "prompt", shape);
+    int m = cJSON_GetArraySize(p);
+    if (m == 0) return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+    const cJSON *first = p->child;
+    if (cJSON_IsNumber(first)) { /* one prompt of token ids */
+        int32_t *ids;
+        int n;
+        if (read_ids(c, p, &ids, &n, err)) return -1;
+        return add_prompt(r, ids, n, decode_ids(c, ids, n), err);
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, p) {
+        int32_t *ids;
+        int n;
+        if (cJSON_IsString(e) && cJSON_IsString(first)) {
+            if (encode(c, e->valuestring, strlen(e->valuestring), add_special, &ids, &n, err) ||
+                add_prompt(r, ids, n, strdup(e->valuestring), err))
+                return -1;
+        } else if (cJSON_IsArray(e) && cJSON_IsArray(first)) {
+            if (cJSON_GetArraySize(e) == 0)
+                return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+            if (read_ids(c, e, &ids, &n, err) || add_prompt(r, ids, n, decode_ids(c, ids, n), err)) return -1;
+        } else {
+            return srv_fail(err, 400, "prompt", shape);
+        }
+    }
+    return 0;
+}
+
+/* Text of a message's content: a string, or the text parts joined by "\n"
+ * (vLLM's "string" content format). NULL content stays NULL. */
+static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
+    if (cJSON_IsString(content)) {
+        sb_str(out, content->valuestring);
+        return 0;
+    }
+    if (!cJSON_IsArray(content)) return srv_fail(err, 400, "messages", "message content must be a string or a list of content parts");
+    int k = 0;
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content) {
+        const char *type = NULL;
+        if (!cJSON_IsObject(part) || opt_string(part, "type", &type, err) <= 0)
+            return srv_fail(err, 400, "messages", "each content part must be an object with a 'type'");
+        const char *text = NULL;
+        if (strcmp(type, "text") && strcmp(type, "input_text"))
+            return srv_fail(err, 400, "messages", "content part type '%s' is not supported by this model (text only)",
+                            type);
+        if (opt_string(part, "text", &text, err) <= 0)
+            return srv_fail(err, 400, "messages", "a text content part needs a 'text' string");
+        if (k++) sb_str(out, "\n");
+        sb_str(out, text);
+    }
+    return 0;
+}
+
+/* messages with every content flattened to a string. */
+static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
+    if (!cJSON_IsArray(msgs)) {
+        srv_fail(err, 400, "messages", "'messages' must be a list of message objects");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        const char *role = NULL;
+        if (!cJSON_IsObject(m) || opt_string(m, "role", &role, err) <= 0) {
+            srv_fail(err, 400, "messages", "each message must be an object with a 'role' string");
+            cJSON_Delete(out);
+            return NULL;
+        }
+        cJSON *d = cJSON_Duplicate(m, 1);
+        if (!d) break;
+        cJSON_AddItemToArray(out, d);
+        const cJSON *content = field(m, "content");
+        if (content && !cJSON_IsString(content)) {
+            sbuf s = {0};
+            if (content_text(content, &s, err)) {
+                sb_free(&s);
+                cJSON_Delete(out);
+                return NULL;
+            }
+            cJSON_ReplaceItemInObjectCaseSensitive(d, "content", cJSON_CreateString(s.b ? s.b : ""));
+            sb_free(&s);
+        }
+    }
+    return out;
+}
+
+/* Render the chat template for a chat request (or a /tokenize messages body). */
+static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *len, srv_error *err) {
+    int add_gen = 1, cont = 0;
+    if (opt_bool(o, "add_generation_prompt", &add_gen, err) || opt_bool(o, "continue_final_message", &cont, err))
+        return -1;
+    if (add_gen && cont)
+        return srv_fail(err, 400, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+    const cJSON *tools = field(o, "tools"), *docs = field(o, "documents"), *kw = field(o, "chat_template_kwargs");
+    if (tools && !cJSON_IsArray(tools)) return srv_fail(err, 400, "tools", "'tools' must be a list");
+    if (docs && !cJSON_IsArray(docs)) return srv_fail(err, 400, "documents", "'documents' must be a list");
+    if (kw && !cJSON_IsObject(kw)) return srv_fail(err, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    const char *own = NULL;
+    if (opt_string(o, "chat_template", &own, err) < 0) return -1;
+    const tmpl_template *t = c->tmpl;
+    tmpl_template *compiled = NULL;
+    tmpl_error te = {0};
+    if (own) {
+        if (tmpl_compile(own, strlen(own), &compiled, &te))
+            return srv_fail(err, 400, "chat_template", "chat_template: %s", te.message);
+        t = compiled;
+    }
+    if (!t) {
+        return srv_fail(err, 400, NULL,
+                        "As of transformers v4.44, default chat template is no longer allowed, so you must provide a "
+                        "chat template if the tokenizer does not define one.");
+    }
+    cJSON *msgs = normalize_messages(field(o, "messages"), err);
+    if (!msgs) {
+        tmpl_free(compiled);
+        return err->status ? -1 : srv_fail(err, 400, "messages", "'messages' is required");
+    }
+    tmpl_chat_args a = {.messages = msgs, .tools = tools, .documents = docs, .kwargs = kw,
+                        .add_generation_prompt = add_gen, .bos_token = c->bos_token, .eos_token = c->eos_token,
+                        .unk_token = c->unk_token, .pad_token = c->pad_token};
+    int rc = tmpl_render_chat(t, &a, NULL, text, len, &te);
+    tmpl_free(compiled);
+    if (rc) {
+        cJSON_Delete(msgs);
+        return srv_fail(err, 400, NULL, "chat template error%s%.0d: %s", te.line ? " at line " : "", te.line,
+                        te.message);
+    }
+    if (cont) { /* transformers: cut right after the final message's content */
+        const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+        const cJSON *fc = last ? field(last, "content") : NULL;
+        const char *fm = cJSON_IsString(fc) ? fc->valuestring : "";
+        size_t fl = strlen(fm);
+        const char *hit = NULL;
+        for (int pass = 0; pass < 2 && !hit; pass++) {
+            const char *s = fm;
+            size_t l = fl;
+            if (pass) { /* then the stripped content */
+                while (l && strchr(" \t\n\r", *s)) s++, l--;
+                while (l && strchr(" \t\n\r", s[l - 1])) l--;
+            }
+            if (!l) continue;
+            for (const char *q = *text; (q = memmem(q, *len - (size_t)(q - *text), s, l)); q++) hit = q;
+            if (hit) *len = (size_t)(hit - *text) + l;
+        }
+        if (!hit) {
+            cJSON_Delete(msgs);
+            free(*text);
+            *text = NULL;
+            return srv_fail(err, 400, NULL, "continue_final_message is set but the final message does not appear in "
+                                            "the chat after applying the chat template!");
+        }
+        (*text)[*len] = 0;
+    }
+    cJSON_Delete(msgs);
+    return 0;
+}
+
+static int chat_prompt(const srv_ctx *c, const cJSON *o, srv_request *r, srv_error *err) {
+    if (!c->tok) return srv_fail(err, 400, NULL, "chat completions need a tokenizer; this model has none");
+    const cJSON *tc = field(o, "tool_choice");
+    if (tc && !(cJSON_IsString(tc) && !strcmp(tc->valuestring, "none")))
+        return srv_fail(err, 400, "tool_choice",
+                        "\"auto\", \"required\" and named tool choice are not supported by this server yet "
+                        "(tool_choice \"none\" is; tools are passed to the chat template)");
+    char *text = NULL;
+    size_t len = 0;
+    if (render_chat(c, o, &text, &len, err)) return -1;
+    int add_special = 0;
+    int32_t *ids;
+    int n;
+    if (opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, text, len, add_special, &ids, &n, err)) {
+        free(text);
+        return -1;
+    }
+    return add_prompt(r, ids, n, text, err);
+}
+
+/* Sampling defaults of generation_config.json, where the request leaves a field out. */
+static void apply_defaults(const srv_ctx *c, eng_sampling_params *sp) {
+    if (c->has_temperature) sp->temperature = c->temperature;
+    if (c->has_top_p) sp->top_p = c->top_p;
+    if (c->has_top_k) sp->top_k = c->top_k;
+    if (c->has_min_p) sp->min_p = c->min_p;
+    if (c->has_repetition_penalty) sp->repetition_penalty = c->repetition_penalty;
+}
+
+static int unsupported(const cJSON *o, srv_error *err) {
+    static const char *const guided[] = {"guided_json", "guided_regex", "guided_choice", "guided_grammar",
+                                         "structured_outputs", "guided_decoding_backend"};
+    for (size_t i = 0; i < sizeof guided / sizeof *guided; i++)
+        if (field(o, guided[i]))
+            return srv_fail(err, 400, guided[i], "'%s': structured output is not supported by this server yet",
+                            guided[i]);
+    const cJSON *rf = field(o, "response_format");
+    if (rf) {
+        const char *t = NULL;
+        if (!cJSON_IsObject(rf) || opt_string(rf, "type", &t, err) <= 0)
+            return srv_fail(err, 400, "response_format", "'response_format' must be an object with a 'type'");
+        if (strcmp(t, "text"))
+            return srv_fail(err, 400, "response_format",
+                            "response_format type '%s' (structured output) is not supported by this server yet", t);
+    }
+    if (field(o, "suffix")) return srv_fail(err, 400, "suffix", "suffix is not currently supported");
+    long long best_of = 0;
+    if (opt_int(o, "best_of", 0, 1 << 20, &best_of, err) < 0) return -1;
+    if (best_of > 1) return srv_fail(err, 400, "best_of", "best_of is not supported (vLLM V1 removed it)");
+    const char *user;
+    if (opt_string(o, "user", &user, err) < 0) return -1;
+    return 0;
+}
+
+int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, srv_request *r, srv_error *err) {
+    memset(r, 0, sizeof *r);
+    memset(err, 0, sizeof *err);
+    r->chat = chat;
+    r->logprobs = -1;
+    eng_params_default(&r->sp);
+    cJSON *o = parse_body(body, len, err);
+    if (!o) return -1;
+    int rc = -1;
+    long long v;
+    const char *param = NULL;
+    /* OpenAI's own fields first (their types differ from vLLM's SamplingParams) */
+    if (opt_bool(o, "stream", &r->stream, err) || unsupported(o, err)) goto out;
+    const cJSON *so = field(o, "stream_options");
+    if (so) {
+        if (!r->stream)
+            srv_fail(err, 400, "stream_options", "Stream options can only be defined when `stream=True`.");
+        else if (!cJSON_IsObject(so))
+            srv_fail(err, 400, "stream_options", "'stream_options' must be an object");
+        if (err->status || opt_bool(so, "include_usage", &r->include_usage, err) ||
+            opt_bool(so, "continuous_usage_stats", &r->continuous_usage, err))
+            goto out;
+    }
+    int has_max = 0;
+    long long max_tokens = chat ? -1 : 16; /* vLLM: CompletionRequest.max_tokens = 16, chat: None */
+    if (chat) {
+        int lp = 0;
+        long long top = -1;
+        if (opt_bool(o, "logprobs", &lp, err) || opt_int(o, "top_logprobs", 0, 1 << 20, &top, err) < 0) goto out;
+        if (top > 0 && !lp) {
+            srv_fail(err, 400, "top_logprobs", "when using `top_logprobs`, `logprobs` must be set to true.");
+            goto out;
+        }
+        if (lp) r->logprobs = top > 0 ? (int)top : 0;
+        int h = opt_int(o, "max_completion_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        if (h < 0) goto out;
+        if (!h) h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        if (h < 0) goto out;
+        if (h) max_tokens = v, has_max = 1;
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "logprobs"); /* a bool here; SamplingParams' is an int */
+        if (r->logprobs >= 0) cJSON_AddNumberToObject(o, "logprobs", r->logprobs);
+    } else {
+        int h = opt_int(o, "logprobs", 0, 1 << 20, &v, err);
+        if (h < 0) goto out;
+        if (h) r->logprobs = (int)v;
+        if (opt_bool(o, "echo", &r->echo, err)) goto out;
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(o, "max_tokens");
+        if (mt && cJSON_IsNull(mt)) max_tokens = -1;
+        h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        if (h < 0) goto out;
+        if (h) max_tokens = v, has_max = 1;
+    }
+    if (opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err) < 0) goto out;
+    r->priority = (int)v * (field(o, "priority") != NULL);
+    apply_defaults(c, &r->sp);
+    if (eng_params_from_json(o, &r->sp)) {
+        const char *m = vc_errmsg();
+        srv_fail(err, 400, NULL, "%s", m);
+        goto out;
+    }
+    const cJSON *bw = field(o, "bad_words");
+    if (bw && dt_add_bad_words(c->tok, bw, &r->sp)) {
+        srv_fail(err, 400, "bad_words", "%s", vc_errmsg());
+        goto out;
+    }
+    if (check_model(c, o, err)) goto out;
+    if (chat) {
+        if (chat_prompt(c, o, r, err)) goto out;
+        if (opt_bool(o, "echo", &r->echo, err)) goto out;
+        const cJSON *msgs = field(o, "messages");
+        const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+        const char *role = NULL;
+        const cJSON *lc = last ? field(last, "content") : NULL;
+        if (r->echo && lc && opt_string(last, "role", &role, err) > 0 && !strcmp(role, "assistant")) {
+            sbuf s = {0};
+            if (content_text(lc, &s, err)) {
+                sb_free(&s);
+                goto out;
+            }
+            r->echo_prefix = sb_take(&s, NULL);
+        }
+    } else {
+        int add_special = 1;
+        if (opt_bool(o, "add_special_tokens", &add_special, err) || completion_prompts(c, o, add_special, r, err))
+            goto out;
+        if (r->echo && r->logprobs >= 0 && r->sp.prompt_logprobs < 0) r->sp.prompt_logprobs = r->logprobs;
+    }
+    /* vLLM's _validate_input and get_max_tokens, per prompt */
+    r->max_tokens = calloc((size_t)r->n_prompts, sizeof *r->max_tokens);
+    if (!r->max_tokens) {
+        srv_fail(err, 500, NULL, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < r->n_prompts; i++) {
+        long long n = r->len[i], L = c->max_model_len;
+        if (max_tokens < 0 && n >= L) {
+            srv_fail(err, 400, NULL,
+                     "This model's maximum context length is %lld tokens. However, you requested %lld tokens in the "
+                     "messages, Please reduce the length of the messages.", L, n);
+            goto out;
+        }
+        if (max_tokens >= 0 && n + max_tokens > L) {
+            srv_fail(err, 400, NULL,
+                     "This model's maximum context length is %lld tokens. However, you requested %lld tokens (%lld in "
+                     "the messages, %lld in the completion). Please reduce the length of the messages or completion.",
+                     L, n + max_tokens, n, max_tokens);
+            goto out;
+        }
+        long long mt = max_tokens >= 0 ? max_tokens : L - n;
+        if (c->has_max_new_tokens && c->max_new_tokens < mt && !has_max) mt = c->max_new_tokens;
+        r->max_tokens[i] = (int)mt;
+    }
+    r->sp.max_tokens = r->max_tokens[0];
+    for (int i = 0; i < r->n_prompts; i++) /* every prompt's value must pass the checks */
+        if (r->max_tokens[i] < r->sp.max_tokens) r->sp.max_tokens = r->max_tokens[i];
+    if (eng_params_validate(&r->sp, c->vocab_size) ||
+        eng_params_check_max_logprobs(&r->sp, c->max_logprobs, c->vocab_size)) {
+        srv_fail(err, 400, param, "%s", vc_errmsg());
+        goto out;
+    }
+    eng_params_normalize(&r->sp);
+    rc = 0;
+out:
+    cJSON_Delete(o);
+    if (rc) srv_request_free(r);
+    return rc;
+}
+
+void srv_request_free(srv_request *r) {
+    for (int i = 0; i < r->n_prompts; i++) {
+        free(r->ids[i]);
+        free(r->text[i]);
+    }
+    free(r->ids);
+    free(r->len);
+    free(r->text);
+    free(r->max_tokens);
+    free(r->echo_prefix);
+    eng_params_free(&r->sp);
+    memset(r, 0, sizeof *r);
+}
+
+int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, size_t *out_len, srv_error *err) {
+    memset(err, 0, sizeof *err);
+    cJSON *o = parse_body(body, len, err);
+    if (!o) return -1;
+    int rc = -1, n = 0, strs = 0;
+    int32_t *ids = NULL;
+    char *text = NULL;
+    size_t tl = 0;
+    if (check_model(c, o, err) || opt_bool(o, "return_token_strs", &strs, err)) goto done;
+    if (!c->tok) {
+        srv_fail(err, 400, NULL, "this model has no tokenizer");
+        goto done;
+    }
+    if (field(o, "messages")) {
+        int add_special = 0;
+        if (render_chat(c, o, &text, &tl, err) || opt_bool(o, "add_special_tokens", &add_special, err) ||
+            encode(c, text, tl, add_special, &ids, &n, err))
+            goto done;
+    } else {
+        const char *p = NULL;
+        int add_special = 1;
+        if (opt_string(o, "prompt", &p, err) <= 0) {
+            if (!err->status) srv_fail(err, 400, "prompt", "'prompt' (a string) or 'messages' is required");
+            goto done;
+        }
+        if (opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, p, strlen(p), add_special, &ids, &n, err))
+            goto done;
+    }
+    sbuf s = {0};
+    sb_printf(&s, "{\"count\":%d,\"max_model_len\":%d,\"tokens\":[", n, c->max_model_len);
+    for (int i = 0; i < n; i++) sb_printf(&s, "%s%d", i ? "," : "", ids[i]);
+    sb_str(&s, "],\"token_strs\":");
+    if (strs) {
+        sb_str(&s, "[");
+        for (int i = 0; i < n; i++) {
+            size_t tl2 = 0;
+            const char *t = tok_id_to_token(c->tok, ids[i], &tl2);
+            if (i) sb_str(&s, ",");
+            sb_jstr(&s, t ? t : "", t ? tl2 : 0);
+        }
+        sb_str(&s, "]");
+    } else {
+        sb_str(&s, "null");
+    }
+    sb_str(&s, "}");
+    *out = sb_take(&s, out_len);
+    rc = *out ? 0 : srv_fail(err, 500, NULL, "out of memory");
+done:
+    free(ids);
+    free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
+int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, size_t *out_len, srv_error *err) {
+    memset(err, 0, sizeof *err);
+    cJSON *o = parse_body(body, len, err);
+    if (!o) return -1;
+    int rc = -1, n = 0;
+    int32_t *ids = NULL;
+    const cJSON *t = field(o, "tokens");
+    if (check_model(c, o, err)) goto done;
+    if (!c->tok) {
+        srv_fail(err, 400, NULL, "this model has no tokenizer");
+        goto done;
+    }
+    if (!t || !cJSON_IsArray(t)) {
+        srv_fail(err, 400, "tokens", "'tokens' must be a list of token ids");
+        goto done;
+    }
+    if (read_ids(c, t, &ids, &n, err)) {
+        err->param = "tokens";
+        goto done;
+    }
+    char *text = decode_ids(c, ids, n);
+    sbuf s = {0};
+    sb_str(&s, "{\"prompt\":");
+    sb_jstrz(&s, text ? text : "");
+    sb_str(&s, "}");
+    free(text);
+    *out = sb_take(&s, out_len);
+    rc = *out ? 0 : srv_fail(err, 500, NULL, "out of memory");
+done:
+    free(ids);
+    cJSON_Delete(o);
+    return rc;
+}

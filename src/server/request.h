@@ -1,0 +1,69 @@
+/* request: an OpenAI request body (POST /v1/completions, /v1/chat/completions)
+ * read, validated and tokenized as vLLM's OpenAI server does it: the fields
+ * of CompletionRequest / ChatCompletionRequest, vLLM's sampling extensions,
+ * the chat template, generation_config.json defaults, and the context-length
+ * checks. Anything wrong is an srv_error (400 with vLLM's wording, 404 for an
+ * unknown model); nothing here touches the engine, so the fuzz target drives
+ * it directly. */
+#ifndef VLLMC_SERVER_REQUEST_H
+#define VLLMC_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/params.h"
+#include "template/template.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    int status;            /* 400, 404, 401, 500, 503 */
+    const char *type;      /* "BadRequestError", "NotFoundError", ... */
+    const char *param;     /* the offending field, or NULL */
+    char message[1024];
+} srv_error;
+
+/* Fill e and return -1 (for `return srv_fail(...)`). */
+int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* What requests are checked against: the model, its tokenizer and template,
+ * and the server's settings. Read-only while the server runs. */
+typedef struct {
+    const tok_tokenizer *tok;        /* NULL: token-id prompts only (no chat) */
+    const tmpl_template *tmpl;       /* the model's (or --chat-template) chat template; NULL: none */
+    const char *bos_token, *eos_token, *unk_token, *pad_token; /* for the template */
+    const char *const *names;        /* served model names */
+    int n_names;
+    int max_model_len;
+    int vocab_size;
+    int max_logprobs;
+    /* generation_config.json defaults (vLLM's default_sampling_params) */
+    int has_temperature, has_top_p, has_top_k, has_min_p, has_repetition_penalty, has_max_new_tokens;
+    float temperature, top_p, min_p, repetition_penalty;
+    int top_k, max_new_tokens;
+} srv_ctx;
+
+typedef struct {
+    int chat;
+    int n_prompts;
+    int32_t **ids;               /* [n_prompts][len[i]] prompt token ids */
+    int *len;
+    char **text;                 /* [n_prompts] prompt text for echo (the given string or the decoded ids) */
+    eng_sampling_params sp;      /* validated and normalized, shared by every prompt */
+    int stream, include_usage, continuous_usage;
+    int echo;
+    int logprobs;                /* top-N asked for output tokens; -1: none */
+    int priority;
+    char *echo_prefix;           /* chat echo: the final assistant message's content, else NULL */
+    int *max_tokens;             /* [n_prompts] the max_tokens each prompt runs with */
+} srv_request;
+
+/* Parse body (len bytes, not necessarily NUL-terminated). */
+int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, srv_request *out, srv_error *err);
+void srv_request_free(srv_request *r);
+
+/* POST /tokenize and /detokenize bodies: *out is the JSON response. */
+int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, size_t *out_len, srv_error *err);
+int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, size_t *out_len, srv_error *err);
+
+#endif

@@ -1,0 +1,29 @@
+/* sbuf: a growable byte buffer for building JSON and Prometheus text.
+ * Allocation failure is sticky: `oom` is set and later appends do nothing,
+ * so callers check once at the end. */
+#ifndef VLLMC_SERVER_SBUF_H
+#define VLLMC_SERVER_SBUF_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *b;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+void sb_raw(sbuf *s, const char *p, size_t n);
+void sb_str(sbuf *s, const char *z);
+void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal of n bytes: escapes as Python's json.dumps(ensure_ascii=False)
+ * does, and writes invalid UTF-8 bytes as U+FFFD so the output is always valid JSON. */
+void sb_jstr(sbuf *s, const char *p, size_t n);
+void sb_jstrz(sbuf *s, const char *z); /* NULL: null */
+/* A float as JSON: finite values round-trip (%.9g is exact for f32); -inf
+ * becomes -9999.0 as vLLM clamps logprobs; NaN becomes null. */
+void sb_jfloat(sbuf *s, double v);
+/* Take the buffer (NUL-terminated; NULL on oom) and reset s. */
+char *sb_take(sbuf *s, size_t *len);
+void sb_free(sbuf *s);
+
+#endif

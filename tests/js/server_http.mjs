@@ -1,0 +1,405 @@
+// `vllmc serve` over raw HTTP: the 400 battery (status, {"error": {message, type, param, code}},
+// the server survives), 404/405, API keys (401 {"error":"Unauthorized"} on /v1/* only),
+// /health /ping /version, /tokenize and /detokenize, /metrics (names, counters, gauges), and a
+// streaming request cut by the client (the request is aborted: num_requests_running back to 0).
+//
+// Expected values are vLLM's (V1 OpenAI server, ~0.10/0.11). Error `type`: vLLM returns
+// "BadRequestError" for errors raised while serving (sampling parameters, lengths, logprobs
+// limit: OpenAIServing.create_error_response) but "Bad Request" (HTTPStatus.BAD_REQUEST.phrase)
+// for errors raised by FastAPI/pydantic before the handler runs (malformed JSON, wrong types,
+// wrong Content-Type, undecodable body, pydantic model validators such as stream_options
+// without stream): api_server.py's RequestValidationError and HTTPException handlers.
+//
+// Usage (from the repository root): node tests/js/server_http.mjs
+import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  Checks, startServer, request, get, post, streamPost, fetchMetrics, metricSum, sleep, MODEL_NAME,
+  BOS, IM_START, IM_END, textIds,
+} from "./server_util.mjs";
+
+const C = new Checks("server_http.mjs (raw HTTP)");
+const model = MODEL_NAME;
+let srv;
+try {
+  srv = await startServer([], { name: "http" });
+} catch (e) {
+  C.fail("server starts", e.message);
+  C.finish();
+  process.exit(1);
+}
+C.ok(`server starts (port ${srv.port})`);
+const port = srv.port;
+const SERVE = "BadRequestError"; // raised while serving
+const PYD = "Bad Request";       // FastAPI / pydantic level
+const ANY = null;                // vLLM's type depends on the layer that catches it; not checked
+
+function assertErrorShape(r, status, type) {
+  assert.equal(r.status, status, `HTTP ${r.status}: ${r.text.slice(0, 300)}`);
+  assert.ok(r.json && typeof r.json === "object" && r.json.error && typeof r.json.error === "object",
+    `body is not {"error": {...}}: ${r.text.slice(0, 300)}`);
+  const e = r.json.error;
+  assert.equal(typeof e.message, "string");
+  assert.ok(e.message.length > 0, "empty message");
+  assert.ok("param" in e, `no "param" key: ${r.text.slice(0, 300)}`);
+  assert.equal(e.code, status, `code ${e.code}`);
+  assert.equal(typeof e.type, "string");
+  if (type) assert.equal(e.type, type, `type ${JSON.stringify(e.type)} (message: ${e.message.slice(0, 200)})`);
+  assert.match(String(r.headers["content-type"]), /^application\/json/);
+}
+
+// --- basic endpoints ---------------------------------------------------------------------
+await C.check("GET /health -> 200", async () => { assert.equal((await get(port, "/health")).status, 200); });
+await C.check("GET /ping and POST /ping -> 200", async () => {
+  assert.equal((await get(port, "/ping")).status, 200);
+  assert.equal((await request(port, "POST", "/ping")).status, 200);
+});
+await C.check("GET /version -> {\"version\": string}", async () => {
+  const r = await get(port, "/version");
+  assert.equal(r.status, 200);
+  assert.equal(typeof r.json?.version, "string");
+  assert.ok(r.json.version.length > 0);
+});
+await C.check("GET /v1/models -> {object: list, data: [{id: test-model, object: model, owned_by: vllm}]}", async () => {
+  const r = await get(port, "/v1/models");
+  assert.equal(r.status, 200);
+  assert.equal(r.json.object, "list");
+  assert.deepEqual(r.json.data.map((m) => [m.id, m.object, m.owned_by]), [[model, "model", "vllm"]]);
+});
+await C.check("keep-alive: 3 requests over one connection", async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set();
+  for (let i = 0; i < 3; i++) {
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, path: "/v1/models", agent }, (res) => {
+        sockets.add(res.socket);
+        res.resume();
+        res.on("end", () => resolve(res.statusCode));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(r, 200);
+  }
+  agent.destroy();
+  assert.equal(sockets.size, 1, `${sockets.size} sockets used`);
+});
+
+// --- /tokenize and /detokenize ---------------------------------------------------------------
+const HELLO = [BOS, ...textIds("hello")];
+await C.check("/tokenize prompt -> {count, max_model_len, tokens} (BOS added by default)", async () => {
+  const r = await post(port, "/tokenize", { model, prompt: "hello" });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.tokens, HELLO);
+  assert.equal(r.json.count, 6);
+  assert.equal(r.json.max_model_len, 512);
+  assert.equal(r.json.token_strs ?? null, null);
+});
+await C.check("/tokenize add_special_tokens false, UTF-8 bytes -> byte-fallback ids", async () => {
+  const r = await post(port, "/tokenize", { model, prompt: "h\u00e9 x", add_special_tokens: false });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.tokens, [textIds("h")[0], 0xc3 + 3, 0xa9 + 3, 0x20 + 3, textIds("x")[0]]);
+  assert.equal(r.json.count, 5);
+});
+await C.check("/tokenize return_token_strs -> vocabulary strings", async () => {
+  const r = await post(port, "/tokenize", { model, prompt: "hi x", return_token_strs: true });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.token_strs, ["<s>", "h", "i", "<0x20>", "x"]);
+});
+const chatIds = (msgs, gen) => [
+  ...msgs.flatMap((m) => [IM_START, ...textIds(`${m.role}\n${m.content}`), IM_END, ...textIds("\n")]),
+  ...(gen ? [IM_START, ...textIds("assistant\n")] : []),
+];
+await C.check("/tokenize messages (ChatML, add_generation_prompt default true, no BOS)", async () => {
+  const messages = [{ role: "system", content: "sys" }, { role: "user", content: "hi" }];
+  const r = await post(port, "/tokenize", { model, messages });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.tokens, chatIds(messages, true));
+  assert.equal(r.json.count, r.json.tokens.length);
+  assert.equal(r.json.max_model_len, 512);
+  const r2 = await post(port, "/tokenize", { model, messages, add_generation_prompt: false });
+  assert.deepEqual(r2.json.tokens, chatIds(messages, false));
+});
+await C.check("/tokenize messages with continue_final_message: ends with the assistant text", async () => {
+  const messages = [{ role: "user", content: "hi" }, { role: "assistant", content: "ab" }];
+  const r = await post(port, "/tokenize", { model, messages, add_generation_prompt: false, continue_final_message: true });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.tokens, [...chatIds(messages.slice(0, 1), false), IM_START, ...textIds("assistant\nab")]);
+});
+await C.check("/tokenize unknown model -> 404 NotFoundError", async () => {
+  const r = await post(port, "/tokenize", { model: "nope", prompt: "hi" });
+  assertErrorShape(r, 404, "NotFoundError");
+  assert.equal(r.json.error.message, "The model `nope` does not exist.");
+});
+await C.check("/detokenize -> {prompt}", async () => {
+  let r = await post(port, "/detokenize", { model, tokens: textIds("hello") });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { prompt: "hello" });
+  r = await post(port, "/detokenize", { model, tokens: textIds("h\u00e9 x") });
+  assert.equal(r.json.prompt, "h\u00e9 x");
+  r = await post(port, "/detokenize", { model, tokens: [IM_START, ...textIds("user")] });
+  assert.equal(r.json.prompt, "<|im_start|>user", "special tokens kept (tokenizer.decode default)");
+});
+
+// --- the 400 battery ---------------------------------------------------------------------------
+const C_ = "/v1/completions", CH = "/v1/chat/completions";
+const P = (o) => ({ model, prompt: "hello", max_tokens: 4, ...o });
+const M = (o) => ({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 4, ...o });
+const long = "a".repeat(600);
+const cases = [
+  // [name, path, body (object | string | Buffer), headers, expected type]
+  ["completions temperature -1", C_, P({ temperature: -1 }), {}, SERVE],
+  ["chat temperature -1", CH, M({ temperature: -1 }), {}, SERVE],
+  ["completions top_p 2", C_, P({ top_p: 2 }), {}, SERVE],
+  ["chat top_p 0", CH, M({ top_p: 0 }), {}, SERVE],
+  ["completions top_k -5", C_, P({ top_k: -5 }), {}, SERVE],
+  ["completions min_p 1.5", C_, P({ min_p: 1.5 }), {}, SERVE],
+  ["completions presence_penalty 3", C_, P({ presence_penalty: 3 }), {}, SERVE],
+  ["completions frequency_penalty -3", C_, P({ frequency_penalty: -3 }), {}, SERVE],
+  ["completions repetition_penalty 0", C_, P({ repetition_penalty: 0 }), {}, SERVE],
+  ["completions n 0", C_, P({ n: 0 }), {}, SERVE],
+  ["chat n 0", CH, M({ n: 0 }), {}, SERVE],
+  ["completions max_tokens -1", C_, P({ max_tokens: -1 }), {}, SERVE],
+  ["completions logprobs 21 (> --max-logprobs 20)", C_, P({ logprobs: 21 }), {}, SERVE],
+  ["chat top_logprobs 21 (> --max-logprobs 20)", CH, M({ logprobs: true, top_logprobs: 21 }), {}, SERVE],
+  ["completions prompt longer than max_model_len (601 tokens)", C_, P({ prompt: long }), {}, SERVE],
+  ["completions token prompt longer than max_model_len", C_, P({ prompt: Array(600).fill(259) }), {}, SERVE],
+  ["chat prompt longer than max_model_len", CH, M({ messages: [{ role: "user", content: long }] }), {}, SERVE],
+  ["completions max_tokens + prompt > max_model_len", C_, P({ max_tokens: 510 }), {}, SERVE],
+  ["chat max_tokens + prompt > max_model_len", CH, M({ max_tokens: 510 }), {}, SERVE],
+  ["chat max_completion_tokens + prompt > max_model_len", CH, M({ max_tokens: undefined, max_completion_tokens: 510 }), {}, SERVE],
+  ["completions allowed_token_ids out of vocabulary", C_, P({ allowed_token_ids: [100000] }), {}, SERVE],
+  ["streaming request with temperature -1 -> JSON 400, not SSE", C_, P({ temperature: -1, stream: true }), {}, SERVE],
+  ["completions stream_options without stream", C_, P({ stream_options: { include_usage: true } }), {}, PYD],
+  ["chat stream_options with stream false", CH, M({ stream: false, stream_options: { include_usage: true } }), {}, PYD],
+  ["chat add_generation_prompt + continue_final_message", CH,
+    M({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "a" }], add_generation_prompt: true, continue_final_message: true }), {}, PYD],
+  ["chat top_logprobs without logprobs", CH, M({ top_logprobs: 3 }), {}, PYD],
+  ["completions logprobs -2", C_, P({ logprobs: -2 }), {}, PYD],
+  ["completions max_tokens \"ten\"", C_, P({ max_tokens: "ten" }), {}, PYD],
+  ["completions max_tokens 1.5", C_, P({ max_tokens: 1.5 }), {}, PYD],
+  ["completions temperature \"hot\"", C_, P({ temperature: "hot" }), {}, PYD],
+  ["completions n \"two\"", C_, P({ n: "two" }), {}, PYD],
+  ["completions prompt 5 (number)", C_, P({ prompt: 5 }), {}, PYD],
+  ["completions prompt [[1, \"a\"]]", C_, P({ prompt: [[1, "a"]] }), {}, PYD],
+  ["completions stop 5", C_, P({ stop: 5 }), {}, PYD],
+  ["completions model 5", C_, P({ model: 5 }), {}, PYD],
+  ["completions no prompt", C_, { model, max_tokens: 4 }, {}, PYD],
+  ["chat messages \"hi\" (not a list)", CH, M({ messages: "hi" }), {}, PYD],
+  ["chat no messages", CH, { model, max_tokens: 4 }, {}, PYD],
+  ["chat message without role", CH, M({ messages: [{ content: "hi" }] }), {}, PYD],
+  ["malformed JSON (completions)", C_, '{"model": "test-model", "prompt": "hi", ', {}, PYD],
+  ["malformed JSON (chat)", CH, '{"model": "test-model", "messages": [}', {}, PYD],
+  ["empty body", C_, "", {}, PYD],
+  ["invalid UTF-8 in the body", C_, Buffer.concat([Buffer.from('{"model": "test-model", "prompt": "a'), Buffer.from([0xff, 0xfe]), Buffer.from('b"}')]), {}, PYD],
+  ["Content-Type text/plain", C_, JSON.stringify(P({})), { "Content-Type": "text/plain" }, PYD],
+  ["Content-Type application/x-www-form-urlencoded (chat)", CH, JSON.stringify(M({})), { "Content-Type": "application/x-www-form-urlencoded" }, PYD],
+  ["/tokenize malformed JSON", "/tokenize", "{", {}, PYD],
+  ["/tokenize prompt 5", "/tokenize", { model, prompt: 5 }, {}, PYD],
+  ["/detokenize tokens \"x\"", "/detokenize", { model, tokens: "x" }, {}, PYD],
+];
+for (const [name, p, body, headers, type] of cases) {
+  await C.check(`400: ${name}${type ? ` (type "${type}")` : ""}`, async () => {
+    const r = await request(port, "POST", p, { body, headers });
+    assertErrorShape(r, 400, type);
+  });
+}
+await C.check("400: oversized body (33 MiB) -> 400 JSON error, no crash", async () => {
+  const filler = "a".repeat(33 << 20);
+  const body = Buffer.from(JSON.stringify({ model, prompt: filler, max_tokens: 1 }));
+  const r = await new Promise((resolve, reject) => {
+    let got = null;
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: C_, agent: false,
+      headers: { "Content-Type": "application/json", "Content-Length": body.length } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json; try { json = JSON.parse(text); } catch { /* not JSON */ }
+        got = { status: res.statusCode, headers: res.headers, text, json };
+        resolve(got);
+      });
+    });
+    req.on("error", (e) => { if (!got) reject(new Error(`no response (${e.code || e.message})`)); });
+    req.setTimeout(60000, () => req.destroy(new Error("timeout")));
+    req.end(body);
+  });
+  assertErrorShape(r, 400, ANY);
+});
+await C.check("the server survived the 400 battery: /health 200 and a completion works", async () => {
+  assert.equal((await get(port, "/health")).status, 200);
+  const r = await post(port, C_, P({ max_tokens: 3, ignore_eos: true }));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.usage.completion_tokens, 3);
+});
+
+// --- 404 / 405 -----------------------------------------------------------------------------------
+for (const [p, body] of [[C_, P({ model: "nope" })], [CH, M({ model: "nope" })], [C_, P({ model: "nope", stream: true })]]) {
+  await C.check(`404: unknown model on ${p}${body.stream ? " (stream)" : ""} -> NotFoundError "The model \`nope\` does not exist."`, async () => {
+    const r = await post(port, p, body);
+    assertErrorShape(r, 404, "NotFoundError");
+    assert.equal(r.json.error.message, "The model `nope` does not exist.");
+  });
+}
+await C.check("404: unknown path GET /v1/nope and POST /v2/completions", async () => {
+  assert.equal((await get(port, "/v1/nope")).status, 404);
+  assert.equal((await post(port, "/v2/completions", P({}))).status, 404);
+});
+await C.check("405: GET /v1/completions and GET /v1/chat/completions (FastAPI Method Not Allowed)", async () => {
+  assert.equal((await get(port, C_)).status, 405);
+  assert.equal((await get(port, CH)).status, 405);
+});
+
+// --- /metrics ---------------------------------------------------------------------------------------
+const NAMES = [
+  "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+  "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:time_to_first_token_seconds",
+  "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds", "vllm:request_success_total",
+  "vllm:num_preemptions_total", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
+];
+const HIST = new Set(["vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds"]);
+const L = { model_name: model };
+await C.check("/metrics: Prometheus text, every vLLM metric name present with model_name=\"test-model\"", async () => {
+  const r = await get(port, "/metrics");
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers["content-type"]), /^text\/plain/);
+  const s = (await fetchMetrics(port));
+  const missing = NAMES.filter((n) => metricSum(s, HIST.has(n) ? `${n}_count` : n, L) === null);
+  assert.deepEqual(missing, [], "missing metrics");
+  for (const n of HIST) {
+    assert.notEqual(metricSum(s, `${n}_sum`, L), null, `${n}_sum`);
+    assert.notEqual(metricSum(s, `${n}_bucket`, { ...L, le: "+Inf" }), null, `${n}_bucket{le="+Inf"}`);
+  }
+  for (const fr of ["stop", "length", "abort"]) {
+    assert.notEqual(metricSum(s, "vllm:request_success_total", { ...L, finished_reason: fr }), null, `finished_reason="${fr}"`);
+  }
+  assert.match(r.text, /^# TYPE vllm:num_requests_running gauge$/m);
+  assert.match(r.text, /^# TYPE vllm:time_to_first_token_seconds histogram$/m);
+});
+await C.check("/metrics: idle gauges are 0 (running, waiting, kv_cache_usage_perc)", async () => {
+  const s = await fetchMetrics(port);
+  assert.equal(metricSum(s, "vllm:num_requests_running", L), 0);
+  assert.equal(metricSum(s, "vllm:num_requests_waiting", L), 0);
+  assert.equal(metricSum(s, "vllm:kv_cache_usage_perc", L), 0);
+});
+await C.check("/metrics: counters grow after a completion (tokens, success{length}, histograms, prefix-cache queries)", async () => {
+  const a = await fetchMetrics(port);
+  const r = await post(port, C_, { model, prompt: "metrics", max_tokens: 5, ignore_eos: true });
+  assert.equal(r.status, 200, r.text);
+  const b = await fetchMetrics(port);
+  const d = (name, labels = {}) => metricSum(b, name, { ...L, ...labels }) - metricSum(a, name, { ...L, ...labels });
+  assert.equal(d("vllm:prompt_tokens_total"), 8, "prompt tokens (<s> + 7 letters)");
+  assert.equal(d("vllm:generation_tokens_total"), 5);
+  assert.equal(d("vllm:request_success_total", { finished_reason: "length" }), 1);
+  assert.equal(d("vllm:request_success_total", { finished_reason: "stop" }), 0);
+  assert.equal(d("vllm:time_to_first_token_seconds_count"), 1);
+  assert.equal(d("vllm:e2e_request_latency_seconds_count"), 1);
+  assert.equal(d("vllm:inter_token_latency_seconds_count"), 4, "one inter-token latency per decode step");
+  assert.equal(d("vllm:prefix_cache_queries_total"), 8, "queries count prompt tokens");
+  assert.ok(d("vllm:e2e_request_latency_seconds_sum") > 0);
+});
+await C.check("/metrics: finished_reason=\"stop\" counts a stop-string finish; prefix cache hits counted", async () => {
+  const prompt = "z".repeat(40); // 41 tokens: 2 full blocks
+  await post(port, C_, { model, prompt, max_tokens: 1 });
+  const a = await fetchMetrics(port);
+  const r = await post(port, C_, { model, prompt, max_tokens: 8, ignore_eos: true, allowed_token_ids: [259], stop: ["aa"] });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.choices[0].finish_reason, "stop");
+  const b = await fetchMetrics(port);
+  const d = (name, labels = {}) => metricSum(b, name, { ...L, ...labels }) - metricSum(a, name, { ...L, ...labels });
+  assert.equal(d("vllm:request_success_total", { finished_reason: "stop" }), 1);
+  assert.equal(d("vllm:prefix_cache_hits_total"), 32, "two 16-token blocks hit");
+  assert.equal(d("vllm:prefix_cache_queries_total"), 41);
+});
+
+// --- client disconnect ----------------------------------------------------------------------------
+async function waitIdle(ms) {
+  const t0 = Date.now();
+  let s;
+  for (;;) {
+    s = await fetchMetrics(port);
+    if (metricSum(s, "vllm:num_requests_running", L) === 0 && metricSum(s, "vllm:num_requests_waiting", L) === 0) return { s, ms: Date.now() - t0 };
+    if (Date.now() - t0 > ms) return { s, ms: -1 };
+    await sleep(50);
+  }
+}
+for (const [p, body] of [
+  [C_, { model, prompt: "hi", max_tokens: 500, ignore_eos: true, stream: true }],
+  [CH, { model, messages: [{ role: "user", content: "hi" }], max_tokens: 480, ignore_eos: true, stream: true }],
+]) {
+  await C.check(`client cuts a ${p} stream after 2 chunks -> num_requests_running 0 within 2 s, counted as abort`, async () => {
+    const a = await fetchMetrics(port);
+    let n = 0;
+    const r = await streamPost(port, p, body, { onEvent: () => (++n >= 2 ? "cut" : undefined) });
+    assert.equal(r.status, 200);
+    assert.ok(r.cut, `the stream ended before 2 chunks: ${r.text.slice(0, 300)}`);
+    const { s, ms } = await waitIdle(2000);
+    assert.ok(ms >= 0, `num_requests_running ${metricSum(s, "vllm:num_requests_running", L)} after 2 s`);
+    const dAbort = metricSum(s, "vllm:request_success_total", { ...L, finished_reason: "abort" }) -
+      metricSum(a, "vllm:request_success_total", { ...L, finished_reason: "abort" });
+    assert.equal(dAbort, 1, "request_success_total{finished_reason=\"abort\"} +1");
+    const gen = metricSum(s, "vllm:generation_tokens_total", L) - metricSum(a, "vllm:generation_tokens_total", L);
+    assert.ok(gen < body.max_tokens, `generated ${gen} tokens: the request ran to the end`);
+    assert.equal(metricSum(s, "vllm:kv_cache_usage_perc", L), 0, "KV blocks released");
+  });
+}
+await C.check("SSE framing: content-type text/event-stream, every event `data: ...\\n\\n`, ends with data: [DONE]", async () => {
+  const r = await streamPost(port, C_, { model, prompt: "hi", max_tokens: 3, ignore_eos: true, stream: true });
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers["content-type"]), /^text\/event-stream/);
+  assert.ok(r.done, "saw data: [DONE]");
+  assert.match(r.text, /^(data: [^\n]+\n\n)+$/);
+  assert.ok(r.text.endsWith("data: [DONE]\n\n"));
+  assert.equal(r.events.filter((e) => e.json).length, 3);
+});
+
+// --- API keys -------------------------------------------------------------------------------------
+await C.check("--api-key k1 --api-key k2: 401 {\"error\":\"Unauthorized\"} without/with a wrong key; both keys work; /health /metrics /version /tokenize open", async () => {
+  const a = await startServer(["--api-key", "k1", "--api-key", "k2"], { name: "auth", env: { VLLM_API_KEY: "" } });
+  try {
+    const p = a.port;
+    const unauth = async (r, what) => {
+      assert.equal(r.status, 401, `${what}: HTTP ${r.status}`);
+      assert.equal(r.text, '{"error":"Unauthorized"}', `${what}: body`);
+    };
+    await unauth(await get(p, "/v1/models"), "GET /v1/models without a key");
+    await unauth(await post(p, C_, P({})), "completions without a key");
+    await unauth(await post(p, CH, M({}), { headers: { Authorization: "Bearer wrong" } }), "chat with a wrong key");
+    await unauth(await get(p, "/v1/models", { headers: { Authorization: "k1" } }), "key without Bearer");
+    await unauth(await get(p, "/v1/models", { headers: { Authorization: "Bearer k1x" } }), "key with a suffix");
+    for (const k of ["k1", "k2"]) {
+      const h = { headers: { Authorization: `Bearer ${k}` } };
+      assert.equal((await get(p, "/v1/models", h)).status, 200, `${k}: models`);
+      const r = await post(p, C_, P({ max_tokens: 2 }), h);
+      assert.equal(r.status, 200, `${k}: completions ${r.text}`);
+      assert.equal((await post(p, CH, M({ max_tokens: 2 }), h)).status, 200, `${k}: chat`);
+    }
+    for (const path_ of ["/health", "/metrics", "/version", "/ping"]) assert.equal((await get(p, path_)).status, 200, path_);
+    assert.equal((await post(p, "/tokenize", { model, prompt: "hi" })).status, 200, "/tokenize");
+  } finally {
+    await a.stop();
+  }
+});
+await C.check("VLLM_API_KEY env: 401 without the key, 200 with it", async () => {
+  const a = await startServer([], { name: "envkey", env: { VLLM_API_KEY: "envkey" } });
+  try {
+    assert.equal((await get(a.port, "/v1/models")).status, 401);
+    assert.equal((await get(a.port, "/v1/models", { headers: { Authorization: "Bearer envkey" } })).status, 200);
+    assert.equal((await get(a.port, "/health")).status, 200);
+  } finally {
+    await a.stop();
+  }
+});
+await C.check("no --api-key: any or no Authorization header is accepted", async () => {
+  assert.equal((await get(port, "/v1/models", { headers: { Authorization: "Bearer whatever" } })).status, 200);
+});
+
+await C.check("after everything: /health 200, gauges idle", async () => {
+  assert.equal((await get(port, "/health")).status, 200);
+  const { s, ms } = await waitIdle(2000);
+  assert.ok(ms >= 0, "requests still running");
+  assert.equal(metricSum(s, "vllm:kv_cache_usage_perc", L), 0);
+});
+const st = await srv.stop("SIGTERM");
+C.expect("SIGTERM: server exits 0", st.code === 0, `exit ${JSON.stringify(st)}\n${srv.log().slice(-2000)}`);
+C.finish();
