@@ -91,10 +91,18 @@ static void head(sbuf *s, const char *name, const char *type, const char *help) 
 }
 
 /* A value as Python's prometheus_client prints it: repr(float). */
+static void repr(char *tmp, size_t cap, double v) {
+    int n = 0;
+    for (int p = 1; p <= 17; p++) { /* the shortest text that reads back as v */
+        n = snprintf(tmp, cap, "%.*g", p, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    if (!strpbrk(tmp, ".eEni")) snprintf(tmp + n, cap - (size_t)n, ".0");
+}
+
 static void value(sbuf *s, double v) {
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
-    if (!strpbrk(tmp, ".eEni")) snprintf(tmp + n, sizeof tmp - (size_t)n, ".0");
+    char tmp[48];
+    repr(tmp, sizeof tmp, v);
     sb_str(s, tmp);
 }
 
@@ -114,7 +122,9 @@ static void hist(sbuf *s, const char *name, const char *help, const mt_hist *h, 
     for (int i = 0; i <= h->n; i++) {
         cum += h->counts[i];
         char le[48];
-        if (i < h->n) snprintf(le, sizeof le, ",le=\"%.17g%s\"", h->le[i], h->le[i] == (double)(long long)h->le[i] ? ".0" : "");
+        char r[40];
+        repr(r, sizeof r, i < h->n ? h->le[i] : 0);
+        if (i < h->n) snprintf(le, sizeof le, ",le=\"%s\"", r);
         else snprintf(le, sizeof le, ",le=\"+Inf\"");
         sample(s, name_bucket, labels, le, (double)cum);
     }
