@@ -29,6 +29,7 @@ static const char usage[] =
     "  --enable-prompt-tokens-details   usage.prompt_tokens_details.cached_tokens\n"
     "  --enable-log-requests        log each request   --disable-log-stats   no periodic stats line\n"
     "  --uvicorn-log-level debug|info|warning|error|critical|trace   (access log at info and below)\n"
+    "  --load-format auto|safetensors|dummy   dummy: random weights from config.json (for benchmarks)\n"
     "  --device auto|cpu            --trust-remote-code (accepted; nothing runs remote code here)\n"
     "Environment: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache), VLLM_CPU_OMP_THREADS_BIND, VLLM_API_KEY.\n";
 
@@ -37,7 +38,7 @@ static const char *const known[] = {
     "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching",
     "--scheduling-policy", "--seed", "--chat-template", "--generation-config", "--max-logprobs",
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
-    "--uvicorn-log-level", "--device", "--trust-remote-code", "--model", "--help"};
+    "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--help"};
 
 /* vLLM's human-readable integers: 4096, 4k, 4K (1024), 1m, 1M. */
 static int parse_len(const char *v, const char *name, long long *out) {
@@ -155,6 +156,13 @@ int cli_serve(int argc, char **argv) {
                 goto done;
             }
             c.access_log = k >= 3;
+        } else if (cli_flag(&a, "--load-format")) {
+            VAL("--load-format");
+            if (!strcmp(v, "dummy")) c.load_dummy = 1;
+            else if (strcmp(v, "auto") && strcmp(v, "safetensors")) {
+                cli_error("--load-format: expected auto, safetensors or dummy, got '%s'", v);
+                goto done;
+            }
         } else if (cli_flag(&a, "--device")) {
             VAL("--device");
             c.device = v;

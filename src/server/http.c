@@ -418,6 +418,17 @@ static int bind_addr(const srv_config *c, struct sockaddr_storage *ss, socklen_t
     return VC_OK;
 }
 
+/* The model: safetensors, or random weights for --load-format dummy (as vLLM). */
+static int load_model(srv_server *s) {
+    if (!s->cfg.load_dummy) return mdl_load(s->cfg.model, s->cfg.dtype, s->be, &s->m);
+    model_config mc;
+    cfg_dtype dt;
+    int rc = cfg_load_dir(s->cfg.model, &mc);
+    if (!rc) rc = cfg_resolve_dtype(s->cfg.dtype ? s->cfg.dtype : "auto", mc.torch_dtype, &dt);
+    if (!rc) rc = mdl_random(&mc, mdl_dtype_from_cfg(dt), 1234, s->be, &s->m);
+    return rc;
+}
+
 int srv_run(const srv_config *cfg) {
     srv_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
@@ -430,7 +441,7 @@ int srv_run(const srv_config *cfg) {
     struct MHD_Daemon *d = NULL;
     char tj[4096];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", cfg->model);
-    if (mdl_load(cfg->model, cfg->dtype, s->be, &s->m) || (vc_file_exists(tj) && tok_load_dir(cfg->model, &s->tok)) ||
+    if (load_model(s) || (vc_file_exists(tj) && tok_load_dir(cfg->model, &s->tok)) ||
         load_template(s) || load_generation_config(s) || eng_create(s->m, &cfg->ec, &s->e)) {
         fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
         goto out;

@@ -19,6 +19,7 @@ typedef struct {
     const char **api_keys;            /* --api-key / VLLM_API_KEY */
     int n_api_keys;
     const char *dtype, *device;
+    int load_dummy;                   /* --load-format dummy: random weights from config.json (benchmarks) */
     const char *chat_template;        /* file or inline template (--chat-template) */
     const char *generation_config;    /* auto | vllm | DIR */
     int prompt_tokens_details;        /* --enable-prompt-tokens-details */
