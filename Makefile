@@ -23,7 +23,7 @@ endif
 
 CPPFLAGS += -Isrc -Iinclude -D_GNU_SOURCE -DVLLMC_TARGET_DEVICE_$(VLLM_TARGET_DEVICE)
 CFLAGS_ALL = -std=c11 -g $(OPT) $(SAN) -Wall -Wextra -Werror -pthread -MMD -MP $(CFLAGS)
-LDLIBS += -lmicrohttpd -lcjson -lpcre2-8 -lutf8proc -lm -pthread
+LDLIBS += -lmicrohttpd -lcurl -lcjson -lpcre2-8 -lutf8proc -lm -pthread
 
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort)
 ifeq ($(VLLM_TARGET_DEVICE),cpu)

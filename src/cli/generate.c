@@ -15,6 +15,7 @@
 #include "engine/detok.h"
 #include "engine/offline.h"
 #include "engine/params_json.h"
+#include "hub/hub.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,7 +26,9 @@ static const char usage[] =
     "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--prompt-logprobs K] [--ignore-eos]\n"
     "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
     "       [--max-num-batched-tokens T] [--max-logprobs N (default: vocab)] [--no-enable-prefix-caching]\n"
-    "       [--scheduling-policy fcfs|priority] --json\n"
+    "       [--scheduling-policy fcfs|priority] [--revision REV] [--download-dir DIR] --json\n"
+    "MODEL_DIR may be a Hugging Face repo id ORG/NAME instead (downloaded into the Hugging Face cache:\n"
+    "--download-dir, else HF_HUB_CACHE, else HF_HOME/hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
     "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n";
 
@@ -48,6 +51,8 @@ static int on_token(void *vctx, int r, int index, const off_completion *c) {
     gen_ctx *g = vctx;
     dt_text *t = &g->t[g->first[r] + index];
     if (!g->tok || !t->st) return 0;
+    /* as vLLM's detokenizer: the EOS / stop_token_ids token that ended it adds no text */
+    if (c->finish == ENG_FINISH_STOP && !g->p[r].sp.include_stop_str_in_output) return 0;
     return dt_push(t, c->tokens[c->n_tokens - 1]) == 1;
 }
 
@@ -198,7 +203,8 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
 }
 
 int cli_generate(int argc, char **argv) {
-    const char *dir = NULL, *dtype = NULL, *device = NULL;
+    const char *dir = NULL, *dtype = NULL, *device = NULL, *revision = NULL, *download_dir = NULL;
+    char *local_dir = NULL;
     int json = 0, np = 0, cap = 0, status = 2, has_temp = 0;
     prompt_in *ps = NULL;
     const char **files = calloc((size_t)argc + 1, sizeof *files), **texts = calloc((size_t)argc + 1, sizeof *texts);
@@ -300,6 +306,10 @@ int cli_generate(int argc, char **argv) {
             if (!(dtype = cli_value(&a, "--dtype"))) goto done;
         } else if (cli_flag(&a, "--device")) {
             if (!(device = cli_value(&a, "--device"))) goto done;
+        } else if (cli_flag(&a, "--revision")) {
+            if (!(revision = cli_value(&a, "--revision"))) goto done;
+        } else if (cli_flag(&a, "--download-dir")) {
+            if (!(download_dir = cli_value(&a, "--download-dir"))) goto done;
         } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
             ec.enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--enable-prefix-caching")) {
@@ -333,6 +343,12 @@ int cli_generate(int argc, char **argv) {
     }
     if (!has_temp) sp.temperature = 0; /* greedy unless asked */
     status = 1;
+    hub_opts ho = {revision, download_dir, -1};
+    if (hub_resolve(dir, &ho, &local_dir)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
+    dir = local_dir;
     if (cli_open_backend(device, &be)) goto done;
     char tj[4096];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
@@ -433,5 +449,6 @@ done:
     tok_free(tok);
     mdl_free(m);
     be_free(be);
+    free(local_dir);
     return status;
 }

@@ -125,6 +125,7 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
             if (o[k].has_token) {
                 if (c->n_tokens == 0) c->t_first = t;
                 if ((rc = append(c, cap[first[r] + o[k].index], &o[k]))) break;
+                if (o[k].finish) c->finish = o[k].finish; /* fn sees why a last token ended the sequence */
                 /* every token reaches fn (the last one too, for its text); only a live one can be stopped */
                 if (fn && fn(ctx, r, o[k].index, c) && !o[k].finish)
                     eng_abort(e, o[k].request_id, o[k].index, ENG_FINISH_STOP);

@@ -66,7 +66,7 @@ int eng_params_from_json(const cJSON *o, eng_sampling_params *p) {
 #define INT(key, field, lo, hi)                                    \
     if ((rc = get_int(o, key, lo, hi, &ll, &has))) return rc;      \
     if (has) p->field = (int)ll;
-    INT("n", n, 1, 1 << 20);
+    INT("n", n, INT_MIN, 1 << 20); /* n < 1: SamplingParams' own message */
     NUM("temperature", temperature);
     NUM("top_p", top_p);
     INT("top_k", top_k, INT_MIN, INT_MAX);

@@ -2,8 +2,9 @@
  * threads. HTTP threads register a call's engine requests here before adding
  * them to the engine, so no output can arrive for an unknown id; the engine
  * thread copies each output into its call and wakes the waiting HTTP thread.
- * Timing metrics (TTFT, ITL, e2e) are taken here, when the engine produces a
- * token, as vLLM's output processor does. */
+ * Token timing metrics (TTFT, ITL) are taken here, when the engine produces a
+ * token; a completion's end is counted where the client's answer is decided
+ * (openai.c), so request_success_total carries the reason the client got. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,9 +119,6 @@ static void dispatch(srv_server *s, const eng_output *o, double now) {
         if (first) c->t_first[k] = now;
         c->t_last[k] = now;
     }
-    if (o->finish)
-        mt_finished(&s->metrics, o->finish, now - c->arrival, c->n_out[k] ? c->t_first[k] - c->arrival : 0,
-                    o->n_prompt, c->n_out[k]);
     pthread_mutex_lock(&c->mu);
     if (c->nev == c->cap) {
         int nc = c->cap ? c->cap * 2 : 16;

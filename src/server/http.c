@@ -263,12 +263,12 @@ static enum MHD_Result route(srv_server *s, struct MHD_Connection *conn, const c
     if (!comp && !chat && !tokz && !detok) return reply_literal(s, conn, method, url, 404, "{\"detail\":\"Not Found\"}");
     if (!post) goto not_allowed;
     if (cs->too_large) {
-        srv_fail(&err, 400, NULL, "The request body is larger than %zu MiB.", MAX_BODY >> 20);
+        srv_fail_parse(&err, NULL, "The request body is larger than %zu MiB.", MAX_BODY >> 20);
         return reply_error(s, conn, method, url, &err);
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
-        srv_fail(&err, 400, NULL, "Content-Type must be application/json (got %s).", ct ? ct : "none");
+        srv_fail_parse(&err, NULL, "Content-Type must be application/json (got %s).", ct ? ct : "none");
         return reply_error(s, conn, method, url, &err);
     }
     if (s->draining || s->dead) {

@@ -91,13 +91,22 @@ static void head(sbuf *s, const char *name, const char *type, const char *help) 
 }
 
 /* A value as Python's prometheus_client prints it: repr(float). */
+/* repr(float) as Python prints it: the shortest digits that read back, in
+ * positional notation for 1e-4 <= |v| < 1e16, always with a dot or exponent. */
 static void repr(char *tmp, size_t cap, double v) {
-    int n = 0;
-    for (int p = 1; p <= 17; p++) { /* the shortest text that reads back as v */
-        n = snprintf(tmp, cap, "%.*g", p, v);
+    double a = v < 0 ? -v : v;
+    if (v == 0 || (a >= 1e-4 && a < 1e16)) {
+        for (int d = 0; d <= 17; d++) {
+            snprintf(tmp, cap, "%.*f", d, v);
+            if (strtod(tmp, NULL) == v) break;
+        }
+        if (!strchr(tmp, '.')) strncat(tmp, ".0", cap - strlen(tmp) - 1);
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, cap, "%.*e", p - 1, v);
         if (strtod(tmp, NULL) == v) break;
     }
-    if (!strpbrk(tmp, ".eEni")) snprintf(tmp + n, cap - (size_t)n, ".0");
 }
 
 static void value(sbuf *s, double v) {

@@ -121,10 +121,17 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
 
 int oa_is_stream(const oa_job *j) { return j->r.stream; }
 
+static void completion_done(oa_job *j, int ci);
+
 void oa_free(oa_job *j) {
     if (!j) return;
     if (j->call) {
         if (j->n_done < j->total) fe_abort(j->s, j->call, -1, -1, ENG_FINISH_ABORT);
+        for (int i = 0; i < j->total; i++)
+            if (!j->c[i].done) { /* the client went away: counted as aborted */
+                j->c[i].finish = ENG_FINISH_ABORT;
+                completion_done(j, i);
+            }
         fe_release(j->s, j->call);
     }
     for (int i = 0; j->c && i < j->total; i++) {
@@ -185,9 +192,15 @@ static void clear_lp(comp_state *c) {
 }
 
 /* A token's text as vLLM shows it in logprobs: tokenizer.decode([id]). */
-static char *token_str(const srv_server *s, int32_t id, size_t *len) {
+static char *token_str(const oa_job *j, int32_t id, size_t *len) {
+    const srv_server *s = j->s;
     tok_text t = {0};
     *len = 0;
+    if (j->r.tokens_as_ids) {
+        char *z = malloc(32);
+        if (z) *len = (size_t)snprintf(z, 32, "token_id:%d", id);
+        return z;
+    }
     if (s->tok && !tok_decode(s->tok, &id, 1, 0, &t) && t.s) {
         *len = t.len;
         return t.s;
@@ -205,11 +218,11 @@ static size_t utf8_chars(const char *p, size_t n) {
 }
 
 /* A completions logprobs dict {token: logprob}, string keys merged as a Python dict does. */
-static void dict_json(const srv_server *s, sbuf *o, const lp_dict *d) {
+static void dict_json(const oa_job *j, sbuf *o, const lp_dict *d) {
     char *str[64];
     size_t len[64];
     int n = d->n < 64 ? d->n : 64;
-    for (int i = 0; i < n; i++) str[i] = token_str(s, d->ids[i], &len[i]);
+    for (int i = 0; i < n; i++) str[i] = token_str(j, d->ids[i], &len[i]);
     sb_str(o, "{");
     int w = 0;
     for (int i = 0; i < n; i++) {
@@ -231,7 +244,6 @@ static void dict_json(const srv_server *s, sbuf *o, const lp_dict *d) {
 /* Completions: {"text_offset","token_logprobs","tokens","top_logprobs"} for
  * (echoed prompt tokens and) the pending output tokens. */
 static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, int with_prompt, size_t offset) {
-    const srv_server *s = j->s;
     sbuf off = {0}, tlp = {0}, toks = {0}, top = {0};
     int w = 0;
     const srv_event *pe = with_prompt ? &j->plp[prompt] : NULL;
@@ -239,7 +251,7 @@ static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, i
     for (int i = 0; i < np + c->n_lp; i++) {
         int32_t id = i < np ? j->r.ids[prompt][i] : c->tok[i - np];
         size_t l;
-        char *t = token_str(s, id, &l);
+        char *t = token_str(j, id, &l);
         const char *sep = w++ ? "," : "";
         sb_printf(&off, "%s%zu", sep, offset);
         offset += utf8_chars(t ? t : "", t ? l : 0);
@@ -267,11 +279,11 @@ static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, i
                 vals[d.n++] = pe->plp_vals[(size_t)i * k + q];
             }
             sb_jfloat(&tlp, pe->plp_tok[i]);
-            dict_json(s, &top, &d);
+            dict_json(j, &top, &d);
         } else {
             const lp_dict *d = &c->lp[i - np];
             sb_jfloat(&tlp, d->vals[0]);
-            dict_json(s, &top, d);
+            dict_json(j, &top, d);
         }
     }
     sb_str(o, "{\"text_offset\":[");
@@ -302,7 +314,7 @@ static void chat_logprobs(oa_job *j, sbuf *o, comp_state *c) {
     for (int i = 0; i < c->n_lp; i++) {
         const lp_dict *d = &c->lp[i];
         size_t l;
-        char *t = token_str(j->s, d->ids[0], &l);
+        char *t = token_str(j, d->ids[0], &l);
         sb_str(o, i ? ",{\"token\":" : "{\"token\":");
         sb_jstr(o, t ? t : "", t ? l : 0);
         sb_str(o, ",\"logprob\":");
@@ -312,7 +324,7 @@ static void chat_logprobs(oa_job *j, sbuf *o, comp_state *c) {
         free(t);
         sb_str(o, ",\"top_logprobs\":[");
         for (int k = 0; k < d->n && k < top; k++) {
-            t = token_str(j->s, d->ids[k], &l);
+            t = token_str(j, d->ids[k], &l);
             sb_str(o, k ? ",{\"token\":" : "{\"token\":");
             sb_jstr(o, t ? t : "", t ? l : 0);
             sb_str(o, ",\"logprob\":");
@@ -339,7 +351,7 @@ static void prompt_logprobs_json(oa_job *j, sbuf *o, int p) {
     for (int i = 1; i < j->r.len[p]; i++) {
         int32_t id = j->r.ids[p][i];
         size_t l;
-        char *t = token_str(j->s, id, &l);
+        char *t = token_str(j, id, &l);
         sb_printf(o, ",{\"%d\":{\"logprob\":", id);
         sb_jfloat(o, pe->plp_tok[i]);
         sb_printf(o, ",\"rank\":%d,\"decoded_token\":", pe->plp_rank[i]);
@@ -349,7 +361,7 @@ static void prompt_logprobs_json(oa_job *j, sbuf *o, int p) {
         for (int q = 0; q < k; q++) {
             int32_t tid = pe->plp_ids[(size_t)i * k + q];
             if (tid < 0 || tid == id) continue;
-            t = token_str(j->s, tid, &l);
+            t = token_str(j, tid, &l);
             sb_printf(o, ",\"%d\":{\"logprob\":", tid);
             sb_jfloat(o, pe->plp_vals[(size_t)i * k + q]);
             sb_printf(o, ",\"rank\":%d,\"decoded_token\":", q + 1);
@@ -363,6 +375,17 @@ static void prompt_logprobs_json(oa_job *j, sbuf *o, int p) {
 }
 
 /* ---- events ---- */
+
+/* A completion is over as the client sees it: vLLM's request_success_total and
+ * e2e / TPOT / length histograms count it with the reason the client gets. */
+static void completion_done(oa_job *j, int ci) {
+    comp_state *c = &j->c[ci];
+    c->done = 1;
+    j->n_done++;
+    double now = fe_now(), t_first = j->call->t_first[ci];
+    mt_finished(&j->s->metrics, c->finish, now - j->call->arrival, t_first > 0 ? t_first - j->call->arrival : 0,
+                j->r.len[ci / j->r.sp.n], c->n_tokens);
+}
 
 /* Apply one engine event to its completion. Returns the completion index, or
  * -1 when the event changes nothing visible (a completion already stopped). */
@@ -380,18 +403,19 @@ static int apply(oa_job *j, srv_event *ev) {
     if (ev->has_token) {
         c->n_tokens++;
         if (j->r.logprobs >= 0) push_lp(c, ev);
-        int rc = dt_push(&c->dt, ev->token);
+        /* vLLM's detokenizer leaves out the token that stopped the sequence (EOS or a stop_token_ids
+         * entry) unless include_stop_str_in_output */
+        int stop_tok = ev->finish == ENG_FINISH_STOP && !j->r.sp.include_stop_str_in_output;
+        int rc = stop_tok ? 0 : dt_push(&c->dt, ev->token);
         if (rc == 1) { /* a stop string: the output processor ends the request */
-            c->done = 1;
             c->finish = ENG_FINISH_STOP;
             c->stop_str = dt_stop_str(&c->dt);
-            j->n_done++;
+            completion_done(j, ci);
             if (!ev->finish) fe_abort(j->s, j->call, ev->prompt, ev->index, ENG_FINISH_STOP);
             return ci;
         }
     }
     if (ev->finish) {
-        c->done = 1;
         c->finish = ev->finish;
         c->stop_token = ev->stop_token;
         if (dt_finish(&c->dt) == 1) {
@@ -399,7 +423,7 @@ static int apply(oa_job *j, srv_event *ev) {
             c->stop_str = dt_stop_str(&c->dt);
             c->stop_token = -1;
         }
-        j->n_done++;
+        completion_done(j, ci);
     }
     return ci;
 }

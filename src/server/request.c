@@ -27,6 +27,17 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...) 
     return -1;
 }
 
+int srv_fail_parse(srv_error *e, const char *param, const char *fmt, ...) {
+    e->status = 400;
+    e->type = "Bad Request";
+    e->param = param;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int utf8_valid(const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
@@ -51,7 +62,7 @@ static int utf8_valid(const unsigned char *p, size_t n) {
 /* The body as a JSON object, or a 400. */
 static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
     if (!utf8_valid((const unsigned char *)body, len)) {
-        srv_fail(err, 400, NULL, "The request body is not valid UTF-8.");
+        srv_fail_parse(err, NULL, "The request body is not valid UTF-8.");
         return NULL;
     }
     const char *end = NULL;
@@ -64,12 +75,12 @@ static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
                 break;
             }
     if (!j) {
-        srv_fail(err, 400, NULL, "JSON decode error: the request body is not valid JSON.");
+        srv_fail_parse(err, NULL, "JSON decode error: the request body is not valid JSON.");
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        srv_fail(err, 400, NULL, "The request body must be a JSON object.");
+        srv_fail_parse(err, NULL, "The request body must be a JSON object.");
         return NULL;
     }
     return j;
@@ -84,7 +95,7 @@ static const cJSON *field(const cJSON *o, const char *k) {
 static int opt_bool(const cJSON *o, const char *k, int *v, srv_error *err) {
     const cJSON *x = field(o, k);
     if (!x) return 0;
-    if (!cJSON_IsBool(x)) return srv_fail(err, 400, k, "'%s' must be a boolean", k);
+    if (!cJSON_IsBool(x)) return srv_fail_parse(err, k, "'%s' must be a boolean", k);
     *v = cJSON_IsTrue(x);
     return 0;
 }
@@ -94,9 +105,9 @@ static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, lo
     const cJSON *x = field(o, k);
     if (!x) return 0;
     if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
-        return srv_fail(err, 400, k, "'%s' must be an integer", k);
+        return srv_fail_parse(err, k, "'%s' must be an integer", k);
     if (x->valuedouble < (double)lo || x->valuedouble > (double)hi)
-        return srv_fail(err, 400, k, "'%s' must be in [%lld, %lld], got %.17g", k, lo, hi, x->valuedouble);
+        return srv_fail_parse(err, k, "'%s' must be in [%lld, %lld], got %.17g", k, lo, hi, x->valuedouble);
     *v = (long long)x->valuedouble;
     return 1;
 }
@@ -104,7 +115,7 @@ static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, lo
 static int opt_string(const cJSON *o, const char *k, const char **v, srv_error *err) {
     const cJSON *x = field(o, k);
     if (!x) return 0;
-    if (!cJSON_IsString(x)) return srv_fail(err, 400, k, "'%s' must be a string", k);
+    if (!cJSON_IsString(x)) return srv_fail_parse(err, k, "'%s' must be a string", k);
     *v = x->valuestring;
     return 1;
 }
@@ -178,8 +189,8 @@ static int read_ids(const srv_ctx *c, const cJSON *a, int32_t **out, int *n, srv
     cJSON_ArrayForEach(e, a) {
         if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble)) {
             free(v);
-            return srv_fail(err, 400, "prompt", "'prompt' must be a string, a list of strings, a list of token ids "
-                                                "or a list of lists of token ids");
+            return srv_fail_parse(err, "prompt", "'prompt' must be a string, a list of strings, a list of token ids "
+                                                  "or a list of lists of token ids");
         }
         if (e->valuedouble < 0 || e->valuedouble >= c->vocab_size) {
             free(v);
@@ -196,16 +207,17 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
     const cJSON *p = field(o, "prompt");
     static const char shape[] =
         "'prompt' must be a string, a list of strings, a list of token ids or a list of lists of token ids";
-    if (!p) return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+    if (!p || (cJSON_IsString(p) && !p->valuestring[0]))
+        return srv_fail_parse(err, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
     if (cJSON_IsString(p)) {
         int32_t *ids;
         int n;
         if (encode(c, p->valuestring, strlen(p->valuestring), add_special, &ids, &n, err)) return -1;
         return add_prompt(r, ids, n, strdup(p->valuestring), err);
     }
-    if (!cJSON_IsArray(p)) return srv_fail(err, 400, "prompt", shape);
+    if (!cJSON_IsArray(p)) return srv_fail_parse(err, "prompt", shape);
     int m = cJSON_GetArraySize(p);
-    if (m == 0) return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+    if (m == 0) return srv_fail_parse(err, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
     const cJSON *first = p->child;
     if (cJSON_IsNumber(first)) { /* one prompt of token ids */
         int32_t *ids;
@@ -223,10 +235,10 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
                 return -1;
         } else if (cJSON_IsArray(e) && cJSON_IsArray(first)) {
             if (cJSON_GetArraySize(e) == 0)
-                return srv_fail(err, 400, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
+                return srv_fail_parse(err, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
             if (read_ids(c, e, &ids, &n, err) || add_prompt(r, ids, n, decode_ids(c, ids, n), err)) return -1;
         } else {
-            return srv_fail(err, 400, "prompt", shape);
+            return srv_fail_parse(err, "prompt", shape);
         }
     }
     return 0;
@@ -239,19 +251,20 @@ static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
         sb_str(out, content->valuestring);
         return 0;
     }
-    if (!cJSON_IsArray(content)) return srv_fail(err, 400, "messages", "message content must be a string or a list of content parts");
+    if (!cJSON_IsArray(content))
+        return srv_fail_parse(err, "messages", "message content must be a string or a list of content parts");
     int k = 0;
     const cJSON *part;
     cJSON_ArrayForEach(part, content) {
         const char *type = NULL;
         if (!cJSON_IsObject(part) || opt_string(part, "type", &type, err) <= 0)
-            return srv_fail(err, 400, "messages", "each content part must be an object with a 'type'");
+            return srv_fail_parse(err, "messages", "each content part must be an object with a 'type'");
         const char *text = NULL;
         if (strcmp(type, "text") && strcmp(type, "input_text"))
             return srv_fail(err, 400, "messages", "content part type '%s' is not supported by this model (text only)",
                             type);
         if (opt_string(part, "text", &text, err) <= 0)
-            return srv_fail(err, 400, "messages", "a text content part needs a 'text' string");
+            return srv_fail_parse(err, "messages", "a text content part needs a 'text' string");
         if (k++) sb_str(out, "\n");
         sb_str(out, text);
     }
@@ -261,7 +274,7 @@ static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
 /* messages with every content flattened to a string. */
 static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
     if (!cJSON_IsArray(msgs)) {
-        srv_fail(err, 400, "messages", "'messages' must be a list of message objects");
+        srv_fail_parse(err, "messages", "'messages' must be a list of message objects");
         return NULL;
     }
     cJSON *out = cJSON_CreateArray();
@@ -269,7 +282,7 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
     cJSON_ArrayForEach(m, msgs) {
         const char *role = NULL;
         if (!cJSON_IsObject(m) || opt_string(m, "role", &role, err) <= 0) {
-            srv_fail(err, 400, "messages", "each message must be an object with a 'role' string");
+            srv_fail_parse(err, "messages", "each message must be an object with a 'role' string");
             cJSON_Delete(out);
             return NULL;
         }
@@ -297,11 +310,12 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     if (opt_bool(o, "add_generation_prompt", &add_gen, err) || opt_bool(o, "continue_final_message", &cont, err))
         return -1;
     if (add_gen && cont)
-        return srv_fail(err, 400, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+        return srv_fail_parse(err, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
     const cJSON *tools = field(o, "tools"), *docs = field(o, "documents"), *kw = field(o, "chat_template_kwargs");
-    if (tools && !cJSON_IsArray(tools)) return srv_fail(err, 400, "tools", "'tools' must be a list");
-    if (docs && !cJSON_IsArray(docs)) return srv_fail(err, 400, "documents", "'documents' must be a list");
-    if (kw && !cJSON_IsObject(kw)) return srv_fail(err, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    if (tools && !cJSON_IsArray(tools)) return srv_fail_parse(err, "tools", "'tools' must be a list");
+    if (docs && !cJSON_IsArray(docs)) return srv_fail_parse(err, "documents", "'documents' must be a list");
+    if (kw && !cJSON_IsObject(kw))
+        return srv_fail_parse(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
     const char *own = NULL;
     if (opt_string(o, "chat_template", &own, err) < 0) return -1;
     const tmpl_template *t = c->tmpl;
@@ -320,7 +334,7 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     cJSON *msgs = normalize_messages(field(o, "messages"), err);
     if (!msgs) {
         tmpl_free(compiled);
-        return err->status ? -1 : srv_fail(err, 400, "messages", "'messages' is required");
+        return err->status ? -1 : srv_fail_parse(err, "messages", "'messages' is required");
     }
     tmpl_chat_args a = {.messages = msgs, .tools = tools, .documents = docs, .kwargs = kw,
                         .add_generation_prompt = add_gen, .bos_token = c->bos_token, .eos_token = c->eos_token,
@@ -402,7 +416,7 @@ static int unsupported(const cJSON *o, srv_error *err) {
     if (rf) {
         const char *t = NULL;
         if (!cJSON_IsObject(rf) || opt_string(rf, "type", &t, err) <= 0)
-            return srv_fail(err, 400, "response_format", "'response_format' must be an object with a 'type'");
+            return srv_fail_parse(err, "response_format", "'response_format' must be an object with a 'type'");
         if (strcmp(t, "text"))
             return srv_fail(err, 400, "response_format",
                             "response_format type '%s' (structured output) is not supported by this server yet", t);
@@ -432,9 +446,9 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     const cJSON *so = field(o, "stream_options");
     if (so) {
         if (!r->stream)
-            srv_fail(err, 400, "stream_options", "Stream options can only be defined when `stream=True`.");
+            srv_fail_parse(err, "stream_options", "Stream options can only be defined when `stream=True`.");
         else if (!cJSON_IsObject(so))
-            srv_fail(err, 400, "stream_options", "'stream_options' must be an object");
+            srv_fail_parse(err, "stream_options", "'stream_options' must be an object");
         if (err->status || opt_bool(so, "include_usage", &r->include_usage, err) ||
             opt_bool(so, "continuous_usage_stats", &r->continuous_usage, err))
             goto out;
@@ -446,7 +460,7 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         long long top = -1;
         if (opt_bool(o, "logprobs", &lp, err) || opt_int(o, "top_logprobs", 0, 1 << 20, &top, err) < 0) goto out;
         if (top > 0 && !lp) {
-            srv_fail(err, 400, "top_logprobs", "when using `top_logprobs`, `logprobs` must be set to true.");
+            srv_fail_parse(err, "top_logprobs", "when using `top_logprobs`, `logprobs` must be set to true.");
             goto out;
         }
         if (lp) r->logprobs = top > 0 ? (int)top : 0;
@@ -455,6 +469,10 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         if (!h) h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
         if (h < 0) goto out;
         if (h) max_tokens = v, has_max = 1;
+        if (has_max && max_tokens < 1) {
+            srv_fail(err, 400, "max_tokens", "max_tokens must be at least 1, got %lld.", max_tokens);
+            goto out;
+        }
         cJSON_DeleteItemFromObjectCaseSensitive(o, "logprobs"); /* a bool here; SamplingParams' is an int */
         if (r->logprobs >= 0) cJSON_AddNumberToObject(o, "logprobs", r->logprobs);
     } else {
@@ -467,13 +485,16 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
         if (h < 0) goto out;
         if (h) max_tokens = v, has_max = 1;
+        if (has_max && max_tokens < 1) {
+            srv_fail(err, 400, "max_tokens", "max_tokens must be at least 1, got %lld.", max_tokens);
+            goto out;
+        }
     }
     if (opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err) < 0) goto out;
     r->priority = (int)v * (field(o, "priority") != NULL);
     apply_defaults(c, &r->sp);
     if (eng_params_from_json(o, &r->sp)) {
-        const char *m = vc_errmsg();
-        srv_fail(err, 400, NULL, "%s", m);
+        srv_fail_parse(err, NULL, "%s", vc_errmsg());
         goto out;
     }
     const cJSON *bw = field(o, "bad_words");
@@ -503,8 +524,31 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
             goto out;
         if (r->echo && r->logprobs >= 0 && r->sp.prompt_logprobs < 0) r->sp.prompt_logprobs = r->logprobs;
     }
+    /* truncate_prompt_tokens: keep the last N tokens of each prompt (-1: max_model_len) */
+    long long trunc = 0;
+    int ht = opt_int(o, "truncate_prompt_tokens", -1, 1LL << 31, &trunc, err);
+    if (ht < 0 || opt_bool(o, "return_tokens_as_token_ids", &r->tokens_as_ids, err)) goto out;
+    if (ht) {
+        if (trunc == -1) trunc = c->max_model_len;
+        if (trunc > c->max_model_len) {
+            srv_fail(err, 400, "truncate_prompt_tokens",
+                     "truncate_prompt_tokens value (%lld) is greater than max_model_len (%d). Please, select a smaller "
+                     "truncation size.", trunc, c->max_model_len);
+            goto out;
+        }
+        for (int i = 0; i < r->n_prompts; i++)
+            if (trunc > 0 && r->len[i] > trunc) {
+                memmove(r->ids[i], r->ids[i] + (r->len[i] - trunc), sizeof(int32_t) * (size_t)trunc);
+                r->len[i] = (int)trunc;
+                char *t = decode_ids(c, r->ids[i], r->len[i]);
+                if (t) {
+                    free(r->text[i]);
+                    r->text[i] = t;
+                }
+            }
+    }
     /* vLLM's _validate_input and get_max_tokens, per prompt */
-    r->max_tokens = calloc((size_t)r->n_prompts, sizeof *r->max_tokens);
+    r->max_tokens = calloc(r->n_prompts > 0 ? (size_t)r->n_prompts : 1, sizeof *r->max_tokens);
     if (!r->max_tokens) {
         srv_fail(err, 500, NULL, "out of memory");
         goto out;
@@ -580,7 +624,7 @@ int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, siz
         const char *p = NULL;
         int add_special = 1;
         if (opt_string(o, "prompt", &p, err) <= 0) {
-            if (!err->status) srv_fail(err, 400, "prompt", "'prompt' (a string) or 'messages' is required");
+            if (!err->status) srv_fail_parse(err, "prompt", "'prompt' (a string) or 'messages' is required");
             goto done;
         }
         if (opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, p, strlen(p), add_special, &ids, &n, err))
@@ -625,7 +669,7 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, s
         goto done;
     }
     if (!t || !cJSON_IsArray(t)) {
-        srv_fail(err, 400, "tokens", "'tokens' must be a list of token ids");
+        srv_fail_parse(err, "tokens", "'tokens' must be a list of token ids");
         goto done;
     }
     if (read_ids(c, t, &ids, &n, err)) {

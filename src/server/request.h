@@ -22,9 +22,15 @@ typedef struct {
     char message[1024];
 } srv_error;
 
-/* Fill e and return -1 (for `return srv_fail(...)`). */
+/* Fill e and return -1 (for `return srv_fail(...)`). The type follows the
+ * status as vLLM's create_error_response names it (400 "BadRequestError", 404
+ * "NotFoundError", ...). */
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A 400 of the kind vLLM's FastAPI layer answers before its handlers run
+ * (body not JSON, wrong field types, the request models' own validators):
+ * type "Bad Request" (HTTPStatus.BAD_REQUEST.phrase). */
+int srv_fail_parse(srv_error *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* What requests are checked against: the model, its tokenizer and template,
  * and the server's settings. Read-only while the server runs. */
@@ -56,6 +62,7 @@ typedef struct {
     int priority;
     char *echo_prefix;           /* chat echo: the final assistant message's content, else NULL */
     int *max_tokens;             /* [n_prompts] the max_tokens each prompt runs with */
+    int tokens_as_ids;           /* return_tokens_as_token_ids: logprob tokens as "token_id:N" */
 } srv_request;
 
 /* Parse body (len bytes, not necessarily NUL-terminated). */

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import {
   Checks, startServer, request, get, post, streamPost, fetchMetrics, metricSum, sleep, MODEL_NAME,
-  BOS, IM_START, IM_END, textIds,
+  BOS, IM_START, IM_END, LETTERS, textIds,
 } from "./server_util.mjs";
 
 const C = new Checks("server_http.mjs (raw HTTP)");
@@ -85,6 +85,46 @@ await C.check("keep-alive: 3 requests over one connection", async () => {
   assert.equal(sockets.size, 1, `${sockets.size} sockets used`);
 });
 
+await C.check("Content-Type \"application/json; charset=utf-8\" and \"Application/JSON\" are accepted", async () => {
+  for (const ct of ["application/json; charset=utf-8", "Application/JSON"]) {
+    const r = await request(port, "POST", "/v1/completions", { body: { model, prompt: "hi", max_tokens: 2 }, headers: { "Content-Type": ct } });
+    assert.equal(r.status, 200, `${ct}: ${r.text.slice(0, 200)}`);
+  }
+});
+await C.check("a chunked request body (no Content-Length) is read", async () => {
+  const r = await new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/v1/completions", agent: false,
+      headers: { "Content-Type": "application/json", "Transfer-Encoding": "chunked" } }, (res) => {
+      let t = "";
+      res.on("data", (c) => (t += c));
+      res.on("end", () => resolve({ status: res.statusCode, text: t }));
+    });
+    req.on("error", reject);
+    const body = JSON.stringify({ model, prompt: "hi", max_tokens: 2 });
+    req.write(body.slice(0, 10));
+    setTimeout(() => { req.write(body.slice(10)); req.end(); }, 50);
+  });
+  assert.equal(r.status, 200, r.text.slice(0, 200));
+  assert.equal(JSON.parse(r.text).usage.completion_tokens, 2);
+});
+await C.check("Expect: 100-continue (curl sends it for bodies over 1 KiB) -> 100 Continue, then the response", async () => {
+  const body = JSON.stringify({ model, prompt: "a".repeat(2000).slice(0, 300), max_tokens: 2 });
+  const r = await new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/v1/completions", agent: false,
+      headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Expect: "100-continue" } }, (res) => {
+      let t = "";
+      res.on("data", (c) => (t += c));
+      res.on("end", () => resolve({ status: res.statusCode, text: t, continued }));
+    });
+    let continued = false;
+    const timer = setTimeout(() => { req.destroy(new Error("no 100 Continue within 1 s")); }, 1000);
+    req.on("continue", () => { continued = true; clearTimeout(timer); req.end(body); });
+    req.on("error", reject);
+  });
+  assert.ok(r.continued);
+  assert.equal(r.status, 200, r.text.slice(0, 200));
+});
+
 // --- /tokenize and /detokenize ---------------------------------------------------------------
 const HELLO = [BOS, ...textIds("hello")];
 await C.check("/tokenize prompt -> {count, max_model_len, tokens} (BOS added by default)", async () => {
@@ -100,6 +140,10 @@ await C.check("/tokenize add_special_tokens false, UTF-8 bytes -> byte-fallback 
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json.tokens, [textIds("h")[0], 0xc3 + 3, 0xa9 + 3, 0x20 + 3, textIds("x")[0]]);
   assert.equal(r.json.count, 5);
+});
+await C.check("/tokenize: special tokens written in the text are recognised", async () => {
+  const r = await post(port, "/tokenize", { model, prompt: "<|im_start|>hi<|im_end|>" });
+  assert.deepEqual(r.json.tokens, [BOS, IM_START, ...textIds("hi"), IM_END]);
 });
 await C.check("/tokenize return_token_strs -> vocabulary strings", async () => {
   const r = await post(port, "/tokenize", { model, prompt: "hi x", return_token_strs: true });
@@ -170,6 +214,10 @@ const cases = [
   ["chat max_completion_tokens + prompt > max_model_len", CH, M({ max_tokens: undefined, max_completion_tokens: 510 }), {}, SERVE],
   ["completions allowed_token_ids out of vocabulary", C_, P({ allowed_token_ids: [100000] }), {}, SERVE],
   ["streaming request with temperature -1 -> JSON 400, not SSE", C_, P({ temperature: -1, stream: true }), {}, SERVE],
+  ["completions suffix (not supported)", C_, P({ suffix: "x" }), {}, SERVE],
+  ["completions empty prompt \"\" (CompletionRequest validator)", C_, P({ prompt: "" }), {}, PYD],
+  ["completions token prompt out of vocabulary", C_, P({ prompt: [1, 99999] }), {}, SERVE],
+  ["completions empty token list", C_, P({ prompt: [] }), {}, ANY],
   ["completions stream_options without stream", C_, P({ stream_options: { include_usage: true } }), {}, PYD],
   ["chat stream_options with stream false", CH, M({ stream: false, stream_options: { include_usage: true } }), {}, PYD],
   ["chat add_generation_prompt + continue_final_message", CH,
@@ -276,17 +324,44 @@ await C.check("/metrics: Prometheus text, every vLLM metric name present with mo
   assert.match(r.text, /^# TYPE vllm:num_requests_running gauge$/m);
   assert.match(r.text, /^# TYPE vllm:time_to_first_token_seconds histogram$/m);
 });
+await C.check("/metrics: numbers (values and le labels) printed as prometheus_client prints them (Python float repr: 10.0, not 1e+01)", async () => {
+  const r = await get(port, "/metrics");
+  const bad = [];
+  // floatToGoString: repr(float) (integral values below 1e6 as "N.0"), Go-style exponent from 1e6 on
+  const pyFloat = (tok) => {
+    const v = Number(tok);
+    return tok === "+Inf" || tok === "-Inf" || tok === "NaN" ||
+      (Number.isInteger(v) && Math.abs(v) < 1e6 ? tok === `${v}.0` : /^-?\d+(\.\d+)?(e[+-]\d+)?$/.test(tok));
+  };
+  for (const line of r.text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const le = /le="([^"]*)"/.exec(line);
+    if (!pyFloat(line.slice(line.lastIndexOf(" ") + 1)) || (le && !pyFloat(le[1]))) bad.push(line);
+  }
+  assert.deepEqual(bad.slice(0, 5), []);
+});
 await C.check("/metrics: idle gauges are 0 (running, waiting, kv_cache_usage_perc)", async () => {
   const s = await fetchMetrics(port);
   assert.equal(metricSum(s, "vllm:num_requests_running", L), 0);
   assert.equal(metricSum(s, "vllm:num_requests_waiting", L), 0);
   assert.equal(metricSum(s, "vllm:kv_cache_usage_perc", L), 0);
 });
+const finishedCount = (s) => metricSum(s, "vllm:request_success_total", L);
+/** /metrics once the finished-request counters have grown by n (vLLM records a request's stats right
+ *  around its final output, so allow them up to 2 s to catch up with the response). */
+async function metricsAfter(a, n = 1) {
+  const t = Date.now();
+  for (;;) {
+    const b = await fetchMetrics(port);
+    if (finishedCount(b) - finishedCount(a) >= n || Date.now() - t > 2000) return b;
+    await sleep(20);
+  }
+}
 await C.check("/metrics: counters grow after a completion (tokens, success{length}, histograms, prefix-cache queries)", async () => {
   const a = await fetchMetrics(port);
   const r = await post(port, C_, { model, prompt: "metrics", max_tokens: 5, ignore_eos: true });
   assert.equal(r.status, 200, r.text);
-  const b = await fetchMetrics(port);
+  const b = await metricsAfter(a);
   const d = (name, labels = {}) => metricSum(b, name, { ...L, ...labels }) - metricSum(a, name, { ...L, ...labels });
   assert.equal(d("vllm:prompt_tokens_total"), 8, "prompt tokens (<s> + 7 letters)");
   assert.equal(d("vllm:generation_tokens_total"), 5);
@@ -305,11 +380,23 @@ await C.check("/metrics: finished_reason=\"stop\" counts a stop-string finish; p
   const r = await post(port, C_, { model, prompt, max_tokens: 8, ignore_eos: true, allowed_token_ids: [259], stop: ["aa"] });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.choices[0].finish_reason, "stop");
-  const b = await fetchMetrics(port);
+  const b = await metricsAfter(a);
   const d = (name, labels = {}) => metricSum(b, name, { ...L, ...labels }) - metricSum(a, name, { ...L, ...labels });
-  assert.equal(d("vllm:request_success_total", { finished_reason: "stop" }), 1);
+  const fr = (f) => d("vllm:request_success_total", { finished_reason: f });
+  assert.deepEqual({ stop: fr("stop"), length: fr("length"), abort: fr("abort") }, { stop: 1, length: 0, abort: 0 },
+    "the response said finish_reason \"stop\"; vLLM counts the finish reason it reports");
   assert.equal(d("vllm:prefix_cache_hits_total"), 32, "two 16-token blocks hit");
   assert.equal(d("vllm:prefix_cache_queries_total"), 41);
+});
+
+await C.check("stop string completed by the last allowed token (max_tokens 2, stop \"aa\"): finish_reason stop / stop_reason \"aa\", counted as stop", async () => {
+  const a = await fetchMetrics(port);
+  const r = await post(port, C_, { model, prompt: "stop at the end", max_tokens: 2, ignore_eos: true, allowed_token_ids: [259], stop: ["aa"] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.json.choices[0].text, r.json.choices[0].finish_reason, r.json.choices[0].stop_reason], ["", "stop", "aa"]);
+  const b = await metricsAfter(a);
+  const fr = (f) => metricSum(b, "vllm:request_success_total", { ...L, finished_reason: f }) - metricSum(a, "vllm:request_success_total", { ...L, finished_reason: f });
+  assert.deepEqual({ stop: fr("stop"), length: fr("length") }, { stop: 1, length: 0 });
 });
 
 // --- client disconnect ----------------------------------------------------------------------------
@@ -333,8 +420,9 @@ for (const [p, body] of [
     const r = await streamPost(port, p, body, { onEvent: () => (++n >= 2 ? "cut" : undefined) });
     assert.equal(r.status, 200);
     assert.ok(r.cut, `the stream ended before 2 chunks: ${r.text.slice(0, 300)}`);
-    const { s, ms } = await waitIdle(2000);
-    assert.ok(ms >= 0, `num_requests_running ${metricSum(s, "vllm:num_requests_running", L)} after 2 s`);
+    const { s: s0, ms } = await waitIdle(2000);
+    assert.ok(ms >= 0, `num_requests_running ${metricSum(s0, "vllm:num_requests_running", L)} after 2 s`);
+    const s = await metricsAfter(a);
     const dAbort = metricSum(s, "vllm:request_success_total", { ...L, finished_reason: "abort" }) -
       metricSum(a, "vllm:request_success_total", { ...L, finished_reason: "abort" });
     assert.equal(dAbort, 1, "request_success_total{finished_reason=\"abort\"} +1");
@@ -344,13 +432,17 @@ for (const [p, body] of [
   });
 }
 await C.check("SSE framing: content-type text/event-stream, every event `data: ...\\n\\n`, ends with data: [DONE]", async () => {
-  const r = await streamPost(port, C_, { model, prompt: "hi", max_tokens: 3, ignore_eos: true, stream: true });
+  const r = await streamPost(port, C_, { model, prompt: "hi", max_tokens: 3, ignore_eos: true, stream: true, allowed_token_ids: LETTERS });
   assert.equal(r.status, 200);
   assert.match(String(r.headers["content-type"]), /^text\/event-stream/);
   assert.ok(r.done, "saw data: [DONE]");
   assert.match(r.text, /^(data: [^\n]+\n\n)+$/);
   assert.ok(r.text.endsWith("data: [DONE]\n\n"));
-  assert.equal(r.events.filter((e) => e.json).length, 3);
+  // vLLM V1 coalesces the deltas of steps the handler has not sent yet, so 1..3 chunks carry the 3 tokens
+  const chunks = r.events.filter((e) => e.json).map((e) => e.json);
+  assert.ok(chunks.length >= 1 && chunks.length <= 3, `${chunks.length} chunks`);
+  assert.match(chunks.map((c) => c.choices[0].text).join(""), /^[a-z]{3}$/);
+  assert.equal(chunks[chunks.length - 1].choices[0].finish_reason, "length");
 });
 
 // --- API keys -------------------------------------------------------------------------------------
@@ -389,6 +481,29 @@ await C.check("VLLM_API_KEY env: 401 without the key, 200 with it", async () => 
   } finally {
     await a.stop();
   }
+});
+await C.check("--served-model-name test-model alias-b: both listed, both accepted, responses name the first (vLLM)", async () => {
+  const a = await startServer([], { name: "names", names: [model, "alias-b"] });
+  try {
+    const r = await get(a.port, "/v1/models");
+    assert.deepEqual(r.json.data.map((m) => m.id), [model, "alias-b"]);
+    const c = await post(a.port, C_, P({ model: "alias-b", max_tokens: 2 }));
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.model, model);
+    const h = await post(a.port, CH, M({ model: "alias-b", max_tokens: 2 }));
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.json.model, model);
+  } finally {
+    await a.stop();
+  }
+});
+await C.check("no \"model\" in the request -> the served model (vLLM: model is optional)", async () => {
+  const r = await post(port, C_, { prompt: "hi", max_tokens: 2 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.model, model);
+  const h = await post(port, CH, { messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
+  assert.equal(h.status, 200, h.text);
+  assert.equal(h.json.model, model);
 });
 await C.check("no --api-key: any or no Authorization header is accepted", async () => {
   assert.equal((await get(port, "/v1/models", { headers: { Authorization: "Bearer whatever" } })).status, 200);

@@ -1,4 +1,4 @@
-// Load test for `vllmc serve`: 64 concurrent streaming clients (raw HTTP, one keep-alive
+// Load test for `vllmc serve` (--max-num-seqs 16, so requests queue): 64 concurrent streaming clients (raw HTTP, one keep-alive
 // connection each), 4 requests each in sequence (completions and chat mixed, max_tokens 8..32,
 // ignore_eos, letters only so that one token is one character), ~10% of them disconnect
 // mid-stream (socket destroyed after the first 2..4 events). Afterwards every request is
@@ -19,6 +19,7 @@ import {
 
 const CLIENTS = parseInt(process.env.LOAD_CLIENTS || "64", 10);
 const ROUNDS = parseInt(process.env.LOAD_ROUNDS || "4", 10);
+const MAX_SEQS = 16; // fewer than the clients: requests queue (num_requests_waiting > 0) during the load
 const CUT_MAX_TOKENS = 300; // long enough that a request is always still running when it is cut
 const C = new Checks(`server_load.mjs (${CLIENTS} clients x ${ROUNDS} streaming requests)`);
 const model = MODEL_NAME;
@@ -26,7 +27,7 @@ const L = { model_name: model };
 const t0 = Date.now();
 let srv;
 try {
-  srv = await startServer([], { name: "load" });
+  srv = await startServer(["--max-num-seqs", String(MAX_SEQS)], { name: "load" });
 } catch (e) {
   C.fail("server starts", e.message);
   C.finish();
@@ -126,7 +127,21 @@ const m0 = idle.s;
 
 // --- the load ----------------------------------------------------------------------------------------
 const tLoad = Date.now();
+let sampling = true, maxRunning = 0, maxWaiting = 0, samples = 0;
+const sampler = (async () => {
+  while (sampling) {
+    try {
+      const s = await fetchMetrics(port);
+      maxRunning = Math.max(maxRunning, metricSum(s, "vllm:num_requests_running", L));
+      maxWaiting = Math.max(maxWaiting, metricSum(s, "vllm:num_requests_waiting", L));
+      samples++;
+    } catch { /* counted below */ }
+    await sleep(25);
+  }
+})();
 const recs = await runClients(ROUNDS, 0, true);
+sampling = false;
+await sampler;
 const loadMs = Date.now() - tLoad;
 const sent = recs.length, cuts = recs.filter((r) => r.cut), done = recs.filter((r) => !r.cut);
 console.log(`  (load: ${sent} requests, ${cuts.length} disconnects, ${(loadMs / 1000).toFixed(1)} s)`);
@@ -135,8 +150,15 @@ C.expect(`completed requests (${done.length}): [DONE], usage.completion_tokens =
   done.every((r) => r.ok), `${done.filter((r) => !r.ok).length} bad:\n    ${report(done)}`);
 C.expect(`disconnecting requests (${cuts.length}): got HTTP 200 and were cut mid-stream`, cuts.every((r) => r.ok), report(cuts));
 
+C.expect(`/metrics during the load (${samples} samples): num_requests_running <= --max-num-seqs ${MAX_SEQS} (max ${maxRunning}), requests queued (max waiting ${maxWaiting})`,
+  samples > 0 && maxRunning <= MAX_SEQS && maxRunning > 0 && maxWaiting > 0);
 idle = await waitIdle(5000);
-const m1 = idle.s;
+let m1 = idle.s;
+// the finished-request counters may trail the responses by a moment
+for (const t = Date.now(); Date.now() - t < 5000; await sleep(50)) {
+  m1 = await fetchMetrics(port);
+  if (metricSum(m1, "vllm:request_success_total", L) - metricSum(m0, "vllm:request_success_total", L) >= sent) break;
+}
 const d = (name, labels = {}) => metricSum(m1, name, { ...L, ...labels }) - metricSum(m0, name, { ...L, ...labels });
 await C.check("after the load: num_requests_running 0, num_requests_waiting 0, kv_cache_usage_perc 0 (within 5 s)", () => {
   assert.equal(metricSum(m1, "vllm:num_requests_running", L), 0, "running");

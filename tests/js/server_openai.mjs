@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import {
-  Checks, startServer, get, post, getModelDir, MODEL_NAME, LETTERS, BOS, IM_START, IM_END, letterId, textIds, randomLetters,
+  Checks, startServer, get, post, getModelDir, MODEL_NAME, LETTERS, BOS, EOS, IM_START, IM_END, letterId, textIds, randomLetters,
 } from "./server_util.mjs";
 
 const C = new Checks("server_openai.mjs (openai npm client)");
@@ -254,6 +254,18 @@ await C.check("n=2 chat stream: a role chunk and one finish_reason per choice, t
   }
 });
 
+await C.check("n=2 completion stream: chunks tagged with index 0/1, texts == non-streaming, usage sums both", async () => {
+  const body = { prompt: "many", max_tokens: 8, n: 2, seed: 11, ...SAMPLE };
+  const full = await complete(body);
+  const chunks = await collect(await complete({ ...body, stream: true, stream_options: { include_usage: true } }));
+  for (const idx of [0, 1]) {
+    const mine = chunks.flatMap((c) => c.choices.filter((ch) => ch.index === idx));
+    assert.equal(mine.map((ch) => ch.text).join(""), full.choices[idx].text, `choice ${idx}`);
+    assert.deepEqual(mine.map((ch) => ch.finish_reason).filter((f) => f), ["length"]);
+  }
+  assert.equal(chunks[chunks.length - 1].usage.completion_tokens, 16);
+});
+
 // --- logprobs --------------------------------------------------------------------------------------
 await C.check("completion logprobs=5 (greedy): text_offset/token_logprobs/tokens/top_logprobs shapes and values", async () => {
   const k = 5;
@@ -464,6 +476,102 @@ await C.check("prefix cache (chat): a long conversation twice -> cached_tokens >
   const r = await chat({ messages, max_tokens: 2, ...GREEDY });
   const ct = r.usage.prompt_tokens_details?.cached_tokens;
   assert.ok(Number.isInteger(ct) && ct >= 96 && ct % 16 === 0 && ct < r.usage.prompt_tokens, JSON.stringify(r.usage));
+});
+
+// --- EOS, special tokens and other vLLM sampling extensions ------------------------------------------
+await C.check("EOS: finish_reason stop, stop_reason null, EOS text not in the output, counted as a token", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 8, temperature: 0, allowed_token_ids: [EOS] });
+  const c = r.choices[0];
+  assert.deepEqual([c.text, c.finish_reason, c.stop_reason, r.usage.completion_tokens], ["", "stop", null, 1]);
+  const h = await chat({ messages: user("hello"), max_tokens: 8, temperature: 0, allowed_token_ids: [EOS] });
+  assert.deepEqual([h.choices[0].message.content, h.choices[0].finish_reason, h.choices[0].stop_reason], ["", "stop", null]);
+});
+await C.check("EOS with ignore_eos: generation goes on to max_tokens, EOS skipped in the text", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 4, temperature: 0, ignore_eos: true, allowed_token_ids: [EOS] });
+  assert.deepEqual([r.choices[0].text, r.choices[0].finish_reason, r.usage.completion_tokens], ["", "length", 4]);
+});
+await C.check("special tokens: skipped in the text by default, kept with skip_special_tokens false", async () => {
+  const body = { prompt: "hello", max_tokens: 2, ...GREEDY, allowed_token_ids: [IM_START] };
+  assert.equal((await complete(body)).choices[0].text, "");
+  assert.equal((await complete({ ...body, skip_special_tokens: false })).choices[0].text, "<|im_start|><|im_start|>");
+});
+await C.check("logit_bias {\"259\": 100} makes greedy output all 'a'", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 5, ...GREEDY, logit_bias: { "259": 100 } });
+  assert.equal(r.choices[0].text, "aaaaa");
+  const h = await chat({ messages: user("hello"), max_tokens: 5, ...GREEDY, logit_bias: { "260": 100 } });
+  assert.equal(h.choices[0].message.content, "bbbbb");
+});
+await C.check("completion logprobs=0: one top_logprobs entry per token, the sampled one", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 4, logprobs: 0, ...GREEDY, ...LET });
+  const lp = r.choices[0].logprobs;
+  for (let i = 0; i < 4; i++) assert.deepEqual(lp.top_logprobs[i], { [lp.tokens[i]]: lp.token_logprobs[i] });
+});
+await C.check("completion stream logprobs: per-chunk arrays, text_offset continues across chunks", async () => {
+  const chunks = await collect(await complete({ prompt: "hello", max_tokens: 6, logprobs: 2, ...GREEDY, ...LET, stream: true }));
+  const tokens = [], offsets = [];
+  for (const c of chunks) {
+    const lp = c.choices[0].logprobs;
+    assert.equal(lp.tokens.join(""), c.choices[0].text, "a chunk's tokens join to its text");
+    assert.equal(lp.token_logprobs.length, lp.tokens.length);
+    tokens.push(...lp.tokens);
+    offsets.push(...lp.text_offset);
+  }
+  assert.equal(tokens.length, 6);
+  assert.deepEqual(offsets, [0, 1, 2, 3, 4, 5]);
+});
+await C.check("return_tokens_as_token_ids: logprob tokens are \"token_id:N\"", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 3, logprobs: 1, return_tokens_as_token_ids: true, ...GREEDY, ...LET });
+  const { tokens } = r.choices[0].logprobs;
+  assert.deepEqual(tokens, [...r.choices[0].text].map((ch) => `token_id:${letterId(ch)}`));
+});
+await C.check("prompt_logprobs=1: a list as long as the prompt, null first, then {id: {logprob, rank, decoded_token}}", async () => {
+  const r = await complete({ prompt: "hello", max_tokens: 1, prompt_logprobs: 1, ...GREEDY });
+  const pl = r.choices[0].prompt_logprobs;
+  assert.ok(Array.isArray(pl), JSON.stringify(r.choices[0]).slice(0, 300));
+  assert.equal(pl.length, 6);
+  assert.equal(pl[0], null);
+  const ids = [BOS, ...textIds("hello")];
+  for (let i = 1; i < 6; i++) {
+    const e = pl[i][String(ids[i])];
+    assert.ok(e, `prompt_logprobs[${i}] lacks the prompt token ${ids[i]}: ${JSON.stringify(pl[i])}`);
+    assert.ok(e.logprob <= 0 && Number.isInteger(e.rank) && e.rank >= 1);
+    assert.equal(e.decoded_token, "hello"[i - 1]);
+    assert.ok(Object.keys(pl[i]).length <= 2, "prompt token + top 1");
+  }
+});
+await C.check("truncate_prompt_tokens=100 keeps the last 100 prompt tokens", async () => {
+  const r = await complete({ prompt: randomLetters(300, 5), max_tokens: 2, truncate_prompt_tokens: 100, ...GREEDY });
+  assert.equal(r.usage.prompt_tokens, 100);
+});
+await C.check("chat max_completion_tokens limits the output", async () => {
+  const r = await chat({ messages: user("hello"), max_completion_tokens: 5, ...GREEDY });
+  assert.equal(r.usage.completion_tokens, 5);
+  assert.equal(r.choices[0].finish_reason, "length");
+});
+await C.check("chat content as a list of text parts == the same text as a string", async () => {
+  const a = await chat({ messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }], max_tokens: 6, ...GREEDY });
+  const b = await chat({ messages: user("hello"), max_tokens: 6, ...GREEDY });
+  assert.equal(a.usage.prompt_tokens, b.usage.prompt_tokens);
+  assert.equal(a.choices[0].message.content, b.choices[0].message.content);
+});
+await C.check("chat continue_final_message: prompt ends inside the assistant turn, usage == /tokenize", async () => {
+  const messages = [{ role: "user", content: "hi" }, { role: "assistant", content: "ab" }];
+  const extra = { add_generation_prompt: false, continue_final_message: true };
+  const n = await tokCount({ messages, ...extra });
+  const r = await chat({ messages, max_tokens: 3, ...GREEDY, ...extra });
+  assert.equal(r.usage.prompt_tokens, n);
+});
+await C.check("stream_options continuous_usage_stats: every chunk carries usage, completion_tokens grows to max_tokens", async () => {
+  const chunks = await collect(await complete({ prompt: "hello", max_tokens: 5, ...GREEDY, ...LET, stream: true,
+    stream_options: { include_usage: true, continuous_usage_stats: true } }));
+  let prev = 0;
+  for (const c of chunks) {
+    assert.ok(c.usage, `chunk without usage: ${JSON.stringify(c)}`);
+    assert.equal(c.usage.prompt_tokens, 6);
+    assert.ok(c.usage.completion_tokens >= prev);
+    prev = c.usage.completion_tokens;
+  }
+  assert.equal(prev, 5);
 });
 
 await C.check("server still healthy after the suite (GET /health 200)", async () => {

@@ -56,12 +56,13 @@ process.on("exit", killAll);
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { killAll(); process.exit(130); });
 
 /**
- * Start `vllmc serve MODEL --port 0 --host 127.0.0.1 --served-model-name test-model ...args`.
+ * Start `vllmc serve MODEL --port 0 --host 127.0.0.1 --served-model-name test-model ...args` (names: the
+ * --served-model-name values; [] leaves the flag out).
  * Resolves when stderr (or stdout) shows "Uvicorn running on http://HOST:PORT"; rejects on exit or
  * after 60 s. Returns {port, pid, child, log(), stop(signal) -> Promise<{code, signal, ms}>}.
  */
-export function startServer(args = [], { env = {}, model = getModelDir(), timeoutMs = 60000, name = "server" } = {}) {
-  const argv = ["serve", model, "--port", "0", "--host", "127.0.0.1", "--served-model-name", MODEL_NAME, ...args];
+export function startServer(args = [], { env = {}, model = getModelDir(), timeoutMs = 60000, name = "server", names = [MODEL_NAME] } = {}) {
+  const argv = ["serve", model, "--port", "0", "--host", "127.0.0.1", ...(names.length ? ["--served-model-name", ...names] : []), ...args];
   const child = spawn(VLLMC, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let logText = "";
   const exited = new Promise((res) => child.on("exit", (code, signal) => res({ code, signal })));
@@ -89,7 +90,9 @@ export function startServer(args = [], { env = {}, model = getModelDir(), timeou
         srv.stop = async (signal = "SIGTERM", waitMs = 10000) => {
           const t0 = Date.now();
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          const r = await Promise.race([exited, sleep(waitMs).then(() => null)]);
+          let timer;
+          const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res(null), waitMs); })]);
+          clearTimeout(timer);
           if (r === null) {
             child.kill("SIGKILL");
             await exited;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `vllmc serve`, the OpenAI-compatible server, judged against vLLM's behaviour: the official
+# `openai` npm client (tests/js/server_openai.mjs), raw HTTP (tests/js/server_http.mjs: errors,
+# auth, tokenize, metrics, disconnects) and a load test (tests/js/server_load.mjs), all on the tiny
+# random-weight chat model of tests/fixtures/make_chat_model.sh; plus the CLI side here: an unknown
+# flag is refused with a suggestion, and SIGINT in the middle of a streaming request exits 0.
+# Needs node and tests/js/node_modules (./test.sh runs `npm ci` in tests/js); fails, never skips,
+# when they are missing.
+set -uo pipefail
+V=${VLLMC:-build/vllmc}
+NM=tests/js/node_modules
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ok() { echo "  ok: $1"; }
+bad() { echo "  FAIL: $1" >&2; fail=1; }
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "  FAIL: node is not installed (needed for the server tests): run ./test.sh" >&2
+  exit 1
+fi
+if [ ! -f "$NM/openai/package.json" ]; then
+  echo "  FAIL: $NM/openai is missing: run ./test.sh or 'cd tests/js && npm ci'" >&2
+  exit 1
+fi
+if [ ! -x "$V" ]; then
+  echo "  FAIL: $V is not built (make)" >&2
+  exit 1
+fi
+
+tests/fixtures/make_chat_model.sh "$tmp/model" || { echo "  FAIL: make_chat_model.sh" >&2; exit 1; }
+export VLLMC="$V" VLLMC_TEST_MODEL="$tmp/model"
+
+# --- CLI: --help, unknown flag ---
+if "$V" serve --help >"$tmp/help" 2>&1 && grep -q -- "--max-num-seqs" "$tmp/help"; then
+  ok "serve --help exits 0 and lists --max-num-seqs"
+else
+  bad "serve --help: $(head -c 300 "$tmp/help")"
+fi
+timeout 30 "$V" serve "$tmp/model" --host 127.0.0.1 --port 0 --max-num-seq 4 >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q -- "--max-num-seqs" "$tmp/err"; then
+  ok "unknown flag --max-num-seq: exit $rc, suggests --max-num-seqs ($(grep -m1 -- '--max-num-seqs' "$tmp/err" | head -c 150))"
+else
+  bad "unknown flag --max-num-seq: exit $rc (124 = still serving after 30 s), stderr: $(head -c 300 "$tmp/err")"
+fi
+
+# --- SIGINT in the middle of a streaming request: exit 0 within 10 s ---
+# (the server is started by node: libuv resets signal dispositions, whereas a background job of
+# this non-interactive shell would start with SIGINT ignored)
+if UTIL="$PWD/tests/js/server_util.mjs" node --input-type=module -e '
+const { startServer, streamPost } = await import(process.env.UTIL);
+const s = await startServer([], { name: "sigint" });
+let signalled = false, events = 0;
+const stream = streamPost(s.port, "/v1/completions",
+  { model: "test-model", prompt: "hi", max_tokens: 500, ignore_eos: true, stream: true },
+  { onEvent: () => { events++; if (!signalled) { signalled = true; s.child.kill("SIGINT"); } } })
+  .catch((e) => ({ error: e.message }));
+const t0 = Date.now();
+const r = await Promise.race([s.exited, new Promise((res) => setTimeout(() => res(null), 15000))]);
+const ms = Date.now() - t0;
+if (!signalled) { console.error("no chunk arrived before the server exited"); process.exit(1); }
+if (r === null) { s.child.kill("SIGKILL"); console.error("still running 15 s after SIGINT"); process.exit(1); }
+const st = await stream;
+console.log(`exit code ${r.code}, signal ${r.signal}, ${ms} ms after SIGINT, ${events} events seen, stream ${st.error ? "error: " + st.error : st.done ? "ended with [DONE]" : "closed"}`);
+process.exit(r.code === 0 && ms <= 10000 ? 0 : 1);
+' >"$tmp/sigint" 2>&1; then
+  ok "SIGINT mid-stream: $(tail -n1 "$tmp/sigint")"
+else
+  bad "SIGINT mid-stream: $(tail -c 600 "$tmp/sigint")"
+fi
+
+# --- the JS suites ---
+for t in server_openai server_http server_load; do
+  echo "  node tests/js/$t.mjs"
+  if node "tests/js/$t.mjs"; then ok "$t.mjs"; else bad "$t.mjs (see the FAIL lines above)"; fi
+done
+
+exit $fail
