@@ -39,6 +39,7 @@ int dt_init(dt_text *t, const tok_tokenizer *tok, const eng_sampling_params *sp,
             int c = (int)nchars(sp->stop[k]) - 1;
             if (c > t->hold_chars) t->hold_chars = c;
         }
+    if (!tok) return append(t, "", 0); /* no tokenizer (token-id prompts only): no text */
     unsigned fl = sp->skip_special_tokens ? TOK_DECODE_SKIP_SPECIAL : 0;
     if (!sp->spaces_between_special_tokens) fl |= TOK_DECODE_NO_SPACES_SPECIAL;
     int rc = tok_stream_init(tok, fl, &t->st);
@@ -68,7 +69,7 @@ static int check_stop(dt_text *t, size_t before) {
 }
 
 int dt_push(dt_text *t, int32_t token) {
-    if (t->stopped || t->finished) return 0;
+    if (t->stopped || t->finished || !t->st) return 0;
     const char *piece;
     size_t n, before = t->len;
     int rc = tok_stream_push(t->st, token, &piece, &n);
@@ -83,6 +84,7 @@ int dt_finish(dt_text *t) {
         return 0;
     }
     t->finished = 1;
+    if (!t->st) return 0;
     const char *piece;
     size_t n, before = t->len;
     int rc = tok_stream_flush(t->st, &piece, &n);

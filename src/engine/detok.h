@@ -35,7 +35,7 @@ typedef struct {
 
 /* Prime with the prompt (context for the first pieces; its own text is not
  * part of the output). The params must outlive t (their stop strings are
- * borrowed). */
+ * borrowed). A NULL tokenizer (a model served without one) gives empty text. */
 int dt_init(dt_text *t, const tok_tokenizer *tok, const eng_sampling_params *sp, const int32_t *prompt,
             int n_prompt);
 /* Append a sampled token. Returns 1 when a stop string has just matched,
