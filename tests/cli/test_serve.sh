@@ -69,6 +69,28 @@ else
   bad "SIGINT mid-stream: $(tail -c 600 "$tmp/sigint")"
 fi
 
+# --- a model folder without tokenizer files: token-id prompts work (empty text), chat is a 400 ---
+if UTIL="$PWD/tests/js/server_util.mjs" VLLMC_TEST_MODEL="$PWD/tests/golden/llama-f32" node --input-type=module -e '
+const { startServer } = await import(process.env.UTIL);
+const s = await startServer([], { name: "notok" });
+const post = (path, body) => fetch(`http://127.0.0.1:${s.port}${path}`, { method: "POST",
+  headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const a = await post("/v1/completions", { model: "test-model", prompt: [1, 2, 3], max_tokens: 4, ignore_eos: true });
+const aj = await a.json();
+const b = await post("/v1/chat/completions", { model: "test-model", messages: [{ role: "user", content: "hi" }] });
+const c = await post("/v1/completions", { model: "test-model", prompt: "text", max_tokens: 2 });
+const alive = (await fetch(`http://127.0.0.1:${s.port}/health`)).status;
+await s.stop();
+const good = a.status === 200 && aj.choices[0].text === "" && aj.usage.completion_tokens === 4 &&
+  b.status === 400 && c.status === 400 && alive === 200;
+console.log(`token ids ${a.status} text ${JSON.stringify(aj.choices && aj.choices[0].text)} tokens ${aj.usage && aj.usage.completion_tokens}, chat ${b.status}, text prompt ${c.status}, health ${alive}`);
+process.exit(good ? 0 : 1);
+' >"$tmp/notok" 2>&1; then
+  ok "no tokenizer: $(tail -n1 "$tmp/notok")"
+else
+  bad "no tokenizer: $(tail -c 600 "$tmp/notok")"
+fi
+
 # --- the JS suites ---
 for t in server_openai server_http server_load; do
   echo "  node tests/js/$t.mjs"
