@@ -88,6 +88,10 @@ fuzz:
 clean:
 	rm -rf build
 
-.PHONY: all test asan fuzz clean
+# The README's main job: install what is missing, build, serve the demo model on 127.0.0.1:8000.
+run:
+	./run.sh
+
+.PHONY: all test asan fuzz clean run
 SHELL := /bin/bash
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

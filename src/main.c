@@ -9,17 +9,25 @@
 
 
 static const char usage[] =
-    "usage: vllmc <command> [options]\n"
-    "commands:\n"
-    "  serve MODEL_DIR [--port 8000] [--host H] ...   OpenAI-compatible API server (as vllm serve)\n"
-    "  generate MODEL_DIR --prompt-token-ids 1,2,3 --max-tokens N --json   offline generation\n"
-    "  tokenize DIR [--no-special] --json             stdin text -> {\"ids\":[...]}\n"
-    "  detokenize DIR [--skip-special] --json         stdin {\"ids\":[...]} -> {\"text\":...}\n"
-    "  chat-template DIR --messages FILE.json [--add-generation-prompt] [--chat-template FILE]\n"
-    "  bench latency|throughput [MODEL_DIR | --random-weights CONFIG.json] ...  speed\n"
-    "  bench tokenize DIR FILE                        tokenizer speed\n"
-    "  --version                                                           print the version\n"
-    "Run 'vllmc <command> --help' for a command's options.\n";
+    "usage: vllmc [-h] [-v] {serve,generate,bench,tokenize,detokenize,chat-template} ...\n"
+    "\n"
+    "vLLM's serving engine, in C. Start an OpenAI-compatible server with `vllmc serve [model_tag]`.\n"
+    "\n"
+    "positional arguments:\n"
+    "  {serve,generate,bench,tokenize,detokenize,chat-template}\n"
+    "    serve               Start the vLLM OpenAI Compatible API server (no model: the demo model).\n"
+    "    generate            Offline generation for prompts given on the command line or in a JSONL\n"
+    "                        file, through the engine (vLLM's LLM.generate).\n"
+    "    bench               Benchmarks: latency, throughput, prefix-cache, serve, tokenize.\n"
+    "    tokenize            Text on stdin to token ids with the model's tokenizer.\n"
+    "    detokenize          Token ids on stdin to text.\n"
+    "    chat-template       Render the model's chat template for a conversation.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            show this help message and exit\n"
+    "  -v, --version         show program's version number and exit\n"
+    "\n"
+    "Run 'vllmc <subcommand> --help' for a subcommand's options.\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -33,7 +41,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tokenize") == 0) return cli_tokenize(argc - 2, argv + 2);
     if (strcmp(cmd, "detokenize") == 0) return cli_detokenize(argc - 2, argv + 2);
     if (strcmp(cmd, "chat-template") == 0) return cli_chat_template(argc - 2, argv + 2);
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-v") == 0 || strcmp(cmd, "version") == 0) {
 #if defined(VLLMC_TARGET_DEVICE_cpu)
         printf("vllmc %s (devices: cpu; built with VLLM_TARGET_DEVICE=cpu)\n", VLLMC_VERSION);
 #else

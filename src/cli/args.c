@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -143,4 +144,31 @@ const char *cli_suggest(const char *flag, const char *const *known, int n) {
         }
     }
     return best && bd * 3 <= fl + 2 ? best : NULL;
+}
+
+static int has_config(const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    return access(p, R_OK) == 0;
+}
+
+const char *cli_demo_model(char *buf, size_t cap) {
+    const char *env = getenv("VLLMC_DEMO_MODEL");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return has_config(buf) ? buf : NULL;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(buf, cap, "%s/../models/demo", exe);
+            if (has_config(buf)) return buf;
+        }
+    }
+    snprintf(buf, cap, "models/demo");
+    return has_config(buf) ? buf : NULL;
 }

@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/cli_tok.h"
 #include "engine/offline.h"
+#include "hub/hub.h"
 #include "model/model.h"
 
 static const char usage[] =
@@ -26,6 +27,7 @@ static const char usage[] =
     "       --num-prompts P [--max-num-seqs S] [--max-num-batched-tokens T] [--prefix-len L] [--dtype D] [--json]\n"
     "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
     "       [--output-len 1] [--dtype D] [--json]\n"
+    "       MODEL_DIR may be a Hugging Face repo id ORG/NAME [--revision REV] [--download-dir DIR]\n"
     "       vllmc bench tokenize DIR FILE\n"
     "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
     "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";
@@ -41,7 +43,7 @@ static double median(double *v, int n) {
 }
 
 typedef struct {
-    const char *dir, *cfg_path, *dtype, *device;
+    const char *dir, *cfg_path, *dtype, *device, *revision, *download_dir;
     long long in_len, out_len, batch, iters, warm, prompts, prefix_len;
     int json;
     eng_config ec;
@@ -75,6 +77,10 @@ static int parse(int argc, char **argv, bench_args *b) {
             if (!(b->dtype = cli_value(&a, "--dtype"))) return 2;
         } else if (cli_flag(&a, "--device")) {
             if (!(b->device = cli_value(&a, "--device"))) return 2;
+        } else if (cli_flag(&a, "--revision")) {
+            if (!(b->revision = cli_value(&a, "--revision"))) return 2;
+        } else if (cli_flag(&a, "--download-dir")) {
+            if (!(b->download_dir = cli_value(&a, "--download-dir"))) return 2;
         } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
             b->ec.enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--json")) {
@@ -388,6 +394,10 @@ done:
 
 int cli_bench(int argc, char **argv) {
     const char *what = argc >= 1 ? argv[0] : "";
+    if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (!strcmp(what, "tokenize")) return cli_bench_tokenize(argc - 1, argv + 1);
     if (!strcmp(what, "serve")) return cli_bench_serve(argc - 1, argv + 1);
     bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
@@ -396,14 +406,25 @@ int cli_bench(int argc, char **argv) {
     if (!strcmp(what, "latency") || !strcmp(what, "throughput") || !strcmp(what, "prefix-cache")) {
         int rc = parse(argc - 1, argv + 1, &b);
         if (rc) return rc == 1 ? 0 : rc;
-        if (!strcmp(what, "latency")) return bench_latency(&b);
-        if (!strcmp(what, "prefix-cache")) {
+        char *local_dir = NULL;
+        hub_opts ho = {b.revision, b.download_dir, -1};
+        if (b.dir && hub_resolve(b.dir, &ho, &local_dir)) {
+            cli_error("%s", vc_errmsg());
+            return 1;
+        }
+        if (local_dir) b.dir = local_dir;
+        if (!strcmp(what, "latency")) {
+            rc = bench_latency(&b);
+        } else if (!strcmp(what, "prefix-cache")) {
             if (b.in_len == 128) b.in_len = 16;
             if (b.out_len == 64) b.out_len = 1;
-            return bench_prefix(&b);
+            rc = bench_prefix(&b);
+        } else {
+            if (!b.ec.max_num_batched_tokens) b.ec.max_num_batched_tokens = 4096;
+            rc = bench_throughput(&b);
         }
-        if (!b.ec.max_num_batched_tokens) b.ec.max_num_batched_tokens = 4096;
-        return bench_throughput(&b);
+        free(local_dir);
+        return rc;
     }
     cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize, serve)", what);
     fputs(usage, stderr);

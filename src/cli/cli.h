@@ -3,6 +3,7 @@
 #ifndef VLLMC_CLI_H
 #define VLLMC_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 int cli_serve(int argc, char **argv);
@@ -29,6 +30,11 @@ void cli_error(const char *fmt, ...);
 /* The known flag closest to `flag` (edit distance, at most a third of its
  * length), or NULL: for "did you mean" messages. */
 const char *cli_suggest(const char *flag, const char *const *known, int n);
+
+/* The bundled demo model folder: $VLLMC_DEMO_MODEL, else models/demo beside the
+ * folder holding the vllmc binary (build/vllmc -> models/demo), else ./models/demo.
+ * Returns buf, or NULL when none has a config.json. */
+const char *cli_demo_model(char *buf, size_t cap);
 
 struct be_backend;
 /* The compute device for --device (auto | cpu); VLLM_CPU_OMP_THREADS_BIND places CPU threads. */

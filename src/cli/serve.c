@@ -6,39 +6,80 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "base/err.h"
 #include "cli/cli.h"
+#include "hub/hub.h"
 #include "server/server.h"
 
 static const char usage[] =
-    "usage: vllmc serve MODEL_DIR [options]     (vLLM's `vllm serve`: an OpenAI-compatible API server)\n"
-    "  --host HOST                  address to listen on (default: every interface)\n"
-    "  --port PORT                  port (default 8000; 0 picks a free one, printed at start)\n"
-    "  --served-model-name NAME...  names the API accepts and reports (default: MODEL_DIR)\n"
-    "  --api-key KEY                require `Authorization: Bearer KEY` on /v1 (repeatable; env VLLM_API_KEY)\n"
-    "  --dtype auto|half|float16|bfloat16|float|float32\n"
-    "  --max-model-len N            context length (default: the model's; 4k, 1M forms accepted)\n"
-    "  --max-num-seqs N             sequences per step (default 128)\n"
-    "  --max-num-batched-tokens N   tokens per step (default 2048)\n"
-    "  --block-size N               tokens per KV block (default 16)\n"
-    "  --enable-prefix-caching | --no-enable-prefix-caching   (default: on)\n"
-    "  --scheduling-policy fcfs|priority\n"
-    "  --seed N                     seed for requests without one (default 0)\n"
-    "  --chat-template FILE|TEXT    overrides the model's chat template\n"
-    "  --generation-config auto|vllm|DIR   sampling defaults from generation_config.json (default auto)\n"
-    "  --max-logprobs N             largest logprobs / prompt_logprobs a request may ask (default 20)\n"
-    "  --enable-prompt-tokens-details   usage.prompt_tokens_details.cached_tokens\n"
-    "  --enable-log-requests        log each request   --disable-log-stats   no periodic stats line\n"
-    "  --uvicorn-log-level debug|info|warning|error|critical|trace   (access log at info and below)\n"
-    "  --load-format auto|safetensors|dummy   dummy: random weights from config.json (for benchmarks)\n"
-    "  --device auto|cpu            --trust-remote-code (accepted; nothing runs remote code here)\n"
-    "Environment: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache), VLLM_CPU_OMP_THREADS_BIND, VLLM_API_KEY.\n";
+    "usage: vllmc serve [model_tag] [options]\n"
+    "\n"
+    "Start the vLLM OpenAI Compatible API server.\n"
+    "\n"
+    "positional arguments:\n"
+    "  model_tag             The model to serve: a Hugging Face model folder, or a Hub repo id ORG/NAME\n"
+    "                        (downloaded into the Hugging Face cache). Default: the bundled demo model.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            show this help message and exit\n"
+    "  --host HOST           Host name. (default: every interface)\n"
+    "  --port PORT           Port number; 0 picks a free one, printed at start. (default: 8000)\n"
+    "  --served-model-name SERVED_MODEL_NAME [SERVED_MODEL_NAME ...]\n"
+    "                        The model name(s) used in the API; the first is the one responses report.\n"
+    "                        (default: the model_tag)\n"
+    "  --api-key API_KEY     If provided, the server requires this key in the Authorization header\n"
+    "                        (Bearer) on /v1 routes. Repeatable. Also read from VLLM_API_KEY.\n"
+    "  --dtype {auto,half,float16,bfloat16,float,float32}\n"
+    "                        Data type for model weights and activations; auto keeps bf16 checkpoints in\n"
+    "                        bf16 and runs f32/f16 ones in f16. (default: auto)\n"
+    "  --max-model-len MAX_MODEL_LEN\n"
+    "                        Model context length (human-readable forms like 1k, 2K, 1m accepted).\n"
+    "                        (default: the model's max_position_embeddings)\n"
+    "  --max-num-seqs MAX_NUM_SEQS\n"
+    "                        Maximum number of sequences per iteration. (default: 128)\n"
+    "  --max-num-batched-tokens MAX_NUM_BATCHED_TOKENS\n"
+    "                        Maximum number of batched tokens per iteration. (default: 2048)\n"
+    "  --block-size BLOCK_SIZE\n"
+    "                        Token block size for contiguous chunks of tokens. (default: 16)\n"
+    "  --enable-prefix-caching, --no-enable-prefix-caching\n"
+    "                        Whether to enable prefix caching. (default: True)\n"
+    "  --scheduling-policy {fcfs,priority}\n"
+    "                        fcfs: first come first served; priority: by the request's priority (lower\n"
+    "                        first), then arrival. (default: fcfs)\n"
+    "  --seed SEED           Random seed for requests that bring none. (default: 0)\n"
+    "  --chat-template CHAT_TEMPLATE\n"
+    "                        The file path to the chat template, or the template in single-line form.\n"
+    "  --generation-config GENERATION_CONFIG\n"
+    "                        auto: sampling defaults from the model's generation_config.json; vllm:\n"
+    "                        vLLM's defaults; a folder: its generation_config.json. (default: auto)\n"
+    "  --max-logprobs MAX_LOGPROBS\n"
+    "                        Maximum number of log probabilities to return; -1: the vocabulary.\n"
+    "                        (default: 20)\n"
+    "  --enable-prompt-tokens-details\n"
+    "                        If set to True, enable prompt_tokens_details in usage. (default: False)\n"
+    "  --enable-log-requests  Log each request as it arrives. (default: False)\n"
+    "  --disable-log-stats   Disable the periodic throughput and cache log line. (default: False)\n"
+    "  --uvicorn-log-level {critical,error,warning,info,debug,trace}\n"
+    "                        Access log at info and below. (default: info)\n"
+    "  --load-format {auto,safetensors,dummy}\n"
+    "                        dummy: random weights from config.json, for benchmarks. (default: auto)\n"
+    "  --revision REVISION   The Hub revision (branch, tag or commit) to download. (default: main)\n"
+    "  --download-dir DOWNLOAD_DIR\n"
+    "                        Directory to download and load the weights (default: the Hugging Face cache)\n"
+    "  --device {auto,cpu}   Device type for vLLM execution. (default: auto)\n"
+    "  --trust-remote-code   Accepted for compatibility; no model code is ever downloaded or run.\n"
+    "\n"
+    "Environment variables: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; default 50% of memory),\n"
+    "VLLM_CPU_OMP_THREADS_BIND (auto | all | nobind | CPU list), VLLM_API_KEY, HF_TOKEN, HF_HOME,\n"
+    "HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT.\n";
 
 static const char *const known[] = {
     "--host", "--port", "--served-model-name", "--api-key", "--dtype", "--max-model-len", "--max-num-seqs",
     "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching",
     "--scheduling-policy", "--seed", "--chat-template", "--generation-config", "--max-logprobs",
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
-    "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--help"};
+    "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--revision",
+    "--download-dir", "--help"};
 
 /* vLLM's human-readable integers: 4096, 4k, 4K (1024), 1m, 1M. */
 static int parse_len(const char *v, const char *name, long long *out) {
@@ -70,6 +111,8 @@ int cli_serve(int argc, char **argv) {
     const char **names = calloc((size_t)argc + 1, sizeof *names);
     const char **keys = calloc((size_t)argc + 2, sizeof *keys);
     int status = 2;
+    const char *revision = NULL, *download_dir = NULL;
+    char *local_dir = NULL;
     be_backend *be = NULL;
     if (!names || !keys) goto done;
     cli_args a = {argc, 0, argv, NULL};
@@ -167,6 +210,12 @@ int cli_serve(int argc, char **argv) {
             VAL("--device");
             c.device = v;
         } else if (cli_flag(&a, "--trust-remote-code")) {
+        } else if (cli_flag(&a, "--revision")) {
+            VAL("--revision");
+            revision = v;
+        } else if (cli_flag(&a, "--download-dir")) {
+            VAL("--download-dir");
+            download_dir = v;
         } else if (cli_flag(&a, "--model")) {
             VAL("--model");
             c.model = v;
@@ -184,16 +233,28 @@ int cli_serve(int argc, char **argv) {
 #undef VAL
 #undef INT
     }
-    if (!c.model) {
-        cli_error("serve: a MODEL_DIR is required");
-        fputs(usage, stderr);
-        goto done;
+    char demo[4096];
+    if (!c.model) { /* `vllmc serve`: the bundled demo model */
+        if (!cli_demo_model(demo, sizeof demo)) {
+            cli_error("serve: no model given and the demo model (models/demo next to the build folder, or "
+                      "$VLLMC_DEMO_MODEL) is not there; pass a model folder or ORG/NAME");
+            goto done;
+        }
+        c.model = demo;
+        if (c.n_names == 0) names[c.n_names++] = "demo";
     }
     const char *env_key = getenv("VLLM_API_KEY");
     if (env_key && *env_key && !c.n_api_keys) keys[c.n_api_keys++] = env_key;
     c.names = names;
     c.api_keys = keys;
     status = 1;
+    if (c.n_names == 0) names[c.n_names++] = c.model; /* vLLM reports ORG/NAME, not the cache folder */
+    hub_opts ho = {revision, download_dir, -1};
+    if (hub_resolve(c.model, &ho, &local_dir)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
+    c.model = local_dir;
     if (cli_open_backend(c.device, &be)) goto done;
     c.be = be;
     status = srv_run(&c);
@@ -201,5 +262,6 @@ done:
     be_free(be);
     free(names);
     free(keys);
+    free(local_dir);
     return status;
 }
