@@ -347,6 +347,10 @@ static long env_seconds(const char *name, long def) {
 static int mkdir_p(const char *path) {
     char *p = strdup(path);
     if (!p) return vc_errf(VC_ENOMEM, "out of memory");
+    if (!*p) {
+        free(p);
+        return VC_OK;
+    }
     for (char *s = p + 1;; s++) {
         if (*s == '/' || !*s) {
             char c = *s;
