@@ -569,7 +569,8 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
             goto out;
         }
         long long mt = max_tokens >= 0 ? max_tokens : L - n;
-        if (c->has_max_new_tokens && c->max_new_tokens < mt && !has_max) mt = c->max_new_tokens;
+        /* vLLM: "minimum of context window, user request & server limit" */
+        if (c->has_max_new_tokens && c->max_new_tokens < mt) mt = c->max_new_tokens;
         r->max_tokens[i] = (int)mt;
     }
     r->sp.max_tokens = r->max_tokens[0];

@@ -91,6 +91,30 @@ else
   bad "no tokenizer: $(tail -c 600 "$tmp/notok")"
 fi
 
+# --- generation_config.json defaults (vLLM's default_sampling_params), --generation-config vllm ---
+cp -r "$tmp/model" "$tmp/gcmodel"
+echo '{"bos_token_id": 1, "eos_token_id": 2, "temperature": 0.0, "max_new_tokens": 5}' >"$tmp/gcmodel/generation_config.json"
+if UTIL="$PWD/tests/js/server_util.mjs" VLLMC_TEST_MODEL="$tmp/gcmodel" node --input-type=module -e '
+const { startServer } = await import(process.env.UTIL);
+const run = async (args) => {
+  const s = await startServer(args, { name: "gc" });
+  const post = (body) => fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json());
+  const body = { model: "test-model", messages: [{ role: "user", content: "hi" }], ignore_eos: true };
+  const a = await post(body), b = await post(body), c = await post({ ...body, max_tokens: 9 });
+  await s.stop();
+  return { same: a.choices[0].message.content === b.choices[0].message.content, n: a.usage.completion_tokens,
+           n9: c.usage.completion_tokens };
+};
+const auto = await run([]), vllm = await run(["--generation-config", "vllm"]);
+console.log(`auto: greedy ${auto.same}, ${auto.n} tokens (max_tokens 9 capped: ${auto.n9}); vllm: same text ${vllm.same}, ${vllm.n} tokens`);
+process.exit(auto.same && auto.n === 5 && auto.n9 === 5 && !vllm.same && vllm.n > 5 ? 0 : 1);
+' >"$tmp/gc" 2>&1; then
+  ok "generation_config defaults: $(tail -n1 "$tmp/gc")"
+else
+  bad "generation_config defaults: $(tail -c 600 "$tmp/gc")"
+fi
+
 # --- the JS suites ---
 for t in server_openai server_http server_load; do
   echo "  node tests/js/$t.mjs"
