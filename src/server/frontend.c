@@ -189,6 +189,10 @@ static void *engine_main(void *arg) {
     srv_server *s = arg;
     double last_t = fe_now();
     uint64_t last_p = 0, last_g = 0;
+    /* Test hook (tests/cli/test_serve.sh): VLLMC_FAULT_AFTER_STEPS=N makes step N+1 fail as a broken
+     * engine would, to exercise the error paths (an error event mid-stream, 503 afterwards). */
+    const char *fault = getenv("VLLMC_FAULT_AFTER_STEPS");
+    long long fault_after = fault && *fault ? atoll(fault) : -1, steps = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->stopping && !eng_has_unfinished(s->e)) {
@@ -209,7 +213,9 @@ static void *engine_main(void *arg) {
         if (stop) break;
         const eng_output *outs;
         int n;
-        if (eng_step(s->e, &outs, &n)) {
+        int src = fault_after >= 0 && steps++ >= fault_after ? vc_errf(VC_EIO, "injected fault (VLLMC_FAULT_AFTER_STEPS)")
+                                                              : eng_step(s->e, &outs, &n);
+        if (src) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", vc_errmsg());
             fprintf(stderr, "ERROR vllmc: the engine failed: %s\n", msg);

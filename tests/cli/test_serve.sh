@@ -115,6 +115,31 @@ else
   bad "generation_config defaults: $(tail -c 600 "$tmp/gc")"
 fi
 
+# --- a failing engine (fault injected after 12 steps): the open stream gets an error event and
+# [DONE], in-flight plain requests a 500, new requests 503, /health 503; SIGTERM still exits 0 ---
+if UTIL="$PWD/tests/js/server_util.mjs" node --input-type=module -e '
+const { startServer, streamPost } = await import(process.env.UTIL);
+const s = await startServer([], { name: "fault", env: { VLLMC_FAULT_AFTER_STEPS: "12" } });
+const body = { model: "test-model", prompt: "hi", max_tokens: 200, ignore_eos: true };
+const st = await streamPost(s.port, "/v1/completions", { ...body, stream: true });
+const errEv = st.events.find((e) => e.json && e.json.error);
+const post = (b) => fetch(`http://127.0.0.1:${s.port}/v1/completions`, { method: "POST",
+  headers: { "Content-Type": "application/json" }, body: JSON.stringify(b) });
+const after = await post(body);
+const aj = await after.json();
+const health = (await fetch(`http://127.0.0.1:${s.port}/health`)).status;
+const r = await s.stop("SIGTERM");
+const good = st.status === 200 && errEv && typeof errEv.json.error.message === "string" && st.done &&
+  after.status === 503 && aj.error && aj.error.code === 503 && health === 503 && r.code === 0;
+console.log(`stream: error event ${errEv ? JSON.stringify(errEv.json.error.message) : "none"}, [DONE] ${st.done}; ` +
+  `next request ${after.status}; /health ${health}; exit ${r.code}`);
+process.exit(good ? 0 : 1);
+' >"$tmp/fault" 2>&1; then
+  ok "engine failure: $(tail -n1 "$tmp/fault")"
+else
+  bad "engine failure: $(tail -c 800 "$tmp/fault")"
+fi
+
 # --- the JS suites ---
 for t in server_openai server_http server_load; do
   echo "  node tests/js/$t.mjs"
