@@ -60,9 +60,9 @@ typedef struct {
     int prompt_len, out_len;
     int ok, connected;
     double ttft, e2el;
-    double *itl; /* gaps between text chunks after the first */
+    double *itl; /* gaps between chunks after the first */
     int n_itl, cap_itl;
-    int n_text;       /* chunks carrying text */
+    int n_text;       /* chunks with choices */
     int usage_tokens; /* usage.completion_tokens, -1 if not sent */
     char err[256];
 } req_rec;
@@ -255,9 +255,9 @@ static int sse_line(sse_ctx *c, char *line, size_t n) {
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices"), *usage;
     cJSON *c0 = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
     if (cJSON_IsObject(c0)) {
-        cJSON *text = cJSON_GetObjectItemCaseSensitive(c0, "text");
         r->e2el = t - c->t0; /* vLLM: the latency ends at the last chunk with choices */
-        if (cJSON_IsString(text) && text->valuestring[0]) {
+        { /* as vLLM's client: every chunk with choices times a token (text may be empty: held back, or
+             a model served without a tokenizer) */
             if (!r->n_text) {
                 r->ttft = t - c->t0;
             } else {
@@ -341,7 +341,7 @@ static void run_request(const hc_url *u, const char *endpoint, const char *heade
         cJSON_Delete(j);
     } else if (!c.failed && c.len && sse_line(&c, c.buf, c.len)) { /* a last line without '\n' */
     } else if (!c.failed && !r->n_text) {
-        set_err(r, "%s", "the stream carried no text (no chunk to time the first token)");
+        set_err(r, "%s", "the stream carried no choices (no chunk to time the first token)");
     } else if (!c.failed) {
         r->ok = 1;
     }
