@@ -63,6 +63,7 @@ typedef struct {
     double *itl; /* gaps between chunks after the first */
     int n_itl, cap_itl;
     int n_text;       /* chunks with choices */
+    int n_nonempty;   /* of those, chunks with text: the token count when the server sends no usage */
     int usage_tokens; /* usage.completion_tokens, -1 if not sent */
     char err[256];
 } req_rec;
@@ -271,6 +272,8 @@ static int sse_line(sse_ctx *c, char *line, size_t n) {
             }
             c->t_last_text = t;
             r->n_text++;
+            cJSON *text = cJSON_GetObjectItemCaseSensitive(c0, "text");
+            if (cJSON_IsString(text) && text->valuestring[0]) r->n_nonempty++;
         }
     } else if (cJSON_IsObject(usage = cJSON_GetObjectItemCaseSensitive(j, "usage"))) {
         cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
@@ -501,7 +504,7 @@ static int report(const serve_args *a, const char *model, req_rec *reqs, double 
             if (!first_err) first_err = r->err;
             continue;
         }
-        int out = r->usage_tokens > 0 ? r->usage_tokens : r->n_text;
+        int out = r->usage_tokens > 0 ? r->usage_tokens : r->n_nonempty;
         completed++;
         total_in += r->prompt_len;
         total_out += out;
