@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/half.h"
@@ -17,7 +19,34 @@ typedef struct {
     const char *dir;
     const st_set *st;
     vc_rng rng;
+    /* progress bar on a terminal (vLLM's "Loading safetensors checkpoint shards"), by bytes */
+    int tty;
+    uint64_t done, total;
+    double t0, shown;
 } wsrc;
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(wsrc *ws, uint64_t add) {
+    ws->done += add;
+    if (!ws->tty || !ws->total) return;
+    double now = mono_s(), el = now - ws->t0;
+    int last = ws->done >= ws->total;
+    if (!last && now - ws->shown < 0.1) return;
+    ws->shown = now;
+    double f = (double)ws->done / (double)ws->total;
+    int bar = (int)(f * 20.0);
+    char b[21];
+    for (int i = 0; i < 20; i++) b[i] = i < bar ? '#' : ' ';
+    b[20] = 0;
+    double rate = el > 0 ? (double)ws->done / el / 1e9 : 0;
+    fprintf(stderr, "\rLoading safetensors checkpoint shards: %3d%% Completed |%s| %.2f/%.2f GB [%.1fs, %.2f GB/s]%s",
+            (int)(100.0 * f), b, (double)ws->done / 1e9, (double)ws->total / 1e9, el, rate, last ? "\n" : "");
+}
 
 be_dtype mdl_dtype_from_cfg(cfg_dtype t) {
     return t == CFG_DT_F32 ? BE_F32 : t == CFG_DT_F16 ? BE_F16 : BE_BF16;
@@ -147,6 +176,7 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
             rc = fill_buffer(m, ws, t->data, t->dtype, n, kind, want, &buf);
     }
     if (rc) return vc_err_prefix(rc, "tensor '%s'", name);
+    if (ws->st) progress(ws, st_find(ws->st, name)->nbytes);
     rc = add_buf(m, buf);
     if (rc) {
         m->be->buffer_free(m->be->ctx, buf);
@@ -272,8 +302,13 @@ int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model 
     mdl_model *m;
     if ((rc = model_new(&cfg, mdl_dtype_from_cfg(dt), be, &m))) return rc;
     if ((rc = st_set_open_dir(dir, &m->st))) goto err;
-    wsrc ws = {.dir = dir, .st = &m->st};
+    wsrc ws = {.dir = dir, .st = &m->st, .tty = isatty(2), .t0 = mono_s()};
+    for (int i = 0; i < m->st.n_tensors; i++) ws.total += m->st.tensors[i].nbytes;
     if ((rc = place_all(m, &ws))) goto err;
+    if (ws.tty && ws.done < ws.total) { /* tensors the model does not use: finish the bar */
+        ws.done = ws.total - 1;
+        progress(&ws, 1);
+    }
     *out = m;
     return VC_OK;
 err:

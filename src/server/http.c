@@ -441,11 +441,14 @@ int srv_run(const srv_config *cfg) {
     struct MHD_Daemon *d = NULL;
     char tj[4096];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", cfg->model);
+    double t_load = fe_now();
     if (load_model(s) || (vc_file_exists(tj) && tok_load_dir(cfg->model, &s->tok)) ||
         load_template(s) || load_generation_config(s) || eng_create(s->m, &cfg->ec, &s->e)) {
         fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
         goto out;
     }
+    fprintf(stderr, "INFO vllmc: Model loading took %.4f GiB and %.6f seconds\n",
+            (double)s->m->weight_bytes / (double)(1 << 30), fe_now() - t_load);
     srv_ctx *c = &s->ctx;
     c->tok = s->tok;
     c->tmpl = s->tmpl;
