@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/err.h"
+#include "base/sbuf.h"
 #include "base/file.h"
 #include "cli/cli.h"
 #include "cli/cli_tmpl.h"
@@ -120,21 +121,6 @@ static tmpl_template *get_template(tmpl_ctx *c, int with_tools) {
     return c->compiled[with_tools];
 }
 
-static void json_string(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"') fputs("\\\"", f);
-        else if (ch == '\\') fputs("\\\\", f);
-        else if (ch == '\n') fputs("\\n", f);
-        else if (ch == '\r') fputs("\\r", f);
-        else if (ch == '\t') fputs("\\t", f);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static int run_jsonl(tmpl_ctx *c) {
     size_t len;
     char *all = read_all(stdin, &len);
@@ -161,10 +147,10 @@ static int run_jsonl(tmpl_ctx *c) {
             if (tmpl_render_chat(t, &a, NULL, &out, &olen, NULL)) {
                 const char *msg = vc_errmsg();
                 fputs("{\"error\":", stdout);
-                json_string(stdout, msg, strlen(msg));
+                sb_fput_jstr(stdout, msg, strlen(msg));
             } else {
                 fputs("{\"text\":", stdout);
-                json_string(stdout, out, olen);
+                sb_fput_jstr(stdout, out, olen);
                 free(out);
             }
             fputs("}\n", stdout);

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "base/err.h"
+#include "base/sbuf.h"
 #include "base/file.h"
 #include "cli/cli.h"
 #include "engine/detok.h"
@@ -56,27 +57,13 @@ static int on_token(void *vctx, int r, int index, const off_completion *c) {
     return dt_push(t, c->tokens[c->n_tokens - 1]) == 1;
 }
 
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch == '\n') fputs("\\n", f);
-        else if (ch == '\r') fputs("\\r", f);
-        else if (ch == '\t') fputs("\\t", f);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static void print_completion_fields(const off_completion *c, const dt_text *t, int has_tok) {
     printf("\"token_ids\":[");
     for (int j = 0; j < c->n_tokens; j++) printf("%s%d", j ? "," : "", c->tokens[j]);
     printf("]");
     if (has_tok) {
         printf(",\"text\":");
-        json_str(stdout, t->text ? t->text : "", dt_len(t));
+        sb_fput_jstr(stdout, t->text ? t->text : "", dt_len(t));
     }
     printf(",\"logprobs\":");
     if (c->lp_k > 0 && c->lp_ids) {
@@ -97,7 +84,7 @@ static void print_completion_fields(const off_completion *c, const dt_text *t, i
     }
     const char *fr = c->finish == ENG_FINISH_STOP ? "stop" : c->finish == ENG_FINISH_LENGTH ? "length" : "abort";
     printf(",\"finish_reason\":\"%s\",\"stop_reason\":", fr);
-    if (dt_stop_str(t)) json_str(stdout, dt_stop_str(t), strlen(dt_stop_str(t)));
+    if (dt_stop_str(t)) sb_fput_jstr(stdout, dt_stop_str(t), strlen(dt_stop_str(t)));
     else if (c->stop_token >= 0) printf("%d", c->stop_token);
     else printf("null");
 }

@@ -11,58 +11,23 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/sbuf.h"
 #include "cli/cli.h"
 #include "cli/cli_tok.h"
 #include "tokenizer/json.h"
 #include "tokenizer/tokenizer.h"
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
+/* base/sbuf.h with -1 on allocation failure, for the goto-oom style below */
 static int sb_put(sbuf *b, const void *p, size_t n) {
-    if (b->cap - b->len < n + 1) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc - b->len < n + 1) nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) return -1;
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = 0;
-    return 0;
+    sb_raw(b, p, n);
+    return b->oom ? -1 : 0;
 }
 
-static int sb_str(sbuf *b, const char *s) { return sb_put(b, s, strlen(s)); }
+static int sb_put_str(sbuf *b, const char *z) { return sb_put(b, z, strlen(z)); }
 
-/* JSON string literal of s[0..n) (valid UTF-8 assumed) */
 static int sb_json_string(sbuf *b, const char *s, size_t n) {
-    if (sb_put(b, "\"", 1)) return -1;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[8];
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
-        else if (c == '\b') esc = "\\b";
-        else if (c == '\f') esc = "\\f";
-        else if (c < 0x20) {
-            snprintf(u, sizeof u, "\\u%04x", c);
-            esc = u;
-        }
-        if (!esc) continue;
-        if (sb_put(b, s + run, i - run) || sb_str(b, esc)) return -1;
-        run = i + 1;
-    }
-    if (sb_put(b, s + run, n - run) || sb_put(b, "\"", 1)) return -1;
-    return 0;
+    sb_jstr(b, s, n);
+    return b->oom ? -1 : 0;
 }
 
 static int sb_ids(sbuf *b, const int32_t *ids, size_t n) {
@@ -86,7 +51,7 @@ static int read_all(FILE *f, sbuf *b) {
 
 /* Reads one line (without the '\n'); 0 at EOF. */
 static int read_line(FILE *f, sbuf *b) {
-    b->len = 0;
+    b->n = 0;
     if (sb_put(b, "", 0)) return -1;
     int c, any = 0;
     while ((c = getc(f)) != EOF) {
@@ -99,7 +64,7 @@ static int read_line(FILE *f, sbuf *b) {
 }
 
 static int write_out(const sbuf *b) {
-    if (fwrite(b->s, 1, b->len, stdout) != b->len || fflush(stdout) != 0) {
+    if (fwrite(b->b, 1, b->n, stdout) != b->n || fflush(stdout) != 0) {
         cli_error("cannot write output");
         return 1;
     }
@@ -151,11 +116,11 @@ int cli_tokenize(int argc, char **argv) {
             cli_error("tokenize: cannot read stdin");
             goto done;
         }
-        if (tok_encode(t, in.s, in.len, special, &ids)) {
+        if (tok_encode(t, in.b, in.n, special, &ids)) {
             cli_error("tokenize: %s", vc_errmsg());
             goto done;
         }
-        if (sb_str(&out, "{\"ids\":") || sb_ids(&out, ids.ids, ids.n) || sb_str(&out, "}\n")) goto oom;
+        if (sb_put_str(&out, "{\"ids\":") || sb_ids(&out, ids.ids, ids.n) || sb_put_str(&out, "}\n")) goto oom;
         status = write_out(&out);
         goto done;
     }
@@ -164,7 +129,7 @@ int cli_tokenize(int argc, char **argv) {
         if (r < 0) goto oom;
         if (r == 0) break;
         tok_json *doc = NULL;
-        if (tok_json_parse(in.s, in.len, "stdin", &doc)) {
+        if (tok_json_parse(in.b, in.n, "stdin", &doc)) {
             cli_error("tokenize: line %zu: %s", line, vc_errmsg());
             goto done;
         }
@@ -180,7 +145,7 @@ int cli_tokenize(int argc, char **argv) {
             cli_error("tokenize: line %zu: %s", line, vc_errmsg());
             goto done;
         }
-        out.len = 0;
+        out.n = 0;
         if (sb_ids(&out, ids.ids, ids.n) || sb_put(&out, "\n", 1)) goto oom;
         if (write_out(&out)) goto done;
     }
@@ -190,8 +155,8 @@ oom:
     cli_error("out of memory");
     status = 1;
 done:
-    free(in.s);
-    free(out.s);
+    free(in.b);
+    free(out.b);
     tok_ids_free(&ids);
     tok_free(t);
     return status;
@@ -232,8 +197,8 @@ static int detok_one(const tok_tokenizer *t, const tok_ids *ids, unsigned flags,
     }
     tok_stream_free(s);
     free(text->s);
-    text->s = acc.s;
-    text->len = rc ? 0 : acc.len;
+    text->s = acc.b;
+    text->len = rc ? 0 : acc.n;
     text->cap = acc.cap;
     return rc;
 }
@@ -275,7 +240,7 @@ int cli_detokenize(int argc, char **argv) {
         if (r < 0) goto oom;
         if (r == 0) break;
         tok_json *doc = NULL;
-        if (tok_json_parse(in.s, in.len, "stdin", &doc)) {
+        if (tok_json_parse(in.b, in.n, "stdin", &doc)) {
             cli_error("detokenize: %s", vc_errmsg());
             goto done;
         }
@@ -288,9 +253,9 @@ int cli_detokenize(int argc, char **argv) {
             else cli_error("detokenize: line %zu: %s", line, vc_errmsg());
             goto done;
         }
-        out.len = 0;
+        out.n = 0;
         if (json) {
-            if (sb_str(&out, "{\"text\":") || sb_json_string(&out, text.s ? text.s : "", text.len) || sb_str(&out, "}\n"))
+            if (sb_put_str(&out, "{\"text\":") || sb_json_string(&out, text.s ? text.s : "", text.len) || sb_put_str(&out, "}\n"))
                 goto oom;
         } else if (sb_json_string(&out, text.s ? text.s : "", text.len) || sb_put(&out, "\n", 1)) {
             goto oom;
@@ -303,8 +268,8 @@ oom:
     cli_error("out of memory");
     status = 1;
 done:
-    free(in.s);
-    free(out.s);
+    free(in.b);
+    free(out.b);
     tok_ids_free(&ids);
     tok_text_free(&text);
     tok_free(t);
@@ -348,7 +313,7 @@ int cli_bench_tokenize(int argc, char **argv) {
         if (f) fclose(f);
         cli_error("%s: cannot read", file);
         tok_free(t);
-        free(in.s);
+        free(in.b);
         return 1;
     }
     fclose(f);
@@ -358,7 +323,7 @@ int cli_bench_tokenize(int argc, char **argv) {
     int status = 0;
     for (long long r = 0; r < runs; r++) {
         double a = now_s();
-        if (tok_encode(t, in.s, in.len, 0, &ids)) {
+        if (tok_encode(t, in.b, in.n, 0, &ids)) {
             cli_error("bench tokenize: %s", vc_errmsg());
             status = 1;
             break;
@@ -374,10 +339,10 @@ int cli_bench_tokenize(int argc, char **argv) {
         if (c - b < best_dec) best_dec = c - b;
     }
     if (!status) {
-        double mb = (double)in.len / 1e6;
+        double mb = (double)in.n / 1e6;
         printf("tokenizer: %s (loaded in %.3f s, %zu ids)\n", dir, load_s, tok_vocab_size(t));
-        printf("input: %s, %zu bytes, %zu tokens (%.2f bytes/token)\n", file, in.len, ids.n,
-               ids.n ? (double)in.len / (double)ids.n : 0.0);
+        printf("input: %s, %zu bytes, %zu tokens (%.2f bytes/token)\n", file, in.n, ids.n,
+               ids.n ? (double)in.n / (double)ids.n : 0.0);
         printf("encode: %.2f MB/s, %.0f tokens/s (best of %lld runs, 1 thread, %.3f s)\n", mb / best,
                (double)ids.n / best, runs, best);
         printf("decode: %.2f MB/s, %.0f tokens/s (best of %lld runs, 1 thread)\n", (double)text.len / 1e6 / best_dec,
@@ -385,7 +350,7 @@ int cli_bench_tokenize(int argc, char **argv) {
     }
     tok_ids_free(&ids);
     tok_text_free(&text);
-    free(in.s);
+    free(in.b);
     tok_free(t);
     return status;
 }

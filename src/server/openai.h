@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "server/internal.h"
-#include "server/sbuf.h"
+#include "base/sbuf.h"
 
 typedef struct oa_job oa_job;
 typedef int (*oa_alive_fn)(void *ctx);

@@ -13,27 +13,30 @@
 #include "base/err.h"
 #include "engine/detok.h"
 #include "engine/params_json.h"
-#include "server/sbuf.h"
+#include "base/sbuf.h"
+
+static void vfail(srv_error *e, int status, const char *type, const char *param, const char *fmt, va_list ap) {
+    e->status = status;
+    e->type = type;
+    e->param = param;
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+}
 
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...) {
-    e->status = status;
-    e->type = status == 404 ? "NotFoundError" : status == 401 ? "Unauthorized" : status >= 500 ? "InternalServerError"
-                                                                                                : "BadRequestError";
-    e->param = param;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    vfail(e, status,
+          status == 404 ? "NotFoundError" : status == 401 ? "Unauthorized" : status >= 500 ? "InternalServerError"
+                                                                                         : "BadRequestError",
+          param, fmt, ap);
     va_end(ap);
     return -1;
 }
 
 int srv_fail_parse(srv_error *e, const char *param, const char *fmt, ...) {
-    e->status = 400;
-    e->type = "Bad Request";
-    e->param = param;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    vfail(e, 400, "Bad Request", param, fmt, ap);
     va_end(ap);
     return -1;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `vllmc generate` through the engine (issue #4 item 6): prompts files, n > 1,
 # prefix-cache reporting, scheduling flags, text prompts and stop strings with
-# a byte-fallback tokenizer written here (the model is a committed golden one).
+# the byte-fallback tokenizer of tests/fixtures/make_chat_model.sh (the model is a committed golden one).
 set -uo pipefail
 V=${VLLMC:-build/vllmc}
 M=tests/golden/llama-f32
@@ -72,20 +72,8 @@ first=$(echo "$out" | sed -n 1p | sed -E 's/.*"token_ids":\[([0-9]+).*/\1/')
 s=$("$V" generate "$M" --prompt-token-ids "$ids" --max-tokens 6 --stop-token-ids "$first" --json 2>/dev/null)
 echo "$s" | grep -q "\"token_ids\":\[$first\],\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":$first" && ok "stop_token_ids" || bad "stop_token_ids: $s"
 
-# a byte-fallback tokenizer over the model's first 285 ids: <unk>, <s>, </s>, <0x00>..<0xFF>, then a..z
-cp -r "$M" "$tmp/tm"
-{
-  printf '{"version":"1.0","added_tokens":[{"id":0,"content":"<unk>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},'
-  printf '{"id":1,"content":"<s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},'
-  printf '{"id":2,"content":"</s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],'
-  printf '"normalizer":null,"pre_tokenizer":null,"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"pair":[{"Sequence":{"id":"A","type_id":0}}],"special_tokens":{"<s>":{"id":"<s>","ids":[1],"tokens":["<s>"]}}},'
-  printf '"decoder":{"type":"Sequence","decoders":[{"type":"ByteFallback"},{"type":"Fuse"}]},'
-  printf '"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,"end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"vocab":{"<unk>":0,"<s>":1,"</s>":2'
-  for i in $(seq 0 255); do printf ',"<0x%02X>":%d' "$i" $((i + 3)); done
-  for i in $(seq 0 25); do printf ',"%b":%d' "\\x$(printf %x $((97 + i)))" $((259 + i)); done
-  printf '},"merges":[]}}\n'
-} >"$tmp/tm/tokenizer.json"
-echo '{"bos_token":"<s>","eos_token":"</s>","add_bos_token":true}' >"$tmp/tm/tokenizer_config.json"
+# the model with a byte-fallback tokenizer: <unk>, <s>, </s>, <0x00>..<0xFF>, then a..z (ids 259..284)
+tests/fixtures/make_chat_model.sh "$tmp/tm"
 t=$("$V" generate "$tmp/tm" --prompt "hi there" --max-tokens 12 --ignore-eos --json 2>"$tmp/e")
 echo "$t" | grep -q '"prompt_token_ids":\[1,266,267,35,278,266,263,276,263\]' && ok "text prompt tokenized (BOS, letters, a byte)" || bad "text prompt: $t $(cat "$tmp/e")"
 echo "$t" | grep -q '"text":"' && ok "text field present" || bad "no text: $t"

@@ -1,10 +1,12 @@
-/* sbuf: a growable byte buffer for building JSON and Prometheus text.
+/* sbuf: a growable byte buffer for building JSON and Prometheus text, and the
+ * project's one JSON string writer (the server's responses and the CLI's output).
  * Allocation failure is sticky: `oom` is set and later appends do nothing,
  * so callers check once at the end. */
-#ifndef VLLMC_SERVER_SBUF_H
-#define VLLMC_SERVER_SBUF_H
+#ifndef VLLMC_BASE_SBUF_H
+#define VLLMC_BASE_SBUF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct {
     char *b;
@@ -22,6 +24,8 @@ void sb_jstrz(sbuf *s, const char *z); /* NULL: null */
 /* A float as JSON: finite values round-trip (%.9g is exact for f32); -inf
  * becomes -9999.0 as vLLM clamps logprobs; NaN becomes null. */
 void sb_jfloat(sbuf *s, double v);
+/* Write sb_jstr's literal to a stream (the CLI's JSON output). */
+void sb_fput_jstr(FILE *f, const char *p, size_t n);
 /* Take the buffer (NUL-terminated; NULL on oom) and reset s. */
 char *sb_take(sbuf *s, size_t *len);
 void sb_free(sbuf *s);

@@ -1,4 +1,4 @@
-#include "server/sbuf.h"
+#include "base/sbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -132,4 +132,11 @@ char *sb_take(sbuf *s, size_t *len) {
 void sb_free(sbuf *s) {
     free(s->b);
     memset(s, 0, sizeof *s);
+}
+
+void sb_fput_jstr(FILE *f, const char *p, size_t n) {
+    sbuf s = {0};
+    sb_jstr(&s, p, n);
+    if (s.b) fwrite(s.b, 1, s.n, f);
+    sb_free(&s);
 }
