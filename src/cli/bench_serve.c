@@ -24,7 +24,7 @@
 #include "base/rng.h"
 #include "base/threadpool.h"
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "base/http_client.h"
 
 static const char usage[] =
     "usage: vllmc bench serve [--base-url URL | --host H --port N] [--endpoint /v1/completions] [--model NAME]\n"

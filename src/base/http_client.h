@@ -7,8 +7,8 @@
  * sizes are bounded and checked, a malformed response is an error, never a
  * crash. Safe to use from many threads at once (no shared state); errors are
  * reported through base/err.h's per-thread message. */
-#ifndef VLLMC_CLI_HTTP_CLIENT_H
-#define VLLMC_CLI_HTTP_CLIENT_H
+#ifndef VLLMC_BASE_HTTP_CLIENT_H
+#define VLLMC_BASE_HTTP_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

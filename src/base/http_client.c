@@ -1,5 +1,5 @@
 /* hc: blocking HTTP/1.1 client, one request per connection (see http_client.h). */
-#include "cli/http_client.h"
+#include "base/http_client.h"
 
 #include <errno.h>
 #include <netdb.h>
