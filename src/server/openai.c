@@ -49,6 +49,7 @@ struct oa_job {
     srv_event *plp;              /* per prompt: the event that carried prompt logprobs (owned) */
     int stream_started, stream_done;
     int failed;
+    double alive_checked;        /* last look at the client's socket */
 };
 
 static void make_id(char *out, size_t cap, const char *prefix) {
@@ -463,7 +464,15 @@ static int pump(oa_job *j, oa_alive_fn alive, void *ctx, int *touched, srv_error
         srv_fail(err, 500, NULL, "The engine failed: %s", j->s->dead_msg);
         return 0;
     }
-    if (!n && alive && !alive(ctx)) return 1;
+    double now = fe_now(); /* is the client still there? at most every 100 ms, busy or not */
+    if (alive && now - j->alive_checked >= 0.1) {
+        j->alive_checked = now;
+        if (!alive(ctx)) {
+            for (int i = 0; i < n; i++) srv_event_free(&ev[i]);
+            free(ev);
+            return 1;
+        }
+    }
     for (int i = 0; i < n; i++) {
         int ci = apply(j, &ev[i]);
         if (ci >= 0 && touched) touched[ci] = 1;

@@ -140,6 +140,36 @@ else
   bad "engine failure: $(tail -c 800 "$tmp/fault")"
 fi
 
+# --- a plain (non-streaming) request whose client leaves while tokens are flowing is aborted too
+# (the demo model: ~1 ms a token, so 900 tokens take about a second) ---
+if UTIL="$PWD/tests/js/server_util.mjs" VLLMC_TEST_MODEL="$PWD/models/demo" node --input-type=module -e '
+const { startServer, fetchMetrics, metricSum } = await import(process.env.UTIL);
+const s = await startServer([], { name: "plaincut" });
+const ac = new AbortController();
+const req = fetch(`http://127.0.0.1:${s.port}/v1/completions`, { method: "POST", signal: ac.signal,
+  headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ model: "test-model", prompt: "Once", max_tokens: 900, ignore_eos: true }) }).catch(() => null);
+await new Promise((r) => setTimeout(r, 150));
+ac.abort();
+await req;
+let running = -1, abort = 0;
+for (let i = 0; i < 20; i++) {
+  const m = await fetchMetrics(s.port);
+  running = metricSum(m, "vllm:num_requests_running");
+  abort = metricSum(m, "vllm:request_success_total", { finished_reason: "abort" });
+  if (running === 0 && abort === 1) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+const gen = metricSum(await fetchMetrics(s.port), "vllm:generation_tokens_total");
+await s.stop();
+console.log(`after the client left: running ${running}, aborted ${abort}, tokens generated ${gen} of 900`);
+process.exit(running === 0 && abort === 1 && gen < 900 ? 0 : 1);
+' >"$tmp/plaincut" 2>&1; then
+  ok "plain request, client gone: $(tail -n1 "$tmp/plaincut")"
+else
+  bad "plain request, client gone: $(tail -c 600 "$tmp/plaincut")"
+fi
+
 # --- the JS suites ---
 for t in server_openai server_http server_load; do
   echo "  node tests/js/$t.mjs"
