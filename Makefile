@@ -19,6 +19,7 @@ ifeq ($(ARCH),x86_64)
 # Only *_avx2.c files get these; the rest of the code stays baseline x86-64 and
 # picks the AVX2 kernels at run time when the CPU has them.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw
 endif
 
 CPPFLAGS += -Isrc -Iinclude -D_GNU_SOURCE -DVLLMC_TARGET_DEVICE_$(VLLM_TARGET_DEVICE)
@@ -49,6 +50,10 @@ $(BUILD)/vllmc: $(CLI_OBJ) $(BUILD)/libvllmc.a
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(SIMD_FLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(AVX512_FLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

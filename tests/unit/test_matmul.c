@@ -98,7 +98,7 @@ static void run_case(tp_pool *pool, int n, int K, int M, be_dtype dt, int64_t ld
 }
 
 static void test_matmul_shapes(tp_pool *pools[3], const char *path) {
-    static const int ns[] = {1, 2, 3, 4, 5, 7, 13, 63, 64, 65, 130};
+    static const int ns[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 63, 64, 65, 130};
     static const int Ks[] = {1, 7, 8, 15, 16, 33, 100, 257, 300};
     static const int Ms[] = {1, 3, 4, 16, 17, 35, 64, 70};
     int idx = 0;
@@ -282,10 +282,16 @@ int main(void) {
     printf("kernels: %s; pools: single thread, %s, %s\n", cpu_kernels_isa(), tp_describe(pools[1]),
            tp_describe(pools[2]));
 
-    for (int forced = 0; forced < 2; forced++) {
+    /* mode 0: every kernel this CPU has (AVX-512 for 8 <= n < 64 where present); 1: AVX2 alone
+     * (only where AVX-512 is present, else it is mode 0 again); 2: the portable C kernels */
+    for (int mode = 0; mode < 3; mode++) {
+        if (mode == 1 && !cpu_have_avx512()) continue;
+        int forced = mode == 2;
+        cpu_kernels_no_avx512(mode == 1);
         cpu_kernels_force_scalar(forced);
         const char *path = cpu_kernels_isa();
         if (forced) CHECK(strcmp(path, "scalar") == 0);
+        if (mode == 1) CHECK(strcmp(path, "avx2") == 0);
         g_cases = g_bad_cases = 0;
         test_matmul_shapes(pools, path);
         printf("%s: %d matmul cases, %d wrong\n", path, g_cases, g_bad_cases);
@@ -297,6 +303,7 @@ int main(void) {
         if (!forced && strcmp(path, "scalar") == 0) break; /* no SIMD path on this machine */
     }
     cpu_kernels_force_scalar(0);
+    cpu_kernels_no_avx512(0);
     tp_free(pools[1]);
     tp_free(pools[2]);
     TEST_END();

@@ -72,11 +72,13 @@ void cpu_from_f32(void *dst, be_dtype dt, const float *src, int n);
 
 /* ---- dispatch ---- */
 
-/* Which kernels run: "avx2", "neon" or "scalar". */
+/* Which kernels run: "avx2+avx512" (AVX-512 for 8 <= n < CPU_GEMM_MIN_N), "avx2", "neon" or "scalar". */
 const char *cpu_kernels_isa(void);
 /* Tests: nonzero forces the portable C kernels, 0 restores detection. Call it
  * only while no kernel is running. */
 void cpu_kernels_force_scalar(int on);
+/* Tests: nonzero keeps the AVX-512 kernel off (the AVX2 one runs), 0 restores. */
+void cpu_kernels_no_avx512(int on);
 
 /* ---- internal: the AVX2 entry points (matmul_avx2.c, measure_avx2.c) ----
  * Only called after a run-time check for avx2, fma and f16c. `w` points at the
@@ -91,6 +93,12 @@ void cpu_avx2_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w
 void cpu_avx2_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                         int rows, const float *bias, float *y, int64_t ldy);
 float cpu_avx2_dot(const float *a, const void *b, be_dtype bt, int n);
+/* matmul_avx512.c (AVX-512 F + BW, checked at run time): the same contract as
+ * cpu_avx2_gemv_rows, used for 8 <= n < CPU_GEMM_MIN_N. */
+void cpu_avx512_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                          int rows, const float *bias, float *y, int64_t ldy);
+/* 1 when the CPU and OS support AVX-512 F and BW (zmm state saved). */
+int cpu_have_avx512(void);
 void cpu_avx2_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
 void cpu_avx2_to_f32(float *dst, const void *src, be_dtype st, int n);
 void cpu_avx2_from_f32(void *dst, be_dtype dt, const float *src, int n);

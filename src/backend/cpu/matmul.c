@@ -20,7 +20,7 @@
 
 enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_NEON = 2 };
 
-static atomic_int g_force_scalar;
+static atomic_int g_force_scalar, g_no_avx512;
 
 int cpu_have_avx2(void) {
 #if defined(__x86_64__)
@@ -45,6 +45,31 @@ int cpu_have_avx2(void) {
 #endif
 }
 
+int cpu_have_avx512(void) {
+#if defined(__x86_64__)
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = 0;
+        if (cpu_have_avx2() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX512F) && (b & bit_AVX512BW)) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            v = (lo & 0xE6u) == 0xE6u; /* the OS saves opmask and all zmm state */
+        }
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+/* The AVX-512 decode kernel, unless a test turned it off. */
+static int use_avx512(void) {
+    return !atomic_load_explicit(&g_no_avx512, memory_order_relaxed) && cpu_have_avx512();
+}
+
 static int isa(void) {
     if (atomic_load_explicit(&g_force_scalar, memory_order_relaxed)) return ISA_SCALAR;
     if (CPU_HAVE_NEON) return ISA_NEON;
@@ -53,10 +78,13 @@ static int isa(void) {
 
 const char *cpu_kernels_isa(void) {
     static const char *const names[] = {"scalar", "avx2", "neon"};
-    return names[isa()];
+    int i = isa();
+    return i == ISA_AVX2 && use_avx512() ? "avx2+avx512" : names[i];
 }
 
 void cpu_kernels_force_scalar(int on) { atomic_store(&g_force_scalar, on != 0); }
+
+void cpu_kernels_no_avx512(int on) { atomic_store(&g_no_avx512, on != 0); }
 
 static inline float ld1(be_dtype dt, const void *row, int64_t i) {
     if (dt == BE_F16) return vc_f16_to_f32(((const uint16_t *)row)[i]);
@@ -171,7 +199,7 @@ typedef struct {
     const float *x;
     int64_t ldx;
     int n, K;
-    int isa, gemm;
+    int isa, gemm, avx512;
     int64_t align;  /* rows per unit: whole panels (16 rows for gemm, 4 for gemv) */
     int nparts;
     const mm_part *parts;
@@ -187,6 +215,7 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
 #if defined(__x86_64__)
     case ISA_AVX2:
         if (t->gemm) cpu_avx2_gemm_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else if (t->avx512) cpu_avx512_gemv_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
         else cpu_avx2_gemv_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
         break;
 #endif
@@ -233,6 +262,8 @@ void cpu_matmul_multi(tp_pool *pool, const float *x, int64_t ldx, int n, int K, 
     }
     mm_task t = {.x = x, .ldx = ldx, .n = n, .K = K, .isa = isa(), .nparts = 0, .parts = parts};
     t.gemm = t.isa == ISA_AVX2 && n >= CPU_GEMM_MIN_N;
+    /* n < 8 is memory bound: the AVX2 tiles already stream the weights at the triad rate */
+    t.avx512 = t.isa == ISA_AVX2 && !t.gemm && n >= 8 && use_avx512();
     t.align = t.gemm ? 16 : 4;
     for (int i = 0; i < nw; i++) {
         if (ws[i].M <= 0) continue;
