@@ -6,14 +6,15 @@
  *       build/obj/src/backend/cpu/matmul_avx2.o build/obj/src/backend/cpu/measure_avx2.o -lm
  *   (or compile the two *_avx2.c files with -mavx2 -mfma -mf16c; or link build/libvllmc.a)
  *
- * Usage: bench_matmul [-n N]... [-t dtype]... [-s MxK]... [-b bind] [-j threads] [-q]
+ * Usage: bench_matmul [-n N]... [-t dtype]... [-s MxK]... [-b bind] [-j threads] [-q] [--no-avx512]
  *   Default: n = 1 and 128, dtypes bf16 f16 f32, the Qwen2-0.5B / 1.5B-like shapes.
  *   Every figure is the best of 8 rounds (the machine may be shared). n <= 8 cycles the
  *   weights through >= 512 MiB of copies so they come from DRAM, as in a real decode
  *   step, and reports weight GB/s against a triad run just before each round ("local
  *   triad", the same neighbours); every row also shows GFLOP/s (2*n*M*K / time) and
  *   the fraction of the peak FMA figure.
- *   -q skips the triad/peak measurements. */
+ *   -q skips the triad/peak measurements; --no-avx512 keeps the AVX2 kernels where AVX-512 exists.
+ *   Link build/obj/src/backend/cpu/matmul_avx512.o too (compiled with -mavx512f -mavx512bw). */
 #include "backend/cpu/kernels.h"
 #include "base/err.h"
 #include "base/half.h"
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "-b") && i + 1 < argc) bind = argv[++i];
         else if (!strcmp(argv[i], "-j") && i + 1 < argc) nthreads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-q")) quick = 1;
+        else if (!strcmp(argv[i], "--no-avx512")) cpu_kernels_no_avx512(1);
         else {
             fprintf(stderr, "usage: %s [-n N]... [-t f32|f16|bf16]... [-s MxK]... [-b bind] [-j threads] [-q]\n",
                     argv[0]);
