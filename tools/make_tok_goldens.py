@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Templates that print strftime_now()'s date (llama 3.2) record the day this runs: tests/js/hf_golden.mjs
+# renders with `--now` set to that day (GOLDEN_NOW); update it when the goldens are made again.
 """Reference outputs of Hugging Face transformers for vllmc's tokenizer and chat
 templates (issue #3 item 5: the JS ports can differ from Python in corners),
 and a side-by-side single-thread encode benchmark of HF `tokenizers` (Rust).

@@ -20,7 +20,8 @@ static const char usage[] =
     "usage: vllmc chat-template MODEL_DIR --messages FILE.json [--add-generation-prompt]\n"
     "           [--chat-template FILE] [--tools FILE.json] [--documents FILE.json]\n"
     "           [--chat-template-kwargs JSON] [--chat-template-name NAME]\n"
-    "       vllmc chat-template MODEL_DIR --jsonl [--chat-template FILE]   (requests on stdin)\n";
+    "       vllmc chat-template MODEL_DIR --jsonl [--chat-template FILE]   (requests on stdin)\n"
+    "       --now EPOCH_SECONDS: the clock strftime_now() reads (default: the current time)\n";
 
 static char *read_all(FILE *f, size_t *len) {
     size_t cap = 65536, n = 0;
@@ -75,6 +76,7 @@ typedef struct {
     char *override;   /* --chat-template text */
     size_t override_len;
     tmpl_template *compiled[2]; /* [with_tools] */
+    int64_t now;                /* --now: strftime_now's clock (0: the current time) */
 } tmpl_ctx;
 
 static int load_override(tmpl_ctx *c) {
@@ -141,7 +143,7 @@ static int run_jsonl(tmpl_ctx *c) {
             }
             tmpl_chat_args a = {.request_json = line,
                                 .bos_token = c->model.bos_token, .eos_token = c->model.eos_token,
-                                .unk_token = c->model.unk_token, .pad_token = c->model.pad_token};
+                                .unk_token = c->model.unk_token, .pad_token = c->model.pad_token, .now = c->now};
             char *out;
             size_t olen;
             if (tmpl_render_chat(t, &a, NULL, &out, &olen, NULL)) {
@@ -184,6 +186,11 @@ int cli_chat_template(int argc, char **argv) {
             if (!(c.name = cli_value(&a, "--chat-template-name"))) return 2;
         } else if (cli_flag(&a, "--jsonl")) {
             jsonl = 1;
+        } else if (cli_flag(&a, "--now")) {
+            const char *v = cli_value(&a, "--now");
+            long long t;
+            if (!v || cli_parse_int(v, "--now", 1, (long long)1 << 40, &t)) return 2;
+            c.now = t;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             fputs(usage, stdout);
             return 0;
@@ -235,7 +242,7 @@ int cli_chat_template(int argc, char **argv) {
                          .tools_json = tools_text, .documents_json = docs_text, .kwargs_json = kwargs,
                          .add_generation_prompt = agp,
                          .bos_token = c.model.bos_token, .eos_token = c.model.eos_token,
-                         .unk_token = c.model.unk_token, .pad_token = c.model.pad_token};
+                         .unk_token = c.model.unk_token, .pad_token = c.model.pad_token, .now = c.now};
     size_t olen;
     if (tmpl_render_chat(t, &ca, NULL, &out, &olen, NULL)) {
         cli_error("%s", vc_errmsg());

@@ -9,6 +9,10 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// tools/make_tok_goldens.py ran on 2026-11-25 (UTC), and templates that print strftime_now()'s date
+// (llama 3.2: "Today Date: 25 Nov 2026") recorded that day: render with the clock set to it.
+const GOLDEN_NOW = String(Date.UTC(2026, 10, 25, 12, 0, 0) / 1000);
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const vllmc = process.argv[2] || join(root, 'build', 'vllmc');
 const gdir = join(root, 'tests', 'golden', 'hf_tokenizers');
@@ -51,7 +55,7 @@ for (const f of readdirSync(gdir).filter((f) => f.startsWith('tokenizer-')).sort
   }
   if (g.chat.length) {
     const req = g.chat.map((c) => JSON.stringify({ messages: c.messages, add_generation_prompt: c.add_generation_prompt })).join('\n') + '\n';
-    const got = lines(run(['chat-template', dir, '--jsonl'], req));
+    const got = lines(run(['chat-template', dir, '--jsonl', '--now', GOLDEN_NOW], req));
     g.chat.forEach((c, i) => {
       checks++;
       const ok = c.error ? got[i].error !== undefined : got[i].text === c.text;
@@ -67,7 +71,7 @@ for (const e of t.templates) { if (!byFile.has(e.template)) byFile.set(e.templat
 let tbad = 0;
 for (const [file, cases] of byFile) {
   const req = cases.map((c) => JSON.stringify({ messages: c.messages, add_generation_prompt: c.add_generation_prompt })).join('\n') + '\n';
-  const got = lines(run(['chat-template', npm(t.tokenizer), '--jsonl', '--chat-template', join(root, 'tests', 'data', 'chat_templates', file)], req));
+  const got = lines(run(['chat-template', npm(t.tokenizer), '--jsonl', '--now', GOLDEN_NOW, '--chat-template', join(root, 'tests', 'data', 'chat_templates', file)], req));
   cases.forEach((c, i) => {
     checks++;
     const ok = c.error ? got[i].error !== undefined : got[i].text === c.text;
