@@ -54,23 +54,16 @@ static int parse(int argc, char **argv, bench_args *b) {
     while (a.i < argc) {
         const char *v;
         long long iv;
-#define INT_FLAG(name, field, lo, hi)                                                         \
-    if (cli_flag(&a, name)) {                                                                 \
-        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) return 2;     \
-        field = iv;                                                                           \
-        continue;                                                                             \
-    }
-        INT_FLAG("--input-len", b->in_len, 1, 1 << 20)
-        INT_FLAG("--output-len", b->out_len, 1, 1 << 20)
-        INT_FLAG("--batch-size", b->batch, 1, 4096)
-        INT_FLAG("--num-iters", b->iters, 1, 1000)
-        INT_FLAG("--num-iters-warmup", b->warm, 0, 1000)
-        INT_FLAG("--num-prompts", b->prompts, 1, 1 << 20)
-        INT_FLAG("--prefix-len", b->prefix_len, 0, 1 << 20)
-        INT_FLAG("--max-num-seqs", b->ec.max_num_seqs, 1, 1 << 20)
-        INT_FLAG("--max-num-batched-tokens", b->ec.max_num_batched_tokens, 1, 1 << 24)
-        INT_FLAG("--max-model-len", b->ec.max_model_len, 1, 1 << 30)
-#undef INT_FLAG
+        CLI_INT_FLAG("--input-len", b->in_len, 1, 1 << 20)
+        CLI_INT_FLAG("--output-len", b->out_len, 1, 1 << 20)
+        CLI_INT_FLAG("--batch-size", b->batch, 1, 4096)
+        CLI_INT_FLAG("--num-iters", b->iters, 1, 1000)
+        CLI_INT_FLAG("--num-iters-warmup", b->warm, 0, 1000)
+        CLI_INT_FLAG("--num-prompts", b->prompts, 1, 1 << 20)
+        CLI_INT_FLAG("--prefix-len", b->prefix_len, 0, 1 << 20)
+        CLI_INT_FLAG("--max-num-seqs", b->ec.max_num_seqs, 1, 1 << 20)
+        CLI_INT_FLAG("--max-num-batched-tokens", b->ec.max_num_batched_tokens, 1, 1 << 24)
+        CLI_INT_FLAG("--max-model-len", b->ec.max_model_len, 1, 1 << 30)
         if (cli_flag(&a, "--random-weights")) {
             if (!(b->cfg_path = cli_value(&a, "--random-weights"))) return 2;
         } else if (cli_flag(&a, "--dtype")) {

@@ -127,31 +127,18 @@ static int parse(int argc, char **argv, serve_args *s) {
     while (a.i < argc) {
         const char *v;
         long long iv;
-#define INT_FLAG(name, field, lo, hi)                                                     \
-    if (cli_flag(&a, name)) {                                                             \
-        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) return 2; \
-        field = iv;                                                                       \
-        continue;                                                                         \
-    }
-#define STR_FLAG(name, field)                          \
-    if (cli_flag(&a, name)) {                          \
-        if (!(field = cli_value(&a, name))) return 2;  \
-        continue;                                      \
-    }
-        INT_FLAG("--port", s->port, 1, 65535)
-        INT_FLAG("--num-prompts", s->prompts, 1, 1 << 24)
-        INT_FLAG("--max-concurrency", s->conc, 1, 1 << 20)
-        INT_FLAG("--random-input-len", s->in_len, 0, 1 << 24)
-        INT_FLAG("--random-output-len", s->out_len, 1, 1 << 24)
-        INT_FLAG("--random-vocab-size", s->vocab, 1, 1 << 30)
-        INT_FLAG("--seed", s->seed, 0, (1ll << 62))
-        STR_FLAG("--base-url", s->base_url)
-        STR_FLAG("--host", s->host)
-        STR_FLAG("--endpoint", s->endpoint)
-        STR_FLAG("--model", s->model)
-        STR_FLAG("--api-key", s->api_key)
-#undef INT_FLAG
-#undef STR_FLAG
+        CLI_INT_FLAG("--port", s->port, 1, 65535)
+        CLI_INT_FLAG("--num-prompts", s->prompts, 1, 1 << 24)
+        CLI_INT_FLAG("--max-concurrency", s->conc, 1, 1 << 20)
+        CLI_INT_FLAG("--random-input-len", s->in_len, 0, 1 << 24)
+        CLI_INT_FLAG("--random-output-len", s->out_len, 1, 1 << 24)
+        CLI_INT_FLAG("--random-vocab-size", s->vocab, 1, 1 << 30)
+        CLI_INT_FLAG("--seed", s->seed, 0, (1ll << 62))
+        CLI_STR_FLAG("--base-url", s->base_url)
+        CLI_STR_FLAG("--host", s->host)
+        CLI_STR_FLAG("--endpoint", s->endpoint)
+        CLI_STR_FLAG("--model", s->model)
+        CLI_STR_FLAG("--api-key", s->api_key)
         if (cli_flag(&a, "--request-rate")) {
             if (!(v = cli_value(&a, "--request-rate"))) return 2;
             if (!strcmp(v, "inf")) {

@@ -23,6 +23,21 @@ int cli_flag(cli_args *a, const char *name);
 /* The value of the flag just matched (consumes the next argv), or NULL with a message. */
 const char *cli_value(cli_args *a, const char *name);
 int cli_parse_int(const char *s, const char *name, long long lo, long long hi, long long *out);
+
+/* In an option loop over cli_args `a` with locals `const char *v` and `long long iv`: take
+ * --name VALUE into `field` (an integer in [lo, hi], or the string) and continue; return 2 on a
+ * bad or missing value. */
+#define CLI_INT_FLAG(name, field, lo, hi)                                                \
+    if (cli_flag(&a, name)) {                                                            \
+        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) return 2; \
+        field = iv;                                                                      \
+        continue;                                                                        \
+    }
+#define CLI_STR_FLAG(name, field)                     \
+    if (cli_flag(&a, name)) {                         \
+        if (!(field = cli_value(&a, name))) return 2; \
+        continue;                                     \
+    }
 int cli_parse_float(const char *s, const char *name, double *out);
 /* "1,5,9" -> malloc'd ids. */
 int cli_parse_ids(const char *s, int32_t **ids, int *n);
