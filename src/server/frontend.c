@@ -39,7 +39,6 @@ static void call_free(srv_call *c) {
     free(c->ev);
     for (int i = 0; i < c->n_prompts; i++) free(c->ids ? c->ids[i] : NULL);
     free(c->ids);
-    free(c->n_prompt_tokens);
     free(c->t_first);
     free(c->t_last);
     free(c->n_out);
@@ -263,13 +262,12 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
     c->n = r->sp.n;
     int total = c->n_prompts * c->n;
     c->ids = calloc((size_t)c->n_prompts, sizeof *c->ids);
-    c->n_prompt_tokens = calloc((size_t)c->n_prompts, sizeof *c->n_prompt_tokens);
     c->t_first = calloc((size_t)total, sizeof *c->t_first);
     c->t_last = calloc((size_t)total, sizeof *c->t_last);
     c->n_out = calloc((size_t)total, sizeof *c->n_out);
     c->refs = 1;
     c->arrival = fe_now();
-    if (!c->ids || !c->n_prompt_tokens || !c->t_first || !c->t_last || !c->n_out) {
+    if (!c->ids || !c->t_first || !c->t_last || !c->n_out) {
         call_free(c);
         srv_fail(err, 500, NULL, "out of memory");
         return NULL;
@@ -279,7 +277,6 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
         char id[160];
         snprintf(id, sizeof id, "%s-%d", base_id, i);
         c->ids[i] = strdup(id);
-        c->n_prompt_tokens[i] = r->len[i];
         srv_entry *en = calloc(1, sizeof *en);
         if (!c->ids[i] || !en) {
             free(en);

@@ -48,12 +48,10 @@ typedef struct srv_call {
     int failed;                  /* the engine died */
     int n_prompts, n;
     char **ids;                  /* engine request ids */
-    int *n_prompt_tokens;
     double arrival;
     /* engine thread only: per completion */
     double *t_first, *t_last;
     int *n_out;
-    int live;                    /* engine requests not yet finished (registry entries) */
 } srv_call;
 
 typedef struct srv_entry {
@@ -87,7 +85,6 @@ typedef struct {
     char dead_msg[512];
     srv_entry *table[SRV_BUCKETS];
     int n_calls;                 /* live calls (HTTP side holds them) */
-    uint64_t seq;
 } srv_server;
 
 /* frontend.c */

@@ -50,6 +50,7 @@ struct oa_job {
     int stream_started, stream_done;
     int failed;
     double alive_checked;        /* last look at the client's socket */
+    int *touched;                /* streaming: completions that moved since the last chunks */
 };
 
 static void make_id(char *out, size_t cap, const char *prefix) {
@@ -90,7 +91,8 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
     j->c = calloc((size_t)j->total, sizeof *j->c);
     j->n_cached = calloc((size_t)j->r.n_prompts, sizeof *j->n_cached);
     j->plp = calloc((size_t)j->r.n_prompts, sizeof *j->plp);
-    if (!j->c || !j->n_cached || !j->plp) {
+    j->touched = calloc((size_t)j->total, sizeof *j->touched);
+    if (!j->c || !j->n_cached || !j->plp || !j->touched) {
         oa_free(j);
         return srv_fail(err, 500, NULL, "out of memory");
     }
@@ -146,6 +148,7 @@ void oa_free(oa_job *j) {
     }
     for (int p = 0; j->plp && p < j->r.n_prompts; p++) srv_event_free(&j->plp[p]);
     free(j->plp);
+    free(j->touched);
     free(j->c);
     free(j->n_cached);
     srv_request_free(&j->r);
@@ -627,23 +630,18 @@ int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done) {
         }
     }
     j->stream_started = 1;
-    int *touched = calloc((size_t)j->total, sizeof *touched);
-    if (!touched) return -1;
+    int *touched = j->touched;
     srv_error err = {0};
     size_t before = out->n;
     while (out->n == before && j->n_done < j->total && !j->failed) {
         /* one chunk per completion that moved, in index order */
-        if (pump(j, alive, ctx, touched, &err)) {
-            free(touched);
-            return 1;
-        }
+        if (pump(j, alive, ctx, touched, &err)) return 1;
         for (int i = 0; i < j->total; i++)
             if (touched[i]) {
                 stream_choice(j, out, i);
                 touched[i] = 0;
             }
     }
-    free(touched);
     if (j->failed) { /* an error event, then the end */
         size_t n;
         char *e = oa_error_json(&err, &n);
