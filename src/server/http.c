@@ -469,7 +469,7 @@ int srv_run(const srv_config *cfg) {
         fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
         goto out;
     }
-    /* signals go to this thread only (sigwait-style loop below) */
+    /* SIGINT/SIGTERM set a flag that the loop below polls; MHD's threads start with them blocked */
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -500,7 +500,7 @@ int srv_run(const srv_config *cfg) {
                     "/detokenize, /health, /ping, /version, /metrics\n");
     fprintf(stderr, "INFO:     Started server process [%d]\nINFO:     Application startup complete.\n", (int)getpid());
     fprintf(stderr, "INFO:     Uvicorn running on http://%s:%d (Press CTRL+C to quit)\n", host, port);
-    while (!got_signal) pause();
+    while (!got_signal) usleep(50000); /* the handler may run on any thread: poll the flag */
     fprintf(stderr, "INFO:     Shutting down\n");
     /* stop accepting; let what is in flight finish for a while, then abort it */
     MHD_socket lsock = MHD_quiesce_daemon(d);
