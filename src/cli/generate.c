@@ -63,7 +63,7 @@ static void print_completion_fields(const off_completion *c, const dt_text *t, i
     printf("]");
     if (has_tok) {
         printf(",\"text\":");
-        sb_fput_jstr(stdout, t->text ? t->text : "", dt_len(t));
+        sb_fput_jstr(stdout, dt_str(t), dt_len(t));
     }
     printf(",\"logprobs\":");
     if (c->lp_k > 0 && c->lp_ids) {

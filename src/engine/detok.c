@@ -6,19 +6,9 @@
 
 #include "base/err.h"
 
-static int append(dt_text *t, const char *s, size_t n) {
-    if (t->len + n + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 256;
-        while (nc < t->len + n + 1) nc *= 2;
-        char *b = realloc(t->text, nc);
-        if (!b) return vc_errf(VC_ENOMEM, "out of memory");
-        t->text = b;
-        t->cap = nc;
-    }
-    memcpy(t->text + t->len, s, n);
-    t->len += n;
-    t->text[t->len] = 0;
-    return VC_OK;
+static int append(dt_text *t, const char *p, size_t n) {
+    sb_raw(&t->s, p, n);
+    return t->s.oom ? vc_errf(VC_ENOMEM, "out of memory") : VC_OK;
 }
 
 /* Characters (code points) of a UTF-8 string. */
@@ -56,12 +46,12 @@ static int check_stop(dt_text *t, size_t before) {
         size_t sl = strlen(t->stop[k]);
         if (!sl) continue;
         size_t from = before + 1 > sl ? before + 1 - sl : 0;
-        if (from > t->len) continue;
-        const char *hit = strstr(t->text + from, t->stop[k]);
+        if (from > t->s.n) continue;
+        const char *hit = strstr(t->s.b + from, t->stop[k]);
         if (hit) {
             t->stopped = 1;
             t->stop_index = k;
-            t->cut = (size_t)(hit - t->text) + (t->include_stop ? sl : 0);
+            t->cut = (size_t)(hit - t->s.b) + (t->include_stop ? sl : 0);
             return 1;
         }
     }
@@ -71,7 +61,7 @@ static int check_stop(dt_text *t, size_t before) {
 int dt_push(dt_text *t, int32_t token) {
     if (t->stopped || t->finished || !t->st) return 0;
     const char *piece;
-    size_t n, before = t->len;
+    size_t n, before = t->s.n;
     int rc = tok_stream_push(t->st, token, &piece, &n);
     if (!rc) rc = append(t, piece, n);
     if (rc) return rc;
@@ -86,14 +76,16 @@ int dt_finish(dt_text *t) {
     t->finished = 1;
     if (!t->st) return 0;
     const char *piece;
-    size_t n, before = t->len;
+    size_t n, before = t->s.n;
     int rc = tok_stream_flush(t->st, &piece, &n);
     if (!rc) rc = append(t, piece, n);
     if (rc) return rc;
     return n ? check_stop(t, before) : 0;
 }
 
-size_t dt_len(const dt_text *t) { return t->stopped ? t->cut : t->len; }
+size_t dt_len(const dt_text *t) { return t->stopped ? t->cut : t->s.n; }
+
+const char *dt_str(const dt_text *t) { return t->s.b ? t->s.b : ""; }
 
 void dt_delta(dt_text *t, const char **p, size_t *n) {
     size_t end = dt_len(t);
@@ -101,10 +93,10 @@ void dt_delta(dt_text *t, const char **p, size_t *n) {
         int h = t->hold_chars;
         while (end > 0 && h > 0) { /* back over whole characters */
             end--;
-            if (((unsigned char)t->text[end] & 0xC0) != 0x80) h--;
+            if (((unsigned char)t->s.b[end] & 0xC0) != 0x80) h--;
         }
     }
-    *p = t->text + t->sent;
+    *p = t->s.b + t->sent;
     *n = end > t->sent ? end - t->sent : 0;
     if (end > t->sent) t->sent = end;
 }
@@ -113,7 +105,7 @@ const char *dt_stop_str(const dt_text *t) { return t->stopped ? t->stop[t->stop_
 
 void dt_free(dt_text *t) {
     tok_stream_free(t->st);
-    free(t->text);
+    sb_free(&t->s);
     memset(t, 0, sizeof *t);
 }
 

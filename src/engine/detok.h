@@ -15,13 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/sbuf.h"
 #include "engine/params.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
     tok_stream *st;
-    char *text;               /* NUL-terminated, len bytes */
-    size_t len, cap;
+    sbuf s;                   /* the text so far (NUL-terminated) */
     size_t sent;              /* bytes handed out by dt_delta */
     int stopped;              /* a stop string matched: text ends at `cut` */
     int stop_index;           /* which one (index into stop) */
@@ -45,11 +45,12 @@ int dt_push(dt_text *t, int32_t token);
 /* The completion ended: release text the stream still held (checked for stop
  * strings too). Returns as dt_push. */
 int dt_finish(dt_text *t);
-/* The final text length: cut at a stop string, else everything. */
+/* The text (cut at dt_len) and its final length: cut at a stop string, else everything. */
+const char *dt_str(const dt_text *t);
 size_t dt_len(const dt_text *t);
 /* Streaming: the text not sent yet that may be sent now (all of it once
  * stopped or finished, else all but the held-back characters); advances
- * `sent`. *p points into t->text. */
+ * `sent`. *p points into the text. */
 void dt_delta(dt_text *t, const char **p, size_t *n);
 /* The stop string that matched, else NULL. */
 const char *dt_stop_str(const dt_text *t);

@@ -505,7 +505,7 @@ int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, s
             sb_str(&o, "\"message\":{\"role\":\"assistant\",\"content\":");
             sbuf t = {0};
             if (j->r.echo_prefix) sb_str(&t, j->r.echo_prefix);
-            sb_raw(&t, c->dt.text, dt_len(&c->dt));
+            sb_raw(&t, dt_str(&c->dt), dt_len(&c->dt));
             sb_jstr(&o, t.b ? t.b : "", t.n);
             sb_free(&t);
             sb_str(&o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,"
@@ -516,7 +516,7 @@ int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, s
             sb_str(&o, "\"text\":");
             sbuf t = {0};
             if (j->r.echo) sb_str(&t, j->r.text[p]);
-            sb_raw(&t, c->dt.text, dt_len(&c->dt));
+            sb_raw(&t, dt_str(&c->dt), dt_len(&c->dt));
             sb_jstr(&o, t.b ? t.b : "", t.n);
             sb_free(&t);
             sb_str(&o, ",\"logprobs\":");
