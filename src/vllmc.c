@@ -34,8 +34,6 @@ void vllmc_engine_args_default(vllmc_engine_args *a) {
 int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     *out = NULL;
     if (!a || !a->model) return vc_errf(VC_EINVAL, "vllmc_engine_args.model is required");
-    if (a->device && strcmp(a->device, "auto") != 0 && strcmp(a->device, "cpu") != 0)
-        return vc_errf(VC_EINVAL, "device '%s' is not available in this build (available: auto, cpu)", a->device);
     vllmc_engine *v = calloc(1, sizeof *v);
     if (!v) return vc_errf(VC_ENOMEM, "out of memory");
     eng_config c;
@@ -50,7 +48,7 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     c.seed = a->seed;
     c.max_logprobs = a->max_logprobs;
     int rc;
-    if ((rc = be_cpu_create(&v->be, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) ||
+    if ((rc = be_open(a->device, &v->be)) ||
         (rc = mdl_load(a->model, a->dtype, v->be, &v->m)) || (rc = eng_create(v->m, &c, &v->e))) {
         vllmc_engine_free(v);
         return rc;

@@ -26,6 +26,10 @@ void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor 
     for (int i = 0; i < nw; i++) b->matmul(b->ctx, x, w[i], bias[i], out[i]);
 }
 
+double be_bandwidth_gbs(be_backend *b, size_t bytes) { return b->bandwidth_gbs ? b->bandwidth_gbs(b->ctx, bytes) : 0; }
+
+double be_peak_gflops(be_backend *b) { return b->peak_gflops ? b->peak_gflops(b->ctx) : 0; }
+
 void be_free(be_backend *b) {
     if (!b) return;
     if (b->free) b->free(b->ctx);

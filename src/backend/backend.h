@@ -14,9 +14,21 @@
  * [rows, cols]. Every op's inputs and outputs must not alias unless the op
  * says "in place is allowed".
  *
+ * Ordering: buffer_write() and buffer_read() behave as if every op recorded
+ * before them had already run, and ops recorded after a write see the written
+ * bytes. A backend that records may keep small writes in its command stream or
+ * wait for the recorded work first; callers should still write a step's inputs
+ * before recording it and read its outputs after sync(), which is where a
+ * recording backend submits and waits once.
+ *
+ * Errors: ops return nothing. An op that cannot run (a shape beyond a device
+ * limit, scratch that cannot be allocated, a lost device) records its error;
+ * the next sync() returns it (and clears it), and buffer_read() refuses to
+ * return results of a failed step.
+ *
  * Ownership: buffers belong to the backend that made them and are released
  * with buffer_free(). Entries marked (optional) may be NULL; the be_* wrappers
- * below supply the fallback. */
+ * below supply the fallback. Backends are opened by name with be_open(). */
 #ifndef VLLMC_BACKEND_H
 #define VLLMC_BACKEND_H
 
@@ -59,6 +71,15 @@ typedef struct {
     int sliding_window;     /* 0: none; else attend to the last `sliding_window` positions */
 } be_attn_shape;
 
+/* What the device is and what memory it computes from. */
+typedef struct {
+    char desc[256];          /* one line for the start-up log: device, threads or features */
+    uint64_t mem_total;      /* bytes the device computes from: physical RAM (CPU, unified GPU) or VRAM */
+    uint64_t mem_free;       /* bytes free now as far as the device can tell (VRAM budget, MemAvailable) */
+    int unified;             /* 1: the device shares host memory (CPU, Apple, integrated GPUs) */
+    uint64_t max_view_bytes; /* the largest tensor view one op can address (maxStorageBufferRange) */
+} be_info;
+
 typedef struct be_backend {
     const char *name;   /* "cpu", "vulkan" */
     void *ctx;
@@ -71,8 +92,14 @@ typedef struct be_backend {
     void (*buffer_free)(void *ctx, be_buffer *b);
     int (*buffer_write)(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes);
     int (*buffer_read)(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes);
-    /* (optional) Host pointer of a buffer, when the device shares host memory. */
-    void *(*buffer_host_ptr)(void *ctx, be_buffer *b);
+    /* Device description and memory (see be_info). */
+    int (*info)(void *ctx, be_info *out);
+    /* (optional) Measured memory bandwidth in GB/s over arrays of `bytes` each: the CPU's
+     * STREAM triad, a GPU's device-to-device copy. Benchmarks print it beside their figures.
+     * NULL: be_bandwidth_gbs() returns 0 (unknown). */
+    double (*bandwidth_gbs)(void *ctx, size_t bytes);
+    /* (optional) Measured peak f32 FMA rate in GFLOP/s; NULL: 0 (unknown). */
+    double (*peak_gflops)(void *ctx);
 
     /* --- ops (recorded in order) --- */
     /* out[i,:] = f32(table[ids[i], :]); table f32/f16/bf16 [V, D], ids i32 [1, n], out f32 [n, D] */
@@ -114,16 +141,24 @@ typedef struct be_backend {
     void (*free)(void *ctx);
 } be_backend;
 
-/* CPU backend. nthreads <= 0: from VLLM_CPU_OMP_THREADS_BIND / the CPUs allowed. */
-int be_cpu_create(be_backend **out, int nthreads, const char *bind);
-int be_cpu_nthreads(const be_backend *b);
-/* The CPU backend's thread pool (benchmarks measure the machine with it). */
-struct tp_pool *be_cpu_pool(const be_backend *b);
+/* Open the backend for a --device value, as vLLM's platform detection does:
+ *   "auto" (or NULL): the first real GPU through Vulkan (discrete before integrated, never a
+ *                     CPU implementation such as lavapipe), else the CPU; why no GPU was taken
+ *                     is logged on stderr;
+ *   "gpu" (also "vulkan"): Vulkan, any device including lavapipe (VLLMC_VULKAN_DEVICE=<index>
+ *                     picks one); no device is an error;
+ *   "cpu":            the CPU backend (threads from VLLM_CPU_OMP_THREADS_BIND).
+ * Anything else is VC_EINVAL naming the choices this build has. */
+int be_open(const char *device, be_backend **out);
+/* 1 when this build has GPU (Vulkan) code: make VLLM_TARGET_DEVICE=cpu builds without it. */
+int be_have_gpu(void);
 
 /* Wrappers: they fill optional entries and free the backend struct itself. */
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
+double be_bandwidth_gbs(be_backend *b, size_t bytes);
+double be_peak_gflops(be_backend *b);
 void be_free(be_backend *b);
 
 /* A tensor view over a whole buffer or a part of one. */

@@ -108,12 +108,7 @@ int cli_parse_ids(const char *s, int32_t **ids, int *n) {
 
 int cli_open_backend(const char *device, be_backend **out) {
     *out = NULL;
-    if (!device) device = "auto";
-    if (strcmp(device, "auto") != 0 && strcmp(device, "cpu") != 0) {
-        cli_error("--device '%s' is not available in this build (available: auto, cpu)", device);
-        return -1;
-    }
-    if (be_cpu_create(out, 0, getenv("VLLM_CPU_OMP_THREADS_BIND"))) {
+    if (be_open(device, out)) {
         cli_error("%s", vc_errmsg());
         return -1;
     }

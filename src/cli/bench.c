@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "cli/cli.h"
@@ -170,11 +169,17 @@ static int bench_latency(bench_args *b) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
-    tp_pool *pool = be_cpu_pool(be);
+    be_info info;
+    if (be->info(be->ctx, &info)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
+    /* the CPU backend measures a STREAM triad, a GPU a device-to-device copy */
+    const char *bw_name = strcmp(be->name, "cpu") ? "copy" : "triad";
     /* This VM's bandwidth drifts by 2x within a minute (shared host), so the
      * triad is measured next to every timed iteration and each decode figure
      * is compared with its own neighbour; we report medians of both. */
-    double peak = cpu_measure_peak_gflops(pool);
+    double peak = be_peak_gflops(be);
     prompt = random_prompts(c->vocab_size, b->batch, b->in_len, 0);
     rq = calloc((size_t)b->batch, sizeof *rq);
     outs = calloc((size_t)b->batch, sizeof *outs);
@@ -205,7 +210,7 @@ static int bench_latency(bench_args *b) {
             int k = (int)(it - b->warm);
             pf[k] = p;
             dc[k] = d;
-            tr[k] = cpu_measure_triad_gbs(pool, (size_t)256 << 20, 3);
+            tr[k] = be_bandwidth_gbs(be, (size_t)256 << 20);
             /* decode reads every weight once per step; a step makes `batch` tokens */
             frac[k] = tr[k] > 0 ? d / (double)b->batch * (double)m->decode_bytes_per_token * 1e-9 / tr[k] : 0;
         }
@@ -221,18 +226,20 @@ static int bench_latency(bench_args *b) {
            be_dtype_name(m->wdtype), c->n_layers, c->hidden_size,
            (double)m->weight_bytes / be_dtype_size(m->wdtype) * 1e-6, (double)m->weight_bytes * 1e-9,
            (double)m->decode_bytes_per_token * 1e-6);
-    printf("machine: %d threads (%s), triad %.1f GB/s (median of %lld, one after each iteration), peak FMA %.1f GFLOP/s\n",
-           be_cpu_nthreads(be), tp_describe(pool), triad, b->iters, peak);
-    printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s = %.0f%% of peak\n", pf_tps, b->in_len,
-           b->batch, pf_gflops, 100.0 * pf_gflops / peak);
-    printf("decode: %.2f tokens/s (output %lld x batch %lld), weight bandwidth %.1f GB/s = %.0f%% of triad\n", dc_tps,
-           b->out_len, b->batch, bw, 100.0 * bw_frac);
+    printf("machine: %s, %s %.1f GB/s (median of %lld, one after each iteration)", info.desc, bw_name, triad, b->iters);
+    if (peak > 0) printf(", peak FMA %.1f GFLOP/s", peak);
+    printf("\n");
+    printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s", pf_tps, b->in_len, b->batch, pf_gflops);
+    if (peak > 0) printf(" = %.0f%% of peak", 100.0 * pf_gflops / peak);
+    printf("\n");
+    printf("decode: %.2f tokens/s (output %lld x batch %lld), weight bandwidth %.1f GB/s = %.0f%% of %s\n", dc_tps,
+           b->out_len, b->batch, bw, 100.0 * bw_frac, bw_name);
     if (b->json)
         printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"input_len\":%lld,\"output_len\":%lld,\"batch_size\":%lld,"
-               "\"threads\":%d,\"prefill_tokens_per_s\":%.3f,\"prefill_gflops\":%.3f,\"decode_tokens_per_s\":%.3f,"
+               "\"backend\":\"%s\",\"prefill_tokens_per_s\":%.3f,\"prefill_gflops\":%.3f,\"decode_tokens_per_s\":%.3f,"
                "\"decode_bandwidth_gbs\":%.3f,\"decode_bandwidth_fraction\":%.4f,\"machine_bandwidth_gbs\":%.3f,"
                "\"machine_peak_gflops\":%.3f,\"decode_bytes_per_step\":%llu}\n",
-               c->arch, be_dtype_name(m->wdtype), b->in_len, b->out_len, b->batch, be_cpu_nthreads(be), pf_tps,
+               c->arch, be_dtype_name(m->wdtype), b->in_len, b->out_len, b->batch, be->name, pf_tps,
                pf_gflops, dc_tps, bw, bw_frac, triad, peak, (unsigned long long)m->decode_bytes_per_token);
     status = 0;
 done:

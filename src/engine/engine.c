@@ -17,18 +17,45 @@ void eng_config_default(eng_config *c) {
     c->enable_prefix_caching = 1;
     c->max_logprobs = 20;
     c->policy = ENG_FCFS;
+    c->kv_dtype = -1;
 }
 
-static double kv_space_gib(const eng_config *c) {
-    if (c->kv_cache_gib > 0) return c->kv_cache_gib;
+/* KV cache bytes, as vLLM sizes it: VLLM_CPU_KVCACHE_SPACE GiB when set (any device);
+ * unset, half the memory of a CPU or unified-memory GPU, and on a discrete GPU
+ * gpu_memory_utilization of its memory less what is already in use (weights) and
+ * the runner's activations (act_bytes). */
+static int kv_space_bytes(const eng_config *c, const be_info *info, uint64_t act_bytes, double *out, const char **how) {
     const char *env = getenv("VLLM_CPU_KVCACHE_SPACE");
+    *how = "VLLM_CPU_KVCACHE_SPACE";
+    if (c->kv_cache_gib > 0) {
+        *out = c->kv_cache_gib * 1073741824.0;
+        return VC_OK;
+    }
     if (env && *env) {
         char *end;
         double v = strtod(env, &end);
-        if (end != env && *end == 0 && v > 0) return v;
+        if (end == env || *end || !(v > 0))
+            return vc_errf(VC_EINVAL, "VLLM_CPU_KVCACHE_SPACE must be a positive number of GiB, got '%s'", env);
+        *out = v * 1073741824.0;
+        return VC_OK;
     }
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    return pages > 0 && psz > 0 ? 0.5 * (double)pages * (double)psz / (1024.0 * 1024.0 * 1024.0) : 4.0;
+    if (info->unified || info->mem_free == 0) {
+        *how = "50% of memory";
+        *out = info->mem_total ? 0.5 * (double)info->mem_total : 4.0 * 1073741824.0;
+        return VC_OK;
+    }
+    double util = c->gpu_memory_utilization > 0 ? c->gpu_memory_utilization : 0.9;
+    if (util > 1) return vc_errf(VC_EINVAL, "--gpu-memory-utilization must be in (0, 1], got %g", util);
+    double used = (double)(info->mem_total - (info->mem_free < info->mem_total ? info->mem_free : info->mem_total));
+    *how = "--gpu-memory-utilization";
+    *out = util * (double)info->mem_total - used - (double)act_bytes;
+    if (*out <= 0)
+        return vc_errf(VC_ENOMEM,
+                       "%s: no memory left for the KV cache: %.2f GiB in use of %.2f GiB with "
+                       "--gpu-memory-utilization %.2f, and activations need %.2f GiB",
+                       info->desc, used / 1073741824.0, (double)info->mem_total / 1073741824.0, util,
+                       (double)act_bytes / 1073741824.0);
+    return VC_OK;
 }
 
 void eng_seq_free(eng_seq *s) {
@@ -60,9 +87,21 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     if (c.max_num_batched_tokens < 1) return vc_errf(VC_EINVAL, "--max-num-batched-tokens must be at least 1");
     if (c.max_num_batched_tokens < c.max_num_seqs) c.max_num_batched_tokens = c.max_num_seqs;
     int bs = c.block_size, per_seq = (mml + bs - 1) / bs;
-    uint64_t block_bytes = rn_kv_bytes_per_block(m, bs, BE_F32);
-    double gib = kv_space_gib(&c);
-    double nb = gib * 1024.0 * 1024.0 * 1024.0 / (double)block_bytes;
+    be_dtype kvt = c.kv_dtype < 0 ? m->wdtype : (be_dtype)c.kv_dtype;
+    if (kvt != BE_F32 && kvt != BE_F16 && kvt != BE_BF16) return vc_errf(VC_EINVAL, "KV cache dtype must be f32, f16 or bf16");
+    uint64_t block_bytes = rn_kv_bytes_per_block(m, bs, kvt);
+    be_info info;
+    int rc0 = m->be->info(m->be->ctx, &info);
+    if (rc0) return rc0;
+    double space = 0;
+    const char *how;
+    uint64_t act = rn_activation_bytes(m, c.max_num_batched_tokens, c.max_num_seqs + ENG_PLP_ROWS);
+    if ((rc0 = kv_space_bytes(&c, &info, act, &space, &how))) return rc0;
+    double gib = space / 1073741824.0;
+    double nb = space / (double)block_bytes;
+    /* each layer's K (and V) cache is one tensor: it must fit one view of the device */
+    uint64_t layer_block = block_bytes / (2ull * (uint64_t)mc->n_layers);
+    if (layer_block && nb > (double)(info.max_view_bytes / layer_block)) nb = (double)(info.max_view_bytes / layer_block);
     /* More blocks than every sequence at full length could use only feed the
      * prefix cache; cap at 4x that to keep the block table metadata small. */
     double useful = 4.0 * (double)per_seq * (double)c.max_num_seqs;
@@ -90,7 +129,7 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     int rc;
     int T = c.max_num_batched_tokens, S = c.max_num_seqs, V = mc->vocab_size;
     rn_params rp = {.max_tokens = T, .max_seqs = S, .max_blocks = per_seq, .num_blocks = num_blocks,
-                    .block_size = bs, .max_logits = S + ENG_PLP_ROWS, .kv_dtype = BE_F32};
+                    .block_size = bs, .max_logits = S + ENG_PLP_ROWS, .kv_dtype = kvt};
     if ((rc = rn_create(m, &rp, &e->runner))) goto err;
     if ((rc = kv_create(num_blocks, bs, c.enable_prefix_caching, &e->kv))) goto err;
     e->running = calloc((size_t)S, sizeof *e->running);
@@ -114,10 +153,10 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     if ((rc = samp_scratch_init(&e->sc, V))) goto err;
     if (!c.quiet)
         fprintf(stderr,
-                "INFO vllmc: KV cache: %d blocks of %d tokens (%.2f GiB f32), %lld tokens; maximum concurrency for "
-                "%d tokens per request: %.2fx\n",
-                num_blocks, bs, (double)num_blocks * (double)block_bytes / (1024.0 * 1024.0 * 1024.0),
-                (long long)num_blocks * bs, mml, (double)num_blocks / (double)per_seq);
+                "INFO vllmc: KV cache on %s: %d blocks of %d tokens (%.2f GiB %s, from %s), %lld tokens; maximum "
+                "concurrency for %d tokens per request: %.2fx\n",
+                m->be->name, num_blocks, bs, (double)num_blocks * (double)block_bytes / (1024.0 * 1024.0 * 1024.0),
+                be_dtype_name(kvt), how, (long long)num_blocks * bs, mml, (double)num_blocks / (double)per_seq);
     e->stats.num_blocks = num_blocks;
     e->stats.block_size = bs;
     *out = e;

@@ -30,7 +30,12 @@ typedef struct {
     int max_num_batched_tokens;  /* tokens per step (4096) */
     int max_model_len;           /* 0: the model's max_position_embeddings */
     int enable_prefix_caching;   /* 1 */
-    double kv_cache_gib;         /* 0: VLLM_CPU_KVCACHE_SPACE, else 50% of physical memory */
+    double kv_cache_gib;         /* 0: VLLM_CPU_KVCACHE_SPACE, else 50% of physical memory (CPU, unified
+                                    GPU) or gpu_memory_utilization of a discrete GPU's memory */
+    double gpu_memory_utilization; /* discrete GPUs: share of device memory for weights + activations +
+                                      KV cache (0: vLLM's 0.9) */
+    int kv_dtype;                /* KV cache dtype: a be_dtype (BE_F32/F16/BF16) or -1 (auto: the
+                                    model's run dtype, as vLLM's --kv-cache-dtype auto) */
     eng_policy policy;
     uint64_t seed;               /* seeds requests that bring none */
     int max_logprobs;            /* largest logprobs / prompt_logprobs a request may ask (vLLM: 20) */

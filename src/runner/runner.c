@@ -37,6 +37,13 @@ uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_d
            (uint64_t)m->cfg.head_dim * be_dtype_size(kv_dtype);
 }
 
+uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits) {
+    const model_config *c = &m->cfg;
+    uint64_t T = (uint64_t)max_tokens, qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t per_tok = 2ull * c->hidden_size + 2 * qd + 2 * kvd + 2ull * c->intermediate_size + 3;
+    return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 1));
+}
+
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     *out = NULL;
     if (p->max_tokens < 1 || p->max_seqs < 1 || p->max_blocks < 1 || p->num_blocks < 1 || p->block_size < 1)

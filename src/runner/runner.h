@@ -37,9 +37,9 @@ typedef struct {
     int num_blocks;      /* KV cache blocks */
     int block_size;      /* tokens per block */
     int max_logits;      /* most logit rows per batch (0: max_seqs) */
-    be_dtype kv_dtype;   /* KV cache dtype; BE_F32 (the zero value) is the CPU default: activations
-                            are f32, and a half-precision cache alone moves bf16 models' logprobs by
-                            ~0.1 against the fp32 reference */
+    be_dtype kv_dtype;   /* KV cache dtype (the engine's default is the model's run dtype, as
+                            vLLM's auto; f32 keeps bf16 models within 3e-5 of the fp32 reference,
+                            where a bf16 cache alone moves logprobs by up to ~0.1) */
 } rn_params;
 
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
@@ -48,6 +48,8 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
  * table) are VC_EINVAL and touch nothing. */
 int rn_forward(rn_runner *r, const rn_batch *b, float *logits);
 void rn_free(rn_runner *r);
+/* Bytes of activations and batch metadata rn_create allocates for these limits. */
+uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits);
 /* KV cache bytes per block (all layers, K and V). */
 uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_dtype);
 

@@ -49,12 +49,13 @@ b=$("$V" generate "$M" --prompt-token-ids "$ids" --prompt-token-ids 7,8,9 --max-
 [ -n "$a" ] && [ "$a" = "$b" ] && ok "max-num-seqs/batched-tokens/block-size/max-model-len keep results" || bad "scheduling flags changed results: $a / $b"
 "$V" generate "$M" --prompt-token-ids "$ids" --max-model-len 30 --json >/dev/null 2>"$tmp/e"; rc=$?
 [ $rc -ne 0 ] && grep -q "maximum model length" "$tmp/e" && ok "prompt longer than --max-model-len" || bad "max-model-len: $(cat "$tmp/e")"
-# preemption forced by a tiny VLLM_CPU_KVCACHE_SPACE (13 blocks of 16 tokens for 6 prompts) changes nothing
+# preemption forced by a tiny VLLM_CPU_KVCACHE_SPACE (13 blocks of 16 tokens for 6 prompts; the f32
+# checkpoint runs in f16, so does its cache) changes nothing
 args=(--prompt-token-ids "$ids" --prompt-token-ids 7,8,9 --prompt-token-ids "$(seq -s, 100 160)" --prompt-token-ids "$(seq -s, 200 230)"
       --prompt-token-ids "$(seq -s, 300 355)" --prompt-token-ids 11,12 --max-tokens 40 --ignore-eos --max-model-len 128 --json)
 a=$("$V" generate "$M" "${args[@]}" 2>/dev/null | sed 's/"num_cached_tokens":[0-9]*//')
-b=$(VLLM_CPU_KVCACHE_SPACE=0.0001 "$V" generate "$M" "${args[@]}" 2>"$tmp/e" | sed 's/"num_cached_tokens":[0-9]*//')
-grep -q "KV cache: 13 blocks" "$tmp/e" && [ -n "$a" ] && [ "$a" = "$b" ] && ok "VLLM_CPU_KVCACHE_SPACE=0.0001 (13 blocks, preemption): same tokens" || bad "tiny KV cache: $(head -c 300 "$tmp/e") / $b"
+b=$(VLLM_CPU_KVCACHE_SPACE=0.00005 "$V" generate "$M" "${args[@]}" 2>"$tmp/e" | sed 's/"num_cached_tokens":[0-9]*//')
+grep -q "KV cache on [a-z]*: 13 blocks" "$tmp/e" && [ -n "$a" ] && [ "$a" = "$b" ] && ok "VLLM_CPU_KVCACHE_SPACE=0.00005 (13 blocks of the f16 cache, preemption): same tokens" || bad "tiny KV cache: $(head -c 300 "$tmp/e") / $b"
 VLLM_CPU_KVCACHE_SPACE=0.00001 "$V" generate "$M" --prompt-token-ids 1 --max-model-len 128 --json >/dev/null 2>"$tmp/e"; rc=$?
 [ $rc -ne 0 ] && grep -q "KV cache is needed" "$tmp/e" && ok "a cache smaller than one sequence is an error" || bad "tiny cache error: $(cat "$tmp/e")"
 # --max-logprobs bounds logprobs (generate's default: the whole vocabulary)

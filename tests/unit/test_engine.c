@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 #include "base/err.h"
 #include "engine/engine.h"
 #include "runner/runner.h"

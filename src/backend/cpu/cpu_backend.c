@@ -1,9 +1,13 @@
 /* The CPU backend: host-memory buffers and the op table. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
+#include "cpu_backend.h"
 #include "cpu_internal.h"
+#include "kernels.h"
 
 const char *be_dtype_name(be_dtype t) {
     switch (t) {
@@ -70,10 +74,21 @@ static int cpu_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_
     return VC_OK;
 }
 
-static void *cpu_buffer_host_ptr(void *ctx, be_buffer *b) {
-    (void)ctx;
-    return b->data;
+static int cpu_info(void *ctx, be_info *out) {
+    cpu_ctx *c = ctx;
+    memset(out, 0, sizeof *out);
+    snprintf(out->desc, sizeof out->desc, "CPU, %d threads (%s)", c->nthreads, tp_describe(c->pool));
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    out->mem_total = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+    out->mem_free = avail > 0 && psz > 0 ? (uint64_t)avail * (uint64_t)psz : 0;
+    out->unified = 1;
+    out->max_view_bytes = UINT64_MAX;
+    return VC_OK;
 }
+
+static double cpu_bandwidth(void *ctx, size_t bytes) { return cpu_measure_triad_gbs(((cpu_ctx *)ctx)->pool, bytes, 3); }
+
+static double cpu_peak(void *ctx) { return cpu_measure_peak_gflops(((cpu_ctx *)ctx)->pool); }
 
 static int cpu_sync(void *ctx) {
     cpu_ctx *c = ctx;
@@ -114,7 +129,9 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .buffer_free = cpu_buffer_free,
         .buffer_write = cpu_buffer_write,
         .buffer_read = cpu_buffer_read,
-        .buffer_host_ptr = cpu_buffer_host_ptr,
+        .info = cpu_info,
+        .bandwidth_gbs = cpu_bandwidth,
+        .peak_gflops = cpu_peak,
         .get_rows = cpu_op_get_rows,
         .rmsnorm = cpu_op_rmsnorm,
         .matmul = cpu_op_matmul,
@@ -131,6 +148,3 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
     return VC_OK;
 }
 
-int be_cpu_nthreads(const be_backend *b) { return ((const cpu_ctx *)b->ctx)->nthreads; }
-
-tp_pool *be_cpu_pool(const be_backend *b) { return ((const cpu_ctx *)b->ctx)->pool; }
