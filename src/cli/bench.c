@@ -104,12 +104,11 @@ static int load(const bench_args *b, be_backend **be, mdl_model **m) {
         char *text;
         size_t len;
         model_config cfg;
-        cfg_dtype dt;
+        be_dtype dt;
         if (vc_read_file(b->cfg_path, 16 << 20, &text, &len)) goto err;
         int rc = cfg_parse(text, len, b->cfg_path, &cfg);
         free(text);
-        if (rc || cfg_resolve_dtype(b->dtype ? b->dtype : "auto", cfg.torch_dtype, &dt) ||
-            mdl_random(&cfg, mdl_dtype_from_cfg(dt), 1234, *be, m))
+        if (rc || cfg_resolve_dtype(b->dtype, cfg.torch_dtype, &dt) || mdl_random(&cfg, dt, 1234, *be, m))
             goto err;
     } else if (mdl_load(b->dir, b->dtype, *be, m)) {
         goto err;

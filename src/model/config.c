@@ -353,14 +353,14 @@ static int cfg_read_flags(const cJSON *r, const char *what, int kind, model_conf
     return VC_OK;
 }
 
-static int cfg_dtype_from(const char *s, cfg_dtype *out) {
+static int cfg_dtype_from(const char *s, be_dtype *out) {
     if (strncmp(s, "torch.", 6) == 0) s += 6;
     static const struct {
         const char *name;
-        cfg_dtype dt;
+        be_dtype dt;
     } names[] = {
-        {"float32", CFG_DT_F32}, {"float", CFG_DT_F32},  {"fp32", CFG_DT_F32},     {"float16", CFG_DT_F16},
-        {"half", CFG_DT_F16},    {"fp16", CFG_DT_F16},   {"bfloat16", CFG_DT_BF16}, {"bf16", CFG_DT_BF16},
+        {"float32", BE_F32}, {"float", BE_F32}, {"fp32", BE_F32},     {"float16", BE_F16},
+        {"half", BE_F16},    {"fp16", BE_F16},  {"bfloat16", BE_BF16}, {"bf16", BE_BF16},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(s, names[i].name) == 0) {
@@ -375,7 +375,7 @@ static int cfg_read_dtype(const cJSON *r, const char *what, model_config *c) {
     const char *key = "dtype";
     const cJSON *j = cfg_get(r, key);
     if (!j) j = cfg_get(r, key = "torch_dtype");
-    c->torch_dtype = CFG_DT_F32;
+    c->torch_dtype = BE_F32;
     if (!j) return VC_OK;
     if (!cJSON_IsString(j))
         return vc_errf(VC_EFORMAT, "%s: %s must be a string (got %s)", what, key, cfg_kind(j));
@@ -460,27 +460,31 @@ done:
     return rc;
 }
 
-const char *cfg_dtype_name(cfg_dtype t) {
-    switch (t) {
-    case CFG_DT_F32: return "float32";
-    case CFG_DT_F16: return "float16";
-    case CFG_DT_BF16: return "bfloat16";
-    }
-    return "unknown";
-}
-
-int cfg_resolve_dtype(const char *flag, cfg_dtype checkpoint, cfg_dtype *out) {
+int cfg_parse_dtype_flag(const char *flag, int *out) {
     if (!flag || strcmp(flag, "auto") == 0) {
-        *out = checkpoint == CFG_DT_BF16 ? CFG_DT_BF16 : CFG_DT_F16;
+        *out = -1;
     } else if (strcmp(flag, "half") == 0 || strcmp(flag, "float16") == 0) {
-        *out = CFG_DT_F16;
+        *out = BE_F16;
     } else if (strcmp(flag, "bfloat16") == 0) {
-        *out = CFG_DT_BF16;
+        *out = BE_BF16;
     } else if (strcmp(flag, "float") == 0 || strcmp(flag, "float32") == 0) {
-        *out = CFG_DT_F32;
+        *out = BE_F32;
     } else {
         return vc_errf(VC_EINVAL, "unknown --dtype '%.60s' (expected auto, half, float16, bfloat16, float, float32)",
                        flag);
     }
+    return VC_OK;
+}
+
+be_dtype cfg_run_dtype(int flag, be_dtype checkpoint) {
+    if (flag >= 0) return (be_dtype)flag;
+    return checkpoint == BE_BF16 ? BE_BF16 : BE_F16;
+}
+
+int cfg_resolve_dtype(const char *flag, be_dtype checkpoint, be_dtype *out) {
+    int f;
+    int rc = cfg_parse_dtype_flag(flag, &f);
+    if (rc) return rc;
+    *out = cfg_run_dtype(f, checkpoint);
     return VC_OK;
 }

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CFG_MAX_EOS 16
+#include "backend/backend.h"
 
-typedef enum { CFG_DT_F32, CFG_DT_F16, CFG_DT_BF16 } cfg_dtype;
+#define CFG_MAX_EOS 16
 
 typedef enum {
     CFG_ROPE_DEFAULT,   /* plain inv_freq = theta^(-2i/rot_dim) */
@@ -52,7 +52,7 @@ typedef struct {
     int tie_word_embeddings;
     int sliding_window;         /* 0 = none (only when the architecture uses it) */
 
-    cfg_dtype torch_dtype;      /* "torch_dtype" or "dtype"; f32 if absent */
+    be_dtype torch_dtype;       /* "torch_dtype" or "dtype": BE_F32, BE_F16 or BE_BF16; BE_F32 if absent */
 
     /* token ids (-1 if absent). EOS from generation_config.json wins over config.json. */
     int bos_token_id;
@@ -72,9 +72,13 @@ int cfg_parse_generation(const char *json, size_t len, const char *what, model_c
 /* Read DIR/config.json and, if present, DIR/generation_config.json. */
 int cfg_load_dir(const char *dir, model_config *out);
 
-const char *cfg_dtype_name(cfg_dtype t);
-/* Parse "auto|half|float16|bfloat16|float|float32" against the checkpoint's dtype,
- * with vLLM's meaning of auto (bf16 stays bf16; f32 and f16 run in f16). */
-int cfg_resolve_dtype(const char *flag, cfg_dtype checkpoint, cfg_dtype *out);
+/* --dtype "auto|half|float16|bfloat16|float|float32" (NULL: auto) -> -1 for auto, else the be_dtype it
+ * names. Needs no model, so callers validate the flag before downloading or loading anything. */
+int cfg_parse_dtype_flag(const char *flag, int *out);
+/* The run dtype for a parsed --dtype, with vLLM's meaning of auto (-1): bf16 checkpoints stay bf16,
+ * f32 and f16 ones run in f16. */
+be_dtype cfg_run_dtype(int flag, be_dtype checkpoint);
+/* Both at once: the run dtype for a --dtype string and the checkpoint's dtype. */
+int cfg_resolve_dtype(const char *flag, be_dtype checkpoint, be_dtype *out);
 
 #endif

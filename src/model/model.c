@@ -48,10 +48,6 @@ static void progress(wsrc *ws, uint64_t add) {
             (int)(100.0 * f), b, (double)ws->done / 1e9, (double)ws->total / 1e9, el, rate, last ? "\n" : "");
 }
 
-be_dtype mdl_dtype_from_cfg(cfg_dtype t) {
-    return t == CFG_DT_F32 ? BE_F32 : t == CFG_DT_F16 ? BE_F16 : BE_BF16;
-}
-
 static int add_buf(mdl_model *m, be_buffer *b) {
     if (m->n_bufs == m->cap_bufs) {
         int cap = m->cap_bufs ? m->cap_bufs * 2 : 64;
@@ -297,10 +293,10 @@ int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model 
     model_config cfg;
     int rc = cfg_load_dir(dir, &cfg);
     if (rc) return rc;
-    cfg_dtype dt;
-    if ((rc = cfg_resolve_dtype(dtype_flag ? dtype_flag : "auto", cfg.torch_dtype, &dt))) return rc;
+    be_dtype dt;
+    if ((rc = cfg_resolve_dtype(dtype_flag, cfg.torch_dtype, &dt))) return rc;
     mdl_model *m;
-    if ((rc = model_new(&cfg, mdl_dtype_from_cfg(dt), be, &m))) return rc;
+    if ((rc = model_new(&cfg, dt, be, &m))) return rc;
     if ((rc = st_set_open_dir(dir, &m->st))) goto err;
     wsrc ws = {.dir = dir, .st = &m->st, .tty = isatty(2), .t0 = mono_s()};
     for (int i = 0; i < m->st.n_tensors; i++) ws.total += m->st.tensors[i].nbytes;

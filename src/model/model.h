@@ -56,6 +56,4 @@ int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model 
 int mdl_random(const model_config *cfg, be_dtype dt, uint64_t seed, be_backend *be, mdl_model **out);
 void mdl_free(mdl_model *m);
 
-be_dtype mdl_dtype_from_cfg(cfg_dtype t);
-
 #endif

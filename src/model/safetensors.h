@@ -19,6 +19,10 @@
 
 #define ST_MAX_DIMS 8
 
+/* The dtypes a file may hold. Separate from be_dtype (backend.h, the dtypes vllmc computes in:
+ * F32/F16/BF16 and I32 indices) because a valid checkpoint can carry tensors vllmc never runs
+ * (I64 position ids, F64, FP8, BOOL masks): the parser must size and bounds-check every one of
+ * them, and the model loader names the unsupported ones in its error. */
 typedef enum {
     ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
     ST_F8_E4M3, ST_F8_E5M2, ST_U16, ST_U32, ST_U64,

@@ -422,10 +422,10 @@ static int bind_addr(const srv_config *c, struct sockaddr_storage *ss, socklen_t
 static int load_model(srv_server *s) {
     if (!s->cfg.load_dummy) return mdl_load(s->cfg.model, s->cfg.dtype, s->be, &s->m);
     model_config mc;
-    cfg_dtype dt;
+    be_dtype dt;
     int rc = cfg_load_dir(s->cfg.model, &mc);
-    if (!rc) rc = cfg_resolve_dtype(s->cfg.dtype ? s->cfg.dtype : "auto", mc.torch_dtype, &dt);
-    if (!rc) rc = mdl_random(&mc, mdl_dtype_from_cfg(dt), 1234, s->be, &s->m);
+    if (!rc) rc = cfg_resolve_dtype(s->cfg.dtype, mc.torch_dtype, &dt);
+    if (!rc) rc = mdl_random(&mc, dt, 1234, s->be, &s->m);
     return rc;
 }
 

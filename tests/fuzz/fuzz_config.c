@@ -27,8 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t k = size < sizeof flag - 1 ? size : sizeof flag - 1;
     memcpy(flag, data, k);
     flag[k] = 0;
-    cfg_dtype dt = CFG_DT_F32;
-    cfg_resolve_dtype(flag, CFG_DT_BF16, &dt);
-    (void)cfg_dtype_name(dt);
+    int f = -1;
+    if (cfg_parse_dtype_flag(flag, &f) == 0 && (f < -1 || f > BE_BF16)) abort();
+    be_dtype dt = BE_F32;
+    if (cfg_resolve_dtype(flag, BE_BF16, &dt) == 0 && dt != BE_F32 && dt != BE_F16 && dt != BE_BF16) abort();
     return 0;
 }

@@ -181,7 +181,7 @@ static void test_real_configs(void) {
     CHECK(c.rope_original_max_pos == 8192);
     CHECK_NEAR(c.partial_rotary_factor, 1.0, 0);
     CHECK(!c.qkv_bias && !c.o_bias && !c.mlp_bias && !c.qk_norm && c.tie_word_embeddings && !c.sliding_window);
-    CHECK(c.torch_dtype == CFG_DT_BF16 && c.bos_token_id == 128000);
+    CHECK(c.torch_dtype == BE_BF16 && c.bos_token_id == 128000);
     CHECK(c.n_eos == 3 && c.eos_token_ids[0] == 128001 && c.eos_token_ids[1] == 128008 &&
           c.eos_token_ids[2] == 128009);
     CHECK(!c.has_temperature && !c.has_top_p && !c.has_top_k);
@@ -196,7 +196,7 @@ static void test_real_configs(void) {
     CHECK_NEAR(c.rope_theta, 1e6, 0);
     CHECK(c.qkv_bias && !c.o_bias && !c.mlp_bias && !c.qk_norm && c.tie_word_embeddings);
     CHECK(c.sliding_window == 0); /* use_sliding_window is false */
-    CHECK(c.torch_dtype == CFG_DT_BF16 && c.bos_token_id == 151643 && c.n_eos == 1 &&
+    CHECK(c.torch_dtype == BE_BF16 && c.bos_token_id == 151643 && c.n_eos == 1 &&
           c.eos_token_ids[0] == 151645);
 
     rc = P(QWEN3_06B, &c);
@@ -234,7 +234,7 @@ static void test_defaults_and_dims(void) {
     CHECK_NEAR(c.rms_norm_eps, 1e-6, 1e-13);
     CHECK_NEAR(c.rope_theta, 10000.0, 0);
     CHECK_NEAR(c.partial_rotary_factor, 1.0, 0);
-    CHECK(c.rope_type == CFG_ROPE_DEFAULT && c.torch_dtype == CFG_DT_F32 && !c.tie_word_embeddings);
+    CHECK(c.rope_type == CFG_ROPE_DEFAULT && c.torch_dtype == BE_F32 && !c.tie_word_embeddings);
     CHECK(c.bos_token_id == -1 && c.n_eos == 0 && !strcmp(c.model_type, "llama"));
     rc = P(LLAMA(",\"head_dim\":null,\"num_key_value_heads\":null,\"max_position_embeddings\":null"), &c);
     CHECK_MSG(rc == 0 && c.head_dim == 16 && c.n_kv_heads == 4 && c.max_position_embeddings == 2048, "%s",
@@ -440,13 +440,13 @@ static void test_json_and_dtype(void) {
 
     static const struct {
         const char *json;
-        cfg_dtype dt;
+        be_dtype dt;
     } ok[] = {
-        {LLAMA(",\"torch_dtype\":\"float16\""), CFG_DT_F16},  {LLAMA(",\"torch_dtype\":\"half\""), CFG_DT_F16},
-        {LLAMA(",\"torch_dtype\":\"float32\""), CFG_DT_F32},  {LLAMA(",\"torch_dtype\":\"float\""), CFG_DT_F32},
-        {LLAMA(",\"torch_dtype\":\"bfloat16\""), CFG_DT_BF16}, {LLAMA(",\"dtype\":\"bfloat16\""), CFG_DT_BF16},
-        {LLAMA(",\"dtype\":\"float16\",\"torch_dtype\":\"float32\""), CFG_DT_F16},
-        {LLAMA(",\"torch_dtype\":null"), CFG_DT_F32},
+        {LLAMA(",\"torch_dtype\":\"float16\""), BE_F16},  {LLAMA(",\"torch_dtype\":\"half\""), BE_F16},
+        {LLAMA(",\"torch_dtype\":\"float32\""), BE_F32},  {LLAMA(",\"torch_dtype\":\"float\""), BE_F32},
+        {LLAMA(",\"torch_dtype\":\"bfloat16\""), BE_BF16}, {LLAMA(",\"dtype\":\"bfloat16\""), BE_BF16},
+        {LLAMA(",\"dtype\":\"float16\",\"torch_dtype\":\"float32\""), BE_F16},
+        {LLAMA(",\"torch_dtype\":null"), BE_F32},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int rc = P(ok[i].json, &c);
@@ -455,24 +455,29 @@ static void test_json_and_dtype(void) {
     EXPECT_ERR(P(LLAMA(",\"torch_dtype\":\"int8\""), &c), VC_EUNSUP, "config.json: torch_dtype 'int8'", NULL);
     EXPECT_ERR(P(LLAMA(",\"dtype\":5"), &c), VC_EFORMAT, "config.json: dtype must be a string", NULL);
 
-    CHECK(!strcmp(cfg_dtype_name(CFG_DT_F32), "float32") && !strcmp(cfg_dtype_name(CFG_DT_F16), "float16") &&
-          !strcmp(cfg_dtype_name(CFG_DT_BF16), "bfloat16"));
     static const struct {
         const char *flag;
-        cfg_dtype ck, want;
+        be_dtype ck, want;
     } rs[] = {
-        {"auto", CFG_DT_BF16, CFG_DT_BF16}, {"auto", CFG_DT_F32, CFG_DT_F16},   {"auto", CFG_DT_F16, CFG_DT_F16},
-        {"half", CFG_DT_BF16, CFG_DT_F16},  {"float16", CFG_DT_F32, CFG_DT_F16}, {"bfloat16", CFG_DT_F32, CFG_DT_BF16},
-        {"float", CFG_DT_BF16, CFG_DT_F32}, {"float32", CFG_DT_F16, CFG_DT_F32},
+        {"auto", BE_BF16, BE_BF16}, {"auto", BE_F32, BE_F16},   {"auto", BE_F16, BE_F16},
+        {"half", BE_BF16, BE_F16},  {"float16", BE_F32, BE_F16}, {"bfloat16", BE_F32, BE_BF16},
+        {"float", BE_BF16, BE_F32}, {"float32", BE_F16, BE_F32},
     };
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
-        cfg_dtype o = (cfg_dtype)-1;
+        be_dtype o = BE_I32;
         CHECK(cfg_resolve_dtype(rs[i].flag, rs[i].ck, &o) == 0 && o == rs[i].want);
     }
-    cfg_dtype o;
-    EXPECT_ERR(cfg_resolve_dtype("fp8", CFG_DT_BF16, &o), VC_EINVAL,
+    /* the flag alone (checked before any download): auto is -1 */
+    int f = 0;
+    CHECK(cfg_parse_dtype_flag(NULL, &f) == 0 && f == -1);
+    CHECK(cfg_parse_dtype_flag("auto", &f) == 0 && f == -1);
+    CHECK(cfg_parse_dtype_flag("half", &f) == 0 && f == BE_F16);
+    CHECK(cfg_parse_dtype_flag("float", &f) == 0 && f == BE_F32);
+    EXPECT_ERR(cfg_parse_dtype_flag("int8", &f), VC_EINVAL, "unknown --dtype 'int8'", NULL);
+    be_dtype o;
+    EXPECT_ERR(cfg_resolve_dtype("fp8", BE_BF16, &o), VC_EINVAL,
                "unknown --dtype 'fp8' (expected auto, half, float16, bfloat16, float, float32)", NULL);
-    EXPECT_ERR(cfg_resolve_dtype("AUTO", CFG_DT_BF16, &o), VC_EINVAL, "'AUTO'", NULL);
+    EXPECT_ERR(cfg_resolve_dtype("AUTO", BE_BF16, &o), VC_EINVAL, "'AUTO'", NULL);
 }
 
 static void test_tokens(void) {
