@@ -19,9 +19,11 @@ typedef struct {
     const char *dir;
     const st_set *st;
     vc_rng rng;
-    /* progress bar on a terminal (vLLM's "Loading safetensors checkpoint shards"), by bytes */
+    /* progress bar on a terminal (vLLM's "Loading safetensors checkpoint shards"), by checkpoint bytes:
+     * done of total handled, of which `read` were read and converted or copied; the rest is used in
+     * place from the mmap and costs nothing until the first forward pass touches it */
     int tty;
-    uint64_t done, total;
+    uint64_t done, total, read;
     double t0, shown;
 } wsrc;
 
@@ -31,8 +33,9 @@ static double mono_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void progress(wsrc *ws, uint64_t add) {
+static void progress(wsrc *ws, uint64_t add, uint64_t read) {
     ws->done += add;
+    ws->read += read;
     if (!ws->tty || !ws->total) return;
     double now = mono_s(), el = now - ws->t0;
     int last = ws->done >= ws->total;
@@ -43,9 +46,12 @@ static void progress(wsrc *ws, uint64_t add) {
     char b[21];
     for (int i = 0; i < 20; i++) b[i] = i < bar ? '#' : ' ';
     b[20] = 0;
-    double rate = el > 0 ? (double)ws->done / el / 1e9 : 0;
-    fprintf(stderr, "\rLoading safetensors checkpoint shards: %3d%% Completed |%s| %.2f/%.2f GB [%.1fs, %.2f GB/s]%s",
-            (int)(100.0 * f), b, (double)ws->done / 1e9, (double)ws->total / 1e9, el, rate, last ? "\n" : "");
+    double rate = el > 0 ? (double)ws->read / el / 1e9 : 0;
+    fprintf(stderr,
+            "\rLoading safetensors checkpoint shards: %3d%% Completed |%s| %.2f/%.2f GB [%.1fs, %.2f GB read at %.2f "
+            "GB/s, %.2f GB used in place]%s",
+            (int)(100.0 * f), b, (double)ws->done / 1e9, (double)ws->total / 1e9, el, (double)ws->read / 1e9, rate,
+            (double)(ws->done - ws->read) / 1e9, last ? "\n" : "");
 }
 
 static int add_buf(mdl_model *m, be_buffer *b) {
@@ -137,7 +143,8 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
     be_dtype want = kind == T_MAT ? m->wdtype : BE_F32;
     size_t n = (size_t)vr * (size_t)vc;
     be_buffer *buf = NULL;
-    int rc;
+    int rc, in_place = 0;
+    uint64_t ck_bytes = 0; /* checkpoint bytes of this tensor */
     if (!ws->st) {
         rc = fill_buffer(m, ws, NULL, ST_F32, n, kind, want, &buf);
     } else {
@@ -166,13 +173,17 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
                            (long long)rows, (long long)cols);
         }
         size_t es = be_dtype_size(want);
-        if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0)
+        ck_bytes = t->nbytes;
+        if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0) {
             rc = be_buffer_wrap_host(m->be, t->data, t->nbytes, &buf);
-        else
+            /* without the backend's own wrap_host, the wrapper allocated and copied */
+            in_place = m->be->buffer_wrap_host != NULL;
+        } else {
             rc = fill_buffer(m, ws, t->data, t->dtype, n, kind, want, &buf);
+        }
     }
     if (rc) return vc_err_prefix(rc, "tensor '%s'", name);
-    if (ws->st) progress(ws, st_find(ws->st, name)->nbytes);
+    if (ws->st) progress(ws, ck_bytes, in_place ? 0 : ck_bytes);
     rc = add_buf(m, buf);
     if (rc) {
         m->be->buffer_free(m->be->ctx, buf);
@@ -180,6 +191,8 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
     }
     *out = be_view(buf, 0, want, vr, vc);
     m->weight_bytes += n * be_dtype_size(want);
+    if (in_place) m->bytes_in_place += n * be_dtype_size(want);
+    else m->bytes_loaded += n * be_dtype_size(want);
     return VC_OK;
 }
 
@@ -303,7 +316,7 @@ int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model 
     if ((rc = place_all(m, &ws))) goto err;
     if (ws.tty && ws.done < ws.total) { /* tensors the model does not use: finish the bar */
         ws.done = ws.total - 1;
-        progress(&ws, 1);
+        progress(&ws, 1, 0);
     }
     *out = m;
     return VC_OK;

@@ -44,7 +44,11 @@ typedef struct {
     be_buffer **bufs;             /* every buffer the model owns */
     int n_bufs, cap_bufs;
 
-    uint64_t weight_bytes;        /* all weights as held in memory */
+    uint64_t weight_bytes;        /* all weights as held in memory: bytes_in_place + bytes_loaded */
+    uint64_t bytes_in_place;      /* checkpoint bytes the backend uses where they lie in the mmap (wrap_host):
+                                     not read at load, paged in from disk on first use */
+    uint64_t bytes_loaded;        /* bytes written into backend buffers: converted or copied from the
+                                     checkpoint, or generated (random weights) */
     uint64_t decode_bytes_per_token; /* weight bytes one decode step reads (matmuls + norms + one embedding row) */
 } mdl_model;
 
