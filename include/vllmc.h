@@ -97,9 +97,10 @@ typedef struct {
 typedef struct vllmc_engine vllmc_engine;
 
 typedef struct {
-    const char *model;            /* Hugging Face model folder (required) */
+    const char *model;            /* Hugging Face model folder, or a Hub repo id ORG/NAME (downloaded into the
+                                     Hugging Face cache; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured) (required) */
     const char *dtype;            /* auto | half | float16 | bfloat16 | float | float32 (NULL: auto) */
-    const char *device;           /* auto | cpu (NULL: auto) */
+    const char *device;           /* auto | cpu | gpu (NULL: auto) */
     int block_size;               /* 16 */
     int max_num_seqs;             /* 256 */
     int max_num_batched_tokens;   /* 4096 */
@@ -109,6 +110,8 @@ typedef struct {
     int priority_scheduling;      /* 0: FCFS, 1: by priority (lower first), then arrival */
     uint64_t seed;                /* seeds requests that bring none */
     int max_logprobs;             /* largest logprobs / prompt_logprobs allowed (20; -1: vocabulary) */
+    const char *revision;         /* Hub revision of a repo id model (NULL: main) */
+    const char *download_dir;     /* NULL: the Hugging Face cache */
 } vllmc_engine_args;
 
 void vllmc_engine_args_default(vllmc_engine_args *a);

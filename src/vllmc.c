@@ -1,4 +1,4 @@
-/* The public API (include/vllmc.h) over the model, backend and engine. */
+/* The public API (include/vllmc.h) over the model stack (stack.h). */
 #include "vllmc.h"
 
 #include <stdatomic.h>
@@ -6,14 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "base/err.h"
-#include "engine/engine.h"
+#include "stack.h"
 
 struct vllmc_engine {
-    be_backend *be;
-    mdl_model *m;
-    eng_engine *e;
+    stk_stack *st;
+    eng_engine *e;               /* st->e */
     atomic_ullong unnamed; /* requests added without an id */
 };
 
@@ -34,25 +32,33 @@ void vllmc_engine_args_default(vllmc_engine_args *a) {
 int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     *out = NULL;
     if (!a || !a->model) return vc_errf(VC_EINVAL, "vllmc_engine_args.model is required");
+    stk_params p;
+    stk_params_default(&p);
+    p.model = a->model;
+    p.revision = a->revision;
+    p.download_dir = a->download_dir;
+    p.dtype = a->dtype;
+    p.device = a->device;
+    p.tokenizer = 0; /* the API takes and returns token ids */
+    p.quiet = 1;
+    eng_config *c = &p.ec;
+    c->block_size = a->block_size;
+    c->max_num_seqs = a->max_num_seqs;
+    c->max_num_batched_tokens = a->max_num_batched_tokens;
+    c->max_model_len = a->max_model_len;
+    c->enable_prefix_caching = a->enable_prefix_caching;
+    c->kv_cache_gib = a->kv_cache_gib;
+    c->policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
+    c->seed = a->seed;
+    c->max_logprobs = a->max_logprobs;
     vllmc_engine *v = calloc(1, sizeof *v);
     if (!v) return vc_errf(VC_ENOMEM, "out of memory");
-    eng_config c;
-    eng_config_default(&c);
-    c.block_size = a->block_size;
-    c.max_num_seqs = a->max_num_seqs;
-    c.max_num_batched_tokens = a->max_num_batched_tokens;
-    c.max_model_len = a->max_model_len;
-    c.enable_prefix_caching = a->enable_prefix_caching;
-    c.kv_cache_gib = a->kv_cache_gib;
-    c.policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
-    c.seed = a->seed;
-    c.max_logprobs = a->max_logprobs;
-    int rc;
-    if ((rc = be_open(a->device, &v->be)) ||
-        (rc = mdl_load(a->model, a->dtype, v->be, &v->m)) || (rc = eng_create(v->m, &c, &v->e))) {
-        vllmc_engine_free(v);
+    int rc = stk_open(&p, &v->st);
+    if (rc) {
+        free(v);
         return rc;
     }
+    v->e = v->st->e;
     *out = v;
     return VC_OK;
 }
@@ -73,13 +79,11 @@ int vllmc_step(vllmc_engine *e, const vllmc_output **outs, int *n_outs) { return
 
 int vllmc_has_unfinished(vllmc_engine *e) { return eng_has_unfinished(e->e); }
 
-int vllmc_vocab_size(const vllmc_engine *e) { return e->m->cfg.vocab_size; }
+int vllmc_vocab_size(const vllmc_engine *e) { return e->st->m->cfg.vocab_size; }
 
 void vllmc_engine_free(vllmc_engine *e) {
     if (!e) return;
-    eng_free(e->e);
-    mdl_free(e->m);
-    be_free(e->be);
+    stk_free(e->st);
     free(e);
 }
 

@@ -103,12 +103,19 @@ int cli_parse_ids(const char *s, int32_t **ids, int *n) {
     return 0;
 }
 
-#include "backend/backend.h"
 #include "base/err.h"
+#include "stack.h"
 
-int cli_open_backend(const char *device, be_backend **out) {
-    *out = NULL;
-    if (be_open(device, out)) {
+int cli_stack_flag(cli_args *a, stk_params *p) {
+    static const char *const names[] = {"--dtype", "--device", "--revision", "--download-dir"};
+    const char **dst[] = {&p->dtype, &p->device, &p->revision, &p->download_dir};
+    for (int k = 0; k < (int)(sizeof names / sizeof *names); k++)
+        if (cli_flag(a, names[k])) return (*dst[k] = cli_value(a, names[k])) ? 1 : -1;
+    return 0;
+}
+
+int cli_stack_check(stk_params *p) {
+    if (stk_check(p)) {
         cli_error("%s", vc_errmsg());
         return -1;
     }

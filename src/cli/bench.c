@@ -12,21 +12,21 @@
 
 #include "backend/backend.h"
 #include "base/err.h"
-#include "base/file.h"
 #include "cli/cli.h"
 #include "cli/cli_tok.h"
 #include "engine/offline.h"
-#include "hub/hub.h"
 #include "model/model.h"
+#include "stack.h"
 
 static const char usage[] =
     "usage: vllmc bench latency [MODEL_DIR | --random-weights CONFIG.json] [--input-len 128] [--output-len 64]\n"
-    "       [--batch-size 1] [--num-iters 3] [--num-iters-warmup 1] [--dtype D] [--device auto|cpu] [--json]\n"
+    "       [--batch-size 1] [--num-iters 3] [--num-iters-warmup 1] [--dtype D] [--json]\n"
     "       vllmc bench throughput [MODEL_DIR | --random-weights CONFIG.json] --input-len I --output-len O\n"
     "       --num-prompts P [--max-num-seqs S] [--max-num-batched-tokens T] [--prefix-len L] [--dtype D] [--json]\n"
     "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
     "       [--output-len 1] [--dtype D] [--json]\n"
     "       MODEL_DIR may be a Hugging Face repo id ORG/NAME [--revision REV] [--download-dir DIR]\n"
+    "       all three also take [--device auto|cpu|gpu]\n"
     "       vllmc bench tokenize DIR FILE\n"
     "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
     "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";
@@ -42,17 +42,19 @@ static double median(double *v, int n) {
 }
 
 typedef struct {
-    const char *dir, *cfg_path, *dtype, *device, *revision, *download_dir;
+    stk_params st;             /* the model (MODEL_DIR, or a config.json with random weights), dtype, device,
+                                  engine config; each benchmark makes its own engines from st.ec */
     long long in_len, out_len, batch, iters, warm, prompts, prefix_len;
     int json;
-    eng_config ec;
 } bench_args;
 
 static int parse(int argc, char **argv, bench_args *b) {
+    const char *dir = NULL, *cfg_path = NULL;
     cli_args a = {argc, 0, argv, NULL};
     while (a.i < argc) {
         const char *v;
         long long iv;
+        int k;
         CLI_INT_FLAG("--input-len", b->in_len, 1, 1 << 20)
         CLI_INT_FLAG("--output-len", b->out_len, 1, 1 << 20)
         CLI_INT_FLAG("--batch-size", b->batch, 1, 4096)
@@ -60,21 +62,15 @@ static int parse(int argc, char **argv, bench_args *b) {
         CLI_INT_FLAG("--num-iters-warmup", b->warm, 0, 1000)
         CLI_INT_FLAG("--num-prompts", b->prompts, 1, 1 << 20)
         CLI_INT_FLAG("--prefix-len", b->prefix_len, 0, 1 << 20)
-        CLI_INT_FLAG("--max-num-seqs", b->ec.max_num_seqs, 1, 1 << 20)
-        CLI_INT_FLAG("--max-num-batched-tokens", b->ec.max_num_batched_tokens, 1, 1 << 24)
-        CLI_INT_FLAG("--max-model-len", b->ec.max_model_len, 1, 1 << 30)
-        if (cli_flag(&a, "--random-weights")) {
-            if (!(b->cfg_path = cli_value(&a, "--random-weights"))) return 2;
-        } else if (cli_flag(&a, "--dtype")) {
-            if (!(b->dtype = cli_value(&a, "--dtype"))) return 2;
-        } else if (cli_flag(&a, "--device")) {
-            if (!(b->device = cli_value(&a, "--device"))) return 2;
-        } else if (cli_flag(&a, "--revision")) {
-            if (!(b->revision = cli_value(&a, "--revision"))) return 2;
-        } else if (cli_flag(&a, "--download-dir")) {
-            if (!(b->download_dir = cli_value(&a, "--download-dir"))) return 2;
+        CLI_INT_FLAG("--max-num-seqs", b->st.ec.max_num_seqs, 1, 1 << 20)
+        CLI_INT_FLAG("--max-num-batched-tokens", b->st.ec.max_num_batched_tokens, 1, 1 << 24)
+        CLI_INT_FLAG("--max-model-len", b->st.ec.max_model_len, 1, 1 << 30)
+        if ((k = cli_stack_flag(&a, &b->st))) {
+            if (k < 0) return 2;
+        } else if (cli_flag(&a, "--random-weights")) {
+            if (!(cfg_path = cli_value(&a, "--random-weights"))) return 2;
         } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
-            b->ec.enable_prefix_caching = 0;
+            b->st.ec.enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--json")) {
             b->json = 1;
         } else if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -83,40 +79,30 @@ static int parse(int argc, char **argv, bench_args *b) {
         } else if (argv[a.i][0] == '-') {
             cli_error("bench: unknown option '%s'", argv[a.i]);
             return 2;
-        } else if (!b->dir) {
-            b->dir = argv[a.i++];
+        } else if (!dir) {
+            dir = argv[a.i++];
         } else {
             cli_error("bench: unexpected argument '%s'", argv[a.i]);
             return 2;
         }
     }
-    if (!b->dir == !b->cfg_path) {
+    if (!dir == !cfg_path) {
         cli_error("bench: give either MODEL_DIR or --random-weights CONFIG.json");
         fputs(usage, stderr);
         return 2;
     }
-    return 0;
+    b->st.model = dir ? dir : cfg_path;
+    b->st.load_dummy = cfg_path != NULL;
+    return cli_stack_check(&b->st) ? 2 : 0;
 }
 
-static int load(const bench_args *b, be_backend **be, mdl_model **m) {
-    if (cli_open_backend(b->device, be)) return -1;
-    if (b->cfg_path) {
-        char *text;
-        size_t len;
-        model_config cfg;
-        be_dtype dt;
-        if (vc_read_file(b->cfg_path, 16 << 20, &text, &len)) goto err;
-        int rc = cfg_parse(text, len, b->cfg_path, &cfg);
-        free(text);
-        if (rc || cfg_resolve_dtype(b->dtype, cfg.torch_dtype, &dt) || mdl_random(&cfg, dt, 1234, *be, m))
-            goto err;
-    } else if (mdl_load(b->dir, b->dtype, *be, m)) {
-        goto err;
+/* Backend and model; the benchmarks make their engines. */
+static int load(bench_args *b, stk_stack **st) {
+    if (stk_open(&b->st, st)) {
+        cli_error("%s", vc_errmsg());
+        return -1;
     }
     return 0;
-err:
-    cli_error("%s", vc_errmsg());
-    return -1;
 }
 
 /* Random prompt tokens; the first prefix_len of every prompt are shared. */
@@ -143,15 +129,17 @@ static double matmul_params(const mdl_model *m) {
 }
 
 static int bench_latency(bench_args *b) {
-    be_backend *be = NULL;
-    mdl_model *m = NULL;
+    stk_stack *st = NULL;
+    be_backend *be;
+    mdl_model *m;
     eng_engine *e = NULL;
     int32_t *prompt = NULL;
     off_request *rq = NULL;
     off_completion *outs = NULL;
     double *pf = NULL, *dc = NULL, *tr = NULL, *frac = NULL;
     int status = 1;
-    if (load(b, &be, &m)) goto done;
+    if (load(b, &st)) goto done;
+    be = st->be, m = st->m;
     const model_config *c = &m->cfg;
     if (b->in_len + b->out_len > c->max_position_embeddings) {
         cli_error("--input-len + --output-len (%lld) exceeds the model's context length %d", b->in_len + b->out_len,
@@ -159,12 +147,12 @@ static int bench_latency(bench_args *b) {
         goto done;
     }
     /* the whole batch's prefill is one step, as in vLLM's latency benchmark */
-    if (!b->ec.max_num_batched_tokens) b->ec.max_num_batched_tokens = (int)(b->in_len * b->batch);
-    if (b->ec.max_num_seqs < b->batch) b->ec.max_num_seqs = (int)b->batch;
-    b->ec.max_model_len = (int)(b->in_len + b->out_len);
-    b->ec.enable_prefix_caching = 0; /* repeated iterations must not hit the cache */
-    b->ec.quiet = 1;
-    if (eng_create(m, &b->ec, &e)) {
+    if (!b->st.ec.max_num_batched_tokens) b->st.ec.max_num_batched_tokens = (int)(b->in_len * b->batch);
+    if (b->st.ec.max_num_seqs < b->batch) b->st.ec.max_num_seqs = (int)b->batch;
+    b->st.ec.max_model_len = (int)(b->in_len + b->out_len);
+    b->st.ec.enable_prefix_caching = 0; /* repeated iterations must not hit the cache */
+    b->st.ec.quiet = 1;
+    if (eng_create(m, &b->st.ec, &e)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
@@ -250,8 +238,7 @@ done:
     free(tr);
     free(frac);
     eng_free(e);
-    mdl_free(m);
-    be_free(be);
+    stk_free(st);
     return status;
 }
 
@@ -281,19 +268,20 @@ out:
 }
 
 static int bench_throughput(bench_args *b) {
-    be_backend *be = NULL;
-    mdl_model *m = NULL;
+    stk_stack *st = NULL;
+    mdl_model *m;
     int32_t *prompts = NULL;
     int status = 1;
     if (!b->prompts) {
         cli_error("bench throughput: --num-prompts is required");
         return 2;
     }
-    if (load(b, &be, &m)) goto done;
+    if (load(b, &st)) goto done;
+    m = st->m;
     const model_config *c = &m->cfg;
-    b->ec.quiet = 1;
-    if (!b->ec.max_model_len) b->ec.max_model_len = (int)(b->in_len + b->out_len);
-    if (b->ec.max_model_len > c->max_position_embeddings) b->ec.max_model_len = c->max_position_embeddings;
+    b->st.ec.quiet = 1;
+    if (!b->st.ec.max_model_len) b->st.ec.max_model_len = (int)(b->in_len + b->out_len);
+    if (b->st.ec.max_model_len > c->max_position_embeddings) b->st.ec.max_model_len = c->max_position_embeddings;
     prompts = random_prompts(c->vocab_size, b->prompts, b->in_len, b->prefix_len);
     if (!prompts) goto done;
     eng_sampling_params sp;
@@ -302,17 +290,17 @@ static int bench_throughput(bench_args *b) {
     sp.max_tokens = (int)b->out_len;
     sp.ignore_eos = 1;
     /* the single-sequence rate of the same model, for the speed-up */
-    eng_config one = b->ec;
+    eng_config one = b->st.ec;
     one.max_num_seqs = 1;
     double t1 = run_batch(m, &one, prompts, 1, b->in_len, &sp, NULL);
     double tall, ttft;
-    if (t1 < 0 || (tall = run_batch(m, &b->ec, prompts, b->prompts, b->in_len, &sp, &ttft)) < 0) goto done;
+    if (t1 < 0 || (tall = run_batch(m, &b->st.ec, prompts, b->prompts, b->in_len, &sp, &ttft)) < 0) goto done;
     double single = (double)b->out_len / t1;
     double rps = (double)b->prompts / tall, ops = (double)(b->prompts * b->out_len) / tall;
     double tps = (double)(b->prompts * (b->in_len + b->out_len)) / tall;
     printf("model: %s %s; %lld prompts x (%lld in + %lld out), max_num_seqs %d, max_num_batched_tokens %d%s\n",
-           c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->ec.max_num_seqs,
-           b->ec.max_num_batched_tokens, b->ec.enable_prefix_caching ? ", prefix caching" : "");
+           c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->st.ec.max_num_seqs,
+           b->st.ec.max_num_batched_tokens, b->st.ec.enable_prefix_caching ? ", prefix caching" : "");
     printf("Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s\n", rps, tps, ops);
     printf("single sequence (same prompt length): %.2f output tokens/s (incl. prefill); batched / single = %.2fx\n",
            single, ops / single);
@@ -322,34 +310,34 @@ static int bench_throughput(bench_args *b) {
                "\"max_num_seqs\":%d,\"requests_per_s\":%.4f,\"output_tokens_per_s\":%.3f,\"total_tokens_per_s\":%.3f,"
                "\"single_sequence_output_tokens_per_s\":%.3f,\"speedup_vs_single\":%.3f,\"mean_ttft_s\":%.4f,"
                "\"elapsed_s\":%.3f}\n",
-               c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->ec.max_num_seqs, rps, ops, tps,
+               c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->st.ec.max_num_seqs, rps, ops, tps,
                single, ops / single, ttft, tall);
     status = 0;
 done:
     free(prompts);
-    mdl_free(m);
-    be_free(be);
+    stk_free(st);
     return status;
 }
 
 /* Time to first token of a prompt whose first prefix_len tokens another
  * request has just computed, against the same prompt on a cold cache. */
 static int bench_prefix(bench_args *b) {
-    be_backend *be = NULL;
-    mdl_model *m = NULL;
+    stk_stack *st = NULL;
+    mdl_model *m;
     eng_engine *e = NULL;
     int32_t *p = NULL;
     int status = 1;
-    if (load(b, &be, &m)) goto done;
+    if (load(b, &st)) goto done;
+    m = st->m;
     long long plen = b->prefix_len ? b->prefix_len : 1024, slen = b->in_len, len = plen + slen;
-    b->ec.quiet = 1;
-    b->ec.max_model_len = (int)(len + b->out_len);
-    if (b->ec.max_model_len > m->cfg.max_position_embeddings) {
-        cli_error("prefix + input + output (%d) exceeds the model's context length", b->ec.max_model_len);
+    b->st.ec.quiet = 1;
+    b->st.ec.max_model_len = (int)(len + b->out_len);
+    if (b->st.ec.max_model_len > m->cfg.max_position_embeddings) {
+        cli_error("prefix + input + output (%d) exceeds the model's context length", b->st.ec.max_model_len);
         goto done;
     }
-    if (!b->ec.max_num_batched_tokens) b->ec.max_num_batched_tokens = 2048;
-    if (eng_create(m, &b->ec, &e)) {
+    if (!b->st.ec.max_num_batched_tokens) b->st.ec.max_num_batched_tokens = 2048;
+    if (eng_create(m, &b->st.ec, &e)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
@@ -375,7 +363,7 @@ static int bench_prefix(bench_args *b) {
         cached[i] = c.n_cached;
         off_free(&c, 1);
     }
-    printf("prompt %lld tokens (shared prefix %lld + own %lld), block size %d\n", len, plen, slen, b->ec.block_size);
+    printf("prompt %lld tokens (shared prefix %lld + own %lld), block size %d\n", len, plen, slen, b->st.ec.block_size);
     printf("time to first token: cold %.3f s, prefix-cache hit %.3f s (%d tokens from cache): %.1fx faster\n", ttft[1],
            ttft[2], cached[2], ttft[1] / ttft[2]);
     if (b->json)
@@ -386,8 +374,7 @@ static int bench_prefix(bench_args *b) {
 done:
     free(p);
     eng_free(e);
-    mdl_free(m);
-    be_free(be);
+    stk_free(st);
     return status;
 }
 
@@ -400,30 +387,22 @@ int cli_bench(int argc, char **argv) {
     if (!strcmp(what, "tokenize")) return cli_bench_tokenize(argc - 1, argv + 1);
     if (!strcmp(what, "serve")) return cli_bench_serve(argc - 1, argv + 1);
     bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
-    eng_config_default(&b.ec);
-    b.ec.max_num_batched_tokens = 0;
+    stk_params_default(&b.st);
+    b.st.tokenizer = 0;
+    b.st.engine = 0;
+    b.st.quiet = 1;
+    b.st.ec.max_num_batched_tokens = 0; /* each benchmark has its own default */
     if (!strcmp(what, "latency") || !strcmp(what, "throughput") || !strcmp(what, "prefix-cache")) {
         int rc = parse(argc - 1, argv + 1, &b);
         if (rc) return rc == 1 ? 0 : rc;
-        char *local_dir = NULL;
-        hub_opts ho = {b.revision, b.download_dir, -1};
-        if (b.dir && hub_resolve(b.dir, &ho, &local_dir)) {
-            cli_error("%s", vc_errmsg());
-            return 1;
-        }
-        if (local_dir) b.dir = local_dir;
-        if (!strcmp(what, "latency")) {
-            rc = bench_latency(&b);
-        } else if (!strcmp(what, "prefix-cache")) {
+        if (!strcmp(what, "latency")) return bench_latency(&b);
+        if (!strcmp(what, "prefix-cache")) {
             if (b.in_len == 128) b.in_len = 16;
             if (b.out_len == 64) b.out_len = 1;
-            rc = bench_prefix(&b);
-        } else {
-            if (!b.ec.max_num_batched_tokens) b.ec.max_num_batched_tokens = 4096;
-            rc = bench_throughput(&b);
+            return bench_prefix(&b);
         }
-        free(local_dir);
-        return rc;
+        if (!b.st.ec.max_num_batched_tokens) b.st.ec.max_num_batched_tokens = 4096;
+        return bench_throughput(&b);
     }
     cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize, serve)", what);
     fputs(usage, stderr);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stack.h"
+
 int cli_serve(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_bench(int argc, char **argv);
@@ -51,8 +53,11 @@ const char *cli_suggest(const char *flag, const char *const *known, int n);
  * Returns buf, or NULL when none has a config.json. */
 const char *cli_demo_model(char *buf, size_t cap);
 
-struct be_backend;
-/* The compute device for --device (auto | cpu); VLLM_CPU_OMP_THREADS_BIND places CPU threads. */
-int cli_open_backend(const char *device, struct be_backend **out);
+/* The model-stack flags serve, generate and bench share: --dtype, --device, --revision,
+ * --download-dir, into p. Returns 1 when argv[a->i] was one of them (consumed), 0 when not,
+ * -1 on a missing value (message printed). */
+int cli_stack_flag(cli_args *a, stk_params *p);
+/* stk_check with the message printed: every flag checked before a download. */
+int cli_stack_check(stk_params *p);
 
 #endif

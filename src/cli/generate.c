@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "base/file.h"
@@ -16,8 +15,7 @@
 #include "engine/detok.h"
 #include "engine/offline.h"
 #include "engine/params_json.h"
-#include "hub/hub.h"
-#include "model/model.h"
+#include "stack.h"
 #include "tokenizer/tokenizer.h"
 
 static const char usage[] =
@@ -25,7 +23,7 @@ static const char usage[] =
     "       [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S] [--n N]\n"
     "       [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N]\n"
     "       [--stop STR]... [--stop-token-ids 1,2] [--logprobs K] [--prompt-logprobs K] [--ignore-eos]\n"
-    "       [--dtype D] [--device auto|cpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
+    "       [--dtype D] [--device auto|cpu|gpu] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
     "       [--max-num-batched-tokens T] [--max-logprobs N (default: vocab)] [--no-enable-prefix-caching]\n"
     "       [--scheduling-policy fcfs|priority] [--revision REV] [--download-dir DIR] --json\n"
     "MODEL_DIR may be a Hugging Face repo id ORG/NAME instead (downloaded into the Hugging Face cache:\n"
@@ -189,176 +187,203 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
     return rc;
 }
 
-int cli_generate(int argc, char **argv) {
-    const char *dir = NULL, *dtype = NULL, *device = NULL, *revision = NULL, *download_dir = NULL;
-    char *local_dir = NULL;
-    int json = 0, np = 0, cap = 0, status = 2, has_temp = 0;
-    prompt_in *ps = NULL;
-    const char **files = calloc((size_t)argc + 1, sizeof *files), **texts = calloc((size_t)argc + 1, sizeof *texts);
-    int nfiles = 0, ntexts = 0;
-    eng_config ec;
-    eng_config_default(&ec);
+/* The command line, parsed before anything is loaded. */
+typedef struct {
+    stk_params st;             /* model, --dtype, --device, ..., engine config */
+    eng_sampling_params sp;    /* the sampling flags: every prompt's defaults */
+    int32_t **tok_args;        /* [ntok] --prompt-token-ids lists, with lengths tok_len */
+    int *tok_len, ntok;
+    const char **texts;        /* [ntexts] --prompt */
+    int ntexts;
+    const char **files;        /* [nfiles] --prompts-file */
+    int nfiles;
+    int json;
+} gen_args;
+
+static void gen_args_free(gen_args *g) {
+    for (int i = 0; i < g->ntok; i++) free(g->tok_args[i]);
+    free(g->tok_args);
+    free(g->tok_len);
+    free(g->files);
+    free(g->texts);
+    eng_params_free(&g->sp);
+}
+
+/* 0: parsed; 1: --help printed; 2: bad usage (message printed). */
+static int gen_parse(int argc, char **argv, gen_args *g) {
+    memset(g, 0, sizeof *g);
+    stk_params_default(&g->st);
     /* generate's contract (issue #2) allows --logprobs up to the vocabulary, e.g. to
      * compare whole distributions with a reference; the server keeps vLLM's 20 */
-    ec.max_logprobs = -1;
-    eng_sampling_params sp;
-    eng_params_default(&sp);
-    sp.temperature = 0;
-    be_backend *be = NULL;
-    mdl_model *m = NULL;
-    tok_tokenizer *tok = NULL;
-    eng_engine *e = NULL;
-    off_request *rq = NULL;
-    off_completion *outs = NULL;
-    dt_text *txt = NULL;
-    int *first = NULL, total = 0;
-    int32_t **tok_args = calloc((size_t)argc + 1, sizeof *tok_args);
-    int *tok_len = calloc((size_t)argc + 1, sizeof *tok_len), ntok = 0;
-    if (!files || !texts || !tok_args || !tok_len) goto done;
+    g->st.ec.max_logprobs = -1;
+    eng_params_default(&g->sp);
+    g->sp.temperature = 0; /* greedy unless asked */
+    eng_sampling_params *sp = &g->sp;
+    eng_config *ec = &g->st.ec;
+    g->files = calloc((size_t)argc + 1, sizeof *g->files);
+    g->texts = calloc((size_t)argc + 1, sizeof *g->texts);
+    g->tok_args = calloc((size_t)argc + 1, sizeof *g->tok_args);
+    g->tok_len = calloc((size_t)argc + 1, sizeof *g->tok_len);
+    if (!g->files || !g->texts || !g->tok_args || !g->tok_len) {
+        cli_error("out of memory");
+        return 2;
+    }
     cli_args a = {argc, 0, argv, NULL};
     while (a.i < argc) {
         const char *v;
         long long iv;
         double fv;
+        int k;
 #define FLOAT_FLAG(name, field)                                                              \
     if (cli_flag(&a, name)) {                                                                \
-        if (!(v = cli_value(&a, name)) || cli_parse_float(v, name, &fv)) goto done;          \
+        if (!(v = cli_value(&a, name)) || cli_parse_float(v, name, &fv)) return 2;           \
         field = (float)fv;                                                                   \
         continue;                                                                            \
     }
-#define INT_FLAG(name, field, lo, hi)                                                        \
-    if (cli_flag(&a, name)) {                                                                \
-        if (!(v = cli_value(&a, name)) || cli_parse_int(v, name, lo, hi, &iv)) goto done;    \
-        field = (int)iv;                                                                     \
-        continue;                                                                            \
-    }
-        if (cli_flag(&a, "--temperature")) {
-            if (!(v = cli_value(&a, "--temperature")) || cli_parse_float(v, "--temperature", &fv)) goto done;
-            sp.temperature = (float)fv;
-            has_temp = 1;
-            continue;
-        }
-        FLOAT_FLAG("--top-p", sp.top_p)
-        FLOAT_FLAG("--min-p", sp.min_p)
-        FLOAT_FLAG("--presence-penalty", sp.presence_penalty)
-        FLOAT_FLAG("--frequency-penalty", sp.frequency_penalty)
-        FLOAT_FLAG("--repetition-penalty", sp.repetition_penalty)
-        INT_FLAG("--top-k", sp.top_k, -1, 1 << 30)
-        INT_FLAG("--max-tokens", sp.max_tokens, 1, 1 << 24)
-        INT_FLAG("--min-tokens", sp.min_tokens, 0, 1 << 24)
-        INT_FLAG("--n", sp.n, 1, 1 << 16)
-        INT_FLAG("--logprobs", sp.logprobs, 0, 1 << 20)
-        INT_FLAG("--prompt-logprobs", sp.prompt_logprobs, 0, 1 << 20)
-        INT_FLAG("--block-size", ec.block_size, 1, 1024)
-        INT_FLAG("--max-model-len", ec.max_model_len, 1, 1 << 30)
-        INT_FLAG("--max-num-seqs", ec.max_num_seqs, 1, 1 << 20)
-        INT_FLAG("--max-num-batched-tokens", ec.max_num_batched_tokens, 1, 1 << 24)
-        INT_FLAG("--max-logprobs", ec.max_logprobs, -1, 1 << 24)
+        FLOAT_FLAG("--temperature", sp->temperature)
+        FLOAT_FLAG("--top-p", sp->top_p)
+        FLOAT_FLAG("--min-p", sp->min_p)
+        FLOAT_FLAG("--presence-penalty", sp->presence_penalty)
+        FLOAT_FLAG("--frequency-penalty", sp->frequency_penalty)
+        FLOAT_FLAG("--repetition-penalty", sp->repetition_penalty)
 #undef FLOAT_FLAG
-#undef INT_FLAG
-        if (cli_flag(&a, "--seed")) {
-            if (!(v = cli_value(&a, "--seed")) || cli_parse_int(v, "--seed", INT64_MIN / 2, INT64_MAX / 2, &iv)) goto done;
-            sp.has_seed = 1;
-            sp.seed = iv;
+        CLI_INT_FLAG("--top-k", sp->top_k, -1, 1 << 30)
+        CLI_INT_FLAG("--max-tokens", sp->max_tokens, 1, 1 << 24)
+        CLI_INT_FLAG("--min-tokens", sp->min_tokens, 0, 1 << 24)
+        CLI_INT_FLAG("--n", sp->n, 1, 1 << 16)
+        CLI_INT_FLAG("--logprobs", sp->logprobs, 0, 1 << 20)
+        CLI_INT_FLAG("--prompt-logprobs", sp->prompt_logprobs, 0, 1 << 20)
+        CLI_INT_FLAG("--block-size", ec->block_size, 1, 1024)
+        CLI_INT_FLAG("--max-model-len", ec->max_model_len, 1, 1 << 30)
+        CLI_INT_FLAG("--max-num-seqs", ec->max_num_seqs, 1, 1 << 20)
+        CLI_INT_FLAG("--max-num-batched-tokens", ec->max_num_batched_tokens, 1, 1 << 24)
+        CLI_INT_FLAG("--max-logprobs", ec->max_logprobs, -1, 1 << 24)
+        if ((k = cli_stack_flag(&a, &g->st))) {
+            if (k < 0) return 2;
+        } else if (cli_flag(&a, "--seed")) {
+            if (!(v = cli_value(&a, "--seed")) || cli_parse_int(v, "--seed", INT64_MIN / 2, INT64_MAX / 2, &iv))
+                return 2;
+            sp->has_seed = 1;
+            sp->seed = iv;
         } else if (cli_flag(&a, "--prompt-token-ids")) {
-            if (!(v = cli_value(&a, "--prompt-token-ids")) || cli_parse_ids(v, &tok_args[ntok], &tok_len[ntok])) goto done;
-            ntok++;
+            if (!(v = cli_value(&a, "--prompt-token-ids")) || cli_parse_ids(v, &g->tok_args[g->ntok], &g->tok_len[g->ntok]))
+                return 2;
+            g->ntok++;
         } else if (cli_flag(&a, "--prompt")) {
-            if (!(texts[ntexts++] = cli_value(&a, "--prompt"))) goto done;
+            if (!(g->texts[g->ntexts++] = cli_value(&a, "--prompt"))) return 2;
         } else if (cli_flag(&a, "--prompts-file")) {
-            if (!(files[nfiles++] = cli_value(&a, "--prompts-file"))) goto done;
+            if (!(g->files[g->nfiles++] = cli_value(&a, "--prompts-file"))) return 2;
         } else if (cli_flag(&a, "--stop")) {
-            if (!(v = cli_value(&a, "--stop"))) goto done;
-            char **ns = realloc(sp.stop, sizeof *ns * (size_t)(sp.n_stop + 1));
-            if (!ns) goto done;
-            sp.stop = ns;
-            if (!(sp.stop[sp.n_stop] = strdup(v))) goto done;
-            sp.n_stop++;
+            if (!(v = cli_value(&a, "--stop"))) return 2;
+            char **ns = realloc(sp->stop, sizeof *ns * (size_t)(sp->n_stop + 1));
+            if (!ns) return 2;
+            sp->stop = ns;
+            if (!(sp->stop[sp->n_stop] = strdup(v))) return 2;
+            sp->n_stop++;
         } else if (cli_flag(&a, "--stop-token-ids")) {
             int32_t *ids;
             int n;
-            if (!(v = cli_value(&a, "--stop-token-ids")) || cli_parse_ids(v, &ids, &n)) goto done;
-            free(sp.stop_token_ids);
-            sp.stop_token_ids = ids;
-            sp.n_stop_token_ids = n;
+            if (!(v = cli_value(&a, "--stop-token-ids")) || cli_parse_ids(v, &ids, &n)) return 2;
+            free(sp->stop_token_ids);
+            sp->stop_token_ids = ids;
+            sp->n_stop_token_ids = n;
         } else if (cli_flag(&a, "--scheduling-policy")) {
-            if (!(v = cli_value(&a, "--scheduling-policy"))) goto done;
-            if (!strcmp(v, "fcfs")) ec.policy = ENG_FCFS;
-            else if (!strcmp(v, "priority")) ec.policy = ENG_PRIORITY;
+            if (!(v = cli_value(&a, "--scheduling-policy"))) return 2;
+            if (!strcmp(v, "fcfs")) ec->policy = ENG_FCFS;
+            else if (!strcmp(v, "priority")) ec->policy = ENG_PRIORITY;
             else {
                 cli_error("--scheduling-policy must be fcfs or priority, got '%s'", v);
-                goto done;
+                return 2;
             }
-        } else if (cli_flag(&a, "--dtype")) {
-            if (!(dtype = cli_value(&a, "--dtype"))) goto done;
-        } else if (cli_flag(&a, "--device")) {
-            if (!(device = cli_value(&a, "--device"))) goto done;
-        } else if (cli_flag(&a, "--revision")) {
-            if (!(revision = cli_value(&a, "--revision"))) goto done;
-        } else if (cli_flag(&a, "--download-dir")) {
-            if (!(download_dir = cli_value(&a, "--download-dir"))) goto done;
         } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
-            ec.enable_prefix_caching = 0;
+            ec->enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--enable-prefix-caching")) {
-            ec.enable_prefix_caching = 1;
+            ec->enable_prefix_caching = 1;
         } else if (cli_flag(&a, "--ignore-eos")) {
-            sp.ignore_eos = 1;
+            sp->ignore_eos = 1;
         } else if (cli_flag(&a, "--json")) {
-            json = 1;
+            g->json = 1;
         } else if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             fputs(usage, stdout);
-            status = 0;
-            goto done;
+            return 1;
         } else if (argv[a.i][0] == '-' && argv[a.i][1] == '-') {
             cli_error("generate: unknown option '%s'", argv[a.i]);
-            goto done;
-        } else if (!dir) {
-            dir = argv[a.i++];
+            return 2;
+        } else if (!g->st.model) {
+            g->st.model = argv[a.i++];
         } else {
             cli_error("generate: unexpected argument '%s'", argv[a.i]);
-            goto done;
+            return 2;
         }
     }
-    if (!dir || ntok + ntexts + nfiles == 0) {
+    if (!g->st.model || g->ntok + g->ntexts + g->nfiles == 0) {
         cli_error("generate: a MODEL_DIR and at least one --prompt-token-ids, --prompt or --prompts-file are required");
         fputs(usage, stderr);
-        goto done;
+        return 2;
     }
-    if (!json) {
+    if (!g->json) {
         cli_error("generate: only --json output is supported; pass --json");
-        goto done;
+        return 2;
     }
-    if (!has_temp) sp.temperature = 0; /* greedy unless asked */
-    status = 1;
-    hub_opts ho = {revision, download_dir, -1};
-    if (hub_resolve(dir, &ho, &local_dir)) {
+    return cli_stack_check(&g->st) ? 2 : 0;
+}
+
+static void print_result(const prompt_in *p, const off_completion *outs, const dt_text *txt, int has_tok) {
+    const off_completion *c0 = &outs[0];
+    printf("{\"prompt_token_ids\":[");
+    for (int j = 0; j < p->n; j++) printf("%s%d", j ? "," : "", p->ids[j]);
+    printf("],");
+    print_completion_fields(c0, &txt[0], has_tok);
+    printf(",\"num_cached_tokens\":%d", c0->n_cached);
+    if (c0->plp_tok) { /* vLLM: None for the first token, then top-K plus the prompt token itself */
+        printf(",\"prompt_logprobs\":[null");
+        for (int q = 1; q < p->n; q++) {
+            printf(",{\"%d\":%.9g", p->ids[q], c0->plp_tok[q]);
+            for (int k = 0; k < c0->plp_k; k++) {
+                int32_t id = c0->plp_ids[(size_t)q * c0->plp_k + k];
+                if (id >= 0 && id != p->ids[q]) printf(",\"%d\":%.9g", id, c0->plp_vals[(size_t)q * c0->plp_k + k]);
+            }
+            printf("}");
+        }
+        printf("]");
+    }
+    if (p->sp.n > 1) {
+        printf(",\"outputs\":[");
+        for (int j = 0; j < p->sp.n; j++) {
+            printf("%s{\"index\":%d,", j ? "," : "", j);
+            print_completion_fields(&outs[j], &txt[j], has_tok);
+            printf("}");
+        }
+        printf("]");
+    }
+    printf("}\n");
+}
+
+static int gen_run(gen_args *g) {
+    int status = 1, np = 0, cap = 0, total = 0;
+    stk_stack *st = NULL;
+    prompt_in *ps = NULL;
+    off_request *rq = NULL;
+    off_completion *outs = NULL;
+    dt_text *txt = NULL;
+    int *first = NULL;
+    if (stk_open(&g->st, &st)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
-    dir = local_dir;
-    if (cli_open_backend(device, &be)) goto done;
-    char tj[4096];
-    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
-    if (vc_file_exists(tj) && tok_load_dir(dir, &tok)) {
-        cli_error("%s", vc_errmsg());
-        goto done;
-    }
+    const tok_tokenizer *tok = st->tok;
     /* prompts in command-line order of kind: token ids, texts, files */
-    for (int i = 0; i < ntok; i++) {
-        if (add_prompt(&ps, &np, &cap, tok_args[i], tok_len[i], &sp, 0)) goto done;
-        tok_args[i] = NULL;
+    for (int i = 0; i < g->ntok; i++) {
+        if (add_prompt(&ps, &np, &cap, g->tok_args[i], g->tok_len[i], &g->sp, 0)) goto done;
+        g->tok_args[i] = NULL;
     }
-    for (int i = 0; i < ntexts; i++) {
+    for (int i = 0; i < g->ntexts; i++) {
         int32_t *ids;
         int n;
-        if (encode(tok, texts[i], &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &sp, 0)) goto done;
+        if (encode(tok, g->texts[i], &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &g->sp, 0)) goto done;
     }
-    for (int i = 0; i < nfiles; i++)
-        if (read_prompts_file(files[i], tok, &sp, &ps, &np, &cap)) goto done;
-    if (mdl_load(dir, dtype, be, &m) || eng_create(m, &ec, &e)) {
-        cli_error("%s", vc_errmsg());
-        goto done;
-    }
+    for (int i = 0; i < g->nfiles; i++)
+        if (read_prompts_file(g->files[i], tok, &g->sp, &ps, &np, &cap)) goto done;
     rq = calloc((size_t)np, sizeof *rq);
     first = calloc((size_t)np + 1, sizeof *first);
     if (!rq || !first) goto done;
@@ -376,42 +401,15 @@ int cli_generate(int argc, char **argv) {
                 cli_error("%s", vc_errmsg());
                 goto done;
             }
-    gen_ctx g = {tok, ps, first, txt};
-    if (off_run(e, rq, np, outs, tok ? on_token : NULL, &g, NULL)) {
+    gen_ctx gc = {tok, ps, first, txt};
+    if (off_run(st->e, rq, np, outs, tok ? on_token : NULL, &gc, NULL)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
     for (int i = 0; i < np; i++) {
         for (int j = 0; j < ps[i].sp.n && tok; j++) /* release what the stream still holds */
             if (txt[first[i] + j].st) dt_finish(&txt[first[i] + j]);
-        const off_completion *c0 = &outs[first[i]];
-        printf("{\"prompt_token_ids\":[");
-        for (int j = 0; j < ps[i].n; j++) printf("%s%d", j ? "," : "", ps[i].ids[j]);
-        printf("],");
-        print_completion_fields(c0, &txt[first[i]], tok != NULL);
-        printf(",\"num_cached_tokens\":%d", c0->n_cached);
-        if (c0->plp_tok) { /* vLLM: None for the first token, then top-K plus the prompt token itself */
-            printf(",\"prompt_logprobs\":[null");
-            for (int p = 1; p < ps[i].n; p++) {
-                printf(",{\"%d\":%.9g", ps[i].ids[p], c0->plp_tok[p]);
-                for (int q = 0; q < c0->plp_k; q++) {
-                    int32_t id = c0->plp_ids[(size_t)p * c0->plp_k + q];
-                    if (id >= 0 && id != ps[i].ids[p]) printf(",\"%d\":%.9g", id, c0->plp_vals[(size_t)p * c0->plp_k + q]);
-                }
-                printf("}");
-            }
-            printf("]");
-        }
-        if (ps[i].sp.n > 1) {
-            printf(",\"outputs\":[");
-            for (int j = 0; j < ps[i].sp.n; j++) {
-                printf("%s{\"index\":%d,", j ? "," : "", j);
-                print_completion_fields(&outs[first[i] + j], &txt[first[i] + j], tok != NULL);
-                printf("}");
-            }
-            printf("]");
-        }
-        printf("}\n");
+        print_result(&ps[i], &outs[first[i]], &txt[first[i]], tok != NULL);
     }
     status = fflush(stdout) == 0 ? 0 : 1;
 done:
@@ -426,16 +424,15 @@ done:
         eng_params_free(&ps[i].sp);
     }
     free(ps);
-    for (int i = 0; i < ntok; i++) free(tok_args[i]);
-    free(tok_args);
-    free(tok_len);
-    free(files);
-    free(texts);
-    eng_params_free(&sp);
-    eng_free(e);
-    tok_free(tok);
-    mdl_free(m);
-    be_free(be);
-    free(local_dir);
+    stk_free(st);
     return status;
+}
+
+int cli_generate(int argc, char **argv) {
+    gen_args g;
+    int rc = gen_parse(argc, argv, &g);
+    if (rc == 0) rc = gen_run(&g);
+    else if (rc == 1) rc = 0;
+    gen_args_free(&g);
+    return rc;
 }

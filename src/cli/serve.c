@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "base/err.h"
 #include "cli/cli.h"
-#include "hub/hub.h"
 #include "server/server.h"
 
 static const char usage[] =
@@ -66,7 +64,9 @@ static const char usage[] =
     "  --revision REVISION   The Hub revision (branch, tag or commit) to download. (default: main)\n"
     "  --download-dir DOWNLOAD_DIR\n"
     "                        Directory to download and load the weights (default: the Hugging Face cache)\n"
-    "  --device {auto,cpu}   Device type for vLLM execution. (default: auto)\n"
+    "  --device {auto,cpu,gpu}\n"
+    "                        Device type for vLLM execution: auto takes a GPU when the build and the\n"
+    "                        machine have one, else the CPU. (default: auto)\n"
     "  --trust-remote-code   Accepted for compatibility; no model code is ever downloaded or run.\n"
     "\n"
     "Environment variables: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; default 50% of memory),\n"
@@ -105,15 +105,14 @@ static int parse_len(const char *v, const char *name, long long *out) {
 int cli_serve(int argc, char **argv) {
     srv_config c = {.port = 8000, .generation_config = "auto", .log_stats = 1, .access_log = 1,
                     .shutdown_grace_s = 5.0};
-    eng_config_default(&c.ec);
-    c.ec.max_num_seqs = 128;
-    c.ec.max_num_batched_tokens = 2048;
+    stk_params p;
+    stk_params_default(&p);
+    p.ec.max_num_seqs = 128;
+    p.ec.max_num_batched_tokens = 2048;
     const char **names = calloc((size_t)argc + 1, sizeof *names);
     const char **keys = calloc((size_t)argc + 2, sizeof *keys);
-    int status = 2;
-    const char *revision = NULL, *download_dir = NULL;
-    char *local_dir = NULL;
-    be_backend *be = NULL;
+    int status = 2, k;
+    stk_stack *st = NULL;
     if (!names || !keys) goto done;
     cli_args a = {argc, 0, argv, NULL};
     const char *v;
@@ -141,29 +140,28 @@ int cli_serve(int argc, char **argv) {
         } else if (cli_flag(&a, "--api-key")) {
             VAL("--api-key");
             keys[c.n_api_keys++] = v;
-        } else if (cli_flag(&a, "--dtype")) {
-            VAL("--dtype");
-            c.dtype = v;
+        } else if ((k = cli_stack_flag(&a, &p))) {
+            if (k < 0) goto done;
         } else if (cli_flag(&a, "--max-model-len")) {
             VAL("--max-model-len");
             if (parse_len(v, "--max-model-len", &n)) goto done;
-            c.ec.max_model_len = (int)n;
+            p.ec.max_model_len = (int)n;
         } else if (cli_flag(&a, "--max-num-seqs")) {
-            INT("--max-num-seqs", 1, 1 << 20, c.ec.max_num_seqs);
+            INT("--max-num-seqs", 1, 1 << 20, p.ec.max_num_seqs);
         } else if (cli_flag(&a, "--max-num-batched-tokens")) {
             VAL("--max-num-batched-tokens");
             if (parse_len(v, "--max-num-batched-tokens", &n)) goto done;
-            c.ec.max_num_batched_tokens = (int)n;
+            p.ec.max_num_batched_tokens = (int)n;
         } else if (cli_flag(&a, "--block-size")) {
-            INT("--block-size", 1, 1024, c.ec.block_size);
+            INT("--block-size", 1, 1024, p.ec.block_size);
         } else if (cli_flag(&a, "--enable-prefix-caching")) {
-            c.ec.enable_prefix_caching = 1;
+            p.ec.enable_prefix_caching = 1;
         } else if (cli_flag(&a, "--no-enable-prefix-caching")) {
-            c.ec.enable_prefix_caching = 0;
+            p.ec.enable_prefix_caching = 0;
         } else if (cli_flag(&a, "--scheduling-policy")) {
             VAL("--scheduling-policy");
-            if (!strcmp(v, "fcfs")) c.ec.policy = ENG_FCFS;
-            else if (!strcmp(v, "priority")) c.ec.policy = ENG_PRIORITY;
+            if (!strcmp(v, "fcfs")) p.ec.policy = ENG_FCFS;
+            else if (!strcmp(v, "priority")) p.ec.policy = ENG_PRIORITY;
             else {
                 cli_error("--scheduling-policy: expected fcfs or priority, got '%s'", v);
                 goto done;
@@ -171,7 +169,7 @@ int cli_serve(int argc, char **argv) {
         } else if (cli_flag(&a, "--seed")) {
             VAL("--seed");
             if (cli_parse_int(v, "--seed", 0, (long long)1 << 62, &n)) goto done;
-            c.ec.seed = (uint64_t)n;
+            p.ec.seed = (uint64_t)n;
         } else if (cli_flag(&a, "--chat-template")) {
             VAL("--chat-template");
             c.chat_template = v;
@@ -179,7 +177,7 @@ int cli_serve(int argc, char **argv) {
             VAL("--generation-config");
             c.generation_config = v;
         } else if (cli_flag(&a, "--max-logprobs")) {
-            INT("--max-logprobs", -1, 1 << 24, c.ec.max_logprobs);
+            INT("--max-logprobs", -1, 1 << 24, p.ec.max_logprobs);
         } else if (cli_flag(&a, "--enable-prompt-tokens-details")) {
             c.prompt_tokens_details = 1;
         } else if (cli_flag(&a, "--enable-log-requests")) {
@@ -201,31 +199,22 @@ int cli_serve(int argc, char **argv) {
             c.access_log = k >= 3;
         } else if (cli_flag(&a, "--load-format")) {
             VAL("--load-format");
-            if (!strcmp(v, "dummy")) c.load_dummy = 1;
+            if (!strcmp(v, "dummy")) p.load_dummy = 1;
             else if (strcmp(v, "auto") && strcmp(v, "safetensors")) {
                 cli_error("--load-format: expected auto, safetensors or dummy, got '%s'", v);
                 goto done;
             }
-        } else if (cli_flag(&a, "--device")) {
-            VAL("--device");
-            c.device = v;
         } else if (cli_flag(&a, "--trust-remote-code")) {
-        } else if (cli_flag(&a, "--revision")) {
-            VAL("--revision");
-            revision = v;
-        } else if (cli_flag(&a, "--download-dir")) {
-            VAL("--download-dir");
-            download_dir = v;
         } else if (cli_flag(&a, "--model")) {
             VAL("--model");
-            c.model = v;
+            p.model = v;
         } else if (arg[0] == '-') {
             const char *s = cli_suggest(arg, known, (int)(sizeof known / sizeof *known));
             if (s) cli_error("serve: unrecognized arguments: %s (did you mean %s?)", arg, s);
             else cli_error("serve: unrecognized arguments: %s", arg);
             goto done;
-        } else if (!c.model) {
-            c.model = argv[a.i++];
+        } else if (!p.model) {
+            p.model = argv[a.i++];
         } else {
             cli_error("serve: unexpected argument '%s'", arg);
             goto done;
@@ -234,34 +223,36 @@ int cli_serve(int argc, char **argv) {
 #undef INT
     }
     char demo[4096];
-    if (!c.model) { /* `vllmc serve`: the bundled demo model */
+    if (!p.model) { /* `vllmc serve`: the bundled demo model */
         if (!cli_demo_model(demo, sizeof demo)) {
             cli_error("serve: no model given and the demo model (models/demo next to the build folder, or "
                       "$VLLMC_DEMO_MODEL) is not there; pass a model folder or ORG/NAME");
             goto done;
         }
-        c.model = demo;
+        p.model = demo;
         if (c.n_names == 0) names[c.n_names++] = "demo";
     }
     const char *env_key = getenv("VLLM_API_KEY");
     if (env_key && *env_key && !c.n_api_keys) keys[c.n_api_keys++] = env_key;
     c.names = names;
     c.api_keys = keys;
+    if (c.n_names == 0) names[c.n_names++] = p.model; /* vLLM reports ORG/NAME, not the cache folder */
+    if (cli_stack_check(&p)) goto done;
     status = 1;
-    if (c.n_names == 0) names[c.n_names++] = c.model; /* vLLM reports ORG/NAME, not the cache folder */
-    hub_opts ho = {revision, download_dir, -1};
-    if (hub_resolve(c.model, &ho, &local_dir)) {
+    if (stk_open(&p, &st)) {
         cli_error("%s", vc_errmsg());
         goto done;
     }
-    c.model = local_dir;
-    if (cli_open_backend(c.device, &be)) goto done;
-    c.be = be;
+    if (!st->model_dir) {
+        cli_error("serve: the model must be a folder or ORG/NAME, not a file");
+        goto done;
+    }
+    c.stk = st;
+    c.max_logprobs = p.ec.max_logprobs;
     status = srv_run(&c);
 done:
-    be_free(be);
+    stk_free(st);
     free(names);
     free(keys);
-    free(local_dir);
     return status;
 }

@@ -1,6 +1,7 @@
 /* http: the HTTP side of `vllmc serve` on libmicrohttpd, one thread per
  * connection (requests wait for the engine, streams block between events), and
- * srv_run: load, listen, serve, shut down on SIGINT/SIGTERM.
+ * srv_run: over an opened model stack (stack.h), load the chat template and
+ * generation config, listen, serve, shut down on SIGINT/SIGTERM.
  *
  * Routes and answers are vLLM's (FastAPI's for unknown paths and methods);
  * with API keys, every /v1 path needs `Authorization: Bearer KEY`. */
@@ -320,7 +321,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static int load_generation_config(srv_server *s) {
     const char *gc = s->cfg.generation_config ? s->cfg.generation_config : "auto";
     if (!strcmp(gc, "vllm")) return VC_OK;
-    char *path = vc_path_join(!strcmp(gc, "auto") ? s->cfg.model : gc, "generation_config.json");
+    char *path = vc_path_join(!strcmp(gc, "auto") ? s->dir : gc, "generation_config.json");
     if (!path) return vc_errf(VC_ENOMEM, "out of memory");
     char *text = NULL;
     size_t len;
@@ -372,7 +373,7 @@ static int load_template(srv_server *s) {
     size_t len = 0;
     char *file = NULL;
     tmpl_model tm = {0};
-    int rc = tmpl_model_load(s->cfg.model, NULL, 0, 0, &tm);
+    int rc = tmpl_model_load(s->dir, NULL, 0, 0, &tm);
     if (rc) return rc;
     s->bos = tm.bos_token, s->eos = tm.eos_token, s->unk = tm.unk_token, s->pad = tm.pad_token;
     tm.bos_token = tm.eos_token = tm.unk_token = tm.pad_token = NULL;
@@ -418,37 +419,21 @@ static int bind_addr(const srv_config *c, struct sockaddr_storage *ss, socklen_t
     return VC_OK;
 }
 
-/* The model: safetensors, or random weights for --load-format dummy (as vLLM). */
-static int load_model(srv_server *s) {
-    if (!s->cfg.load_dummy) return mdl_load(s->cfg.model, s->cfg.dtype, s->be, &s->m);
-    model_config mc;
-    be_dtype dt;
-    int rc = cfg_load_dir(s->cfg.model, &mc);
-    if (!rc) rc = cfg_resolve_dtype(s->cfg.dtype, mc.torch_dtype, &dt);
-    if (!rc) rc = mdl_random(&mc, dt, 1234, s->be, &s->m);
-    return rc;
-}
-
 int srv_run(const srv_config *cfg) {
     srv_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
     s->cfg = *cfg;
-    s->be = cfg->be;
-    s->name = cfg->n_names ? cfg->names[0] : cfg->model;
+    s->dir = cfg->stk->model_dir;
+    s->be = cfg->stk->be, s->m = cfg->stk->m, s->tok = cfg->stk->tok, s->e = cfg->stk->e;
+    s->name = cfg->n_names ? cfg->names[0] : s->dir;
     s->created = (long)time(NULL);
-    snprintf(s->model_root, sizeof s->model_root, "%s", cfg->model);
+    snprintf(s->model_root, sizeof s->model_root, "%s", s->dir);
     int status = 1, fe = 0;
     struct MHD_Daemon *d = NULL;
-    char tj[4096];
-    snprintf(tj, sizeof tj, "%s/tokenizer.json", cfg->model);
-    double t_load = fe_now();
-    if (load_model(s) || (vc_file_exists(tj) && tok_load_dir(cfg->model, &s->tok)) ||
-        load_template(s) || load_generation_config(s) || eng_create(s->m, &cfg->ec, &s->e)) {
+    if (load_template(s) || load_generation_config(s)) {
         fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
         goto out;
     }
-    fprintf(stderr, "INFO vllmc: Model loading took %.4f GiB and %.6f seconds\n",
-            (double)s->m->weight_bytes / (double)(1 << 30), fe_now() - t_load);
     srv_ctx *c = &s->ctx;
     c->tok = s->tok;
     c->tmpl = s->tmpl;
@@ -457,7 +442,7 @@ int srv_run(const srv_config *cfg) {
     c->n_names = cfg->n_names ? cfg->n_names : 1;
     c->max_model_len = eng_max_model_len(s->e);
     c->vocab_size = s->m->cfg.vocab_size;
-    c->max_logprobs = cfg->ec.max_logprobs;
+    c->max_logprobs = cfg->max_logprobs;
     if (mt_init(&s->metrics, c->max_model_len) || fe_start(s)) {
         fprintf(stderr, "ERROR vllmc: cannot start: %s\n", vc_errmsg());
         goto out;
@@ -526,10 +511,7 @@ out:
     if (d) MHD_stop_daemon(d);
     if (fe) fe_stop(s);
     if (s->metrics.len_bounds) mt_free(&s->metrics);
-    eng_free(s->e);
     tmpl_free(s->tmpl);
-    tok_free(s->tok);
-    mdl_free(s->m);
     free(s->bos);
     free(s->eos);
     free(s->unk);

@@ -66,7 +66,8 @@ typedef struct srv_entry {
 
 typedef struct {
     srv_config cfg;
-    be_backend *be;
+    const char *dir;             /* the model folder */
+    be_backend *be;              /* be, m, tok, e: the stack's (cfg.stk), not owned */
     mdl_model *m;
     tok_tokenizer *tok;
     tmpl_template *tmpl;

@@ -8,18 +8,16 @@
 #ifndef VLLMC_SERVER_SERVER_H
 #define VLLMC_SERVER_SERVER_H
 
-#include "engine/engine.h"
+#include "stack.h"
 
 typedef struct {
-    const char *model;                /* model folder */
+    const stk_stack *stk;             /* model folder, backend, tokenizer, model and engine (the caller's) */
     const char *host;                 /* NULL: every interface */
     int port;                         /* 8000; 0: any free port */
     const char **names;               /* --served-model-name (NULL: the model argument) */
     int n_names;
     const char **api_keys;            /* --api-key / VLLM_API_KEY */
     int n_api_keys;
-    const char *dtype, *device;
-    int load_dummy;                   /* --load-format dummy: random weights from config.json (benchmarks) */
     const char *chat_template;        /* file or inline template (--chat-template) */
     const char *generation_config;    /* auto | vllm | DIR */
     int prompt_tokens_details;        /* --enable-prompt-tokens-details */
@@ -27,11 +25,11 @@ typedef struct {
     int log_stats;                    /* 0 with --disable-log-stats */
     int access_log;                   /* uvicorn's access log (--uvicorn-log-level info and below) */
     double shutdown_grace_s;          /* SIGINT/SIGTERM: how long in-flight requests may finish */
-    eng_config ec;
-    struct be_backend *be;            /* the opened compute device (the caller frees it) */
+    int max_logprobs;                 /* the engine's --max-logprobs, for request validation */
 } srv_config;
 
-/* Load, listen, serve until SIGINT or SIGTERM; returns the exit status. */
+/* Load the chat template and generation config, listen, serve until SIGINT or SIGTERM; returns the
+ * exit status. */
 int srv_run(const srv_config *c);
 
 #endif

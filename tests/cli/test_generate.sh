@@ -65,6 +65,13 @@ expect_error "bad ids" "prompt-token-ids" "$V" generate "$M" --prompt-token-ids 
 expect_error "id out of vocab" "out of vocabulary" "$V" generate "$M" --prompt-token-ids 99999 --json
 expect_error "bad dtype" "unknown --dtype" "$V" generate "$M" --prompt-token-ids 1 --dtype int8 --json
 expect_error "bad device" "not available" "$V" generate "$M" --prompt-token-ids 1 --device tpu --json
+# flags are checked before a download: a repo id with a bad flag never reaches the (unreachable) Hub
+for f in "--dtype int8" "--device tpu"; do
+  # shellcheck disable=SC2086
+  expect_error "$f with a repo id: no download" "${f#* }" env HF_ENDPOINT=http://127.0.0.1:9 HF_HOME="$tmp/hf" \
+    "$V" generate test-org/some-model --prompt-token-ids 1 $f --json
+  grep -q "127.0.0.1:9" "$tmp/err" && bad "$f: the Hub was asked: $(cat "$tmp/err")"
+done
 expect_error "bad top_p" "top_p" "$V" generate "$M" --prompt-token-ids 1 --temperature 1 --top-p 0 --json
 expect_error "unknown flag" "unknown option" "$V" generate "$M" --prompt-token-ids 1 --bogus --json
 expect_error "bad bind" "VLLM_CPU_OMP_THREADS_BIND" env VLLM_CPU_OMP_THREADS_BIND=9999 "$V" generate "$M" --prompt-token-ids 1 --json

@@ -1,0 +1,132 @@
+/* stack: parse-then-open set-up of backend, model folder, tokenizer, model and engine (stack.h). */
+#include "stack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/file.h"
+#include "hub/hub.h"
+#include "model/config.h"
+
+void stk_params_default(stk_params *p) {
+    memset(p, 0, sizeof *p);
+    p->tokenizer = 1;
+    p->engine = 1;
+    eng_config_default(&p->ec);
+}
+
+/* The names be_open takes; checked here so that a typo fails before a download. */
+static int check_device(const char *d) {
+    if (!d || !strcmp(d, "auto") || !strcmp(d, "cpu")) return VC_OK;
+    if (!strcmp(d, "gpu") || !strcmp(d, "vulkan")) return VC_OK; /* be_open says whether this build has one */
+    return vc_errf(VC_EINVAL, "--device '%.60s' is not available in this build (available: auto, cpu%s)", d,
+                   be_have_gpu() ? ", gpu" : "");
+}
+
+int stk_check(stk_params *p) {
+    int dt, rc;
+    if (!p->model || !*p->model) return vc_errf(VC_EINVAL, "no model given");
+    if ((rc = cfg_parse_dtype_flag(p->dtype, &dt))) return rc;
+    if ((rc = check_device(p->device))) return rc;
+    return VC_OK;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Random weights (vLLM's --load-format dummy) for a config.json file or a folder's config. */
+static int open_dummy(const stk_params *p, stk_stack *s) {
+    model_config mc;
+    be_dtype dt;
+    int rc;
+    if (s->model_dir) {
+        rc = cfg_load_dir(s->model_dir, &mc);
+    } else {
+        char *text;
+        size_t len;
+        if ((rc = vc_read_file(p->model, (size_t)16 << 20, &text, &len))) return rc;
+        rc = cfg_parse(text, len, p->model, &mc);
+        free(text);
+    }
+    if (!rc) rc = cfg_resolve_dtype(p->dtype, mc.torch_dtype, &dt);
+    if (!rc) rc = mdl_random(&mc, dt, 1234, s->be, &s->m);
+    return rc;
+}
+
+/* What loading really did: bytes read and converted or copied, apart from bytes used in place
+ * (mmapped, read from disk only when the first forward pass touches them). */
+static void log_load(const stk_stack *s) {
+    const mdl_model *m = s->m;
+    const double gib = 1073741824.0;
+    fprintf(stderr, "INFO vllmc: model weights: %.4f GiB %s in %.3f s; ", (double)m->weight_bytes / gib,
+            be_dtype_name(m->wdtype), s->load_s);
+    if (!m->st.n_files)
+        fprintf(stderr, "random (--load-format dummy)\n");
+    else
+        fprintf(stderr, "%.4f GiB read and converted or copied (%.2f GiB/s), %.4f GiB used in place from the mmapped "
+                        "checkpoint (read from disk on first use)\n",
+                (double)m->bytes_loaded / gib, s->load_s > 0 ? (double)m->bytes_loaded / gib / s->load_s : 0,
+                (double)m->bytes_in_place / gib);
+}
+
+int stk_open(stk_params *p, stk_stack **out) {
+    *out = NULL;
+    int rc = stk_check(p);
+    if (rc) return rc;
+    stk_stack *s = calloc(1, sizeof *s);
+    if (!s) return vc_errf(VC_ENOMEM, "out of memory");
+    /* the device first: a --device that cannot open fails before a download */
+    if ((rc = be_open(p->device, &s->be))) goto err;
+    if (!p->quiet) {
+        be_info info;
+        if ((rc = s->be->info(s->be->ctx, &info))) goto err;
+        fprintf(stderr, "INFO vllmc: device %s: %s\n", s->be->name, info.desc);
+    }
+    if (!(p->load_dummy && is_file(p->model))) {
+        hub_opts ho = {p->revision, p->download_dir, -1};
+        if ((rc = hub_resolve(p->model, &ho, &s->model_dir))) goto err;
+    }
+    if (p->tokenizer && s->model_dir) {
+        char *tj = vc_path_join(s->model_dir, "tokenizer.json");
+        if (!tj) {
+            rc = vc_errf(VC_ENOMEM, "out of memory");
+            goto err;
+        }
+        rc = vc_file_exists(tj) ? tok_load_dir(s->model_dir, &s->tok) : VC_OK;
+        free(tj);
+        if (rc) goto err;
+    }
+    double t0 = now_s();
+    rc = p->load_dummy ? open_dummy(p, s) : mdl_load(s->model_dir, p->dtype, s->be, &s->m);
+    if (rc) goto err;
+    s->load_s = now_s() - t0;
+    if (!p->quiet) log_load(s);
+    if (p->engine && (rc = eng_create(s->m, &p->ec, &s->e))) goto err;
+    *out = s;
+    return VC_OK;
+err:
+    stk_free(s);
+    return rc;
+}
+
+void stk_free(stk_stack *s) {
+    if (!s) return;
+    eng_free(s->e);
+    mdl_free(s->m);
+    tok_free(s->tok);
+    be_free(s->be);
+    free(s->model_dir);
+    free(s);
+}

@@ -1,0 +1,48 @@
+/* stack: the one place that sets up what every entry point runs on (serve, generate, bench and the
+ * C API): the model folder (a Hub download when the model is a repo id), the backend for --device,
+ * the tokenizer, the model (safetensors, or random weights for --load-format dummy), the engine.
+ *
+ * Callers fill an stk_params from their flags, then stk_check() it: every flag value is validated
+ * there, before anything is downloaded or loaded (a bad --dtype costs no network). stk_open() then
+ * builds the stack in that order, and stk_free() (NULL-safe, also on a half-built stack) takes it
+ * down in reverse. The stack owns everything it built; params strings stay the caller's and must
+ * outlive the stack. */
+#ifndef VLLMC_STACK_H
+#define VLLMC_STACK_H
+
+#include "backend/backend.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    const char *model;        /* model folder or Hub repo id ORG/NAME; with load_dummy also a config.json */
+    const char *revision;     /* Hub revision (NULL: main) */
+    const char *download_dir; /* NULL: the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/...) */
+    const char *dtype;        /* --dtype: auto | half | float16 | bfloat16 | float | float32 (NULL: auto) */
+    const char *device;       /* --device: auto | cpu | gpu (NULL: auto) */
+    int load_dummy;           /* random weights from config.json (--load-format dummy, --random-weights) */
+    int tokenizer;            /* 1: load tokenizer.json when the model folder has one */
+    int engine;               /* 1: create the engine from ec (0: the caller makes its own from the model) */
+    int quiet;                /* 0: log the device and the model load on stderr */
+    eng_config ec;
+} stk_params;
+
+typedef struct {
+    char *model_dir;          /* the local model folder; NULL when the model came from a config.json file */
+    be_backend *be;
+    tok_tokenizer *tok;       /* NULL: not asked for, or the folder has no tokenizer.json */
+    mdl_model *m;
+    eng_engine *e;            /* NULL unless params.engine */
+    double load_s;            /* seconds spent placing the weights */
+} stk_stack;
+
+/* tokenizer and engine on, everything else auto / unset, eng_config_default(). */
+void stk_params_default(stk_params *p);
+/* Validate every value (messages name the flag and its choices). No I/O. */
+int stk_check(stk_params *p);
+/* stk_check, then backend, model folder, tokenizer, model, engine. */
+int stk_open(stk_params *p, stk_stack **out);
+void stk_free(stk_stack *s);
+
+#endif
