@@ -110,6 +110,8 @@ typedef struct {
     int priority_scheduling;      /* 0: FCFS, 1: by priority (lower first), then arrival */
     uint64_t seed;                /* seeds requests that bring none */
     int max_logprobs;             /* largest logprobs / prompt_logprobs allowed (20; -1: vocabulary) */
+    const char *kv_cache_dtype;   /* auto | bfloat16 | float16 | float32 (NULL: auto, the model's dtype) */
+    double gpu_memory_utilization; /* discrete GPUs: share of device memory to use, in (0, 1] (0: 0.9) */
     const char *revision;         /* Hub revision of a repo id model (NULL: main) */
     const char *download_dir;     /* NULL: the Hugging Face cache */
 } vllmc_engine_args;

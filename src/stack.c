@@ -19,6 +19,19 @@ void stk_params_default(stk_params *p) {
     eng_config_default(&p->ec);
 }
 
+int stk_parse_kv_cache_dtype(const char *flag, int *out) {
+    if (!flag || !strcmp(flag, "auto")) *out = -1;
+    else if (!strcmp(flag, "bfloat16")) *out = BE_BF16;
+    else if (!strcmp(flag, "float16")) *out = BE_F16;
+    else if (!strcmp(flag, "float32")) *out = BE_F32;
+    else if (!strncmp(flag, "fp8", 3))
+        return vc_errf(VC_EUNSUP, "--kv-cache-dtype %.40s is not supported: vllmc has no KV cache quantization "
+                                  "(choose from auto, bfloat16, float16, float32)", flag);
+    else
+        return vc_errf(VC_EINVAL, "unknown --kv-cache-dtype '%.60s' (expected auto, bfloat16, float16, float32)", flag);
+    return VC_OK;
+}
+
 /* The names be_open takes; checked here so that a typo fails before a download. */
 static int check_device(const char *d) {
     if (!d || !strcmp(d, "auto") || !strcmp(d, "cpu")) return VC_OK;
@@ -32,6 +45,10 @@ int stk_check(stk_params *p) {
     if (!p->model || !*p->model) return vc_errf(VC_EINVAL, "no model given");
     if ((rc = cfg_parse_dtype_flag(p->dtype, &dt))) return rc;
     if ((rc = check_device(p->device))) return rc;
+    if (p->kv_cache_dtype && (rc = stk_parse_kv_cache_dtype(p->kv_cache_dtype, &p->ec.kv_dtype))) return rc;
+    double u = p->ec.gpu_memory_utilization;
+    if (!(u >= 0 && u <= 1)) /* 0 stands for the default */
+        return vc_errf(VC_EINVAL, "--gpu-memory-utilization must be in (0, 1], got %g", u);
     return VC_OK;
 }
 

@@ -21,11 +21,13 @@ typedef struct {
     const char *download_dir; /* NULL: the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/...) */
     const char *dtype;        /* --dtype: auto | half | float16 | bfloat16 | float | float32 (NULL: auto) */
     const char *device;       /* --device: auto | cpu | gpu (NULL: auto) */
+    const char *kv_cache_dtype; /* --kv-cache-dtype: auto | bfloat16 | float16 | float32 (NULL: auto);
+                                   stk_check() sets ec.kv_dtype from it */
     int load_dummy;           /* random weights from config.json (--load-format dummy, --random-weights) */
     int tokenizer;            /* 1: load tokenizer.json when the model folder has one */
     int engine;               /* 1: create the engine from ec (0: the caller makes its own from the model) */
     int quiet;                /* 0: log the device and the model load on stderr */
-    eng_config ec;
+    eng_config ec;            /* gpu_memory_utilization: 0 (vLLM's 0.9) or in (0, 1] */
 } stk_params;
 
 typedef struct {
@@ -39,8 +41,10 @@ typedef struct {
 
 /* tokenizer and engine on, everything else auto / unset, eng_config_default(). */
 void stk_params_default(stk_params *p);
-/* Validate every value (messages name the flag and its choices). No I/O. */
+/* Validate every value (messages name the flag and its choices); fills p->ec.kv_dtype. No I/O. */
 int stk_check(stk_params *p);
+/* --kv-cache-dtype -> -1 (auto: the model's run dtype) or a be_dtype; fp8 kinds are VC_EUNSUP. */
+int stk_parse_kv_cache_dtype(const char *flag, int *out);
 /* stk_check, then backend, model folder, tokenizer, model, engine. */
 int stk_open(stk_params *p, stk_stack **out);
 void stk_free(stk_stack *s);

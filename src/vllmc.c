@@ -39,6 +39,7 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     p.download_dir = a->download_dir;
     p.dtype = a->dtype;
     p.device = a->device;
+    p.kv_cache_dtype = a->kv_cache_dtype;
     p.tokenizer = 0; /* the API takes and returns token ids */
     p.quiet = 1;
     eng_config *c = &p.ec;
@@ -48,6 +49,7 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     c->max_model_len = a->max_model_len;
     c->enable_prefix_caching = a->enable_prefix_caching;
     c->kv_cache_gib = a->kv_cache_gib;
+    c->gpu_memory_utilization = a->gpu_memory_utilization;
     c->policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
     c->seed = a->seed;
     c->max_logprobs = a->max_logprobs;

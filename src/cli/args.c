@@ -107,10 +107,21 @@ int cli_parse_ids(const char *s, int32_t **ids, int *n) {
 #include "stack.h"
 
 int cli_stack_flag(cli_args *a, stk_params *p) {
-    static const char *const names[] = {"--dtype", "--device", "--revision", "--download-dir"};
-    const char **dst[] = {&p->dtype, &p->device, &p->revision, &p->download_dir};
+    static const char *const names[] = {"--dtype", "--device", "--kv-cache-dtype", "--revision", "--download-dir"};
+    const char **dst[] = {&p->dtype, &p->device, &p->kv_cache_dtype, &p->revision, &p->download_dir};
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++)
         if (cli_flag(a, names[k])) return (*dst[k] = cli_value(a, names[k])) ? 1 : -1;
+    if (cli_flag(a, "--gpu-memory-utilization")) {
+        const char *v = cli_value(a, "--gpu-memory-utilization");
+        double f;
+        if (!v || cli_parse_float(v, "--gpu-memory-utilization", &f)) return -1;
+        if (!(f > 0 && f <= 1)) {
+            cli_error("--gpu-memory-utilization: expected a fraction in (0, 1], got '%s'", v);
+            return -1;
+        }
+        p->ec.gpu_memory_utilization = f;
+        return 1;
+    }
     return 0;
 }
 

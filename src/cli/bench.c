@@ -26,7 +26,8 @@ static const char usage[] =
     "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
     "       [--output-len 1] [--dtype D] [--json]\n"
     "       MODEL_DIR may be a Hugging Face repo id ORG/NAME [--revision REV] [--download-dir DIR]\n"
-    "       all three also take [--device auto|cpu|gpu]\n"
+    "       all three also take [--device auto|cpu|gpu] [--kv-cache-dtype auto|bfloat16|float16|float32]\n"
+    "       [--gpu-memory-utilization F] (a fraction of a discrete GPU's memory, default 0.9)\n"
     "       vllmc bench tokenize DIR FILE\n"
     "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
     "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";

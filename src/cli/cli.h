@@ -53,9 +53,9 @@ const char *cli_suggest(const char *flag, const char *const *known, int n);
  * Returns buf, or NULL when none has a config.json. */
 const char *cli_demo_model(char *buf, size_t cap);
 
-/* The model-stack flags serve, generate and bench share: --dtype, --device, --revision,
- * --download-dir, into p. Returns 1 when argv[a->i] was one of them (consumed), 0 when not,
- * -1 on a missing value (message printed). */
+/* The model-stack flags serve, generate and bench share: --dtype, --device, --kv-cache-dtype,
+ * --gpu-memory-utilization, --revision, --download-dir, into p. Returns 1 when argv[a->i] was one
+ * of them (consumed), 0 when not, -1 on a missing or bad value (message printed). */
 int cli_stack_flag(cli_args *a, stk_params *p);
 /* stk_check with the message printed: every flag checked before a download. */
 int cli_stack_check(stk_params *p);

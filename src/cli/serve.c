@@ -30,6 +30,9 @@ static const char usage[] =
     "  --dtype {auto,half,float16,bfloat16,float,float32}\n"
     "                        Data type for model weights and activations; auto keeps bf16 checkpoints in\n"
     "                        bf16 and runs f32/f16 ones in f16. (default: auto)\n"
+    "  --kv-cache-dtype {auto,bfloat16,float16,float32}\n"
+    "                        Data type for the KV cache; auto: the model's dtype. The fp8 kinds are not\n"
+    "                        supported (vllmc has no KV cache quantization). (default: auto)\n"
     "  --max-model-len MAX_MODEL_LEN\n"
     "                        Model context length (human-readable forms like 1k, 2K, 1m accepted).\n"
     "                        (default: the model's max_position_embeddings)\n"
@@ -67,6 +70,9 @@ static const char usage[] =
     "  --device {auto,cpu,gpu}\n"
     "                        Device type for vLLM execution: auto takes a GPU when the build and the\n"
     "                        machine have one, else the CPU. (default: auto)\n"
+    "  --gpu-memory-utilization GPU_MEMORY_UTILIZATION\n"
+    "                        The fraction of a discrete GPU's memory for weights, activations and the KV\n"
+    "                        cache, in (0, 1]. (default: 0.9)\n"
     "  --trust-remote-code   Accepted for compatibility; no model code is ever downloaded or run.\n"
     "\n"
     "Environment variables: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; default 50% of memory),\n"
@@ -79,7 +85,7 @@ static const char *const known[] = {
     "--scheduling-policy", "--seed", "--chat-template", "--generation-config", "--max-logprobs",
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
     "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--revision",
-    "--download-dir", "--help"};
+    "--download-dir", "--kv-cache-dtype", "--gpu-memory-utilization", "--help"};
 
 /* vLLM's human-readable integers: 4096, 4k, 4K (1024), 1m, 1M. */
 static int parse_len(const char *v, const char *name, long long *out) {

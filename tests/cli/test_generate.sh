@@ -58,6 +58,12 @@ echo "$e" | grep -q '"finish_reason":"length"' && ok "--ignore-eos" || bad "--ig
 for d in auto half float16 bfloat16 float float32; do
   "$V" generate "$M" --prompt-token-ids 1 --max-tokens 2 --dtype $d --json >/dev/null 2>"$tmp/err" && ok "--dtype $d" || bad "--dtype $d: $(cat "$tmp/err")"
 done
+# --kv-cache-dtype: auto follows the run dtype (this f32 checkpoint runs in f16), or as asked
+for kv in auto:f16 float32:f32 float16:f16 bfloat16:bf16; do
+  "$V" generate "$M" --prompt-token-ids 1 --max-tokens 2 --kv-cache-dtype "${kv%:*}" --gpu-memory-utilization 0.5 --json \
+    >/dev/null 2>"$tmp/err" && grep -q "GiB ${kv#*:}," "$tmp/err" && ok "--kv-cache-dtype ${kv%:*}: ${kv#*:} cache" \
+    || bad "--kv-cache-dtype ${kv%:*}: $(cat "$tmp/err")"
+done
 
 # --- errors: bad arguments ---
 expect_error "no model" "MODEL_DIR" "$V" generate --prompt-token-ids 1 --json
@@ -65,8 +71,14 @@ expect_error "bad ids" "prompt-token-ids" "$V" generate "$M" --prompt-token-ids 
 expect_error "id out of vocab" "out of vocabulary" "$V" generate "$M" --prompt-token-ids 99999 --json
 expect_error "bad dtype" "unknown --dtype" "$V" generate "$M" --prompt-token-ids 1 --dtype int8 --json
 expect_error "bad device" "not available" "$V" generate "$M" --prompt-token-ids 1 --device tpu --json
+expect_error "fp8 KV cache" "not supported: vllmc has no KV cache quantization" "$V" generate "$M" --prompt-token-ids 1 \
+  --kv-cache-dtype fp8_e4m3 --json
+expect_error "bad --kv-cache-dtype" "expected auto, bfloat16, float16, float32" "$V" generate "$M" --prompt-token-ids 1 \
+  --kv-cache-dtype int8 --json
+expect_error "--gpu-memory-utilization 0" "(0, 1\]" "$V" generate "$M" --prompt-token-ids 1 --gpu-memory-utilization 0 --json
+expect_error "--gpu-memory-utilization 1.5" "(0, 1\]" "$V" generate "$M" --prompt-token-ids 1 --gpu-memory-utilization 1.5 --json
 # flags are checked before a download: a repo id with a bad flag never reaches the (unreachable) Hub
-for f in "--dtype int8" "--device tpu"; do
+for f in "--dtype int8" "--kv-cache-dtype fp8" "--device tpu"; do
   # shellcheck disable=SC2086
   expect_error "$f with a repo id: no download" "${f#* }" env HF_ENDPOINT=http://127.0.0.1:9 HF_HOME="$tmp/hf" \
     "$V" generate test-org/some-model --prompt-token-ids 1 $f --json

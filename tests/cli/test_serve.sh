@@ -44,6 +44,10 @@ else
   bad "unknown flag --max-num-seq: exit $rc (124 = still serving after 30 s), stderr: $(head -c 300 "$tmp/err")"
 fi
 
+timeout 30 "$V" serve "$tmp/model" --host 127.0.0.1 --port 0 --kv-cache-dtype fp8 >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+[ $rc -eq 2 ] && grep -q "vllmc has no KV cache quantization" "$tmp/err" && ok "--kv-cache-dtype fp8: exit 2, $(head -c 120 "$tmp/err")" \
+  || bad "--kv-cache-dtype fp8: exit $rc: $(head -c 300 "$tmp/err")"
+
 # --- SIGINT in the middle of a streaming request: exit 0 within 10 s ---
 # (the server is started by node: libuv resets signal dispositions, whereas a background job of
 # this non-interactive shell would start with SIGINT ignored)

@@ -41,7 +41,13 @@ int main(void) {
     a.dtype = "float32";
     a.max_num_seqs = 4;
     a.kv_cache_gib = 0.02;
-    vllmc_engine *e;
+    vllmc_engine *e = NULL;
+    a.kv_cache_dtype = "fp8_e5m2"; /* refused before anything is opened */
+    CHECK(vllmc_engine_create(&a, &e) != 0 && e == NULL && strstr(vllmc_last_error(), "no KV cache quantization"));
+    a.kv_cache_dtype = "float32";
+    a.gpu_memory_utilization = 1.5;
+    CHECK(vllmc_engine_create(&a, &e) != 0 && e == NULL && strstr(vllmc_last_error(), "(0, 1]"));
+    a.gpu_memory_utilization = 0.5; /* read on discrete GPUs only */
     int rc = vllmc_engine_create(&a, &e);
     CHECK_MSG(rc == 0, "%s", vllmc_last_error());
     if (rc) TEST_END();

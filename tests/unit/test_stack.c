@@ -33,7 +33,7 @@ static stk_params params(const char *model) {
 static void test_check(void) {
     stk_params p;
     stk_params_default(&p);
-    CHECK(p.tokenizer == 1 && p.engine == 1 && !p.load_dummy && !p.dtype && !p.device);
+    CHECK(p.tokenizer == 1 && p.engine == 1 && p.ec.kv_dtype == -1 && !p.load_dummy && !p.dtype && !p.device);
     EXPECT_ERR(stk_check(&p), VC_EINVAL, "no model");
     p = params("tests/golden/llama-f32");
     CHECK(stk_check(&p) == 0);
@@ -45,6 +45,31 @@ static void test_check(void) {
     p.device = "cpu";
     CHECK(stk_check(&p) == 0);
 
+    static const struct {
+        const char *flag;
+        int want;
+    } kv[] = {{"auto", -1}, {"bfloat16", BE_BF16}, {"float16", BE_F16}, {"float32", BE_F32}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) {
+        p = params("x");
+        p.kv_cache_dtype = kv[i].flag;
+        CHECK_MSG(stk_check(&p) == 0 && p.ec.kv_dtype == kv[i].want, "--kv-cache-dtype %s", kv[i].flag);
+    }
+    static const char *const fp8[] = {"fp8", "fp8_e4m3", "fp8_e5m2"};
+    for (size_t i = 0; i < sizeof fp8 / sizeof *fp8; i++) {
+        p.kv_cache_dtype = fp8[i];
+        EXPECT_ERR(stk_check(&p), VC_EUNSUP, "not supported: vllmc has no KV cache quantization");
+    }
+    p.kv_cache_dtype = "half";
+    EXPECT_ERR(stk_check(&p), VC_EINVAL, "unknown --kv-cache-dtype 'half' (expected auto, bfloat16, float16, float32)");
+
+    p = params("x");
+    static const double bad[] = {-0.1, 1.01, 2};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        p.ec.gpu_memory_utilization = bad[i];
+        EXPECT_ERR(stk_check(&p), VC_EINVAL, "--gpu-memory-utilization must be in (0, 1]");
+    }
+    p.ec.gpu_memory_utilization = 0.5;
+    CHECK(stk_check(&p) == 0);
 }
 
 /* A repo id with a bad flag fails on the flag, without asking the (unreachable) Hub. */
@@ -60,6 +85,9 @@ static void test_no_download_on_bad_flag(void) {
     stk_stack *s = (stk_stack *)1;
     EXPECT_ERR(stk_open(&p, &s), VC_EINVAL, "unknown --dtype 'fp8'");
     CHECK(s == NULL);
+    p = params("test-org/tiny-llama");
+    p.kv_cache_dtype = "fp8_e4m3";
+    EXPECT_ERR(stk_open(&p, &s), VC_EUNSUP, "no KV cache quantization");
     p = params("test-org/tiny-llama");
     p.device = "tpu";
     EXPECT_ERR(stk_open(&p, &s), VC_EINVAL, "not available");
