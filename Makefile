@@ -28,7 +28,16 @@ LDLIBS += -lmicrohttpd -lcurl -lcjson -lpcre2-8 -lutf8proc -lm -pthread
 
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort)
 ifeq ($(VLLM_TARGET_DEVICE),cpu)
+# No GPU code at all: the Vulkan backend is neither compiled nor linked.
 LIB_SRC := $(filter-out src/backend/vulkan/%,$(LIB_SRC))
+else
+# The Vulkan backend: GLSL compiled to SPIR-V by glslc here, embedded as C arrays; the loader
+# (libvulkan) is opened at run time, so nothing Vulkan is linked.
+CPPFLAGS += -DVLLMC_HAVE_VULKAN
+GLSLC ?= glslc
+SHADERS := $(sort $(wildcard src/backend/vulkan/shaders/*.comp))
+SPV_H := $(SHADERS:src/backend/vulkan/shaders/%.comp=$(BUILD)/shaders/%.spv.h)
+LDLIBS += -ldl
 endif
 CLI_SRC := src/main.c $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -46,6 +55,14 @@ $(BUILD)/libvllmc.a: $(LIB_OBJ)
 
 $(BUILD)/vllmc: $(CLI_OBJ) $(BUILD)/libvllmc.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/shaders/%.spv.h: src/backend/vulkan/shaders/%.comp src/backend/vulkan/shaders/common.glsl
+	@mkdir -p $(@D)
+	$(GLSLC) --target-env=vulkan1.1 -O -fshader-stage=compute -mfmt=c -o $@ $<
+
+$(BUILD)/obj/src/backend/vulkan/vk_pipeline.o: src/backend/vulkan/vk_pipeline.c $(SPV_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -I$(BUILD)/shaders $(CFLAGS_ALL) -c -o $@ $<
 
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(@D)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what vllmc needs on Debian 12 (build) and, with --test, what the tests need.
 set -euo pipefail
-pkgs=(build-essential libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libcurl4-openssl-dev)
+# glslc compiles the Vulkan shaders; libvulkan-dev brings the headers and the loader (opened at run time).
+pkgs=(build-essential libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libcurl4-openssl-dev glslc libvulkan-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(clang libclang-rt-14-dev wamerican)
+  # Mesa's lavapipe runs the Vulkan backend's tests on the CPU, under the validation layers.
+  pkgs+=(clang libclang-rt-14-dev wamerican mesa-vulkan-drivers vulkan-validationlayers)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

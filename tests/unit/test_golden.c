@@ -184,14 +184,27 @@ int main(void) {
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     CHECK_MSG(n >= 12, "expected 12 golden models, found %d", n);
-    be_backend *be;
-    CHECK(be_cpu_create(&be, 0, NULL) == 0);
-    for (int i = 0; i < n; i++) {
-        char dir[600];
-        snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
-        run_model(be, dir, names[i]);
-        free(names[i]);
+    /* every backend this build and machine have: the CPU, and the GPU where be_open("gpu")
+     * finds one (lavapipe in CI, which sets VLLMC_TEST_GPU=1 so that a missing GPU fails) */
+    const char *devs[2] = {"cpu", "gpu"};
+    for (int d = 0; d < 2; d++) {
+        be_backend *be = NULL;
+        int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
+        const char *req = getenv("VLLMC_TEST_GPU");
+        if (rc && d == 1 && !(req && !strcmp(req, "1"))) {
+            printf("  gpu: skipped (%s)\n", vc_errmsg());
+            continue;
+        }
+        CHECK_MSG(rc == 0, "%s: %s", devs[d], vc_errmsg());
+        if (rc) continue;
+        printf("  %s backend\n", be->name);
+        for (int i = 0; i < n; i++) {
+            char dir[600];
+            snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
+            run_model(be, dir, names[i]);
+        }
+        be_free(be);
     }
-    be_free(be);
+    for (int i = 0; i < n; i++) free(names[i]);
     TEST_END();
 }

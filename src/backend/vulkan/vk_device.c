@@ -1,0 +1,309 @@
+/* Vulkan: the loader (opened at run time), instance, device choice and the be_backend table. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/vulkan/vk_internal.h"
+#include "base/err.h"
+
+int vk_check(vk_ctx *c, VkResult r, const char *what) {
+    if (r == VK_SUCCESS) return VC_OK;
+    if (r == VK_ERROR_DEVICE_LOST) {
+        c->lost = 1;
+        return vc_errf(VC_EIO, "vulkan: %s: device lost (%s)", c->desc, what);
+    }
+    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
+        return vc_errf(VC_ENOMEM, "vulkan: %s: out of %s memory (%s)", c->desc,
+                       r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "device" : "host", what);
+    return vc_errf(VC_EIO, "vulkan: %s: %s failed (VkResult %d)", c->desc, what, (int)r);
+}
+
+static int load_loader(vk_ctx *c) {
+    const char *names[] = {
+#ifdef __APPLE__
+        "libvulkan.1.dylib", "libvulkan.dylib", "libMoltenVK.dylib",
+#else
+        "libvulkan.so.1", "libvulkan.so",
+#endif
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names && !c->lib; i++) c->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!c->lib) return vc_errf(VC_EUNSUP, "no Vulkan loader (%s not found)", names[0]);
+    void *sym = dlsym(c->lib, "vkGetInstanceProcAddr");
+    if (!sym) return vc_errf(VC_EUNSUP, "the Vulkan loader has no vkGetInstanceProcAddr");
+    memcpy(&c->f.vkGetInstanceProcAddr, &sym, sizeof sym);
+#define LOAD_GLOBAL(name)                                                                    \
+    if (!(c->f.name = (PFN_##name)c->f.vkGetInstanceProcAddr(NULL, #name)))                \
+        return vc_errf(VC_EUNSUP, "the Vulkan loader lacks %s", #name);
+    VK_GLOBAL_FNS(LOAD_GLOBAL)
+#undef LOAD_GLOBAL
+    return VC_OK;
+}
+
+static int has_ext(const VkExtensionProperties *e, uint32_t n, const char *name) {
+    for (uint32_t i = 0; i < n; i++)
+        if (!strcmp(e[i].extensionName, name)) return 1;
+    return 0;
+}
+
+static int create_instance(vk_ctx *c) {
+    uint32_t n = 0;
+    c->f.vkEnumerateInstanceExtensionProperties(NULL, &n, NULL);
+    VkExtensionProperties *ext = calloc(n ? n : 1, sizeof *ext);
+    if (!ext) return vc_errf(VC_ENOMEM, "out of memory");
+    c->f.vkEnumerateInstanceExtensionProperties(NULL, &n, ext);
+    const char *want[2];
+    uint32_t nw = 0;
+    VkInstanceCreateFlags flags = 0;
+    /* MoltenVK is a portability implementation: the loader lists it only when asked to */
+    if (has_ext(ext, n, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+        want[nw++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
+        flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    }
+    free(ext);
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "vllmc",
+                             .pEngineName = "vllmc", .apiVersion = VK_API_VERSION_1_1};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .flags = flags,
+                               .pApplicationInfo = &app, .enabledExtensionCount = nw, .ppEnabledExtensionNames = want};
+    VkResult r = c->f.vkCreateInstance(&ci, NULL, &c->inst);
+    if (r != VK_SUCCESS) return vc_errf(VC_EUNSUP, "vkCreateInstance failed (VkResult %d): no Vulkan driver?", (int)r);
+#define LOAD_INST(name)                                                                    \
+    if (!(c->f.name = (PFN_##name)c->f.vkGetInstanceProcAddr(c->inst, #name)))           \
+        return vc_errf(VC_EUNSUP, "the Vulkan instance lacks %s", #name);
+    VK_INSTANCE_FNS(LOAD_INST)
+#undef LOAD_INST
+    return VC_OK;
+}
+
+static const char *type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU implementation";
+    default: return "other";
+    }
+}
+
+/* Lower is preferred; -1: not usable for this pick. */
+static int rank(const VkPhysicalDeviceProperties *p, vk_pick pick) {
+    if (p->apiVersion < VK_API_VERSION_1_1) return -1;
+    int cpu = p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU || strstr(p->deviceName, "llvmpipe") ||
+              strstr(p->deviceName, "SwiftShader");
+    if (cpu) return pick == VK_PICK_ANY ? 4 : -1;
+    switch (p->deviceType) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    default: return 3;
+    }
+}
+
+static int pick_device(vk_ctx *c, vk_pick pick) {
+    uint32_t n = 0;
+    VkResult r = c->f.vkEnumeratePhysicalDevices(c->inst, &n, NULL);
+    if (r != VK_SUCCESS || n == 0) return vc_errf(VC_EUNSUP, "no Vulkan device");
+    VkPhysicalDevice *d = calloc(n, sizeof *d);
+    if (!d) return vc_errf(VC_ENOMEM, "out of memory");
+    c->f.vkEnumeratePhysicalDevices(c->inst, &n, d);
+    const char *env = getenv("VLLMC_VULKAN_DEVICE");
+    int best = -1, best_rank = 1 << 30;
+    char seen[512] = "";
+    for (uint32_t i = 0; i < n; i++) {
+        VkPhysicalDeviceProperties p;
+        c->f.vkGetPhysicalDeviceProperties(d[i], &p);
+        size_t sl = strlen(seen);
+        snprintf(seen + sl, sizeof seen - sl, "%s%u: %s (%s)", i ? ", " : "", i, p.deviceName, type_name(p.deviceType));
+        int rk = rank(&p, pick);
+        if (env && *env && pick == VK_PICK_ANY) {
+            if ((uint32_t)atoi(env) == i) best = rk >= 0 ? (int)i : -2;
+            continue;
+        }
+        if (rk >= 0 && rk < best_rank) best = (int)i, best_rank = rk;
+    }
+    if (best >= 0) c->pdev = d[best];
+    free(d);
+    if (env && *env && pick == VK_PICK_ANY && best == -1)
+        return vc_errf(VC_EINVAL, "VLLMC_VULKAN_DEVICE=%s: no such device (devices: %s)", env, seen);
+    if (best < 0)
+        return vc_errf(VC_EUNSUP, "no usable Vulkan GPU (devices: %s%s)", seen,
+                       pick == VK_PICK_REAL_GPU ? "; CPU implementations are used only with --device gpu" : "");
+    return VC_OK;
+}
+
+static int create_device(vk_ctx *c) {
+    c->f.vkGetPhysicalDeviceProperties(c->pdev, &c->props);
+    c->f.vkGetPhysicalDeviceMemoryProperties(c->pdev, &c->memprops);
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sg};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    c->f.vkGetPhysicalDeviceProperties2(c->pdev, &p2);
+    c->subgroup_size = (int)sg.subgroupSize;
+    c->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                        (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && sg.subgroupSize >= 4;
+    c->max_range = c->props.limits.maxStorageBufferRange;
+    c->align = c->props.limits.minStorageBufferOffsetAlignment;
+    if (c->align < 4) c->align = 4;
+    c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (1ull << 30);
+    c->unified = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+                 c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+
+    uint32_t nq = 0;
+    c->f.vkGetPhysicalDeviceQueueFamilyProperties(c->pdev, &nq, NULL);
+    VkQueueFamilyProperties qf[16];
+    if (nq > 16) nq = 16;
+    c->f.vkGetPhysicalDeviceQueueFamilyProperties(c->pdev, &nq, qf);
+    int fam = -1;
+    for (uint32_t i = 0; i < nq && fam < 0; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) fam = (int)i;
+    if (fam < 0) return vc_errf(VC_EUNSUP, "vulkan: %s has no compute queue", c->props.deviceName);
+    c->qfam = (uint32_t)fam;
+
+    uint32_t ne = 0;
+    c->f.vkEnumerateDeviceExtensionProperties(c->pdev, NULL, &ne, NULL);
+    VkExtensionProperties *ext = calloc(ne ? ne : 1, sizeof *ext);
+    if (!ext) return vc_errf(VC_ENOMEM, "out of memory");
+    c->f.vkEnumerateDeviceExtensionProperties(c->pdev, NULL, &ne, ext);
+    const char *want[4];
+    uint32_t nw = 0;
+    if (has_ext(ext, ne, "VK_KHR_portability_subset")) want[nw++] = "VK_KHR_portability_subset"; /* required when listed */
+    if (has_ext(ext, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME)) {
+        want[nw++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+        c->has_budget = 1;
+    }
+    free(ext);
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
+    c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
+    c->fp16_arith = f16.shaderFloat16 != 0;
+
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfam,
+                                   .queueCount = 1, .pQueuePriorities = &prio};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qci, .enabledExtensionCount = nw, .ppEnabledExtensionNames = want};
+    VkResult r = c->f.vkCreateDevice(c->pdev, &dci, NULL, &c->dev);
+    if (r != VK_SUCCESS) return vc_errf(VC_EUNSUP, "vulkan: vkCreateDevice failed on %s (VkResult %d)", c->props.deviceName, (int)r);
+#define LOAD_DEV(name)                                                                       \
+    if (!(c->f.name = (PFN_##name)c->f.vkGetDeviceProcAddr(c->dev, #name)))                \
+        return vc_errf(VC_EUNSUP, "the Vulkan device lacks %s", #name);
+    VK_DEVICE_FNS(LOAD_DEV)
+#undef LOAD_DEV
+    c->f.vkGetDeviceQueue(c->dev, c->qfam, 0, &c->queue);
+    return VC_OK;
+}
+
+/* The largest device-local heap, and its budget when the driver reports one. */
+static void heap_sizes(vk_ctx *c, uint64_t *total, uint64_t *free_b) {
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT bud = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 mp = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2,
+                                            .pNext = c->has_budget ? &bud : NULL};
+    c->f.vkGetPhysicalDeviceMemoryProperties2(c->pdev, &mp);
+    int best = -1;
+    for (uint32_t i = 0; i < mp.memoryProperties.memoryHeapCount; i++)
+        if ((mp.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            (best < 0 || mp.memoryProperties.memoryHeaps[i].size > mp.memoryProperties.memoryHeaps[best].size))
+            best = (int)i;
+    if (best < 0) best = 0;
+    *total = mp.memoryProperties.memoryHeaps[best].size;
+    *free_b = 0;
+    if (c->has_budget && bud.heapBudget[best] > bud.heapUsage[best]) *free_b = bud.heapBudget[best] - bud.heapUsage[best];
+}
+
+int vk_info(void *ctx, be_info *out) {
+    vk_ctx *c = ctx;
+    memset(out, 0, sizeof *out);
+    memcpy(out->desc, c->desc, sizeof out->desc);
+    heap_sizes(c, &out->mem_total, &out->mem_free);
+    out->unified = c->unified;
+    out->max_view_bytes = c->max_range > c->align ? c->max_range - c->align : c->max_range;
+    return VC_OK;
+}
+
+static void vk_free_ctx(void *ctx) {
+    vk_ctx *c = ctx;
+    if (!c) return;
+    if (c->dev) {
+        c->f.vkDeviceWaitIdle(c->dev);
+        if (c->stage) vk_buffer_free(c, c->stage);
+        vk_dsets_clear(c);
+        for (int i = 0; i < c->n_pools; i++) c->f.vkDestroyDescriptorPool(c->dev, c->pools[i], NULL);
+        vk_pipelines_free(c);
+        if (c->fence) c->f.vkDestroyFence(c->dev, c->fence, NULL);
+        if (c->cpool) c->f.vkDestroyCommandPool(c->dev, c->cpool, NULL);
+        c->f.vkDestroyDevice(c->dev, NULL);
+    }
+    if (c->inst) c->f.vkDestroyInstance(c->inst, NULL);
+    if (c->lib) dlclose(c->lib);
+    free(c->pools);
+    free(c->dsets);
+    free(c->pend);
+    free(c);
+}
+
+static int create_queue_objects(vk_ctx *c) {
+    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = c->qfam};
+    int rc;
+    if ((rc = vk_check(c, c->f.vkCreateCommandPool(c->dev, &pci, NULL, &c->cpool), "vkCreateCommandPool"))) return rc;
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->cpool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+    if ((rc = vk_check(c, c->f.vkAllocateCommandBuffers(c->dev, &ai, &c->cb), "vkAllocateCommandBuffers"))) return rc;
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    return vk_check(c, c->f.vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence");
+}
+
+static void describe(vk_ctx *c) {
+    uint64_t total, fr;
+    heap_sizes(c, &total, &fr);
+    uint32_t v = c->props.apiVersion;
+    char tmp[512];
+    snprintf(tmp, sizeof tmp,
+             "Vulkan %u.%u: %.100s (%s, %.1f GiB%s), subgroup %d%s, fp16 arithmetic %s, bf16 read as 16-bit words, "
+             "no cooperative matrix",
+             VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), c->props.deviceName, type_name(c->props.deviceType),
+             (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
+             c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no");
+    snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
+}
+
+int be_vk_create(be_backend **out, vk_pick pick) {
+    *out = NULL;
+    vk_ctx *c = calloc(1, sizeof *c);
+    be_backend *b = calloc(1, sizeof *b);
+    int rc = VC_OK;
+    if (!c || !b) {
+        rc = vc_errf(VC_ENOMEM, "out of memory");
+        goto err;
+    }
+    if ((rc = load_loader(c)) || (rc = create_instance(c)) || (rc = pick_device(c, pick)) || (rc = create_device(c)))
+        goto err;
+    describe(c);
+    if ((rc = create_queue_objects(c)) || (rc = vk_pipelines_create(c))) goto err;
+    *b = (be_backend){
+        .name = "vulkan",
+        .ctx = c,
+        .buffer_alloc = vk_buffer_alloc,
+        .buffer_free = vk_buffer_free,
+        .buffer_write = vk_buffer_write,
+        .buffer_read = vk_buffer_read,
+        .info = vk_info,
+        .bandwidth_gbs = vk_bandwidth,
+        .get_rows = vk_op_get_rows,
+        .rmsnorm = vk_op_rmsnorm,
+        .matmul = vk_op_matmul,
+        .rope = vk_op_rope,
+        .kv_write = vk_op_kv_write,
+        .attention = vk_op_attention,
+        .silu_mul = vk_op_silu_mul,
+        .add = vk_op_add,
+        .sync = vk_sync,
+        .free = vk_free_ctx,
+    };
+    *out = b;
+    return VC_OK;
+err:
+    vk_free_ctx(c);
+    free(b);
+    return rc;
+}

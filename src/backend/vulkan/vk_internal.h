@@ -1,0 +1,189 @@
+/* vk_internal: state shared by the Vulkan backend's files.
+ *
+ * vk_device.c   loader (dlopen), instance, device choice, queue, limits, be_info
+ * vk_memory.c   buffers: device memory, host-visible mapping, staging, writes and reads
+ * vk_record.c   the step's command buffer: dispatch, barriers, descriptor-set cache, submit/wait
+ * vk_pipeline.c embedded SPIR-V -> compute pipelines (one per op and dtype)
+ * vk_ops.c      the be_backend ops: push constants, bindings, workgroup counts
+ *
+ * Recording model: every op appends dispatches to one command buffer; a
+ * barrier is inserted only when a dispatch touches a buffer range that an
+ * earlier dispatch since the last barrier wrote (or writes one it read).
+ * sync() submits once and waits on one fence. Descriptor sets are cached by
+ * their bindings and never updated after creation, so steady-state steps
+ * allocate nothing. Every failure is recorded in ctx->error (first one wins)
+ * and returned by the next sync(). */
+#ifndef VLLMC_VK_INTERNAL_H
+#define VLLMC_VK_INTERNAL_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include "backend/backend.h"
+#include "backend/vulkan/vk_backend.h"
+
+/* Every Vulkan entry point the backend calls, loaded through vkGetInstanceProcAddr. */
+#define VK_GLOBAL_FNS(X) X(vkCreateInstance) X(vkEnumerateInstanceExtensionProperties)
+#define VK_INSTANCE_FNS(X)                                                                                  \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)                     \
+    X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceMemoryProperties) \
+    X(vkGetPhysicalDeviceMemoryProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkCreateDevice)   \
+    X(vkEnumerateDeviceExtensionProperties) X(vkGetDeviceProcAddr)
+#define VK_DEVICE_FNS(X)                                                                                    \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer)                              \
+    X(vkGetBufferMemoryRequirements) X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory)              \
+    X(vkMapMemory) X(vkUnmapMemory) X(vkInvalidateMappedMemoryRanges) X(vkFlushMappedMemoryRanges)          \
+    X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout)                         \
+    X(vkDestroyDescriptorSetLayout) X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout)                    \
+    X(vkCreateComputePipelines) X(vkDestroyPipeline) X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool)    \
+    X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets) X(vkCreateCommandPool) X(vkDestroyCommandPool)     \
+    X(vkAllocateCommandBuffers) X(vkResetCommandBuffer) X(vkBeginCommandBuffer) X(vkEndCommandBuffer)        \
+    X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch)                   \
+    X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdUpdateBuffer) X(vkCmdFillBuffer) X(vkCreateFence)      \
+    X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) X(vkQueueSubmit) X(vkDeviceWaitIdle)
+
+typedef struct {
+#define VK_FN_FIELD(name) PFN_##name name;
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    VK_GLOBAL_FNS(VK_FN_FIELD)
+    VK_INSTANCE_FNS(VK_FN_FIELD)
+    VK_DEVICE_FNS(VK_FN_FIELD)
+#undef VK_FN_FIELD
+} vk_fns;
+
+struct be_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    size_t size;          /* bytes asked for */
+    void *map;            /* persistent mapping when host-visible, else NULL */
+    int coherent;         /* the mapping needs no flush/invalidate */
+    unsigned id;          /* unique per buffer: the descriptor cache's key */
+};
+
+/* Pipelines: one per shader and weight/cache dtype variant. */
+typedef enum {
+    VKP_GET_ROWS,       /* + dtype */
+    VKP_RMSNORM = VKP_GET_ROWS + 3,
+    VKP_MATVEC,         /* + 4 * dtype + log2(tokens per workgroup): small n */
+    VKP_MATMUL = VKP_MATVEC + 12, /* + dtype: tiled, larger n */
+    VKP_ROPE = VKP_MATMUL + 3,
+    VKP_KV_WRITE,       /* + dtype */
+    VKP_ATTENTION = VKP_KV_WRITE + 3, /* + dtype */
+    VKP_SILU_MUL = VKP_ATTENTION + 3,
+    VKP_ADD,
+    VKP_COUNT
+} vk_pipe_id;
+
+#define VK_MAX_BINDINGS 8
+#define VK_PUSH_BYTES 128
+
+typedef struct {
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipeline pipe;
+    int n_bindings;
+} vk_pipe;
+
+/* One operand of a dispatch: a byte range of a buffer, and whether the dispatch writes it. */
+typedef struct {
+    be_buffer *b;
+    size_t off, bytes;
+    int write;
+} vk_use;
+
+/* Descriptor-set cache entry: a pipeline layout with its bindings. */
+typedef struct {
+    int pipe;             /* vk_pipe_id, -1 empty */
+    unsigned ids[VK_MAX_BINDINGS];
+    VkDeviceSize offs[VK_MAX_BINDINGS];
+    VkDescriptorSet set;
+} vk_dset;
+
+typedef struct {
+    vk_fns f;
+    void *lib;
+    VkInstance inst;
+    VkPhysicalDevice pdev;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memprops;
+    int has_budget;          /* VK_EXT_memory_budget */
+    int unified;             /* device-local memory is host-visible (Apple, integrated, lavapipe) */
+    int subgroup_size;
+    int subgroup_arith;      /* subgroupAdd usable in compute shaders */
+    int fp16_arith;
+    uint64_t max_range;      /* maxStorageBufferRange */
+    uint64_t align;          /* minStorageBufferOffsetAlignment */
+    uint64_t max_alloc;      /* maxMemoryAllocationSize */
+    char desc[256];
+
+    vk_pipe pipes[VKP_COUNT];
+
+    /* recording */
+    VkCommandPool cpool;
+    VkCommandBuffer cb;
+    VkFence fence;
+    int recording;           /* cb has been begun */
+    int n_dispatch;          /* dispatches recorded since begin */
+    /* hazard tracking since the last barrier */
+    vk_use *pend;
+    int n_pend, cap_pend;
+
+    /* descriptor sets */
+    VkDescriptorPool *pools;
+    int n_pools, pool_left;  /* sets left in the newest pool */
+    vk_dset *dsets;
+    size_t dset_cap, dset_n; /* open addressing, power of two */
+
+    /* staging for large writes and reads to device-local memory */
+    be_buffer *stage;
+    size_t stage_size;
+
+    unsigned next_id;
+    int error;               /* first error since the last sync (VC_E*) */
+    int lost;                /* the device was lost: every later call fails */
+} vk_ctx;
+
+/* vk_device.c */
+int vk_check(vk_ctx *c, VkResult r, const char *what);
+int vk_info(void *ctx, be_info *out);
+
+/* vk_memory.c */
+int vk_buffer_alloc(void *ctx, size_t bytes, be_buffer **out);
+int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out);
+void vk_buffer_free(void *ctx, be_buffer *b);
+int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes);
+int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes);
+double vk_bandwidth(void *ctx, size_t bytes);
+
+/* vk_record.c */
+int vk_begin(vk_ctx *c);
+/* Record one dispatch: pipeline, its operands (one per binding, in binding order), push constants. */
+void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const void *push, size_t push_bytes,
+                 uint32_t gx, uint32_t gy, uint32_t gz);
+/* Barrier before a transfer command that touches `u` (copies, updates). */
+void vk_hazard(vk_ctx *c, const vk_use *u, int n);
+int vk_submit_wait(vk_ctx *c);
+int vk_sync(void *ctx);
+void vk_fail(vk_ctx *c, int rc);
+void vk_dsets_clear(vk_ctx *c);
+
+/* vk_pipeline.c */
+int vk_pipelines_create(vk_ctx *c);
+int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id);
+void vk_pipelines_free(vk_ctx *c);
+
+/* vk_ops.c */
+void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out);
+void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset, const be_tensor *out);
+void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out);
+void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq);
+void vk_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
+void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
+                     const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
+void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+
+#endif

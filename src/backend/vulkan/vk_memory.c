@@ -1,0 +1,216 @@
+/* Vulkan buffers. Every buffer is a storage buffer in device-local memory;
+ * where the device shares host memory (integrated GPUs, Apple, lavapipe) that
+ * memory is also host-visible and stays mapped, so writes and reads are plain
+ * copies. Elsewhere writes and reads go through one host-visible staging
+ * buffer, and small writes recorded between ops (a step's batch metadata)
+ * travel inside the command buffer (vkCmdUpdateBuffer), keeping one
+ * submission per step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/vulkan/vk_internal.h"
+#include "base/err.h"
+
+#define STAGE_BYTES ((size_t)64 << 20)
+
+static int find_type(vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) {
+    for (uint32_t i = 0; i < c->memprops.memoryTypeCount; i++) {
+        VkMemoryPropertyFlags f = c->memprops.memoryTypes[i].propertyFlags;
+        if ((bits & (1u << i)) && (f & want) == want && !(f & avoid)) return (int)i;
+    }
+    return -1;
+}
+
+/* host: a staging buffer (host-visible, cached where possible); else a device buffer. */
+int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
+    *out = NULL;
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    size_t size = (bytes + 15) & ~(size_t)15;
+    if (size < bytes || (uint64_t)size > c->max_alloc)
+        return vc_errf(VC_ENOMEM, "vulkan: %s: a buffer of %.2f GiB exceeds the device's largest allocation (%.2f GiB)",
+                       c->desc, (double)bytes / 1073741824.0, (double)c->max_alloc / 1073741824.0);
+    if (size == 0) size = 16;
+    be_buffer *b = calloc(1, sizeof *b);
+    if (!b) return vc_errf(VC_ENOMEM, "out of memory");
+    b->size = bytes;
+    b->id = ++c->next_id;
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    int rc = vk_check(c, c->f.vkCreateBuffer(c->dev, &bi, NULL, &b->buf), "vkCreateBuffer");
+    if (rc) goto err;
+    VkMemoryRequirements req;
+    c->f.vkGetBufferMemoryRequirements(c->dev, b->buf, &req);
+    const VkMemoryPropertyFlags DL = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, HV = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
+                                HC = VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, CA = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+    int t = -1;
+    if (host) {
+        if ((t = find_type(c, req.memoryTypeBits, HV | HC | CA, 0)) < 0) t = find_type(c, req.memoryTypeBits, HV | HC, 0);
+        if (t < 0) t = find_type(c, req.memoryTypeBits, HV, 0);
+    } else if (c->unified) {
+        if ((t = find_type(c, req.memoryTypeBits, DL | HV | HC, 0)) < 0) t = find_type(c, req.memoryTypeBits, DL | HV, 0);
+        if (t < 0) t = find_type(c, req.memoryTypeBits, DL, 0);
+    } else {
+        /* keep the small host-visible window of a discrete card (BAR) for others */
+        if ((t = find_type(c, req.memoryTypeBits, DL, HV)) < 0) t = find_type(c, req.memoryTypeBits, DL, 0);
+    }
+    if (t < 0) t = find_type(c, req.memoryTypeBits, 0, 0);
+    if (t < 0) {
+        rc = vc_errf(VC_EUNSUP, "vulkan: %s: no memory type for a storage buffer", c->desc);
+        goto err;
+    }
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                               .memoryTypeIndex = (uint32_t)t};
+    VkResult r = c->f.vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    if (r != VK_SUCCESS) {
+        be_info info;
+        vk_info(c, &info);
+        rc = vk_check(c, r, "vkAllocateMemory");
+        vc_errf(rc, "vulkan: %s: cannot allocate %.2f GiB of %s memory (%.2f GiB of %.2f GiB free)", c->desc,
+                (double)bytes / 1073741824.0, host ? "host-visible" : "device", (double)info.mem_free / 1073741824.0,
+                (double)info.mem_total / 1073741824.0);
+        goto err;
+    }
+    if ((rc = vk_check(c, c->f.vkBindBufferMemory(c->dev, b->buf, b->mem, 0), "vkBindBufferMemory"))) goto err;
+    VkMemoryPropertyFlags f = c->memprops.memoryTypes[t].propertyFlags;
+    if (f & HV) {
+        if ((rc = vk_check(c, c->f.vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory"))) goto err;
+        b->coherent = (f & HC) != 0;
+    }
+    *out = b;
+    return VC_OK;
+err:
+    if (b->buf) c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
+    if (b->mem) c->f.vkFreeMemory(c->dev, b->mem, NULL);
+    free(b);
+    return rc;
+}
+
+int vk_buffer_alloc(void *ctx, size_t bytes, be_buffer **out) { return vk_buffer_alloc_kind(ctx, bytes, 0, out); }
+
+void vk_buffer_free(void *ctx, be_buffer *b) {
+    vk_ctx *c = ctx;
+    if (!b) return;
+    /* a recorded op may still use it: run what is recorded first */
+    if (c->recording) vk_submit_wait(c);
+    c->f.vkDeviceWaitIdle(c->dev);
+    vk_dsets_clear(c);
+    if (b->map) c->f.vkUnmapMemory(c->dev, b->mem);
+    c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
+    c->f.vkFreeMemory(c->dev, b->mem, NULL);
+    free(b);
+}
+
+static int check_range(vk_ctx *c, be_buffer *b, size_t off, size_t bytes, const char *what) {
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    if (off > b->size || bytes > b->size - off)
+        return vc_errf(VC_EINVAL, "vulkan: %s of %zu bytes at %zu outside buffer of %zu", what, bytes, off, b->size);
+    return VC_OK;
+}
+
+static int ensure_stage(vk_ctx *c) {
+    if (c->stage) return VC_OK;
+    c->stage_size = STAGE_BYTES;
+    return vk_buffer_alloc_kind(c, c->stage_size, 1, &c->stage);
+}
+
+static void mapped_sync(vk_ctx *c, be_buffer *b, int flush) {
+    if (b->coherent) return;
+    VkMappedMemoryRange r = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = b->mem, .size = VK_WHOLE_SIZE};
+    if (flush) c->f.vkFlushMappedMemoryRanges(c->dev, 1, &r);
+    else c->f.vkInvalidateMappedMemoryRanges(c->dev, 1, &r);
+}
+
+static int copy_cmd(vk_ctx *c, be_buffer *src, size_t soff, be_buffer *dst, size_t doff, size_t n) {
+    int rc = vk_begin(c);
+    if (rc) return rc;
+    vk_use u[2] = {{src, soff, n, 0}, {dst, doff, n, 1}};
+    vk_hazard(c, u, 2);
+    VkBufferCopy region = {soff, doff, n};
+    c->f.vkCmdCopyBuffer(c->cb, src->buf, dst->buf, 1, &region);
+    return VC_OK;
+}
+
+int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes) {
+    vk_ctx *c = ctx;
+    int rc = check_range(c, b, off, bytes, "write");
+    if (rc || bytes == 0) return rc;
+    if (c->recording && bytes <= 65536 && off % 4 == 0 && bytes % 4 == 0) {
+        vk_use u = {b, off, bytes, 1};
+        vk_hazard(c, &u, 1);
+        c->f.vkCmdUpdateBuffer(c->cb, b->buf, off, bytes, src);
+        return VC_OK;
+    }
+    if (c->recording && (rc = vk_submit_wait(c))) return rc;
+    if (b->map) {
+        memcpy((char *)b->map + off, src, bytes);
+        mapped_sync(c, b, 1);
+        return VC_OK;
+    }
+    if ((rc = ensure_stage(c))) return rc;
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size;
+        memcpy(c->stage->map, (const char *)src + done, n);
+        mapped_sync(c, c->stage, 1);
+        if ((rc = copy_cmd(c, c->stage, 0, b, off + done, n)) || (rc = vk_submit_wait(c))) return rc;
+        done += n;
+    }
+    return VC_OK;
+}
+
+int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes) {
+    vk_ctx *c = ctx;
+    int rc = check_range(c, b, off, bytes, "read");
+    if (rc) return rc;
+    if (c->error) return vc_errf(c->error, "vulkan: reading the results of a step that failed");
+    if (b->map) {
+        if (c->recording && (rc = vk_submit_wait(c))) return rc;
+        mapped_sync(c, b, 0);
+        memcpy(dst, (const char *)b->map + off, bytes);
+        return c->error;
+    }
+    if ((rc = ensure_stage(c))) return rc;
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size;
+        /* recorded with whatever ops are pending: one submission for the step and its read-back */
+        if ((rc = copy_cmd(c, b, off + done, c->stage, 0, n)) || (rc = vk_submit_wait(c))) return rc;
+        if (c->error) return c->error;
+        mapped_sync(c, c->stage, 0);
+        memcpy((char *)dst + done, c->stage->map, n);
+        done += n;
+    }
+    return VC_OK;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Device-to-device copy bandwidth, counting the bytes read and written (as a
+ * STREAM copy does): best of 3 runs of 4 copies of `bytes`. 0 on failure. */
+double vk_bandwidth(void *ctx, size_t bytes) {
+    vk_ctx *c = ctx;
+    be_buffer *a = NULL, *b = NULL;
+    double best = 0;
+    if (bytes > c->max_alloc) bytes = (size_t)c->max_alloc;
+    if (vk_sync(c) || vk_buffer_alloc(c, bytes, &a) || vk_buffer_alloc(c, bytes, &b)) goto done;
+    for (int rep = 0; rep < 4; rep++) {
+        if (vk_begin(c)) goto done;
+        double t0 = now_s();
+        for (int i = 0; i < 4; i++) {
+            if (copy_cmd(c, i % 2 ? b : a, 0, i % 2 ? a : b, 0, bytes)) goto done;
+        }
+        if (vk_submit_wait(c)) goto done;
+        double gbs = 4.0 * 2.0 * (double)bytes / (now_s() - t0) * 1e-9;
+        if (rep > 0 && gbs > best) best = gbs; /* the first run warms up */
+    }
+done:
+    vk_buffer_free(c, a);
+    vk_buffer_free(c, b);
+    return best;
+}

@@ -1,0 +1,164 @@
+/* The be_backend ops on Vulkan: each turns tensor views into bindings, push
+ * constants and a workgroup count. Offsets inside a binding are in elements:
+ * a binding starts at the view's byte offset rounded down to the device's
+ * storage-buffer alignment, and the remainder travels as a push constant. */
+#include <string.h>
+
+#include "backend/vulkan/vk_internal.h"
+#include "base/err.h"
+
+#define MATVEC_MAX_N 8  /* up to this many tokens use the decode kernel (matvec.comp's NT <= 8) */
+
+static uint32_t eoff(const vk_ctx *c, const be_tensor *t) {
+    return (uint32_t)((t->offset % c->align) / be_dtype_size(t->dtype));
+}
+
+static size_t tbytes(const be_tensor *t) {
+    if (t->rows <= 0 || t->cols <= 0) return 0;
+    return (size_t)((t->rows - 1) * t->stride + t->cols) * be_dtype_size(t->dtype);
+}
+
+static vk_use use_of(const be_tensor *t, int write) { return (vk_use){t->buf, t->offset, tbytes(t), write}; }
+
+static uint32_t cdiv(int64_t a, int64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+static uint32_t dt_index(be_dtype t) { return t == BE_F16 ? 1u : t == BE_BF16 ? 2u : 0u; }
+
+/* Rows of `t` (from r0) that fit one binding. */
+static int64_t rows_fitting(const vk_ctx *c, const be_tensor *t, int64_t r0) {
+    size_t es = be_dtype_size(t->dtype);
+    uint64_t start = (t->offset + (size_t)(r0 * t->stride) * es) % c->align;
+    uint64_t room = c->max_range - start, row = (uint64_t)t->stride * es;
+    int64_t n = (int64_t)((room - (uint64_t)t->cols * es) / row) + 1;
+    if (room < (uint64_t)t->cols * es) n = 0;
+    return n;
+}
+
+void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    for (int64_t r0 = 0; r0 < table->rows;) {
+        int64_t nr = rows_fitting(c, table, r0);
+        if (nr < 1) {
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a table row exceeds maxStorageBufferRange", c->desc));
+            return;
+        }
+        if (nr > table->rows - r0) nr = table->rows - r0;
+        be_tensor part = be_rows(table, r0, nr);
+        struct { uint32_t t_off, t_stride, i_off, o_off, o_stride, n, D, row_base, row_count; } pc = {
+            eoff(c, &part), (uint32_t)part.stride, eoff(c, ids), eoff(c, out), (uint32_t)out->stride,
+            (uint32_t)out->rows, (uint32_t)out->cols, (uint32_t)r0, (uint32_t)nr};
+        vk_use u[3] = {use_of(&part, 0), use_of(ids, 0), use_of(out, 1)};
+        vk_dispatch(c, VKP_GET_ROWS + dt_index(table->dtype), u, 3, &pc, sizeof pc, cdiv(out->cols, 64), (uint32_t)out->rows, 1);
+        r0 += nr;
+    }
+}
+
+void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    struct { uint32_t x_off, x_stride, w_off, o_off, o_stride, D, n; float eps, w_offset; } pc = {
+        eoff(c, x), (uint32_t)x->stride, eoff(c, w), eoff(c, out), (uint32_t)out->stride, (uint32_t)x->cols,
+        (uint32_t)x->rows, eps, w_offset};
+    vk_use u[3] = {use_of(x, 0), use_of(w, 0), use_of(out, 1)};
+    uint32_t gx = x->rows < 65535 ? (uint32_t)x->rows : 65535;
+    vk_dispatch(c, VKP_RMSNORM, u, 3, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
+}
+
+static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
+    struct { uint32_t x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M; } pc = {
+        eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0, bias != NULL,
+        eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w->rows};
+    /* without a bias, the weight itself fills the unused binding (never read) */
+    vk_use u[4] = {use_of(x, 0), use_of(w, 0), bias ? use_of(bias, 0) : use_of(w, 0), use_of(out, 1)};
+    uint32_t dt = dt_index(w->dtype);
+    if (x->rows <= MATVEC_MAX_N) {
+        uint32_t groups = cdiv(w->rows, 4), gx = groups < 65535 ? groups : 65535;
+        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3; /* tokens per workgroup: 1 << lg */
+        vk_dispatch(c, VKP_MATVEC + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
+    } else {
+        vk_dispatch(c, VKP_MATMUL + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 64), cdiv(x->rows, 64), 1);
+    }
+}
+
+/* A weight larger than one binding (a big LM head in f32 on a 128 MiB device)
+ * runs as several matmuls over row ranges, each writing its output columns. */
+void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    if (x->rows <= 0 || w->rows <= 0) return;
+    for (int64_t r0 = 0; r0 < w->rows;) {
+        int64_t nr = rows_fitting(c, w, r0);
+        if (nr < 1) {
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a weight row exceeds maxStorageBufferRange", c->desc));
+            return;
+        }
+        if (nr > w->rows - r0) nr = w->rows - r0;
+        be_tensor wp = be_rows(w, r0, nr), op = be_cols(out, r0, nr), bp;
+        if (bias) bp = be_cols(bias, r0, nr);
+        matmul_part(c, x, &wp, bias ? &bp : NULL, &op);
+        r0 += nr;
+    }
+}
+
+void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq) {
+    vk_ctx *c = ctx;
+    uint32_t heads = (uint32_t)(x->cols / head_dim);
+    struct { uint32_t x_off, x_stride, p_off, f_off, n, heads, head_dim, rot_dim; } pc = {
+        eoff(c, x), (uint32_t)x->stride, eoff(c, pos), eoff(c, inv_freq), (uint32_t)x->rows, heads,
+        (uint32_t)head_dim, (uint32_t)rot_dim};
+    vk_use u[3] = {use_of(x, 1), use_of(pos, 0), use_of(inv_freq, 0)};
+    vk_dispatch(c, VKP_ROPE, u, 3, &pc, sizeof pc, cdiv((int64_t)heads * (rot_dim / 2), 64), (uint32_t)x->rows, 1);
+}
+
+void vk_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache) {
+    vk_ctx *c = ctx;
+    int half = cache->dtype != BE_F32;
+    struct { uint32_t k_off, k_stride, s_off, c_off, c_stride, n, C, rows; } pc = {
+        eoff(c, k), (uint32_t)k->stride, eoff(c, slot), eoff(c, cache), (uint32_t)cache->stride, (uint32_t)k->rows,
+        (uint32_t)k->cols, (uint32_t)cache->rows};
+    if (half && ((pc.c_off | pc.c_stride | pc.C) & 1u)) {
+        vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: a 16-bit KV cache needs an even offset, stride and width (got %u, %u, %u)",
+                           pc.c_off, pc.c_stride, pc.C));
+        return;
+    }
+    vk_use u[3] = {use_of(k, 0), use_of(slot, 0), use_of(cache, 1)};
+    uint32_t per_row = half ? (uint32_t)k->cols / 2 : (uint32_t)k->cols;
+    vk_dispatch(c, VKP_KV_WRITE + dt_index(cache->dtype), u, 3, &pc, sizeof pc, cdiv(per_row, 64), (uint32_t)k->rows, 1);
+}
+
+void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
+                     const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    if (shape->head_dim > 256 || shape->n_kv_heads < 1 || shape->n_heads % shape->n_kv_heads ||
+        k_cache->dtype != v_cache->dtype || k_cache->stride != v_cache->stride) {
+        vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: attention with head_dim %d, %d/%d heads is not supported", shape->head_dim,
+                           shape->n_heads, shape->n_kv_heads));
+        return;
+    }
+    struct {
+        uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
+        uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
+        uint32_t H, HKV, HD, window;
+        float scale;
+    } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
+            eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
+            eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
+            (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads,
+            (uint32_t)shape->head_dim, (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), shape->scale};
+    vk_use u[7] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
+                   use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0)};
+    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 7, &pc, sizeof pc, (uint32_t)shape->n_heads,
+                (uint32_t)q->rows, 1);
+}
+
+static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {
+    struct { uint32_t a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F; } pc = {
+        eoff(c, a), (uint32_t)a->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, out), (uint32_t)out->stride,
+        (uint32_t)out->rows, (uint32_t)out->cols};
+    vk_use u[3] = {use_of(a, 0), use_of(b, 0), use_of(out, 1)};
+    vk_dispatch(c, id, u, 3, &pc, sizeof pc, cdiv(out->cols, 256), (uint32_t)out->rows, 1);
+}
+
+void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
+    eltwise(ctx, VKP_SILU_MUL, gate, up, out);
+}
+
+void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out) { eltwise(ctx, VKP_ADD, a, b, out); }

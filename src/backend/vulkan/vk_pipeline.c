@@ -1,0 +1,107 @@
+/* Compute pipelines from the SPIR-V that glslc made at build time (embedded
+ * as uint32_t arrays; nothing is compiled at run time). A pipeline is made on
+ * first use, so a run pays only for the shaders it needs. Dtype variants are
+ * one shader with a specialisation constant (constant_id 0). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "backend/vulkan/vk_internal.h"
+#include "base/err.h"
+
+static const uint32_t spv_get_rows[] =
+#include "get_rows.spv.h"
+    ;
+static const uint32_t spv_rmsnorm[] =
+#include "rmsnorm.spv.h"
+    ;
+static const uint32_t spv_matvec[] =
+#include "matvec.spv.h"
+    ;
+static const uint32_t spv_matmul[] =
+#include "matmul.spv.h"
+    ;
+static const uint32_t spv_rope[] =
+#include "rope.spv.h"
+    ;
+static const uint32_t spv_kv_write[] =
+#include "kv_write.spv.h"
+    ;
+static const uint32_t spv_attention[] =
+#include "attention.spv.h"
+    ;
+static const uint32_t spv_eltwise[] =
+#include "eltwise.spv.h"
+    ;
+
+typedef struct {
+    const uint32_t *code;
+    size_t bytes;
+    int n_bindings;
+    uint32_t spec[2];  /* values of constant_id 0 and 1 */
+} pipe_src;
+
+#define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 0}}
+
+static pipe_src source_of(vk_pipe_id id) {
+    if (id < VKP_RMSNORM) return (pipe_src)SRC(spv_get_rows, 3, (uint32_t)(id - VKP_GET_ROWS));
+    if (id == VKP_RMSNORM) return (pipe_src)SRC(spv_rmsnorm, 3, 0);
+    if (id < VKP_MATMUL) {
+        pipe_src s = SRC(spv_matvec, 4, (uint32_t)(id - VKP_MATVEC) / 4);
+        s.spec[1] = 1u << ((id - VKP_MATVEC) % 4);
+        return s;
+    }
+    if (id < VKP_ROPE) return (pipe_src)SRC(spv_matmul, 4, (uint32_t)(id - VKP_MATMUL));
+    if (id == VKP_ROPE) return (pipe_src)SRC(spv_rope, 3, 0);
+    if (id < VKP_ATTENTION) return (pipe_src)SRC(spv_kv_write, 3, (uint32_t)(id - VKP_KV_WRITE));
+    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 7, (uint32_t)(id - VKP_ATTENTION));
+    return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);
+}
+
+int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
+    vk_pipe *p = &c->pipes[id];
+    if (p->pipe) return VC_OK;
+    pipe_src s = source_of(id);
+    VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
+    for (int i = 0; i < s.n_bindings; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){(uint32_t)i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, NULL};
+    VkDescriptorSetLayoutCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                           .bindingCount = (uint32_t)s.n_bindings, .pBindings = b};
+    int rc;
+    if (!p->dsl && (rc = vk_check(c, c->f.vkCreateDescriptorSetLayout(c->dev, &dci, NULL, &p->dsl), "vkCreateDescriptorSetLayout")))
+        return rc;
+    VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES};
+    VkPipelineLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &p->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pr};
+    if (!p->layout && (rc = vk_check(c, c->f.vkCreatePipelineLayout(c->dev, &lci, NULL, &p->layout), "vkCreatePipelineLayout")))
+        return rc;
+    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = s.bytes, .pCode = s.code};
+    VkShaderModule mod;
+    if ((rc = vk_check(c, c->f.vkCreateShaderModule(c->dev, &mci, NULL, &mod), "vkCreateShaderModule"))) return rc;
+    VkSpecializationMapEntry me[2] = {{0, 0, sizeof(uint32_t)}, {1, sizeof(uint32_t), sizeof(uint32_t)}};
+    VkSpecializationInfo si = {2, me, sizeof s.spec, s.spec};
+    VkComputePipelineCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = mod, .pName = "main", .pSpecializationInfo = &si},
+        .layout = p->layout,
+    };
+    rc = vk_check(c, c->f.vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &pci, NULL, &p->pipe), "vkCreateComputePipelines");
+    c->f.vkDestroyShaderModule(c->dev, mod, NULL);
+    p->n_bindings = s.n_bindings;
+    return rc;
+}
+
+int vk_pipelines_create(vk_ctx *c) {
+    for (int i = 0; i < VKP_COUNT; i++) c->pipes[i].n_bindings = source_of((vk_pipe_id)i).n_bindings;
+    return VC_OK;
+}
+
+void vk_pipelines_free(vk_ctx *c) {
+    for (int i = 0; i < VKP_COUNT; i++) {
+        vk_pipe *p = &c->pipes[i];
+        if (p->pipe) c->f.vkDestroyPipeline(c->dev, p->pipe, NULL);
+        if (p->layout) c->f.vkDestroyPipelineLayout(c->dev, p->layout, NULL);
+        if (p->dsl) c->f.vkDestroyDescriptorSetLayout(c->dev, p->dsl, NULL);
+        *p = (vk_pipe){0};
+    }
+}
