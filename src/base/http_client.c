@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "vllmc.h"
+
+/* this program's own name (bench serve is its only user) */
+#define HC_USER_AGENT "vllmc/" VLLMC_VERSION " bench-serve"
 
 enum { HDR_MAX = 64 << 10, RECV_MAX = 64 << 10 };
 
@@ -247,7 +251,7 @@ int hc_request(const hc_url *u, const char *method, const char *path, const char
     if ((rc = connect_to(u, &fd))) return rc;
     resp->connected = 1;
     int ipv6 = strchr(u->host, ':') != NULL;
-    const char *fmt = "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: vllmc-bench\r\nAccept: */*\r\n"
+    const char *fmt = "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: " HC_USER_AGENT "\r\nAccept: */*\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n%s\r\n";
     const char *xh = extra_headers ? extra_headers : "";
     int hl = snprintf(NULL, 0, fmt, method, u->prefix, path, ipv6 ? "[" : "", u->host, ipv6 ? "]" : "", u->port,

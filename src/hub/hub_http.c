@@ -13,7 +13,8 @@
 #include "base/err.h"
 #include "vllmc.h"
 
-#define HUB_USER_AGENT "vllmc/" VLLMC_VERSION "; hf_hub/0.x"
+/* this program's own name: the Hub's logs should not count vllmc as huggingface_hub */
+#define HUB_USER_AGENT "vllmc/" VLLMC_VERSION
 #define HUB_CONNECT_TIMEOUT_S 10L
 #define HUB_ERR_BODY_MAX 4096
 #define HUB_HEADER_MAX 4096

@@ -31,6 +31,14 @@ typedef struct {
     int too_large;
 } conn_state;
 
+/* One request, as the replies and the access log need it. */
+typedef struct {
+    srv_server *s;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    const char *version; /* the request line's protocol as libmicrohttpd read it ("HTTP/1.0", "HTTP/1.1") */
+} http_req;
+
 typedef struct {
     srv_server *s;
     struct MHD_Connection *conn;
@@ -53,9 +61,9 @@ static const char *status_text(int code) {
     }
 }
 
-static void access_log(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url, int code) {
-    if (!s->cfg.access_log) return;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+static void access_log(const http_req *r, int code) {
+    if (!r->s->cfg.access_log) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char host[INET6_ADDRSTRLEN] = "-";
     int port = 0;
     if (ci && ci->client_addr) {
@@ -68,7 +76,8 @@ static void access_log(srv_server *s, struct MHD_Connection *conn, const char *m
             port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
         }
     }
-    fprintf(stderr, "INFO:     %s:%d - \"%s %s HTTP/1.1\" %d %s\n", host, port, method, url, code, status_text(code));
+    fprintf(stderr, "INFO vllmc: %s:%d - \"%s %s %s\" %d %s\n", host, port, r->method, r->url, r->version, code,
+            status_text(code));
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, int code, const char *type, char *body, size_t len) {
@@ -84,23 +93,20 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int code, const char *
     return ok;
 }
 
-static enum MHD_Result reply_json(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                                  int code, char *body, size_t len) {
-    access_log(s, conn, method, url, code);
-    return reply(conn, code, "application/json", body, len);
+static enum MHD_Result reply_json(const http_req *r, int code, char *body, size_t len) {
+    access_log(r, code);
+    return reply(r->conn, code, "application/json", body, len);
 }
 
-static enum MHD_Result reply_error(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                                   const srv_error *e) {
+static enum MHD_Result reply_error(const http_req *r, const srv_error *e) {
     size_t n;
     char *b = oa_error_json(e, &n);
-    return reply_json(s, conn, method, url, e->status ? e->status : 500, b, n);
+    return reply_json(r, e->status ? e->status : 500, b, n);
 }
 
-static enum MHD_Result reply_literal(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url,
-                                     int code, const char *json) {
+static enum MHD_Result reply_literal(const http_req *r, int code, const char *json) {
     char *b = strdup(json);
-    return reply_json(s, conn, method, url, code, b, b ? strlen(b) : 0);
+    return reply_json(r, code, b, b ? strlen(b) : 0);
 }
 
 /* Is the client still there? (a closed socket reads as EOF) */
@@ -157,12 +163,13 @@ static int authorized(srv_server *s, struct MHD_Connection *conn, const char *ur
     return 0;
 }
 
-static enum MHD_Result completions(srv_server *s, struct MHD_Connection *conn, const char *url, conn_state *cs,
-                                   int chat) {
+static enum MHD_Result completions(const http_req *rq, conn_state *cs, int chat) {
+    srv_server *s = rq->s;
+    struct MHD_Connection *conn = rq->conn;
     srv_error err = {0};
     oa_job *job;
     if (oa_start(s, cs->body.b ? cs->body.b : "", cs->body.n, chat, &job, &err))
-        return reply_error(s, conn, "POST", url, &err);
+        return reply_error(rq, &err);
     if (oa_is_stream(job)) {
         stream_state *st = calloc(1, sizeof *st);
         struct MHD_Response *r = st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st,
@@ -180,7 +187,7 @@ static enum MHD_Result completions(srv_server *s, struct MHD_Connection *conn, c
         s->n_calls++;
         pthread_mutex_unlock(&s->mu);
         MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
-        access_log(s, conn, "POST", url, 200);
+        access_log(rq, 200);
         enum MHD_Result ok = MHD_queue_response(conn, 200, r);
         MHD_destroy_response(r);
         return ok;
@@ -196,11 +203,12 @@ static enum MHD_Result completions(srv_server *s, struct MHD_Connection *conn, c
     s->n_calls--;
     pthread_mutex_unlock(&s->mu);
     if (rc == 1) return MHD_NO; /* the client left: close the connection */
-    if (rc) return reply_error(s, conn, "POST", url, &err);
-    return reply_json(s, conn, "POST", url, 200, body, len);
+    if (rc) return reply_error(rq, &err);
+    return reply_json(rq, 200, body, len);
 }
 
-static enum MHD_Result models(srv_server *s, struct MHD_Connection *conn, const char *url) {
+static enum MHD_Result models(const http_req *r) {
+    srv_server *s = r->s;
     sbuf o = {0};
     sb_str(&o, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < s->ctx.n_names; i++) {
@@ -218,78 +226,79 @@ static enum MHD_Result models(srv_server *s, struct MHD_Connection *conn, const 
     sb_str(&o, "]}");
     size_t n;
     char *b = sb_take(&o, &n);
-    return reply_json(s, conn, "GET", url, 200, b, n);
+    return reply_json(r, 200, b, n);
 }
 
-static enum MHD_Result route(srv_server *s, struct MHD_Connection *conn, const char *url, const char *method,
-                             conn_state *cs) {
+static enum MHD_Result route(const http_req *r, conn_state *cs) {
+    srv_server *s = r->s;
+    struct MHD_Connection *conn = r->conn;
+    const char *url = r->url, *method = r->method;
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     srv_error err = {0};
-    if (!authorized(s, conn, url)) return reply_literal(s, conn, method, url, 401, "{\"error\":\"Unauthorized\"}");
+    if (!authorized(s, conn, url)) return reply_literal(r, 401, "{\"error\":\"Unauthorized\"}");
     if (!strcmp(url, "/health")) {
         if (!get) goto not_allowed;
-        access_log(s, conn, method, url, s->dead ? 503 : 200);
+        access_log(r, s->dead ? 503 : 200);
         return reply(conn, s->dead ? 503 : 200, NULL, NULL, 0);
     }
     if (!strcmp(url, "/ping")) {
         if (!get && !post) goto not_allowed;
-        access_log(s, conn, method, url, s->dead ? 503 : 200);
+        access_log(r, s->dead ? 503 : 200);
         return reply(conn, s->dead ? 503 : 200, NULL, NULL, 0);
     }
     if (!strcmp(url, "/version")) {
         if (!get) goto not_allowed;
-        return reply_literal(s, conn, method, url, 200, "{\"version\":\"" VLLMC_VERSION "\"}");
+        return reply_literal(r, 200, "{\"version\":\"" VLLMC_VERSION "\"}");
     }
     if (!strcmp(url, "/metrics")) {
         if (!get) goto not_allowed;
         eng_stats st = eng_get_stats(s->e);
         size_t n;
         char *b = mt_render(&s->metrics, &st, s->name, &n);
-        access_log(s, conn, method, url, 200);
+        access_log(r, 200);
         return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b, n);
     }
     if (!strcmp(url, "/v1/models")) {
         if (!get) goto not_allowed;
-        return models(s, conn, url);
+        return models(r);
     }
     if (!strncmp(url, "/v1/models/", 11)) {
         if (!get) goto not_allowed;
         for (int i = 0; i < s->ctx.n_names; i++)
-            if (!strcmp(url + 11, s->ctx.names[i])) return models(s, conn, url);
+            if (!strcmp(url + 11, s->ctx.names[i])) return models(r);
         srv_fail(&err, 404, "model", "The model `%s` does not exist.", url + 11);
-        return reply_error(s, conn, method, url, &err);
+        return reply_error(r, &err);
     }
     int comp = !strcmp(url, "/v1/completions"), chat = !strcmp(url, "/v1/chat/completions");
     int tokz = !strcmp(url, "/tokenize"), detok = !strcmp(url, "/detokenize");
-    if (!comp && !chat && !tokz && !detok) return reply_literal(s, conn, method, url, 404, "{\"detail\":\"Not Found\"}");
+    if (!comp && !chat && !tokz && !detok) return reply_literal(r, 404, "{\"detail\":\"Not Found\"}");
     if (!post) goto not_allowed;
     if (cs->too_large) {
         srv_fail_parse(&err, NULL, "The request body is larger than %zu MiB.", MAX_BODY >> 20);
-        return reply_error(s, conn, method, url, &err);
+        return reply_error(r, &err);
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         srv_fail_parse(&err, NULL, "Content-Type must be application/json (got %s).", ct ? ct : "none");
-        return reply_error(s, conn, method, url, &err);
+        return reply_error(r, &err);
     }
     if (s->draining || s->dead) {
         srv_fail(&err, 503, NULL, "%s", s->dead ? s->dead_msg : "The server is shutting down.");
-        return reply_error(s, conn, method, url, &err);
+        return reply_error(r, &err);
     }
-    if (comp || chat) return completions(s, conn, url, cs, chat);
+    if (comp || chat) return completions(r, cs, chat);
     char *b = NULL;
     size_t n = 0;
     int rc = tokz ? srv_tokenize(&s->ctx, cs->body.b ? cs->body.b : "", cs->body.n, &b, &n, &err)
                   : srv_detokenize(&s->ctx, cs->body.b ? cs->body.b : "", cs->body.n, &b, &n, &err);
-    if (rc) return reply_error(s, conn, method, url, &err);
-    return reply_json(s, conn, method, url, 200, b, n);
+    if (rc) return reply_error(r, &err);
+    return reply_json(r, 200, b, n);
 not_allowed:
-    return reply_literal(s, conn, method, url, 405, "{\"detail\":\"Method Not Allowed\"}");
+    return reply_literal(r, 405, "{\"detail\":\"Method Not Allowed\"}");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-    (void)version;
     srv_server *s = cls;
     conn_state *cs = *con_cls;
     if (!cs) {
@@ -303,7 +312,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return cs->body.oom ? MHD_NO : MHD_YES;
     }
-    return route(s, conn, url, method, cs);
+    http_req r = {s, conn, method, url, version};
+    return route(&r, cs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t) {
@@ -480,13 +490,15 @@ int srv_run(const srv_config *cfg) {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? di->port : cfg->port;
     const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
-    fprintf(stderr, "INFO vllmc: Starting vLLM API server 0 on http://%s:%d\n", host, port);
     fprintf(stderr, "INFO vllmc: Available routes are: /v1/completions, /v1/chat/completions, /v1/models, /tokenize, "
                     "/detokenize, /health, /ping, /version, /metrics\n");
-    fprintf(stderr, "INFO:     Started server process [%d]\nINFO:     Application startup complete.\n", (int)getpid());
-    fprintf(stderr, "INFO:     Uvicorn running on http://%s:%d (Press CTRL+C to quit)\n", host, port);
+    /* the line tests and scripts wait for: everything above is ready when it appears */
+    int v6 = strchr(host, ':') != NULL; /* an IPv6 literal goes in brackets in a URL */
+    fprintf(stderr, "INFO vllmc: listening on http://%s%s%s:%d (vllmc %s, pid %d)\n", v6 ? "[" : "", host, v6 ? "]" : "",
+            port, VLLMC_VERSION, (int)getpid());
     while (!got_signal) usleep(50000); /* the handler may run on any thread: poll the flag */
-    fprintf(stderr, "INFO:     Shutting down\n");
+    fprintf(stderr, "INFO vllmc: %s: shutting down, in-flight requests have %.0f s to finish\n",
+            got_signal == SIGINT ? "SIGINT" : "SIGTERM", cfg->shutdown_grace_s);
     /* stop accepting; let what is in flight finish for a while, then abort it */
     MHD_socket lsock = MHD_quiesce_daemon(d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
@@ -505,7 +517,7 @@ int srv_run(const srv_config *cfg) {
     fe = 0;
     MHD_stop_daemon(d);
     d = NULL;
-    fprintf(stderr, "INFO:     Application shutdown complete.\n");
+    fprintf(stderr, "INFO vllmc: shutdown complete\n");
     status = 0;
 out:
     if (d) MHD_stop_daemon(d);

@@ -34,6 +34,9 @@ rc=$?
 [ $rc -eq 0 ] && ok "exit 0" || bad "exit $rc: $(cat "$tmp/err")"
 grep -q '^machine: triad [0-9.]* GB/s, peak FMA [0-9.]* GFLOP/s' "$tmp/out" && ok "machine line" || bad "no machine line"
 grep -q '^============ Serving Benchmark Result ============$' "$tmp/out" && ok "vLLM's header" || bad "no header"
+others=$(grep '^REQ' "$tmp/srv.out" | grep -v ' ua=vllmc/[0-9.]* bench-serve$')
+grep -q '^REQ POST /v1/completions ua=vllmc/' "$tmp/srv.out" && [ -z "$others" ] \
+  && ok "User-Agent: vllmc's own ($(grep -m1 -o 'ua=.*' "$tmp/srv.out"))" || bad "user agent: $(echo "$others" | head -3)"
 check "20 successful" 's == 20' -v s="$(value 'Successful requests' "$tmp/out")"
 check "0 failed" 'f == 0' -v f="$(value 'Failed requests' "$tmp/out")"
 check "concurrency 4" 'c == 4' -v c="$(value 'Maximum request concurrency' "$tmp/out")"

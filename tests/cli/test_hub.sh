@@ -79,6 +79,9 @@ grep -q 'onnx\|pytorch_model.bin\|consolidated\|README' "$tmp/hub.log" && bad "f
 grep -q "^REQ HEAD /test-org/tiny-llama/resolve/$commit/model.safetensors " "$tmp/hub.log" \
   && grep -q "^REQ GET /cdn/$ST_SHA " "$tmp/hub.log" \
   && ok "HEAD on resolve/<commit>, then GET on the CDN redirect" || bad "request sequence: $(cat "$tmp/hub.log")"
+others=$(grep '^REQ' "$tmp/hub.log" | grep -v ' ua=vllmc/[0-9.]*$')
+[ -z "$others" ] && ok "every request says User-Agent: vllmc/VERSION ($(grep -m1 -o 'ua=.*' "$tmp/hub.log"))" \
+  || bad "a request with another user agent: $(echo "$others" | head -3)"
 
 # --- the cache is reused: online = one API call; offline = no network at all ---
 n0=$(reqs "$tmp/hub.log")
@@ -185,8 +188,8 @@ grep -aq 'model.safetensors: 100%|██████████| 376k/376k \[' 
 env HF_HUB_OFFLINE=1 HF_HOME="$tmp/hf" timeout 60 "$V" serve test-org/tiny-llama --host 127.0.0.1 --port 0 \
   --disable-log-stats >"$tmp/serve.out" 2>"$tmp/serve.err" </dev/null &
 SPID=$!
-for _ in $(seq 300); do grep -q 'Uvicorn running on' "$tmp/serve.err" && break; sleep 0.05; done
-SPORT=$(grep -o 'Uvicorn running on http://127.0.0.1:[0-9]*' "$tmp/serve.err" | grep -o '[0-9]*$')
+for _ in $(seq 300); do grep -q 'INFO vllmc: listening on http://' "$tmp/serve.err" && break; sleep 0.05; done
+SPORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/serve.err" | grep -o '[0-9]*$')
 models=$(node -e 'fetch(process.argv[1]).then(r => r.json()).then(j => console.log(j.data.map(m => m.id).join(",")))' \
   "http://127.0.0.1:${SPORT:-1}/v1/models" 2>&1)
 check "serve ORG/NAME: /v1/models reports ORG/NAME" "$models" "test-org/tiny-llama"
@@ -196,7 +199,9 @@ kill -TERM "$SPID" 2>/dev/null; wait "$SPID"; src=$?
 env HF_HUB_OFFLINE=1 HF_HOME="$tmp/hf" "$V" bench throughput test-org/tiny-llama --input-len 4 --output-len 2 \
   --num-prompts 2 >"$tmp/bench" 2>&1 && grep -q Throughput "$tmp/bench" && ! grep -q Sanitizer "$tmp/bench" && ok "bench throughput ORG/NAME" \
   || bad "bench throughput ORG/NAME: $(tail -3 "$tmp/bench")"
-"$V" serve --help | grep -q -- "--download-dir" && "$V" generate --help | grep -q -- "--revision" \
+# (through files: with pipefail, `grep -q` leaving early would make the writer's SIGPIPE a failure)
+"$V" serve --help >"$tmp/help1" && "$V" generate --help >"$tmp/help2" && grep -q -- "--download-dir" "$tmp/help1" \
+  && grep -q -- "--revision" "$tmp/help2" \
   && ok "--revision / --download-dir in the usage texts" || bad "usage texts lack the flags"
 
 # --- the Hub goes away: the cache stands in, with a warning ---

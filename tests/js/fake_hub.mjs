@@ -1,6 +1,7 @@
 // A fake Hugging Face Hub for tests/cli/test_hub.sh: node built-ins only, on 127.0.0.1.
 //   node tests/js/fake_hub.mjs REPO_DIR [--port 0] [--drop-once]
-// Prints "listening PORT", then one line per request: "REQ METHOD URL range=<Range or -> auth=<token or ->".
+// Prints "listening PORT", then one line per request:
+// "REQ METHOD URL range=<Range or -> auth=<token or -> ua=<User-Agent or ->".
 // Repositories (each with its own commit; revisions "main", "v1.0" and the commit itself):
 //   test-org/tiny-llama          REPO_DIR's files, plus files vllmc must not fetch (README.md, .gitattributes,
 //                                pytorch_model.bin, consolidated.safetensors, onnx/model.onnx)
@@ -134,7 +135,8 @@ function serveCdn(req, res, key) {
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
-  console.log(`REQ ${req.method} ${req.url} range=${req.headers.range ?? '-'} auth=${req.headers.authorization ?? '-'}`);
+  console.log(`REQ ${req.method} ${req.url} range=${req.headers.range ?? '-'} auth=${req.headers.authorization ?? '-'} ` +
+    `ua=${req.headers['user-agent'] ?? '-'}`);
   const seg = url.pathname.split('/').slice(1);
   if (seg[0] === 'cdn' && seg.length === 2) return serveCdn(req, res, seg[1]);
   if (seg[0] === 'api' && seg[1] === 'models' && seg[4] === 'revision' && seg.length === 6 && req.method === 'GET') {

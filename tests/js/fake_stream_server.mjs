@@ -1,6 +1,7 @@
 // A fake OpenAI-compatible streaming server for testing `vllmc bench serve`
 // without a model: node's http module only.
-//   node tests/js/fake_stream_server.mjs PORT     (0 = any; prints "listening PORT")
+//   node tests/js/fake_stream_server.mjs PORT     (0 = any; prints "listening PORT", then
+//                                                   "REQ METHOD URL ua=<User-Agent>" per request)
 // GET /v1/models lists "fake-model". POST /v1/completions streams max_tokens
 // one-character text chunks ~2 ms apart as SSE (chunked transfer), then a
 // finish_reason "length" chunk, a usage chunk when stream_options.include_usage,
@@ -93,6 +94,7 @@ const server = http.createServer((req, res) => {
   req.setEncoding('utf8');
   req.on('data', (d) => (body += d));
   req.on('end', () => {
+    console.log(`REQ ${req.method} ${req.url} ua=${req.headers['user-agent'] ?? '-'}`);
     if (req.method === 'GET' && req.url === '/v1/models')
       return sendJson(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model' }] });
     if (req.method === 'POST' && req.url === '/v1/completions') return void completions(req, res, body);

@@ -13,6 +13,7 @@
 // Usage (from the repository root): node tests/js/server_http.mjs
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import {
   Checks, startServer, request, get, post, streamPost, fetchMetrics, metricSum, sleep, MODEL_NAME,
   BOS, IM_START, IM_END, LETTERS, textIds,
@@ -50,6 +51,24 @@ function assertErrorShape(r, status, type) {
 
 // --- basic endpoints ---------------------------------------------------------------------
 await C.check("GET /health -> 200", async () => { assert.equal((await get(port, "/health")).status, 200); });
+await C.check("log lines are vllmc's own: \"listening on\", the access log's protocol as the client sent it", async () => {
+  const raw = (line) => new Promise((res, rej) => {
+    const sock = net.connect(port, "127.0.0.1", () => sock.write(`${line}\r\nHost: x\r\n\r\n`));
+    let got = "";
+    sock.on("data", (d) => (got += d));
+    sock.on("end", () => res(got));
+    sock.on("error", rej);
+  });
+  const r10 = await raw("GET /version HTTP/1.0");
+  assert.match(r10, /^HTTP\/1\.[01] 200/, r10.slice(0, 200));
+  let log = "";
+  for (let i = 0; i < 40 && !/"GET \/version HTTP\/1\.0" 200/.test(log); i++) { await sleep(25); log = srv.log(); }
+  assert.match(log, /INFO vllmc: [0-9.]+:\d+ - "GET \/version HTTP\/1\.0" 200 OK/, log.slice(-1500));
+  assert.match(log, /INFO vllmc: [0-9.]+:\d+ - "GET \/health HTTP\/1\.1" 200 OK/);
+  assert.match(log, /INFO vllmc: listening on http:\/\/127\.0\.0\.1:\d+ /);
+  assert.match(log, /INFO vllmc: device \w+: /);
+  assert.doesNotMatch(log, /Uvicorn|INFO:     |Application startup/);
+});
 await C.check("GET /ping and POST /ping -> 200", async () => {
   assert.equal((await get(port, "/ping")).status, 200);
   assert.equal((await request(port, "POST", "/ping")).status, 200);

@@ -58,8 +58,9 @@ for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { killAll(); proc
 /**
  * Start `vllmc serve MODEL --port 0 --host 127.0.0.1 --served-model-name test-model ...args` (names: the
  * --served-model-name values; [] leaves the flag out).
- * Resolves when stderr (or stdout) shows "Uvicorn running on http://HOST:PORT"; rejects on exit or
- * after 60 s. Returns {port, pid, child, log(), stop(signal) -> Promise<{code, signal, ms}>}.
+ * Resolves when stderr (or stdout) shows vllmc's "INFO vllmc: listening on http://HOST:PORT" line and
+ * GET /health then answers 200; rejects on exit or after 60 s.
+ * Returns {port, pid, child, log(), stop(signal) -> Promise<{code, signal, ms}>}.
  */
 export function startServer(args = [], { env = {}, model = getModelDir(), timeoutMs = 60000, name = "server", names = [MODEL_NAME] } = {}) {
   const argv = ["serve", model, "--port", "0", "--host", "127.0.0.1", ...(names.length ? ["--served-model-name", ...names] : []), ...args];
@@ -75,33 +76,44 @@ export function startServer(args = [], { env = {}, model = getModelDir(), timeou
       if (done) return;
       done = true;
       child.kill("SIGKILL");
-      reject(new Error(`${name}: no "Uvicorn running on" line within ${timeoutMs} ms; log:\n${tail(logText)}`));
+      reject(new Error(`${name}: no "listening on" line and /health 200 within ${timeoutMs} ms; log:\n${tail(logText)}`));
     }, timeoutMs);
     const onData = (chunk) => {
       const s = chunk.toString("utf8");
       if (process.env.VLLMC_SERVE_LOG) process.stderr.write(`[${name}] ${s}`);
       logText += s;
       if (logText.length > 1 << 20) logText = logText.slice(-(1 << 19));
-      const m = /Uvicorn running on http:\/\/[^\s:]+:(\d+)/.exec(logText);
-      if (m && !done) {
-        done = true;
-        clearTimeout(timer);
+      const m = /INFO vllmc: listening on http:\/\/[^\s:]+:(\d+)/.exec(logText);
+      if (m && !srv.port) {
         srv.port = parseInt(m[1], 10);
-        srv.stop = async (signal = "SIGTERM", waitMs = 10000) => {
-          const t0 = Date.now();
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          let timer;
-          const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res(null), waitMs); })]);
-          clearTimeout(timer);
-          if (r === null) {
-            child.kill("SIGKILL");
-            await exited;
-            return { code: null, signal: "timeout", ms: Date.now() - t0 };
-          }
-          return { ...r, ms: Date.now() - t0 };
-        };
-        resolve(srv);
+        healthy(srv.port).then((ok) => (ok ? ready() : fail(`/health did not answer 200 after the "listening on" line`)));
       }
+    };
+    const fail = (why) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`${name}: ${why}; log:\n${tail(logText)}`));
+    };
+    const ready = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      srv.stop = async (signal = "SIGTERM", waitMs = 10000) => {
+        const t0 = Date.now();
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        let timer;
+        const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res(null), waitMs); })]);
+        clearTimeout(timer);
+        if (r === null) {
+          child.kill("SIGKILL");
+          await exited;
+          return { code: null, signal: "timeout", ms: Date.now() - t0 };
+        }
+        return { ...r, ms: Date.now() - t0 };
+      };
+      resolve(srv);
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
@@ -114,6 +126,20 @@ export function startServer(args = [], { env = {}, model = getModelDir(), timeou
       }
     });
   });
+}
+
+/** GET /health on 127.0.0.1:port, a few tries: true on a 200. */
+async function healthy(port, tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    const status = await new Promise((res) => {
+      const req = http.get({ host: "127.0.0.1", port, path: "/health", agent: false }, (r) => { r.resume(); res(r.statusCode); });
+      req.setTimeout(5000, () => req.destroy());
+      req.on("error", () => res(0));
+    });
+    if (status === 200) return true;
+    await sleep(50);
+  }
+  return false;
 }
 
 export function tail(s, n = 3000) { return s.length > n ? "..." + s.slice(-n) : s; }
