@@ -25,7 +25,13 @@ typedef struct {
     int tty;
     uint64_t done, total, read;
     double t0, shown;
+    /* random weights: RTAB normals already in the run dtype; each chunk of a
+     * matrix copies RCHUNK of them from a random start (drawing billions of
+     * values one by one took a minute for an 8B model) */
+    unsigned char *rtab;
 } wsrc;
+
+enum { RCHUNK = 1 << 16, RTAB = 1 << 20 };
 
 static double mono_s(void) {
     struct timespec ts;
@@ -105,7 +111,15 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
     size_t es = be_dtype_size(want);
     int rc = be->buffer_alloc(be->ctx, n * es, out);
     if (rc) return rc;
-    enum { CHUNK = 1 << 16 };
+    enum { CHUNK = RCHUNK };
+    if (!src && kind == T_MAT && !ws->rtab) {
+        if (!(ws->rtab = malloc((size_t)(RTAB + RCHUNK) * es))) {
+            be->buffer_free(be->ctx, *out);
+            *out = NULL;
+            return vc_errf(VC_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < (size_t)(RTAB + RCHUNK); i++) store_f32(ws->rtab, want, i, rand_normal(&ws->rng, 0.0f, 0.02f));
+    }
     unsigned char *tmp = malloc((size_t)CHUNK * 4);
     if (!tmp) {
         be->buffer_free(be->ctx, *out);
@@ -114,14 +128,17 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
     }
     for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
         size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
-        for (size_t i = 0; i < c; i++) {
+        const unsigned char *chunk = tmp;
+        if (!src && kind == T_MAT) {
+            chunk = ws->rtab + (size_t)(vc_rng_next(&ws->rng) % RTAB) * es;
+        } else for (size_t i = 0; i < c; i++) {
             float v;
             if (src) v = st_elem_to_f32(src, sdt, i0 + i);
             else if (kind == T_NORM) v = rand_normal(&ws->rng, 1.0f, 0.02f);
             else v = rand_normal(&ws->rng, 0.0f, 0.02f);
             store_f32(tmp, want, i, v);
         }
-        rc = be->buffer_write(be->ctx, *out, i0 * es, tmp, c * es);
+        rc = be->buffer_write(be->ctx, *out, i0 * es, chunk, c * es);
         if (rc) {
             be->buffer_free(be->ctx, *out);
             *out = NULL;
@@ -332,7 +349,9 @@ int mdl_random(const model_config *cfg, be_dtype dt, uint64_t seed, be_backend *
     if (rc) return rc;
     wsrc ws = {.dir = "random"};
     vc_rng_seed(&ws.rng, seed);
-    if ((rc = place_all(m, &ws))) {
+    rc = place_all(m, &ws);
+    free(ws.rtab);
+    if (rc) {
         mdl_free(m);
         return rc;
     }

@@ -147,6 +147,8 @@ static int create_device(vk_ctx *c) {
     c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (1ull << 30);
     c->unified = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
                  c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const char *st = getenv("VLLMC_VULKAN_STAGING");
+    c->force_staging = st && !strcmp(st, "1");
 
     uint32_t nq = 0;
     c->f.vkGetPhysicalDeviceQueueFamilyProperties(c->pdev, &nq, NULL);

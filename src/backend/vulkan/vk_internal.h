@@ -111,6 +111,8 @@ typedef struct {
     VkPhysicalDeviceMemoryProperties memprops;
     int has_budget;          /* VK_EXT_memory_budget */
     int unified;             /* device-local memory is host-visible (Apple, integrated, lavapipe) */
+    int force_staging;       /* VLLMC_VULKAN_STAGING=1: never map device buffers, as on a discrete GPU
+                                (so lavapipe in CI tests the staging paths too) */
     int subgroup_size;
     int subgroup_arith;      /* subgroupAdd usable in compute shaders */
     int fp16_arith;
@@ -140,6 +142,7 @@ typedef struct {
     /* staging for large writes and reads to device-local memory */
     be_buffer *stage;
     size_t stage_size;
+    size_t stage_used;       /* bytes of `stage` that recorded copies still read or write */
 
     unsigned next_id;
     int error;               /* first error since the last sync (VC_E*) */

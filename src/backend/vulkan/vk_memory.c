@@ -76,7 +76,7 @@ int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
     }
     if ((rc = vk_check(c, c->f.vkBindBufferMemory(c->dev, b->buf, b->mem, 0), "vkBindBufferMemory"))) goto err;
     VkMemoryPropertyFlags f = c->memprops.memoryTypes[t].propertyFlags;
-    if (f & HV) {
+    if ((f & HV) && (host || !c->force_staging)) {
         if ((rc = vk_check(c, c->f.vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory"))) goto err;
         b->coherent = (f & HC) != 0;
     }
@@ -134,6 +134,16 @@ static int copy_cmd(vk_ctx *c, be_buffer *src, size_t soff, be_buffer *dst, size
     return VC_OK;
 }
 
+/* Room for n bytes in the staging buffer, flushing what is recorded when it is full. */
+static int stage_take(vk_ctx *c, size_t n, size_t *at) {
+    int rc = ensure_stage(c);
+    if (rc) return rc;
+    if (c->stage_used + n > c->stage_size && (rc = vk_submit_wait(c))) return rc;
+    *at = c->stage_used;
+    c->stage_used += (n + 15) & ~(size_t)15;
+    return VC_OK;
+}
+
 int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes) {
     vk_ctx *c = ctx;
     int rc = check_range(c, b, off, bytes, "write");
@@ -144,18 +154,21 @@ int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t
         c->f.vkCmdUpdateBuffer(c->cb, b->buf, off, bytes, src);
         return VC_OK;
     }
-    if (c->recording && (rc = vk_submit_wait(c))) return rc;
     if (b->map) {
+        if (c->recording && (rc = vk_submit_wait(c))) return rc;
         memcpy((char *)b->map + off, src, bytes);
         mapped_sync(c, b, 1);
         return VC_OK;
     }
+    /* Device-local: through the staging buffer, as copies recorded in order with
+     * the ops; a model's weights go up 64 MiB per submission. */
     if ((rc = ensure_stage(c))) return rc;
     for (size_t done = 0; done < bytes;) {
-        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size;
-        memcpy(c->stage->map, (const char *)src + done, n);
+        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size, at;
+        if ((rc = stage_take(c, n, &at))) return rc;
+        memcpy((char *)c->stage->map + at, (const char *)src + done, n);
         mapped_sync(c, c->stage, 1);
-        if ((rc = copy_cmd(c, c->stage, 0, b, off + done, n)) || (rc = vk_submit_wait(c))) return rc;
+        if ((rc = copy_cmd(c, c->stage, at, b, off + done, n))) return rc;
         done += n;
     }
     return VC_OK;
@@ -174,12 +187,14 @@ int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes)
     }
     if ((rc = ensure_stage(c))) return rc;
     for (size_t done = 0; done < bytes;) {
-        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size;
+        size_t n = bytes - done < c->stage_size ? bytes - done : c->stage_size, at;
         /* recorded with whatever ops are pending: one submission for the step and its read-back */
-        if ((rc = copy_cmd(c, b, off + done, c->stage, 0, n)) || (rc = vk_submit_wait(c))) return rc;
+        if ((rc = stage_take(c, n, &at)) || (rc = copy_cmd(c, b, off + done, c->stage, at, n)) ||
+            (rc = vk_submit_wait(c)))
+            return rc;
         if (c->error) return c->error;
         mapped_sync(c, c->stage, 0);
-        memcpy((char *)dst + done, c->stage->map, n);
+        memcpy((char *)dst + done, (const char *)c->stage->map + at, n);
         done += n;
     }
     return VC_OK;

@@ -206,6 +206,7 @@ int vk_submit_wait(vk_ctx *c) {
     if (!c->recording) return VC_OK;
     c->recording = 0;
     c->n_pend = 0;
+    c->stage_used = 0;
     int rc = vk_check(c, c->f.vkEndCommandBuffer(c->cb), "vkEndCommandBuffer");
     if (rc) return rc;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
