@@ -72,6 +72,8 @@ static int create_instance(vk_ctx *c) {
         return vc_errf(VC_EUNSUP, "the Vulkan instance lacks %s", #name);
     VK_INSTANCE_FNS(LOAD_INST)
 #undef LOAD_INST
+    c->f.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+        c->f.vkGetInstanceProcAddr(c->inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
     return VC_OK;
 }
 
@@ -131,6 +133,24 @@ static int pick_device(vk_ctx *c, vk_pick pick) {
     return VC_OK;
 }
 
+/* The one cooperative-matrix shape matmul_coop.comp uses: 16x16x16, f16 A/B, f32 C/D, subgroup scope. */
+static int coop_shape_ok(vk_ctx *c) {
+    if (!c->f.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) return 0;
+    uint32_t n = 0;
+    if (c->f.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(c->pdev, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    if (!p) return 0;
+    for (uint32_t i = 0; i < n; i++) p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    int ok = 0;
+    if (c->f.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(c->pdev, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !ok; i++)
+            ok = p[i].MSize == 16 && p[i].NSize == 16 && p[i].KSize == 16 && p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                 p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV && p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                 p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(p);
+    return ok;
+}
+
 static int create_device(vk_ctx *c) {
     c->f.vkGetPhysicalDeviceProperties(c->pdev, &c->props);
     c->f.vkGetPhysicalDeviceMemoryProperties(c->pdev, &c->memprops);
@@ -166,23 +186,40 @@ static int create_device(vk_ctx *c) {
     VkExtensionProperties *ext = calloc(ne ? ne : 1, sizeof *ext);
     if (!ext) return vc_errf(VC_ENOMEM, "out of memory");
     c->f.vkEnumerateDeviceExtensionProperties(c->pdev, NULL, &ne, ext);
-    const char *want[4];
+    const char *want[6];
     uint32_t nw = 0;
     if (has_ext(ext, ne, "VK_KHR_portability_subset")) want[nw++] = "VK_KHR_portability_subset"; /* required when listed */
     if (has_ext(ext, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME)) {
         want[nw++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
         c->has_budget = 1;
     }
+    int has_f16_ext = has_ext(ext, ne, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+    int has_coop_ext = has_ext(ext, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     free(ext);
-    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                                                      .pNext = has_coop_ext ? &cmf : NULL};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
     c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
     c->fp16_arith = f16.shaderFloat16 != 0;
+    /* Opt-in for now: on the H100 the f16 tensor-core kernel measured slower than the f32 tiled one
+     * (pp512 on Llama-3.1-8B: 830 vs 1149 tokens/s) and rounds activations to f16 (see PERFORMANCE.md). */
+    const char *coop = getenv("VLLMC_VULKAN_COOPMAT");
+    c->coopmat = has_coop_ext && has_f16_ext && cmf.cooperativeMatrix && c->fp16_arith && c->subgroup_size == 32 &&
+                 coop_shape_ok(c) && coop && !strcmp(coop, "1");
+    if (c->fp16_arith && has_f16_ext) want[nw++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
+    if (c->coopmat) want[nw++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    /* enable exactly the features the shaders use */
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cme = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+                                                       .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceShaderFloat16Int8Features f16e = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                                                       .shaderFloat16 = VK_TRUE, .pNext = c->coopmat ? &cme : NULL};
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfam,
                                    .queueCount = 1, .pQueuePriorities = &prio};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                              .pNext = c->fp16_arith && has_f16_ext ? &f16e : NULL,
                               .pQueueCreateInfos = &qci, .enabledExtensionCount = nw, .ppEnabledExtensionNames = want};
     VkResult r = c->f.vkCreateDevice(c->pdev, &dci, NULL, &c->dev);
     if (r != VK_SUCCESS) return vc_errf(VC_EUNSUP, "vulkan: vkCreateDevice failed on %s (VkResult %d)", c->props.deviceName, (int)r);
@@ -232,6 +269,8 @@ static void vk_free_ctx(void *ctx) {
         for (int i = 0; i < c->n_pools; i++) c->f.vkDestroyDescriptorPool(c->dev, c->pools[i], NULL);
         vk_pipelines_free(c);
         if (c->fence) c->f.vkDestroyFence(c->dev, c->fence, NULL);
+        vk_prof_print(c);
+        if (c->qpool) c->f.vkDestroyQueryPool(c->dev, c->qpool, NULL);
         if (c->cpool) c->f.vkDestroyCommandPool(c->dev, c->cpool, NULL);
         c->f.vkDestroyDevice(c->dev, NULL);
     }
@@ -252,7 +291,15 @@ static int create_queue_objects(vk_ctx *c) {
                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
     if ((rc = vk_check(c, c->f.vkAllocateCommandBuffers(c->dev, &ai, &c->cb), "vkAllocateCommandBuffers"))) return rc;
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    return vk_check(c, c->f.vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence");
+    if ((rc = vk_check(c, c->f.vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence"))) return rc;
+    const char *prof = getenv("VLLMC_VULKAN_PROFILE");
+    if (prof && !strcmp(prof, "1") && c->props.limits.timestampComputeAndGraphics) {
+        VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = 4096};
+        if ((rc = vk_check(c, c->f.vkCreateQueryPool(c->dev, &qi, NULL, &c->qpool), "vkCreateQueryPool"))) return rc;
+        c->ts_period = c->props.limits.timestampPeriod;
+    }
+    return VC_OK;
 }
 
 static void describe(vk_ctx *c) {
@@ -262,10 +309,11 @@ static void describe(vk_ctx *c) {
     char tmp[512];
     snprintf(tmp, sizeof tmp,
              "Vulkan %u.%u: %.100s (%s, %.1f GiB%s), subgroup %d%s, fp16 arithmetic %s, bf16 read as 16-bit words, "
-             "no cooperative matrix",
+             "%s",
              VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), c->props.deviceName, type_name(c->props.deviceType),
              (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
-             c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no");
+             c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no",
+             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "no cooperative matrix");
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
 }
 

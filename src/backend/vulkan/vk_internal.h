@@ -40,11 +40,14 @@
     X(vkAllocateCommandBuffers) X(vkResetCommandBuffer) X(vkBeginCommandBuffer) X(vkEndCommandBuffer)        \
     X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch)                   \
     X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdUpdateBuffer) X(vkCmdFillBuffer) X(vkCreateFence)      \
-    X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) X(vkQueueSubmit) X(vkDeviceWaitIdle)
+    X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) X(vkQueueSubmit) X(vkDeviceWaitIdle)          \
+    X(vkCreateQueryPool) X(vkDestroyQueryPool) X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp)                 \
+    X(vkGetQueryPoolResults)
 
 typedef struct {
 #define VK_FN_FIELD(name) PFN_##name name;
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV vkGetPhysicalDeviceCooperativeMatrixPropertiesNV; /* optional */
     VK_GLOBAL_FNS(VK_FN_FIELD)
     VK_INSTANCE_FNS(VK_FN_FIELD)
     VK_DEVICE_FNS(VK_FN_FIELD)
@@ -71,10 +74,15 @@ typedef enum {
     VKP_ATTENTION = VKP_KV_WRITE + 3, /* + dtype */
     VKP_SILU_MUL = VKP_ATTENTION + 3,
     VKP_ADD,
+    VKP_MATVEC_SG,      /* + 4 * dtype + log2(tokens): decode with 16-byte loads and subgroupAdd */
+    VKP_COPY = VKP_MATVEC_SG + 12,
+    VKP_MATMUL_COOP,    /* + dtype: tensor cores (VK_NV_cooperative_matrix) */
+    VKP_MATMUL_COOP_END = VKP_MATMUL_COOP + 2,
     VKP_COUNT
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 8
+#define VKP_COUNT_MAX 64
 #define VK_PUSH_BYTES 128
 
 typedef struct {
@@ -116,6 +124,7 @@ typedef struct {
     int subgroup_size;
     int subgroup_arith;      /* subgroupAdd usable in compute shaders */
     int fp16_arith;
+    int coopmat;             /* VK_NV_cooperative_matrix with 16x16x16 f16 -> f32 on 32-wide subgroups */
     uint64_t max_range;      /* maxStorageBufferRange */
     uint64_t align;          /* minStorageBufferOffsetAlignment */
     uint64_t max_alloc;      /* maxMemoryAllocationSize */
@@ -144,6 +153,14 @@ typedef struct {
     size_t stage_size;
     size_t stage_used;       /* bytes of `stage` that recorded copies still read or write */
 
+    /* VLLMC_VULKAN_PROFILE=1: a timestamp after every dispatch; time per pipeline printed at exit */
+    VkQueryPool qpool;
+    int n_q;                 /* timestamps written in this recording */
+    int q_pipe[4096];        /* pipeline of each timestamp (-1: the start) */
+    double prof_ms[VKP_COUNT_MAX];
+    long prof_n[VKP_COUNT_MAX];
+    double ts_period;        /* ns per tick */
+
     unsigned next_id;
     int error;               /* first error since the last sync (VC_E*) */
     int lost;                /* the device was lost: every later call fails */
@@ -170,12 +187,14 @@ void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const 
 void vk_hazard(vk_ctx *c, const vk_use *u, int n);
 int vk_submit_wait(vk_ctx *c);
 int vk_sync(void *ctx);
+void vk_prof_print(vk_ctx *c);
 void vk_fail(vk_ctx *c, int rc);
 void vk_dsets_clear(vk_ctx *c);
 
 /* vk_pipeline.c */
 int vk_pipelines_create(vk_ctx *c);
 int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id);
+const char *vk_pipe_name(int id);
 void vk_pipelines_free(vk_ctx *c);
 
 /* vk_ops.c */

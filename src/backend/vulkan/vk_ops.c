@@ -69,8 +69,18 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w->rows};
     /* without a bias, the weight itself fills the unused binding (never read) */
     vk_use u[4] = {use_of(x, 0), use_of(w, 0), bias ? use_of(bias, 0) : use_of(w, 0), use_of(out, 1)};
-    uint32_t dt = dt_index(w->dtype);
-    if (x->rows <= MATVEC_MAX_N) {
+    uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
+    int vec_ok = c->subgroup_arith && pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
+                 pc.x_stride % 4 == 0;
+    if (x->rows <= MATVEC_MAX_N && vec_ok) {
+        uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+        uint32_t groups = cdiv(w->rows, rpw), gx = groups < 65535 ? groups : 65535;
+        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
+        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
+    } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
+        /* f16 inputs: only for half-precision weights, whose models tolerate it */
+        vk_dispatch(c, VKP_MATMUL_COOP + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 64), cdiv(x->rows, 64), 1);
+    } else if (x->rows <= MATVEC_MAX_N) {
         uint32_t groups = cdiv(w->rows, 4), gx = groups < 65535 ? groups : 65535;
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3; /* tokens per workgroup: 1 << lg */
         vk_dispatch(c, VKP_MATVEC + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);

@@ -3,6 +3,7 @@
  * first use, so a run pays only for the shaders it needs. Dtype variants are
  * one shader with a specialisation constant (constant_id 0). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -32,17 +33,34 @@ static const uint32_t spv_attention[] =
 static const uint32_t spv_eltwise[] =
 #include "eltwise.spv.h"
     ;
+static const uint32_t spv_matvec_sg[] =
+#include "matvec_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_coop[] =
+#include "matmul_coop.spv.h"
+    ;
+static const uint32_t spv_copy[] =
+#include "copy.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
     size_t bytes;
     int n_bindings;
-    uint32_t spec[2];  /* values of constant_id 0 and 1 */
+    uint32_t spec[3];  /* values of constant_id 0, 1 and 2 */
 } pipe_src;
 
-#define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 0}}
+#define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 1, 1}}
 
-static pipe_src source_of(vk_pipe_id id) {
+static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
+    if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id >= VKP_MATMUL_COOP) return (pipe_src)SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
+    if (id >= VKP_MATVEC_SG) {
+        pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SG) / 4);
+        s.spec[1] = 1u << ((id - VKP_MATVEC_SG) % 4);
+        s.spec[2] = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+        return s;
+    }
     if (id < VKP_RMSNORM) return (pipe_src)SRC(spv_get_rows, 3, (uint32_t)(id - VKP_GET_ROWS));
     if (id == VKP_RMSNORM) return (pipe_src)SRC(spv_rmsnorm, 3, 0);
     if (id < VKP_MATMUL) {
@@ -57,10 +75,32 @@ static pipe_src source_of(vk_pipe_id id) {
     return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);
 }
 
+const char *vk_pipe_name(int id) {
+    static const char *dt[3] = {"f32", "f16", "bf16"};
+    static char buf[VKP_COUNT][32];
+    if (id < 0 || id >= VKP_COUNT) return "?";
+    const char *base;
+    int d = -1;
+    if (id < VKP_RMSNORM) base = "get_rows", d = id - VKP_GET_ROWS;
+    else if (id == VKP_RMSNORM) base = "rmsnorm";
+    else if (id < VKP_MATMUL) base = "matvec", d = (id - VKP_MATVEC) / 4;
+    else if (id < VKP_ROPE) base = "matmul", d = id - VKP_MATMUL;
+    else if (id == VKP_ROPE) base = "rope";
+    else if (id < VKP_ATTENTION) base = "kv_write", d = id - VKP_KV_WRITE;
+    else if (id < VKP_SILU_MUL) base = "attention", d = id - VKP_ATTENTION;
+    else if (id == VKP_SILU_MUL) base = "silu_mul";
+    else if (id == VKP_ADD) base = "add";
+    else if (id < VKP_COPY) base = "matvec_sg", d = (id - VKP_MATVEC_SG) / 4;
+    else if (id == VKP_COPY) base = "copy";
+    else base = "matmul_coop", d = id - VKP_MATMUL_COOP;
+    snprintf(buf[id], sizeof buf[id], "%s%s%s", base, d >= 0 ? " " : "", d >= 0 ? dt[d] : "");
+    return buf[id];
+}
+
 int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
     vk_pipe *p = &c->pipes[id];
     if (p->pipe) return VC_OK;
-    pipe_src s = source_of(id);
+    pipe_src s = source_of(c, id);
     VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
     for (int i = 0; i < s.n_bindings; i++)
         b[i] = (VkDescriptorSetLayoutBinding){(uint32_t)i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, NULL};
@@ -77,8 +117,8 @@ int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
     VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = s.bytes, .pCode = s.code};
     VkShaderModule mod;
     if ((rc = vk_check(c, c->f.vkCreateShaderModule(c->dev, &mci, NULL, &mod), "vkCreateShaderModule"))) return rc;
-    VkSpecializationMapEntry me[2] = {{0, 0, sizeof(uint32_t)}, {1, sizeof(uint32_t), sizeof(uint32_t)}};
-    VkSpecializationInfo si = {2, me, sizeof s.spec, s.spec};
+    VkSpecializationMapEntry me[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
+    VkSpecializationInfo si = {3, me, sizeof s.spec, s.spec};
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
@@ -92,7 +132,7 @@ int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
 }
 
 int vk_pipelines_create(vk_ctx *c) {
-    for (int i = 0; i < VKP_COUNT; i++) c->pipes[i].n_bindings = source_of((vk_pipe_id)i).n_bindings;
+    for (int i = 0; i < VKP_COUNT; i++) c->pipes[i].n_bindings = source_of(c, (vk_pipe_id)i).n_bindings;
     return VC_OK;
 }
 

@@ -1,4 +1,5 @@
 /* Vulkan recording: one command buffer per step, narrow barriers, cached descriptor sets. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,38 @@ int vk_begin(vk_ctx *c) {
     c->recording = 1;
     c->n_pend = 0;
     c->n_dispatch = 0;
+    c->n_q = 0;
+    if (c->qpool) {
+        c->f.vkCmdResetQueryPool(c->cb, c->qpool, 0, 4096);
+        c->f.vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
+        c->q_pipe[c->n_q++] = -1;
+    }
     return VC_OK;
+}
+
+/* Time between consecutive timestamps, charged to the dispatch that ended it. */
+static void prof_collect(vk_ctx *c) {
+    if (!c->qpool || c->n_q < 2) return;
+    uint64_t ts[4096];
+    if (c->f.vkGetQueryPoolResults(c->dev, c->qpool, 0, (uint32_t)c->n_q, sizeof ts, ts, 8,
+                                   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+        return;
+    for (int i = 1; i < c->n_q; i++)
+        if (c->q_pipe[i] >= 0) {
+            c->prof_ms[c->q_pipe[i]] += (double)(ts[i] - ts[i - 1]) * c->ts_period * 1e-6;
+            c->prof_n[c->q_pipe[i]]++;
+        }
+}
+
+void vk_prof_print(vk_ctx *c) {
+    if (!c->qpool) return;
+    double total = 0;
+    for (int i = 0; i < VKP_COUNT; i++) total += c->prof_ms[i];
+    fprintf(stderr, "vulkan profile (GPU time between dispatch ends, by pipeline):\n");
+    for (int i = 0; i < VKP_COUNT; i++)
+        if (c->prof_n[i])
+            fprintf(stderr, "  %-16s %9.3f ms  %5.1f%%  %7ld dispatches  %8.2f us each\n", vk_pipe_name(i), c->prof_ms[i],
+                    100.0 * c->prof_ms[i] / total, c->prof_n[i], 1e3 * c->prof_ms[i] / (double)c->prof_n[i]);
 }
 
 static void barrier(vk_ctx *c) {
@@ -200,6 +232,10 @@ void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const 
     if (push_bytes) c->f.vkCmdPushConstants(c->cb, c->pipes[p].layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)push_bytes, push);
     c->f.vkCmdDispatch(c->cb, gx, gy, gz);
     c->n_dispatch++;
+    if (c->qpool && c->n_q < 4096) {
+        c->f.vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)c->n_q);
+        c->q_pipe[c->n_q++] = (int)p;
+    }
 }
 
 int vk_submit_wait(vk_ctx *c) {
@@ -213,6 +249,7 @@ int vk_submit_wait(vk_ctx *c) {
     if ((rc = vk_check(c, c->f.vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit"))) return rc;
     rc = vk_check(c, c->f.vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
     c->f.vkResetFences(c->dev, 1, &c->fence);
+    if (!rc) prof_collect(c);
     return rc;
 }
 
