@@ -98,6 +98,25 @@ static void log_load(const stk_stack *s) {
                 (double)m->bytes_in_place / gib);
 }
 
+static int log_device(const stk_params *p, stk_stack *s) {
+    if (p->quiet) return VC_OK;
+    be_info info;
+    int rc = s->be->info(s->be->ctx, &info);
+    if (!rc) fprintf(stderr, "INFO vllmc: device %s: %s\n", s->be->name, info.desc);
+    return rc;
+}
+
+/* Weights and engine on s->be. */
+static int load_model(stk_params *p, stk_stack *s) {
+    double t0 = now_s();
+    int rc = p->load_dummy ? open_dummy(p, s) : mdl_load(s->model_dir, p->dtype, s->be, &s->m);
+    if (rc) return rc;
+    s->load_s = now_s() - t0;
+    if (!p->quiet) log_load(s);
+    if (p->engine && (rc = eng_create(s->m, &p->ec, &s->e))) return rc;
+    return VC_OK;
+}
+
 int stk_open(stk_params *p, stk_stack **out) {
     *out = NULL;
     int rc = stk_check(p);
@@ -106,11 +125,7 @@ int stk_open(stk_params *p, stk_stack **out) {
     if (!s) return vc_errf(VC_ENOMEM, "out of memory");
     /* the device first: a --device that cannot open fails before a download */
     if ((rc = be_open(p->device, &s->be))) goto err;
-    if (!p->quiet) {
-        be_info info;
-        if ((rc = s->be->info(s->be->ctx, &info))) goto err;
-        fprintf(stderr, "INFO vllmc: device %s: %s\n", s->be->name, info.desc);
-    }
+    if ((rc = log_device(p, s))) goto err;
     if (!(p->load_dummy && is_file(p->model))) {
         hub_opts ho = {p->revision, p->download_dir, -1};
         if ((rc = hub_resolve(p->model, &ho, &s->model_dir))) goto err;
@@ -125,12 +140,18 @@ int stk_open(stk_params *p, stk_stack **out) {
         free(tj);
         if (rc) goto err;
     }
-    double t0 = now_s();
-    rc = p->load_dummy ? open_dummy(p, s) : mdl_load(s->model_dir, p->dtype, s->be, &s->m);
-    if (rc) goto err;
-    s->load_s = now_s() - t0;
-    if (!p->quiet) log_load(s);
-    if (p->engine && (rc = eng_create(s->m, &p->ec, &s->e))) goto err;
+    if ((rc = load_model(p, s))) {
+        /* --device auto: a GPU that cannot hold the model (or fails) leaves the CPU, as the
+         * issue asks; the message names the device and the figures */
+        int is_auto = !p->device || !strcmp(p->device, "auto");
+        if (!is_auto || strcmp(s->be->name, "vulkan") || !strstr(vc_errmsg(), "vulkan: ")) goto err;
+        fprintf(stderr, "WARNING vllmc: %s; --device auto falls back to the CPU\n", vc_errmsg());
+        eng_free(s->e);
+        mdl_free(s->m);
+        be_free(s->be);
+        s->e = NULL, s->m = NULL, s->be = NULL;
+        if ((rc = be_open("cpu", &s->be)) || (rc = log_device(p, s)) || (rc = load_model(p, s))) goto err;
+    }
     *out = s;
     return VC_OK;
 err:

@@ -11,12 +11,12 @@ int vk_check(vk_ctx *c, VkResult r, const char *what) {
     if (r == VK_SUCCESS) return VC_OK;
     if (r == VK_ERROR_DEVICE_LOST) {
         c->lost = 1;
-        return vc_errf(VC_EIO, "vulkan: %s: device lost (%s)", c->desc, what);
+        return vc_errf(VC_EIO, "vulkan: %s: device lost (%s)", c->props.deviceName, what);
     }
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
-        return vc_errf(VC_ENOMEM, "vulkan: %s: out of %s memory (%s)", c->desc,
+        return vc_errf(VC_ENOMEM, "vulkan: %s: out of %s memory (%s)", c->props.deviceName,
                        r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "device" : "host", what);
-    return vc_errf(VC_EIO, "vulkan: %s: %s failed (VkResult %d)", c->desc, what, (int)r);
+    return vc_errf(VC_EIO, "vulkan: %s: %s failed (VkResult %d)", c->props.deviceName, what, (int)r);
 }
 
 static int load_loader(vk_ctx *c) {
@@ -92,7 +92,8 @@ static int rank(const VkPhysicalDeviceProperties *p, vk_pick pick) {
     if (p->apiVersion < VK_API_VERSION_1_1) return -1;
     int cpu = p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU || strstr(p->deviceName, "llvmpipe") ||
               strstr(p->deviceName, "SwiftShader");
-    if (cpu) return pick == VK_PICK_ANY ? 4 : -1;
+    const char *allow = getenv("VLLMC_VULKAN_ALLOW_CPU");
+    if (cpu) return pick == VK_PICK_ANY || (allow && !strcmp(allow, "1")) ? 4 : -1;
     switch (p->deviceType) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
@@ -167,6 +168,9 @@ static int create_device(vk_ctx *c) {
     c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (1ull << 30);
     c->unified = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
                  c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const char *lim = getenv("VLLMC_VULKAN_MEMORY_LIMIT"), *fa = getenv("VLLMC_VULKAN_FAULT_AFTER_SUBMITS");
+    c->mem_limit = lim ? strtoull(lim, NULL, 10) : 0;
+    c->fault_after = fa ? atol(fa) : 0;
     const char *st = getenv("VLLMC_VULKAN_STAGING");
     c->force_staging = st && !strcmp(st, "1");
 

@@ -58,6 +58,7 @@ struct be_buffer {
     VkBuffer buf;
     VkDeviceMemory mem;
     size_t size;          /* bytes asked for */
+    uint64_t charged;     /* bytes counted against the memory limit */
     void *map;            /* persistent mapping when host-visible, else NULL */
     int coherent;         /* the mapping needs no flush/invalidate */
     unsigned id;          /* unique per buffer: the descriptor cache's key */
@@ -160,6 +161,11 @@ typedef struct {
     double prof_ms[VKP_COUNT_MAX];
     long prof_n[VKP_COUNT_MAX];
     double ts_period;        /* ns per tick */
+
+    /* fault injection for tests: VLLMC_VULKAN_MEMORY_LIMIT (bytes the device pretends to have for
+     * buffers) and VLLMC_VULKAN_FAULT_AFTER_SUBMITS (that submission reports a lost device) */
+    uint64_t mem_limit, mem_used;
+    long fault_after, n_submits;
 
     unsigned next_id;
     int error;               /* first error since the last sync (VC_E*) */

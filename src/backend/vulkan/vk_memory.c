@@ -26,11 +26,11 @@ static int find_type(vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want, VkMem
 /* host: a staging buffer (host-visible, cached where possible); else a device buffer. */
 int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
     *out = NULL;
-    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
     size_t size = (bytes + 15) & ~(size_t)15;
     if (size < bytes || (uint64_t)size > c->max_alloc)
         return vc_errf(VC_ENOMEM, "vulkan: %s: a buffer of %.2f GiB exceeds the device's largest allocation (%.2f GiB)",
-                       c->desc, (double)bytes / 1073741824.0, (double)c->max_alloc / 1073741824.0);
+                       c->props.deviceName, (double)bytes / 1073741824.0, (double)c->max_alloc / 1073741824.0);
     if (size == 0) size = 16;
     be_buffer *b = calloc(1, sizeof *b);
     if (!b) return vc_errf(VC_ENOMEM, "out of memory");
@@ -59,21 +59,25 @@ int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
     }
     if (t < 0) t = find_type(c, req.memoryTypeBits, 0, 0);
     if (t < 0) {
-        rc = vc_errf(VC_EUNSUP, "vulkan: %s: no memory type for a storage buffer", c->desc);
+        rc = vc_errf(VC_EUNSUP, "vulkan: %s: no memory type for a storage buffer", c->props.deviceName);
         goto err;
     }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
                                .memoryTypeIndex = (uint32_t)t};
-    VkResult r = c->f.vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    VkResult r = c->mem_limit && c->mem_used + req.size > c->mem_limit ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                                                         : c->f.vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
     if (r != VK_SUCCESS) {
         be_info info;
         vk_info(c, &info);
         rc = vk_check(c, r, "vkAllocateMemory");
-        vc_errf(rc, "vulkan: %s: cannot allocate %.2f GiB of %s memory (%.2f GiB of %.2f GiB free)", c->desc,
-                (double)bytes / 1073741824.0, host ? "host-visible" : "device", (double)info.mem_free / 1073741824.0,
-                (double)info.mem_total / 1073741824.0);
+        if (c->mem_limit) info.mem_total = c->mem_limit, info.mem_free = c->mem_limit - c->mem_used;
+        vc_errf(rc, "vulkan: %s: cannot allocate %.1f MiB of %s memory (%.1f MiB of %.1f MiB free)", c->props.deviceName,
+                (double)bytes / 1048576.0, host ? "host-visible" : "device", (double)info.mem_free / 1048576.0,
+                (double)info.mem_total / 1048576.0);
         goto err;
     }
+    b->charged = req.size;
+    c->mem_used += req.size;
     if ((rc = vk_check(c, c->f.vkBindBufferMemory(c->dev, b->buf, b->mem, 0), "vkBindBufferMemory"))) goto err;
     VkMemoryPropertyFlags f = c->memprops.memoryTypes[t].propertyFlags;
     if ((f & HV) && (host || !c->force_staging)) {
@@ -83,6 +87,7 @@ int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
     *out = b;
     return VC_OK;
 err:
+    c->mem_used -= b->charged;
     if (b->buf) c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
     if (b->mem) c->f.vkFreeMemory(c->dev, b->mem, NULL);
     free(b);
@@ -99,13 +104,14 @@ void vk_buffer_free(void *ctx, be_buffer *b) {
     c->f.vkDeviceWaitIdle(c->dev);
     vk_dsets_clear(c);
     if (b->map) c->f.vkUnmapMemory(c->dev, b->mem);
+    c->mem_used -= b->charged;
     c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
     c->f.vkFreeMemory(c->dev, b->mem, NULL);
     free(b);
 }
 
 static int check_range(vk_ctx *c, be_buffer *b, size_t off, size_t bytes, const char *what) {
-    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
     if (off > b->size || bytes > b->size - off)
         return vc_errf(VC_EINVAL, "vulkan: %s of %zu bytes at %zu outside buffer of %zu", what, bytes, off, b->size);
     return VC_OK;

@@ -39,7 +39,7 @@ void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, con
     for (int64_t r0 = 0; r0 < table->rows;) {
         int64_t nr = rows_fitting(c, table, r0);
         if (nr < 1) {
-            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a table row exceeds maxStorageBufferRange", c->desc));
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a table row exceeds maxStorageBufferRange", c->props.deviceName));
             return;
         }
         if (nr > table->rows - r0) nr = table->rows - r0;
@@ -97,7 +97,7 @@ void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_te
     for (int64_t r0 = 0; r0 < w->rows;) {
         int64_t nr = rows_fitting(c, w, r0);
         if (nr < 1) {
-            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a weight row exceeds maxStorageBufferRange", c->desc));
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a weight row exceeds maxStorageBufferRange", c->props.deviceName));
             return;
         }
         if (nr > w->rows - r0) nr = w->rows - r0;

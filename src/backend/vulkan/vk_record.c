@@ -14,7 +14,7 @@ void vk_fail(vk_ctx *c, int rc) {
 
 int vk_begin(vk_ctx *c) {
     if (c->recording) return VC_OK;
-    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
     int rc = vk_check(c, c->f.vkResetCommandBuffer(c->cb, 0), "vkResetCommandBuffer");
     if (rc) return rc;
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -210,13 +210,13 @@ void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const 
     const uint32_t *lim = c->props.limits.maxComputeWorkGroupCount;
     if (gx > lim[0] || gy > lim[1] || gz > lim[2]) {
         vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a dispatch of %u x %u x %u workgroups exceeds the device's limit",
-                           c->desc, gx, gy, gz));
+                           c->props.deviceName, gx, gy, gz));
         return;
     }
     for (int i = 0; i < n_uses; i++) {
         uint64_t start = uses[i].off % c->align;
         if (start + uses[i].bytes > c->max_range) {
-            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a tensor of %zu bytes exceeds maxStorageBufferRange (%llu)", c->desc,
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a tensor of %zu bytes exceeds maxStorageBufferRange (%llu)", c->props.deviceName,
                                uses[i].bytes, (unsigned long long)c->max_range));
             return;
         }
@@ -246,6 +246,7 @@ int vk_submit_wait(vk_ctx *c) {
     int rc = vk_check(c, c->f.vkEndCommandBuffer(c->cb), "vkEndCommandBuffer");
     if (rc) return rc;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
+    if (c->fault_after && ++c->n_submits >= c->fault_after) return vk_check(c, VK_ERROR_DEVICE_LOST, "vkQueueSubmit (injected)");
     if ((rc = vk_check(c, c->f.vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit"))) return rc;
     rc = vk_check(c, c->f.vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
     c->f.vkResetFences(c->dev, 1, &c->fence);
@@ -259,6 +260,6 @@ int vk_sync(void *ctx) {
     if (rc) vk_fail(c, rc);
     rc = c->error;
     c->error = VC_OK;
-    if (c->lost && !rc) rc = vc_errf(VC_EIO, "vulkan: %s: device lost", c->desc);
+    if (c->lost && !rc) rc = vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
     return rc;
 }
