@@ -189,6 +189,8 @@ int main(void) {
     const char *devs[2] = {"cpu", "gpu"};
     for (int d = 0; d < 2; d++) {
         be_backend *be = NULL;
+        /* small pieces: every step goes to the GPU in several submissions, as a big model's do */
+        if (d == 1) setenv("VLLMC_VULKAN_FLUSH_EVERY", "7", 1);
         int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
         const char *req = getenv("VLLMC_TEST_GPU");
         if (rc && d == 1 && !(req && !strcmp(req, "1"))) {

@@ -162,6 +162,11 @@ static int create_device(vk_ctx *c) {
     c->subgroup_size = (int)sg.subgroupSize;
     c->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                         (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && sg.subgroupSize >= 4;
+    /* Reductions use subgroupAdd/subgroupMax: every target (NVIDIA, AMD, Intel, Apple through
+     * MoltenVK, lavapipe) has subgroup arithmetic in compute shaders; a device without it is refused
+     * (--device auto then uses the CPU). */
+    if (!c->subgroup_arith)
+        return vc_errf(VC_EUNSUP, "vulkan: %s lacks subgroup arithmetic in compute shaders", c->props.deviceName);
     c->max_range = c->props.limits.maxStorageBufferRange;
     c->align = c->props.limits.minStorageBufferOffsetAlignment;
     if (c->align < 4) c->align = 4;
@@ -171,6 +176,8 @@ static int create_device(vk_ctx *c) {
     const char *lim = getenv("VLLMC_VULKAN_MEMORY_LIMIT"), *fa = getenv("VLLMC_VULKAN_FAULT_AFTER_SUBMITS");
     c->mem_limit = lim ? strtoull(lim, NULL, 10) : 0;
     c->fault_after = fa ? atol(fa) : 0;
+    const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");
+    c->flush_every = fe && atoi(fe) > 0 ? atoi(fe) : VK_FLUSH_DISPATCHES;
     const char *st = getenv("VLLMC_VULKAN_STAGING");
     c->force_staging = st && !strcmp(st, "1");
 
@@ -272,7 +279,8 @@ static void vk_free_ctx(void *ctx) {
         vk_dsets_clear(c);
         for (int i = 0; i < c->n_pools; i++) c->f.vkDestroyDescriptorPool(c->dev, c->pools[i], NULL);
         vk_pipelines_free(c);
-        if (c->fence) c->f.vkDestroyFence(c->dev, c->fence, NULL);
+        for (int i = 0; i < VK_NCB; i++)
+            if (c->fences[i]) c->f.vkDestroyFence(c->dev, c->fences[i], NULL);
         vk_prof_print(c);
         if (c->qpool) c->f.vkDestroyQueryPool(c->dev, c->qpool, NULL);
         if (c->cpool) c->f.vkDestroyCommandPool(c->dev, c->cpool, NULL);
@@ -292,10 +300,13 @@ static int create_queue_objects(vk_ctx *c) {
     int rc;
     if ((rc = vk_check(c, c->f.vkCreateCommandPool(c->dev, &pci, NULL, &c->cpool), "vkCreateCommandPool"))) return rc;
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->cpool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
-    if ((rc = vk_check(c, c->f.vkAllocateCommandBuffers(c->dev, &ai, &c->cb), "vkAllocateCommandBuffers"))) return rc;
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = VK_NCB};
+    if ((rc = vk_check(c, c->f.vkAllocateCommandBuffers(c->dev, &ai, c->cbs), "vkAllocateCommandBuffers"))) return rc;
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((rc = vk_check(c, c->f.vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence"))) return rc;
+    for (int i = 0; i < VK_NCB; i++)
+        if ((rc = vk_check(c, c->f.vkCreateFence(c->dev, &fci, NULL, &c->fences[i]), "vkCreateFence"))) return rc;
+    c->cb = c->cbs[0];
+    c->fence = c->fences[0];
     const char *prof = getenv("VLLMC_VULKAN_PROFILE");
     if (prof && !strcmp(prof, "1") && c->props.limits.timestampComputeAndGraphics) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,

@@ -83,6 +83,9 @@ typedef enum {
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 8
+#define VK_NCB 4                /* command buffers in the ring */
+#define VK_FLUSH_DISPATCHES 48  /* submit a piece of the step after this many dispatches
+                                   (VLLMC_VULKAN_FLUSH_EVERY overrides it; tests use small pieces) */
 #define VKP_COUNT_MAX 64
 #define VK_PUSH_BYTES 128
 
@@ -135,9 +138,15 @@ typedef struct {
 
     /* recording */
     VkCommandPool cpool;
-    VkCommandBuffer cb;
-    VkFence fence;
+    VkCommandBuffer cbs[VK_NCB];  /* a ring: a long step goes to the GPU in pieces while the host records */
+    VkFence fences[VK_NCB];
+    int busy[VK_NCB];        /* submitted, fence not yet waited */
+    int cur;                 /* ring index of cb */
+    VkCommandBuffer cb;      /* cbs[cur] */
+    VkFence fence;           /* fences[cur] */
     int recording;           /* cb has been begun */
+    int flush_every;         /* dispatches per submitted piece */
+    int continuing;          /* cb continues a step whose earlier pieces were submitted */
     int n_dispatch;          /* dispatches recorded since begin */
     /* hazard tracking since the last barrier */
     vk_use *pend;

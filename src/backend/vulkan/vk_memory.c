@@ -100,7 +100,7 @@ void vk_buffer_free(void *ctx, be_buffer *b) {
     vk_ctx *c = ctx;
     if (!b) return;
     /* a recorded op may still use it: run what is recorded first */
-    if (c->recording) vk_submit_wait(c);
+    if (c->recording || c->continuing) vk_submit_wait(c);
     c->f.vkDeviceWaitIdle(c->dev);
     vk_dsets_clear(c);
     if (b->map) c->f.vkUnmapMemory(c->dev, b->mem);
@@ -154,14 +154,16 @@ int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t
     vk_ctx *c = ctx;
     int rc = check_range(c, b, off, bytes, "write");
     if (rc || bytes == 0) return rc;
-    if (c->recording && bytes <= 65536 && off % 4 == 0 && bytes % 4 == 0) {
+    int pending = c->recording || c->continuing; /* ops of this step recorded or in flight */
+    if (pending && bytes <= 65536 && off % 4 == 0 && bytes % 4 == 0) {
+        if ((rc = vk_begin(c))) return rc;
         vk_use u = {b, off, bytes, 1};
         vk_hazard(c, &u, 1);
         c->f.vkCmdUpdateBuffer(c->cb, b->buf, off, bytes, src);
         return VC_OK;
     }
     if (b->map) {
-        if (c->recording && (rc = vk_submit_wait(c))) return rc;
+        if (pending && (rc = vk_submit_wait(c))) return rc;
         memcpy((char *)b->map + off, src, bytes);
         mapped_sync(c, b, 1);
         return VC_OK;
@@ -186,7 +188,7 @@ int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes)
     if (rc) return rc;
     if (c->error) return vc_errf(c->error, "vulkan: reading the results of a step that failed");
     if (b->map) {
-        if (c->recording && (rc = vk_submit_wait(c))) return rc;
+        if ((c->recording || c->continuing) && (rc = vk_submit_wait(c))) return rc;
         mapped_sync(c, b, 0);
         memcpy(dst, (const char *)b->map + off, bytes);
         return c->error;

@@ -12,24 +12,66 @@ void vk_fail(vk_ctx *c, int rc) {
     if (!c->error) c->error = rc ? rc : VC_ERR;
 }
 
+static int wait_slot(vk_ctx *c, int i) {
+    if (!c->busy[i]) return VC_OK;
+    c->busy[i] = 0;
+    int rc = vk_check(c, c->f.vkWaitForFences(c->dev, 1, &c->fences[i], VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    c->f.vkResetFences(c->dev, 1, &c->fences[i]);
+    return rc;
+}
+
+static void barrier(vk_ctx *c);
+
 int vk_begin(vk_ctx *c) {
     if (c->recording) return VC_OK;
     if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
-    int rc = vk_check(c, c->f.vkResetCommandBuffer(c->cb, 0), "vkResetCommandBuffer");
+    int rc = wait_slot(c, c->cur);
     if (rc) return rc;
+    c->cb = c->cbs[c->cur];
+    c->fence = c->fences[c->cur];
+    if ((rc = vk_check(c, c->f.vkResetCommandBuffer(c->cb, 0), "vkResetCommandBuffer"))) return rc;
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     if ((rc = vk_check(c, c->f.vkBeginCommandBuffer(c->cb, &bi), "vkBeginCommandBuffer"))) return rc;
     c->recording = 1;
     c->n_pend = 0;
     c->n_dispatch = 0;
-    c->n_q = 0;
+    /* what earlier pieces of this step wrote is not tracked here: one barrier covers it */
+    if (c->continuing) barrier(c);
+    c->continuing = 0;
     if (c->qpool) {
+        c->n_q = 0;
         c->f.vkCmdResetQueryPool(c->cb, c->qpool, 0, 4096);
         c->f.vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
         c->q_pipe[c->n_q++] = -1;
     }
     return VC_OK;
+}
+
+static int submit_current(vk_ctx *c) {
+    c->recording = 0;
+    c->n_pend = 0;
+    int rc = vk_check(c, c->f.vkEndCommandBuffer(c->cb), "vkEndCommandBuffer");
+    if (rc) return rc;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
+    if (c->fault_after && ++c->n_submits >= c->fault_after) return vk_check(c, VK_ERROR_DEVICE_LOST, "vkQueueSubmit (injected)");
+    if ((rc = vk_check(c, c->f.vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit"))) return rc;
+    c->busy[c->cur] = 1;
+    return VC_OK;
+}
+
+/* Send what is recorded so far to the GPU and go on recording the same step
+ * into the next command buffer of the ring (#12406 in llama.cpp measured this
+ * overlap of recording and execution at +20% on small models). Staging space
+ * stays reserved until the whole step has been waited for. */
+static void flush_piece(vk_ctx *c) {
+    int rc = submit_current(c);
+    if (rc) {
+        vk_fail(c, rc);
+        return;
+    }
+    c->cur = (c->cur + 1) % VK_NCB;
+    c->continuing = 1;
 }
 
 /* Time between consecutive timestamps, charged to the dispatch that ended it. */
@@ -235,21 +277,18 @@ void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const 
     if (c->qpool && c->n_q < 4096) {
         c->f.vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)c->n_q);
         c->q_pipe[c->n_q++] = (int)p;
+    } else if (!c->qpool && c->n_dispatch >= c->flush_every) {
+        flush_piece(c);
     }
 }
 
 int vk_submit_wait(vk_ctx *c) {
-    if (!c->recording) return VC_OK;
-    c->recording = 0;
-    c->n_pend = 0;
+    int rc = c->recording ? submit_current(c) : VC_OK, r2;
+    for (int i = 1; i <= VK_NCB; i++)
+        if ((r2 = wait_slot(c, (c->cur + i) % VK_NCB)) && !rc) rc = r2;
+    c->cur = (c->cur + 1) % VK_NCB;
+    c->continuing = 0;
     c->stage_used = 0;
-    int rc = vk_check(c, c->f.vkEndCommandBuffer(c->cb), "vkEndCommandBuffer");
-    if (rc) return rc;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
-    if (c->fault_after && ++c->n_submits >= c->fault_after) return vk_check(c, VK_ERROR_DEVICE_LOST, "vkQueueSubmit (injected)");
-    if ((rc = vk_check(c, c->f.vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit"))) return rc;
-    rc = vk_check(c, c->f.vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-    c->f.vkResetFences(c->dev, 1, &c->fence);
     if (!rc) prof_collect(c);
     return rc;
 }
