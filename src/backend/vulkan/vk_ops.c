@@ -146,17 +146,21 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
     struct {
         uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
-        uint32_t H, HKV, HD, window;
+        uint32_t H, HKV, HD, window, vec;
         float scale;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads,
-            (uint32_t)shape->head_dim, (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), shape->scale};
+            (uint32_t)shape->head_dim, (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0,
+            shape->scale};
+    uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
+    pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     vk_use u[7] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
                    use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0)};
-    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 7, &pc, sizeof pc, (uint32_t)shape->n_heads,
-                (uint32_t)q->rows, 1);
+    uint32_t G = (uint32_t)(shape->n_heads / shape->n_kv_heads);
+    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 7, &pc, sizeof pc, (uint32_t)shape->n_kv_heads,
+                (uint32_t)q->rows, cdiv(G, 8));
 }
 
 static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {
