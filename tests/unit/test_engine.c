@@ -98,11 +98,12 @@ static eng_engine *mk(mdl_model *m, int bs, int max_seqs, int max_tokens, int ca
 
 static int same(const result *a, const result *b) { return a->n == b->n && !memcmp(a->tok, b->tok, sizeof(int32_t) * (size_t)a->n); }
 
-int main(void) {
-    be_backend *be;
-    CHECK(be_cpu_create(&be, 0, NULL) == 0);
-    mdl_model *m;
-    CHECK(mdl_load("tests/golden/llama-f32", "float32", be, &m) == 0);
+/* Every check below on one backend: the same greedy tokens batched or alone holds on any device,
+ * since each run is compared with a reference made on that device. */
+static void run_suite(be_backend *be) {
+    mdl_model *m = NULL;
+    CHECK_MSG(mdl_load("tests/golden/llama-f32", "float32", be, &m) == 0, "%s: %s", be->name, vc_errmsg());
+    if (!m) return;
     /* prompts: several share a 40-token prefix, lengths 1..90 */
     static int32_t buf[MAXR][128];
     int32_t *pr[MAXR];
@@ -318,6 +319,26 @@ int main(void) {
     c.max_model_len = 100000;
     CHECK(eng_create(m, &c, &e) != 0 && strstr(vc_errmsg(), "max_position_embeddings") != NULL);
     mdl_free(m);
-    be_free(be);
+}
+
+int main(void) {
+    /* every backend this build and machine have, as test_golden.c: the CPU, and the GPU where
+     * be_open("gpu") finds one (lavapipe in CI, which sets VLLMC_TEST_GPU=1 so that a missing
+     * GPU fails) */
+    const char *req = getenv("VLLMC_TEST_GPU");
+    for (int d = 0; d < 2; d++) {
+        be_backend *be = NULL;
+        int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
+        if (rc && d == 1 && !(req && !strcmp(req, "1"))) {
+            printf("  gpu: skipped (%s)\n", vc_errmsg());
+            continue;
+        }
+        CHECK_MSG(rc == 0, "%s: %s", d == 0 ? "cpu" : "gpu", vc_errmsg());
+        if (rc) continue;
+        int before = test_failures;
+        run_suite(be);
+        printf("  %s backend: %s\n", be->name, test_failures == before ? "ok" : "FAILED (CHECK lines above)");
+        be_free(be);
+    }
     TEST_END();
 }
