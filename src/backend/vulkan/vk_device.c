@@ -213,11 +213,9 @@ static int create_device(vk_ctx *c) {
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
     c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
     c->fp16_arith = f16.shaderFloat16 != 0;
-    /* Opt-in for now: on the H100 the f16 tensor-core kernel measured slower than the f32 tiled one
-     * (pp512 on Llama-3.1-8B: 830 vs 1149 tokens/s) and rounds activations to f16 (see PERFORMANCE.md). */
-    const char *coop = getenv("VLLMC_VULKAN_COOPMAT");
+    const char *nocoop = getenv("VLLMC_VULKAN_NO_COOPMAT");
     c->coopmat = has_coop_ext && has_f16_ext && cmf.cooperativeMatrix && c->fp16_arith && c->subgroup_size == 32 &&
-                 coop_shape_ok(c) && coop && !strcmp(coop, "1");
+                 coop_shape_ok(c) && !(nocoop && !strcmp(nocoop, "1"));
     if (c->fp16_arith && has_f16_ext) want[nw++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     if (c->coopmat) want[nw++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     /* enable exactly the features the shaders use */
@@ -308,6 +306,7 @@ static int create_queue_objects(vk_ctx *c) {
     c->cb = c->cbs[0];
     c->fence = c->fences[0];
     const char *prof = getenv("VLLMC_VULKAN_PROFILE");
+    c->host_prof = prof && !strcmp(prof, "2");
     if (prof && !strcmp(prof, "1") && c->props.limits.timestampComputeAndGraphics) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
                                     .queryCount = 4096};

@@ -170,6 +170,10 @@ typedef struct {
     double prof_ms[VKP_COUNT_MAX];
     long prof_n[VKP_COUNT_MAX];
     double ts_period;        /* ns per tick */
+    /* VLLMC_VULKAN_PROFILE=2: host time recording dispatches, submitting and waiting (no timestamps) */
+    int host_prof;
+    double h_record, h_submit, h_wait;
+    long h_dispatches, h_syncs;
 
     /* fault injection for tests: VLLMC_VULKAN_MEMORY_LIMIT (bytes the device pretends to have for
      * buffers) and VLLMC_VULKAN_FAULT_AFTER_SUBMITS (that submission reports a lost device) */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "backend/vulkan/vk_internal.h"
 #include "base/err.h"
 
@@ -12,10 +14,18 @@ void vk_fail(vk_ctx *c, int rc) {
     if (!c->error) c->error = rc ? rc : VC_ERR;
 }
 
+static double hnow(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int wait_slot(vk_ctx *c, int i) {
     if (!c->busy[i]) return VC_OK;
     c->busy[i] = 0;
+    double t0 = c->host_prof ? hnow() : 0;
     int rc = vk_check(c, c->f.vkWaitForFences(c->dev, 1, &c->fences[i], VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    if (c->host_prof) c->h_wait += hnow() - t0;
     c->f.vkResetFences(c->dev, 1, &c->fences[i]);
     return rc;
 }
@@ -55,7 +65,9 @@ static int submit_current(vk_ctx *c) {
     if (rc) return rc;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
     if (c->fault_after && ++c->n_submits >= c->fault_after) return vk_check(c, VK_ERROR_DEVICE_LOST, "vkQueueSubmit (injected)");
+    double t0 = c->host_prof ? hnow() : 0;
     if ((rc = vk_check(c, c->f.vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit"))) return rc;
+    if (c->host_prof) c->h_submit += hnow() - t0;
     c->busy[c->cur] = 1;
     return VC_OK;
 }
@@ -89,6 +101,11 @@ static void prof_collect(vk_ctx *c) {
 }
 
 void vk_prof_print(vk_ctx *c) {
+    if (c->host_prof)
+        fprintf(stderr, "vulkan host time: %ld dispatches recorded in %.3f ms (%.2f us each), %.3f ms submitting, "
+                "%.3f ms waiting for the GPU, %ld syncs\n", c->h_dispatches, 1e3 * c->h_record,
+                c->h_dispatches ? 1e6 * c->h_record / (double)c->h_dispatches : 0.0, 1e3 * c->h_submit, 1e3 * c->h_wait,
+                c->h_syncs);
     if (!c->qpool) return;
     double total = 0;
     for (int i = 0; i < VKP_COUNT; i++) total += c->prof_ms[i];
@@ -241,8 +258,24 @@ static int get_set(vk_ctx *c, vk_pipe_id p, const vk_use *u, int n, VkDescriptor
     return VC_OK;
 }
 
+static void dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const void *push, size_t push_bytes,
+                     uint32_t gx, uint32_t gy, uint32_t gz);
+
 void vk_dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const void *push, size_t push_bytes,
                  uint32_t gx, uint32_t gy, uint32_t gz) {
+    if (!c->host_prof) {
+        dispatch(c, p, uses, n_uses, push, push_bytes, gx, gy, gz);
+        return;
+    }
+    double t0 = hnow(), w0 = c->h_wait, s0 = c->h_submit;
+    dispatch(c, p, uses, n_uses, push, push_bytes, gx, gy, gz);
+    /* waits for a free command buffer and piece submissions are counted apart */
+    c->h_record += hnow() - t0 - (c->h_wait - w0) - (c->h_submit - s0);
+    c->h_dispatches++;
+}
+
+static void dispatch(vk_ctx *c, vk_pipe_id p, const vk_use *uses, int n_uses, const void *push, size_t push_bytes,
+                     uint32_t gx, uint32_t gy, uint32_t gz) {
     if (c->error || gx == 0 || gy == 0 || gz == 0) return;
     int rc;
     if (n_uses != c->pipes[p].n_bindings || push_bytes > VK_PUSH_BYTES) {
@@ -295,6 +328,7 @@ int vk_submit_wait(vk_ctx *c) {
 
 int vk_sync(void *ctx) {
     vk_ctx *c = ctx;
+    c->h_syncs++;
     int rc = vk_submit_wait(c);
     if (rc) vk_fail(c, rc);
     rc = c->error;

@@ -4,7 +4,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 // out[t, m] = x[t, :] . w[m, :] (+ bias[m]) for few tokens (decode), streaming
 // the weights at full width: one subgroup per weight row, each lane reading
-// 16 bytes (8 f16/bf16 or 4 f32 values) per load, two loads in flight, then
+// 16 bytes (8 f16/bf16 or 4 f32 values) per load, four loads in flight, then
 // one subgroupAdd per token. Needs 16-byte aligned weight rows and 4-float
 // aligned x rows (the host checks; matvec.comp covers the rest). RPW rows per
 // workgroup, whatever subgroup size the device picks.
@@ -55,12 +55,15 @@ void main() {
         float acc[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         uint wb = (p.w_off + m * p.w_stride) / E; // in uvec4 units
         uint k = lane * E;
-        for (; k + step < p.K; k += 2u * step) {
+        for (; k + 3u * step < p.K; k += 4u * step) { // four 16-byte loads in flight
             uvec4 a = w.d[wb + k / E], b = w.d[wb + (k + step) / E];
+            uvec4 c = w.d[wb + (k + 2u * step) / E], d = w.d[wb + (k + 3u * step) / E];
             fma_chunk(a, k, acc);
             fma_chunk(b, k + step, acc);
+            fma_chunk(c, k + 2u * step, acc);
+            fma_chunk(d, k + 3u * step, acc);
         }
-        if (k < p.K) fma_chunk(w.d[wb + k / E], k, acc);
+        for (; k < p.K; k += step) fma_chunk(w.d[wb + k / E], k, acc);
         for (uint j = 0u; j < NT; j++) {
             float v = subgroupAdd(acc[j]);
             if (lane == 0u && j < p.n) {
