@@ -5,7 +5,9 @@
 //
 // Env: VLLMC (default build/vllmc, relative to the repository root), VLLMC_TEST_MODEL (a
 // model dir made by tests/fixtures/make_chat_model.sh; made here in a temp dir when unset),
-// VLLMC_SERVE_LOG=1 (echo the servers' stderr).
+// VLLMC_SERVE_LOG=1 (echo the servers' stderr), VLLMC_TEST_DEVICE (auto|cpu|gpu: every server is
+// started with --device VALUE unless its args name a device; with gpu a server whose log does not
+// say "device vulkan" fails to start, so a GPU run cannot quietly test the CPU).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -63,7 +65,9 @@ for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { killAll(); proc
  * Returns {port, pid, child, log(), stop(signal) -> Promise<{code, signal, ms}>}.
  */
 export function startServer(args = [], { env = {}, model = getModelDir(), timeoutMs = 60000, name = "server", names = [MODEL_NAME] } = {}) {
-  const argv = ["serve", model, "--port", "0", "--host", "127.0.0.1", ...(names.length ? ["--served-model-name", ...names] : []), ...args];
+  const device = process.env.VLLMC_TEST_DEVICE && !args.includes("--device") ? process.env.VLLMC_TEST_DEVICE : null;
+  const argv = ["serve", model, "--port", "0", "--host", "127.0.0.1", ...(names.length ? ["--served-model-name", ...names] : []),
+    ...(device ? ["--device", device] : []), ...args];
   const child = spawn(VLLMC, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let logText = "";
   const exited = new Promise((res) => child.on("exit", (code, signal) => res({ code, signal })));
@@ -86,7 +90,8 @@ export function startServer(args = [], { env = {}, model = getModelDir(), timeou
       const m = /INFO vllmc: listening on http:\/\/[^\s:]+:(\d+)/.exec(logText);
       if (m && !srv.port) {
         srv.port = parseInt(m[1], 10);
-        healthy(srv.port).then((ok) => (ok ? ready() : fail(`/health did not answer 200 after the "listening on" line`)));
+        if (device === "gpu" && !/INFO vllmc: device vulkan: /.test(logText)) fail(`--device gpu: no "device vulkan" line before "listening on"`);
+        else healthy(srv.port).then((ok) => (ok ? ready() : fail(`/health did not answer 200 after the "listening on" line`)));
       }
     };
     const fail = (why) => {

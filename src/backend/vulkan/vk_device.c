@@ -213,9 +213,12 @@ static int create_device(vk_ctx *c) {
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
     c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
     c->fp16_arith = f16.shaderFloat16 != 0;
-    const char *nocoop = getenv("VLLMC_VULKAN_NO_COOPMAT");
+    /* Opt-in (VLLMC_VULKAN_COOPMAT=1): on the H100 this tensor-core kernel measured slower than the f32
+     * tiled one (pp512 on Llama-3.1-8B: 729-830 vs 1149 tokens/s) and its bf16 golden logprobs drift
+     * to 3.6e-2 (f32 kernel: 3e-5); see docs/PERFORMANCE.md. */
+    const char *coop = getenv("VLLMC_VULKAN_COOPMAT");
     c->coopmat = has_coop_ext && has_f16_ext && cmf.cooperativeMatrix && c->fp16_arith && c->subgroup_size == 32 &&
-                 coop_shape_ok(c) && !(nocoop && !strcmp(nocoop, "1"));
+                 coop_shape_ok(c) && coop && !strcmp(coop, "1");
     if (c->fp16_arith && has_f16_ext) want[nw++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     if (c->coopmat) want[nw++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     /* enable exactly the features the shaders use */
@@ -327,7 +330,7 @@ static void describe(vk_ctx *c) {
              VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), c->props.deviceName, type_name(c->props.deviceType),
              (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
              c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no",
-             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "no cooperative matrix");
+             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "cooperative matrix not used");
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
 }
 
