@@ -192,6 +192,8 @@ int main(void) {
         be_backend *be = NULL;
         /* small pieces: every step goes to the GPU in several submissions, as a big model's do */
         if (d == 1) setenv("VLLMC_VULKAN_FLUSH_EVERY", "7", 1);
+        /* and decode contexts cut into splits of 16 keys, merged as a long context's are */
+        if (d == 1) setenv("VLLMC_VULKAN_ATTN_SPLIT", "16", 1);
         int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
         const char *req = getenv("VLLMC_TEST_GPU");
         if (rc && d == 1 && !(req && !strcmp(req, "1"))) {

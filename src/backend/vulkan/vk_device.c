@@ -176,6 +176,8 @@ static int create_device(vk_ctx *c) {
     const char *lim = getenv("VLLMC_VULKAN_MEMORY_LIMIT"), *fa = getenv("VLLMC_VULKAN_FAULT_AFTER_SUBMITS");
     c->mem_limit = lim ? strtoull(lim, NULL, 10) : 0;
     c->fault_after = fa ? atol(fa) : 0;
+    const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
+    c->attn_split = as ? atoi(as) : 0;
     const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");
     c->flush_every = fe && atoi(fe) > 0 ? atoi(fe) : VK_FLUSH_DISPATCHES;
     const char *st = getenv("VLLMC_VULKAN_STAGING");
@@ -277,6 +279,7 @@ static void vk_free_ctx(void *ctx) {
     if (c->dev) {
         c->f.vkDeviceWaitIdle(c->dev);
         if (c->stage) vk_buffer_free(c, c->stage);
+        if (c->scratch) vk_buffer_free(c, c->scratch);
         vk_dsets_clear(c);
         for (int i = 0; i < c->n_pools; i++) c->f.vkDestroyDescriptorPool(c->dev, c->pools[i], NULL);
         vk_pipelines_free(c);

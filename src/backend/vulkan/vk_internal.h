@@ -78,7 +78,7 @@ typedef enum {
     VKP_MATVEC_SG,      /* + 4 * dtype + log2(tokens): decode with 16-byte loads and subgroupAdd */
     VKP_COPY = VKP_MATVEC_SG + 12,
     VKP_MATMUL_COOP,    /* + dtype: tensor cores (VK_NV_cooperative_matrix) */
-    VKP_MATMUL_COOP_END = VKP_MATMUL_COOP + 2,
+    VKP_ATTN_COMBINE = VKP_MATMUL_COOP + 3,
     VKP_COUNT
 } vk_pipe_id;
 
@@ -162,6 +162,8 @@ typedef struct {
     be_buffer *stage;
     size_t stage_size;
     size_t stage_used;       /* bytes of `stage` that recorded copies still read or write */
+    be_buffer *scratch;      /* attention's per-split partial results, grown on demand */
+    int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
 
     /* VLLMC_VULKAN_PROFILE=1: a timestamp after every dispatch; time per pipeline printed at exit */
     VkQueryPool qpool;

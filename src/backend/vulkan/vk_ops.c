@@ -134,33 +134,85 @@ void vk_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const 
     vk_dispatch(c, VKP_KV_WRITE + dt_index(cache->dtype), u, 3, &pc, sizeof pc, cdiv(per_row, 64), (uint32_t)k->rows, 1);
 }
 
+/* Splits of the context per (row, KV head): enough workgroups to fill the GPU
+ * (about two per compute unit, 264 on an H100) when there are few rows (decode),
+ * one when prefill rows already fill it; at least 128 keys per split. */
+static uint32_t attn_splits(const vk_ctx *c, int64_t rows, uint32_t heads_blocks, int max_seq_len,
+                            uint32_t *split_keys) {
+    if (c->attn_split > 0 && rows > 8) { /* forced splits (tests) are for decode-sized batches */
+        *split_keys = (uint32_t)(max_seq_len > 0 ? max_seq_len : 1);
+        return 1;
+    }
+    if (c->attn_split > 0) { /* forced (tests): splits of that many keys */
+        *split_keys = (uint32_t)c->attn_split;
+        uint32_t s = (uint32_t)((max_seq_len > 0 ? max_seq_len : 1) + c->attn_split - 1) / (uint32_t)c->attn_split;
+        return s > 64 ? (*split_keys = (uint32_t)((max_seq_len + 63) / 64), 64) : s;
+    }
+    uint32_t chunks = (uint32_t)((max_seq_len > 0 ? max_seq_len : 1) + 127) / 128;
+    uint64_t wgs = (uint64_t)rows * heads_blocks;
+    uint32_t s = wgs >= 264 ? 1 : (uint32_t)((264 + wgs - 1) / wgs);
+    if (s > chunks) s = chunks;
+    if (s > 64) s = 64;
+    if (s < 1) s = 1;
+    *split_keys = 128 * ((chunks + s - 1) / s);
+    return (uint32_t)((chunks * 128 + *split_keys - 1) / *split_keys);
+}
+
+static int ensure_scratch(vk_ctx *c, size_t bytes) {
+    if (c->scratch && c->scratch->size >= bytes) return VC_OK;
+    size_t sz = 1 << 20;
+    while (sz < bytes) sz *= 2;
+    /* growing frees the old buffer, which waits for the recorded work: rare (first long context) */
+    if (c->scratch) vk_buffer_free(c, c->scratch);
+    c->scratch = NULL;
+    return vk_buffer_alloc(c, sz, &c->scratch);
+}
+
 void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out) {
     vk_ctx *c = ctx;
-    if (shape->head_dim > 256 || shape->n_kv_heads < 1 || shape->n_heads % shape->n_kv_heads ||
+    int HD = shape->head_dim;
+    if (HD > 256 || HD % 4 || shape->n_kv_heads < 1 || shape->n_heads % shape->n_kv_heads ||
         k_cache->dtype != v_cache->dtype || k_cache->stride != v_cache->stride) {
-        vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: attention with head_dim %d, %d/%d heads is not supported", shape->head_dim,
+        vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: attention with head_dim %d, %d/%d heads is not supported", HD,
                            shape->n_heads, shape->n_kv_heads));
         return;
     }
+    uint32_t G = (uint32_t)(shape->n_heads / shape->n_kv_heads), GB = 1024u / (uint32_t)HD;
+    if (GB > 8) GB = 8;
+    if (GB > G) GB = G;
+    uint32_t nb = (G + GB - 1) / GB, split_keys;
+    uint32_t S = attn_splits(c, q->rows, (uint32_t)shape->n_kv_heads * nb, meta->max_seq_len, &split_keys);
     struct {
         uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
-        uint32_t H, HKV, HD, window, vec;
+        uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys;
         float scale;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
-            (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads,
-            (uint32_t)shape->head_dim, (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0,
-            shape->scale};
+            (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
+            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, shape->scale};
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
-    vk_use u[7] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
-                   use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0)};
-    uint32_t G = (uint32_t)(shape->n_heads / shape->n_kv_heads);
-    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 7, &pc, sizeof pc, (uint32_t)shape->n_kv_heads,
-                (uint32_t)q->rows, cdiv(G, 8));
+    size_t part_bytes = (size_t)q->rows * (size_t)shape->n_heads * S * (size_t)(HD + 2) * sizeof(float);
+    int rc = S > 1 ? ensure_scratch(c, part_bytes) : VC_OK;
+    if (rc) {
+        vk_fail(c, rc);
+        return;
+    }
+    /* with one split the scratch binding is unused: the output fills it */
+    vk_use part = S > 1 ? (vk_use){c->scratch, 0, part_bytes, 1} : use_of(out, 1);
+    vk_use u[8] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
+                   use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0), part};
+    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 8, &pc, sizeof pc, (uint32_t)shape->n_kv_heads * nb,
+                (uint32_t)q->rows, S);
+    if (S > 1) {
+        struct { uint32_t o_off, o_stride, H, HD, n_split; } cc = {eoff(c, out), (uint32_t)out->stride,
+                                                                   (uint32_t)shape->n_heads, (uint32_t)HD, S};
+        vk_use u2[2] = {{c->scratch, 0, part_bytes, 0}, use_of(out, 1)};
+        vk_dispatch(c, VKP_ATTN_COMBINE, u2, 2, &cc, sizeof cc, (uint32_t)shape->n_heads, (uint32_t)q->rows, 1);
+    }
 }
 
 static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {

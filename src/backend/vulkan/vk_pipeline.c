@@ -39,6 +39,9 @@ static const uint32_t spv_matvec_sg[] =
 static const uint32_t spv_matmul_coop[] =
 #include "matmul_coop.spv.h"
     ;
+static const uint32_t spv_attn_combine[] =
+#include "attn_combine.spv.h"
+    ;
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
@@ -54,6 +57,7 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
     if (id >= VKP_MATMUL_COOP) return (pipe_src)SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
     if (id >= VKP_MATVEC_SG) {
         pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SG) / 4);
@@ -71,7 +75,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id < VKP_ROPE) return (pipe_src)SRC(spv_matmul, 4, (uint32_t)(id - VKP_MATMUL));
     if (id == VKP_ROPE) return (pipe_src)SRC(spv_rope, 3, 0);
     if (id < VKP_ATTENTION) return (pipe_src)SRC(spv_kv_write, 3, (uint32_t)(id - VKP_KV_WRITE));
-    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 7, (uint32_t)(id - VKP_ATTENTION));
+    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 8, (uint32_t)(id - VKP_ATTENTION));
     return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);
 }
 
@@ -92,6 +96,7 @@ const char *vk_pipe_name(int id) {
     else if (id == VKP_ADD) base = "add";
     else if (id < VKP_COPY) base = "matvec_sg", d = (id - VKP_MATVEC_SG) / 4;
     else if (id == VKP_COPY) base = "copy";
+    else if (id == VKP_ATTN_COMBINE) base = "attn_combine";
     else base = "matmul_coop", d = id - VKP_MATMUL_COOP;
     snprintf(buf[id], sizeof buf[id], "%s%s%s", base, d >= 0 ? " " : "", d >= 0 ? dt[d] : "");
     return buf[id];

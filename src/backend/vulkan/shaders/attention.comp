@@ -2,13 +2,15 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
-// Causal paged attention. One workgroup per (query row, KV head, block of up
-// to 8 of its query heads): the K/V rows of that KV head are read once for
-// all the query heads that share them (GQA). Keys go in chunks of 128, one
-// per invocation: a dot product against every query head (16-byte loads of
-// the K row where aligned), then a flash-style online softmax per head
-// (running max and sum in f32); then invocation d accumulates output dim d
-// (and d + 128) of every head over the chunk's values.
+// Causal paged attention (flash-decoding). One workgroup per (query row, KV
+// head, block of its query heads, split of the context): K/V rows of that KV
+// head are read once for all query heads that share them (GQA), and a long
+// context is cut into splits so that a decode step still fills the GPU. Keys
+// go in chunks of 128, one per invocation for the scores (16-byte loads of K
+// where aligned), with an online softmax per head (f32 running max and sum);
+// then invocation t accumulates 4 output dims for the keys t / (HD/4) (mod
+// 128 / (HD/4)) of the chunk. With one split the result is written; with
+// several, each writes (acc, max, sum) to scratch and attn_combine.comp merges.
 #include "common.glsl"
 #define WG 128u
 #define GMAX 8u
@@ -22,15 +24,17 @@ layout(std430, binding = 4) readonly buffer QS { int d[]; } qs;
 layout(std430, binding = 5) readonly buffer SL { int d[]; } sl;
 layout(std430, binding = 6) readonly buffer BT { int d[]; } bt;
 layout(std430, binding = 1) readonly buffer KC4 { uvec4 d[]; } kc4;
+layout(std430, binding = 7) writeonly buffer SC { float d[]; } part; // [row][head][split][HD + 2]
 layout(push_constant) uniform P {
     uint q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
     uint qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
-    uint H, HKV, HD, window, vec;
+    uint H, HKV, HD, window, vec, GB, n_split, split_keys;
     float scale;
 } p;
-shared float qv[GMAX * 256u];
+shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
 shared float red[GMAX][32]; // per subgroup (subgroups of 4 or more invocations)
+shared float fin[4096];     // (128 / (HD/4)) key groups x GB x HD partial outputs
 
 const uint E = T == DT_F32 ? 4u : 8u;
 
@@ -68,8 +72,9 @@ void unpack(uvec4 u, out float f[8]) {
 }
 
 void main() {
-    uint r = gl_WorkGroupID.y, kvh = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x;
-    uint G = p.H / p.HKV, g0 = gl_WorkGroupID.z * GMAX, GB = min(GMAX, G - g0);
+    uint nb = (p.H / p.HKV + p.GB - 1u) / p.GB;
+    uint kvh = gl_WorkGroupID.x / nb, r = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
+    uint G = p.H / p.HKV, g0 = (gl_WorkGroupID.x % nb) * p.GB, GB = min(p.GB, G - g0);
     int lo = 0, hi = int(p.n_seqs) - 1; // the sequence that owns row r (q_start is sorted)
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
@@ -80,17 +85,23 @@ void main() {
     int pos = sl.d[p.sl_off + s] - (q1 - q0) + (int(r) - q0);
     int j0 = 0;
     if (p.window > 0u && pos + 1 > int(p.window)) j0 = pos + 1 - int(p.window);
+    int jb = j0 + int(z * p.split_keys), je = min(pos + 1, jb + int(p.split_keys)); // this split's keys [jb, je)
     for (uint e = tid; e < GB * p.HD; e += WG)
         qv[e] = q.d[p.q_off + r * p.q_stride + (kvh * G + g0) * p.HD + e];
     barrier();
-    float m[GMAX], l[GMAX], acc[GMAX][2];
-    for (uint g = 0u; g < GMAX; g++) { m[g] = -1.0 / 0.0; l[g] = 0.0; acc[g][0] = 0.0; acc[g][1] = 0.0; }
+    uint DG = p.HD / 4u, KG = WG / DG, dg = tid % DG, kg = tid / DG; // PV: 4 dims x every KG-th key
+    float m[GMAX], l[GMAX], acc[GMAX][4];
+    for (uint g = 0u; g < GMAX; g++) {
+        m[g] = -1.0 / 0.0; l[g] = 0.0;
+        for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
+    }
     uint btb = p.bt_off + s * p.bt_stride;
-    for (int c0 = j0; c0 <= pos; c0 += int(WG)) {
+    for (int c0 = jb; c0 < je; c0 += int(WG)) {
         int j = c0 + int(tid);
+        bool valid = j < je;
         float sc[GMAX];
         for (uint g = 0u; g < GMAX; g++) sc[g] = 0.0;
-        if (j <= pos) {
+        if (valid) {
             uint slot = uint(bt.d[btb + uint(j) / p.block_size]) * p.block_size + uint(j) % p.block_size;
             uint kb = p.k_off + slot * p.c_stride + kvh * p.HD;
             if (p.vec != 0u) {
@@ -109,34 +120,46 @@ void main() {
         }
         float corr[GMAX];
         for (uint g = 0u; g < GB; g++) {
-            float sv = j <= pos ? sc[g] * p.scale : -1.0 / 0.0;
+            float sv = valid ? sc[g] * p.scale : -1.0 / 0.0;
             float mn = max(m[g], red_max(sv, g));
-            float pj = j <= pos ? exp(sv - mn) : 0.0;
+            float pj = valid ? exp(sv - mn) : 0.0;
             pr[g][tid] = pj;
             corr[g] = exp(m[g] - mn); // 0 on the first chunk
             l[g] = l[g] * corr[g] + red_sum(pj, g);
             m[g] = mn;
         }
         barrier();
-        int cn = min(int(WG), pos + 1 - c0);
-        for (uint a = 0u; a < 2u; a++) {
-            uint d = tid + a * WG;
-            if (d >= p.HD) break;
-            float v[GMAX];
-            for (uint g = 0u; g < GB; g++) v[g] = acc[g][a] * corr[g];
-            for (int jj = 0; jj < cn; jj++) {
-                uint jt = uint(c0 + jj);
-                uint slot = uint(bt.d[btb + jt / p.block_size]) * p.block_size + jt % p.block_size;
-                float vv = LOADT(vc, T, p.v_off + slot * p.c_stride + kvh * p.HD + d);
-                for (uint g = 0u; g < GB; g++) v[g] += pr[g][jj] * vv;
+        for (uint g = 0u; g < GB; g++)
+            for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
+        int cn = min(int(WG), je - c0);
+        for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
+            uint jt = uint(c0 + jj);
+            uint slot = uint(bt.d[btb + jt / p.block_size]) * p.block_size + jt % p.block_size;
+            uint vb = p.v_off + slot * p.c_stride + kvh * p.HD + dg * 4u;
+            float v0 = LOADT(vc, T, vb), v1 = LOADT(vc, T, vb + 1u), v2 = LOADT(vc, T, vb + 2u), v3 = LOADT(vc, T, vb + 3u);
+            for (uint g = 0u; g < GB; g++) {
+                float pj = pr[g][jj];
+                acc[g][0] += pj * v0; acc[g][1] += pj * v1; acc[g][2] += pj * v2; acc[g][3] += pj * v3;
             }
-            for (uint g = 0u; g < GB; g++) acc[g][a] = v[g];
         }
         barrier();
     }
-    for (uint a = 0u; a < 2u; a++) {
-        uint d = tid + a * WG;
-        if (d < p.HD)
-            for (uint g = 0u; g < GB; g++) o.d[p.o_off + r * p.o_stride + (kvh * G + g0 + g) * p.HD + d] = acc[g][a] / l[g];
+    // merge the KG key groups, then write (or hand the split's partial to attn_combine)
+    if (kg < KG) // when HD/4 does not divide 128 the last few invocations have no key group
+        for (uint g = 0u; g < GB; g++)
+            for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
+    barrier();
+    for (uint e = tid; e < GB * p.HD; e += WG) {
+        uint g = e / p.HD, d = e % p.HD;
+        float v = 0.0;
+        for (uint k = 0u; k < KG; k++) v += fin[(k * GB + g) * p.HD + d];
+        uint h = kvh * G + g0 + g;
+        if (p.n_split == 1u) {
+            o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / l[g];
+        } else {
+            uint pb = ((r * p.H + h) * p.n_split + z) * (p.HD + 2u);
+            part.d[pb + d] = v;
+            if (d == 0u) { part.d[pb + p.HD] = m[g]; part.d[pb + p.HD + 1u] = l[g]; }
+        }
     }
 }

@@ -1,0 +1,27 @@
+#version 450
+// Merge the splits of attention.comp: out = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M),
+// M the largest split max. One workgroup per (head, query row).
+layout(local_size_x = 128) in;
+layout(std430, binding = 0) readonly buffer SC { float d[]; } part;
+layout(std430, binding = 1) writeonly buffer O { float d[]; } o;
+layout(push_constant) uniform P { uint o_off, o_stride, H, HD, n_split; } p;
+void main() {
+    uint h = gl_WorkGroupID.x, r = gl_WorkGroupID.y;
+    uint base = (r * p.H + h) * p.n_split * (p.HD + 2u);
+    float M = -1.0 / 0.0;
+    for (uint z = 0u; z < p.n_split; z++) M = max(M, part.d[base + z * (p.HD + 2u) + p.HD]);
+    float L = 0.0;
+    for (uint z = 0u; z < p.n_split; z++) {
+        uint zb = base + z * (p.HD + 2u);
+        float lz = part.d[zb + p.HD + 1u];
+        if (lz > 0.0) L += lz * exp(part.d[zb + p.HD] - M);
+    }
+    for (uint d = gl_LocalInvocationID.x; d < p.HD; d += 128u) {
+        float v = 0.0;
+        for (uint z = 0u; z < p.n_split; z++) {
+            uint zb = base + z * (p.HD + 2u);
+            if (part.d[zb + p.HD + 1u] > 0.0) v += part.d[zb + d] * exp(part.d[zb + p.HD] - M);
+        }
+        o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / L;
+    }
+}
