@@ -399,6 +399,8 @@ static void t_get_rows(be_dtype dt, int V, int D, int n, int tpad, int opad) {
 /* rows x D; heads > 1: x is [rows/heads, heads*D] in memory, normed head-wise
  * in place as a [rows, D] view (Qwen3 q_norm). Else x and out are separate
  * strided views (or the same one when inplace). */
+static int g_rms_aligned; /* every offset and stride a multiple of 4 floats (the GPU's 16-byte path) */
+
 static void t_rmsnorm(int rows, int D, int heads, float eps, float w_off, int inplace) {
     float *x = malloc(sizeof(float) * (size_t)rows * D), w[256];
     double *ref = malloc(sizeof(double) * (size_t)rows * D), *wrong = malloc(sizeof(double) * (size_t)rows * D);
@@ -416,15 +418,16 @@ static void t_rmsnorm(int rows, int D, int heads, float eps, float w_off, int in
             wrong[r * D + c] = x[r * D + c] * inv * (w_off != 0 ? (double)w[c] : (double)w[c] + 1.0);
         }
     }
-    dten W = mk(BE_F32, 1, D, 0, 2, w), X, O;
+    int al = g_rms_aligned;
+    dten W = mk(BE_F32, 1, D, 0, al ? 4 : 2, w), X, O;
     be_tensor xv, ov;
     if (heads > 1) {
         X = mk(BE_F32, rows / heads, heads * D, 0, 4, x);
         xv = be_view(X.t.buf, X.t.offset, BE_F32, rows, D);
         O = X, ov = xv;
     } else {
-        X = mk(BE_F32, rows, D, inplace ? 0 : 7, 1, x);
-        O = inplace ? X : mk(BE_F32, rows, D, 3, 6, NULL);
+        X = mk(BE_F32, rows, D, inplace ? 0 : al ? 4 : 7, al ? 4 : 1, x);
+        O = inplace ? X : mk(BE_F32, rows, D, al ? 4 : 3, al ? 8 : 6, NULL);
         xv = X.t, ov = O.t;
     }
     if (!g_case_bad) {
@@ -819,6 +822,10 @@ static void run_all(void) {
     t_rmsnorm(4, 40, 1, 1e-6f, 0.0f, 1);  /* in place (final norm of the selected rows) */
     t_rmsnorm(15, 8, 3, 1e-6f, 1.0f, 1);  /* head-wise, in place, w_offset 1 (Gemma-style weights) */
     t_rmsnorm(6, 16, 2, 1e-6f, 0.0f, 1);  /* head-wise (Qwen3 q_norm/k_norm) */
+    g_rms_aligned = 1;
+    t_rmsnorm(3, 64, 1, 1e-5f, 0.0f, 0);  /* 16-byte aligned rows */
+    t_rmsnorm(2, 256, 1, 1e-5f, 0.0f, 1);  /* aligned, in place */
+    g_rms_aligned = 0;
 
     static const int ns[] = {1, 2, 5, 17, 70};
     for (int d = 0; d < 3; d++)
@@ -826,6 +833,7 @@ static void run_all(void) {
             for (int bias = 0; bias < 2; bias++) {
                 t_matmul(dts[d], ns[i], 67, 33, bias, 5, 3, 1, d == 0 && i == 2 && bias == 1);
                 t_matmul(dts[d], ns[i], 128, 24, bias, 0, 0, 0, 0);
+                t_matmul(dts[d], ns[i], 64, 7, bias, 0, 0, 0, 0); /* aligned rows, odd row count */
                 t_matmul(dts[d], ns[i], 8, 3, bias, 1, 1, 2, 0);
             }
 

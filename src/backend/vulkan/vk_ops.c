@@ -55,9 +55,10 @@ void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, con
 
 void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset, const be_tensor *out) {
     vk_ctx *c = ctx;
-    struct { uint32_t x_off, x_stride, w_off, o_off, o_stride, D, n; float eps, w_offset; } pc = {
+    struct { uint32_t x_off, x_stride, w_off, o_off, o_stride, D, n; float eps, w_offset; uint32_t vec; } pc = {
         eoff(c, x), (uint32_t)x->stride, eoff(c, w), eoff(c, out), (uint32_t)out->stride, (uint32_t)x->cols,
-        (uint32_t)x->rows, eps, w_offset};
+        (uint32_t)x->rows, eps, w_offset, 0};
+    pc.vec = ((pc.x_off | pc.x_stride | pc.w_off | pc.o_off | pc.o_stride | pc.D) & 3u) == 0;
     vk_use u[3] = {use_of(x, 0), use_of(w, 0), use_of(out, 1)};
     uint32_t gx = x->rows < 65535 ? (uint32_t)x->rows : 65535;
     vk_dispatch(c, VKP_RMSNORM, u, 3, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
@@ -74,7 +75,7 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
                  pc.x_stride % 4 == 0;
     if (x->rows <= MATVEC_MAX_N && vec_ok) {
         uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
-        uint32_t groups = cdiv(w->rows, rpw), gx = groups < 65535 ? groups : 65535;
+        uint32_t groups = cdiv(w->rows, 2 * rpw), gx = groups < 65535 ? groups : 65535; /* 2 rows a subgroup */
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
         vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
@@ -186,15 +187,16 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
     struct {
         uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
-        uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys;
+        uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
         float scale;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
-            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, shape->scale};
+            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale};
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
+    pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
     size_t part_bytes = (size_t)q->rows * (size_t)shape->n_heads * S * (size_t)(HD + 2) * sizeof(float);
     int rc = S > 1 ? ensure_scratch(c, part_bytes) : VC_OK;
     if (rc) {

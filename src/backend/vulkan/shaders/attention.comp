@@ -24,15 +24,18 @@ layout(std430, binding = 4) readonly buffer QS { int d[]; } qs;
 layout(std430, binding = 5) readonly buffer SL { int d[]; } sl;
 layout(std430, binding = 6) readonly buffer BT { int d[]; } bt;
 layout(std430, binding = 1) readonly buffer KC4 { uvec4 d[]; } kc4;
+layout(std430, binding = 2) readonly buffer VC2 { uvec2 d[]; } vc2;
+layout(std430, binding = 2) readonly buffer VC4 { uvec4 d[]; } vc4;
 layout(std430, binding = 7) writeonly buffer SC { float d[]; } part; // [row][head][split][HD + 2]
 layout(push_constant) uniform P {
     uint q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
     uint qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
-    uint H, HKV, HD, window, vec, GB, n_split, split_keys;
+    uint H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
     float scale;
 } p;
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
+shared uint slots[WG];      // cache slot of each key of the chunk
 shared float red[GMAX][32]; // per subgroup (subgroups of 4 or more invocations)
 shared float fin[4096];     // (128 / (HD/4)) key groups x GB x HD partial outputs
 
@@ -103,6 +106,7 @@ void main() {
         for (uint g = 0u; g < GMAX; g++) sc[g] = 0.0;
         if (valid) {
             uint slot = uint(bt.d[btb + uint(j) / p.block_size]) * p.block_size + uint(j) % p.block_size;
+            slots[tid] = slot;
             uint kb = p.k_off + slot * p.c_stride + kvh * p.HD;
             if (p.vec != 0u) {
                 for (uint d0 = 0u; d0 < p.HD; d0 += E) {
@@ -133,13 +137,20 @@ void main() {
             for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
         int cn = min(int(WG), je - c0);
         for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
-            uint jt = uint(c0 + jj);
-            uint slot = uint(bt.d[btb + jt / p.block_size]) * p.block_size + jt % p.block_size;
-            uint vb = p.v_off + slot * p.c_stride + kvh * p.HD + dg * 4u;
-            float v0 = LOADT(vc, T, vb), v1 = LOADT(vc, T, vb + 1u), v2 = LOADT(vc, T, vb + 2u), v3 = LOADT(vc, T, vb + 3u);
+            uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
+            vec4 vv;
+            if (p.vvec != 0u && T == DT_F32) {
+                vv = uintBitsToFloat(vc4.d[vb >> 2]);
+            } else if (p.vvec != 0u) {
+                uvec2 w2 = vc2.d[vb >> 2];
+                vv = T == DT_F16 ? vec4(unpackHalf2x16(w2.x), unpackHalf2x16(w2.y))
+                                 : vec4(bf16_lo(w2.x), bf16_hi(w2.x), bf16_lo(w2.y), bf16_hi(w2.y));
+            } else {
+                vv = vec4(LOADT(vc, T, vb), LOADT(vc, T, vb + 1u), LOADT(vc, T, vb + 2u), LOADT(vc, T, vb + 3u));
+            }
             for (uint g = 0u; g < GB; g++) {
                 float pj = pr[g][jj];
-                acc[g][0] += pj * v0; acc[g][1] += pj * v1; acc[g][2] += pj * v2; acc[g][3] += pj * v3;
+                acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
         }
         barrier();

@@ -27,9 +27,11 @@ layout(std430, binding = 3) writeonly buffer O { float d[]; } o;
 layout(push_constant) uniform P {
     uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M;
 } p;
-shared float16_t Ah[BT * BKP];
-shared float16_t Al[BT * BKP];
-shared float16_t Bs[BM * BKP];
+// f16 tiles, packed: 4 halves per uvec2 (x) and 8 per uvec4 (w), so one
+// store writes a whole 16-byte load's worth (fragment loads count in those units)
+shared uvec2 Ah[BT * BKP / 4u];
+shared uvec2 Al[BT * BKP / 4u];
+shared uvec4 Bs[BM * BKP / 8u];
 shared float Cw[8][256]; // one 16 x 16 staging tile per subgroup
 
 const uint E = T == DT_F32 ? 4u : 8u;
@@ -49,28 +51,31 @@ void load_global(uint k0, uint tid, uint t0, uint m0) {
     }
 }
 
+uint pack_f16(vec2 v) { return packHalf2x16(v); }
+
 void store_shared(uint tid) {
     for (uint i = 0u; i < 2u; i++) {
-        uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u), a = r * BKP + q * 4u;
-        for (uint j = 0u; j < 4u; j++) {
-            float v = xr[i][j];
-            float16_t h = float16_t(v);
-            Ah[a + j] = h;
-            Al[a + j] = float16_t(v - float(h));
-        }
+        uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
+        vec4 v = xr[i];
+        uvec2 h = uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
+        // the remainder of what f16 kept (explicit pack/unpack: nothing can fold it away)
+        vec4 hv = vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
+        Ah[(r * BKP) / 4u + q] = h;
+        Al[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
     }
     for (uint i = 0u; i < WL; i++) {
-        uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E), b = r * BKP + q * E;
+        uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E);
         uvec4 u = wr[i];
-        if (T == DT_F32) {
-            Bs[b] = float16_t(uintBitsToFloat(u.x)); Bs[b + 1u] = float16_t(uintBitsToFloat(u.y));
-            Bs[b + 2u] = float16_t(uintBitsToFloat(u.z)); Bs[b + 3u] = float16_t(uintBitsToFloat(u.w));
+        if (T == DT_F32) { // 4 values: half of a packed uvec4
+            uvec2 h = uvec2(packHalf2x16(vec2(uintBitsToFloat(u.x), uintBitsToFloat(u.y))),
+                            packHalf2x16(vec2(uintBitsToFloat(u.z), uintBitsToFloat(u.w))));
+            uint at = (r * BKP + q * 4u) / 8u;
+            if ((q & 1u) == 0u) { Bs[at].x = h.x; Bs[at].y = h.y; } else { Bs[at].z = h.x; Bs[at].w = h.y; }
+        } else if (T == DT_F16) {
+            Bs[(r * BKP) / 8u + q] = u;
         } else {
-            for (uint j = 0u; j < 4u; j++) {
-                vec2 f = T == DT_F16 ? unpackHalf2x16(u[j]) : vec2(bf16_lo(u[j]), bf16_hi(u[j]));
-                Bs[b + 2u * j] = float16_t(f.x);
-                Bs[b + 2u * j + 1u] = float16_t(f.y);
-            }
+            Bs[(r * BKP) / 8u + q] = uvec4(pack_f16(vec2(bf16_lo(u.x), bf16_hi(u.x))), pack_f16(vec2(bf16_lo(u.y), bf16_hi(u.y))),
+                                           pack_f16(vec2(bf16_lo(u.z), bf16_hi(u.z))), pack_f16(vec2(bf16_lo(u.w), bf16_hi(u.w))));
         }
     }
 }
@@ -91,10 +96,10 @@ void main() {
         for (uint kk = 0u; kk < BK; kk += 16u) {
             fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> ah[2], al[2], b[2];
             for (uint i = 0u; i < 2u; i++) {
-                coopMatLoadNV(ah[i], Ah, (wt * 32u + i * 16u) * BKP + kk, BKP, false);
-                coopMatLoadNV(al[i], Al, (wt * 32u + i * 16u) * BKP + kk, BKP, false);
+                coopMatLoadNV(ah[i], Ah, ((wt * 32u + i * 16u) * BKP + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(al[i], Al, ((wt * 32u + i * 16u) * BKP + kk) / 4u, BKP / 4u, false);
             }
-            for (uint j = 0u; j < 2u; j++) coopMatLoadNV(b[j], Bs, (wm * 32u + j * 16u) * BKP + kk, BKP, true);
+            for (uint j = 0u; j < 2u; j++) coopMatLoadNV(b[j], Bs, ((wm * 32u + j * 16u) * BKP + kk) / 8u, BKP / 8u, true);
             for (uint i = 0u; i < 2u; i++)
                 for (uint j = 0u; j < 2u; j++) {
                     c[i][j] = coopMatMulAddNV(al[i], b[j], c[i][j]);

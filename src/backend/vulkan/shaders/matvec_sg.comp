@@ -3,9 +3,9 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 // out[t, m] = x[t, :] . w[m, :] (+ bias[m]) for few tokens (decode), streaming
-// the weights at full width: one subgroup per weight row, each lane reading
-// 16 bytes (8 f16/bf16 or 4 f32 values) per load, four loads in flight, then
-// one subgroupAdd per token. Needs 16-byte aligned weight rows and 4-float
+// the weights at full width: one subgroup per two weight rows (x is read once
+// for both), each lane reading 16 bytes (8 f16/bf16 or 4 f32 values) per load,
+// four loads in flight, then one subgroupAdd per token and row. Needs 16-byte aligned weight rows and 4-float
 // aligned x rows (the host checks; matvec.comp covers the rest). RPW rows per
 // workgroup, whatever subgroup size the device picks.
 #include "common.glsl"
@@ -23,12 +23,11 @@ layout(push_constant) uniform P {
 
 const uint E = T == DT_F32 ? 4u : 8u; // elements per 16-byte load
 
-// acc[j] += w[0..E) . x[token j][k..k+E)
-void fma_chunk(uvec4 wv, uint k, inout float acc[8]) {
-    float f[8];
+void unpack8(uvec4 wv, out float f[8]) {
     if (T == DT_F32) {
         f[0] = uintBitsToFloat(wv.x); f[1] = uintBitsToFloat(wv.y);
         f[2] = uintBitsToFloat(wv.z); f[3] = uintBitsToFloat(wv.w);
+        f[4] = 0.0; f[5] = 0.0; f[6] = 0.0; f[7] = 0.0;
     } else if (T == DT_F16) {
         vec2 a = unpackHalf2x16(wv.x), b = unpackHalf2x16(wv.y), c = unpackHalf2x16(wv.z), d = unpackHalf2x16(wv.w);
         f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
@@ -36,39 +35,53 @@ void fma_chunk(uvec4 wv, uint k, inout float acc[8]) {
         f[0] = bf16_lo(wv.x); f[1] = bf16_hi(wv.x); f[2] = bf16_lo(wv.y); f[3] = bf16_hi(wv.y);
         f[4] = bf16_lo(wv.z); f[5] = bf16_hi(wv.z); f[6] = bf16_lo(wv.w); f[7] = bf16_hi(wv.w);
     }
+}
+
+// acc0[j] += wa . x[token j][k..k+E), acc1[j] += wb . x[token j][k..k+E): x is read once for both rows
+void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) {
+    float fa[8], fb[8];
+    unpack8(wa, fa);
+    unpack8(wb, fb);
     for (uint j = 0u; j < NT; j++) {
         if (j >= p.n) break;
         uint xb = (p.x_off + j * p.x_stride + k) >> 2;
         vec4 x0 = x.d[xb];
-        float s = dot(vec4(f[0], f[1], f[2], f[3]), x0);
-        if (E == 8u) s += dot(vec4(f[4], f[5], f[6], f[7]), x.d[xb + 1u]);
-        acc[j] += s;
+        float s0 = dot(vec4(fa[0], fa[1], fa[2], fa[3]), x0), s1 = dot(vec4(fb[0], fb[1], fb[2], fb[3]), x0);
+        if (E == 8u) {
+            vec4 x1 = x.d[xb + 1u];
+            s0 += dot(vec4(fa[4], fa[5], fa[6], fa[7]), x1);
+            s1 += dot(vec4(fb[4], fb[5], fb[6], fb[7]), x1);
+        }
+        acc0[j] += s0;
+        acc1[j] += s1;
     }
 }
 
+// Two rows per subgroup (m, m + 1), RPW subgroups' worth of row pairs per workgroup.
 void main() {
     uint lane = gl_SubgroupInvocationID, S = gl_SubgroupSize;
     uint step = S * E;
     for (uint r = gl_SubgroupID; r < RPW; r += gl_NumSubgroups) {
-        uint m = flat_group() * RPW + r;
+        uint m = (flat_group() * RPW + r) * 2u;
         if (m >= p.M) break;
-        float acc[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        uint wb = (p.w_off + m * p.w_stride) / E; // in uvec4 units
+        uint m1 = min(m + 1u, p.M - 1u); // an odd last row is computed twice, written once
+        float acc0[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        float acc1[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        uint wa = (p.w_off + m * p.w_stride) / E, wb = (p.w_off + m1 * p.w_stride) / E; // in uvec4 units
         uint k = lane * E;
-        for (; k + 3u * step < p.K; k += 4u * step) { // four 16-byte loads in flight
-            uvec4 a = w.d[wb + k / E], b = w.d[wb + (k + step) / E];
-            uvec4 c = w.d[wb + (k + 2u * step) / E], d = w.d[wb + (k + 3u * step) / E];
-            fma_chunk(a, k, acc);
-            fma_chunk(b, k + step, acc);
-            fma_chunk(c, k + 2u * step, acc);
-            fma_chunk(d, k + 3u * step, acc);
+        for (; k + step < p.K; k += 2u * step) { // four 16-byte loads in flight
+            uvec4 a0 = w.d[wa + k / E], b0 = w.d[wb + k / E];
+            uvec4 a1 = w.d[wa + (k + step) / E], b1 = w.d[wb + (k + step) / E];
+            fma2(a0, b0, k, acc0, acc1);
+            fma2(a1, b1, k + step, acc0, acc1);
         }
-        for (; k < p.K; k += step) fma_chunk(w.d[wb + k / E], k, acc);
+        if (k < p.K) fma2(w.d[wa + k / E], w.d[wb + k / E], k, acc0, acc1);
         for (uint j = 0u; j < NT; j++) {
-            float v = subgroupAdd(acc[j]);
+            float v0 = subgroupAdd(acc0[j]), v1 = subgroupAdd(acc1[j]);
             if (lane == 0u && j < p.n) {
-                if (p.has_bias != 0u) v += bias.d[p.b_off + m];
-                o.d[p.o_off + j * p.o_stride + m] = v;
+                if (p.has_bias != 0u) { v0 += bias.d[p.b_off + m]; v1 += bias.d[p.b_off + m1]; }
+                o.d[p.o_off + j * p.o_stride + m] = v0;
+                if (m1 != m) o.d[p.o_off + j * p.o_stride + m1] = v1;
             }
         }
     }

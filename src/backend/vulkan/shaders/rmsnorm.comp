@@ -10,9 +10,13 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float d[]; } x;
 layout(std430, binding = 1) readonly buffer W { float d[]; } w;
 layout(std430, binding = 2) buffer O { float d[]; } o;
+layout(std430, binding = 0) readonly buffer X4 { vec4 d[]; } x4;
+layout(std430, binding = 1) readonly buffer W4 { vec4 d[]; } w4;
+layout(std430, binding = 2) buffer O4 { vec4 d[]; } o4;
 layout(push_constant) uniform P {
     uint x_off, x_stride, w_off, o_off, o_stride, D, n;
     float eps, w_offset;
+    uint vec; // every offset, stride and D a multiple of 4: 16-byte loads and stores
 } p;
 shared float part[64];
 void main() {
@@ -20,12 +24,20 @@ void main() {
     if (r >= p.n) return;
     uint xb = p.x_off + r * p.x_stride, ob = p.o_off + r * p.o_stride;
     float ss = 0.0;
-    for (uint j = t; j < p.D; j += 256u) { float v = x.d[xb + j]; ss += v * v; }
+    if (p.vec != 0u) {
+        for (uint j = t; j < p.D / 4u; j += 256u) { vec4 v = x4.d[xb / 4u + j]; ss += dot(v, v); }
+    } else {
+        for (uint j = t; j < p.D; j += 256u) { float v = x.d[xb + j]; ss += v * v; }
+    }
     ss = subgroupAdd(ss);
     if (subgroupElect()) part[gl_SubgroupID] = ss;
     barrier();
     float tot = 0.0;
     for (uint i = 0u; i < gl_NumSubgroups; i++) tot += part[i];
     float inv = 1.0 / sqrt(tot / float(p.D) + p.eps);
-    for (uint j = t; j < p.D; j += 256u) o.d[ob + j] = (x.d[xb + j] * inv) * (w.d[p.w_off + j] + p.w_offset);
+    if (p.vec != 0u) {
+        for (uint j = t; j < p.D / 4u; j += 256u) o4.d[ob / 4u + j] = (x4.d[xb / 4u + j] * inv) * (w4.d[p.w_off / 4u + j] + p.w_offset);
+    } else {
+        for (uint j = t; j < p.D; j += 256u) o.d[ob + j] = (x.d[xb + j] * inv) * (w.d[p.w_off + j] + p.w_offset);
+    }
 }
