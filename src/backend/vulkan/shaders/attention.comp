@@ -36,6 +36,7 @@ layout(push_constant) uniform P {
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
 shared uint slots[WG];      // cache slot of each key of the chunk
+shared float fm[GMAX], fl[GMAX]; // final max and sum per head (read by a computed head index)
 shared float red[GMAX][32]; // per subgroup (subgroups of 4 or more invocations)
 shared float fin[4096];     // (128 / (HD/4)) key groups x GB x HD partial outputs
 
@@ -112,18 +113,21 @@ void main() {
                 for (uint d0 = 0u; d0 < p.HD; d0 += E) {
                     float f[8];
                     unpack(kc4.d[(kb + d0) / E], f);
-                    for (uint g = 0u; g < GB; g++)
-                        for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + i] * f[i];
+                    for (uint g = 0u; g < GMAX; g++)
+                        if (g < GB)
+                            for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + i] * f[i];
                 }
             } else {
                 for (uint d = 0u; d < p.HD; d++) {
                     float kv_ = LOADT(kc, T, kb + d);
-                    for (uint g = 0u; g < GB; g++) sc[g] += qv[g * p.HD + d] * kv_;
+                    for (uint g = 0u; g < GMAX; g++)
+                        if (g < GB) sc[g] += qv[g * p.HD + d] * kv_;
                 }
             }
         }
         float corr[GMAX];
-        for (uint g = 0u; g < GB; g++) {
+        for (uint g = 0u; g < GMAX; g++) {
+            if (g >= GB) continue; // uniform: the barriers inside stay in uniform control flow
             float sv = valid ? sc[g] * p.scale : -1.0 / 0.0;
             float mn = max(m[g], red_max(sv, g));
             float pj = valid ? exp(sv - mn) : 0.0;
@@ -133,8 +137,9 @@ void main() {
             m[g] = mn;
         }
         barrier();
-        for (uint g = 0u; g < GB; g++)
-            for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
+        for (uint g = 0u; g < GMAX; g++)
+            if (g < GB)
+                for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
         int cn = min(int(WG), je - c0);
         for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
             uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
@@ -148,7 +153,8 @@ void main() {
             } else {
                 vv = vec4(LOADT(vc, T, vb), LOADT(vc, T, vb + 1u), LOADT(vc, T, vb + 2u), LOADT(vc, T, vb + 3u));
             }
-            for (uint g = 0u; g < GB; g++) {
+            for (uint g = 0u; g < GMAX; g++) {
+                if (g >= GB) continue;
                 float pj = pr[g][jj];
                 acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
@@ -157,8 +163,11 @@ void main() {
     }
     // merge the KG key groups, then write (or hand the split's partial to attn_combine)
     if (kg < KG) // when HD/4 does not divide 128 the last few invocations have no key group
-        for (uint g = 0u; g < GB; g++)
-            for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
+        for (uint g = 0u; g < GMAX; g++)
+            if (g < GB)
+                for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
+    if (tid == 0u)
+        for (uint g = 0u; g < GMAX; g++) { fm[g] = m[g]; fl[g] = l[g]; }
     barrier();
     for (uint e = tid; e < GB * p.HD; e += WG) {
         uint g = e / p.HD, d = e % p.HD;
@@ -166,11 +175,11 @@ void main() {
         for (uint k = 0u; k < KG; k++) v += fin[(k * GB + g) * p.HD + d];
         uint h = kvh * G + g0 + g;
         if (p.n_split == 1u) {
-            o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / l[g];
+            o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / fl[g];
         } else {
             uint pb = ((r * p.H + h) * p.n_split + z) * (p.HD + 2u);
             part.d[pb + d] = v;
-            if (d == 0u) { part.d[pb + p.HD] = m[g]; part.d[pb + p.HD + 1u] = l[g]; }
+            if (d == 0u) { part.d[pb + p.HD] = fm[g]; part.d[pb + p.HD + 1u] = fl[g]; }
         }
     }
 }

@@ -42,8 +42,8 @@ void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) 
     float fa[8], fb[8];
     unpack8(wa, fa);
     unpack8(wb, fb);
-    for (uint j = 0u; j < NT; j++) {
-        if (j >= p.n) break;
+    for (uint j = 0u; j < NT; j++) { // NT is a constant: acc0/acc1 stay in registers
+        if (j >= p.n) continue;
         uint xb = (p.x_off + j * p.x_stride + k) >> 2;
         vec4 x0 = x.d[xb];
         float s0 = dot(vec4(fa[0], fa[1], fa[2], fa[3]), x0), s1 = dot(vec4(fb[0], fb[1], fb[2], fb[3]), x0);
