@@ -26,6 +26,16 @@ void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor 
     for (int i = 0; i < nw; i++) b->matmul(b->ctx, x, w[i], bias[i], out[i]);
 }
 
+void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
+                    float w_offset, const be_tensor *out) {
+    if (b->add_rmsnorm) {
+        b->add_rmsnorm(b->ctx, x, h, w, eps, w_offset, out);
+        return;
+    }
+    b->add(b->ctx, x, h, x);
+    b->rmsnorm(b->ctx, x, w, eps, w_offset, out);
+}
+
 double be_bandwidth_gbs(be_backend *b, size_t bytes) { return b->bandwidth_gbs ? b->bandwidth_gbs(b->ctx, bytes) : 0; }
 
 double be_peak_gflops(be_backend *b) { return b->peak_gflops ? b->peak_gflops(b->ctx) : 0; }

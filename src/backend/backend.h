@@ -135,6 +135,11 @@ typedef struct be_backend {
     void (*silu_mul)(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
     /* out = a + b; all f32 [n, D]; in place (out == a) is allowed. */
     void (*add)(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+    /* (optional) The residual add and the next norm in one pass: x += h, then
+     * out = x / rms(x) * (w + w_offset). x, h, out f32 [n, D]; out may be h.
+     * NULL: be_add_rmsnorm() runs add, then rmsnorm. */
+    void (*add_rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
+                        float w_offset, const be_tensor *out);
 
     /* Wait until every recorded op has finished. */
     int (*sync)(void *ctx);
@@ -157,6 +162,8 @@ int be_have_gpu(void);
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
+void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
+                    float w_offset, const be_tensor *out);
 double be_bandwidth_gbs(be_backend *b, size_t bytes);
 double be_peak_gflops(be_backend *b);
 void be_free(be_backend *b);

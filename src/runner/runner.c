@@ -182,9 +182,10 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
 #define BIAS(t) ((t).rows ? &(t) : NULL)
 
     be->get_rows(ctx, &m->embed, &tokens, &x);
+    be->rmsnorm(ctx, &x, &m->layers[0].attn_norm, c->rms_norm_eps, 0.0f, &h);
     for (int l = 0; l < c->n_layers; l++) {
         const mdl_layer *L = &m->layers[l];
-        be->rmsnorm(ctx, &x, &L->attn_norm, c->rms_norm_eps, 0.0f, &h);
+        /* h = attn_norm(x) here: the first layer's above, the others' fused with the residual add */
         {
             const be_tensor *w[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
             const be_tensor *o[3] = {&q, &k, &v};
@@ -200,8 +201,7 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         be->kv_write(ctx, &v, &slots, &r->vc[l]);
         be->attention(ctx, &q, &r->kc[l], &r->vc[l], &meta, &shape, &att);
         be->matmul(ctx, &att, &L->wo, BIAS(L->bo), &h);
-        be->add(ctx, &x, &h, &x);
-        be->rmsnorm(ctx, &x, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);
+        be_add_rmsnorm(be, &x, &h, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);
         {
             const be_tensor *w[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
             const be_tensor *o[2] = {&g, &u};
@@ -209,7 +209,8 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         }
         be->silu_mul(ctx, &g, &u, &g);
         be->matmul(ctx, &g, &L->w_down, BIAS(L->b_down), &h);
-        be->add(ctx, &x, &h, &x);
+        if (l + 1 < c->n_layers) be_add_rmsnorm(be, &x, &h, &m->layers[l + 1].attn_norm, c->rms_norm_eps, 0.0f, &h);
+        else be->add(ctx, &x, &h, &x);
     }
 #undef BIAS
     if (b->n_logits > 0) {

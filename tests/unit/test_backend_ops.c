@@ -446,6 +446,39 @@ static void t_rmsnorm(int rows, int D, int heads, float eps, float w_off, int in
     free(x), free(ref), free(wrong);
 }
 
+/* x += h, out = rmsnorm(x) * (w + w_off) through be_add_rmsnorm (a backend's fused op, or add then
+ * rmsnorm): both the updated residual and the norm are checked; out_is_h writes the norm over h. */
+static void t_add_rmsnorm(int rows, int D, int xpad, int xoff, int out_is_h) {
+    float *x = malloc(sizeof(float) * (size_t)rows * D), *h = malloc(sizeof(float) * (size_t)rows * D), w[256];
+    double *rx = malloc(sizeof(double) * (size_t)rows * D), *ref = malloc(sizeof(double) * (size_t)rows * D);
+    for (int i = 0; i < rows * D; i++) x[i] = 3 * frand(), h[i] = frand();
+    for (int c = 0; c < D; c++) w[c] = 1 + frand();
+    for (int r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int c = 0; c < D; c++) {
+            rx[r * D + c] = (double)(x[r * D + c] + h[r * D + c]); /* the f32 sum the op stores */
+            ss += rx[r * D + c] * rx[r * D + c];
+        }
+        double inv = 1.0 / sqrt(ss / D + 1e-5);
+        for (int c = 0; c < D; c++) ref[r * D + c] = rx[r * D + c] * inv * w[c];
+    }
+    dten W = mk(BE_F32, 1, D, 0, xoff, w), X = mk(BE_F32, rows, D, xpad, xoff, x), Hh = mk(BE_F32, rows, D, xpad, xoff, h);
+    dten O = out_is_h ? Hh : mk(BE_F32, rows, D, xpad, xoff, NULL);
+    if (!g_case_bad) {
+        be_add_rmsnorm(g_be, &X.t, &Hh.t, &W.t, 1e-5f, 0.0f, &O.t);
+        if (sync_ok()) {
+            unsigned char *xo = rd(&X), *oo = rd(&O);
+            double ex = pad_intact(&X, xo) ? view_err(&X.t, xo, rx) : INFINITY;
+            double eo = pad_intact(&O, oo) ? view_err(&O.t, oo, ref) : INFINITY;
+            record("add_rmsnorm", BE_F32, ex > eo ? ex : eo, TOL_F32, "%d x %d, stride %d, offset %d%s", rows, D, D + xpad,
+                   xoff, out_is_h ? ", norm written over h" : "");
+            free(xo), free(oo);
+        }
+    }
+    case_end();
+    free(x), free(h), free(rx), free(ref);
+}
+
 /* ---------------------------------------------------------------- matmul */
 
 /* x [n, K] @ w[M, K]^T (+ bias): x and out strided by xpad/opad, w at element offset woff. */
@@ -826,6 +859,8 @@ static void run_all(void) {
     t_rmsnorm(3, 64, 1, 1e-5f, 0.0f, 0);  /* 16-byte aligned rows */
     t_rmsnorm(2, 256, 1, 1e-5f, 0.0f, 1);  /* aligned, in place */
     g_rms_aligned = 0;
+    t_add_rmsnorm(3, 64, 0, 4, 1);  /* aligned (the GPU's 16-byte path), norm over h as the runner does */
+    t_add_rmsnorm(5, 37, 3, 1, 0);  /* odd width, strided, unaligned */
 
     static const int ns[] = {1, 2, 5, 17, 70};
     for (int d = 0; d < 3; d++)

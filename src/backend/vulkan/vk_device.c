@@ -367,6 +367,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .attention = vk_op_attention,
         .silu_mul = vk_op_silu_mul,
         .add = vk_op_add,
+        .add_rmsnorm = vk_op_add_rmsnorm,
         .sync = vk_sync,
         .free = vk_free_ctx,
     };

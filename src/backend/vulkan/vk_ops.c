@@ -64,6 +64,21 @@ void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps,
     vk_dispatch(c, VKP_RMSNORM, u, 3, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
 }
 
+void vk_op_add_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps, float w_offset,
+                       const be_tensor *out) {
+    vk_ctx *c = ctx;
+    struct {
+        uint32_t x_off, x_stride, h_off, h_stride, w_off, o_off, o_stride, D, n;
+        float eps, w_offset;
+        uint32_t vec;
+    } pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, h), (uint32_t)h->stride, eoff(c, w), eoff(c, out),
+            (uint32_t)out->stride, (uint32_t)x->cols, (uint32_t)x->rows, eps, w_offset, 0};
+    pc.vec = ((pc.x_off | pc.x_stride | pc.h_off | pc.h_stride | pc.w_off | pc.o_off | pc.o_stride | pc.D) & 3u) == 0;
+    vk_use u[4] = {use_of(x, 1), use_of(h, 0), use_of(w, 0), use_of(out, 1)};
+    uint32_t gx = x->rows < 65535 ? (uint32_t)x->rows : 65535;
+    vk_dispatch(c, VKP_ADD_RMSNORM, u, 4, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
+}
+
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
     struct { uint32_t x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M; } pc = {
         eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0, bias != NULL,
