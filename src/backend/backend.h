@@ -126,6 +126,13 @@ typedef struct be_backend {
     /* cache[slot[t], :] = k[t, :]; k f32 [n, C], slot i32 [1, n], cache f32/f16/bf16 [slots, C].
      * Negative slots are skipped (padding). */
     void (*kv_write)(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
+    /* (optional) RoPE for q and k and the cache writes of k and v in one pass: rope(q),
+     * rope(k), kv_write(k, k_cache), kv_write(v, v_cache) (k's activation may be left
+     * unrotated: only its cache copy is used afterwards). NULL: be_rope_kv_write() runs
+     * the four ops. */
+    void (*rope_kv_write)(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
+                          int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot,
+                          const be_tensor *k_cache, const be_tensor *v_cache);
     /* Causal paged attention for every query row of the batch (see be_attn_meta).
      * q f32 [n, n_heads*head_dim]; k_cache/v_cache [slots, n_kv_heads*head_dim] in
      * f32/f16/bf16; out f32 [n, n_heads*head_dim]. */
@@ -162,6 +169,9 @@ int be_have_gpu(void);
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
+void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
+                      int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot,
+                      const be_tensor *k_cache, const be_tensor *v_cache);
 void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                     float w_offset, const be_tensor *out);
 double be_bandwidth_gbs(be_backend *b, size_t bytes);

@@ -195,10 +195,7 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
             be->rmsnorm(ctx, &qh, &L->q_norm, c->rms_norm_eps, 0.0f, &qh);
             be->rmsnorm(ctx, &kh, &L->k_norm, c->rms_norm_eps, 0.0f, &kh);
         }
-        be->rope(ctx, &q, c->head_dim, m->rot_dim, &pos, &m->inv_freq);
-        be->rope(ctx, &k, c->head_dim, m->rot_dim, &pos, &m->inv_freq);
-        be->kv_write(ctx, &k, &slots, &r->kc[l]);
-        be->kv_write(ctx, &v, &slots, &r->vc[l]);
+        be_rope_kv_write(be, &q, &k, &v, c->head_dim, m->rot_dim, &pos, &m->inv_freq, &slots, &r->kc[l], &r->vc[l]);
         be->attention(ctx, &q, &r->kc[l], &r->vc[l], &meta, &shape, &att);
         be->matmul(ctx, &att, &L->wo, BIAS(L->bo), &h);
         be_add_rmsnorm(be, &x, &h, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);

@@ -633,6 +633,70 @@ static void t_kv_write(be_dtype cdt, int n, int C, int SL, const int32_t *slot) 
     free(k);
 }
 
+/* be_rope_kv_write (a backend's fused op, or rope, rope, kv_write, kv_write): q rotated in place,
+ * the K cache rows hold rotated k, the V rows v, in the cache dtype; other rows keep their poison. */
+static void t_rope_kv(be_dtype cdt, int n, int Hq, int Hk, int hd, int rot, const int32_t *slot, int SL) {
+    int Cq = Hq * hd, C = Hk * hd, half = rot / 2;
+    float *q = malloc(sizeof(float) * (size_t)n * Cq), *k = malloc(sizeof(float) * (size_t)n * C), inv[64];
+    float *v = malloc(sizeof(float) * (size_t)n * C);
+    double *rq = malloc(sizeof(double) * (size_t)n * Cq), *rk = malloc(sizeof(double) * (size_t)n * C);
+    int32_t pos[64];
+    for (int i = 0; i < n * Cq; i++) q[i] = frand();
+    for (int i = 0; i < n * C; i++) k[i] = frand(), v[i] = frand();
+    for (int i = 0; i < half; i++) inv[i] = (float)pow(10000.0, -2.0 * i / rot);
+    for (int t = 0; t < n; t++) pos[t] = 7 + 97 * t;
+    for (int t = 0; t < n; t++) /* reference rotation (rotate_half pairing); the angle in f32 as HF */
+        for (int pass = 0; pass < 2; pass++) {
+            const float *src = pass ? k + (size_t)t * C : q + (size_t)t * Cq;
+            double *dst = pass ? rk + (size_t)t * C : rq + (size_t)t * Cq;
+            for (int h = 0; h < (pass ? Hk : Hq); h++)
+                for (int d = 0; d < hd; d++) {
+                    const float *x = src + h * hd;
+                    double val = x[d];
+                    if (d < rot) {
+                        float ang = (float)pos[t] * inv[d % half];
+                        double cs = cos((double)ang), sn = sin((double)ang);
+                        val = d < half ? x[d] * cs - x[d + half] * sn : x[d] * cs + x[d - half] * sn;
+                    }
+                    dst[h * hd + d] = val;
+                }
+        }
+    dten Q = mk(BE_F32, n, Cq, 4, 4, q), K = mk(BE_F32, n, C, 0, 4, k), V = mk(BE_F32, n, C, 2, 6, v);
+    dten P = mk(BE_I32, 1, n, 0, 1, pos), F = mk(BE_F32, 1, half, 0, 3, inv), S = mk(BE_I32, 1, n, 0, 2, slot);
+    dten KC = mk(cdt, SL, C, 0, 2 * C, NULL), VC = mk(cdt, SL, C, 0, 4 * C, NULL);
+    if (!g_case_bad) {
+        be_rope_kv_write(g_be, &Q.t, &K.t, &V.t, hd, rot, &P.t, &F.t, &S.t, &KC.t, &VC.t);
+        if (sync_ok()) {
+            unsigned char *qo = rd(&Q), *ko = rd(&KC), *vo = rd(&VC);
+            double worst = qo && pad_intact(&Q, qo) ? view_err(&Q.t, qo, rq) : INFINITY, ref[512];
+            size_t es = be_dtype_size(cdt);
+            int stray = !ko || !vo;
+            for (int r = 0; r < SL && !stray; r++) {
+                int t = -1;
+                for (int i = 0; i < n; i++)
+                    if (slot[i] == r) t = i;
+                size_t ak = KC.t.offset + (size_t)r * (size_t)C * es, av = VC.t.offset + (size_t)r * (size_t)C * es;
+                if (t < 0) { /* a row no token wrote keeps its poison */
+                    stray |= memcmp(ko + ak, KC.img + ak, (size_t)C * es) != 0 || memcmp(vo + av, VC.img + av, (size_t)C * es) != 0;
+                    continue;
+                }
+                be_tensor kr = be_rows(&KC.t, r, 1), vr = be_rows(&VC.t, r, 1);
+                for (int c = 0; c < C; c++) ref[c] = dt_round(cdt, (float)rk[t * C + c]);
+                double e = view_err(&kr, ko, ref);
+                if (!(e <= worst)) worst = e;
+                for (int c = 0; c < C; c++) ref[c] = dt_round(cdt, v[t * C + c]);
+                e = view_err(&vr, vo, ref);
+                if (!(e <= worst)) worst = e;
+            }
+            record("rope_kv_write", cdt, stray ? INFINITY : worst, cdt == BE_F32 ? 1e-4 : dt_tol(cdt),
+                   "n=%d heads %d/%d, head_dim %d, rotary %d", n, Hq, Hk, hd, rot);
+            free(qo), free(ko), free(vo);
+        }
+    }
+    case_end();
+    free(q), free(k), free(v), free(rq), free(rk);
+}
+
 /* ---------------------------------------------------------------- attention */
 
 typedef struct {
@@ -897,6 +961,14 @@ static void run_all(void) {
     {
         const int32_t slot[7] = {5, -1, 39, 0, 17, -7, 22};
         for (int d = 0; d < 3; d++) t_kv_write(dts[d], 7, 24, 40, slot);
+    }
+
+    {
+        static const int32_t sl[5] = {3, -1, 0, 6, 2};
+        for (int d = 0; d < 3; d++) {
+            t_rope_kv(dts[d], 5, 4, 2, 16, 16, sl, 8); /* full rotary, GQA, a skipped slot */
+            t_rope_kv(dts[d], 5, 3, 1, 8, 6, sl, 8);   /* partial rotary (6 of 8 dims) */
+        }
     }
 
     {

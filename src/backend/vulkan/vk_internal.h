@@ -80,6 +80,8 @@ typedef enum {
     VKP_MATMUL_COOP,    /* + dtype: tensor cores (VK_NV_cooperative_matrix) */
     VKP_ATTN_COMBINE = VKP_MATMUL_COOP + 3,
     VKP_ADD_RMSNORM,
+    VKP_ROPE_KV,        /* + cache dtype */
+    VKP_ROPE_KV_END = VKP_ROPE_KV + 2,
     VKP_COUNT
 } vk_pipe_id;
 
@@ -229,6 +231,9 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
 void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
+                         const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot, const be_tensor *k_cache,
+                         const be_tensor *v_cache);
 void vk_op_add_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps, float w_offset,
                        const be_tensor *out);
 

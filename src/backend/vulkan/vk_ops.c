@@ -64,6 +64,32 @@ void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps,
     vk_dispatch(c, VKP_RMSNORM, u, 3, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
 }
 
+void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
+                         const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot, const be_tensor *k_cache,
+                         const be_tensor *v_cache) {
+    vk_ctx *c = ctx;
+    struct {
+        uint32_t q_off, q_stride, k_off, k_stride, v_off, v_stride, p_off, f_off, s_off;
+        uint32_t kc_off, vc_off, c_stride, n, Hq, Hk, HD, rot, rows;
+    } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k), (uint32_t)k->stride, eoff(c, v), (uint32_t)v->stride,
+            eoff(c, pos), eoff(c, inv_freq), eoff(c, slot), eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
+            (uint32_t)q->rows, (uint32_t)(q->cols / head_dim), (uint32_t)(k->cols / head_dim), (uint32_t)head_dim,
+            (uint32_t)rot_dim, (uint32_t)k_cache->rows};
+    if (head_dim % 2 || k_cache->dtype != v_cache->dtype || k_cache->stride != v_cache->stride ||
+        (k_cache->dtype != BE_F32 && ((pc.kc_off | pc.vc_off | pc.c_stride) & 1u))) {
+        /* shapes the fused kernel does not take: the four ops */
+        vk_op_rope(c, q, head_dim, rot_dim, pos, inv_freq);
+        vk_op_rope(c, k, head_dim, rot_dim, pos, inv_freq);
+        vk_op_kv_write(c, k, slot, k_cache);
+        vk_op_kv_write(c, v, slot, v_cache);
+        return;
+    }
+    vk_use u[8] = {use_of(q, 1), use_of(k, 0), use_of(v, 0), use_of(pos, 0), use_of(inv_freq, 0), use_of(slot, 0),
+                   use_of(k_cache, 1), use_of(v_cache, 1)};
+    uint32_t items = pc.Hq * (pc.rot / 2) + pc.Hk * pc.HD; /* q pairs, then K and V element pairs */
+    vk_dispatch(c, VKP_ROPE_KV + dt_index(k_cache->dtype), u, 8, &pc, sizeof pc, cdiv(items, 64), (uint32_t)q->rows, 1);
+}
+
 void vk_op_add_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps, float w_offset,
                        const be_tensor *out) {
     vk_ctx *c = ctx;
