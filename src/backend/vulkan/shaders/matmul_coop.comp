@@ -57,10 +57,10 @@ void store_shared(uint tid) {
     for (uint i = 0u; i < 2u; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
         vec4 v = xr[i];
-        uvec2 h = uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
-        // the remainder of what f16 kept (explicit pack/unpack: nothing can fold it away)
-        vec4 hv = vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
-        Ah[(r * BKP) / 4u + q] = h;
+        // hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
+        // split away), exact in f16 within its range; lo: the exact f32 remainder, rounded to f16
+        vec4 hv = uintBitsToFloat(floatBitsToUint(v) & uvec4(0xffffe000u));
+        Ah[(r * BKP) / 4u + q] = uvec2(packHalf2x16(hv.xy), packHalf2x16(hv.zw));
         Al[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
     }
     for (uint i = 0u; i < WL; i++) {
