@@ -81,7 +81,8 @@ typedef enum {
     VKP_ATTN_COMBINE = VKP_MATMUL_COOP + 3,
     VKP_ADD_RMSNORM,
     VKP_ROPE_KV,        /* + cache dtype */
-    VKP_ROPE_KV_END = VKP_ROPE_KV + 2,
+    VKP_MATMUL_V = VKP_ROPE_KV + 3, /* + dtype: tiled f32 FMA with 16-byte loads */
+    VKP_MATMUL_V_END = VKP_MATMUL_V + 2,
     VKP_COUNT
 } vk_pipe_id;
 

@@ -122,6 +122,8 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
         /* f32 weights keep the f32 kernel: f16 would round them */
         vk_dispatch(c, VKP_MATMUL_COOP + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
+    } else if (x->rows > MATVEC_MAX_N && vec_ok) {
+        vk_dispatch(c, VKP_MATMUL_V + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
     } else if (x->rows <= MATVEC_MAX_N) {
         uint32_t groups = cdiv(w->rows, 4), gx = groups < 65535 ? groups : 65535;
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3; /* tokens per workgroup: 1 << lg */

@@ -48,6 +48,9 @@ static const uint32_t spv_add_rmsnorm[] =
 static const uint32_t spv_rope_kv[] =
 #include "rope_kv.spv.h"
     ;
+static const uint32_t spv_matmul_v[] =
+#include "matmul_v.spv.h"
+    ;
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
@@ -65,6 +68,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
     if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
+    if (id >= VKP_MATMUL_V) return (pipe_src)SRC(spv_matmul_v, 4, (uint32_t)(id - VKP_MATMUL_V));
     if (id >= VKP_ROPE_KV) return (pipe_src)SRC(spv_rope_kv, 8, (uint32_t)(id - VKP_ROPE_KV));
     if (id >= VKP_MATMUL_COOP) return (pipe_src)SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
     if (id >= VKP_MATVEC_SG) {
@@ -106,6 +110,7 @@ const char *vk_pipe_name(int id) {
     else if (id == VKP_COPY) base = "copy";
     else if (id == VKP_ATTN_COMBINE) base = "attn_combine";
     else if (id == VKP_ADD_RMSNORM) base = "add_rmsnorm";
+    else if (id >= VKP_MATMUL_V) base = "matmul_v", d = id - VKP_MATMUL_V;
     else if (id >= VKP_ROPE_KV) base = "rope_kv", d = id - VKP_ROPE_KV;
     else base = "matmul_coop", d = id - VKP_MATMUL_COOP;
     snprintf(buf[id], sizeof buf[id], "%s%s%s", base, d >= 0 ? " " : "", d >= 0 ? dt[d] : "");
