@@ -933,6 +933,8 @@ static void run_all(void) {
                 t_matmul(dts[d], ns[i], 67, 33, bias, 5, 3, 1, d == 0 && i == 2 && bias == 1);
                 t_matmul(dts[d], ns[i], 128, 24, bias, 0, 0, 0, 0);
                 t_matmul(dts[d], ns[i], 64, 7, bias, 0, 0, 0, 0); /* aligned rows, odd row count */
+                if (ns[i] <= 8) /* more rows than the GPU's K-split matvec takes (4096): its other kernel */
+                    t_matmul(dts[d], ns[i], 32, 4099, bias, 0, 0, 0, 0);
                 t_matmul(dts[d], ns[i], 8, 3, bias, 1, 1, 2, 0);
             }
 

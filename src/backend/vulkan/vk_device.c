@@ -176,6 +176,8 @@ static int create_device(vk_ctx *c) {
     const char *lim = getenv("VLLMC_VULKAN_MEMORY_LIMIT"), *fa = getenv("VLLMC_VULKAN_FAULT_AFTER_SUBMITS");
     c->mem_limit = lim ? strtoull(lim, NULL, 10) : 0;
     c->fault_after = fa ? atol(fa) : 0;
+    const char *wr = getenv("VLLMC_VULKAN_MATVEC_WIDE_ROWS");
+    c->matvec_wide_rows = wr ? atoll(wr) : 4096;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
     const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");

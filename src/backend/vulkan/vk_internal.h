@@ -82,7 +82,8 @@ typedef enum {
     VKP_ADD_RMSNORM,
     VKP_ROPE_KV,        /* + cache dtype */
     VKP_MATMUL_V = VKP_ROPE_KV + 3, /* + dtype: tiled f32 FMA with 16-byte loads */
-    VKP_MATMUL_V_END = VKP_MATMUL_V + 2,
+    VKP_MATVEC_SGW = VKP_MATMUL_V + 3, /* + 4 * dtype + log2(tokens): matvec_sg with K split across the workgroup */
+    VKP_MATVEC_SGW_END = VKP_MATVEC_SGW + 11,
     VKP_COUNT
 } vk_pipe_id;
 
@@ -167,6 +168,8 @@ typedef struct {
     size_t stage_size;
     size_t stage_used;       /* bytes of `stage` that recorded copies still read or write */
     be_buffer *scratch;      /* attention's per-split partial results, grown on demand */
+    int64_t matvec_wide_rows; /* weights of at most this many rows use the K-split matvec
+                                 (4096; VLLMC_VULKAN_MATVEC_WIDE_ROWS overrides it, for A/B runs) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
 
     /* VLLMC_VULKAN_PROFILE=1: a timestamp after every dispatch; time per pipeline printed at exit */

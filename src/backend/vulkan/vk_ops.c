@@ -114,7 +114,12 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
     uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
     int vec_ok = c->subgroup_arith && pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
                  pc.x_stride % 4 == 0;
-    if (x->rows <= MATVEC_MAX_N && vec_ok) {
+    if (x->rows <= MATVEC_MAX_N && vec_ok && w->rows <= c->matvec_wide_rows) {
+        /* few rows (q/k/v/o of most models): a workgroup per row pair, K split across it */
+        uint32_t groups = cdiv(w->rows, 2), gx = groups < 65535 ? groups : 65535;
+        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
+        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
+    } else if (x->rows <= MATVEC_MAX_N && vec_ok) {
         uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
         uint32_t groups = cdiv(w->rows, 2 * rpw), gx = groups < 65535 ? groups : 65535; /* 2 rows a subgroup */
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;

@@ -59,15 +59,21 @@ typedef struct {
     const uint32_t *code;
     size_t bytes;
     int n_bindings;
-    uint32_t spec[3];  /* values of constant_id 0, 1 and 2 */
+    uint32_t spec[4];  /* values of constant_id 0 .. 3 */
 } pipe_src;
 
-#define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 1, 1}}
+#define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 1, 1, 0}}
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
     if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
+    if (id >= VKP_MATVEC_SGW) {
+        pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SGW) / 4);
+        s.spec[1] = 1u << ((id - VKP_MATVEC_SGW) % 4);
+        s.spec[3] = 1;
+        return s;
+    }
     if (id >= VKP_MATMUL_V) return (pipe_src)SRC(spv_matmul_v, 4, (uint32_t)(id - VKP_MATMUL_V));
     if (id >= VKP_ROPE_KV) return (pipe_src)SRC(spv_rope_kv, 8, (uint32_t)(id - VKP_ROPE_KV));
     if (id >= VKP_MATMUL_COOP) return (pipe_src)SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
@@ -110,6 +116,7 @@ const char *vk_pipe_name(int id) {
     else if (id == VKP_COPY) base = "copy";
     else if (id == VKP_ATTN_COMBINE) base = "attn_combine";
     else if (id == VKP_ADD_RMSNORM) base = "add_rmsnorm";
+    else if (id >= VKP_MATVEC_SGW) base = "matvec_wide", d = (id - VKP_MATVEC_SGW) / 4;
     else if (id >= VKP_MATMUL_V) base = "matmul_v", d = id - VKP_MATMUL_V;
     else if (id >= VKP_ROPE_KV) base = "rope_kv", d = id - VKP_ROPE_KV;
     else base = "matmul_coop", d = id - VKP_MATMUL_COOP;
@@ -137,8 +144,8 @@ int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
     VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = s.bytes, .pCode = s.code};
     VkShaderModule mod;
     if ((rc = vk_check(c, c->f.vkCreateShaderModule(c->dev, &mci, NULL, &mod), "vkCreateShaderModule"))) return rc;
-    VkSpecializationMapEntry me[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
-    VkSpecializationInfo si = {3, me, sizeof s.spec, s.spec};
+    VkSpecializationMapEntry me[4] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}};
+    VkSpecializationInfo si = {4, me, sizeof s.spec, s.spec};
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,

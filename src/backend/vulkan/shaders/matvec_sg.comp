@@ -12,7 +12,8 @@
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const uint T = 0;
 layout(constant_id = 1) const uint NT = 1;  // tokens: 1, 2, 4 or 8
-layout(constant_id = 2) const uint RPW = 4; // rows per workgroup (128 / subgroup size)
+layout(constant_id = 2) const uint RPW = 4; // row pairs per workgroup (128 / subgroup size)
+layout(constant_id = 3) const uint WIDE = 0; // 1: the whole workgroup on one row pair, K split across it
 layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
@@ -57,8 +58,49 @@ void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) 
     }
 }
 
+shared float part[32][16]; // WIDE: per subgroup, 2 rows x NT partial sums
+
+// WIDE: the 128 invocations split K of one row pair (many workgroups for a matrix of few rows,
+// where one subgroup per pair would leave most of the GPU idle); sums meet in shared memory.
+void main_wide() {
+    uint tid = gl_LocalInvocationID.x, step = 128u * E;
+    uint m = flat_group() * 2u;
+    if (m >= p.M) return;
+    uint m1 = min(m + 1u, p.M - 1u);
+    float acc0[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    float acc1[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    uint wa = (p.w_off + m * p.w_stride) / E, wb = (p.w_off + m1 * p.w_stride) / E;
+    uint k = tid * E;
+    for (; k + step < p.K; k += 2u * step) {
+        uvec4 a0 = w.d[wa + k / E], b0 = w.d[wb + k / E];
+        uvec4 a1 = w.d[wa + (k + step) / E], b1 = w.d[wb + (k + step) / E];
+        fma2(a0, b0, k, acc0, acc1);
+        fma2(a1, b1, k + step, acc0, acc1);
+    }
+    if (k < p.K) fma2(w.d[wa + k / E], w.d[wb + k / E], k, acc0, acc1);
+    for (uint j = 0u; j < NT; j++) {
+        float v0 = subgroupAdd(acc0[j]), v1 = subgroupAdd(acc1[j]);
+        if (subgroupElect()) { part[gl_SubgroupID][j] = v0; part[gl_SubgroupID][8u + j] = v1; }
+    }
+    barrier();
+    if (tid < 2u * NT) {
+        uint row = tid / NT, j = tid % NT;
+        float v = 0.0;
+        for (uint i = 0u; i < gl_NumSubgroups; i++) v += part[i][row * 8u + j];
+        uint mm = row == 0u ? m : m1;
+        if (j < p.n && (row == 0u || m1 != m)) {
+            if (p.has_bias != 0u) v += bias.d[p.b_off + mm];
+            o.d[p.o_off + j * p.o_stride + mm] = v;
+        }
+    }
+}
+
 // Two rows per subgroup (m, m + 1), RPW subgroups' worth of row pairs per workgroup.
 void main() {
+    if (WIDE != 0u) {
+        main_wide();
+        return;
+    }
     uint lane = gl_SubgroupInvocationID, S = gl_SubgroupSize;
     uint step = S * E;
     for (uint r = gl_SubgroupID; r < RPW; r += gl_NumSubgroups) {
