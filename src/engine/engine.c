@@ -159,6 +159,9 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
                 be_dtype_name(kvt), how, (long long)num_blocks * bs, mml, (double)num_blocks / (double)per_seq);
     e->stats.num_blocks = num_blocks;
     e->stats.block_size = bs;
+    e->stats.cache_dtype = c.kv_dtype < 0 ? "auto" : c.kv_dtype == BE_BF16 ? "bfloat16" : c.kv_dtype == BE_F16 ? "float16" : "float32";
+    e->stats.gpu_memory_utilization = c.gpu_memory_utilization > 0 ? c.gpu_memory_utilization : 0.9;
+    e->stats.enable_prefix_caching = c.enable_prefix_caching;
     *out = e;
     return VC_OK;
 err:

@@ -56,6 +56,9 @@ typedef struct {
     int running, waiting;
     double kv_usage;             /* 0..1 */
     int num_blocks, block_size;
+    const char *cache_dtype;     /* --kv-cache-dtype as configured: "auto", "bfloat16", "float16", "float32" */
+    double gpu_memory_utilization; /* as configured (0.9 unless set) */
+    int enable_prefix_caching;
     uint64_t preemptions;
     uint64_t prefix_queries, prefix_hits; /* tokens */
     uint64_t prompt_tokens, generation_tokens;

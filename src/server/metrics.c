@@ -147,6 +147,18 @@ char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, size
     sb_jstrz(&lab, model_name); /* a JSON string is a valid Prometheus label value for printable names */
     sb_str(&lab, ",engine=\"0\"");
     const char *L = lab.b ? lab.b : "";
+    /* vLLM's cache_config_info: value 1, the cache configuration in its labels (num_gpu_blocks is the
+     * block count on whichever device holds the cache, as vLLM's CPU backend also reports it) */
+    {
+        char extra[256];
+        snprintf(extra, sizeof extra,
+                 ",block_size=\"%d\",cache_dtype=\"%s\",enable_prefix_caching=\"%s\",gpu_memory_utilization=\"%g\","
+                 "num_cpu_blocks=\"None\",num_gpu_blocks=\"%d\"",
+                 st->block_size, st->cache_dtype ? st->cache_dtype : "auto", st->enable_prefix_caching ? "True" : "False",
+                 st->gpu_memory_utilization, st->num_blocks);
+        head(&s, "vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
+        sample(&s, "vllm:cache_config_info", L, extra, 1);
+    }
     head(&s, "vllm:num_requests_running", "gauge", "Number of requests in model execution batches.");
     sample(&s, "vllm:num_requests_running", L, "", st->running);
     head(&s, "vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.");

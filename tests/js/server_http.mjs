@@ -359,6 +359,15 @@ await C.check("/metrics: numbers (values and le labels) printed as prometheus_cl
   }
   assert.deepEqual(bad.slice(0, 5), []);
 });
+await C.check("/metrics: vllm:cache_config_info (value 1) carries the KV cache's block size, dtype and block count", async () => {
+  const r = await get(port, "/metrics");
+  const line = r.text.split("\n").find((l) => l.startsWith("vllm:cache_config_info{"));
+  assert.ok(line, "no vllm:cache_config_info sample");
+  assert.match(line, /block_size="16"/);
+  assert.match(line, /cache_dtype="auto"/);
+  assert.match(line, /num_gpu_blocks="[1-9][0-9]*"/);
+  assert.match(line, /\} 1\.0$/); // Python prints the gauge as 1.0, as vLLM does
+});
 await C.check("/metrics: idle gauges are 0 (running, waiting, kv_cache_usage_perc)", async () => {
   const s = await fetchMetrics(port);
   assert.equal(metricSum(s, "vllm:num_requests_running", L), 0);
