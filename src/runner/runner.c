@@ -3,6 +3,7 @@
 #include "runner/runner.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,9 +218,16 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         be->rmsnorm(ctx, &sel, &m->final_norm, c->rms_norm_eps, 0.0f, &sel);
         be->matmul(ctx, &sel, &m->lm_head, NULL, &lg);
     }
-    if ((rc = be->sync(ctx))) return rc;
+    /* The read first: a recording backend submits the step with the copy of the logits in it and
+     * waits once; sync() then only reports (and clears) an op's error. */
     if (b->n_logits > 0)
         rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
                              (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));
-    return rc;
+    if (rc) { /* sync still clears the step's state; the read's message is the one to keep */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", vc_errmsg());
+        be->sync(ctx);
+        return vc_errf(rc, "%s", msg);
+    }
+    return be->sync(ctx);
 }
