@@ -18,8 +18,9 @@
  * before them had already run, and ops recorded after a write see the written
  * bytes. A backend that records may keep small writes in its command stream or
  * wait for the recorded work first; callers should still write a step's inputs
- * before recording it and read its outputs after sync(), which is where a
- * recording backend submits and waits once.
+ * before recording it, and read its outputs (which submits the step with the
+ * read-back in it and waits once) before sync(), which then reports errors.
+ * buffer_free() may be called with ops pending: the backend waits for them.
  *
  * Errors: ops return nothing. An op that cannot run (a shape beyond a device
  * limit, scratch that cannot be allocated, a lost device) records its error;
