@@ -217,12 +217,11 @@ static int create_device(vk_ctx *c) {
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
     c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
     c->fp16_arith = f16.shaderFloat16 != 0;
-    /* Opt-in (VLLMC_VULKAN_COOPMAT=1): on the H100 this tensor-core kernel measured slower than the f32
-     * tiled one (pp512 on Llama-3.1-8B: 729-830 vs 1149 tokens/s) and its bf16 golden logprobs drift
-     * to 3.6e-2 (f32 kernel: 3e-5); see docs/PERFORMANCE.md. */
-    const char *coop = getenv("VLLMC_VULKAN_COOPMAT");
+    /* VLLMC_VULKAN_NO_COOPMAT=1 turns it off (A/B runs); it is exact to f32 level (activations split
+     * into two f16 parts) and measured faster than the f32 kernel on the H100 (docs/PERFORMANCE.md). */
+    const char *nocoop = getenv("VLLMC_VULKAN_NO_COOPMAT");
     c->coopmat = has_coop_ext && has_f16_ext && cmf.cooperativeMatrix && c->fp16_arith && c->subgroup_size == 32 &&
-                 coop_shape_ok(c) && coop && !strcmp(coop, "1");
+                 coop_shape_ok(c) && !(nocoop && !strcmp(nocoop, "1"));
     if (c->fp16_arith && has_f16_ext) want[nw++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     if (c->coopmat) want[nw++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     /* enable exactly the features the shaders use */

@@ -76,7 +76,12 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     }
     if (id >= VKP_MATMUL_V) return (pipe_src)SRC(spv_matmul_v, 4, (uint32_t)(id - VKP_MATMUL_V));
     if (id >= VKP_ROPE_KV) return (pipe_src)SRC(spv_rope_kv, 8, (uint32_t)(id - VKP_ROPE_KV));
-    if (id >= VKP_MATMUL_COOP) return (pipe_src)SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
+    if (id >= VKP_MATMUL_COOP) {
+        pipe_src s = SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
+        const char *v = getenv("VLLMC_VULKAN_COOP_VARIANT"); /* measurement only (PERFORMANCE.md) */
+        s.spec[1] = v ? (uint32_t)atoi(v) : 0;
+        return s;
+    }
     if (id >= VKP_MATVEC_SG) {
         pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SG) / 4);
         s.spec[1] = 1u << ((id - VKP_MATVEC_SG) % 4);

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 // Causal paged attention (flash-decoding). One workgroup per (query row, KV
@@ -95,16 +96,16 @@ void main() {
     barrier();
     uint DG = p.HD / 4u, KG = WG / DG, dg = tid % DG, kg = tid / DG; // PV: 4 dims x every KG-th key
     float m[GMAX], l[GMAX], acc[GMAX][4];
-    for (uint g = 0u; g < GMAX; g++) {
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
         m[g] = -1.0 / 0.0; l[g] = 0.0;
-        for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
+        [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
     }
     uint btb = p.bt_off + s * p.bt_stride;
     for (int c0 = jb; c0 < je; c0 += int(WG)) {
         int j = c0 + int(tid);
         bool valid = j < je;
         float sc[GMAX];
-        for (uint g = 0u; g < GMAX; g++) sc[g] = 0.0;
+        [[unroll]] for (uint g = 0u; g < GMAX; g++) sc[g] = 0.0;
         if (valid) {
             uint slot = uint(bt.d[btb + uint(j) / p.block_size]) * p.block_size + uint(j) % p.block_size;
             slots[tid] = slot;
@@ -113,20 +114,20 @@ void main() {
                 for (uint d0 = 0u; d0 < p.HD; d0 += E) {
                     float f[8];
                     unpack(kc4.d[(kb + d0) / E], f);
-                    for (uint g = 0u; g < GMAX; g++)
+                    [[unroll]] for (uint g = 0u; g < GMAX; g++)
                         if (g < GB)
-                            for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + i] * f[i];
+                            [[unroll]] for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + i] * f[i];
                 }
             } else {
                 for (uint d = 0u; d < p.HD; d++) {
                     float kv_ = LOADT(kc, T, kb + d);
-                    for (uint g = 0u; g < GMAX; g++)
+                    [[unroll]] for (uint g = 0u; g < GMAX; g++)
                         if (g < GB) sc[g] += qv[g * p.HD + d] * kv_;
                 }
             }
         }
         float corr[GMAX];
-        for (uint g = 0u; g < GMAX; g++) {
+        [[unroll]] for (uint g = 0u; g < GMAX; g++) {
             if (g >= GB) continue; // uniform: the barriers inside stay in uniform control flow
             float sv = valid ? sc[g] * p.scale : -1.0 / 0.0;
             float mn = max(m[g], red_max(sv, g));
@@ -137,9 +138,9 @@ void main() {
             m[g] = mn;
         }
         barrier();
-        for (uint g = 0u; g < GMAX; g++)
+        [[unroll]] for (uint g = 0u; g < GMAX; g++)
             if (g < GB)
-                for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
+                [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
         int cn = min(int(WG), je - c0);
         for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
             uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
@@ -153,7 +154,7 @@ void main() {
             } else {
                 vv = vec4(LOADT(vc, T, vb), LOADT(vc, T, vb + 1u), LOADT(vc, T, vb + 2u), LOADT(vc, T, vb + 3u));
             }
-            for (uint g = 0u; g < GMAX; g++) {
+            [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                 if (g >= GB) continue;
                 float pj = pr[g][jj];
                 acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
@@ -163,11 +164,11 @@ void main() {
     }
     // merge the KG key groups, then write (or hand the split's partial to attn_combine)
     if (kg < KG) // when HD/4 does not divide 128 the last few invocations have no key group
-        for (uint g = 0u; g < GMAX; g++)
+        [[unroll]] for (uint g = 0u; g < GMAX; g++)
             if (g < GB)
-                for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
+                [[unroll]] for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
     if (tid == 0u)
-        for (uint g = 0u; g < GMAX; g++) { fm[g] = m[g]; fl[g] = l[g]; }
+        [[unroll]] for (uint g = 0u; g < GMAX; g++) { fm[g] = m[g]; fl[g] = l[g]; }
     barrier();
     for (uint e = tid; e < GB * p.HD; e += WG) {
         uint g = e / p.HD, d = e % p.HD;

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // out = x @ w^T (+ bias) for many tokens (prefill, large batches): 64 x 64
 // output tiles, K in steps of 16 through shared memory (weights widened to
 // f32 once per tile), 4 x 4 outputs per invocation.
@@ -23,8 +24,8 @@ void main() {
     uint n0 = gl_WorkGroupID.x * BN, t0 = gl_WorkGroupID.y * BM;
     uint tr = (tid / 16u) * 4u, tc = (tid % 16u) * 4u; // this invocation's 4 tokens x 4 rows
     float acc[4][4];
-    for (uint i = 0u; i < 4u; i++)
-        for (uint j = 0u; j < 4u; j++) acc[i][j] = 0.0;
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        [[unroll]] for (uint j = 0u; j < 4u; j++) acc[i][j] = 0.0;
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
         for (uint e = tid; e < BM * BK; e += 256u) {
             uint rr = e / BK, kk = e % BK;
@@ -36,16 +37,16 @@ void main() {
         barrier();
         for (uint kk = 0u; kk < BK; kk++) {
             float a[4], b[4];
-            for (uint i = 0u; i < 4u; i++) { a[i] = xs[kk][tr + i]; b[i] = ws[kk][tc + i]; }
-            for (uint i = 0u; i < 4u; i++)
-                for (uint j = 0u; j < 4u; j++) acc[i][j] += a[i] * b[j];
+            [[unroll]] for (uint i = 0u; i < 4u; i++) { a[i] = xs[kk][tr + i]; b[i] = ws[kk][tc + i]; }
+            [[unroll]] for (uint i = 0u; i < 4u; i++)
+                [[unroll]] for (uint j = 0u; j < 4u; j++) acc[i][j] += a[i] * b[j];
         }
         barrier();
     }
-    for (uint i = 0u; i < 4u; i++) {
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
         uint t = t0 + tr + i;
         if (t >= p.n) continue;
-        for (uint j = 0u; j < 4u; j++) {
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
             uint m = n0 + tc + j;
             if (m >= p.M) continue;
             float v = acc[i][j];

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -20,6 +21,7 @@
 #define BKP 40u // padded row (f16 elements) against bank conflicts
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint T = 0;
+layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 all products
 layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
@@ -41,11 +43,11 @@ vec4 xr[2];
 uvec4 wr[4];
 
 void load_global(uint k0, uint tid, uint t0, uint m0) {
-    for (uint i = 0u; i < 2u; i++) {
+    [[unroll]] for (uint i = 0u; i < 2u; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u), t = t0 + r, k = k0 + q * 4u;
         xr[i] = (t < p.n && k < p.K) ? x.d[(p.x_off + t * p.x_stride + k) >> 2] : vec4(0.0);
     }
-    for (uint i = 0u; i < WL; i++) {
+    [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E), m = m0 + r, k = k0 + q * E;
         wr[i] = (m < p.M && k < p.K) ? w.d[(p.w_off + m * p.w_stride + k) / E] : uvec4(0u);
     }
@@ -54,7 +56,7 @@ void load_global(uint k0, uint tid, uint t0, uint m0) {
 uint pack_f16(vec2 v) { return packHalf2x16(v); }
 
 void store_shared(uint tid) {
-    for (uint i = 0u; i < 2u; i++) {
+    [[unroll]] for (uint i = 0u; i < 2u; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
         vec4 v = xr[i];
         // hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
@@ -63,7 +65,7 @@ void store_shared(uint tid) {
         Ah[(r * BKP) / 4u + q] = uvec2(packHalf2x16(hv.xy), packHalf2x16(hv.zw));
         Al[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
     }
-    for (uint i = 0u; i < WL; i++) {
+    [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E);
         uvec4 u = wr[i];
         if (T == DT_F32) { // 4 values: half of a packed uvec4
@@ -84,9 +86,10 @@ void main() {
     uint tid = gl_LocalInvocationID.x, sg = tid / 32u, lane = tid % 32u;
     uint m0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BT;
     uint wt = sg / 4u, wm = sg % 4u; // 2 x 4 subgroups: tokens wt*32.., rows wm*32..
-    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> c[2][2];
-    for (uint i = 0u; i < 2u; i++)
-        for (uint j = 0u; j < 2u; j++) c[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    // fragments as separate variables, not arrays: an array of cooperative matrices indexed in a loop
+    // may live in local memory (measured: the products ran 50x below the tensor cores' rate)
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> c00 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0), c01 = c00, c10 = c00, c11 = c00;
+    uint ra = (wt * 32u) * BKP, rb = (wm * 32u) * BKP;
     load_global(0u, tid, t0, m0);
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
         barrier();
@@ -94,33 +97,44 @@ void main() {
         barrier();
         if (k0 + BK < p.K) load_global(k0 + BK, tid, t0, m0);
         for (uint kk = 0u; kk < BK; kk += 16u) {
-            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> ah[2], al[2], b[2];
-            for (uint i = 0u; i < 2u; i++) {
-                coopMatLoadNV(ah[i], Ah, ((wt * 32u + i * 16u) * BKP + kk) / 4u, BKP / 4u, false);
-                coopMatLoadNV(al[i], Al, ((wt * 32u + i * 16u) * BKP + kk) / 4u, BKP / 4u, false);
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> ah0, ah1, al0, al1, b0, b1;
+            coopMatLoadNV(ah0, Ah, (ra + kk) / 4u, BKP / 4u, false);
+            coopMatLoadNV(ah1, Ah, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+            coopMatLoadNV(b0, Bs, (rb + kk) / 8u, BKP / 8u, true);
+            coopMatLoadNV(b1, Bs, (rb + 16u * BKP + kk) / 8u, BKP / 8u, true);
+            if (VARIANT == 0u) {
+                coopMatLoadNV(al0, Al, (ra + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(al1, Al, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+                c00 = coopMatMulAddNV(al0, b0, c00);
+                c01 = coopMatMulAddNV(al0, b1, c01);
+                c10 = coopMatMulAddNV(al1, b0, c10);
+                c11 = coopMatMulAddNV(al1, b1, c11);
             }
-            for (uint j = 0u; j < 2u; j++) coopMatLoadNV(b[j], Bs, ((wm * 32u + j * 16u) * BKP + kk) / 8u, BKP / 8u, true);
-            for (uint i = 0u; i < 2u; i++)
-                for (uint j = 0u; j < 2u; j++) {
-                    c[i][j] = coopMatMulAddNV(al[i], b[j], c[i][j]);
-                    c[i][j] = coopMatMulAddNV(ah[i], b[j], c[i][j]);
-                }
+            if (VARIANT != 2u) {
+                c00 = coopMatMulAddNV(ah0, b0, c00);
+                c01 = coopMatMulAddNV(ah0, b1, c01);
+                c10 = coopMatMulAddNV(ah1, b0, c10);
+                c11 = coopMatMulAddNV(ah1, b1, c11);
+            }
         }
     }
     // each subgroup writes its fragments through its own staging tile, with bounds and bias
-    for (uint i = 0u; i < 2u; i++)
-        for (uint j = 0u; j < 2u; j++) {
-            coopMatStoreNV(c[i][j], Cw[sg], 0u, 16u, false);
-            subgroupMemoryBarrierShared();
-            subgroupBarrier();
-            for (uint e = lane; e < 256u; e += 32u) {
-                uint t = t0 + wt * 32u + i * 16u + e / 16u, m = m0 + wm * 32u + j * 16u + e % 16u;
-                if (t < p.n && m < p.M) {
-                    float v = Cw[sg][e];
-                    if (p.has_bias != 0u) v += bias.d[p.b_off + m];
-                    o.d[p.o_off + t * p.o_stride + m] = v;
-                }
+    [[unroll]] for (uint f = 0u; f < 4u; f++) {
+        uint i = f / 2u, j = f % 2u;
+        if (f == 0u) coopMatStoreNV(c00, Cw[sg], 0u, 16u, false);
+        else if (f == 1u) coopMatStoreNV(c01, Cw[sg], 0u, 16u, false);
+        else if (f == 2u) coopMatStoreNV(c10, Cw[sg], 0u, 16u, false);
+        else coopMatStoreNV(c11, Cw[sg], 0u, 16u, false);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        for (uint e = lane; e < 256u; e += 32u) {
+            uint t = t0 + wt * 32u + i * 16u + e / 16u, m = m0 + wm * 32u + j * 16u + e % 16u;
+            if (t < p.n && m < p.M) {
+                float v = Cw[sg][e];
+                if (p.has_bias != 0u) v += bias.d[p.b_off + m];
+                o.d[p.o_off + t * p.o_stride + m] = v;
             }
-            subgroupBarrier(); // the tile is read before the next store overwrites it
         }
+        subgroupBarrier(); // the tile is read before the next store overwrites it
+    }
 }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // out = x @ w^T (+ bias) for many tokens on f32 FMA units: 64 tokens x 128
 // weight rows per workgroup of 256, each invocation 4 tokens x 8 rows (32
 // accumulators); K in steps of 16 through shared memory, filled with one
@@ -33,7 +34,7 @@ void load(uint k0, uint tid, uint t0, uint m0) {
         uint t = t0 + tid / 4u, k = k0 + (tid % 4u) * 4u;
         xr = (t < p.n && k < p.K) ? x.d[(p.x_off + t * p.x_stride + k) >> 2] : vec4(0.0);
     }
-    for (uint i = 0u; i < WL; i++) {
+    [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, m = m0 + e / (BK / E), k = k0 + (e % (BK / E)) * E;
         wr[i] = (m < p.M && k < p.K) ? w.d[(p.w_off + m * p.w_stride + k) / E] : uvec4(0u);
     }
@@ -49,14 +50,14 @@ void store(uint tid) {
         xs[k + 2u][t / 4u][t % 4u] = xr.z;
         xs[k + 3u][t / 4u][t % 4u] = xr.w;
     }
-    for (uint i = 0u; i < WL; i++) {
+    [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, m = e / (BK / E), k = (e % (BK / E)) * E;
         uvec4 u = wr[i];
         if (T == DT_F32) {
             put_w(k, m, uintBitsToFloat(u.x)); put_w(k + 1u, m, uintBitsToFloat(u.y));
             put_w(k + 2u, m, uintBitsToFloat(u.z)); put_w(k + 3u, m, uintBitsToFloat(u.w));
         } else {
-            for (uint j = 0u; j < 4u; j++) {
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
                 vec2 f = T == DT_F16 ? unpackHalf2x16(u[j]) : vec2(bf16_lo(u[j]), bf16_hi(u[j]));
                 put_w(k + 2u * j, m, f.x);
                 put_w(k + 2u * j + 1u, m, f.y);
@@ -70,7 +71,7 @@ void main() {
     uint m0 = gl_WorkGroupID.x * BN, t0 = gl_WorkGroupID.y * BT;
     uint tq = tid / 16u, mq = tid % 16u; // tokens 4*tq .. +3; rows 4*mq .. +3 and 64 + 4*mq .. +3
     vec4 acc[8]; // acc[r] over 4 tokens, r = the 8 rows
-    for (uint r = 0u; r < 8u; r++) acc[r] = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < 8u; r++) acc[r] = vec4(0.0);
     load(0u, tid, t0, m0);
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
         barrier();
@@ -83,11 +84,11 @@ void main() {
             acc[4] += a * b1.x; acc[5] += a * b1.y; acc[6] += a * b1.z; acc[7] += a * b1.w;
         }
     }
-    for (uint r = 0u; r < 8u; r++) {
+    [[unroll]] for (uint r = 0u; r < 8u; r++) {
         uint m = m0 + (r < 4u ? 4u * mq + r : 64u + 4u * mq + r - 4u);
         if (m >= p.M) continue;
         float bv = p.has_bias != 0u ? bias.d[p.b_off + m] : 0.0;
-        for (uint j = 0u; j < 4u; j++) {
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
             uint t = t0 + 4u * tq + j;
             if (t < p.n) o.d[p.o_off + t * p.o_stride + m] = acc[r][j] + bv;
         }

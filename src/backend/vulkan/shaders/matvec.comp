@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // out[t, m] = x[t, :] . w[m, :] (+ bias[m]) for few tokens (decode): each
 // workgroup owns ROWS weight rows and NT tokens; invocations stride over K so
 // each weight word is read once per workgroup, then one shared-memory tree
@@ -22,20 +23,20 @@ void main() {
     uint tid = gl_LocalInvocationID.x;
     uint m0 = flat_group() * ROWS, t0 = gl_WorkGroupID.z * NT;
     float acc[ROWS * 8u];
-    for (uint i = 0u; i < ROWS * NT; i++) acc[i] = 0.0;
+    [[unroll]] for (uint i = 0u; i < ROWS * NT; i++) acc[i] = 0.0;
     for (uint k = tid; k < p.K; k += WG) {
         float xv[8];
-        for (uint j = 0u; j < NT; j++) xv[j] = (t0 + j < p.n) ? x.d[p.x_off + (t0 + j) * p.x_stride + k] : 0.0;
-        for (uint r = 0u; r < ROWS; r++) {
+        [[unroll]] for (uint j = 0u; j < NT; j++) xv[j] = (t0 + j < p.n) ? x.d[p.x_off + (t0 + j) * p.x_stride + k] : 0.0;
+        [[unroll]] for (uint r = 0u; r < ROWS; r++) {
             float wv = (m0 + r < p.M) ? LOADT(w, T, p.w_off + (m0 + r) * p.w_stride + k) : 0.0;
-            for (uint j = 0u; j < NT; j++) acc[r * NT + j] += wv * xv[j];
+            [[unroll]] for (uint j = 0u; j < NT; j++) acc[r * NT + j] += wv * xv[j];
         }
     }
-    for (uint i = 0u; i < ROWS * NT; i++) red[i][tid] = acc[i];
+    [[unroll]] for (uint i = 0u; i < ROWS * NT; i++) red[i][tid] = acc[i];
     barrier();
     for (uint s = WG / 2u; s > 0u; s >>= 1) {
         if (tid < s)
-            for (uint i = 0u; i < ROWS * NT; i++) red[i][tid] += red[i][tid + s];
+            [[unroll]] for (uint i = 0u; i < ROWS * NT; i++) red[i][tid] += red[i][tid + s];
         barrier();
     }
     if (tid < ROWS * NT) {

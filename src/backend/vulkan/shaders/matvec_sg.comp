@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 // out[t, m] = x[t, :] . w[m, :] (+ bias[m]) for few tokens (decode), streaming
@@ -43,7 +44,7 @@ void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) 
     float fa[8], fb[8];
     unpack8(wa, fa);
     unpack8(wb, fb);
-    for (uint j = 0u; j < NT; j++) { // NT is a constant: acc0/acc1 stay in registers
+    [[unroll]] for (uint j = 0u; j < NT; j++) { // NT is a constant: acc0/acc1 stay in registers
         if (j >= p.n) continue;
         uint xb = (p.x_off + j * p.x_stride + k) >> 2;
         vec4 x0 = x.d[xb];
@@ -78,7 +79,7 @@ void main_wide() {
         fma2(a1, b1, k + step, acc0, acc1);
     }
     if (k < p.K) fma2(w.d[wa + k / E], w.d[wb + k / E], k, acc0, acc1);
-    for (uint j = 0u; j < NT; j++) {
+    [[unroll]] for (uint j = 0u; j < NT; j++) {
         float v0 = subgroupAdd(acc0[j]), v1 = subgroupAdd(acc1[j]);
         if (subgroupElect()) { part[gl_SubgroupID][j] = v0; part[gl_SubgroupID][8u + j] = v1; }
     }
@@ -118,7 +119,7 @@ void main() {
             fma2(a1, b1, k + step, acc0, acc1);
         }
         if (k < p.K) fma2(w.d[wa + k / E], w.d[wb + k / E], k, acc0, acc1);
-        for (uint j = 0u; j < NT; j++) {
+        [[unroll]] for (uint j = 0u; j < NT; j++) {
             float v0 = subgroupAdd(acc0[j]), v1 = subgroupAdd(acc1[j]);
             if (lane == 0u && j < p.n) {
                 if (p.has_bias != 0u) { v0 += bias.d[p.b_off + m]; v1 += bias.d[p.b_off + m1]; }
