@@ -77,8 +77,10 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         (rc = rn_alloc(r, BE_I32, 1, T, &r->slots)) || (rc = rn_alloc(r, BE_I32, 1, S + 1, &r->q_start)) ||
         (rc = rn_alloc(r, BE_I32, 1, S, &r->seq_len)) ||
         (rc = rn_alloc(r, BE_I32, S, p->max_blocks, &r->block_table)) ||
-        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows)))
+        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows))) {
+        vc_err_prefix(rc, "activations for %lld tokens per step", (long long)T);
         goto err;
+    }
     int64_t slots = (int64_t)p->num_blocks * p->block_size;
     for (int l = 0; l < L; l++) {
         if ((rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->kc[l])) || (rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->vc[l]))) {

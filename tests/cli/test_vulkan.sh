@@ -209,7 +209,7 @@ expect_err "VLLMC_VULKAN_DEVICE=99" "$tmp/fe" $? "VLLMC_VULKAN_DEVICE=99.*device
 dev=$("$V" generate $G/llama-f32 --device gpu --prompt-token-ids 1 --max-tokens 1 --json 2>&1 >/dev/null |
       sed -n 's/^INFO vllmc: device vulkan: Vulkan [0-9.]*: \([^ ,(]*\).*/\1/p' | head -n1)
 [ -n "$dev" ] || bad "no 'INFO vllmc: device vulkan: Vulkan X.Y: NAME' line to take the device name from"
-fig="[1-9][0-9]*(\.[0-9]+)? MiB"
+fig="[1-9][0-9]*(\.[0-9]+)? (KiB|MiB|GiB)"
 for case in "weights:4000000:" "KV cache:150000000:KV cache"; do
   IFS=: read -r what lim need <<<"$case"
   VLLMC_VULKAN_ALLOW_CPU=1 VLLMC_VULKAN_MEMORY_LIMIT=$lim VLLM_CPU_KVCACHE_SPACE=0.25 \

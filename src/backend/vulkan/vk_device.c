@@ -22,7 +22,9 @@ int vk_check(vk_ctx *c, VkResult r, const char *what) {
 static int load_loader(vk_ctx *c) {
     const char *names[] = {
 #ifdef __APPLE__
-        "libvulkan.1.dylib", "libvulkan.dylib", "libMoltenVK.dylib",
+        /* Homebrew's loader is not on dyld's default path on Apple Silicon */
+        "libvulkan.1.dylib", "/opt/homebrew/lib/libvulkan.1.dylib", "/usr/local/lib/libvulkan.1.dylib",
+        "libvulkan.dylib", "libMoltenVK.dylib", "/opt/homebrew/lib/libMoltenVK.dylib",
 #else
         "libvulkan.so.1", "libvulkan.so",
 #endif

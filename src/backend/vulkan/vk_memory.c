@@ -15,6 +15,15 @@
 
 #define STAGE_BYTES ((size_t)64 << 20)
 
+/* "512 B", "6.0 KiB", "57.2 MiB", "1.50 GiB" */
+static const char *human(char *buf, size_t n, uint64_t b) {
+    if (b < 1024) snprintf(buf, n, "%llu B", (unsigned long long)b);
+    else if (b < 1048576) snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
+    else if (b < 1073741824) snprintf(buf, n, "%.1f MiB", (double)b / 1048576.0);
+    else snprintf(buf, n, "%.2f GiB", (double)b / 1073741824.0);
+    return buf;
+}
+
 static int find_type(vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) {
     for (uint32_t i = 0; i < c->memprops.memoryTypeCount; i++) {
         VkMemoryPropertyFlags f = c->memprops.memoryTypes[i].propertyFlags;
@@ -71,9 +80,10 @@ int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
         vk_info(c, &info);
         rc = vk_check(c, r, "vkAllocateMemory");
         if (c->mem_limit) info.mem_total = c->mem_limit, info.mem_free = c->mem_limit - c->mem_used;
-        vc_errf(rc, "vulkan: %s: cannot allocate %.1f MiB of %s memory (%.1f MiB of %.1f MiB free)", c->props.deviceName,
-                (double)bytes / 1048576.0, host ? "host-visible" : "device", (double)info.mem_free / 1048576.0,
-                (double)info.mem_total / 1048576.0);
+        char h1[32], h2[32], h3[32];
+        vc_errf(rc, "vulkan: %s: cannot allocate %s of %s memory (%s of %s free)", c->props.deviceName,
+                human(h1, sizeof h1, bytes), host ? "host-visible" : "device", human(h2, sizeof h2, info.mem_free),
+                human(h3, sizeof h3, info.mem_total));
         goto err;
     }
     b->charged = req.size;
