@@ -56,7 +56,7 @@ $(BUILD)/libvllmc.a: $(LIB_OBJ)
 $(BUILD)/vllmc: $(CLI_OBJ) $(BUILD)/libvllmc.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/shaders/%.spv.h: src/backend/vulkan/shaders/%.comp src/backend/vulkan/shaders/common.glsl
+$(BUILD)/shaders/%.spv.h: src/backend/vulkan/shaders/%.comp $(wildcard src/backend/vulkan/shaders/*.glsl)
 	@mkdir -p $(@D)
 	$(GLSLC) --target-env=vulkan1.1 -O -fshader-stage=compute -mfmt=c -o $@ $<
 

@@ -25,19 +25,7 @@ layout(push_constant) uniform P {
 
 const uint E = T == DT_F32 ? 4u : 8u; // elements per 16-byte load
 
-void unpack8(uvec4 wv, out float f[8]) {
-    if (T == DT_F32) {
-        f[0] = uintBitsToFloat(wv.x); f[1] = uintBitsToFloat(wv.y);
-        f[2] = uintBitsToFloat(wv.z); f[3] = uintBitsToFloat(wv.w);
-        f[4] = 0.0; f[5] = 0.0; f[6] = 0.0; f[7] = 0.0;
-    } else if (T == DT_F16) {
-        vec2 a = unpackHalf2x16(wv.x), b = unpackHalf2x16(wv.y), c = unpackHalf2x16(wv.z), d = unpackHalf2x16(wv.w);
-        f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
-    } else {
-        f[0] = bf16_lo(wv.x); f[1] = bf16_hi(wv.x); f[2] = bf16_lo(wv.y); f[3] = bf16_hi(wv.y);
-        f[4] = bf16_lo(wv.z); f[5] = bf16_hi(wv.z); f[6] = bf16_lo(wv.w); f[7] = bf16_hi(wv.w);
-    }
-}
+#include "unpack.glsl"
 
 // acc0[j] += wa . x[token j][k..k+E), acc1[j] += wb . x[token j][k..k+E): x is read once for both rows
 void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) {
