@@ -78,6 +78,13 @@ for staging in 0 1; do
   VLLMC_TEST_GPU=1 VLLMC_VULKAN_STAGING=$staging "${vl_env[@]}" "$t" >"$tmp/ops$staging" 2>&1
   vl_check "test_backend_ops (VLLMC_VULKAN_STAGING=$staging)" "$tmp/ops$staging" $?
 done
+# weights and tables split into row ranges, as a tensor beyond maxStorageBufferRange is (a big LM head
+# in f32 on lavapipe's 128 MiB): here every weight row range of ~1000 bytes is a dispatch of its own
+VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 "${vl_env[@]}" "$B/tests/test_backend_ops" >"$tmp/ops_split" 2>&1
+vl_check "test_backend_ops (weights split at 1000-byte bindings)" "$tmp/ops_split" $?
+a=$(VLLMC_VULKAN_SPLIT_RANGE=1000 "$V" generate $G/llama-f32 --prompt-token-ids 1,2,3,4 --max-tokens 8 --device gpu --json 2>/dev/null | grep -o '"token_ids":[^]]*')
+b=$("$V" generate $G/llama-f32 --prompt-token-ids 1,2,3,4 --max-tokens 8 --device cpu --json 2>/dev/null | grep -o '"token_ids":[^]]*')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "generate with weights split at 1000-byte bindings: the CPU's tokens" || bad "split weights: '$a' vs '$b'"
 t=$B/tests/test_engine
 if [ -x "$t" ]; then
   VLLMC_TEST_GPU=1 "${vl_env[@]}" "$t" >"$tmp/engine" 2>&1

@@ -180,6 +180,8 @@ static int create_device(vk_ctx *c) {
     c->fault_after = fa ? atol(fa) : 0;
     const char *wr = getenv("VLLMC_VULKAN_MATVEC_WIDE_ROWS");
     c->matvec_wide_rows = wr ? atoll(wr) : 4096;
+    const char *sr = getenv("VLLMC_VULKAN_SPLIT_RANGE");
+    c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
     const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");

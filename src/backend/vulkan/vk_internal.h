@@ -170,6 +170,8 @@ typedef struct {
     be_buffer *scratch;      /* attention's per-split partial results, grown on demand */
     int64_t matvec_wide_rows; /* weights of at most this many rows use the K-split matvec
                                  (4096; VLLMC_VULKAN_MATVEC_WIDE_ROWS overrides it, for A/B runs) */
+    uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
+                                reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
 
     /* VLLMC_VULKAN_PROFILE=1: a timestamp after every dispatch; time per pipeline printed at exit */

@@ -28,28 +28,34 @@ static uint32_t dt_index(be_dtype t) { return t == BE_F16 ? 1u : t == BE_BF16 ? 
 static int64_t rows_fitting(const vk_ctx *c, const be_tensor *t, int64_t r0) {
     size_t es = be_dtype_size(t->dtype);
     uint64_t start = (t->offset + (size_t)(r0 * t->stride) * es) % c->align;
-    uint64_t room = c->max_range - start, row = (uint64_t)t->stride * es;
+    uint64_t range = c->split_range && c->split_range < c->max_range ? c->split_range : c->max_range;
+    uint64_t room = range - start, row = (uint64_t)t->stride * es;
     int64_t n = (int64_t)((room - (uint64_t)t->cols * es) / row) + 1;
     if (room < (uint64_t)t->cols * es) n = 0;
     return n;
 }
 
+/* Rows [r0, r0 + *nr) of t that fit one binding; 0 (an error recorded) when not even one row fits. */
+static int next_rows(vk_ctx *c, const be_tensor *t, int64_t r0, int64_t *nr, const char *what) {
+    *nr = rows_fitting(c, t, r0);
+    if (*nr < 1) {
+        vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a %s row exceeds maxStorageBufferRange", c->props.deviceName, what));
+        return 0;
+    }
+    if (*nr > t->rows - r0) *nr = t->rows - r0;
+    return 1;
+}
+
 void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out) {
     vk_ctx *c = ctx;
-    for (int64_t r0 = 0; r0 < table->rows;) {
-        int64_t nr = rows_fitting(c, table, r0);
-        if (nr < 1) {
-            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a table row exceeds maxStorageBufferRange", c->props.deviceName));
-            return;
-        }
-        if (nr > table->rows - r0) nr = table->rows - r0;
+    for (int64_t r0 = 0, nr; r0 < table->rows; r0 += nr) {
+        if (!next_rows(c, table, r0, &nr, "table")) return;
         be_tensor part = be_rows(table, r0, nr);
         struct { uint32_t t_off, t_stride, i_off, o_off, o_stride, n, D, row_base, row_count; } pc = {
             eoff(c, &part), (uint32_t)part.stride, eoff(c, ids), eoff(c, out), (uint32_t)out->stride,
             (uint32_t)out->rows, (uint32_t)out->cols, (uint32_t)r0, (uint32_t)nr};
         vk_use u[3] = {use_of(&part, 0), use_of(ids, 0), use_of(out, 1)};
         vk_dispatch(c, VKP_GET_ROWS + dt_index(table->dtype), u, 3, &pc, sizeof pc, cdiv(out->cols, 64), (uint32_t)out->rows, 1);
-        r0 += nr;
     }
 }
 
@@ -143,17 +149,11 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
 void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
     vk_ctx *c = ctx;
     if (x->rows <= 0 || w->rows <= 0) return;
-    for (int64_t r0 = 0; r0 < w->rows;) {
-        int64_t nr = rows_fitting(c, w, r0);
-        if (nr < 1) {
-            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: a weight row exceeds maxStorageBufferRange", c->props.deviceName));
-            return;
-        }
-        if (nr > w->rows - r0) nr = w->rows - r0;
+    for (int64_t r0 = 0, nr; r0 < w->rows; r0 += nr) {
+        if (!next_rows(c, w, r0, &nr, "weight")) return;
         be_tensor wp = be_rows(w, r0, nr), op = be_cols(out, r0, nr), bp;
         if (bias) bp = be_cols(bias, r0, nr);
         matmul_part(c, x, &wp, bias ? &bp : NULL, &op);
-        r0 += nr;
     }
 }
 
