@@ -118,7 +118,7 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
     /* without a bias, the weight itself fills the unused binding (never read) */
     vk_use u[4] = {use_of(x, 0), use_of(w, 0), bias ? use_of(bias, 0) : use_of(w, 0), use_of(out, 1)};
     uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
-    int vec_ok = c->subgroup_arith && pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
+    int vec_ok = pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
                  pc.x_stride % 4 == 0;
     if (x->rows <= MATVEC_MAX_N && vec_ok && w->rows <= c->matvec_wide_rows) {
         /* few rows (q/k/v/o of most models): a workgroup per row pair, K split across it */
