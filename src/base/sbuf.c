@@ -87,6 +87,9 @@ void sb_jstr(sbuf *s, const char *p, size_t n) {
         else if (c < 0x20) {
             snprintf(tmp, sizeof tmp, "\\u%04x", c);
             esc = tmp;
+        } else if (c == 0xC0 && i + 1 < n && u[i + 1] == 0x80) { /* U+0000 as js_parse stores it */
+            esc = "\\u0000";
+            l = 2;
         } else if (c >= 0x80 && !(l = utf8_len(u + i, n - i))) {
             esc = "\xEF\xBF\xBD";
             l = 1;

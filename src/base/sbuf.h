@@ -18,7 +18,8 @@ void sb_raw(sbuf *s, const char *p, size_t n);
 void sb_str(sbuf *s, const char *z);
 void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string literal of n bytes: escapes as Python's json.dumps(ensure_ascii=False)
- * does, and writes invalid UTF-8 bytes as U+FFFD so the output is always valid JSON. */
+ * does, writes the pair C0 80 (U+0000 as js_parse stores it, see base/json.h) as \u0000,
+ * and other invalid UTF-8 bytes as U+FFFD so the output is always valid JSON. */
 void sb_jstr(sbuf *s, const char *p, size_t n);
 void sb_jstrz(sbuf *s, const char *z); /* NULL: null */
 /* A float as JSON: finite values round-trip (%.9g is exact for f32); -inf
