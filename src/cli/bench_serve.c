@@ -21,6 +21,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "base/err.h"
+#include "base/json.h"
 #include "base/rng.h"
 #include "base/threadpool.h"
 #include "cli/cli.h"
@@ -226,7 +227,7 @@ static int sse_line(sse_ctx *c, char *line, size_t n) {
     if (!strcmp(line, "[DONE]")) return 0;
     req_rec *r = c->r;
     double t = now_s();
-    cJSON *j = cJSON_Parse(line);
+    cJSON *j = js_parse(line, strlen(line), NULL);
     if (!cJSON_IsObject(j)) {
         set_err(r, "bad JSON in the stream: %.200s", line);
         cJSON_Delete(j);
@@ -323,7 +324,8 @@ static void run_request(const hc_url *u, const char *endpoint, const char *heade
     if (rc) {
         set_err(r, "%s", vc_errmsg());
     } else if (resp.status != 200) {
-        cJSON *j = c.buf ? cJSON_Parse(c.buf) : NULL, *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        cJSON *j = c.buf ? js_parse(c.buf, strlen(c.buf), NULL) : NULL;
+        cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
         char prefix[96];
         snprintf(prefix, sizeof prefix, "HTTP %d %.60s: ", resp.status, resp.reason);
         if (e) error_from_json(r, prefix, e);
@@ -411,7 +413,7 @@ static int first_model(const hc_url *u, const char *base, const char *headers, c
         free(c.buf);
         return -1;
     }
-    cJSON *j = cJSON_Parse(c.buf ? c.buf : ""), *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    cJSON *j = js_parse(c.buf, c.buf ? strlen(c.buf) : 0, NULL), *data = cJSON_GetObjectItemCaseSensitive(j, "data");
     cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, 0), "id");
     if (resp.status == 200 && cJSON_IsString(id) && (*out = strdup(id->valuestring)))
         ok = 1;

@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "cli/cli.h"
 #include "cli/cli_tmpl.h"
 #include "template/template.h"
@@ -63,7 +64,7 @@ static char *read_input(const char *path, size_t *len) {
 
 /* Does a request/tools JSON text carry a non-empty "tools"? (HF picks "tool_use" templates then.) */
 static int has_tools(const char *json, int is_request) {
-    cJSON *j = cJSON_Parse(json);
+    cJSON *j = js_parse(json, strlen(json), NULL);
     const cJSON *t = is_request ? cJSON_GetObjectItemCaseSensitive(j, "tools") : j;
     int yes = t && !cJSON_IsNull(t);
     cJSON_Delete(j);

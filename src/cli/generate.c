@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "cli/cli.h"
 #include "engine/detok.h"
 #include "engine/offline.h"
@@ -105,13 +106,13 @@ static int add_prompt(prompt_in **ps, int *np, int *cap, int32_t *ids, int n, co
     return eng_params_copy(&p->sp, sp);
 }
 
-static int encode(const tok_tokenizer *tok, const char *text, int32_t **ids, int *n) {
+static int encode(const tok_tokenizer *tok, const char *text, size_t len, int32_t **ids, int *n) {
     if (!tok) {
         cli_error("text prompts need tokenizer.json in the model folder (or use --prompt-token-ids)");
         return -1;
     }
     tok_ids v = {0};
-    if (tok_encode(tok, text, strlen(text), 1, &v)) {
+    if (tok_encode(tok, text, len, 1, &v)) {
         cli_error("%s", vc_errmsg());
         tok_ids_free(&v);
         return -1;
@@ -138,12 +139,16 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
         const char *q = s;
         while (*q == ' ' || *q == '\t' || *q == '\r') q++;
         if (!*q) continue;
-        cJSON *o = cJSON_Parse(s);
+        js_error e;
+        cJSON *o = js_parse(s, strlen(s), &e);
         eng_sampling_params sp;
         int32_t *ids = NULL;
         int n = 0;
         long long prio = 0;
-        if (!o || !cJSON_IsObject(o)) {
+        if (!o) {
+            cli_error("%s:%d: not valid JSON: %s", path, line, e.message);
+            rc = -1;
+        } else if (!cJSON_IsObject(o)) {
             cli_error("%s:%d: not a JSON object", path, line);
             rc = -1;
         } else if (eng_params_copy(&sp, base) == 0) {
@@ -173,7 +178,8 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
                 if (rc || !ids) cli_error("%s:%d: 'prompt_token_ids' must be a list of integers", path, line);
                 if (!ids) rc = -1;
             } else if (!rc && cJSON_IsString(pr)) {
-                if (encode(tok, pr->valuestring, &ids, &n)) rc = -1;
+                size_t plen = js_unmask_nul(pr->valuestring, strlen(pr->valuestring)); /* U+0000 as 0 */
+                if (encode(tok, pr->valuestring, plen, &ids, &n)) rc = -1;
             } else if (!rc) {
                 cli_error("%s:%d: needs \"prompt\" (a string) or \"prompt_token_ids\" (a list)", path, line);
                 rc = -1;
@@ -381,7 +387,8 @@ static int gen_run(gen_args *g) {
     for (int i = 0; i < g->ntexts; i++) {
         int32_t *ids;
         int n;
-        if (encode(tok, g->texts[i], &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &g->sp, 0)) goto done;
+        if (encode(tok, g->texts[i], strlen(g->texts[i]), &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &g->sp, 0))
+            goto done;
     }
     for (int i = 0; i < g->nfiles; i++)
         if (read_prompts_file(g->files[i], tok, &g->sp, &ps, &np, &cap)) goto done;

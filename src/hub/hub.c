@@ -17,6 +17,7 @@
 
 #include "base/err.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "hub/hub_http.h"
 
 #define HUB_DEFAULT_ENDPOINT "https://huggingface.co"
@@ -193,7 +194,7 @@ int hub_weight_files(const char *repo, char *const *files, int n, const char *in
     *out = NULL;
     *nout = 0;
     if (index) { /* the shards the index names: every other *.safetensors (consolidated.*) is left out */
-        cJSON *root = cJSON_ParseWithLength(index, index_len);
+        cJSON *root = js_parse(index, index_len, NULL);
         const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
         if (!cJSON_IsObject(wm)) {
             cJSON_Delete(root);
@@ -230,7 +231,7 @@ int hub_weight_files(const char *repo, char *const *files, int n, const char *in
 int hub_parse_info(const char *json, size_t len, const char *url, char commit[41], char ***files, int *n) {
     *files = NULL;
     *n = 0;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = js_parse(json, len, NULL);
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(root, "sha");
     const cJSON *sib = cJSON_GetObjectItemCaseSensitive(root, "siblings");
     if (!cJSON_IsObject(root) || !cJSON_IsString(sha) || !hub_is_commit(sha->valuestring) || !cJSON_IsArray(sib)) {

@@ -19,6 +19,7 @@
 
 #include "../base/err.h"
 #include "../base/file.h"
+#include "../base/json.h"
 
 #define CFG_MAX_FILE ((size_t)16 << 20)
 #define CFG_DIM_MAX ((1 << 24) - 1)
@@ -68,37 +69,13 @@ static const cJSON *cfg_get(const cJSON *o, const char *key) {
     return cJSON_IsNull(j) ? NULL : j;
 }
 
-/* Parse `len` bytes of JSON text (not necessarily NUL-terminated: cJSON before
- * 1.7.18 could read past such a buffer, so parse a terminated copy). */
+/* Parse `len` bytes of JSON text (not necessarily NUL-terminated). */
 static int cfg_json(const char *json, size_t len, const char *what, cJSON **out) {
     *out = NULL;
-    if (!json) len = 0;
-    char *copy = malloc(len + 1);
-    if (!copy) return vc_errf(VC_ENOMEM, "%s: out of memory", what);
-    if (len) memcpy(copy, json, len);
-    copy[len] = 0;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
-    size_t at = (end && end >= copy && end <= copy + len) ? (size_t)(end - copy) : len;
-    if (root) {
-        while (at < len && (copy[at] == ' ' || copy[at] == '\t' || copy[at] == '\n' || copy[at] == '\r'))
-            at++;
-        if (at < len) {
-            cJSON_Delete(root);
-            root = NULL;
-        }
-    }
-    int line = 1, col = 1;
-    for (size_t i = 0; i < at; i++) {
-        if (copy[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
-    free(copy);
-    if (!root) return vc_errf(VC_EFORMAT, "%s: invalid JSON at line %d column %d", what, line, col);
+    js_error e;
+    cJSON *root = js_parse(json, json ? len : 0, &e);
+    if (!root && e.oom) return vc_errf(VC_ENOMEM, "%s: out of memory", what);
+    if (!root) return vc_errf(VC_EFORMAT, "%s: invalid JSON at line %zu column %zu", what, e.line, e.column);
     if (!cJSON_IsObject(root)) {
         int rc = vc_errf(VC_EFORMAT, "%s: invalid JSON: top level is %s, not an object", what, cfg_kind(root));
         cJSON_Delete(root);

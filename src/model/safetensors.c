@@ -5,10 +5,11 @@
  * pointer into the data area is formed. JSON numbers are doubles in cJSON, so
  * integers are only accepted when exact (0 <= n <= 2^53).
  *
- * The JSON header is copied into a NUL-terminated buffer before parsing: cJSON
- * releases before 1.7.18 can read one byte past a buffer that is not
- * NUL-terminated (CVE-2023-53154), and in a mapped file that byte may lie past
- * the end of the mapping. Tensor data is never copied. */
+ * The JSON header is parsed in place by js_parse (base/json.h), which reads
+ * exactly its bytes (cJSON releases before 1.7.18 could read one byte past a
+ * buffer that is not NUL-terminated, CVE-2023-53154). A tensor named twice in
+ * the header keeps its last entry, as the map the reference implementation
+ * deserializes into does. Tensor data is never copied. */
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../base/json.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20) /* larger headers are not real files */
 #define ST_MAX_INDEX ((size_t)256 << 20)    /* model.safetensors.index.json */
@@ -58,29 +60,12 @@ static int st_cmp_tensor(const void *a, const void *b) {
 
 /* Parse `len` bytes of JSON that need not be NUL-terminated (see the header
  * comment). Only whitespace may follow the value. On a syntax error *pos is the
- * byte offset cJSON stopped at. */
+ * byte offset where the text went wrong. */
 static int st_json_parse(const char *text, size_t len, cJSON **out, size_t *pos) {
-    *out = NULL;
-    *pos = 0;
-    char *copy = malloc(len + 1);
-    if (!copy) return VC_ENOMEM;
-    memcpy(copy, text, len);
-    copy[len] = 0;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
-    size_t at = (end && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
-    if (root) {
-        while (at < len && (copy[at] == ' ' || copy[at] == '\t' || copy[at] == '\n' || copy[at] == '\r'))
-            at++;
-        if (at < len) {
-            cJSON_Delete(root);
-            root = NULL;
-        }
-    }
-    free(copy);
-    *pos = at;
-    if (!root) return VC_EFORMAT;
-    *out = root;
+    js_error e;
+    *out = js_parse(text, len, &e);
+    *pos = *out ? len : e.offset;
+    if (!*out) return e.oom ? VC_ENOMEM : VC_EFORMAT;
     return VC_OK;
 }
 

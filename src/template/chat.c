@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "template/jinja.h"
 
 struct tmpl_template {
@@ -271,13 +272,19 @@ int tmpl_select_from_config(const cJSON *cfg, const char *name, int with_tools, 
     return vc_errf(VC_EINVAL, "no chat_template in the tokenizer config");
 }
 
-static cJSON *load_json(const char *path) {
+/* NULL when unreadable or not JSON; e->message says why when it is not JSON (else it is ""). */
+static cJSON *load_json(const char *path, js_error *e) {
     char *text;
     size_t len;
+    e->message[0] = 0;
     if (vc_read_file(path, CFG_MAX, &text, &len)) return NULL;
-    cJSON *j = cJSON_ParseWithLength(text, len);
+    cJSON *j = js_parse(text, len, e);
     free(text);
     return j;
+}
+
+static int not_json(const char *path, const js_error *e) {
+    return vc_errf(VC_EFORMAT, "%s: not valid JSON%s%s", path, e->message[0] ? ": " : "", e->message);
 }
 
 static char *dup_str(const char *s, size_t n) {
@@ -329,9 +336,10 @@ int tmpl_model_load(const char *dir, const char *name, int with_tools, int need_
     memset(m, 0, sizeof *m);
     int rc = 0;
     cJSON *cfg = NULL, *stm = NULL;
+    js_error e;
     if (path_join(path, sizeof path, dir, "tokenizer_config.json")) return VC_EINVAL;
-    if (vc_file_exists(path) && !(cfg = load_json(path))) {
-        rc = vc_errf(VC_EFORMAT, "%s: not valid JSON", path);
+    if (vc_file_exists(path) && !(cfg = load_json(path, &e))) {
+        rc = not_json(path, &e);
         goto done;
     }
     /* 1. chat_template.jinja (or a named additional template) */
@@ -362,10 +370,10 @@ int tmpl_model_load(const char *dir, const char *name, int with_tools, int need_
     if (!m->source) {
         if ((rc = path_join(path, sizeof path, dir, "chat_template.json"))) goto done;
         if (vc_file_exists(path)) {
-            cJSON *pj = load_json(path);
+            cJSON *pj = load_json(path, &e);
             const char *src = NULL;
             if (!pj) {
-                rc = vc_errf(VC_EFORMAT, "%s: not valid JSON", path);
+                rc = not_json(path, &e);
                 goto done;
             }
             rc = tmpl_select_from_config(pj, name, with_tools, &src);
@@ -380,7 +388,7 @@ int tmpl_model_load(const char *dir, const char *name, int with_tools, int need_
         goto done;
     }
     if ((rc = path_join(path, sizeof path, dir, "special_tokens_map.json"))) goto done;
-    if (vc_file_exists(path)) stm = load_json(path);
+    if (vc_file_exists(path)) stm = load_json(path, &e);
     static const char *const keys[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
     char **dst[] = {&m->bos_token, &m->eos_token, &m->unk_token, &m->pad_token};
     for (int i = 0; i < 4 && !rc; i++) {
