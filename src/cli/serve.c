@@ -50,6 +50,8 @@ static const char usage[] =
     "  --seed SEED           Random seed for requests that bring none. (default: 0)\n"
     "  --chat-template CHAT_TEMPLATE\n"
     "                        The file path to the chat template, or the template in single-line form.\n"
+    "  --trust-request-chat-template\n"
+    "                        Accept a `chat_template` sent in a request (refused by default). (default: False)\n"
     "  --generation-config GENERATION_CONFIG\n"
     "                        auto: sampling defaults from the model's generation_config.json; vllm:\n"
     "                        vLLM's defaults; a folder: its generation_config.json. (default: auto)\n"
@@ -77,12 +79,16 @@ static const char usage[] =
     "\n"
     "Environment variables: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; default 50% of memory),\n"
     "VLLM_CPU_OMP_THREADS_BIND (auto | all | nobind | CPU list), VLLM_API_KEY, HF_TOKEN, HF_HOME,\n"
-    "HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT.\n";
+    "HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT, VLLM_HTTP_TIMEOUT_KEEP_ALIVE (s, default 5). vllmc's own\n"
+    "limits (docs/ARCHITECTURE.md, Limits): VLLMC_HTTP_MAX_CONNECTIONS, VLLMC_HTTP_READ_TIMEOUT,\n"
+    "VLLMC_HTTP_IO_TIMEOUT, VLLMC_HTTP_THREADS, VLLMC_HTTP_WORKERS, VLLMC_MAX_SEQS_PER_REQUEST,\n"
+    "VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST, VLLMC_SHUTDOWN_GRACE_S (default 5).\n";
 
 static const char *const known[] = {
     "--host", "--port", "--served-model-name", "--api-key", "--dtype", "--max-model-len", "--max-num-seqs",
     "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching",
-    "--scheduling-policy", "--seed", "--chat-template", "--generation-config", "--max-logprobs",
+    "--scheduling-policy", "--seed", "--chat-template", "--trust-request-chat-template", "--generation-config",
+    "--max-logprobs",
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
     "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--revision",
     "--download-dir", "--kv-cache-dtype", "--gpu-memory-utilization", "--help"};
@@ -176,6 +182,8 @@ int cli_serve(int argc, char **argv) {
             VAL("--seed");
             if (cli_parse_int(v, "--seed", 0, (long long)1 << 62, &n)) goto done;
             p.ec.seed = (uint64_t)n;
+        } else if (cli_flag(&a, "--trust-request-chat-template")) {
+            c.trust_request_chat_template = 1;
         } else if (cli_flag(&a, "--chat-template")) {
             VAL("--chat-template");
             c.chat_template = v;
@@ -238,6 +246,16 @@ int cli_serve(int argc, char **argv) {
         p.model = demo;
         if (c.n_names == 0) names[c.n_names++] = "demo";
     }
+    const char *grace = getenv("VLLMC_SHUTDOWN_GRACE_S"); /* how long SIGINT/SIGTERM lets requests finish */
+    if (grace && *grace) {
+        char *end;
+        double g = strtod(grace, &end);
+        if (*end || !(g >= 0 && g <= 3600)) {
+            cli_error("VLLMC_SHUTDOWN_GRACE_S: expected seconds in [0, 3600], got '%s'", grace);
+            goto done;
+        }
+        c.shutdown_grace_s = g;
+    }
     const char *env_key = getenv("VLLM_API_KEY");
     if (env_key && *env_key && !c.n_api_keys) keys[c.n_api_keys++] = env_key;
     c.names = names;
@@ -255,6 +273,7 @@ int cli_serve(int argc, char **argv) {
     }
     c.stk = st;
     c.max_logprobs = p.ec.max_logprobs;
+    c.priority_scheduling = p.ec.policy == ENG_PRIORITY;
     status = srv_run(&c);
 done:
     stk_free(st);

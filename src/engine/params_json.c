@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/json.h"
 
 static int get_num(const cJSON *o, const char *k, double *v, int *present) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -26,6 +27,21 @@ static int get_int(const cJSON *o, const char *k, long long lo, long long hi, lo
     *v = (long long)d;
     return VC_OK;
 }
+
+/* seed: any int64, read exactly (js_int64 keeps the literal; a double cannot hold 2^63 - 1). */
+static int get_seed(const cJSON *o, long long *v, int *present) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "seed");
+    *present = 0;
+    if (!x || cJSON_IsNull(x)) return VC_OK;
+    if (js_int64(x, v)) return vc_errf(VC_EINVAL, "'seed' must be an integer in [%lld, %lld]", LLONG_MIN, LLONG_MAX);
+    *present = 1;
+    return VC_OK;
+}
+
+/* js_parse keeps U+0000 as C0 80; stop strings are C strings matched against the output text, where
+ * a NUL could never be found: refused, rather than a stop string that silently never matches. */
+static int has_nul(const char *z) { return strstr(z, "\xC0\x80") != NULL; }
+static int nul_refused(const char *k) { return vc_errf(VC_EINVAL, "'%s': strings containing \\u0000 are not supported", k); }
 
 static int get_bool(const cJSON *o, const char *k, int *v) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -80,7 +96,7 @@ int eng_params_from_json(const cJSON *o, eng_sampling_params *p) {
     INT("prompt_logprobs", prompt_logprobs, INT_MIN, INT_MAX);
 #undef NUM
 #undef INT
-    if ((rc = get_int(o, "seed", LLONG_MIN / 2, LLONG_MAX / 2, &ll, &has))) return rc;
+    if ((rc = get_seed(o, &ll, &has))) return rc;
     if (has) {
         p->has_seed = 1;
         p->seed = ll;
@@ -101,12 +117,14 @@ int eng_params_from_json(const cJSON *o, eng_sampling_params *p) {
         p->stop = calloc((size_t)(m ? m : 1), sizeof *p->stop);
         if (!p->stop) return vc_errf(VC_ENOMEM, "out of memory");
         if (cJSON_IsString(x)) {
+            if (has_nul(x->valuestring)) return nul_refused("stop");
             if (!(p->stop[0] = strdup(x->valuestring))) return vc_errf(VC_ENOMEM, "out of memory");
             p->n_stop = 1;
         } else {
             const cJSON *e;
             cJSON_ArrayForEach(e, x) {
                 if (!cJSON_IsString(e)) return vc_errf(VC_EINVAL, "'stop' must be a string or a list of strings");
+                if (has_nul(e->valuestring)) return nul_refused("stop");
                 if (!(p->stop[p->n_stop] = strdup(e->valuestring))) return vc_errf(VC_ENOMEM, "out of memory");
                 p->n_stop++;
             }

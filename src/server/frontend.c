@@ -5,11 +5,13 @@
  * Token timing metrics (TTFT, ITL) are taken here, when the engine produces a
  * token; a completion's end is counted where the client's answer is decided
  * (openai.c), so request_success_total carries the reason the client got. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/ckd.h"
 #include "base/err.h"
 #include "server/internal.h"
 
@@ -43,7 +45,6 @@ static void call_free(srv_call *c) {
     free(c->t_last);
     free(c->n_out);
     pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
@@ -105,6 +106,23 @@ static srv_entry *find(srv_server *s, const char *id, srv_entry ***link) {
     return NULL;
 }
 
+/* Wake whoever waits on c (wake_mu nests inside s->mu, never the reverse). */
+static void notify(srv_server *s, srv_call *c) {
+    pthread_mutex_lock(&s->wake_mu);
+    if (c->waiter) srv_wake(s, c->waiter);
+    pthread_mutex_unlock(&s->wake_mu);
+}
+
+static void fail_call(srv_server *s, srv_call *c, int status, const char *msg) {
+    pthread_mutex_lock(&c->mu);
+    if (!c->fail_status) {
+        c->fail_status = status;
+        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg);
+    }
+    pthread_mutex_unlock(&c->mu);
+    notify(s, c);
+}
+
 /* Engine thread: one output. Called with s->mu held. */
 static void dispatch(srv_server *s, const eng_output *o, double now) {
     srv_entry **link;
@@ -136,8 +154,8 @@ static void dispatch(srv_server *s, const eng_output *o, double now) {
         }
         c->nev++;
     }
-    pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    notify(s, c);
     if (o->finish && --en->remaining == 0) { /* the engine is done with this request */
         *link = en->next;
         free(en->id);
@@ -154,10 +172,9 @@ static void fail_all(srv_server *s, const char *msg) {
         while (s->table[b]) {
             srv_entry *en = s->table[b];
             s->table[b] = en->next;
-            pthread_mutex_lock(&en->call->mu);
-            en->call->failed = 1;
-            pthread_cond_signal(&en->call->cv);
-            pthread_mutex_unlock(&en->call->mu);
+            char m[sizeof en->call->fail_msg];
+            snprintf(m, sizeof m, "The engine failed: %s", msg);
+            fail_call(s, en->call, 500, m);
             unref(en->call);
             free(en->id);
             free(en);
@@ -257,14 +274,14 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
         return NULL;
     }
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
     c->n_prompts = r->n_prompts;
     c->n = r->sp.n;
-    int total = c->n_prompts * c->n;
+    size_t total; /* request.c bounds prompts x n; checked again where it sizes memory */
+    if (vc_ckd_mul_size((size_t)c->n_prompts, (size_t)c->n, &total)) total = SIZE_MAX / 64;
     c->ids = calloc((size_t)c->n_prompts, sizeof *c->ids);
-    c->t_first = calloc((size_t)total, sizeof *c->t_first);
-    c->t_last = calloc((size_t)total, sizeof *c->t_last);
-    c->n_out = calloc((size_t)total, sizeof *c->n_out);
+    c->t_first = calloc(total, sizeof *c->t_first);
+    c->t_last = calloc(total, sizeof *c->t_last);
+    c->n_out = calloc(total, sizeof *c->n_out);
     c->refs = 1;
     c->arrival = fe_now();
     if (!c->ids || !c->t_first || !c->t_last || !c->n_out) {
@@ -288,11 +305,12 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
         en->prompt = i;
         en->remaining = c->n;
         pthread_mutex_lock(&s->mu);
-        if (s->dead || s->stopping) {
+        if (s->dead || s->stopping || s->closing) {
             pthread_mutex_unlock(&s->mu);
             free(en->id);
             free(en);
-            srv_fail(err, 503, NULL, "The engine is not available: %s", s->dead ? s->dead_msg : "shutting down");
+            srv_fail(err, 503, NULL, "%s%s", s->dead ? "The engine is not available: " : "The server is shutting down.",
+                     s->dead ? s->dead_msg : "");
             break;
         }
         pthread_mutex_lock(&c->mu);
@@ -322,26 +340,42 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
         unref(c);
         return NULL;
     }
+    pthread_mutex_lock(&s->mu);
+    s->n_calls++;
+    pthread_mutex_unlock(&s->mu);
     return c;
 }
 
-int fe_take(srv_call *c, int timeout_ms, srv_event **ev, int *n) {
+int fe_take(srv_call *c, srv_event **ev, int *n, int *status, char *msg, size_t msg_cap) {
     pthread_mutex_lock(&c->mu);
-    if (!c->nev && !c->failed && timeout_ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)timeout_ms * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-    }
     *ev = c->ev;
     *n = c->nev;
     c->ev = NULL;
     c->nev = c->cap = 0;
-    int failed = c->failed && !*n;
+    int failed = c->fail_status && !*n;
+    if (failed) {
+        *status = c->fail_status;
+        snprintf(msg, msg_cap, "%s", c->fail_msg);
+    }
     pthread_mutex_unlock(&c->mu);
     return failed ? -1 : 0;
+}
+
+void fe_attach(srv_server *s, srv_call *c, srv_conn *w) {
+    pthread_mutex_lock(&s->wake_mu);
+    c->waiter = w;
+    pthread_mutex_unlock(&s->wake_mu);
+}
+
+void fe_fail_calls(srv_server *s, int status, const char *msg) {
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1; /* no call may start after this one ended the live ones */
+    for (int b = 0; b < SRV_BUCKETS; b++)
+        for (srv_entry *en = s->table[b]; en; en = en->next) {
+            eng_abort(s->e, en->id, -1, ENG_FINISH_ABORT);
+            fail_call(s, en->call, status, msg);
+        }
+    pthread_mutex_unlock(&s->mu);
 }
 
 void fe_abort(srv_server *s, srv_call *c, int prompt, int index, eng_finish why) {
@@ -350,6 +384,9 @@ void fe_abort(srv_server *s, srv_call *c, int prompt, int index, eng_finish why)
 }
 
 void fe_release(srv_server *s, srv_call *c) {
-    (void)s;
+    fe_attach(s, c, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->n_calls--;
+    pthread_mutex_unlock(&s->mu);
     unref(c);
 }

@@ -1,52 +1,28 @@
-/* http: the HTTP side of `vllmc serve` on libmicrohttpd, one thread per
- * connection (requests wait for the engine, streams block between events), and
- * srv_run: over an opened model stack (stack.h), load the chat template and
- * generation config, listen, serve, shut down on SIGINT/SIGTERM.
+/* http: the requests of `vllmc serve` on libmicrohttpd's event-loop threads
+ * (conns.h says how the pieces fit). A request is a small state machine
+ * (srv_conn.phase): its body is read, a worker parses it, then it waits for
+ * the engine suspended, and libmicrohttpd resumes it whenever there is
+ * something to send. Nothing here blocks.
  *
  * Routes and answers are vLLM's (FastAPI's for unknown paths and methods);
- * with API keys, every /v1 path needs `Authorization: Bearer KEY`. */
+ * with API keys, every /v1 path needs `Authorization: Bearer KEY`, as vLLM's
+ * middleware checks it (OPTIONS passes). */
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
-#include <errno.h>
-#include <microhttpd.h>
-#include <netdb.h>
-#include <poll.h>
-#include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "base/err.h"
-#include "base/file.h"
-#include "server/openai.h"
+#include "server/conns.h"
+#include "server/http.h"
 
 #define MAX_BODY ((size_t)32 << 20)
 
-typedef struct {
-    sbuf body;
-    int too_large;
-} conn_state;
-
-/* One request, as the replies and the access log need it. */
-typedef struct {
-    srv_server *s;
-    struct MHD_Connection *conn;
-    const char *method, *url;
-    const char *version; /* the request line's protocol as libmicrohttpd read it ("HTTP/1.0", "HTTP/1.1") */
-} http_req;
-
-typedef struct {
-    srv_server *s;
-    struct MHD_Connection *conn;
-    oa_job *job;
-    sbuf out;
-    size_t off;
-    int done;
-} stream_state;
+enum { R_NONE, R_HEALTH, R_PING, R_VERSION, R_METRICS, R_MODELS, R_MODEL, R_COMP, R_CHAT, R_TOKZ, R_DETOK };
 
 static const char *status_text(int code) {
     switch (code) {
@@ -61,10 +37,29 @@ static const char *status_text(int code) {
     }
 }
 
-static void access_log(const http_req *r, int code) {
-    if (!r->s->cfg.access_log) return;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char host[INET6_ADDRSTRLEN] = "-";
+/* The path as the log shows it: percent-encoded where it is not plain
+ * (urllib.parse.quote's safe set), so no control character reaches the log. */
+static void quote_path(char *out, size_t cap, const char *p) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *p && n + 4 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("_.-~/%", ch)) {
+            out[n++] = (char)ch;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        }
+    }
+    if (*p && n + 4 <= cap) out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = 0;
+}
+
+static void access_log(const srv_conn *c, int code) {
+    if (!c->s->cfg.access_log) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char host[INET6_ADDRSTRLEN] = "-", path[1024], method[32];
     int port = 0;
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -76,11 +71,14 @@ static void access_log(const http_req *r, int code) {
             port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
         }
     }
-    fprintf(stderr, "INFO vllmc: %s:%d - \"%s %s %s\" %d %s\n", host, port, r->method, r->url, r->version, code,
+    quote_path(path, sizeof path, c->url);
+    quote_path(method, sizeof method, c->method);
+    fprintf(stderr, "INFO vllmc: %s:%d - \"%s %s %s\" %d %s\n", host, port, method, path, c->version, code,
             status_text(code));
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, int code, const char *type, char *body, size_t len) {
+static enum MHD_Result reply(srv_conn *c, int code, const char *type, char *body, size_t len, int close) {
+    access_log(c, code);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
                                                                                                : MHD_RESPMEM_PERSISTENT);
     if (!r) {
@@ -88,127 +86,69 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int code, const char *
         return MHD_NO;
     }
     if (type) MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)code, r);
+    if (close) MHD_add_response_header(r, "Connection", "close");
+    enum MHD_Result ok = MHD_queue_response(c->conn, (unsigned)code, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-static enum MHD_Result reply_json(const http_req *r, int code, char *body, size_t len) {
-    access_log(r, code);
-    return reply(r->conn, code, "application/json", body, len);
+static enum MHD_Result reply_json(srv_conn *c, int code, char *body, size_t len) {
+    return reply(c, code, "application/json", body, len, 0);
 }
 
-static enum MHD_Result reply_error(const http_req *r, const srv_error *e) {
+static enum MHD_Result reply_error(srv_conn *c, const srv_error *e) {
     size_t n;
     char *b = oa_error_json(e, &n);
-    return reply_json(r, e->status ? e->status : 500, b, n);
+    int code = e->status ? e->status : 500;
+    return reply(c, code, "application/json", b, b ? n : 0, code == 503);
 }
 
-static enum MHD_Result reply_literal(const http_req *r, int code, const char *json) {
+static enum MHD_Result reply_literal(srv_conn *c, int code, const char *json) {
     char *b = strdup(json);
-    return reply_json(r, code, b, b ? strlen(b) : 0);
+    return reply_json(c, code, b, b ? strlen(b) : 0);
 }
 
-/* Is the client still there? (a closed socket reads as EOF) */
-static int client_alive(void *ctx) {
-    struct MHD_Connection *conn = ctx;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return 1;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return 1;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return 0;
-    char c;
-    ssize_t r = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return !(r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR));
-}
-
-static int stream_alive(void *ctx) {
-    stream_state *st = ctx;
-    return !st->s->stopping && client_alive(st->conn);
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
-    (void)pos;
-    stream_state *st = cls;
-    while (st->off == st->out.n) {
-        if (st->done) return MHD_CONTENT_READER_END_OF_STREAM;
-        st->out.n = 0;
-        st->off = 0;
-        if (oa_stream(st->job, stream_alive, st, &st->out, &st->done) || st->out.oom)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+/* vLLM's AuthenticationMiddleware: "Authorization: <scheme> <key>", the scheme
+ * case-insensitive; the header's value as the client sent it (a NUL inside
+ * never matches); every key compared in full, in constant time. */
+static int authorized(srv_server *s, struct MHD_Connection *conn, const char *url, const char *method) {
+    if (!s->cfg.n_api_keys || strncmp(url, "/v1", 3) != 0 || !strcmp(method, "OPTIONS")) return 1;
+    const char *h = NULL;
+    size_t hn = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Authorization", 13, &h, &hn) != MHD_YES || !h)
+        return 0;
+    while (hn && (*h == ' ' || *h == '\t')) h++, hn--;
+    while (hn && (h[hn - 1] == ' ' || h[hn - 1] == '\t')) hn--;
+    if (hn < 7 || strncasecmp(h, "bearer ", 7) || memchr(h, 0, hn)) return 0;
+    const char *key = h + 7;
+    size_t kn = hn - 7;
+    int ok = 0;
+    for (int i = 0; i < s->cfg.n_api_keys; i++) {
+        const char *k = s->cfg.api_keys[i];
+        size_t n = strlen(k);
+        unsigned char diff = (unsigned char)(n != kn);
+        for (size_t j = 0; j < kn; j++) diff |= (unsigned char)(key[j] ^ (j < n ? k[j] : 0));
+        ok |= !diff;
     }
-    size_t n = st->out.n - st->off;
-    if (n > max) n = max;
-    memcpy(buf, st->out.b + st->off, n);
-    st->off += n;
-    return (ssize_t)n;
+    return ok;
 }
 
-static void stream_free(void *cls) {
-    stream_state *st = cls;
-    oa_free(st->job); /* aborts a request whose client went away */
-    sb_free(&st->out);
-    pthread_mutex_lock(&st->s->mu);
-    st->s->n_calls--;
-    pthread_mutex_unlock(&st->s->mu);
-    free(st);
+static int route_of(const char *url) {
+    static const struct {
+        const char *path;
+        int route;
+    } t[] = {{"/health", R_HEALTH},   {"/ping", R_PING},
+             {"/version", R_VERSION}, {"/metrics", R_METRICS},
+             {"/v1/models", R_MODELS}, {"/v1/completions", R_COMP},
+             {"/v1/chat/completions", R_CHAT}, {"/tokenize", R_TOKZ},
+             {"/detokenize", R_DETOK}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (!strcmp(url, t[i].path)) return t[i].route;
+    return strncmp(url, "/v1/models/", 11) ? R_NONE : R_MODEL;
 }
 
-static int authorized(srv_server *s, struct MHD_Connection *conn, const char *url) {
-    if (!s->cfg.n_api_keys || strncmp(url, "/v1", 3) != 0) return 1;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return 0;
-    for (int i = 0; i < s->cfg.n_api_keys; i++)
-        if (!strcmp(h + 7, s->cfg.api_keys[i])) return 1;
-    return 0;
-}
-
-static enum MHD_Result completions(const http_req *rq, conn_state *cs, int chat) {
-    srv_server *s = rq->s;
-    struct MHD_Connection *conn = rq->conn;
-    srv_error err = {0};
-    oa_job *job;
-    if (oa_start(s, cs->body.b ? cs->body.b : "", cs->body.n, chat, &job, &err))
-        return reply_error(rq, &err);
-    if (oa_is_stream(job)) {
-        stream_state *st = calloc(1, sizeof *st);
-        struct MHD_Response *r = st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st,
-                                                                        stream_free)
-                                    : NULL;
-        if (!r) {
-            free(st);
-            oa_free(job);
-            return MHD_NO;
-        }
-        st->s = s;
-        st->conn = conn;
-        st->job = job;
-        pthread_mutex_lock(&s->mu);
-        s->n_calls++;
-        pthread_mutex_unlock(&s->mu);
-        MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
-        access_log(rq, 200);
-        enum MHD_Result ok = MHD_queue_response(conn, 200, r);
-        MHD_destroy_response(r);
-        return ok;
-    }
-    pthread_mutex_lock(&s->mu);
-    s->n_calls++;
-    pthread_mutex_unlock(&s->mu);
-    char *body = NULL;
-    size_t len = 0;
-    int rc = oa_wait(job, client_alive, conn, &body, &len, &err);
-    oa_free(job);
-    pthread_mutex_lock(&s->mu);
-    s->n_calls--;
-    pthread_mutex_unlock(&s->mu);
-    if (rc == 1) return MHD_NO; /* the client left: close the connection */
-    if (rc) return reply_error(rq, &err);
-    return reply_json(rq, 200, body, len);
-}
-
-static enum MHD_Result models(const http_req *r) {
-    srv_server *s = r->s;
+static enum MHD_Result models(srv_conn *c) {
+    srv_server *s = c->s;
     sbuf o = {0};
     sb_str(&o, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < s->ctx.n_names; i++) {
@@ -226,308 +166,253 @@ static enum MHD_Result models(const http_req *r) {
     sb_str(&o, "]}");
     size_t n;
     char *b = sb_take(&o, &n);
-    return reply_json(r, 200, b, n);
+    return b ? reply_json(c, 200, b, n) : MHD_NO;
 }
 
-static enum MHD_Result route(const http_req *r, conn_state *cs) {
-    srv_server *s = r->s;
-    struct MHD_Connection *conn = r->conn;
-    const char *url = r->url, *method = r->method;
-    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+/* ---- the worker side: parse, template, tokenize, queue ---- */
+
+static void work_completion(srv_conn *c) {
+    srv_server *s = c->s;
+    const char *body = c->body.b ? c->body.b : "";
+    if (oa_start(s, body, c->body.n, c->route == R_CHAT, &c->job, &c->err)) {
+        conns_done(c, PH_REPLY);
+    } else {
+        oa_attach(c->job, c);
+        conns_done(c, oa_is_stream(c->job) ? PH_STREAM : PH_WAIT);
+    }
+}
+
+static void work_tokenize(srv_conn *c) {
+    srv_ctx *x = &c->s->ctx;
+    const char *body = c->body.b ? c->body.b : "";
+    int rc = c->route == R_TOKZ ? srv_tokenize(x, body, c->body.n, &c->out, &c->out_n, &c->err)
+                                : srv_detokenize(x, body, c->body.n, &c->out, &c->out_n, &c->err);
+    c->code = rc ? 0 : 200;
+    conns_done(c, PH_REPLY);
+}
+
+/* ---- streaming ---- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    srv_conn *c = cls;
+    for (;;) {
+        if (c->sse_off < c->sse.n) {
+            size_t n = c->sse.n - c->sse_off;
+            if (n > max) n = max;
+            memcpy(buf, c->sse.b + c->sse_off, n);
+            c->sse_off += n;
+            return (ssize_t)n;
+        }
+        if (c->sse_done) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (c->gone) return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left: its requests are aborted */
+        c->sse.n = c->sse_off = 0;
+        oa_stream(c->job, &c->sse, &c->sse_done);
+        if (c->sse.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (!c->sse.n && !c->sse_done && conns_suspend(c, 1)) return 0; /* resumed when events come */
+    }
+}
+
+static enum MHD_Result start_stream(srv_conn *c) {
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, c, NULL);
+    if (!r) return MHD_NO;
+    c->phase = PH_STREAMING;
+    MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
+    access_log(c, 200);
+    enum MHD_Result ok = MHD_queue_response(c->conn, 200, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- the request's state machine ---- */
+
+/* Called each time libmicrohttpd hands the request back (after its body, and
+ * after every resume) until it is answered. */
+static enum MHD_Result advance(srv_conn *c) {
+    for (;;) {
+        switch (conns_phase(c)) {
+        case PH_WORK:
+            if (conns_suspend(c, 0)) return MHD_YES;
+            break;
+        case PH_WAIT: {
+            char *body = NULL;
+            size_t len = 0;
+            int rc = oa_poll(c->job, &body, &len, &c->err);
+            if (rc > 0) return reply_json(c, 200, body, len);
+            if (rc < 0) return reply_error(c, &c->err);
+            if (conns_suspend(c, 1)) return MHD_YES;
+            if (c->gone) return MHD_NO; /* the client left: close; completion aborts the job */
+            break;
+        }
+        case PH_STREAM:
+            return start_stream(c);
+        case PH_REPLY:
+            if (c->code) {
+                char *b = c->out;
+                c->out = NULL;
+                return reply_json(c, c->code, b, c->out_n);
+            }
+            return reply_error(c, &c->err);
+        default:
+            return MHD_YES;
+        }
+    }
+}
+
+/* 0 serving, 1 draining (shutting down), 2 dead (the engine failed; why says so). */
+static int server_state(srv_server *s, char *why, size_t cap) {
+    pthread_mutex_lock(&s->mu);
+    int st = s->dead ? 2 : s->draining ? 1 : 0;
+    if (why) snprintf(why, cap, "%s", s->dead_msg);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static enum MHD_Result not_allowed(srv_conn *c) { return reply_literal(c, 405, "{\"detail\":\"Method Not Allowed\"}"); }
+
+static enum MHD_Result answer_now(srv_conn *c, int get, int post) {
+    srv_server *s = c->s;
     srv_error err = {0};
-    if (!authorized(s, conn, url)) return reply_literal(r, 401, "{\"error\":\"Unauthorized\"}");
-    if (!strcmp(url, "/health")) {
-        if (!get) goto not_allowed;
-        access_log(r, s->dead ? 503 : 200);
-        return reply(conn, s->dead ? 503 : 200, NULL, NULL, 0);
-    }
-    if (!strcmp(url, "/ping")) {
-        if (!get && !post) goto not_allowed;
-        access_log(r, s->dead ? 503 : 200);
-        return reply(conn, s->dead ? 503 : 200, NULL, NULL, 0);
-    }
-    if (!strcmp(url, "/version")) {
-        if (!get) goto not_allowed;
-        return reply_literal(r, 200, "{\"version\":\"" VLLMC_VERSION "\"}");
-    }
-    if (!strcmp(url, "/metrics")) {
-        if (!get) goto not_allowed;
+    switch (c->route) {
+    case R_HEALTH:
+    case R_PING:
+        if (!get && !(post && c->route == R_PING)) return not_allowed(c);
+        return reply(c, server_state(s, NULL, 0) == 2 ? 503 : 200, NULL, NULL, 0, 0);
+    case R_VERSION:
+        return get ? reply_literal(c, 200, "{\"version\":\"" VLLMC_VERSION "\"}") : not_allowed(c);
+    case R_METRICS: {
+        if (!get) return not_allowed(c);
         eng_stats st = eng_get_stats(s->e);
         size_t n;
         char *b = mt_render(&s->metrics, &st, s->name, &n);
-        access_log(r, 200);
-        return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b, n);
+        return b ? reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b, n, 0) : MHD_NO;
     }
-    if (!strcmp(url, "/v1/models")) {
-        if (!get) goto not_allowed;
-        return models(r);
-    }
-    if (!strncmp(url, "/v1/models/", 11)) {
-        if (!get) goto not_allowed;
+    case R_MODELS:
+        return get ? models(c) : not_allowed(c);
+    case R_MODEL:
+        if (!get) return not_allowed(c);
         for (int i = 0; i < s->ctx.n_names; i++)
-            if (!strcmp(url + 11, s->ctx.names[i])) return models(r);
-        srv_fail(&err, 404, "model", "The model `%s` does not exist.", url + 11);
-        return reply_error(r, &err);
+            if (!strcmp(c->url + 11, s->ctx.names[i])) return models(c);
+        srv_fail(&err, 404, "model", "The model `%s` does not exist.", c->url + 11);
+        return reply_error(c, &err);
+    default:
+        return reply_literal(c, 404, "{\"detail\":\"Not Found\"}");
     }
-    int comp = !strcmp(url, "/v1/completions"), chat = !strcmp(url, "/v1/chat/completions");
-    int tokz = !strcmp(url, "/tokenize"), detok = !strcmp(url, "/detokenize");
-    if (!comp && !chat && !tokz && !detok) return reply_literal(r, 404, "{\"detail\":\"Not Found\"}");
-    if (!post) goto not_allowed;
-    if (cs->too_large) {
+}
+
+/* The body is complete: answer, or hand the request to a worker. */
+static enum MHD_Result start(srv_conn *c) {
+    srv_server *s = c->s;
+    int get = !strcmp(c->method, "GET"), post = !strcmp(c->method, "POST");
+    srv_error err = {0};
+    conns_read_done(s->http, c->rec);
+    if (!authorized(s, c->conn, c->url, c->method)) return reply_literal(c, 401, "{\"error\":\"Unauthorized\"}");
+    if (c->route != R_HEALTH && c->route != R_PING && conns_count(s->http) > s->http->soft_limit) {
+        srv_fail(&err, 503, NULL, "The server has too many open connections (more than %d); try again later.",
+                 s->http->soft_limit);
+        return reply_error(c, &err);
+    }
+    if (c->route < R_COMP) return answer_now(c, get, post);
+    if (!post) return not_allowed(c);
+    if (c->too_large) {
         srv_fail_parse(&err, NULL, "The request body is larger than %zu MiB.", MAX_BODY >> 20);
-        return reply_error(r, &err);
+        return reply_error(c, &err);
     }
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         srv_fail_parse(&err, NULL, "Content-Type must be application/json (got %s).", ct ? ct : "none");
-        return reply_error(r, &err);
+        return reply_error(c, &err);
     }
-    if (s->draining || s->dead) {
-        srv_fail(&err, 503, NULL, "%s", s->dead ? s->dead_msg : "The server is shutting down.");
-        return reply_error(r, &err);
+    char why[sizeof s->dead_msg];
+    int state = server_state(s, why, sizeof why);
+    if (state) {
+        srv_fail(&err, 503, NULL, "%s", state == 2 ? why : "The server is shutting down.");
+        return reply_error(c, &err);
     }
-    if (comp || chat) return completions(r, cs, chat);
-    char *b = NULL;
-    size_t n = 0;
-    int rc = tokz ? srv_tokenize(&s->ctx, cs->body.b ? cs->body.b : "", cs->body.n, &b, &n, &err)
-                  : srv_detokenize(&s->ctx, cs->body.b ? cs->body.b : "", cs->body.n, &b, &n, &err);
-    if (rc) return reply_error(r, &err);
-    return reply_json(r, 200, b, n);
-not_allowed:
-    return reply_literal(r, 405, "{\"detail\":\"Method Not Allowed\"}");
+    c->phase = PH_WORK;
+    if (conns_work(s->http, c->route == R_COMP || c->route == R_CHAT ? work_completion : work_tokenize, c)) {
+        c->phase = PH_BODY;
+        return MHD_NO;
+    }
+    return advance(c);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     srv_server *s = cls;
-    conn_state *cs = *con_cls;
-    if (!cs) {
-        if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
-        *con_cls = cs;
+    srv_conn *c = *con_cls;
+    if (!c) { /* the headers are in */
+        if (!(c = calloc(1, sizeof *c))) return MHD_NO;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        c->s = s;
+        c->conn = conn;
+        c->rec = ci ? ci->socket_context : NULL;
+        c->method = method, c->url = url, c->version = version;
+        c->route = route_of(url);
+        c->phase = PH_BODY;
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->http->io_timeout);
+        *con_cls = c;
         return MHD_YES;
     }
+    if (conns_phase(c) != PH_BODY) return advance(c);
     if (*upload_size) {
-        if (cs->body.n + *upload_size > MAX_BODY) cs->too_large = 1;
-        if (!cs->too_large) sb_raw(&cs->body, upload, *upload_size);
+        if (c->body.n + *upload_size > MAX_BODY) c->too_large = 1;
+        if (!c->too_large) sb_raw(&c->body, upload, *upload_size);
         *upload_size = 0;
-        return cs->body.oom ? MHD_NO : MHD_YES;
+        return c->body.oom ? MHD_NO : MHD_YES;
     }
-    http_req r = {s, conn, method, url, version};
-    return route(&r, cs);
+    return start(c);
 }
 
+/* The request is over (answered, failed, or its client left): free it. The
+ * connection may carry another request: its reading starts now. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t) {
-    (void)cls, (void)conn, (void)t;
-    conn_state *cs = *con_cls;
-    if (cs) {
-        sb_free(&cs->body);
-        free(cs);
-        *con_cls = NULL;
-    }
+    (void)t;
+    srv_server *s = cls;
+    srv_conn *c = *con_cls;
+    if (!c) return;
+    *con_cls = NULL;
+    oa_free(c->job); /* detaches c from the engine's events; aborts what is unfinished */
+    conns_read_again(s->http, c->rec);
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->http->keep_alive);
+#ifdef __GLIBC__
+    /* a big body's parse trees and token lists were freed on a worker's malloc arena: give the pages
+     * back, so that one large request does not keep the server's RSS up for good */
+    int trim = c->body.cap >= ((size_t)1 << 20);
+#endif
+    sb_free(&c->body);
+    sb_free(&c->sse);
+    free(c->out);
+    free(c);
+#ifdef __GLIBC__
+    if (trim) malloc_trim(0);
+#endif
 }
 
-/* ---- start-up ---- */
-
-static int load_generation_config(srv_server *s) {
-    const char *gc = s->cfg.generation_config ? s->cfg.generation_config : "auto";
-    if (!strcmp(gc, "vllm")) return VC_OK;
-    char *path = vc_path_join(!strcmp(gc, "auto") ? s->dir : gc, "generation_config.json");
-    if (!path) return vc_errf(VC_ENOMEM, "out of memory");
-    char *text = NULL;
-    size_t len;
-    if (!vc_file_exists(path)) {
-        free(path);
-        return strcmp(gc, "auto") ? vc_errf(VC_EIO, "--generation-config %s: no generation_config.json there", gc)
-                                  : VC_OK;
-    }
-    int rc = vc_read_file(path, (size_t)16 << 20, &text, &len);
-    cJSON *j = rc ? NULL : cJSON_ParseWithLength(text, len);
-    if (!rc && !cJSON_IsObject(j)) rc = vc_errf(VC_EFORMAT, "%s: not a JSON object", path);
-    sbuf log = {0};
-    static const char *const keys[] = {"repetition_penalty", "temperature", "top_k", "top_p", "min_p",
-                                       "max_new_tokens"};
-    for (size_t k = 0; !rc && k < sizeof keys / sizeof *keys; k++) {
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
-        if (!x || cJSON_IsNull(x)) continue;
-        if (!cJSON_IsNumber(x)) {
-            rc = vc_errf(VC_EFORMAT, "%s: '%s' must be a number", path, keys[k]);
-            break;
+/* libmicrohttpd's URL unescaping, except that a path whose escapes decode to
+ * control characters (%00, %0a) stays as sent: no route matches it (404), the
+ * log never sees the raw bytes, and a NUL cannot cut the path short. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *uri) {
+    (void)cls, (void)conn;
+    size_t n = strlen(uri);
+    for (size_t i = 0; i + 2 < n; i++)
+        if (uri[i] == '%') {
+            char hx[3] = {uri[i + 1], uri[i + 2], 0}, *end;
+            long v = strtol(hx, &end, 16);
+            if (end == hx + 2 && (v < 0x20 || v == 0x7f)) return n;
         }
-        double v = x->valuedouble;
-        srv_ctx *c = &s->ctx;
-        switch (k) {
-        case 0: c->has_repetition_penalty = 1, c->repetition_penalty = (float)v; break;
-        case 1: c->has_temperature = 1, c->temperature = (float)v; break;
-        case 2: c->has_top_k = 1, c->top_k = (int)v; break;
-        case 3: c->has_top_p = 1, c->top_p = (float)v; break;
-        case 4: c->has_min_p = 1, c->min_p = (float)v; break;
-        default: c->has_max_new_tokens = 1, c->max_new_tokens = v < 1 ? 1 : v > 1e9 ? 1000000000 : (int)v; break;
-        }
-        sb_printf(&log, "%s'%s': %g", log.n ? ", " : "", k == 5 ? "max_tokens" : keys[k], v);
-    }
-    if (!rc && log.n)
-        fprintf(stderr, "INFO vllmc: Default sampling parameters have been overridden by the model's Hugging Face "
-                        "generation config recommended from the model creator. If this is not intended, please "
-                        "relaunch vLLM instance with `--generation-config vllm`.\nINFO vllmc: Using default chat "
-                        "sampling params from model: {%s}\n", log.b);
-    sb_free(&log);
-    cJSON_Delete(j);
-    free(text);
-    free(path);
-    return rc;
+    return MHD_http_unescape(uri);
 }
 
-/* --chat-template: a file, else the template text itself (as vLLM). */
-static int load_template(srv_server *s) {
-    const char *src = NULL;
-    size_t len = 0;
-    char *file = NULL;
-    tmpl_model tm = {0};
-    int rc = tmpl_model_load(s->dir, NULL, 0, 0, &tm);
-    if (rc) return rc;
-    s->bos = tm.bos_token, s->eos = tm.eos_token, s->unk = tm.unk_token, s->pad = tm.pad_token;
-    tm.bos_token = tm.eos_token = tm.unk_token = tm.pad_token = NULL;
-    if (s->cfg.chat_template) {
-        if (vc_file_exists(s->cfg.chat_template)) {
-            if ((rc = vc_read_file(s->cfg.chat_template, (size_t)16 << 20, &file, &len))) goto out;
-            src = file;
-        } else {
-            src = s->cfg.chat_template;
-            len = strlen(src);
-        }
-    } else if (tm.source) {
-        src = tm.source;
-        len = tm.len;
-    }
-    if (src) {
-        tmpl_error te = {0};
-        if (tmpl_compile(src, len, &s->tmpl, &te))
-            rc = vc_errf(VC_EFORMAT, "chat template (%s): line %d: %s",
-                         s->cfg.chat_template ? s->cfg.chat_template : tm.origin ? tm.origin : "model", te.line,
-                         te.message);
-    }
-out:
-    free(file);
-    tmpl_model_free(&tm);
-    return rc;
-}
-
-static volatile sig_atomic_t got_signal;
-static void on_signal(int sig) { got_signal = sig; }
-
-static int bind_addr(const srv_config *c, struct sockaddr_storage *ss, socklen_t *sl) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    const char *host = c->host && c->host[0] ? c->host : NULL;
-    if (!host) hints.ai_family = AF_INET;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc) return vc_errf(VC_EINVAL, "--host %s: %s", host ? host : "", gai_strerror(rc));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    freeaddrinfo(res);
-    return VC_OK;
-}
-
-int srv_run(const srv_config *cfg) {
-    srv_server *s = calloc(1, sizeof *s);
-    if (!s) return 1;
-    s->cfg = *cfg;
-    s->dir = cfg->stk->model_dir;
-    s->be = cfg->stk->be, s->m = cfg->stk->m, s->tok = cfg->stk->tok, s->e = cfg->stk->e;
-    s->name = cfg->n_names ? cfg->names[0] : s->dir;
-    s->created = (long)time(NULL);
-    snprintf(s->model_root, sizeof s->model_root, "%s", s->dir);
-    int status = 1, fe = 0;
-    struct MHD_Daemon *d = NULL;
-    if (load_template(s) || load_generation_config(s)) {
-        fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
-        goto out;
-    }
-    srv_ctx *c = &s->ctx;
-    c->tok = s->tok;
-    c->tmpl = s->tmpl;
-    c->bos_token = s->bos, c->eos_token = s->eos, c->unk_token = s->unk, c->pad_token = s->pad;
-    c->names = cfg->n_names ? cfg->names : &s->name;
-    c->n_names = cfg->n_names ? cfg->n_names : 1;
-    c->max_model_len = eng_max_model_len(s->e);
-    c->vocab_size = s->m->cfg.vocab_size;
-    c->max_logprobs = cfg->max_logprobs;
-    if (mt_init(&s->metrics, c->max_model_len) || fe_start(s)) {
-        fprintf(stderr, "ERROR vllmc: cannot start: %s\n", vc_errmsg());
-        goto out;
-    }
-    fe = 1;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (bind_addr(cfg, &ss, &sl)) {
-        fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
-        goto out;
-    }
-    /* SIGINT/SIGTERM set a flag that the loop below polls; MHD's threads start with them blocked */
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old); /* threads started now inherit the mask */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                         MHD_OPTION_THREAD_STACK_SIZE, (size_t)512 << 10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 << 10, MHD_OPTION_END);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!d) {
-        fprintf(stderr, "ERROR vllmc: cannot listen on %s:%d: %s\n", cfg->host ? cfg->host : "0.0.0.0", cfg->port,
-                strerror(errno));
-        goto out;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    int port = di ? di->port : cfg->port;
-    const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
-    fprintf(stderr, "INFO vllmc: Available routes are: /v1/completions, /v1/chat/completions, /v1/models, /tokenize, "
-                    "/detokenize, /health, /ping, /version, /metrics\n");
-    /* the line tests and scripts wait for: everything above is ready when it appears */
-    int v6 = strchr(host, ':') != NULL; /* an IPv6 literal goes in brackets in a URL */
-    fprintf(stderr, "INFO vllmc: listening on http://%s%s%s:%d (vllmc %s, pid %d)\n", v6 ? "[" : "", host, v6 ? "]" : "",
-            port, VLLMC_VERSION, (int)getpid());
-    while (!got_signal) usleep(50000); /* the handler may run on any thread: poll the flag */
-    fprintf(stderr, "INFO vllmc: %s: shutting down, in-flight requests have %.0f s to finish\n",
-            got_signal == SIGINT ? "SIGINT" : "SIGTERM", cfg->shutdown_grace_s);
-    /* stop accepting; let what is in flight finish for a while, then abort it */
-    MHD_socket lsock = MHD_quiesce_daemon(d);
-    if (lsock != MHD_INVALID_SOCKET) close(lsock);
-    pthread_mutex_lock(&s->mu);
-    s->draining = 1;
-    pthread_mutex_unlock(&s->mu);
-    double t0 = fe_now();
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        int busy = s->n_calls;
-        pthread_mutex_unlock(&s->mu);
-        if (!busy || fe_now() - t0 > cfg->shutdown_grace_s) break;
-        usleep(20000);
-    }
-    fe_stop(s); /* aborts the rest; waiting HTTP threads see their requests end */
-    fe = 0;
-    MHD_stop_daemon(d);
-    d = NULL;
-    fprintf(stderr, "INFO vllmc: shutdown complete\n");
-    status = 0;
-out:
-    if (d) MHD_stop_daemon(d);
-    if (fe) fe_stop(s);
-    if (s->metrics.len_bounds) mt_free(&s->metrics);
-    tmpl_free(s->tmpl);
-    free(s->bos);
-    free(s->eos);
-    free(s->unk);
-    free(s->pad);
-    free(s);
-    return status;
+struct MHD_Daemon *http_start(srv_server *s, const struct sockaddr *addr, int v6, int n_threads) {
+    struct srv_http *h = s->http;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    if (v6) flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)n_threads, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, conns_notify, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, h->keep_alive, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)h->hard_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 << 10,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            MHD_OPTION_END);
 }

@@ -36,16 +36,20 @@ typedef struct {
 
 void srv_event_free(srv_event *ev);
 
+typedef struct srv_conn srv_conn; /* http.c: one HTTP request's state */
+
 /* An HTTP request's channel to the engine: n_prompts engine requests with n
- * completions each. The engine thread appends events; the HTTP thread takes
- * them. Freed when both sides let go. */
+ * completions each. The engine thread appends events and wakes the request's
+ * connection (srv_wake); the HTTP side takes them without blocking. Freed when
+ * both sides let go. */
 typedef struct srv_call {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     srv_event *ev;
     int nev, cap;
     int refs;                    /* under mu */
-    int failed;                  /* the engine died */
+    int fail_status;             /* under mu: 500 the engine died, 503 the server is shutting down; 0 none */
+    char fail_msg[448];
+    srv_conn *waiter;            /* under the server's wake_mu: whom to wake when events come */
     int n_prompts, n;
     char **ids;                  /* engine request ids */
     double arrival;
@@ -82,10 +86,13 @@ typedef struct {
     pthread_t thread;
     pthread_mutex_t mu;          /* registry, flags */
     pthread_cond_t work;
-    int stopping, dead, draining;
-    char dead_msg[512];
+    int stopping, dead, draining, closing;
+    char dead_msg[400];
     srv_entry *table[SRV_BUCKETS];
     int n_calls;                 /* live calls (HTTP side holds them) */
+    /* the HTTP layer (http.c, conns.c) */
+    pthread_mutex_t wake_mu;     /* suspend/resume state of every request, srv_call.waiter */
+    struct srv_http *http;
 } srv_server;
 
 /* frontend.c */
@@ -95,11 +102,23 @@ void fe_stop(srv_server *s);
 /* Queue every prompt of r (id base: "cmpl-..."); the call is returned with one
  * reference for the caller. */
 srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, srv_error *err);
-/* Wait up to timeout_ms for events; hands over what is pending (caller frees
- * each with srv_event_free, then the array). Returns -1 if the engine died. */
-int fe_take(srv_call *c, int timeout_ms, srv_event **ev, int *n);
+/* Hand over what is pending, without waiting (caller frees each with
+ * srv_event_free, then the array). Returns -1 once the call has failed and
+ * every event before the failure was taken: then *status and msg say why. */
+int fe_take(srv_call *c, srv_event **ev, int *n, int *status, char *msg, size_t msg_cap);
+/* Make w the one to wake when events come (NULL: nobody; the HTTP side
+ * detaches before it frees w). */
+void fe_attach(srv_server *s, srv_call *c, srv_conn *w);
 void fe_abort(srv_server *s, srv_call *c, int prompt, int index, eng_finish why);
+/* Fail every live call with status and msg (a final error event or answer),
+ * and abort their engine requests: the shutdown's end of draining. */
+void fe_fail_calls(srv_server *s, int status, const char *msg);
 void fe_release(srv_server *s, srv_call *c);
 double fe_now(void);
+
+/* http.c: something happened for w (events, a finished parse, a client gone):
+ * resume its connection if suspended, else its next suspend returns at once.
+ * Any thread. */
+void srv_wake(srv_server *s, srv_conn *w);
 
 #endif

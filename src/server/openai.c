@@ -48,8 +48,9 @@ struct oa_job {
     int *n_cached;               /* per prompt */
     srv_event *plp;              /* per prompt: the event that carried prompt logprobs (owned) */
     int stream_started, stream_done;
-    int failed;
-    double alive_checked;        /* last look at the client's socket */
+    int failed;                  /* the call failed: fail_status, fail_msg */
+    int fail_status;
+    char fail_msg[448];
     int *touched;                /* streaming: completions that moved since the last chunks */
 };
 
@@ -221,28 +222,60 @@ static size_t utf8_chars(const char *p, size_t n) {
     return k;
 }
 
-/* A completions logprobs dict {token: logprob}, string keys merged as a Python dict does. */
+static uint64_t str_hash(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* A completions logprobs dict {token: logprob}, string keys merged as a Python
+ * dict does: a later entry with the same text replaces the value, the first
+ * position stays. Up to the whole vocabulary (--max-logprobs -1), so the
+ * merge goes through a hash table. */
 static void dict_json(const oa_job *j, sbuf *o, const lp_dict *d) {
-    char *str[64];
-    size_t len[64];
-    int n = d->n < 64 ? d->n : 64;
-    for (int i = 0; i < n; i++) str[i] = token_str(j, d->ids[i], &len[i]);
-    sb_str(o, "{");
-    int w = 0;
+    int n = d->n, cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    char **str = calloc((size_t)n + 1, sizeof *str);
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    int *last = calloc((size_t)n + 1, sizeof *last), *slot = malloc(sizeof *slot * (size_t)cap);
+    if (!str || !len || !last || !slot) {
+        o->oom = 1;
+        goto out;
+    }
+    memset(slot, -1, sizeof *slot * (size_t)cap);
     for (int i = 0; i < n; i++) {
-        int dup = 0; /* a later entry with the same text replaces the value; the first position stays */
-        for (int k = 0; k < i && !dup; k++) dup = len[k] == len[i] && !memcmp(str[k], str[i], len[i]);
-        if (dup) continue;
-        float v = d->vals[i];
-        for (int k = i + 1; k < n; k++)
-            if (len[k] == len[i] && !memcmp(str[k], str[i], len[i])) v = d->vals[k];
+        str[i] = token_str(j, d->ids[i], &len[i]);
+        if (!str[i]) len[i] = 0;
+        last[i] = i;
+        size_t h = (size_t)str_hash(str[i] ? str[i] : "", len[i]) & (size_t)(cap - 1);
+        for (;; h = (h + 1) & (size_t)(cap - 1)) {
+            int k = slot[h];
+            if (k < 0) {
+                slot[h] = i;
+                break;
+            }
+            if (len[k] == len[i] && !memcmp(str[k] ? str[k] : "", str[i] ? str[i] : "", len[i])) {
+                last[k] = i; /* the first entry's position, the last entry's value */
+                last[i] = -1;
+                break;
+            }
+        }
+    }
+    sb_str(o, "{");
+    for (int i = 0, w = 0; i < n; i++) {
+        if (last[i] < 0) continue;
         if (w++) sb_str(o, ",");
-        sb_jstr(o, str[i] ? str[i] : "", str[i] ? len[i] : 0);
+        sb_jstr(o, str[i] ? str[i] : "", len[i]);
         sb_str(o, ":");
-        sb_jfloat(o, v);
+        sb_jfloat(o, d->vals[last[i]]);
     }
     sb_str(o, "}");
-    for (int i = 0; i < n; i++) free(str[i]);
+out:
+    for (int i = 0; str && i < n; i++) free(str[i]);
+    free(str);
+    free(len);
+    free(last);
+    free(slot);
 }
 
 /* Completions: {"text_offset","token_logprobs","tokens","top_logprobs"} for
@@ -271,12 +304,18 @@ static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, i
                 continue;
             }
             int k = pe->plp_k > 0 ? pe->plp_k : 0;
-            int32_t ids[65];
-            float vals[65];
+            int32_t *ids = malloc(sizeof *ids * ((size_t)k + 1));
+            float *vals = malloc(sizeof *vals * ((size_t)k + 1));
             lp_dict d = {0, ids, vals};
+            if (!ids || !vals) {
+                free(ids);
+                free(vals);
+                o->oom = 1;
+                continue;
+            }
             ids[d.n] = id;
             vals[d.n++] = pe->plp_tok[i];
-            for (int q = 0; q < k && d.n < 65; q++) {
+            for (int q = 0; q < k; q++) {
                 int32_t tid = pe->plp_ids[(size_t)i * k + q];
                 if (tid < 0 || tid == id) continue;
                 ids[d.n] = tid;
@@ -284,6 +323,8 @@ static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, i
             }
             sb_jfloat(&tlp, pe->plp_tok[i]);
             dict_json(j, &top, &d);
+            free(ids);
+            free(vals);
         } else {
             const lp_dict *d = &c->lp[i - np];
             sb_jfloat(&tlp, d->vals[0]);
@@ -458,23 +499,13 @@ static void usage_json(oa_job *j, sbuf *o, int prompt, int completion, int cache
     sb_str(o, "}");
 }
 
-/* Process pending events; 1 if the client went away. */
-static int pump(oa_job *j, oa_alive_fn alive, void *ctx, int *touched, srv_error *err) {
+/* Apply the pending events, without waiting. */
+static void pump(oa_job *j, int *touched) {
     srv_event *ev;
     int n;
-    if (fe_take(j->call, 100, &ev, &n)) {
+    if (fe_take(j->call, &ev, &n, &j->fail_status, j->fail_msg, sizeof j->fail_msg)) {
         j->failed = 1;
-        srv_fail(err, 500, NULL, "The engine failed: %s", j->s->dead_msg);
-        return 0;
-    }
-    double now = fe_now(); /* is the client still there? at most every 100 ms, busy or not */
-    if (alive && now - j->alive_checked >= 0.1) {
-        j->alive_checked = now;
-        if (!alive(ctx)) {
-            for (int i = 0; i < n; i++) srv_event_free(&ev[i]);
-            free(ev);
-            return 1;
-        }
+        return;
     }
     for (int i = 0; i < n; i++) {
         int ci = apply(j, &ev[i]);
@@ -482,14 +513,14 @@ static int pump(oa_job *j, oa_alive_fn alive, void *ctx, int *touched, srv_error
         srv_event_free(&ev[i]);
     }
     free(ev);
-    return 0;
 }
 
-int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, srv_error *err) {
-    while (j->n_done < j->total) {
-        if (pump(j, alive, ctx, NULL, err)) return 1;
-        if (j->failed) return -1;
-    }
+void oa_attach(oa_job *j, srv_conn *w) { fe_attach(j->s, j->call, w); }
+
+int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
+    if (j->n_done < j->total && !j->failed) pump(j, NULL);
+    if (j->failed) return srv_fail(err, j->fail_status, NULL, "%s", j->fail_msg);
+    if (j->n_done < j->total) return 0;
     sbuf o = {0};
     int ptoks = prompt_tokens(j), ctoks = 0;
     sb_printf(&o, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", j->id,
@@ -542,7 +573,7 @@ int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, s
     sb_str(&o, ",\"kv_transfer_params\":null}");
     *body = sb_take(&o, len);
     if (!*body) return srv_fail(err, 500, NULL, "out of memory");
-    return 0;
+    return 1;
 }
 
 /* ---- streaming ---- */
@@ -606,7 +637,7 @@ static void stream_choice(oa_job *j, sbuf *o, int ci) {
     sb_str(o, "}\n\n");
 }
 
-int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done) {
+int oa_stream(oa_job *j, sbuf *out, int *done) {
     *done = 0;
     if (j->stream_done) {
         *done = 1;
@@ -631,11 +662,8 @@ int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done) {
     }
     j->stream_started = 1;
     int *touched = j->touched;
-    srv_error err = {0};
-    size_t before = out->n;
-    while (out->n == before && j->n_done < j->total && !j->failed) {
-        /* one chunk per completion that moved, in index order */
-        if (pump(j, alive, ctx, touched, &err)) return 1;
+    if (j->n_done < j->total && !j->failed) {
+        pump(j, touched); /* then one chunk per completion that moved, in index order */
         for (int i = 0; i < j->total; i++)
             if (touched[i]) {
                 stream_choice(j, out, i);
@@ -643,6 +671,8 @@ int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done) {
             }
     }
     if (j->failed) { /* an error event, then the end */
+        srv_error err = {0};
+        srv_fail(&err, j->fail_status, NULL, "%s", j->fail_msg);
         size_t n;
         char *e = oa_error_json(&err, &n);
         sb_str(out, "data: ");

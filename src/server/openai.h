@@ -1,8 +1,10 @@
 /* openai: POST /v1/completions and /v1/chat/completions from a parsed
  * request to vLLM's response JSON or its SSE stream (serving_completion.py,
- * serving_chat.py). The HTTP layer feeds bodies in and writes out what comes
- * back; `alive` tells whether the client is still connected (a gone client's
- * request is aborted and its KV blocks freed). */
+ * serving_chat.py). Nothing here blocks: the HTTP layer starts a job (on a
+ * worker thread: parsing, templating, tokenizing), attaches its connection so
+ * the engine's events wake it, and polls the job each time it is woken. A job
+ * freed before it finished (the client went away) aborts its engine requests,
+ * which frees their KV blocks. */
 #ifndef VLLMC_SERVER_OPENAI_H
 #define VLLMC_SERVER_OPENAI_H
 
@@ -12,17 +14,19 @@
 #include "base/sbuf.h"
 
 typedef struct oa_job oa_job;
-typedef int (*oa_alive_fn)(void *ctx);
 
 /* Parse, validate and queue. On failure *err says what to answer. */
 int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out, srv_error *err);
 int oa_is_stream(const oa_job *j);
-/* Non-streaming: wait for every completion, then the response body. Returns
- * 0 (body set), -1 (*err set) or 1 (the client went away; aborted). */
-int oa_wait(oa_job *j, oa_alive_fn alive, void *ctx, char **body, size_t *len, srv_error *err);
-/* Streaming: append the next SSE events to out (waits for at least one).
- * *done once `data: [DONE]` is in out. Returns 1 if the client went away. */
-int oa_stream(oa_job *j, oa_alive_fn alive, void *ctx, sbuf *out, int *done);
+/* Wake w (srv_wake) whenever the job's engine requests produce something. */
+void oa_attach(oa_job *j, srv_conn *w);
+/* Non-streaming: take what the engine produced. Returns 0 (not finished), 1
+ * (finished: the response body is set) or -1 (*err set: the engine failed or
+ * the server is shutting down). */
+int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err);
+/* Streaming: append the SSE events ready now to out (maybe none); *done once
+ * `data: [DONE]` is in out. A failed job ends with an error event and [DONE]. */
+int oa_stream(oa_job *j, sbuf *out, int *done);
 /* Abort whatever is unfinished and free. */
 void oa_free(oa_job *j);
 

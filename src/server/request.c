@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ckd.h"
 #include "base/err.h"
+#include "base/json.h"
 #include "engine/detok.h"
 #include "engine/params_json.h"
 #include "base/sbuf.h"
@@ -68,17 +70,11 @@ static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
         srv_fail_parse(err, NULL, "The request body is not valid UTF-8.");
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (j && end) /* only whitespace may follow */
-        for (const char *p = end; p < body + len; p++)
-            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-                cJSON_Delete(j);
-                j = NULL;
-                break;
-            }
+    js_error je;
+    cJSON *j = js_parse(body, len, &je);
     if (!j) {
-        srv_fail_parse(err, NULL, "JSON decode error: the request body is not valid JSON.");
+        if (je.oom) srv_fail(err, 500, NULL, "out of memory");
+        else srv_fail_parse(err, NULL, "JSON decode error: %s", je.message);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
@@ -156,9 +152,18 @@ static int encode(const srv_ctx *c, const char *s, size_t n, int add_special, in
                   srv_error *err) {
     if (!c->tok) return srv_fail(err, 400, "prompt", "text prompts need a tokenizer; this model has none");
     tok_ids v = {0};
-    if (tok_encode(c->tok, s, n, add_special, &v)) {
+    char *copy = NULL;
+    if (memchr(s, 0xC0, n)) { /* js_parse keeps U+0000 as C0 80: the tokenizer gets the real byte */
+        if (!(copy = malloc(n + 1))) return srv_fail(err, 500, NULL, "out of memory");
+        memcpy(copy, s, n);
+        n = js_unmask_nul(copy, n);
+        s = copy;
+    }
+    int rc = tok_encode(c->tok, s, n, add_special, &v);
+    free(copy);
+    if (rc) {
         tok_ids_free(&v);
-        return srv_fail(err, 400, "prompt", "tokenization failed: %s", vc_errmsg());
+        return srv_fail(err, rc == VC_ENOMEM ? 500 : 400, "prompt", "tokenization failed: %s", vc_errmsg());
     }
     *ids = v.ids;
     *len = (int)v.n;
@@ -183,7 +188,7 @@ static char *decode_ids(const srv_ctx *c, const int32_t *ids, int n) {
 }
 
 /* A list of token ids, each in the vocabulary. */
-static int read_ids(const srv_ctx *c, const cJSON *a, int32_t **out, int *n, srv_error *err) {
+static int read_ids(const srv_ctx *c, const cJSON *a, const char *param, int32_t **out, int *n, srv_error *err) {
     int m = cJSON_GetArraySize(a);
     int32_t *v = malloc(sizeof *v * (size_t)(m ? m : 1));
     if (!v) return srv_fail(err, 500, NULL, "out of memory");
@@ -192,17 +197,39 @@ static int read_ids(const srv_ctx *c, const cJSON *a, int32_t **out, int *n, srv
     cJSON_ArrayForEach(e, a) {
         if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble)) {
             free(v);
+            if (strcmp(param, "prompt"))
+                return srv_fail_parse(err, param, "'%s' must be a list of integer token ids", param);
             return srv_fail_parse(err, "prompt", "'prompt' must be a string, a list of strings, a list of token ids "
                                                   "or a list of lists of token ids");
         }
         if (e->valuedouble < 0 || e->valuedouble >= c->vocab_size) {
             free(v);
-            return srv_fail(err, 400, "prompt", "Token id %.17g is out of vocabulary", e->valuedouble);
+            return srv_fail(err, 400, param, "Token id %.17g is out of vocabulary", e->valuedouble);
         }
         v[i++] = (int32_t)e->valuedouble;
     }
     *out = v;
     *n = m;
+    return 0;
+}
+
+/* The work one request may ask for: prompts x n sequences (checked before any
+ * prompt is tokenized), and prompt tokens over all prompts. */
+static int check_seqs(const srv_ctx *c, int prompts, int n, srv_error *err) {
+    int seqs;
+    if (c->max_seqs_per_request > 0 && (vc_ckd_mul_int(prompts, n, &seqs) || seqs > c->max_seqs_per_request))
+        return srv_fail(err, 400, "n",
+                        "This request asks for %d prompt(s) x n=%d sequences; at most %d per request are allowed.",
+                        prompts, n, c->max_seqs_per_request);
+    return 0;
+}
+
+static int check_tokens(const srv_ctx *c, const srv_request *r, srv_error *err) {
+    long long t = 0;
+    for (int i = 0; i < r->n_prompts; i++) t += r->len[i];
+    if (c->max_prompt_tokens_per_request > 0 && t > c->max_prompt_tokens_per_request)
+        return srv_fail(err, 400, "prompt", "This request has %lld prompt tokens; at most %lld per request are allowed.",
+                        t, c->max_prompt_tokens_per_request);
     return 0;
 }
 
@@ -222,10 +249,11 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
     int m = cJSON_GetArraySize(p);
     if (m == 0) return srv_fail_parse(err, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
     const cJSON *first = p->child;
+    if (!cJSON_IsNumber(first) && check_seqs(c, m, r->sp.n, err)) return -1;
     if (cJSON_IsNumber(first)) { /* one prompt of token ids */
         int32_t *ids;
         int n;
-        if (read_ids(c, p, &ids, &n, err)) return -1;
+        if (read_ids(c, p, "prompt", &ids, &n, err)) return -1;
         return add_prompt(r, ids, n, decode_ids(c, ids, n), err);
     }
     const cJSON *e;
@@ -239,7 +267,8 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
         } else if (cJSON_IsArray(e) && cJSON_IsArray(first)) {
             if (cJSON_GetArraySize(e) == 0)
                 return srv_fail_parse(err, "prompt", "Either prompt or prompt_embeds must be provided and non-empty.");
-            if (read_ids(c, e, &ids, &n, err) || add_prompt(r, ids, n, decode_ids(c, ids, n), err)) return -1;
+            if (read_ids(c, e, "prompt", &ids, &n, err) || add_prompt(r, ids, n, decode_ids(c, ids, n), err))
+                return -1;
         } else {
             return srv_fail_parse(err, "prompt", shape);
         }
@@ -307,6 +336,39 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
     return out;
 }
 
+/* vLLM's ChatCompletionToolsParam: {"type": "function", "function": {"name": str,
+ * "description": str?, "parameters": object?, "strict": bool?}}. */
+static int check_tools(const cJSON *tools, srv_error *err) {
+    if (!tools) return 0;
+    if (!cJSON_IsArray(tools)) return srv_fail_parse(err, "tools", "'tools' must be a list");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *type = cJSON_IsObject(t) ? field(t, "type") : NULL, *f = cJSON_IsObject(t) ? field(t, "function") : NULL;
+        const char *name = NULL, *desc = NULL;
+        int strict = 0;
+        if (!cJSON_IsObject(t) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "function"))) ||
+            !cJSON_IsObject(f) || opt_string(f, "name", &name, err) <= 0 || opt_string(f, "description", &desc, err) < 0 ||
+            opt_bool(f, "strict", &strict, err) || (field(f, "parameters") && !cJSON_IsObject(field(f, "parameters"))))
+            return srv_fail_parse(err, "tools",
+                                  "each item of 'tools' must be {\"type\": \"function\", \"function\": {\"name\": a string, "
+                                  "\"description\": a string, \"parameters\": an object}}");
+    }
+    return 0;
+}
+
+/* documents: a list of objects of strings. */
+static int check_documents(const cJSON *docs, srv_error *err) {
+    if (!docs) return 0;
+    if (!cJSON_IsArray(docs)) return srv_fail_parse(err, "documents", "'documents' must be a list");
+    const cJSON *d, *x;
+    cJSON_ArrayForEach(d, docs) {
+        if (!cJSON_IsObject(d)) return srv_fail_parse(err, "documents", "each document must be an object of strings");
+        cJSON_ArrayForEach(x, d) if (!cJSON_IsString(x))
+            return srv_fail_parse(err, "documents", "each document must be an object of strings");
+    }
+    return 0;
+}
+
 /* Render the chat template for a chat request (or a /tokenize messages body). */
 static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *len, srv_error *err) {
     int add_gen = 1, cont = 0;
@@ -315,12 +377,15 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     if (add_gen && cont)
         return srv_fail_parse(err, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
     const cJSON *tools = field(o, "tools"), *docs = field(o, "documents"), *kw = field(o, "chat_template_kwargs");
-    if (tools && !cJSON_IsArray(tools)) return srv_fail_parse(err, "tools", "'tools' must be a list");
-    if (docs && !cJSON_IsArray(docs)) return srv_fail_parse(err, "documents", "'documents' must be a list");
+    if (check_tools(tools, err) || check_documents(docs, err)) return -1;
     if (kw && !cJSON_IsObject(kw))
         return srv_fail_parse(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
     const char *own = NULL;
     if (opt_string(o, "chat_template", &own, err) < 0) return -1;
+    if ((own || (kw && field(kw, "chat_template"))) && !c->trust_request_chat_template)
+        return srv_fail(err, 400, "chat_template",
+                        "Chat template is passed with request, but --trust-request-chat-template is not set. "
+                        "Refused request with untrusted chat template.");
     const tmpl_template *t = c->tmpl;
     tmpl_template *compiled = NULL;
     tmpl_error te = {0};
@@ -493,13 +558,21 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
             goto out;
         }
     }
-    if (opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err) < 0) goto out;
-    r->priority = (int)v * (field(o, "priority") != NULL);
+    int hp = opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err);
+    if (hp < 0) goto out;
+    r->priority = hp ? (int)v : 0;
+    if (r->priority && !c->priority_scheduling) {
+        srv_fail(err, 400, "priority", "Got priority %d but Priority scheduling is not enabled.", r->priority);
+        goto out;
+    }
+    int ptc = 0;
+    if (opt_bool(o, "parallel_tool_calls", &ptc, err)) goto out;
     apply_defaults(c, &r->sp);
     if (eng_params_from_json(o, &r->sp)) {
         srv_fail_parse(err, NULL, "%s", vc_errmsg());
         goto out;
     }
+    if (check_seqs(c, 1, r->sp.n, err)) goto out;
     const cJSON *bw = field(o, "bad_words");
     if (bw && dt_add_bad_words(c->tok, bw, &r->sp)) {
         srv_fail(err, 400, "bad_words", "%s", vc_errmsg());
@@ -527,6 +600,7 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
             goto out;
         if (r->echo && r->logprobs >= 0 && r->sp.prompt_logprobs < 0) r->sp.prompt_logprobs = r->logprobs;
     }
+    if (check_tokens(c, r, err)) goto out;
     /* truncate_prompt_tokens: keep the last N tokens of each prompt (-1: max_model_len) */
     long long trunc = 0;
     int ht = opt_int(o, "truncate_prompt_tokens", -1, 1LL << 31, &trunc, err);
@@ -676,10 +750,7 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, s
         srv_fail_parse(err, "tokens", "'tokens' must be a list of token ids");
         goto done;
     }
-    if (read_ids(c, t, &ids, &n, err)) {
-        err->param = "tokens";
-        goto done;
-    }
+    if (read_ids(c, t, "tokens", &ids, &n, err)) goto done;
     char *text = decode_ids(c, ids, n);
     sbuf s = {0};
     sb_str(&s, "{\"prompt\":");

@@ -43,6 +43,10 @@ typedef struct {
     int max_model_len;
     int vocab_size;
     int max_logprobs;
+    int priority_scheduling;         /* 0: fcfs, where a request's nonzero `priority` is refused */
+    int trust_request_chat_template; /* 0: a request's own `chat_template` is refused */
+    int max_seqs_per_request;        /* prompts x n (0: no bound, for tests and the fuzz target) */
+    long long max_prompt_tokens_per_request; /* prompt tokens over all prompts (0: no bound) */
     /* generation_config.json defaults (vLLM's default_sampling_params) */
     int has_temperature, has_top_p, has_top_k, has_min_p, has_repetition_penalty, has_max_new_tokens;
     float temperature, top_p, min_p, repetition_penalty;

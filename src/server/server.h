@@ -1,10 +1,11 @@
 /* server: `vllmc serve`, vLLM's OpenAI-compatible API server.
  *
- * Threads (docs/ARCHITECTURE.md): libmicrohttpd runs one thread per
- * connection; those threads parse, validate, tokenize, queue requests and
- * turn engine events into JSON or SSE. One engine thread steps the engine
- * while work exists and hands each output to its request's channel. HTTP
- * threads never run model compute. */
+ * Threads (docs/ARCHITECTURE.md): libmicrohttpd's few event-loop threads move
+ * bytes and turn engine events into JSON or SSE, never blocking; worker
+ * threads parse, validate, template, tokenize and queue requests; one engine
+ * thread steps the engine while work exists and hands each output to its
+ * request's channel, waking the request's suspended connection. Only the
+ * engine thread (and the backend's threads) run model compute. */
 #ifndef VLLMC_SERVER_SERVER_H
 #define VLLMC_SERVER_SERVER_H
 
@@ -26,6 +27,8 @@ typedef struct {
     int access_log;                   /* uvicorn's access log (--uvicorn-log-level info and below) */
     double shutdown_grace_s;          /* SIGINT/SIGTERM: how long in-flight requests may finish */
     int max_logprobs;                 /* the engine's --max-logprobs, for request validation */
+    int priority_scheduling;          /* --scheduling-policy priority: requests may set `priority` */
+    int trust_request_chat_template;  /* --trust-request-chat-template: a request may bring its own template */
 } srv_config;
 
 /* Load the chat template and generation config, listen, serve until SIGINT or SIGTERM; returns the

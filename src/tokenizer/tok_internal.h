@@ -290,6 +290,7 @@ typedef struct {
 } tok_cslot;
 
 typedef struct tok_ws {
+    int shared;                 /* the tokenizer's own workspace (tok_ws_acquire), not a one-off */
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jstack;

@@ -58,7 +58,7 @@ void tok_ws_free(tok_ws *ws) {
 tok_ws *tok_ws_acquire(const tok_tokenizer *t) {
     tok_tokenizer *m = (tok_tokenizer *)t; /* the workspace slot is the only mutable part */
     if (!atomic_flag_test_and_set(&m->ws_busy)) {
-        if (!m->ws) m->ws = tok_ws_new();
+        if (!m->ws && (m->ws = tok_ws_new())) m->ws->shared = 1;
         if (m->ws) return m->ws;
         atomic_flag_clear(&m->ws_busy);
         return NULL;
@@ -68,7 +68,7 @@ tok_ws *tok_ws_acquire(const tok_tokenizer *t) {
 
 void tok_ws_release(const tok_tokenizer *t, tok_ws *ws) {
     tok_tokenizer *m = (tok_tokenizer *)t;
-    if (ws != m->ws) {
+    if (!ws->shared) { /* a one-off; m->ws may be in another thread's hands: do not read it */
         tok_ws_free(ws);
         return;
     }

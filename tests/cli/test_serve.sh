@@ -175,7 +175,10 @@ else
 fi
 
 # --- the JS suites ---
-for t in server_openai server_http server_load; do
+hostile=server_hostile
+# the hostile client tests the HTTP layer, which does not depend on the device: once, on the CPU
+[ "${VLLMC_TEST_DEVICE:-}" = gpu ] && hostile=
+for t in server_openai server_http server_load $hostile; do
   echo "  node tests/js/$t.mjs"
   if node "tests/js/$t.mjs"; then ok "$t.mjs"; else bad "$t.mjs (see the FAIL lines above)"; fi
 done
