@@ -451,6 +451,7 @@ static int call_macro(jrt *r, const jmacro *m, const jargs *a, jv caller, jv *ou
     int mlen = def->kind == N_MACRO ? (int)def->name->len : 6;
     if (r->calls >= r->max_calls)
         return jr_fail(r, TMPL_ERR_LIMIT, "maximum macro recursion depth (%d) exceeded", r->max_calls);
+    if (jr_stack_check(r)) return JE_FAIL;
     jscope *s = scope_new(r, m->closure);
     if (!s) return JE_FAIL;
     uint32_t np = def->nkw;
@@ -547,11 +548,17 @@ int je_call(jrt *r, jv fn, jargs *a, jv *out) {
     }
 }
 
-/* A filter chain from a set/filter block: innermost filter (a == NULL) gets `in`. */
+/* A filter chain from a set/filter block: innermost filter (a == NULL) gets `in`. The chain is as
+ * long as the template makes it, so its recursion counts like eval's. */
 static int apply_chain(jrt *r, const jnode *f, jv in, jscope *s, jv *out) {
     if (!f) return *out = in, 0;
+    if (r->depth >= r->max_depth) return jr_fail(r, TMPL_ERR_LIMIT, "template nested too deeply at run time");
+    if (jr_stack_check(r)) return JE_FAIL;
     jv x = in;
-    if (f->a && apply_chain(r, f->a, in, s, &x)) return JE_FAIL;
+    r->depth++;
+    int rc = f->a ? apply_chain(r, f->a, in, s, &x) : 0;
+    r->depth--;
+    if (rc) return JE_FAIL;
     jargs a;
     if (eval_args(r, f, s, &a)) return JE_FAIL;
     r->line = f->line;
@@ -684,7 +691,7 @@ static int eval_inner(jrt *r, const jnode *n, jscope *s, jv *out) {
 static int eval(jrt *r, const jnode *n, jscope *s, jv *out) {
     if (r->depth >= r->max_depth) return jr_fail(r, TMPL_ERR_LIMIT, "template nested too deeply at run time");
     r->line = n->line;
-    if (jr_step(r, 1)) return JE_FAIL;
+    if (jr_stack_check(r) || jr_step(r, 1)) return JE_FAIL;
     r->depth++;
     int rc = eval_inner(r, n, s, out);
     r->depth--;
@@ -864,6 +871,7 @@ static int exec_stmt(jrt *r, const jnode *n, jscope *s, jbuf *out) {
 /* Returns 0, JE_FAIL, or JC_BREAK/JC_CONTINUE to the enclosing loop. */
 static int exec_body(jrt *r, jnode *const *body, uint32_t n, jscope *s, jbuf *out) {
     if (r->depth >= r->max_depth) return jr_fail(r, TMPL_ERR_LIMIT, "template nested too deeply at run time");
+    if (jr_stack_check(r)) return JE_FAIL;
     r->depth++;
     int rc = 0;
     for (uint32_t i = 0; i < n && rc == 0; i++) rc = exec_stmt(r, body[i], s, out);

@@ -617,7 +617,9 @@ jfilter_fn jf_find(const char *name, size_t n) {
     return NULL;
 }
 
+/* map('map', 'map', ..., f) recurses once per argument: the stack check bounds it. */
 int jf_apply(jrt *r, const jstr *name, jv in, jargs *a, jv *out) {
+    if (jr_stack_check(r)) return JE_FAIL;
     jfilter_fn fn = jf_find(name->p, name->len);
     if (!fn) return jr_fail(r, TMPL_ERR_TYPE, "No filter named '%.*s'.", (int)(name->len > 100 ? 100 : name->len), name->p);
     return fn(r, in, a, out);

@@ -241,6 +241,7 @@ static int write_dict(jrt *r, jbuf *b, const jdict *d, int depth) {
 
 static int write_val(jrt *r, jbuf *b, jv v, int repr, int depth) {
     if (depth > JF_MAX_NEST) return jr_fail(r, TMPL_ERR_LIMIT, "maximum recursion depth exceeded while formatting");
+    if (jr_stack_check(r)) return JE_FAIL;
     char tmp[48];
     switch (v.t) {
     case JT_UNDEF: return repr ? jb_put(r, b, "Undefined", 9) : 0;
@@ -370,6 +371,7 @@ static int key_before(jrt *r, jv a, jv b, int *lt) {
 
 int jv_write_json(jrt *r, jbuf *b, jv v, const jjson_opts *o, int depth) {
     if (depth > JF_MAX_NEST) return jr_fail(r, TMPL_ERR_LIMIT, "maximum recursion depth exceeded in tojson");
+    if (jr_stack_check(r)) return JE_FAIL;
     const jstr *isep = o->item_sep, *ksep = o->key_sep;
     char tmp[48];
     switch (v.t) {

@@ -16,8 +16,12 @@
  * Strings are UTF-8, always valid (inputs are checked), and not NUL-terminated.
  *
  * Bounds: steps (every node, iteration and item processed), bytes per string and in total, macro
- * call depth, evaluator C recursion (MAX_EVAL_DEPTH in chat.c: about 0.5 MB of stack, 2 MB under
- * ASan) and parser nesting (PARSE_MAX_DEPTH) are all limited, so no template can hang or crash.
+ * call depth, evaluator C recursion (MAX_EVAL_DEPTH in chat.c), parser nesting (PARSE_MAX_DEPTH)
+ * and value nesting (JF_MAX_NEST, JSON_MAX_NEST, JV_MAX_NEST) are all limited, so no template can
+ * hang. Those counts mirror Python's limits; what keeps a deep template or value from crashing is
+ * the stack check (base/stack.h) at the top of every recursive function: jr_stack_check() in the
+ * renderer, jp_enter() in the parser. It fails with TMPL_ERR_LIMIT when the calling thread's own
+ * stack runs low, however small that stack is.
  *
  * Errors: fallible functions return 0 or JE_FAIL after jr_fail() has recorded the error kind, the
  * template line and the message in the jrt; chat.c turns it into a VC_E* code and vc_errf(). */
@@ -28,6 +32,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/stack.h"
 #include "template/template.h"
 
 #define JE_FAIL (-1)
@@ -272,6 +277,11 @@ int jr_fail(jrt *r, int kind, const char *fmt, ...) VC_PRINTF(3, 4);
 void *jr_alloc(jrt *r, size_t n);
 /* Count `n` units of work against the step budget. */
 int jr_step(jrt *r, uint64_t n);
+/* 0, or JE_FAIL with a TMPL_ERR_LIMIT error when this thread's stack is nearly used up: called at
+ * the top of every recursive function of the renderer, so depth is bounded by the real stack. */
+static inline int jr_stack_check(jrt *r) {
+    return vc_stack_low() ? jr_fail(r, TMPL_ERR_LIMIT, "template nested too deeply for this thread's stack") : 0;
+}
 
 /* Arguments of a filter, test, method or function call. */
 typedef struct {

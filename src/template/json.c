@@ -167,6 +167,7 @@ static int parse_number(jparse *s, jv *out) {
 
 static int parse_value(jparse *s, jv *out, int depth) {
     if (depth > JSON_MAX_NEST) return perr(s, "nested too deeply");
+    if (vc_stack_low()) return perr(s, "nested too deeply for this thread's stack");
     if (jr_step(s->r, 1)) return JE_FAIL;
     skip_ws(s);
     if (s->p >= s->end) return perr(s, "unexpected end");
@@ -268,6 +269,7 @@ int jv_from_json_text(jrt *r, const char *p, size_t n, jv *out) {
 
 static int from_cjson(jrt *r, const cJSON *j, jv *out, int depth) {
     if (depth > JSON_MAX_NEST) return jr_fail(r, TMPL_ERR_INPUT, "JSON input nested too deeply");
+    if (vc_stack_low()) return jr_fail(r, TMPL_ERR_INPUT, "JSON input nested too deeply for this thread's stack");
     if (jr_step(r, 1)) return JE_FAIL;
     if (cJSON_IsNull(j)) return *out = jv_none(), 0;
     if (cJSON_IsTrue(j)) return *out = jv_bool(1), 0;

@@ -3,7 +3,7 @@
  * in, not in), + -, ~, * / // %, **, unary - +, then postfix (.attr, [item], [a:b:c], calls),
  * filters (|f) and tests (is t, with jinja2's one-argument form `is divisibleby 3`); plus the token
  * helpers both halves use. Statements are in stmt.c. Unknown filters and tests are errors at
- * compile time, as in jinja2. Nesting is bounded so hostile input cannot exhaust the C stack. */
+ * compile time, as in jinja2. Nesting is bounded (jp_enter) so hostile input cannot exhaust the C stack. */
 #include <string.h>
 
 #include "template/jinja.h"
@@ -77,8 +77,17 @@ int jp_expect_type(jparser *P, int type, const char *what) {
     return 0;
 }
 
+/* Every recursion of the parser (expressions, statement bodies) passes here. PARSE_MAX_DEPTH is the
+ * language's limit; the stack check is what keeps a small thread (or ASan's larger frames) from
+ * overflowing before it. */
 int jp_enter(jparser *P) {
     if (++P->depth > PARSE_MAX_DEPTH) return jc_fail(P->c, cur(P)->line, "template nested too deeply");
+    if (vc_stack_low()) {
+        int first = !P->c->err->kind;
+        jc_fail(P->c, cur(P)->line, "template nested too deeply for this thread's stack");
+        if (first) P->c->err->kind = TMPL_ERR_LIMIT;
+        return JE_FAIL;
+    }
     return 0;
 }
 

@@ -370,7 +370,10 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 33);
 }
 
-#define JV_MAX_NEST 400 /* nesting beyond this in ==, < and hashing: Python's RecursionError */
+#define JV_MAX_NEST 400 /* nesting beyond this in == and <: Python's RecursionError */
+/* Tuples are hashed down to this depth only: equal values still hash equal, and the recursion stays
+ * a few frames deep, so it needs no stack check (and no error path). */
+#define JV_HASH_NEST 16
 
 static uint64_t hash_at(jv v, int depth);
 
@@ -395,7 +398,7 @@ static uint64_t hash_at(jv v, int depth) {
     case JT_NONE: return 0x9e3779b97f4a7c15ULL;
     case JT_LIST: {
         uint64_t h = 0x345678;
-        if (depth < JV_MAX_NEST)
+        if (depth < JV_HASH_NEST)
             for (size_t i = 0; i < v.u.l->n; i++) h = mix64(h ^ hash_at(v.u.l->v[i], depth + 1));
         return h;
     }
@@ -521,8 +524,9 @@ static int eq_at(jv a, jv b, int depth);
 
 int jv_eq(jv a, jv b) { return eq_at(a, b, 0); }
 
-/* Python ==; past JV_MAX_NEST levels of nesting the values count as different (Python would raise
- * RecursionError), so hostile self-nesting cannot exhaust the C stack. */
+/* Python ==; past JV_MAX_NEST levels of nesting, or when the thread's stack runs low (base/stack.h),
+ * the values count as different (Python would raise RecursionError), so hostile self-nesting cannot
+ * exhaust the C stack. */
 static int eq_at(jv a, jv b, int depth) {
     if (is_num(a) && is_num(b)) return num_cmp(a, b) == 0;
     if (depth > JV_MAX_NEST) return 0;
@@ -534,7 +538,7 @@ static int eq_at(jv a, jv b, int depth) {
     case JT_LIST: {
         const jlist *x = a.u.l, *y = b.u.l;
         if (x == y) return 1;
-        if (x->kind != y->kind || x->kind == JL_GEN || x->n != y->n) return 0;
+        if (x->kind != y->kind || x->kind == JL_GEN || x->n != y->n || vc_stack_low()) return 0;
         for (size_t i = 0; i < x->n; i++)
             if (!eq_at(x->v[i], y->v[i], depth + 1)) return 0;
         return 1;
@@ -542,7 +546,7 @@ static int eq_at(jv a, jv b, int depth) {
     case JT_DICT: {
         const jdict *x = a.u.d, *y = b.u.d;
         if (x == y) return 1;
-        if (x->n != y->n) return 0;
+        if (x->n != y->n || vc_stack_low()) return 0;
         for (size_t i = 0; i < x->n; i++) {
             jv o;
             if (!jdict_get(y, x->k[i], &o) || !eq_at(x->v[i], o, depth + 1)) return 0;
@@ -563,6 +567,7 @@ int jv_cmp_op(jrt *r, jv a, jv b, const char *op, int *res) { return cmp_at(r, a
 /* Python's ordering: *res is -1, 0, 1, or 2 when unordered (NaN; every comparison is false). */
 static int cmp_at(jrt *r, jv a, jv b, int *res, int depth, const char *op) {
     if (depth > JV_MAX_NEST) return jr_fail(r, TMPL_ERR_LIMIT, "maximum recursion depth exceeded in comparison");
+    if (jr_stack_check(r)) return JE_FAIL;
     if (a.t == JT_UNDEF) return jv_undef_error(r, a);
     if (b.t == JT_UNDEF) return jv_undef_error(r, b);
     if (is_num(a) && is_num(b)) {
