@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/stack.h"
 #include "tok_internal.h"
 
 #define FFFD "\xEF\xBF\xBD"
@@ -326,9 +327,15 @@ static int replace_into(tok_chain *c, const tok_dec *d, const char *p, size_t n,
     return 0;
 }
 
+/* feed and end recurse once per step (at most TOK_MAX_STEPS), on whatever stack the caller has. */
+static int too_deep(const tok_tokenizer *t) {
+    return vc_errf(VC_ERR, "%s: decoder steps nested too deeply for this thread's stack", t->what);
+}
+
 static int feed(tok_chain *c, size_t k, const char *p, size_t n) {
     const tok_tokenizer *t = c->t;
     if (k == t->n_decs) return tok_buf_put(c->out, p, n);
+    if (vc_stack_low()) return too_deep(t);
     const tok_dec *d = &t->decs[k];
     tok_dstate *s = &c->st[k];
     int frag = frag_mode(t, k);
@@ -375,6 +382,7 @@ static int feed(tok_chain *c, size_t k, const char *p, size_t n) {
 static int end(tok_chain *c, size_t k) {
     const tok_tokenizer *t = c->t;
     if (k == t->n_decs) return 0;
+    if (vc_stack_low()) return too_deep(t);
     const tok_dec *d = &t->decs[k];
     tok_dstate *s = &c->st[k];
     int frag = frag_mode(t, k);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/stack.h"
 #include "tok_internal.h"
 
 int tok_pool_add(tok_tokenizer *t, const char *s, size_t n, uint32_t *off) {
@@ -139,6 +140,9 @@ int tok_load_sequence(tok_tokenizer *t, const tok_jv *v, const char *list_key, c
     if (!list || list->type != TOK_J_ARR)
         return vc_errf(VC_EFORMAT, "%s: %s: Sequence needs a \"%s\" list", t->what, where, list_key);
     if (depth > 8) return vc_errf(VC_EFORMAT, "%s: %s: Sequences nested too deeply", t->what, where);
+    /* every Sequence loader (normalizer, pre-tokenizer, post-processor, decoder) recurses through here */
+    if (vc_stack_low())
+        return vc_errf(VC_EFORMAT, "%s: %s: Sequences nested too deeply for this thread's stack", t->what, where);
     for (uint32_t i = 0; i < list->len; i++) {
         int rc = fn(t, &list->u.kids[i], where, depth + 1);
         if (rc) return rc;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/stack.h"
 #include "tok_internal.h"
 
 static const char gpt2_pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -211,6 +212,9 @@ static int whitespace(const tok_tokenizer *t, tok_ws *ws, size_t step, tok_piece
 
 int tok_pretok_run(const tok_tokenizer *t, tok_ws *ws, size_t step, tok_piece pc, tok_ids *out) {
     if (!pc.len) return 0; /* empty splits are dropped (PreTokenizedString::split) */
+    /* one level per step (at most TOK_MAX_STEPS), but on whatever stack the caller's thread has */
+    if (vc_stack_low())
+        return vc_errf(VC_ERR, "%s: pre-tokenizer steps nested too deeply for this thread's stack", t->what);
     if (step == t->n_pretoks) return tok_bpe_word(t, ws, pc.p, pc.len, out);
     const tok_pretok *st = &t->pretoks[step];
     size_t n = 0;
