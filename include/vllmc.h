@@ -125,6 +125,8 @@ int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *pr
                       const vllmc_sampling_params *p, int priority);
 /* Abort a request (all its completions); it reports VLLMC_FINISH_ABORT at the next step. */
 int vllmc_abort(vllmc_engine *e, const char *request_id);
+/* One step of every unfinished request. A failure (out of memory, a device error) leaves the
+ * engine usable: the step's work is undone, and vllmc_step may be called again. */
 int vllmc_step(vllmc_engine *e, const vllmc_output **outs, int *n_outs);
 int vllmc_has_unfinished(vllmc_engine *e);
 int vllmc_vocab_size(const vllmc_engine *e);

@@ -73,7 +73,12 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
  * step, with an output event. Unknown ids are ignored (the request may have
  * finished meanwhile). */
 int eng_abort(eng_engine *e, const char *id, int index, eng_finish why);
-/* Run one step. *outs / *n_outs describe what happened (may be 0 events). */
+/* Run one step. *outs / *n_outs describe what happened (may be 0 events).
+ * A failed step leaves the engine usable: the engine's allocations are made (reserved) before
+ * anything changes, and a failed forward pass (a device error, the CPU attention scratch) is undone
+ * (what scheduling committed to the prefix cache is forgotten, the scheduled sequences recompute
+ * later); finish events of aborts it applied come with the next step. So the caller may step again,
+ * or abort requests and step to collect their ends. */
 int eng_step(eng_engine *e, const eng_output **outs, int *n_outs);
 int eng_has_unfinished(eng_engine *e);
 eng_stats eng_get_stats(eng_engine *e);

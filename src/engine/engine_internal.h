@@ -86,6 +86,8 @@ struct eng_engine {
     int lp_used, lp_cap;
     eng_seq **finished;       /* freed at the start of the next step */
     int n_finished, cap_finished;
+    int carry;                /* the last step failed after taking aborts: its outputs (finish events
+                                 of aborted sequences) and finished sequences go out with the next one */
     uint64_t preemptions, prompt_tokens, generation_tokens;
     eng_stats stats;          /* snapshot for other threads (guarded by mu) */
 };
@@ -99,5 +101,8 @@ void sched_step(eng_engine *e);
 void sched_preempt(eng_engine *e, eng_seq *s);
 /* Release a finished sequence's blocks. */
 void sched_release(eng_engine *e, eng_seq *s);
+/* The forward pass of the scheduled work failed: forget what scheduling committed to the prefix
+ * cache for it and send every scheduled sequence back to the waiting queue, in order. */
+void sched_unwind(eng_engine *e);
 
 #endif

@@ -6,14 +6,9 @@
 #include "base/err.h"
 #include "engine/engine_internal.h"
 
+/* Output slots are reserved before the step (reserve()): one per live sequence. */
 static eng_output *new_output(eng_engine *e, const eng_seq *s) {
-    if (e->n_outs == e->cap_outs) {
-        int nc = e->cap_outs ? e->cap_outs * 2 : 64;
-        eng_output *n = realloc(e->outs, sizeof *n * (size_t)nc);
-        if (!n) return NULL;
-        e->outs = n;
-        e->cap_outs = nc;
-    }
+    if (e->n_outs == e->cap_outs) return NULL;
     eng_output *o = &e->outs[e->n_outs++];
     memset(o, 0, sizeof *o);
     o->request_id = s->id;
@@ -43,16 +38,10 @@ static int finish(eng_engine *e, eng_seq *s, eng_finish why) {
                 break;
             }
     }
+    if (e->n_finished == e->cap_finished) return -1; /* reserved: cannot happen */
     sched_release(e, s);
     s->status = RQ_FINISHED;
     s->finish = why;
-    if (e->n_finished == e->cap_finished) {
-        int nc = e->cap_finished ? e->cap_finished * 2 : 64;
-        eng_seq **n = realloc(e->finished, sizeof *n * (size_t)nc);
-        if (!n) return -1;
-        e->finished = n;
-        e->cap_finished = nc;
-    }
     e->finished[e->n_finished++] = s;
     return 0;
 }
@@ -94,7 +83,7 @@ static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
     s->tokens[s->n_tokens++] = t;
     e->generation_tokens++;
     eng_output *o = new_output(e, s);
-    if (!o) return vc_errf(VC_ENOMEM, "out of memory");
+    if (!o) return vc_errf(VC_ERR, "engine: no output slot reserved");
     o->has_token = 1;
     o->token = t;
     if (s->sp.prompt_logprobs >= 0 && !s->plp_sent) {
@@ -120,50 +109,84 @@ static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
     if (f != ENG_FINISH_NONE) {
         o->finish = f;
         o->stop_token = s->stop_token;
-        if (finish(e, s, f)) return vc_errf(VC_ENOMEM, "out of memory");
+        if (finish(e, s, f)) return vc_errf(VC_ERR, "engine: no finished slot reserved");
+    }
+    return VC_OK;
+}
+
+static int grow_to(void *arrp, int *cap, int need, size_t elem) {
+    if (need <= *cap) return VC_OK;
+    int nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *n = realloc(*(void **)arrp, elem * (size_t)nc);
+    if (!n) return vc_errf(VC_ENOMEM, "out of memory");
+    *(void **)arrp = n;
+    *cap = nc;
+    return VC_OK;
+}
+
+static int max_logprobs_of(eng_seq *const *q, int n, int k) {
+    for (int i = 0; i < n; i++) k = q[i]->sp.logprobs > k ? q[i]->sp.logprobs : k;
+    return k;
+}
+
+/* Everything this step can need, taken before anything changes (caller holds mu), so that a failed
+ * allocation fails the step with the engine as it was: the waiting queue for every live sequence
+ * (preemption moves running ones there), an output and a finished slot per live sequence (each
+ * ends or samples at most once per step), logprob storage, and each sequence's penalty counts. */
+static int reserve(eng_engine *e) {
+    int live = e->n_waiting + e->n_running + e->n_inbox, rc;
+    if ((rc = grow_to(&e->waiting, &e->cap_waiting, live + 1, sizeof *e->waiting)) ||
+        (rc = grow_to(&e->outs, &e->cap_outs, e->n_outs + live, sizeof *e->outs)) ||
+        (rc = grow_to(&e->finished, &e->cap_finished, e->n_finished + live, sizeof *e->finished)))
+        return rc;
+    int maxk = max_logprobs_of(e->running, e->n_running, 0);
+    maxk = max_logprobs_of(e->waiting, e->n_waiting, maxk);
+    maxk = max_logprobs_of(e->inbox, e->n_inbox, maxk);
+    if (maxk > e->m->cfg.vocab_size) maxk = e->m->cfg.vocab_size;
+    int samplers = live < e->cfg.max_num_seqs ? live : e->cfg.max_num_seqs;
+    size_t need = (size_t)e->lp_used + (size_t)(samplers > 0 ? samplers : 1) * (size_t)(maxk + 1);
+    if (need > (size_t)e->lp_cap) {
+        int32_t *ni = realloc(e->lp_ids, sizeof *ni * need);
+        if (ni) e->lp_ids = ni;
+        float *nv = realloc(e->lp_vals, sizeof *nv * need);
+        if (nv) e->lp_vals = nv;
+        if (!ni || !nv) return vc_errf(VC_ENOMEM, "out of memory");
+        e->lp_cap = (int)need;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        eng_seq **q = pass ? e->waiting : e->running;
+        int n = pass ? e->n_waiting : e->n_running;
+        for (int i = 0; i < n; i++)
+            if ((rc = lp_reserve(&q[i]->lp, q[i]->n_tokens - q[i]->n_prompt))) return rc;
     }
     return VC_OK;
 }
 
 static int intake(eng_engine *e) {
     pthread_mutex_lock(&e->mu);
-    int need = e->n_waiting + e->n_running + e->n_inbox + 1;
-    int rc = 0;
-    if (need > e->cap_waiting) {
-        int nc = e->cap_waiting ? e->cap_waiting : 64;
-        while (nc < need) nc *= 2;
-        eng_seq **w = realloc(e->waiting, sizeof *w * (size_t)nc);
-        if (w) {
-            e->waiting = w;
-            e->cap_waiting = nc;
-        } else {
-            rc = vc_errf(VC_ENOMEM, "out of memory");
-        }
+    int rc = reserve(e);
+    if (rc) {
+        pthread_mutex_unlock(&e->mu);
+        return rc;
     }
-    if (!rc) {
-        for (int i = 0; i < e->n_inbox; i++) {
-            e->waiting[e->n_waiting++] = e->inbox[i];
-            e->prompt_tokens += (uint64_t)e->inbox[i]->n_prompt;
-        }
-        e->n_inbox = 0;
+    for (int i = 0; i < e->n_inbox; i++) {
+        e->waiting[e->n_waiting++] = e->inbox[i];
+        e->prompt_tokens += (uint64_t)e->inbox[i]->n_prompt;
     }
-    /* aborts: copy out under the lock, apply below */
+    e->n_inbox = 0;
+    /* aborts: take them under the lock, apply below */
     int na = e->n_aborts;
-    char **ids = NULL;
-    eng_finish *why = NULL;
-    int *idx = NULL;
-    if (!rc && na) {
-        ids = e->aborts;
-        why = e->abort_why;
-        idx = e->abort_index;
-        e->aborts = NULL;
-        e->abort_why = NULL;
-        e->abort_index = NULL;
-        e->n_aborts = e->cap_aborts = 0;
-    }
+    char **ids = e->aborts;
+    eng_finish *why = e->abort_why;
+    int *idx = e->abort_index;
+    e->aborts = NULL;
+    e->abort_why = NULL;
+    e->abort_index = NULL;
+    e->n_aborts = e->cap_aborts = 0;
     pthread_mutex_unlock(&e->mu);
-    for (int a = 0; a < na && ids; a++) {
-        for (int pass = 0; pass < 2; pass++) {
+    for (int a = 0; a < na; a++) {
+        for (int pass = 0; pass < 2 && !rc; pass++) {
             eng_seq **q = pass ? e->waiting : e->running;
             int *n = pass ? &e->n_waiting : &e->n_running;
             for (int i = 0; i < *n;) {
@@ -173,9 +196,11 @@ static int intake(eng_engine *e) {
                     continue;
                 }
                 eng_output *o = new_output(e, s);
-                if (o) o->finish = why[a];
-                if (!o || finish(e, s, why[a])) rc = vc_errf(VC_ENOMEM, "out of memory");
-                if (rc) break;
+                if (!o || finish(e, s, why[a])) {
+                    rc = vc_errf(VC_ERR, "engine: no output slot reserved");
+                    break;
+                }
+                o->finish = why[a];
             }
         }
         free(ids[a]);
@@ -221,60 +246,57 @@ static int run_batch(eng_engine *e) {
     return rn_forward(e->runner, &b, e->logits);
 }
 
+/* A step either fails before it changes anything (reserve()), or, when the forward pass fails,
+ * with its scheduling undone (sched_unwind) and the finish events of the aborts it applied kept
+ * for the next step: the caller may step again. Sampling allocates nothing. */
+static int step(eng_engine *e) {
+    int rc = intake(e);
+    if (rc) return rc;
+    sched_step(e);
+    if (e->n_sched == 0) return VC_OK;
+    if ((rc = run_batch(e))) {
+        sched_unwind(e);
+        return rc;
+    }
+    int V = e->m->cfg.vocab_size;
+    for (int i = 0; i < e->n_sched; i++) {
+        eng_seq *s = e->b_seqs[i];
+        s->n_computed += s->sched_tokens;
+        s->sched_tokens = 0;
+    }
+    /* rows in batch order: each sequence's prompt-logprob rows, then its sampling row */
+    for (int r = 0; r < e->max_rows_used && !rc; r++) {
+        eng_seq *s = e->b_seqs[e->row_seq[r]];
+        float *row = e->logits + (size_t)r * (size_t)V;
+        if (e->row_pos[r] >= 0) {
+            int p = e->row_pos[r];
+            int got = lp_logprobs(row, V, s->tokens[p], s->plp_k, s->plp_ids + (size_t)p * (size_t)s->plp_k,
+                                  s->plp_vals + (size_t)p * (size_t)s->plp_k, &s->plp_tok[p], &s->plp_rank[p]);
+            if (got < 0) rc = got;
+            for (int q = got; q >= 0 && q < s->plp_k; q++) s->plp_ids[(size_t)p * s->plp_k + q] = -1;
+        } else {
+            rc = sample_one(e, s, row);
+        }
+    }
+    return rc;
+}
+
 int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     *outs = NULL;
     *n_outs = 0;
-    /* last step's finished sequences: their outputs have been read */
-    pthread_mutex_lock(&e->mu);
-    e->live -= e->n_finished;
-    pthread_mutex_unlock(&e->mu);
-    for (int i = 0; i < e->n_finished; i++) eng_seq_free(e->finished[i]);
-    e->n_finished = 0;
-    e->n_outs = 0;
-    e->lp_used = 0;
-    int rc = intake(e);
+    if (!e->carry) {
+        /* last step's finished sequences: their outputs have been read */
+        pthread_mutex_lock(&e->mu);
+        e->live -= e->n_finished;
+        pthread_mutex_unlock(&e->mu);
+        for (int i = 0; i < e->n_finished; i++) eng_seq_free(e->finished[i]);
+        e->n_finished = 0;
+        e->n_outs = 0;
+        e->lp_used = 0;
+    }
+    int rc = step(e);
+    e->carry = rc != 0 && e->n_outs > 0;
     if (rc) return rc;
-    /* logprob storage for the worst case of this step */
-    int maxk = 0;
-    for (int i = 0; i < e->n_running; i++) maxk = e->running[i]->sp.logprobs > maxk ? e->running[i]->sp.logprobs : maxk;
-    for (int i = 0; i < e->n_waiting; i++) maxk = e->waiting[i]->sp.logprobs > maxk ? e->waiting[i]->sp.logprobs : maxk;
-    if (maxk > e->m->cfg.vocab_size) maxk = e->m->cfg.vocab_size;
-    int live = e->n_running + e->n_waiting; /* at most this many sample in one step */
-    if (live > e->cfg.max_num_seqs) live = e->cfg.max_num_seqs;
-    size_t need = (size_t)(live > 0 ? live : 1) * (size_t)(maxk + 1);
-    if (need > (size_t)e->lp_cap) {
-        int32_t *ni = realloc(e->lp_ids, sizeof *ni * need);
-        if (ni) e->lp_ids = ni;
-        float *nv = realloc(e->lp_vals, sizeof *nv * need);
-        if (nv) e->lp_vals = nv;
-        if (!ni || !nv) return vc_errf(VC_ENOMEM, "out of memory");
-        e->lp_cap = (int)need;
-    }
-    sched_step(e);
-    if (e->n_sched > 0) {
-        if ((rc = run_batch(e))) return rc;
-        int V = e->m->cfg.vocab_size;
-        for (int i = 0; i < e->n_sched; i++) {
-            eng_seq *s = e->b_seqs[i];
-            s->n_computed += s->sched_tokens;
-            s->sched_tokens = 0;
-        }
-        /* rows in batch order: each sequence's prompt-logprob rows, then its sampling row */
-        for (int r = 0; r < e->max_rows_used && !rc; r++) {
-            eng_seq *s = e->b_seqs[e->row_seq[r]];
-            float *row = e->logits + (size_t)r * (size_t)V;
-            if (e->row_pos[r] >= 0) {
-                int p = e->row_pos[r];
-                int got = lp_logprobs(row, V, s->tokens[p], s->plp_k, s->plp_ids + (size_t)p * (size_t)s->plp_k,
-                                      s->plp_vals + (size_t)p * (size_t)s->plp_k, &s->plp_tok[p], &s->plp_rank[p]);
-                if (got < 0) rc = got;
-                for (int q = got; q >= 0 && q < s->plp_k; q++) s->plp_ids[(size_t)p * s->plp_k + q] = -1;
-            } else {
-                rc = sample_one(e, s, row);
-            }
-        }
-        if (rc) return rc;
-    }
     pthread_mutex_lock(&e->mu);
     e->stats.running = e->n_running;
     e->stats.waiting = e->n_waiting + e->n_inbox;

@@ -216,6 +216,8 @@ uint64_t kv_commit(kv_manager *m, int32_t block, uint64_t parent, const int32_t 
     return h;
 }
 
+void kv_uncommit(kv_manager *m, int32_t block) { unhash(m, block); }
+
 void kv_reset_prefix_cache(kv_manager *m) {
     for (int i = 0; i < m->n; i++)
         if (m->b[i].ref == 0) unhash(m, i);

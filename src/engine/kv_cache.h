@@ -45,6 +45,9 @@ void kv_release(kv_manager *m, const int32_t *blocks, int n);
 /* Register a full block: its hash chains parent, tokens[0..block_size) and
  * extra. Returns the hash (also when another block already holds it). */
 uint64_t kv_commit(kv_manager *m, int32_t block, uint64_t parent, const int32_t *tokens, uint64_t extra);
+/* Take back a kv_commit of this block whose K/V were never written (the step that was to compute
+ * them failed): lookups no longer find it. */
+void kv_uncommit(kv_manager *m, int32_t block);
 /* Hash of a block's content without registering anything. */
 uint64_t kv_hash(const kv_manager *m, uint64_t parent, const int32_t *tokens, uint64_t extra);
 /* Forget every cached hash of unreferenced blocks (vLLM's reset_prefix_cache). */

@@ -193,6 +193,30 @@ static int ht_grow(lp_state *st) {
     return VC_OK;
 }
 
+static int out_grow(lp_state *st, int need) {
+    if (need <= st->out_cap) return VC_OK;
+    int cap = st->out_cap ? st->out_cap : 32;
+    while (cap < need) cap *= 2;
+    int32_t *t = realloc(st->out_tok, sizeof *t * (size_t)cap);
+    if (t) st->out_tok = t;
+    int32_t *c = t ? realloc(st->out_cnt, sizeof *c * (size_t)cap) : NULL;
+    if (c) st->out_cnt = c;
+    uint8_t *f = c ? realloc(st->out_in_prompt, (size_t)cap) : NULL;
+    if (f) st->out_in_prompt = f;
+    if (!f) return vc_errf(VC_ENOMEM, "out of memory");
+    st->out_cap = cap;
+    return VC_OK;
+}
+
+/* n output tokens hold at most n distinct ones; the index is kept at most half full */
+int lp_reserve(lp_state *st, int n_output) {
+    if (!st->penalties || n_output <= 0) return VC_OK;
+    int n = n_output < st->vocab ? n_output : st->vocab, rc;
+    while (st->ht_cap < 2 * n)
+        if ((rc = ht_grow(st))) return rc;
+    return out_grow(st, n);
+}
+
 static int count_token(lp_state *st, int32_t tok) {
     if (tok < 0 || tok >= st->vocab)
         return vc_errf(VC_EINVAL, "output token id %d is outside the vocabulary [0, %d)", (int)tok, st->vocab);
@@ -207,15 +231,8 @@ static int count_token(lp_state *st, int32_t tok) {
             return VC_OK;
         }
     if (st->n_out == st->out_cap) {
-        int cap = st->out_cap ? st->out_cap * 2 : 32;
-        int32_t *t = realloc(st->out_tok, sizeof *t * (size_t)cap);
-        if (t) st->out_tok = t;
-        int32_t *c = t ? realloc(st->out_cnt, sizeof *c * (size_t)cap) : NULL;
-        if (c) st->out_cnt = c;
-        uint8_t *f = c ? realloc(st->out_in_prompt, (size_t)cap) : NULL;
-        if (f) st->out_in_prompt = f;
-        if (!f) return vc_errf(VC_ENOMEM, "out of memory");
-        st->out_cap = cap;
+        int rc = out_grow(st, st->n_out + 1);
+        if (rc) return rc;
     }
     int i = st->n_out++;
     st->out_tok[i] = tok;

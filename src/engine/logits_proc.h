@@ -75,6 +75,9 @@ typedef struct {
 int lp_state_init(lp_state *st, const eng_sampling_params *params, int vocab, const int32_t *eos_ids, int n_eos,
                   const int32_t *prompt, int n_prompt);
 void lp_state_free(lp_state *st);
+/* Make room for the counts of an output of up to n_output tokens, so that an lp_apply over it
+ * allocates nothing (the engine reserves before a step, so a step cannot fail half-way). */
+int lp_reserve(lp_state *st, int n_output);
 /* Apply 1-5 in place to logits[vocab]. output: the tokens generated so far for
  * this sequence (append-only between calls). Errors: an output id outside
  * [0, vocab) (VC_EINVAL), out of memory. */

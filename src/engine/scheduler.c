@@ -95,6 +95,23 @@ void sched_preempt(eng_engine *e, eng_seq *s) {
     e->preemptions++;
 }
 
+void sched_unwind(eng_engine *e) {
+    int bs = e->cfg.block_size;
+    /* blocks past each sequence's computed prefix were committed for this step's K/V, which were
+     * never written; a sequence admitted later in the step may hold such a block as a cache hit,
+     * so every scheduled sequence is recomputed (from what the cache really holds) */
+    for (int i = 0; i < e->n_sched; i++) {
+        eng_seq *s = e->b_seqs[i];
+        for (int b = s->n_computed / bs; b < s->n_hashed; b++) kv_uncommit(e->kv, s->blocks[b]);
+    }
+    for (int i = e->n_sched - 1; i >= 0; i--) {
+        e->b_seqs[i]->sched_tokens = 0;
+        sched_preempt(e, e->b_seqs[i]);
+        e->preemptions--; /* not a preemption for the metrics */
+    }
+    e->n_sched = 0;
+}
+
 static int waiting_pick(const eng_engine *e) {
     int best = 0;
     if (e->cfg.policy == ENG_PRIORITY)
