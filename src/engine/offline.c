@@ -63,6 +63,22 @@ static int append(off_completion *c, int cap, const eng_output *o) {
     return VC_OK;
 }
 
+/* After an error: abort requests 0..n-1 of this run and step until the engine holds none, so that
+ * it is left as it was found (ids "0".."n-1" free for the next run). A step that fails again (a
+ * lost device) ends it; an abort that could not be queued runs its request to the end. */
+static void withdraw(eng_engine *e, int n) {
+    char id[24];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        eng_abort(e, id, -1, ENG_FINISH_ABORT);
+    }
+    while (eng_has_unfinished(e)) {
+        const eng_output *o;
+        int no;
+        if (eng_step(e, &o, &no)) break;
+    }
+}
+
 int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, off_token_fn fn, void *ctx,
             double *t_total) {
     int total = off_count(rq, n), rc = VC_OK;
@@ -97,26 +113,18 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
             if (!c->tokens) rc = vc_errf(VC_ENOMEM, "out of memory");
         }
     double t0 = now_s();
+    int added = 0;
     for (int i = 0; i < n && !rc; i++) {
         char id[24];
         snprintf(id, sizeof id, "%d", i);
         rc = eng_add(e, id, rq[i].prompt, rq[i].n_prompt, rq[i].sp, rq[i].priority);
-        if (rc) {
-            vc_err_prefix(rc, "prompt %d", i);
-            for (int k = 0; k < i; k++) { /* withdraw what was queued */
-                snprintf(id, sizeof id, "%d", k);
-                eng_abort(e, id, -1, ENG_FINISH_ABORT);
-            }
-        }
+        if (rc) vc_err_prefix(rc, "prompt %d", i);
+        else added++;
     }
-    while (eng_has_unfinished(e)) {
+    while (!rc && eng_has_unfinished(e)) {
         const eng_output *o;
         int no;
-        int src = eng_step(e, &o, &no);
-        if (src) {
-            rc = rc ? rc : src;
-            break;
-        }
+        if ((rc = eng_step(e, &o, &no))) break;
         double t = now_s() - t0;
         for (int k = 0; k < no; k++) {
             int r = atoi(o[k].request_id);
@@ -127,8 +135,9 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
                 if ((rc = append(c, cap[first[r] + o[k].index], &o[k]))) break;
                 if (o[k].finish) c->finish = o[k].finish; /* fn sees why a last token ended the sequence */
                 /* every token reaches fn (the last one too, for its text); only a live one can be stopped */
-                if (fn && fn(ctx, r, o[k].index, c) && !o[k].finish)
-                    eng_abort(e, o[k].request_id, o[k].index, ENG_FINISH_STOP);
+                if (fn && fn(ctx, r, o[k].index, c) && !o[k].finish &&
+                    (rc = eng_abort(e, o[k].request_id, o[k].index, ENG_FINISH_STOP)))
+                    break;
             }
             if (o[k].finish) {
                 c->finish = o[k].finish;
@@ -137,6 +146,12 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
                 c->t_end = t;
             }
         }
+    }
+    if (rc) {
+        char msg[1024]; /* withdrawing may overwrite the message */
+        snprintf(msg, sizeof msg, "%s", vc_errmsg());
+        withdraw(e, added);
+        vc_errf(rc, "%s", msg);
     }
     if (t_total) *t_total = now_s() - t0;
     free(first);
