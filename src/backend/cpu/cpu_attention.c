@@ -138,10 +138,13 @@ void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, c
     int G = shape->n_heads / shape->n_kv_heads;
     size_t need = (size_t)(G < CPU_ATTN_MAX_GROUP ? G : CPU_ATTN_MAX_GROUP) * (size_t)(meta->max_seq_len > 0 ? meta->max_seq_len : 1);
     if (need > c->scratch_per_thread) {
-        size_t per = need + 64;
+        /* doubling: a context that grows token by token reallocates O(log n) times, not every
+         * 64 / group tokens (the step still cannot reserve it: only the runner knows max_model_len) */
+        size_t per = need + 64 > 2 * c->scratch_per_thread ? need + 64 : 2 * c->scratch_per_thread;
         float *s = malloc(sizeof(float) * per * (size_t)c->nthreads);
         if (!s) { /* ops cannot fail by value: the error surfaces at sync() */
-            if (!c->error) c->error = vc_errf(VC_ENOMEM, "cpu: attention scratch of %zu floats", per);
+            if (!c->error)
+                c->error = vc_errf(VC_ENOMEM, "cpu: out of memory for the attention scratch (%zu floats)", per);
             return;
         }
         free(c->scratch);
