@@ -53,6 +53,7 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out) {
     c->policy = a->priority_scheduling ? ENG_PRIORITY : ENG_FCFS;
     c->seed = a->seed;
     c->max_logprobs = a->max_logprobs;
+    c->quiet = 1; /* a library: no start-up log line (p.quiet above, for the stack's own) */
     vllmc_engine *v = calloc(1, sizeof *v);
     if (!v) return vc_errf(VC_ENOMEM, "out of memory");
     int rc = stk_open(&p, &v->st);
