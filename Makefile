@@ -2,6 +2,7 @@
 #   make test         unit + golden + CLI tests
 #   make asan         the test suite under ASan+UBSan (clang), in build/asan
 #   make fuzz         libFuzzer targets (clang), each run FUZZ_SECONDS
+#   make test-faults  allocation N fails, swept over N (ASan+UBSan+LSan, clang), in build/faults
 #   make VLLM_TARGET_DEVICE=cpu   a CPU-only build: no GPU code is compiled
 VLLM_TARGET_DEVICE ?= auto
 ifeq ($(filter $(VLLM_TARGET_DEVICE),auto cpu),)
@@ -80,6 +81,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libvllmc.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/tests/%: tests/faults/%.c $(wildcard tests/unit/*.h) $(BUILD)/libvllmc.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libvllmc.a $(LDFLAGS) $(LDLIBS)
+
 # Unit and golden tests (C), then the CLI contract tests (shell, against build/vllmc); each one's
 # wall time is printed after it. The tests run every backend the build and machine have: the CPU,
 # and the GPU where --device gpu opens (lavapipe in CI). VLLMC_TEST_GPU=1 (./test.sh sets it) makes
@@ -120,6 +125,20 @@ $(ASAN_BUILD)/lsan_keep_vulkan.so: tests/lsan_keep_vulkan.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
+# Fault injection (src/base/fault.h): the asan build's flags plus -DVLLMC_FAULTS, and every binary
+# linked with --wrap for the allocation functions, so that allocation number N of vllmc's own code
+# (and cJSON's) fails; tests/faults/test_faults.c sweeps N over each operation below HTTP. The same
+# LeakSanitizer set-up as make asan. FAULTS_ARGS=... passes options to the test (-v: every message;
+# -only NAME -n N with VLLMC_FAULT_TRACE=1: where allocation N fails). ASAN_OPTIONS=fast_unwind_on_malloc=0
+# gives leak stacks through libcjson (which has no frame pointers), at 3x the time.
+FAULTS_BUILD := build/faults
+FAULTS_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc
+FAULTS_MAKE_ARGS = BUILD=$(FAULTS_BUILD) CC=clang OPT=-O1 LDFLAGS="$(FAULTS_WRAP)" \
+  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DVLLMC_FAULTS"
+test-faults: $(ASAN_BUILD)/lsan_keep_vulkan.so
+	$(MAKE) $(FAULTS_MAKE_ARGS) all $(FAULTS_BUILD)/tests/test_faults
+	@s=$$SECONDS; $(ASAN_ENV) $(FAULTS_BUILD)/tests/test_faults $(FAULTS_ARGS) || exit 1; echo "   ($$((SECONDS - s)) s)"
+
 # Fuzz targets link the library built with fuzzer instrumentation.
 FUZZ_BUILD := build/fuzz
 fuzz:
@@ -144,6 +163,6 @@ clean:
 run:
 	./run.sh
 
-.PHONY: all test asan fuzz clean run
+.PHONY: all test asan test-faults fuzz clean run
 SHELL := /bin/bash
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
