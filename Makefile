@@ -3,6 +3,7 @@
 #   make asan         the test suite under ASan+UBSan (clang), in build/asan
 #   make fuzz         libFuzzer targets (clang), each run FUZZ_SECONDS
 #   make test-faults  allocation N fails, swept over N (ASan+UBSan+LSan, clang), in build/faults
+#   make test-long    what CI does not run: every fuzz target for 5 minutes
 #   make VLLM_TARGET_DEVICE=cpu   a CPU-only build: no GPU code is compiled
 VLLM_TARGET_DEVICE ?= auto
 ifeq ($(filter $(VLLM_TARGET_DEVICE),auto cpu),)
@@ -135,9 +136,19 @@ FAULTS_BUILD := build/faults
 FAULTS_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc
 FAULTS_MAKE_ARGS = BUILD=$(FAULTS_BUILD) CC=clang OPT=-O1 LDFLAGS="$(FAULTS_WRAP)" \
   SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DVLLMC_FAULTS"
+# Then the same through the whole server: tests/js/server_faults.mjs sends each kind of request
+# (completion, chat, streaming, tokenize, detokenize) with `X-Vllmc-Fault-Alloc: N` to
+# build/faults/vllmc, N = 1, 2, ... (that header does nothing in any other build).
 test-faults: $(ASAN_BUILD)/lsan_keep_vulkan.so
 	$(MAKE) $(FAULTS_MAKE_ARGS) all $(FAULTS_BUILD)/tests/test_faults
 	@s=$$SECONDS; $(ASAN_ENV) $(FAULTS_BUILD)/tests/test_faults $(FAULTS_ARGS) || exit 1; echo "   ($$((SECONDS - s)) s)"
+	@s=$$SECONDS; $(ASAN_ENV) VLLMC=$(FAULTS_BUILD)/vllmc node tests/js/server_faults.mjs || exit 1; \
+	  echo "   ($$((SECONDS - s)) s)"
+
+# The slow suites CI does not run: every fuzz target for FUZZ_LONG_SECONDS (5 minutes) each.
+FUZZ_LONG_SECONDS ?= 300
+test-long:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
 
 # Fuzz targets link the library built with fuzzer instrumentation.
 FUZZ_BUILD := build/fuzz
@@ -163,6 +174,6 @@ clean:
 run:
 	./run.sh
 
-.PHONY: all test asan test-faults fuzz clean run
+.PHONY: all test asan test-faults test-long fuzz clean run
 SHELL := /bin/bash
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -62,6 +62,7 @@ struct srv_conn {
     sbuf sse;                    /* streaming: produced, not yet handed to libmicrohttpd */
     size_t sse_off;
     int sse_done;
+    long fault;                  /* fault-injection builds: the allocation this request armed, else 0 */
 };
 
 typedef void (*srv_work_fn)(srv_conn *c);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/ckd.h"
 #include "base/err.h"
@@ -106,6 +107,8 @@ static srv_entry *find(srv_server *s, const char *id, srv_entry ***link) {
     return NULL;
 }
 
+static void fail_in_flight(srv_server *s, int status, const char *msg);
+
 /* Wake whoever waits on c (wake_mu nests inside s->mu, never the reverse). */
 static void notify(srv_server *s, srv_call *c) {
     pthread_mutex_lock(&s->wake_mu);
@@ -137,25 +140,25 @@ static void dispatch(srv_server *s, const eng_output *o, double now) {
         c->t_last[k] = now;
     }
     pthread_mutex_lock(&c->mu);
+    int lost = 0;
     if (c->nev == c->cap) {
         int nc = c->cap ? c->cap * 2 : 16;
-        srv_event *ne = realloc(c->ev, sizeof *ne * (size_t)nc);
+        srv_event *ne = nc > 0 ? realloc(c->ev, sizeof *ne * (size_t)nc) : NULL;
         if (ne) {
             c->ev = ne;
             c->cap = nc;
         }
     }
-    if (c->nev < c->cap) {
-        srv_event *ev = &c->ev[c->nev];
-        if (copy_event(ev, o, en->prompt)) { /* out of memory: keep the event, drop its logprobs */
-            srv_event_free(ev);
-            ev->top_ids = NULL, ev->top_vals = NULL, ev->n_top = 0;
-            ev->plp_ids = NULL, ev->plp_vals = NULL, ev->plp_tok = NULL, ev->plp_rank = NULL, ev->plp_k = -1;
-        }
-        c->nev++;
-    }
+    if (c->nev < c->cap && !copy_event(&c->ev[c->nev], o, en->prompt)) c->nev++;
+    else if (c->nev < c->cap) srv_event_free(&c->ev[c->nev]), lost = 1;
+    else lost = 1;
     pthread_mutex_unlock(&c->mu);
-    notify(s, c);
+    if (lost) { /* out of memory: the answer would be incomplete, so the request fails, as a whole */
+        fail_call(s, c, 500, "out of memory: an output of the engine could not be kept");
+        for (int i = 0; i < c->n_prompts; i++) eng_abort(s->e, c->ids[i], -1, ENG_FINISH_ABORT);
+    } else {
+        notify(s, c);
+    }
     if (o->finish && --en->remaining == 0) { /* the engine is done with this request */
         *link = en->next;
         free(en->id);
@@ -209,6 +212,7 @@ static void *engine_main(void *arg) {
      * engine would, to exercise the error paths (an error event mid-stream, 503 afterwards). */
     const char *fault = getenv("VLLMC_FAULT_AFTER_STEPS");
     long long fault_after = fault && *fault ? atoll(fault) : -1, steps = 0;
+    int oom_steps = 0; /* steps in a row that failed for memory */
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->stopping && !eng_has_unfinished(s->e)) {
@@ -231,6 +235,17 @@ static void *engine_main(void *arg) {
         int n;
         int src = fault_after >= 0 && steps++ >= fault_after ? vc_errf(VC_EIO, "injected fault (VLLMC_FAULT_AFTER_STEPS)")
                                                               : eng_step(s->e, &outs, &n);
+        if (src == VC_ENOMEM) { /* the step changed nothing (engine.h): try again, then give up on what runs */
+            if (++oom_steps < 3) {
+                usleep(1000);
+                continue;
+            }
+            fprintf(stderr, "WARNING vllmc: three engine steps in a row ran out of memory: failing the requests in "
+                            "flight\n");
+            fail_in_flight(s, 500, "out of memory: the engine could not run a step");
+            oom_steps = 0;
+            continue;
+        }
         if (src) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", vc_errmsg());
@@ -238,6 +253,7 @@ static void *engine_main(void *arg) {
             fail_all(s, msg);
             break;
         }
+        oom_steps = 0;
         double now = fe_now();
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++) dispatch(s, &outs[i], now);
@@ -300,7 +316,11 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
             srv_fail(err, 500, NULL, "out of memory");
             break;
         }
-        en->id = strdup(id);
+        if (!(en->id = strdup(id))) {
+            free(en);
+            srv_fail(err, 500, NULL, "out of memory");
+            break;
+        }
         en->call = c;
         en->prompt = i;
         en->remaining = c->n;
@@ -352,7 +372,7 @@ int fe_take(srv_call *c, srv_event **ev, int *n, int *status, char *msg, size_t 
     *n = c->nev;
     c->ev = NULL;
     c->nev = c->cap = 0;
-    int failed = c->fail_status && !*n;
+    int failed = c->fail_status != 0;
     if (failed) {
         *status = c->fail_status;
         snprintf(msg, msg_cap, "%s", c->fail_msg);
@@ -367,14 +387,24 @@ void fe_attach(srv_server *s, srv_call *c, srv_conn *w) {
     pthread_mutex_unlock(&s->wake_mu);
 }
 
-void fe_fail_calls(srv_server *s, int status, const char *msg) {
-    pthread_mutex_lock(&s->mu);
-    s->closing = 1; /* no call may start after this one ended the live ones */
+static void fail_live(srv_server *s, int status, const char *msg) { /* s->mu held */
     for (int b = 0; b < SRV_BUCKETS; b++)
         for (srv_entry *en = s->table[b]; en; en = en->next) {
             eng_abort(s->e, en->id, -1, ENG_FINISH_ABORT);
             fail_call(s, en->call, status, msg);
         }
+}
+
+static void fail_in_flight(srv_server *s, int status, const char *msg) {
+    pthread_mutex_lock(&s->mu);
+    fail_live(s, status, msg);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void fe_fail_calls(srv_server *s, int status, const char *msg) {
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1; /* no call may start after this one ended the live ones */
+    fail_live(s, status, msg);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "base/err.h"
+#include "base/fault.h"
 #include "server/conns.h"
 #include "server/http.h"
 
@@ -77,9 +78,11 @@ static void access_log(const srv_conn *c, int code) {
             status_text(code));
 }
 
-static enum MHD_Result reply(srv_conn *c, int code, const char *type, char *body, size_t len, int close) {
+/* body: malloc'd (freed here) or NULL (empty); a static body goes through reply_static. */
+static enum MHD_Result reply_mode(srv_conn *c, int code, const char *type, char *body, size_t len, int close,
+                                  enum MHD_ResponseMemoryMode mode) {
     access_log(c, code);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? mode
                                                                                                : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(body);
@@ -92,6 +95,10 @@ static enum MHD_Result reply(srv_conn *c, int code, const char *type, char *body
     return ok;
 }
 
+static enum MHD_Result reply(srv_conn *c, int code, const char *type, char *body, size_t len, int close) {
+    return reply_mode(c, code, type, body, len, close, MHD_RESPMEM_MUST_FREE);
+}
+
 static enum MHD_Result reply_json(srv_conn *c, int code, char *body, size_t len) {
     return reply(c, code, "application/json", body, len, 0);
 }
@@ -100,12 +107,16 @@ static enum MHD_Result reply_error(srv_conn *c, const srv_error *e) {
     size_t n;
     char *b = oa_error_json(e, &n);
     int code = e->status ? e->status : 500;
-    return reply(c, code, "application/json", b, b ? n : 0, code == 503);
+    if (!b) { /* not even the error fits in memory: a fixed one */
+        static char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"InternalServerError\","
+                            "\"param\":null,\"code\":500}}";
+        return reply_mode(c, 500, "application/json", oom, sizeof oom - 1, 0, MHD_RESPMEM_PERSISTENT);
+    }
+    return reply(c, code, "application/json", b, n, code == 503);
 }
 
 static enum MHD_Result reply_literal(srv_conn *c, int code, const char *json) {
-    char *b = strdup(json);
-    return reply_json(c, code, b, b ? strlen(b) : 0);
+    return reply_mode(c, code, "application/json", (char *)json, strlen(json), 0, MHD_RESPMEM_PERSISTENT);
 }
 
 /* vLLM's AuthenticationMiddleware: "Authorization: <scheme> <key>", the scheme
@@ -224,6 +235,28 @@ static enum MHD_Result start_stream(srv_conn *c) {
     return ok;
 }
 
+/* ---- fault injection (a `make test-faults` build only: vc_fault_enabled() is 0 elsewhere) ----
+ * `X-Vllmc-Fault-Alloc: N` arms allocation failure N, counted over every thread from the moment the
+ * headers are in until the request completes (tests/js/server_faults.mjs sweeps N). One request at a
+ * time: the counters are the process's. */
+static void fault_arm(srv_conn *c) {
+    const char *v = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Vllmc-Fault-Alloc");
+    if (!v || !*v) return;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < 1) return;
+    const char *mode = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Vllmc-Fault-Mode");
+    c->fault = n;
+    if (mode && !strcmp(mode, "persistent")) vc_fault_arm_persistent(n);
+    else vc_fault_arm(n);
+}
+
+static void fault_report(srv_conn *c) {
+    vc_fault_disarm();
+    fprintf(stderr, "INFO vllmc: fault injection: allocation %ld %s (%ld counted)\n", c->fault,
+            vc_fault_hit() ? "failed" : "was never reached", vc_fault_count());
+}
+
 /* ---- the request's state machine ---- */
 
 /* Called each time libmicrohttpd hands the request back (after its body, and
@@ -318,6 +351,10 @@ static enum MHD_Result start(srv_conn *c) {
         srv_fail_parse(&err, NULL, "The request body is larger than %zu MiB.", MAX_BODY >> 20);
         return reply_error(c, &err);
     }
+    if (c->body.oom) {
+        srv_fail(&err, 500, NULL, "out of memory while reading the request body");
+        return reply_error(c, &err);
+    }
     const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         srv_fail_parse(&err, NULL, "Content-Type must be application/json (got %s).", ct ? ct : "none");
@@ -331,8 +368,8 @@ static enum MHD_Result start(srv_conn *c) {
     }
     c->phase = PH_WORK;
     if (conns_work(s->http, c->route == R_COMP || c->route == R_CHAT ? work_completion : work_tokenize, c)) {
-        c->phase = PH_BODY;
-        return MHD_NO;
+        c->phase = PH_REPLY;
+        srv_fail(&c->err, 500, NULL, "out of memory");
     }
     return advance(c);
 }
@@ -352,14 +389,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->phase = PH_BODY;
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->http->io_timeout);
         *con_cls = c;
+        if (vc_fault_enabled()) fault_arm(c);
         return MHD_YES;
     }
     if (conns_phase(c) != PH_BODY) return advance(c);
     if (*upload_size) {
         if (c->body.n + *upload_size > MAX_BODY) c->too_large = 1;
-        if (!c->too_large) sb_raw(&c->body, upload, *upload_size);
-        *upload_size = 0;
-        return c->body.oom ? MHD_NO : MHD_YES;
+        if (!c->too_large && !c->body.oom) sb_raw(&c->body, upload, *upload_size);
+        *upload_size = 0; /* a body that did not fit in memory is answered with a 500 once it is read */
+        return MHD_YES;
     }
     return start(c);
 }
@@ -373,6 +411,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c) return;
     *con_cls = NULL;
     oa_free(c->job); /* detaches c from the engine's events; aborts what is unfinished */
+    if (c->fault) fault_report(c);
     conns_read_again(s->http, c->rec);
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->http->keep_alive);
 #ifdef __GLIBC__

@@ -103,8 +103,8 @@ void fe_stop(srv_server *s);
  * reference for the caller. */
 srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, srv_error *err);
 /* Hand over what is pending, without waiting (caller frees each with
- * srv_event_free, then the array). Returns -1 once the call has failed and
- * every event before the failure was taken: then *status and msg say why. */
+ * srv_event_free, then the array). Returns -1 once the call has failed (the
+ * answer is then the failure, whatever the events say): *status and msg say why. */
 int fe_take(srv_call *c, srv_event **ev, int *n, int *status, char *msg, size_t msg_cap);
 /* Make w the one to wake when events come (NULL: nobody; the HTTP side
  * detaches before it frees w). */

@@ -52,6 +52,7 @@ struct oa_job {
     int fail_status;
     char fail_msg[448];
     int *touched;                /* streaming: completions that moved since the last chunks */
+    int oom;                     /* something of the answer could not be made: it becomes a 500 */
 };
 
 static void make_id(char *out, size_t cap, const char *prefix) {
@@ -197,22 +198,25 @@ static void clear_lp(comp_state *c) {
 }
 
 /* A token's text as vLLM shows it in logprobs: tokenizer.decode([id]). */
-static char *token_str(const oa_job *j, int32_t id, size_t *len) {
+/* NULL when it cannot be made (out of memory): j->oom is set and the answer becomes a 500. */
+static char *token_str(oa_job *j, int32_t id, size_t *len) {
     const srv_server *s = j->s;
     tok_text t = {0};
+    char *z = NULL;
     *len = 0;
     if (j->r.tokens_as_ids) {
-        char *z = malloc(32);
-        if (z) *len = (size_t)snprintf(z, 32, "token_id:%d", id);
-        return z;
+        if ((z = malloc(32))) *len = (size_t)snprintf(z, 32, "token_id:%d", id);
+    } else if (s->tok) {
+        if (!tok_decode(s->tok, &id, 1, 0, &t)) {
+            z = t.s ? t.s : strdup("");
+            *len = t.s ? t.len : 0;
+            t.s = NULL;
+        }
+        tok_text_free(&t);
+    } else if ((z = malloc(16))) {
+        *len = (size_t)snprintf(z, 16, "%d", id);
     }
-    if (s->tok && !tok_decode(s->tok, &id, 1, 0, &t) && t.s) {
-        *len = t.len;
-        return t.s;
-    }
-    tok_text_free(&t);
-    char *z = malloc(16);
-    if (z) *len = (size_t)snprintf(z, 16, "%d", id);
+    if (!z) j->oom = 1;
     return z;
 }
 
@@ -232,7 +236,7 @@ static uint64_t str_hash(const char *p, size_t n) {
  * dict does: a later entry with the same text replaces the value, the first
  * position stays. Up to the whole vocabulary (--max-logprobs -1), so the
  * merge goes through a hash table. */
-static void dict_json(const oa_job *j, sbuf *o, const lp_dict *d) {
+static void dict_json(oa_job *j, sbuf *o, const lp_dict *d) {
     int n = d->n, cap = 16;
     while (cap < 2 * n) cap *= 2;
     char **str = calloc((size_t)n + 1, sizeof *str);
@@ -340,6 +344,7 @@ static void completion_logprobs(oa_job *j, sbuf *o, comp_state *c, int prompt, i
     sb_str(o, "],\"top_logprobs\":[");
     sb_raw(o, top.b ? top.b : "", top.n);
     sb_str(o, "]}");
+    if (off.oom || tlp.oom || toks.oom || top.oom) o->oom = 1;
     sb_free(&off);
     sb_free(&tlp);
     sb_free(&toks);
@@ -447,11 +452,12 @@ static int apply(oa_job *j, srv_event *ev) {
     if (c->done) return -1;
     if (ev->has_token) {
         c->n_tokens++;
-        if (j->r.logprobs >= 0) push_lp(c, ev);
+        if (j->r.logprobs >= 0 && push_lp(c, ev)) j->oom = 1;
         /* vLLM's detokenizer leaves out the token that stopped the sequence (EOS or a stop_token_ids
          * entry) unless include_stop_str_in_output */
         int stop_tok = ev->finish == ENG_FINISH_STOP && !j->r.sp.include_stop_str_in_output;
         int rc = stop_tok ? 0 : dt_push(&c->dt, ev->token);
+        if (rc < 0) j->oom = 1;
         if (rc == 1) { /* a stop string: the output processor ends the request */
             c->finish = ENG_FINISH_STOP;
             c->stop_str = dt_stop_str(&c->dt);
@@ -463,7 +469,9 @@ static int apply(oa_job *j, srv_event *ev) {
     if (ev->finish) {
         c->finish = ev->finish;
         c->stop_token = ev->stop_token;
-        if (dt_finish(&c->dt) == 1) {
+        int frc = dt_finish(&c->dt);
+        if (frc < 0) j->oom = 1;
+        if (frc == 1) {
             c->finish = ENG_FINISH_STOP;
             c->stop_str = dt_stop_str(&c->dt);
             c->stop_token = -1;
@@ -504,6 +512,8 @@ static void pump(oa_job *j, int *touched) {
     srv_event *ev;
     int n;
     if (fe_take(j->call, &ev, &n, &j->fail_status, j->fail_msg, sizeof j->fail_msg)) {
+        for (int i = 0; i < n; i++) srv_event_free(&ev[i]);
+        free(ev);
         j->failed = 1;
         return;
     }
@@ -538,6 +548,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
             if (j->r.echo_prefix) sb_str(&t, j->r.echo_prefix);
             sb_raw(&t, dt_str(&c->dt), dt_len(&c->dt));
             sb_jstr(&o, t.b ? t.b : "", t.n);
+            o.oom |= t.oom;
             sb_free(&t);
             sb_str(&o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,"
                        "\"tool_calls\":[],\"reasoning_content\":null},\"logprobs\":");
@@ -549,6 +560,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
             if (j->r.echo) sb_str(&t, j->r.text[p]);
             sb_raw(&t, dt_str(&c->dt), dt_len(&c->dt));
             sb_jstr(&o, t.b ? t.b : "", t.n);
+            o.oom |= t.oom;
             sb_free(&t);
             sb_str(&o, ",\"logprobs\":");
             if (j->r.logprobs >= 0) completion_logprobs(j, &o, c, p, j->r.echo, 0);
@@ -572,7 +584,11 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
     }
     sb_str(&o, ",\"kv_transfer_params\":null}");
     *body = sb_take(&o, len);
-    if (!*body) return srv_fail(err, 500, NULL, "out of memory");
+    if (!*body || j->oom) {
+        free(*body);
+        *body = NULL;
+        return srv_fail(err, 500, NULL, "out of memory while building the response");
+    }
     return 1;
 }
 
@@ -614,6 +630,7 @@ static void stream_choice(oa_job *j, sbuf *o, int ci) {
         sb_raw(&t, d, dn);
         sb_str(o, "\"text\":");
         sb_jstr(o, t.b ? t.b : "", t.n);
+        o->oom |= t.oom;
         sb_str(o, ",\"logprobs\":");
         if (j->r.logprobs >= 0) {
             completion_logprobs(j, o, c, p, echo, c->chars_sent);
@@ -663,12 +680,20 @@ int oa_stream(oa_job *j, sbuf *out, int *done) {
     j->stream_started = 1;
     int *touched = j->touched;
     if (j->n_done < j->total && !j->failed) {
+        size_t before = out->n;
         pump(j, touched); /* then one chunk per completion that moved, in index order */
         for (int i = 0; i < j->total; i++)
             if (touched[i]) {
                 stream_choice(j, out, i);
                 touched[i] = 0;
             }
+        if (j->oom) { /* a chunk could not be made whole: the stream ends with an error instead */
+            out->n = before;
+            j->failed = 1;
+            j->fail_status = 500;
+            snprintf(j->fail_msg, sizeof j->fail_msg, "out of memory while building the response");
+            fe_abort(j->s, j->call, -1, -1, ENG_FINISH_ABORT);
+        }
     }
     if (j->failed) { /* an error event, then the end */
         srv_error err = {0};

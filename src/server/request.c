@@ -128,8 +128,13 @@ static int check_model(const srv_ctx *c, const cJSON *o, srv_error *err) {
     return srv_fail(err, 404, "model", "The model `%s` does not exist.", m);
 }
 
+/* Takes ids and text (text NULL: it could not be made: a 500). */
 static int add_prompt(srv_request *r, int32_t *ids, int n, char *text, srv_error *err) {
     int k = r->n_prompts;
+    if (!text) {
+        free(ids);
+        return srv_fail(err, 500, NULL, "out of memory");
+    }
     int32_t **ni = realloc(r->ids, sizeof *ni * (size_t)(k + 1));
     if (ni) r->ids = ni;
     int *nl = realloc(r->len, sizeof *nl * (size_t)(k + 1));
@@ -171,12 +176,13 @@ static int encode(const srv_ctx *c, const char *s, size_t n, int add_special, in
     return *ids ? 0 : srv_fail(err, 500, NULL, "out of memory");
 }
 
+/* The text of ids (NULL: out of memory, or the tokenizer failed: vc_errmsg says). */
 static char *decode_ids(const srv_ctx *c, const int32_t *ids, int n) {
     if (!c->tok) return strdup("");
     tok_text t = {0};
     if (tok_decode(c->tok, ids, (size_t)n, 0, &t)) {
         tok_text_free(&t);
-        return strdup("");
+        return NULL;
     }
     char *s = malloc(t.len + 1);
     if (s) {
@@ -281,7 +287,7 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
 static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
     if (cJSON_IsString(content)) {
         sb_str(out, content->valuestring);
-        return 0;
+        return out->oom ? srv_fail(err, 500, NULL, "out of memory") : 0;
     }
     if (!cJSON_IsArray(content))
         return srv_fail_parse(err, "messages", "message content must be a string or a list of content parts");
@@ -300,7 +306,7 @@ static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
         if (k++) sb_str(out, "\n");
         sb_str(out, text);
     }
-    return 0;
+    return out->oom ? srv_fail(err, 500, NULL, "out of memory") : 0;
 }
 
 /* messages with every content flattened to a string. */
@@ -310,6 +316,10 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
         return NULL;
     }
     cJSON *out = cJSON_CreateArray();
+    if (!out) {
+        srv_fail(err, 500, NULL, "out of memory");
+        return NULL;
+    }
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs) {
         const char *role = NULL;
@@ -319,8 +329,12 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
             return NULL;
         }
         cJSON *d = cJSON_Duplicate(m, 1);
-        if (!d) break;
-        cJSON_AddItemToArray(out, d);
+        if (!d || !cJSON_AddItemToArray(out, d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(out);
+            srv_fail(err, 500, NULL, "out of memory");
+            return NULL;
+        }
         const cJSON *content = field(m, "content");
         if (content && !cJSON_IsString(content)) {
             sbuf s = {0};
@@ -329,8 +343,20 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
                 cJSON_Delete(out);
                 return NULL;
             }
-            cJSON_ReplaceItemInObjectCaseSensitive(d, "content", cJSON_CreateString(s.b ? s.b : ""));
+            cJSON *flat = s.oom ? NULL : cJSON_CreateString(s.b ? s.b : "");
             sb_free(&s);
+            /* the new item takes the old one's key: cJSON_ReplaceItemInObject would copy the key and not
+             * check that copy, leaving a message without "content" when memory runs out */
+            cJSON *old = cJSON_GetObjectItemCaseSensitive(d, "content");
+            if (!flat || !old) {
+                cJSON_Delete(flat);
+                cJSON_Delete(out);
+                srv_fail(err, 500, NULL, "out of memory");
+                return NULL;
+            }
+            flat->string = old->string;
+            old->string = NULL;
+            cJSON_ReplaceItemViaPointer(d, old, flat);
         }
     }
     return out;
@@ -390,8 +416,9 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     tmpl_template *compiled = NULL;
     tmpl_error te = {0};
     if (own) {
-        if (tmpl_compile(own, strlen(own), &compiled, &te))
-            return srv_fail(err, 400, "chat_template", "chat_template: %s", te.message);
+        int crc = tmpl_compile(own, strlen(own), &compiled, &te);
+        if (crc == VC_ENOMEM || (crc && te.kind == TMPL_ERR_NOMEM)) return srv_fail(err, 500, NULL, "out of memory");
+        if (crc) return srv_fail(err, 400, "chat_template", "chat_template: %s", te.message);
         t = compiled;
     }
     if (!t) {
@@ -411,6 +438,7 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     tmpl_free(compiled);
     if (rc) {
         cJSON_Delete(msgs);
+        if (rc == VC_ENOMEM || te.kind == TMPL_ERR_NOMEM) return srv_fail(err, 500, NULL, "out of memory");
         return srv_fail(err, 400, NULL, "chat template error%s%.0d: %s", te.line ? " at line " : "", te.line,
                         te.message);
     }
@@ -568,14 +596,17 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     int ptc = 0;
     if (opt_bool(o, "parallel_tool_calls", &ptc, err)) goto out;
     apply_defaults(c, &r->sp);
-    if (eng_params_from_json(o, &r->sp)) {
-        srv_fail_parse(err, NULL, "%s", vc_errmsg());
+    int prc = eng_params_from_json(o, &r->sp);
+    if (prc) {
+        if (prc == VC_ENOMEM) srv_fail(err, 500, NULL, "out of memory");
+        else srv_fail_parse(err, NULL, "%s", vc_errmsg());
         goto out;
     }
     if (check_seqs(c, 1, r->sp.n, err)) goto out;
     const cJSON *bw = field(o, "bad_words");
-    if (bw && dt_add_bad_words(c->tok, bw, &r->sp)) {
-        srv_fail(err, 400, "bad_words", "%s", vc_errmsg());
+    int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
+    if (brc) {
+        srv_fail(err, brc == VC_ENOMEM ? 500 : 400, "bad_words", "%s", vc_errmsg());
         goto out;
     }
     if (check_model(c, o, err)) goto out;
@@ -592,7 +623,10 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
                 sb_free(&s);
                 goto out;
             }
-            r->echo_prefix = sb_take(&s, NULL);
+            if (!(r->echo_prefix = sb_take(&s, NULL))) {
+                srv_fail(err, 500, NULL, "out of memory");
+                goto out;
+            }
         }
     } else {
         int add_special = 1;
@@ -618,10 +652,12 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
                 memmove(r->ids[i], r->ids[i] + (r->len[i] - trunc), sizeof(int32_t) * (size_t)trunc);
                 r->len[i] = (int)trunc;
                 char *t = decode_ids(c, r->ids[i], r->len[i]);
-                if (t) {
-                    free(r->text[i]);
-                    r->text[i] = t;
+                if (!t) {
+                    srv_fail(err, 500, NULL, "out of memory");
+                    goto out;
                 }
+                free(r->text[i]);
+                r->text[i] = t;
             }
     }
     /* vLLM's _validate_input and get_max_tokens, per prompt */
@@ -752,9 +788,13 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, s
     }
     if (read_ids(c, t, "tokens", &ids, &n, err)) goto done;
     char *text = decode_ids(c, ids, n);
+    if (!text) {
+        srv_fail(err, 500, NULL, "out of memory");
+        goto done;
+    }
     sbuf s = {0};
     sb_str(&s, "{\"prompt\":");
-    sb_jstrz(&s, text ? text : "");
+    sb_jstrz(&s, text);
     sb_str(&s, "}");
     free(text);
     *out = sb_take(&s, out_len);

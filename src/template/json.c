@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/json.h"
 #include "template/jinja.h"
 
 #define JSON_MAX_NEST 512
@@ -259,6 +260,29 @@ static int parse_value(jparse *s, jv *out, int depth) {
     return parse_number(s, out);
 }
 
+/* A cJSON string (or key) as template text. js_parse keeps U+0000 as the bytes C0 80 so that cJSON's
+ * NUL-terminated strings hold it: here it becomes the real character again (template strings carry
+ * their length). NULL with the error set on failure. */
+static const jstr *cjson_text(jrt *r, const char *z, const char *what) {
+    z = z ? z : "";
+    size_t n = strlen(z);
+    char *copy = NULL;
+    if (memmem(z, n, "\xC0\x80", 2)) {
+        if (!(copy = malloc(n + 1))) {
+            jr_fail(r, TMPL_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        memcpy(copy, z, n + 1);
+        n = js_unmask_nul(copy, n);
+        z = copy;
+    }
+    const jstr *s = NULL;
+    if (!ju_valid(z, n)) jr_fail(r, TMPL_ERR_INPUT, "JSON input %s is not valid UTF-8", what);
+    else s = js_new(r, z, n);
+    free(copy);
+    return s;
+}
+
 int jv_from_json_text(jrt *r, const char *p, size_t n, jv *out) {
     jparse s = {r, p, p, p + n};
     if (parse_value(&s, out, 0)) return JE_FAIL;
@@ -281,10 +305,7 @@ static int from_cjson(jrt *r, const cJSON *j, jv *out, int depth) {
         return 0;
     }
     if (cJSON_IsString(j)) {
-        const char *sp = j->valuestring ? j->valuestring : "";
-        size_t sn = strlen(sp);
-        if (!ju_valid(sp, sn)) return jr_fail(r, TMPL_ERR_INPUT, "JSON input string is not valid UTF-8");
-        const jstr *s = js_new(r, sp, sn);
+        const jstr *s = cjson_text(r, j->valuestring, "string");
         if (!s) return JE_FAIL;
         *out = jv_str(s);
         return 0;
@@ -303,10 +324,7 @@ static int from_cjson(jrt *r, const cJSON *j, jv *out, int depth) {
         jdict *d = jdict_new(r, 4);
         if (!d) return JE_FAIL;
         for (const cJSON *c = j->child; c; c = c->next) {
-            const char *k = c->string ? c->string : "";
-            size_t kn = strlen(k);
-            if (!ju_valid(k, kn)) return jr_fail(r, TMPL_ERR_INPUT, "JSON input key is not valid UTF-8");
-            const jstr *ks = js_new(r, k, kn);
+            const jstr *ks = cjson_text(r, c->string, "key");
             jv v;
             if (!ks || from_cjson(r, c, &v, depth + 1) || jdict_set(r, d, jv_str(ks), v)) return JE_FAIL;
         }
