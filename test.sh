@@ -2,7 +2,8 @@
 # The test job: install dependencies, then the whole suite: unit + golden + CLI + server tests on the
 # CPU and on the GPU (Mesa's lavapipe runs the Vulkan backend here; VLLMC_TEST_GPU=1 makes a GPU that
 # does not open a failure, not a skip), the same under ASan+UBSan, a CPU-only build checked to hold
-# no Vulkan code, and a short fuzz run of every parser. Prints the time of each phase at the end.
+# no Vulkan code, allocation failures swept through every operation and the server (make test-faults),
+# and a short fuzz run of every parser. Prints the time of each phase at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 export VLLMC_TEST_GPU=1
@@ -59,6 +60,7 @@ cpu_only_checks() {
 phase "deps (apt, npm)" scripts/deps.sh --test
 phase "make test" make -j"$jobs" test
 phase "make asan" make -j"$jobs" asan
+phase "make test-faults" make -j"$jobs" test-faults
 phase "CPU-only build" make -j"$jobs" BUILD=build/cpu-only VLLM_TARGET_DEVICE=cpu all
 phase "CPU-only checks" cpu_only_checks
 phase "make fuzz" make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
