@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/ckd.h"
 #include "base/err.h"
 #include "base/rng.h"
 #include "engine/detok.h"
@@ -89,7 +90,11 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
         free(j);
         return -1;
     }
-    j->total = j->r.n_prompts * j->r.sp.n;
+    if (vc_ckd_mul_int(j->r.n_prompts, j->r.sp.n, &j->total)) { /* request.c bounds it; never trust that here */
+        srv_request_free(&j->r);
+        free(j);
+        return srv_fail(err, 400, "n", "prompts x n is too large");
+    }
     j->c = calloc((size_t)j->total, sizeof *j->c);
     j->n_cached = calloc((size_t)j->r.n_prompts, sizeof *j->n_cached);
     j->plp = calloc((size_t)j->r.n_prompts, sizeof *j->plp);

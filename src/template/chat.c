@@ -44,7 +44,11 @@ int tmpl_compile(const char *src, size_t len, tmpl_template **out, tmpl_error *e
     memset(err, 0, sizeof *err);
     *out = NULL;
     tmpl_template *t = calloc(1, sizeof *t);
-    if (!t) return vc_errf(VC_ENOMEM, "out of memory");
+    if (!t) {
+        err->kind = TMPL_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return vc_errf(VC_ENOMEM, "out of memory");
+    }
     t->ar.limit = (size_t)256 << 20;
     jcomp c = {.ar = &t->ar, .err = err};
     if (jl_lex(&c, src ? src : "", src ? len : 0) || jp_parse(&c, &t->body, &t->n)) {
