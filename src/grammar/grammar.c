@@ -1,0 +1,519 @@
+/* grammar: the builder (rules, alternatives, elements; the UTF-8 and repeat helpers) and
+ * gram_build, which checks the rules and freezes them into the layout the matcher reads
+ * (grammar.h, "the frozen layout"). The matcher is matcher.c, the vocabulary trie vocab.c. */
+#include "grammar/grammar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ckd.h"
+#include "base/err.h"
+
+#define GRAM_DEFAULT_MAX_ELEMS 1000000
+#define GRAM_MAX_REPEAT 100000
+
+void gram_bytes_clear(gram_bytes *s) { memset(s, 0, sizeof *s); }
+void gram_bytes_add(gram_bytes *s, unsigned b) {
+    if (b < 256) s->w[b >> 5] |= 1u << (b & 31);
+}
+void gram_bytes_add_range(gram_bytes *s, unsigned lo, unsigned hi) {
+    for (unsigned b = lo; b <= hi && b < 256; b++) gram_bytes_add(s, b);
+}
+int gram_bytes_has(const gram_bytes *s, unsigned b) { return b < 256 && (s->w[b >> 5] >> (b & 31)) & 1; }
+
+static int bytes_empty(const gram_bytes *s) {
+    uint32_t o = 0;
+    for (int i = 0; i < 8; i++) o |= s->w[i];
+    return o == 0;
+}
+
+/* Elements are kept as (alternative, symbol) pairs in the order they were added, so that a helper
+ * may build rules in the middle of a front end's alternative; gram_build groups them by
+ * alternative (a stable counting sort). A symbol >= 0 is a rule, < 0 is byte class ~sym. */
+typedef struct {
+    int alt;
+    int32_t sym;
+} belem;
+
+struct gram_builder {
+    size_t max_elems;
+    char **names;       /* [n_rules] */
+    int *rule_nalts;    /* [n_rules] */
+    int n_rules, cap_rules;
+    int *alt_rule;      /* [n_alts] */
+    int n_alts, cap_alts;
+    int cur_alt;        /* -1: none started */
+    belem *elems;
+    size_t n_elems, cap_elems;
+    gram_bytes *classes;
+    int n_classes, cap_classes;
+    int *chash;         /* open addressing over class indices, -1 empty; [chash_cap] */
+    int chash_cap;
+    int failed; /* VC_ENOMEM or VC_EINVAL (too large) once a call failed so: gram_build fails too */
+};
+
+/* Grow *p (of *cap elements of size sz) to hold at least need: 0 or VC_ENOMEM (no message). */
+static int grow(void *p, int *cap, int need, size_t sz) {
+    if (need <= *cap) return 0;
+    int nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > (1 << 29)) return VC_ENOMEM;
+        nc *= 2;
+    }
+    size_t bytes;
+    if (vc_ckd_array((size_t)nc, sz, &bytes)) return VC_ENOMEM;
+    void *q = realloc(*(void **)p, bytes);
+    if (!q) return VC_ENOMEM;
+    *(void **)p = q;
+    *cap = nc;
+    return 0;
+}
+
+int gram_builder_new(size_t max_elems, gram_builder **out) {
+    *out = NULL;
+    gram_builder *b = calloc(1, sizeof *b);
+    if (!b) return vc_errf(VC_ENOMEM, "grammar: out of memory");
+    b->max_elems = max_elems ? max_elems : GRAM_DEFAULT_MAX_ELEMS;
+    b->cur_alt = -1;
+    *out = b;
+    return 0;
+}
+
+void gram_builder_free(gram_builder *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n_rules; i++) free(b->names[i]);
+    free(b->names);
+    free(b->rule_nalts);
+    free(b->alt_rule);
+    free(b->elems);
+    free(b->classes);
+    free(b->chash);
+    free(b);
+}
+
+static int nomem(gram_builder *b) {
+    b->failed = VC_ENOMEM;
+    return vc_errf(VC_ENOMEM, "grammar: out of memory");
+}
+
+static int too_large(gram_builder *b) {
+    b->failed = VC_EINVAL;
+    return vc_errf(VC_EINVAL, "grammar too large (more than %zu elements)", b->max_elems);
+}
+
+int gram_rule(gram_builder *b, const char *name) {
+    if (b->n_rules >= GRAM_POS_INDEX / 2) return too_large(b);
+    int cap = b->cap_rules;
+    if (grow(&b->names, &cap, b->n_rules + 1, sizeof *b->names)) return nomem(b);
+    cap = b->cap_rules;
+    if (grow(&b->rule_nalts, &cap, b->n_rules + 1, sizeof *b->rule_nalts)) return nomem(b);
+    b->cap_rules = cap;
+    char *copy = NULL;
+    if (name && !(copy = strdup(name))) return nomem(b);
+    b->names[b->n_rules] = copy;
+    b->rule_nalts[b->n_rules] = 0;
+    return b->n_rules++;
+}
+
+int gram_alt(gram_builder *b, int r) {
+    if (r < 0 || r >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: no rule %d", r);
+    if (b->n_alts >= GRAM_POS_INDEX / 2) return too_large(b);
+    if (grow(&b->alt_rule, &b->cap_alts, b->n_alts + 1, sizeof *b->alt_rule)) return nomem(b);
+    b->alt_rule[b->n_alts] = r;
+    b->rule_nalts[r]++;
+    b->cur_alt = b->n_alts++;
+    return 0;
+}
+
+static int add_sym(gram_builder *b, int32_t sym) {
+    if (b->cur_alt < 0) return vc_errf(VC_EINVAL, "grammar: element added before any alternative");
+    if (b->n_elems >= b->max_elems) return too_large(b);
+    if (b->n_elems == b->cap_elems) {
+        size_t nc = b->cap_elems ? b->cap_elems * 2 : 64, bytes;
+        if (vc_ckd_array(nc, sizeof *b->elems, &bytes)) return nomem(b);
+        belem *q = realloc(b->elems, bytes);
+        if (!q) return nomem(b);
+        b->elems = q;
+        b->cap_elems = nc;
+    }
+    b->elems[b->n_elems++] = (belem){b->cur_alt, sym};
+    return 0;
+}
+
+static unsigned class_hash(const gram_bytes *s) {
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 8; i++) h = (h ^ s->w[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* The index of class s in the deduplicated table (added if new). */
+static int class_index(gram_builder *b, const gram_bytes *s) {
+    if (b->n_classes * 2 >= b->chash_cap) {
+        int nc = b->chash_cap ? b->chash_cap * 2 : 64;
+        int *h = malloc((size_t)nc * sizeof *h);
+        if (!h) return nomem(b);
+        for (int i = 0; i < nc; i++) h[i] = -1;
+        for (int c = 0; c < b->n_classes; c++) {
+            unsigned i = class_hash(&b->classes[c]) & (unsigned)(nc - 1);
+            while (h[i] >= 0) i = (i + 1) & (unsigned)(nc - 1);
+            h[i] = c;
+        }
+        free(b->chash);
+        b->chash = h;
+        b->chash_cap = nc;
+    }
+    unsigned i = class_hash(s) & (unsigned)(b->chash_cap - 1);
+    for (; b->chash[i] >= 0; i = (i + 1) & (unsigned)(b->chash_cap - 1))
+        if (!memcmp(&b->classes[b->chash[i]], s, sizeof *s)) return b->chash[i];
+    if (grow(&b->classes, &b->cap_classes, b->n_classes + 1, sizeof *b->classes)) return nomem(b);
+    b->classes[b->n_classes] = *s;
+    b->chash[i] = b->n_classes;
+    return b->n_classes++;
+}
+
+int gram_add_class(gram_builder *b, const gram_bytes *set) {
+    if (b->cur_alt < 0) return vc_errf(VC_EINVAL, "grammar: element added before any alternative");
+    int c = class_index(b, set);
+    if (c < 0) return c;
+    return add_sym(b, ~(int32_t)c);
+}
+
+int gram_add_byte(gram_builder *b, unsigned char c) {
+    gram_bytes s;
+    gram_bytes_clear(&s);
+    gram_bytes_add(&s, c);
+    return gram_add_class(b, &s);
+}
+
+int gram_add_bytes(gram_builder *b, const void *s, size_t n) {
+    const unsigned char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        int rc = gram_add_byte(b, p[i]);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int gram_add_rule(gram_builder *b, int r) {
+    if (r < 0 || r >= GRAM_POS_CLASS) return vc_errf(VC_EINVAL, "grammar: no rule %d", r);
+    return add_sym(b, r);
+}
+
+/* ---- UTF-8 ---- */
+
+typedef struct {
+    uint32_t lo, hi;
+} cprange;
+
+static int cmp_range(const void *a, const void *b) {
+    const cprange *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int utf8_encode(uint32_t c, unsigned char *o) {
+    if (c < 0x80) return o[0] = (unsigned char)c, 1;
+    if (c < 0x800) return o[0] = (unsigned char)(0xC0 | c >> 6), o[1] = (unsigned char)(0x80 | (c & 0x3F)), 2;
+    if (c < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | c >> 12);
+        o[1] = (unsigned char)(0x80 | (c >> 6 & 0x3F));
+        o[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | c >> 18);
+    o[1] = (unsigned char)(0x80 | (c >> 12 & 0x3F));
+    o[2] = (unsigned char)(0x80 | (c >> 6 & 0x3F));
+    o[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* One alternative of rule r: the byte sequences from lo's encoding to hi's, position by position.
+ * The caller has split [lo, hi] so that this is exact (same length, and every byte position but
+ * the ranging ones spans whole continuation blocks). */
+static int utf8_emit(gram_builder *b, int r, uint32_t lo, uint32_t hi) {
+    unsigned char el[4], eh[4];
+    int n = utf8_encode(lo, el), rc;
+    utf8_encode(hi, eh);
+    if ((rc = gram_alt(b, r))) return rc;
+    for (int i = 0; i < n; i++) {
+        gram_bytes s;
+        gram_bytes_clear(&s);
+        gram_bytes_add_range(&s, el[i], eh[i]);
+        if ((rc = gram_add_class(b, &s))) return rc;
+    }
+    return 0;
+}
+
+/* Split [lo, hi] (no surrogates inside) into ranges that each are one byte-class sequence (the
+ * classic splitting, as Russ Cox's utf8 ranges / Rust's Utf8Sequences do). */
+static int utf8_split(gram_builder *b, int r, uint32_t lo, uint32_t hi) {
+    static const uint32_t lenmax[3] = {0x7F, 0x7FF, 0xFFFF};
+    for (int i = 0; i < 3; i++)
+        if (lo <= lenmax[i] && hi > lenmax[i]) {
+            int rc = utf8_split(b, r, lo, lenmax[i]);
+            return rc ? rc : utf8_split(b, r, lenmax[i] + 1, hi);
+        }
+    if (hi < 0x80) return utf8_emit(b, r, lo, hi);
+    for (int i = 1; i < 4; i++) {
+        uint32_t m = (1u << (6 * i)) - 1;
+        if ((lo & ~m) != (hi & ~m)) {
+            if (lo & m) {
+                int rc = utf8_split(b, r, lo, lo | m);
+                return rc ? rc : utf8_split(b, r, (lo | m) + 1, hi);
+            }
+            if ((hi & m) != m) {
+                int rc = utf8_split(b, r, lo, (hi & ~m) - 1);
+                return rc ? rc : utf8_split(b, r, hi & ~m, hi);
+            }
+        }
+    }
+    return utf8_emit(b, r, lo, hi);
+}
+
+int gram_utf8_class(gram_builder *b, const uint32_t (*ranges)[2], int n, int negate) {
+    if (n < 0) return vc_errf(VC_EINVAL, "grammar: negative range count");
+    /* normalized: sorted, merged, clipped to the scalar values, surrogates cut out */
+    cprange *v = malloc(((size_t)n + 3) * sizeof *v);
+    if (!v) return nomem(b);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t lo = ranges[i][0], hi = ranges[i][1];
+        if (lo > hi || lo > 0x10FFFF) continue;
+        if (hi > 0x10FFFF) hi = 0x10FFFF;
+        v[k++] = (cprange){lo, hi};
+    }
+    qsort(v, (size_t)k, sizeof *v, cmp_range);
+    int m = 0;
+    for (int i = 0; i < k; i++) {
+        if (m && v[i].lo <= v[m - 1].hi + 1) {
+            if (v[i].hi > v[m - 1].hi) v[m - 1].hi = v[i].hi;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    if (negate) { /* complement in place: at most m + 1 ranges */
+        cprange *c = malloc(((size_t)m + 3) * sizeof *c);
+        if (!c) {
+            free(v);
+            return nomem(b);
+        }
+        int nc = 0;
+        uint32_t next = 0;
+        for (int i = 0; i < m; i++) {
+            if (v[i].lo > next) c[nc++] = (cprange){next, v[i].lo - 1};
+            next = v[i].hi + 1;
+        }
+        if (next <= 0x10FFFF) c[nc++] = (cprange){next, 0x10FFFF};
+        free(v);
+        v = c;
+        m = nc;
+    }
+    int saved = b->cur_alt, r = gram_rule(b, "utf8-class"), rc = 0, any = 0;
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    for (int i = 0; i < m && !rc; i++) {
+        uint32_t lo = v[i].lo, hi = v[i].hi;
+        if (lo < 0xD800 && hi >= 0xD800) {
+            if (!(rc = utf8_split(b, r, lo, 0xD7FF))) any = 1;
+            lo = 0xE000;
+        }
+        if (lo >= 0xD800 && lo <= 0xDFFF) lo = 0xE000;
+        if (lo > hi || rc) continue;
+        if (!(rc = utf8_split(b, r, lo, hi))) any = 1;
+    }
+    free(v);
+    if (!rc && !any) { /* the empty set: an alternative that can never match */
+        gram_bytes none;
+        gram_bytes_clear(&none);
+        if (!(rc = gram_alt(b, r))) rc = gram_add_class(b, &none);
+    }
+    b->cur_alt = saved;
+    return rc ? rc : r;
+}
+
+/* ---- repetition ---- */
+
+int gram_repeat(gram_builder *b, int r, int min, int max) {
+    if (r < 0 || r >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: no rule %d", r);
+    if (min < 0 || (max >= 0 && max < min)) return vc_errf(VC_EINVAL, "grammar: bad repeat {%d,%d}", min, max);
+    if (min > GRAM_MAX_REPEAT || max > GRAM_MAX_REPEAT)
+        return vc_errf(VC_EINVAL, "grammar: repeat bound over %d", GRAM_MAX_REPEAT);
+    /* r{min} then either a star (2 elements) or a chain of max - min optionals (2 each) */
+    size_t need = (size_t)min + 2 + (max < 0 ? 2 : 2 * (size_t)(max - min));
+    if (need > b->max_elems - b->n_elems) /* refused before any change: not sticky */
+        return vc_errf(VC_EINVAL, "grammar too large (more than %zu elements)", b->max_elems);
+    int saved = b->cur_alt, rc = 0, tail = -1;
+    if (max < 0) { /* S ::= "" | S r (left recursion: the Earley matcher's cheap case) */
+        if ((tail = gram_rule(b, "repeat-star")) < 0) return tail;
+        if ((rc = gram_alt(b, tail)) || (rc = gram_alt(b, tail)) || (rc = gram_add_rule(b, tail)) ||
+            (rc = gram_add_rule(b, r)))
+            goto out;
+    } else { /* O_1 ::= "" | r;  O_k ::= "" | r O_{k-1} */
+        for (int k = 1; k <= max - min; k++) {
+            int o = gram_rule(b, "repeat-opt");
+            if (o < 0) {
+                rc = o;
+                goto out;
+            }
+            if ((rc = gram_alt(b, o)) || (rc = gram_alt(b, o)) || (rc = gram_add_rule(b, r))) goto out;
+            if (tail >= 0 && (rc = gram_add_rule(b, tail))) goto out;
+            tail = o;
+        }
+    }
+    if (min == 0 && tail >= 0) {
+        b->cur_alt = saved;
+        return tail;
+    }
+    int top = gram_rule(b, "repeat");
+    if (top < 0) {
+        rc = top;
+        goto out;
+    }
+    if ((rc = gram_alt(b, top))) goto out;
+    for (int i = 0; i < min; i++)
+        if ((rc = gram_add_rule(b, r))) goto out;
+    if (tail >= 0 && (rc = gram_add_rule(b, tail))) goto out;
+    b->cur_alt = saved;
+    return top;
+out:
+    b->cur_alt = saved;
+    return rc;
+}
+
+/* ---- build ---- */
+
+static const char *rule_name(const gram_builder *b, int r, char *buf, size_t n) {
+    if (b->names[r]) return b->names[r];
+    snprintf(buf, n, "#%d", r);
+    return buf;
+}
+
+void gram_free(gram_grammar *g) {
+    if (!g) return;
+    if (g->names)
+        for (int i = 0; i < g->n_rules; i++) free(g->names[i]);
+    free(g->names);
+    free(g->classes);
+    free(g->pos);
+    free(g->alt_first);
+    free(g->alt_start);
+    free(g->nullable);
+    free(g);
+}
+
+int gram_n_rules(const gram_grammar *g) { return g->n_rules; }
+
+/* Whether every element of alternative a (elements e[first[a] .. first[a+1])) is in `ok` (rules)
+ * or a non-empty class. */
+static int alt_all(const gram_builder *b, const int32_t *e, const size_t *first, int a, const uint8_t *ok) {
+    for (size_t i = first[a]; i < first[a + 1]; i++) {
+        int32_t s = e[i];
+        if (s >= 0 ? !ok[s] : bytes_empty(&b->classes[~s])) return 0;
+    }
+    return 1;
+}
+
+int gram_build(gram_builder *b, int root, gram_grammar **out) {
+    *out = NULL;
+    char nb[32];
+    /* a front end that missed one failed call must not get a grammar that silently lacks a part */
+    if (b->failed == VC_ENOMEM) return vc_errf(VC_ENOMEM, "grammar: out of memory (in an earlier call)");
+    if (b->failed) return too_large(b);
+    if (root < 0 || root >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: no root rule %d", root);
+    if (!b->rule_nalts[root])
+        return vc_errf(VC_EINVAL, "grammar: rule '%s' has no alternatives", rule_name(b, root, nb, sizeof nb));
+    for (size_t i = 0; i < b->n_elems; i++) {
+        int32_t s = b->elems[i].sym;
+        if (s < 0) continue;
+        if (s >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: reference to undefined rule #%d", (int)s);
+        if (!b->rule_nalts[s])
+            return vc_errf(VC_EINVAL, "grammar: rule '%s' is referenced but has no alternatives",
+                           rule_name(b, s, nb, sizeof nb));
+    }
+    int rc = VC_ENOMEM, nr = b->n_rules, na = b->n_alts;
+    size_t ne = b->n_elems;
+    gram_grammar *g = calloc(1, sizeof *g);
+    size_t *first = calloc((size_t)na + 1, sizeof *first);
+    int32_t *e = malloc((ne ? ne : 1) * sizeof *e);
+    uint8_t *prod = calloc((size_t)nr, 1), *keep = calloc((size_t)na, 1);
+    if (!g || !first || !e || !prod || !keep) goto fail;
+    /* group the elements by alternative, keeping their order */
+    for (size_t i = 0; i < ne; i++) first[b->elems[i].alt + 1]++;
+    for (int a = 0; a < na; a++) first[a + 1] += first[a];
+    {
+        size_t *fill = malloc(((size_t)na + 1) * sizeof *fill);
+        if (!fill) goto fail;
+        memcpy(fill, first, ((size_t)na + 1) * sizeof *fill);
+        for (size_t i = 0; i < ne; i++) e[fill[b->elems[i].alt]++] = b->elems[i].sym;
+        free(fill);
+    }
+    /* productive rules (derive some string), to a fixed point; then keep only the alternatives
+     * made of productive parts, so no item can lead to a dead end */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int a = 0; a < na; a++)
+            if (!prod[b->alt_rule[a]] && alt_all(b, e, first, a, prod)) prod[b->alt_rule[a]] = changed = 1;
+    }
+    size_t npos = 0;
+    int nkept = 0;
+    for (int a = 0; a < na; a++)
+        if ((keep[a] = (uint8_t)alt_all(b, e, first, a, prod))) npos += first[a + 1] - first[a] + 1, nkept++;
+    g->n_rules = nr;
+    g->root = root;
+    g->n_classes = b->n_classes;
+    g->n_pos = npos;
+    g->classes = malloc(((size_t)b->n_classes + 1) * sizeof *g->classes);
+    g->pos = malloc((npos + 1) * sizeof *g->pos);
+    g->alt_first = calloc((size_t)nr + 1, sizeof *g->alt_first);
+    g->alt_start = malloc(((size_t)nkept + 1) * sizeof *g->alt_start);
+    g->nullable = calloc((size_t)nr + 1, 1);
+    g->names = calloc((size_t)nr + 1, sizeof *g->names);
+    if (!g->classes || !g->pos || !g->alt_first || !g->alt_start || !g->nullable || !g->names) goto fail;
+    if (b->n_classes) memcpy(g->classes, b->classes, (size_t)b->n_classes * sizeof *g->classes);
+    for (int r = 0; r < nr; r++)
+        if (b->names[r] && !(g->names[r] = strdup(b->names[r]))) goto fail;
+    /* positions, rule by rule */
+    for (int a = 0; a < na; a++)
+        if (keep[a]) g->alt_first[b->alt_rule[a] + 1]++;
+    for (int r = 0; r < nr; r++) g->alt_first[r + 1] += g->alt_first[r];
+    {
+        int *afill = malloc(((size_t)nr + 1) * sizeof *afill);
+        if (!afill) goto fail;
+        memcpy(afill, g->alt_first, (size_t)nr * sizeof *afill);
+        size_t p = 0;
+        for (int a = 0; a < na; a++) {
+            if (!keep[a]) continue;
+            g->alt_start[afill[b->alt_rule[a]]++] = (uint32_t)p;
+            for (size_t i = first[a]; i < first[a + 1]; i++)
+                g->pos[p++] = e[i] >= 0 ? e[i] : (GRAM_POS_CLASS | ~e[i]);
+            g->pos[p++] = ~(int32_t)b->alt_rule[a];
+        }
+        free(afill);
+    }
+    /* nullable rules, to a fixed point */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int a = 0; a < na; a++) {
+            int r = b->alt_rule[a];
+            if (!keep[a] || g->nullable[r]) continue;
+            size_t i = first[a];
+            while (i < first[a + 1] && e[i] >= 0 && g->nullable[e[i]]) i++;
+            if (i == first[a + 1]) g->nullable[r] = changed = 1;
+        }
+    }
+    free(first);
+    free(e);
+    free(prod);
+    free(keep);
+    *out = g;
+    return 0;
+fail:
+    free(first);
+    free(e);
+    free(prod);
+    free(keep);
+    gram_free(g);
+    return vc_errf(rc, "grammar: out of memory");
+}

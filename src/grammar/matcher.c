@@ -1,0 +1,290 @@
+/* matcher: an Earley recognizer over bytes, with Aycock & Horspool's fix for nullable rules
+ * (predicting a nullable rule also moves the dot over it), so empty alternatives and left recursion
+ * need no special case.
+ *
+ * The state is the stack of Earley sets, one per consumed byte plus the initial one, all in one
+ * flat item array: set k is items[set_start[k] .. set_start[k + 1]), and set_start[n_sets] is
+ * n_items. Feeding a byte builds one set on top (scan, then closure); a byte that leaves the new
+ * set empty is rejected and the set dropped; rolling back n bytes pops n sets. The arrays only
+ * grow, so feeding and rolling back allocate nothing once they have reached their working size.
+ * Each committed set also keeps the union of the byte classes its items expect, so a byte no item
+ * can scan (most bytes, in the mask walk) is rejected without looking at the items.
+ *
+ * Items of the set being built are deduplicated by a hash table whose slots carry a stamp (one per
+ * set built), so starting a set clears nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ckd.h"
+#include "base/err.h"
+#include "grammar/grammar.h"
+
+#define GRAM_DEFAULT_ITEM_LIMIT 1000000
+
+typedef struct {
+    uint32_t pos;    /* the dot: before g->pos[pos] */
+    uint32_t origin; /* the set where this alternative started */
+} gitem;
+
+struct gram_matcher {
+    const gram_grammar *g;
+    gitem *items;
+    size_t n_items, cap_items;
+    size_t *set_start; /* [n_sets + 1] */
+    gram_bytes *set_next; /* [n_sets] the bytes some item of the set can scan: a rejected byte costs O(1) */
+    size_t n_sets, cap_sets;
+    uint32_t *h_stamp;   /* [h_cap] the set stamp that wrote the slot */
+    uint32_t *h_idx;     /* [h_cap] item index relative to the set's start */
+    size_t h_cap;        /* a power of two */
+    uint32_t *pred;      /* [n_rules] the stamp of the last set in which the rule was predicted */
+    uint32_t stamp;
+    size_t limit;        /* items per set */
+};
+
+static inline int has(const gram_bytes *s, unsigned char c) { return s->w[c >> 5] >> (c & 31) & 1; }
+
+static int oom(void) { return vc_errf(VC_ENOMEM, "grammar matcher: out of memory"); }
+
+static inline uint32_t item_hash(uint32_t pos, uint32_t origin) {
+    uint64_t k = ((uint64_t)pos << 32 | origin) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(k >> 32);
+}
+
+/* A fresh stamp for a new set (on wrap-around, the stamped arrays are cleared). */
+static void new_stamp(gram_matcher *m) {
+    if (++m->stamp == 0) {
+        memset(m->h_stamp, 0, m->h_cap * sizeof *m->h_stamp);
+        memset(m->pred, 0, (size_t)m->g->n_rules * sizeof *m->pred);
+        m->stamp = 1;
+    }
+}
+
+/* Double the hash table and re-enter the items of the set being built (from start). */
+static int rehash(gram_matcher *m, size_t start) {
+    size_t nc = m->h_cap * 2;
+    uint32_t *st = calloc(nc, sizeof *st), *ix = malloc(nc * sizeof *ix);
+    if (!st || !ix) {
+        free(st);
+        free(ix);
+        return oom();
+    }
+    for (size_t i = start; i < m->n_items; i++) {
+        uint32_t h = item_hash(m->items[i].pos, m->items[i].origin) & (uint32_t)(nc - 1);
+        while (st[h] == m->stamp) h = (h + 1) & (uint32_t)(nc - 1);
+        st[h] = m->stamp;
+        ix[h] = (uint32_t)(i - start);
+    }
+    free(m->h_stamp);
+    free(m->h_idx);
+    m->h_stamp = st;
+    m->h_idx = ix;
+    m->h_cap = nc;
+    return 0;
+}
+
+/* Add (pos, origin) to the set being built (which began at start) unless it is there. */
+static int add_item(gram_matcher *m, size_t start, uint32_t pos, uint32_t origin) {
+    size_t n = m->n_items - start;
+    if ((n + 1) * 2 > m->h_cap) {
+        int rc = rehash(m, start);
+        if (rc) return rc;
+    }
+    uint32_t mask = (uint32_t)(m->h_cap - 1), h = item_hash(pos, origin) & mask;
+    for (; m->h_stamp[h] == m->stamp; h = (h + 1) & mask) {
+        const gitem *it = &m->items[start + m->h_idx[h]];
+        if (it->pos == pos && it->origin == origin) return 0;
+    }
+    if (n >= m->limit)
+        return vc_errf(VC_EINVAL, "grammar: more than %zu parse states at one position (too ambiguous)", m->limit);
+    if (m->n_items == m->cap_items) {
+        size_t nc = m->cap_items * 2, bytes;
+        if (vc_ckd_array(nc, sizeof *m->items, &bytes)) return oom();
+        gitem *q = realloc(m->items, bytes);
+        if (!q) return oom();
+        m->items = q;
+        m->cap_items = nc;
+    }
+    m->items[m->n_items++] = (gitem){pos, origin};
+    m->h_stamp[h] = m->stamp;
+    m->h_idx[h] = (uint32_t)n;
+    return 0;
+}
+
+/* Predict and complete over set k (items from start) until nothing new appears. */
+static int closure(gram_matcher *m, size_t k, size_t start) {
+    const gram_grammar *g = m->g;
+    int rc;
+    for (size_t i = start; i < m->n_items; i++) {
+        gitem it = m->items[i];
+        int32_t v = g->pos[it.pos];
+        if (v < 0) { /* complete: advance everything in the origin set that waited on this rule */
+            int32_t r = ~v;
+            size_t os = m->set_start[it.origin], oe = it.origin == k ? m->n_items : m->set_start[it.origin + 1];
+            for (size_t j = os; j < oe; j++) {
+                gitem w = m->items[j];
+                if (g->pos[w.pos] == r && (rc = add_item(m, start, w.pos + 1, w.origin))) return rc;
+            }
+        } else if (!(v & GRAM_POS_CLASS)) { /* predict */
+            if (m->pred[v] != m->stamp) {
+                m->pred[v] = m->stamp;
+                for (int a = g->alt_first[v]; a < g->alt_first[v + 1]; a++)
+                    if ((rc = add_item(m, start, g->alt_start[a], (uint32_t)k))) return rc;
+            }
+            if (g->nullable[v] && (rc = add_item(m, start, it.pos + 1, it.origin))) return rc;
+        }
+    }
+    return 0;
+}
+
+static int reserve_set(gram_matcher *m) {
+    if (m->n_sets + 2 <= m->cap_sets) return 0;
+    size_t nc = m->cap_sets * 2, bytes;
+    if (vc_ckd_array(nc, sizeof *m->set_next, &bytes)) return oom();
+    size_t *q = realloc(m->set_start, nc * sizeof *q);
+    if (!q) return oom();
+    m->set_start = q;
+    gram_bytes *nx = realloc(m->set_next, bytes);
+    if (!nx) return oom(); /* set_start grew, which is harmless; cap_sets still tells the smaller */
+    m->set_next = nx;
+    m->cap_sets = nc;
+    return 0;
+}
+
+/* Commit the set being built as set k (it ends at n_items) and record the bytes it can scan. */
+static void commit_set(gram_matcher *m, size_t k) {
+    const gram_grammar *g = m->g;
+    gram_bytes u;
+    gram_bytes_clear(&u);
+    for (size_t i = m->set_start[k]; i < m->n_items; i++) {
+        int32_t v = g->pos[m->items[i].pos];
+        if (v >= 0 && (v & GRAM_POS_CLASS))
+            for (int w = 0; w < 8; w++) u.w[w] |= g->classes[v & GRAM_POS_INDEX].w[w];
+    }
+    m->set_next[k] = u;
+    m->n_sets = k + 1;
+    m->set_start[k + 1] = m->n_items;
+}
+
+/* The initial set: the root's alternatives at origin 0 and their closure. */
+static int start_set(gram_matcher *m) {
+    m->n_sets = 0;
+    m->n_items = 0;
+    m->set_start[0] = 0;
+    new_stamp(m);
+    const gram_grammar *g = m->g;
+    int rc = 0;
+    m->pred[g->root] = m->stamp;
+    for (int a = g->alt_first[g->root]; a < g->alt_first[g->root + 1] && !rc; a++)
+        rc = add_item(m, 0, g->alt_start[a], 0);
+    if (!rc) rc = closure(m, 0, 0);
+    if (rc) {
+        m->n_items = 0;
+        return rc;
+    }
+    commit_set(m, 0);
+    return 0;
+}
+
+int gram_matcher_new(const gram_grammar *g, gram_matcher **out) {
+    *out = NULL;
+    gram_matcher *m = calloc(1, sizeof *m);
+    if (!m) return oom();
+    m->g = g;
+    m->limit = GRAM_DEFAULT_ITEM_LIMIT;
+    m->cap_items = 256;
+    m->cap_sets = 64;
+    m->h_cap = 256;
+    m->items = malloc(m->cap_items * sizeof *m->items);
+    m->set_start = malloc(m->cap_sets * sizeof *m->set_start);
+    m->set_next = malloc(m->cap_sets * sizeof *m->set_next);
+    m->h_stamp = calloc(m->h_cap, sizeof *m->h_stamp);
+    m->h_idx = malloc(m->h_cap * sizeof *m->h_idx);
+    m->pred = calloc((size_t)g->n_rules + 1, sizeof *m->pred);
+    int rc = oom();
+    if (!m->items || !m->set_start || !m->set_next || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
+        gram_matcher_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void gram_matcher_free(gram_matcher *m) {
+    if (!m) return;
+    free(m->items);
+    free(m->set_start);
+    free(m->set_next);
+    free(m->h_stamp);
+    free(m->h_idx);
+    free(m->pred);
+    free(m);
+}
+
+void gram_matcher_set_item_limit(gram_matcher *m, size_t limit) { m->limit = limit ? limit : GRAM_DEFAULT_ITEM_LIMIT; }
+
+int gram_matcher_feed_byte(gram_matcher *m, unsigned char c) {
+    size_t k = m->n_sets;
+    if (!has(&m->set_next[k - 1], c)) return 1;
+    int rc = reserve_set(m);
+    if (rc) return rc;
+    const gram_grammar *g = m->g;
+    size_t start = m->n_items, ps = m->set_start[k - 1];
+    new_stamp(m);
+    for (size_t i = ps; i < start; i++) {
+        gitem it = m->items[i];
+        int32_t v = g->pos[it.pos];
+        if (v >= 0 && (v & GRAM_POS_CLASS) && has(&g->classes[v & GRAM_POS_INDEX], c) &&
+            (rc = add_item(m, start, it.pos + 1, it.origin)))
+            break;
+    }
+    if (!rc && m->n_items == start) return 1;
+    if (!rc) rc = closure(m, k, start);
+    if (rc) {
+        m->n_items = start;
+        return rc;
+    }
+    commit_set(m, k);
+    return 0;
+}
+
+int gram_matcher_feed(gram_matcher *m, const void *bytes, size_t n) {
+    const unsigned char *p = bytes;
+    for (size_t i = 0; i < n; i++) {
+        int rc = gram_matcher_feed_byte(m, p[i]);
+        if (rc) {
+            gram_matcher_rollback(m, i);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int gram_matcher_accepting(const gram_matcher *m) {
+    const gram_grammar *g = m->g;
+    for (size_t i = m->set_start[m->n_sets - 1]; i < m->n_items; i++)
+        if (m->items[i].origin == 0 && g->pos[m->items[i].pos] == ~(int32_t)g->root) return 1;
+    return 0;
+}
+
+int gram_matcher_can_continue(const gram_matcher *m) {
+    const gram_bytes *u = &m->set_next[m->n_sets - 1];
+    uint32_t any = 0;
+    for (int w = 0; w < 8; w++) any |= u->w[w];
+    return any != 0;
+}
+
+int gram_matcher_rollback(gram_matcher *m, size_t n) {
+    if (n > m->n_sets - 1)
+        return vc_errf(VC_EINVAL, "grammar matcher: cannot roll back %zu bytes (%zu consumed)", n, m->n_sets - 1);
+    m->n_sets -= n;
+    m->n_items = m->set_start[m->n_sets];
+    return 0;
+}
+
+size_t gram_matcher_consumed(const gram_matcher *m) { return m->n_sets - 1; }
+
+void gram_matcher_reset(gram_matcher *m) {
+    /* set 0 never changes once built, so the empty input is a rollback to it */
+    m->n_sets = 1;
+    m->n_items = m->set_start[1];
+}
