@@ -405,14 +405,24 @@ void gram_free(gram_grammar *g) {
 
 int gram_n_rules(const gram_grammar *g) { return g->n_rules; }
 
-/* Whether every element of alternative a (elements e[first[a] .. first[a+1])) is in `ok` (rules)
- * or a non-empty class. */
-static int alt_all(const gram_builder *b, const int32_t *e, const size_t *first, int a, const uint8_t *ok) {
-    for (size_t i = first[a]; i < first[a + 1]; i++) {
-        int32_t s = e[i];
-        if (s >= 0 ? !ok[s] : bytes_empty(&b->classes[~s])) return 0;
+/* A least fixed point over the rules, by worklist, so linear in the grammar's size whatever the
+ * order of its rules: alternative a holds once need[a] reaches 0, need[a] being the number of its
+ * rule references not yet marked (plus BIG where it can never hold); its rule is then marked.
+ * occ[occ_first[r] .. occ_first[r + 1]) are the alternatives that reference rule r, once per
+ * reference. stack holds n_rules. */
+#define BIG ((size_t)1 << 40)
+static void mark_rules(const gram_builder *b, size_t *need, const size_t *occ_first, const int *occ, uint8_t *mark,
+                       int *stack) {
+    int top = 0;
+    for (int a = 0; a < b->n_alts; a++)
+        if (need[a] == 0 && !mark[b->alt_rule[a]]) mark[b->alt_rule[a]] = 1, stack[top++] = b->alt_rule[a];
+    while (top) {
+        int r = stack[--top];
+        for (size_t i = occ_first[r]; i < occ_first[r + 1]; i++) {
+            int a = occ[i];
+            if (--need[a] == 0 && !mark[b->alt_rule[a]]) mark[b->alt_rule[a]] = 1, stack[top++] = b->alt_rule[a];
+        }
     }
-    return 1;
 }
 
 int gram_build(gram_builder *b, int root, gram_grammar **out) {
@@ -438,6 +448,8 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
     size_t *first = calloc((size_t)na + 1, sizeof *first);
     int32_t *e = malloc((ne ? ne : 1) * sizeof *e);
     uint8_t *prod = calloc((size_t)nr, 1), *keep = calloc((size_t)na, 1);
+    size_t *need = NULL, *occ_first = NULL;
+    int *occ = NULL, *stack = NULL;
     if (!g || !first || !e || !prod || !keep) goto fail;
     /* group the elements by alternative, keeping their order */
     for (size_t i = 0; i < ne; i++) first[b->elems[i].alt + 1]++;
@@ -449,17 +461,37 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
         for (size_t i = 0; i < ne; i++) e[fill[b->elems[i].alt]++] = b->elems[i].sym;
         free(fill);
     }
-    /* productive rules (derive some string), to a fixed point; then keep only the alternatives
-     * made of productive parts, so no item can lead to a dead end */
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (int a = 0; a < na; a++)
-            if (!prod[b->alt_rule[a]] && alt_all(b, e, first, a, prod)) prod[b->alt_rule[a]] = changed = 1;
+    /* who references whom, for the fixed points */
+    size_t nref = 0;
+    for (size_t i = 0; i < ne; i++) nref += e[i] >= 0;
+    need = malloc(((size_t)na + 1) * sizeof *need);
+    occ_first = calloc((size_t)nr + 1, sizeof *occ_first);
+    occ = calloc(nref + 1, sizeof *occ);
+    stack = malloc(((size_t)nr + 1) * sizeof *stack);
+    if (!need || !occ_first || !occ || !stack) goto fail;
+    for (size_t i = 0; i < ne; i++)
+        if (e[i] >= 0) occ_first[e[i] + 1]++;
+    for (int r = 0; r < nr; r++) occ_first[r + 1] += occ_first[r];
+    for (int a = 0; a < na; a++)
+        for (size_t i = first[a]; i < first[a + 1]; i++)
+            if (e[i] >= 0) occ[--occ_first[e[i] + 1]] = a; /* fills each rule's run from its end */
+    /* occ_first[r + 1] is now where rule r's run starts: shift back by one */
+    memmove(occ_first, occ_first + 1, (size_t)nr * sizeof *occ_first);
+    occ_first[nr] = nref;
+    /* productive rules (derive some string); then keep only the alternatives made of productive
+     * parts, so that no item can lead to a dead end */
+    for (int a = 0; a < na; a++) {
+        need[a] = 0;
+        for (size_t i = first[a]; i < first[a + 1]; i++)
+            need[a] += e[i] >= 0 ? 1 : bytes_empty(&b->classes[~e[i]]) ? BIG : 0;
     }
+    mark_rules(b, need, occ_first, occ, prod, stack);
     size_t npos = 0;
     int nkept = 0;
-    for (int a = 0; a < na; a++)
-        if ((keep[a] = (uint8_t)alt_all(b, e, first, a, prod))) npos += first[a + 1] - first[a] + 1, nkept++;
+    for (int a = 0; a < na; a++) {
+        keep[a] = need[a] == 0;
+        if (keep[a]) npos += first[a + 1] - first[a] + 1, nkept++;
+    }
     g->n_rules = nr;
     g->root = root;
     g->n_classes = b->n_classes;
@@ -492,21 +524,20 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
         }
         free(afill);
     }
-    /* nullable rules, to a fixed point */
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (int a = 0; a < na; a++) {
-            int r = b->alt_rule[a];
-            if (!keep[a] || g->nullable[r]) continue;
-            size_t i = first[a];
-            while (i < first[a + 1] && e[i] >= 0 && g->nullable[e[i]]) i++;
-            if (i == first[a + 1]) g->nullable[r] = changed = 1;
-        }
+    /* nullable rules: alternatives of rule references only, all nullable */
+    for (int a = 0; a < na; a++) {
+        need[a] = keep[a] ? 0 : BIG;
+        for (size_t i = first[a]; i < first[a + 1]; i++) need[a] += e[i] >= 0 ? 1 : BIG;
     }
+    mark_rules(b, need, occ_first, occ, g->nullable, stack);
     free(first);
     free(e);
     free(prod);
     free(keep);
+    free(need);
+    free(occ_first);
+    free(occ);
+    free(stack);
     *out = g;
     return 0;
 fail:
@@ -514,6 +545,10 @@ fail:
     free(e);
     free(prod);
     free(keep);
+    free(need);
+    free(occ_first);
+    free(occ);
+    free(stack);
     gram_free(g);
     return vc_errf(rc, "grammar: out of memory");
 }

@@ -132,7 +132,8 @@ struct gram_grammar {
 /* A byte-at-a-time feed for the mask walk: as gram_matcher_feed of one byte. */
 int gram_matcher_feed_byte(gram_matcher *m, unsigned char c);
 /* The most Earley items one input position may hold before feeding fails with VC_EINVAL
- * (default 1,000,000); for tests of the bound. */
+ * (default 1,000,000; 0: the default), and 16 times it the items that completions there may scan;
+ * for tests of the bound. */
 void gram_matcher_set_item_limit(gram_matcher *m, size_t limit);
 
 #endif

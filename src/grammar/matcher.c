@@ -20,6 +20,10 @@
 #include "grammar/grammar.h"
 
 #define GRAM_DEFAULT_ITEM_LIMIT 1000000
+/* Sets smaller than this are scanned whole by a completion; larger ones get a sorted index of the
+ * items that wait on a rule, so a chain of completions into one big set stays cheap. */
+#define GRAM_INDEX_MIN 64
+#define SMALL_SET ((size_t)-1)
 
 typedef struct {
     uint32_t pos;    /* the dot: before g->pos[pos] */
@@ -32,13 +36,17 @@ struct gram_matcher {
     size_t n_items, cap_items;
     size_t *set_start; /* [n_sets + 1] */
     gram_bytes *set_next; /* [n_sets] the bytes some item of the set can scan: a rejected byte costs O(1) */
+    size_t *set_nwait;    /* [n_sets] SMALL_SET: not indexed; else the count of its entries in wkey */
+    uint64_t *wkey;       /* [cap_wkey] for an indexed set k, from set_start[k]: (rule << 32 | item
+                           * offset) of each item that waits on a rule, sorted */
+    size_t cap_wkey;
     size_t n_sets, cap_sets;
     uint32_t *h_stamp;   /* [h_cap] the set stamp that wrote the slot */
     uint32_t *h_idx;     /* [h_cap] item index relative to the set's start */
     size_t h_cap;        /* a power of two */
     uint32_t *pred;      /* [n_rules] the stamp of the last set in which the rule was predicted */
     uint32_t stamp;
-    size_t limit;        /* items per set */
+    size_t limit;        /* items per set; 16 times this bounds the completion work per set */
 };
 
 static inline int has(const gram_bytes *s, unsigned char c) { return s->w[c >> 5] >> (c & 31) & 1; }
@@ -114,17 +122,39 @@ static int add_item(gram_matcher *m, size_t start, uint32_t pos, uint32_t origin
 static int closure(gram_matcher *m, size_t k, size_t start) {
     const gram_grammar *g = m->g;
     int rc;
+    size_t work = 0;
     for (size_t i = start; i < m->n_items; i++) {
         gitem it = m->items[i];
         int32_t v = g->pos[it.pos];
-        if (v < 0) { /* complete: advance everything in the origin set that waited on this rule */
+        if (v < 0 && it.origin < k) { /* complete: advance what waited on this rule in the origin set */
+            /* (origin k: the rule matched nothing here, so it is nullable, and predicting it already
+             * moved every item of this set that waits on it over it) */
             int32_t r = ~v;
-            size_t os = m->set_start[it.origin], oe = it.origin == k ? m->n_items : m->set_start[it.origin + 1];
-            for (size_t j = os; j < oe; j++) {
-                gitem w = m->items[j];
-                if (g->pos[w.pos] == r && (rc = add_item(m, start, w.pos + 1, w.origin))) return rc;
+            size_t os = m->set_start[it.origin], oe = m->set_start[it.origin + 1], nw = m->set_nwait[it.origin];
+            if (nw == SMALL_SET) {
+                work += oe - os;
+                for (size_t j = os; j < oe; j++) {
+                    gitem w = m->items[j];
+                    if (g->pos[w.pos] == r && (rc = add_item(m, start, w.pos + 1, w.origin))) return rc;
+                }
+            } else { /* the first index entry of rule r, then its run */
+                const uint64_t *key = m->wkey + os, want = (uint64_t)r << 32;
+                size_t lo = 0, hi = nw;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (key[mid] < want) lo = mid + 1;
+                    else hi = mid;
+                }
+                for (; lo < nw && key[lo] >> 32 == (uint64_t)r; lo++, work++) {
+                    gitem w = m->items[os + (uint32_t)key[lo]];
+                    if ((rc = add_item(m, start, w.pos + 1, w.origin))) return rc;
+                }
             }
-        } else if (!(v & GRAM_POS_CLASS)) { /* predict */
+            /* bound the work as well as the items, or an ambiguous grammar could take hours per
+             * byte while staying under the item limit */
+            if (work > m->limit * 16)
+                return vc_errf(VC_EINVAL, "grammar: too much parsing work at one position (too ambiguous)");
+        } else if (v >= 0 && !(v & GRAM_POS_CLASS)) { /* predict */
             if (m->pred[v] != m->stamp) {
                 m->pred[v] = m->stamp;
                 for (int a = g->alt_first[v]; a < g->alt_first[v + 1]; a++)
@@ -146,23 +176,51 @@ static int reserve_set(gram_matcher *m) {
     gram_bytes *nx = realloc(m->set_next, bytes);
     if (!nx) return oom(); /* set_start grew, which is harmless; cap_sets still tells the smaller */
     m->set_next = nx;
+    size_t *nw = realloc(m->set_nwait, nc * sizeof *nw);
+    if (!nw) return oom();
+    m->set_nwait = nw;
     m->cap_sets = nc;
     return 0;
 }
 
-/* Commit the set being built as set k (it ends at n_items) and record the bytes it can scan. */
-static void commit_set(gram_matcher *m, size_t k) {
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Commit the set being built as set k (it ends at n_items): record the bytes it can scan, and index
+ * a large set's waiting items. */
+static int commit_set(gram_matcher *m, size_t k) {
     const gram_grammar *g = m->g;
+    size_t start = m->set_start[k], nw = 0;
     gram_bytes u;
     gram_bytes_clear(&u);
-    for (size_t i = m->set_start[k]; i < m->n_items; i++) {
+    for (size_t i = start; i < m->n_items; i++) {
         int32_t v = g->pos[m->items[i].pos];
         if (v >= 0 && (v & GRAM_POS_CLASS))
             for (int w = 0; w < 8; w++) u.w[w] |= g->classes[v & GRAM_POS_INDEX].w[w];
     }
+    m->set_nwait[k] = SMALL_SET;
+    if (m->n_items - start >= GRAM_INDEX_MIN) {
+        if (m->cap_wkey < m->n_items) {
+            size_t nc = m->cap_items, bytes; /* >= n_items */
+            if (vc_ckd_array(nc, sizeof *m->wkey, &bytes)) return oom();
+            uint64_t *q = realloc(m->wkey, bytes);
+            if (!q) return oom();
+            m->wkey = q;
+            m->cap_wkey = nc;
+        }
+        for (size_t i = start; i < m->n_items; i++) {
+            int32_t v = g->pos[m->items[i].pos];
+            if (v >= 0 && !(v & GRAM_POS_CLASS)) m->wkey[start + nw++] = (uint64_t)v << 32 | (i - start);
+        }
+        qsort(m->wkey + start, nw, sizeof *m->wkey, cmp_u64);
+        m->set_nwait[k] = nw;
+    }
     m->set_next[k] = u;
     m->n_sets = k + 1;
     m->set_start[k + 1] = m->n_items;
+    return 0;
 }
 
 /* The initial set: the root's alternatives at origin 0 and their closure. */
@@ -181,8 +239,8 @@ static int start_set(gram_matcher *m) {
         m->n_items = 0;
         return rc;
     }
-    commit_set(m, 0);
-    return 0;
+    if ((rc = commit_set(m, 0))) m->n_items = 0;
+    return rc;
 }
 
 int gram_matcher_new(const gram_grammar *g, gram_matcher **out) {
@@ -197,11 +255,12 @@ int gram_matcher_new(const gram_grammar *g, gram_matcher **out) {
     m->items = malloc(m->cap_items * sizeof *m->items);
     m->set_start = malloc(m->cap_sets * sizeof *m->set_start);
     m->set_next = malloc(m->cap_sets * sizeof *m->set_next);
+    m->set_nwait = malloc(m->cap_sets * sizeof *m->set_nwait);
     m->h_stamp = calloc(m->h_cap, sizeof *m->h_stamp);
     m->h_idx = malloc(m->h_cap * sizeof *m->h_idx);
     m->pred = calloc((size_t)g->n_rules + 1, sizeof *m->pred);
     int rc = oom();
-    if (!m->items || !m->set_start || !m->set_next || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
+    if (!m->items || !m->set_start || !m->set_next || !m->set_nwait || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
         gram_matcher_free(m);
         return rc;
     }
@@ -214,6 +273,8 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->items);
     free(m->set_start);
     free(m->set_next);
+    free(m->set_nwait);
+    free(m->wkey);
     free(m->h_stamp);
     free(m->h_idx);
     free(m->pred);
@@ -239,12 +300,9 @@ int gram_matcher_feed_byte(gram_matcher *m, unsigned char c) {
     }
     if (!rc && m->n_items == start) return 1;
     if (!rc) rc = closure(m, k, start);
-    if (rc) {
-        m->n_items = start;
-        return rc;
-    }
-    commit_set(m, k);
-    return 0;
+    if (!rc) rc = commit_set(m, k);
+    if (rc) m->n_items = start;
+    return rc;
 }
 
 int gram_matcher_feed(gram_matcher *m, const void *bytes, size_t n) {
