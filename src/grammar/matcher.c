@@ -281,7 +281,10 @@ void gram_matcher_free(gram_matcher *m) {
     free(m);
 }
 
-void gram_matcher_set_item_limit(gram_matcher *m, size_t limit) { m->limit = limit ? limit : GRAM_DEFAULT_ITEM_LIMIT; }
+void gram_matcher_set_item_limit(gram_matcher *m, size_t limit) {
+    /* item offsets within a set are 32-bit, and 16 * limit must not overflow */
+    m->limit = !limit ? GRAM_DEFAULT_ITEM_LIMIT : limit > ((size_t)1 << 30) ? (size_t)1 << 30 : limit;
+}
 
 int gram_matcher_feed_byte(gram_matcher *m, unsigned char c) {
     size_t k = m->n_sets;
