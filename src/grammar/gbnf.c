@@ -18,6 +18,7 @@
 
 #define GB_MAX_DEPTH 1000
 #define GB_DEFAULT_REPEAT 1000
+#define GB_DEFAULT_EXPANSION 1000000
 
 enum { IT_NONE = -1, IT_BYTES, IT_CLASS, IT_RULE };
 
@@ -29,6 +30,7 @@ typedef struct {
     gram_bytes set;
     int rep; /* IT_RULE made by gram_repeat(rep_of, rep_min, rep_max) */
     int rep_of, rep_min, rep_max;
+    size_t cost; /* elements it expands to, bounded repeats multiplied out (0: 1) */
 } gb_item;
 
 typedef struct {
@@ -49,6 +51,7 @@ typedef struct {
     const unsigned char *s;
     size_t n, pos;
     int max_repeat;
+    size_t max_cost; /* what one expression may expand to (llama.cpp builds that many) */
     int depth;
     int any_rule; /* '.', made once; -1 until then */
     gb_sym *syms;
@@ -86,8 +89,20 @@ static int seq_push(gb_seq *q, const gb_item *it) {
         q->v = v;
         q->cap = cap;
     }
-    q->v[q->n++] = *it;
+    q->v[q->n] = *it;
+    if (!q->v[q->n].cost) q->v[q->n].cost = 1;
+    q->n++;
     return 0;
+}
+
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t sat_mul(size_t a, size_t b) {
+    size_t r;
+    return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
+static int too_large(const gb_parser *p, size_t at) {
+    return gb_err(p, at, "grammar too large (the expression expands to more than %zu elements)", p->max_cost);
 }
 
 /* ---------------------------------------------------------------- symbols */
@@ -295,10 +310,14 @@ static int parse_int(gb_parser *p, long *v) {
 /* * + ? */
 static int simple_quant(int min, int max) { return (min == 0 || min == 1) && (max < 0 || (min == 0 && max == 1)); }
 
-/* Replace q's items from `from` on by one rule repeated min..max times. */
-static int repeat_tail(gb_parser *p, gb_seq *q, int from, int min, int max) {
+/* Replace q's items from `from` on by one rule repeated min..max times (the repetition at `at`). */
+static int repeat_tail(gb_parser *p, gb_seq *q, int from, int min, int max, size_t at) {
     int r, rc;
     const gb_item *last = q->n - from == 1 ? &q->v[from] : NULL;
+    size_t cost = 0;
+    for (int i = from; i < q->n; i++) cost = sat_add(cost, q->v[i].cost);
+    cost = sat_add(sat_mul(cost, max < 0 ? (size_t)min + 1 : (size_t)max), 1);
+    if (cost > p->max_cost) return too_large(p, at);
     if (last && last->rep && simple_quant(last->rep_min, last->rep_max) && simple_quant(min, max)) {
         /* x** (x+)? (x?)+ ...: one repeat of x, not a nest of nullable loops (the Earley matcher's
          * slow case) */
@@ -321,11 +340,11 @@ static int repeat_tail(gb_parser *p, gb_seq *q, int from, int min, int max) {
     int rr = gram_repeat(p->b, r, min, max);
     if (rr < 0) return gb_berr_at(p, rr);
     q->n = from;
-    gb_item it = {.kind = IT_RULE, .rule = rr, .rep = 1, .rep_of = r, .rep_min = min, .rep_max = max};
+    gb_item it = {.kind = IT_RULE, .rule = rr, .rep = 1, .rep_of = r, .rep_min = min, .rep_max = max, .cost = cost};
     return seq_push(q, &it);
 }
 
-static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single);
+static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single, size_t *cost);
 
 /* Elements up to what cannot continue a sequence ('|', ')', a newline outside parentheses). */
 static int parse_sequence(gb_parser *p, gb_seq *q, int nested) {
@@ -365,7 +384,8 @@ static int parse_sequence(gb_parser *p, gb_seq *q, int nested) {
             int r = gram_rule(p->b, NULL);
             if (r < 0) return gb_berr_at(p, r);
             gb_item one;
-            if ((rc = parse_alternates(p, r, 1, &one))) return rc;
+            size_t cost;
+            if ((rc = parse_alternates(p, r, 1, &one, &cost))) return rc;
             if (p->pos >= p->n || p->s[p->pos] != ')') return gb_err(p, p->pos, "expecting ')' for the '(' at %zu", at);
             p->pos++;
             if (one.kind != IT_NONE) { /* (x) is x: so that ((x*)*) can become x* */
@@ -373,6 +393,7 @@ static int parse_sequence(gb_parser *p, gb_seq *q, int nested) {
             } else {
                 it.kind = IT_RULE;
                 it.rule = r;
+                it.cost = cost;
             }
             if ((rc = seq_push(q, &it))) return rc;
         } else if (c == '<') {
@@ -404,7 +425,7 @@ static int parse_sequence(gb_parser *p, gb_seq *q, int nested) {
                     return gb_err(p, at, "repeat bound %ld exceeds the limit %d", min > max ? min : max, p->max_repeat);
                 if (max >= 0 && min > max) return gb_err(p, at, "bad repeat bounds {%ld,%ld}", min, max);
             }
-            if ((rc = repeat_tail(p, q, last, (int)min, (int)max))) return rc;
+            if ((rc = repeat_tail(p, q, last, (int)min, (int)max, at))) return rc;
         } else {
             break;
         }
@@ -426,16 +447,23 @@ static int emit(gb_parser *p, int r, const gb_seq *q) {
 
 /* seq ('|' seq)* as alternatives of rule. When there is one alternative of one item, that item
  * also goes to *single (else single->kind is IT_NONE). */
-static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single) {
+static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single, size_t *cost) {
     if (p->depth >= GB_MAX_DEPTH || vc_stack_low()) return gb_err(p, p->pos, "groups nested too deeply");
     p->depth++;
     gb_seq q = {0};
     int rc, n_alts = 0;
+    size_t total = 1;
     single->kind = IT_NONE;
     for (;;) {
+        size_t at = p->pos;
         q.n = 0;
         if ((rc = parse_sequence(p, &q, nested)) || (rc = emit(p, rule, &q))) goto out;
         n_alts++;
+        for (int i = 0; i < q.n; i++) total = sat_add(total, q.v[i].cost);
+        if (total > p->max_cost) {
+            rc = too_large(p, at);
+            goto out;
+        }
         /* llama.cpp wants '|' before the line break; a line that starts with '|' continues the
          * rule too (xgrammar's and most EBNF's reading), which no valid llama.cpp grammar has */
         size_t save = p->pos;
@@ -449,6 +477,7 @@ static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single)
         break;
     }
     if (n_alts == 1 && q.n == 1) *single = q.v[0];
+    *cost = total;
 out:
     free(q.v);
     p->depth--;
@@ -469,7 +498,8 @@ static int parse_rule(gb_parser *p) {
     p->pos += 3;
     skip_space(p, 1);
     gb_item one;
-    if ((rc = parse_alternates(p, y->rule, 0, &one))) return rc;
+    size_t cost;
+    if ((rc = parse_alternates(p, y->rule, 0, &one, &cost))) return rc;
     if (p->pos < p->n && p->s[p->pos] == '\r') p->pos += p->pos + 1 < p->n && p->s[p->pos + 1] == '\n' ? 2 : 1;
     else if (p->pos < p->n && p->s[p->pos] == '\n') p->pos++;
     else if (p->pos < p->n) return gb_err(p, p->pos, "expecting a newline or the end");
@@ -481,6 +511,7 @@ int gram_from_gbnf(const char *src, size_t n, const gram_limits *lim, gram_gramm
     if (!out || (!src && n)) return vc_errf(VC_EINVAL, "gbnf: bad arguments");
     *out = NULL;
     gb_parser p = {.s = (const unsigned char *)src, .n = n, .any_rule = -1,
+                   .max_cost = lim && lim->max_elems ? lim->max_elems : GB_DEFAULT_EXPANSION,
                    .max_repeat = lim && lim->max_repeat > 0 ? lim->max_repeat : GB_DEFAULT_REPEAT};
     int rc = gram_builder_new(lim ? lim->max_elems : 0, &p.b);
     if (rc) {

@@ -679,6 +679,17 @@ static void test_too_large(void) {
     check_msg("regex", "(.{1000}){1000}", "~grammar too large", gram_from_regex("(.{1000}){1000}", 15, NULL, &g));
     check_msg("regex", "((a|b|c){1000}x){1000}", "~grammar too large",
               gram_from_regex("((a|b|c){1000}x){1000}", 22, NULL, &g));
+    /* GBNF the same way (llama.cpp itself builds the copies), within an expression */
+    static const char *const GB_BIG[] = {"root ::= (((\"a\"{100}){100}){100})",
+                                         "root ::= ((\"a\"{0,1000}){0,1000}){0,1000}",
+                                         "root ::= x\nx ::= ((\"ab\" [a-z] y){1000}){1000}\ny ::= \"c\""};
+    for (int i = 0; i < 3; i++) {
+        t0 = now();
+        check_msg("gbnf", GB_BIG[i], "~grammar too large", gram_from_gbnf(GB_BIG[i], strlen(GB_BIG[i]), NULL, &g));
+        CHECK_MSG(now() - t0 < 0.5, "took %.3f s", now() - t0);
+    }
+    check_msg("gbnf", "(x{2}){600}", "gbnf: grammar too large (the expression expands to more than 1000 elements) at 17",
+              gram_from_gbnf("root ::= (\"x\"{2}){600}", 22, &(gram_limits){.max_elems = 1000}, &g));
     /* a smaller limit of the caller's */
     gram_limits lim = {.max_elems = 500};
     check_msg("regex", "a{300}b{300}", "~grammar too large", gram_from_regex("a{300}b{300}", 12, &lim, &g));
