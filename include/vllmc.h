@@ -30,6 +30,8 @@ typedef struct {
     float bias;
 } vllmc_logit_bias;
 
+struct gram_grammar; /* a compiled grammar (src/grammar/grammar.h) */
+
 typedef struct {
     int n;                        /* completions per prompt (1) */
     float temperature;            /* 1.0; < 1e-5 is greedy */
@@ -60,6 +62,8 @@ typedef struct {
     int prompt_logprobs;          /* -1: none; K >= 0 */
     int skip_special_tokens;      /* 1 */
     int spaces_between_special_tokens; /* 1 */
+    struct gram_grammar *grammar; /* generation is constrained to this grammar (src/grammar/grammar.h); the params
+                                     hold a reference; NULL: unconstrained */
 } vllmc_sampling_params;
 
 /* vLLM's SamplingParams defaults (note: temperature 1.0, max_tokens 16). */
@@ -92,6 +96,8 @@ typedef struct {
     const float *prompt_lp_vals;
     const float *prompt_token_logprob; /* [n_prompt] */
     const int *prompt_token_rank;      /* [n_prompt] */
+    const char *error;           /* why the engine ended the sequence (finish ABORT: e.g. its grammar allows no
+                                    token), else NULL */
 } vllmc_output;
 
 typedef struct vllmc_engine vllmc_engine;

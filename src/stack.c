@@ -106,6 +106,29 @@ static int log_device(const stk_params *p, stk_stack *s) {
     return rc;
 }
 
+/* The grammar vocabulary: every id below the model's vocab_size as the bytes it adds to text
+ * (tok_token_bytes; ids the tokenizer lacks, and special tokens, get none), in one block. */
+static int build_grammar_vocab(stk_stack *s, int n) {
+    size_t total = 0;
+    char **tmp = calloc((size_t)n, sizeof *tmp);
+    s->gtok = calloc((size_t)n, sizeof *s->gtok);
+    s->gtok_len = calloc((size_t)n, sizeof *s->gtok_len);
+    int rc = !tmp || !s->gtok || !s->gtok_len ? vc_errf(VC_ENOMEM, "out of memory") : VC_OK;
+    for (int i = 0; i < n && !rc; i++)
+        if (!(rc = tok_token_bytes(s->tok, i, &tmp[i], &s->gtok_len[i]))) total += s->gtok_len[i];
+    unsigned char *blob = rc ? NULL : malloc(total ? total : 1);
+    if (!rc && !blob) rc = vc_errf(VC_ENOMEM, "out of memory");
+    for (int i = 0, off = 0; i < n && !rc; off += (int)s->gtok_len[i], i++) {
+        s->gtok[i] = blob + off;
+        memcpy(blob + off, tmp[i], s->gtok_len[i]);
+    }
+    if (tmp)
+        for (int i = 0; i < n; i++) free(tmp[i]);
+    free(tmp);
+    if (!rc) rc = gram_vocab_new((const unsigned char *const *)s->gtok, s->gtok_len, n, &s->gvocab);
+    return rc; /* blob (n > 0) is gtok[0]: stk_free frees it */
+}
+
 /* Weights and engine on s->be. */
 static int load_model(stk_params *p, stk_stack *s) {
     double t0 = now_s();
@@ -113,7 +136,14 @@ static int load_model(stk_params *p, stk_stack *s) {
     if (rc) return rc;
     s->load_s = now_s() - t0;
     if (!p->quiet) log_load(s);
-    if (p->engine && (rc = eng_create(s->m, &p->ec, &s->e))) return rc;
+    if (p->engine && s->tok && !s->gvocab && (rc = build_grammar_vocab(s, s->m->cfg.vocab_size))) return rc;
+    eng_config ec = p->ec;
+    if (!ec.grammar_vocab && s->gvocab) {
+        ec.grammar_vocab = s->gvocab;
+        ec.grammar_tok = (const unsigned char *const *)s->gtok;
+        ec.grammar_tok_len = s->gtok_len;
+    }
+    if (p->engine && (rc = eng_create(s->m, &ec, &s->e))) return rc;
     return VC_OK;
 }
 
@@ -162,6 +192,10 @@ err:
 void stk_free(stk_stack *s) {
     if (!s) return;
     eng_free(s->e);
+    gram_vocab_free(s->gvocab);
+    if (s->gtok) free(s->gtok[0]);
+    free(s->gtok);
+    free(s->gtok_len);
     mdl_free(s->m);
     tok_free(s->tok);
     be_free(s->be);

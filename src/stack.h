@@ -1,6 +1,7 @@
 /* stack: the one place that sets up what every entry point runs on (serve, generate, bench and the
  * C API): the model folder (a Hub download when the model is a repo id), the backend for --device,
- * the tokenizer, the model (safetensors, or random weights for --load-format dummy), the engine.
+ * the tokenizer, the model (safetensors, or random weights for --load-format dummy), the engine
+ * (with the tokenizer's token bytes as its grammar vocabulary, so structured output works).
  *
  * Callers fill an stk_params from their flags, then stk_check() it: every flag value is validated
  * there, before anything is downloaded or loaded (a bad --dtype costs no network). stk_open() then
@@ -12,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "engine/engine.h"
+#include "grammar/grammar.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,6 +38,9 @@ typedef struct {
     tok_tokenizer *tok;       /* NULL: not asked for, or the folder has no tokenizer.json */
     mdl_model *m;
     eng_engine *e;            /* NULL unless params.engine */
+    gram_vocab *gvocab;       /* the tokenizer's token bytes for grammar masks (NULL without a tokenizer) */
+    unsigned char **gtok;     /* [vocab_size] token i's bytes (gtok_len[i]; all in one block at gtok[0]) */
+    size_t *gtok_len;
     double load_s;            /* seconds spent placing the weights */
 } stk_stack;
 

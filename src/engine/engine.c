@@ -118,6 +118,9 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
                        "max_model_len when initializing the engine.",
                        mml, need, gib, est);
     }
+    if (c.grammar_vocab && (gram_vocab_size(c.grammar_vocab) != mc->vocab_size || !c.grammar_tok || !c.grammar_tok_len))
+        return vc_errf(VC_EINVAL, "engine: the grammar vocabulary has %d tokens (the model %d) or lacks token bytes",
+                       gram_vocab_size(c.grammar_vocab), mc->vocab_size);
     eng_engine *e = calloc(1, sizeof *e);
     if (!e) return vc_errf(VC_ENOMEM, "out of memory");
     pthread_mutex_init(&e->mu, NULL);
@@ -232,6 +235,8 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
     int rc = eng_params_validate(sp, mc->vocab_size);
     if (!rc) rc = eng_params_check_max_logprobs(sp, e->cfg.max_logprobs, mc->vocab_size);
     if (rc) return rc;
+    if (sp->grammar && !e->cfg.grammar_vocab) return vc_errf(VC_EINVAL, "structured output needs the model's tokenizer");
+    lp_grammar_vocab gv = {e->cfg.grammar_vocab, e->cfg.grammar_tok, e->cfg.grammar_tok_len};
     int n = sp->n;
     eng_seq **made = calloc((size_t)n, sizeof *made);
     if (!made) return vc_errf(VC_ENOMEM, "out of memory");
@@ -270,7 +275,8 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
         s->sp.n = 1;
         /* vLLM V1: a seeded request's completion i draws from seed + i */
         samp_rng_seed(&s->rng, sp->has_seed ? (uint64_t)sp->seed + (uint64_t)i : base_seed + (uint64_t)i);
-        if ((rc = lp_state_init(&s->lp, &s->sp, mc->vocab_size, mc->eos_token_ids, mc->n_eos, prompt, n_prompt)))
+        if ((rc = lp_state_init_gv(&s->lp, &s->sp, mc->vocab_size, mc->eos_token_ids, mc->n_eos, prompt, n_prompt,
+                                   gv.vocab ? &gv : NULL)))
             goto fail;
     }
     pthread_mutex_lock(&e->mu);

@@ -11,13 +11,21 @@
  * vLLM V1 where the output processor aborts the request in the engine core.
  *
  * Memory: every block a request holds is released when it finishes, is
- * aborted, or is preempted (recomputed later from its tokens). */
+ * aborted, or is preempted (recomputed later from its tokens).
+ *
+ * Structured output: a request whose params carry a grammar is sampled only
+ * from the tokens that keep its output within the grammar, EOS only where the
+ * output is a sentence (engine/logits_proc.h, step 6); it needs the
+ * configuration's grammar vocabulary. A request whose grammar leaves no token
+ * to sample ends with ENG_FINISH_ABORT and the reason in the output's `error`;
+ * the step and the other requests go on. */
 #ifndef VLLMC_ENGINE_ENGINE_H
 #define VLLMC_ENGINE_ENGINE_H
 
 #include <stdint.h>
 
 #include "engine/params.h"
+#include "grammar/grammar.h"
 #include "model/model.h"
 
 typedef struct eng_engine eng_engine;
@@ -40,6 +48,12 @@ typedef struct {
     uint64_t seed;               /* seeds requests that bring none */
     int max_logprobs;            /* largest logprobs / prompt_logprobs a request may ask (vLLM: 20) */
     int quiet;                   /* no start-up log line */
+    const gram_vocab *grammar_vocab; /* token byte strings for grammar masks (the caller's, outlives the engine);
+                                        NULL: grammar requests are refused */
+    const unsigned char *const *grammar_tok; /* [vocab_size] the same byte strings by id, grammar_tok_len[i]
+                                                bytes each (what a sampled token feeds a grammar); required
+                                                with grammar_vocab, the caller's as well */
+    const size_t *grammar_tok_len;
 } eng_config;
 
 void eng_config_default(eng_config *c);

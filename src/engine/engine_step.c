@@ -77,6 +77,15 @@ static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
     int V = c->vocab_size, K = s->sp.logprobs;
     if (K >= 0) memcpy(e->raw, logits, sizeof(float) * (size_t)V);
     int rc = lp_apply(&s->lp, s->tokens + s->n_prompt, s->n_tokens - s->n_prompt, logits);
+    if (rc && s->lp.g_err) {
+        /* its grammar allows no token (or was violated): the request ends, the step goes on */
+        eng_output *o = new_output(e, s);
+        if (!o) return vc_errf(VC_ERR, "engine: no output slot reserved");
+        o->finish = ENG_FINISH_ABORT;
+        o->error = s->lp.g_msg;
+        if (finish(e, s, ENG_FINISH_ABORT)) return vc_errf(VC_ERR, "engine: no finished slot reserved");
+        return VC_OK;
+    }
     if (rc) return rc;
     samp_params p = {s->sp.temperature, s->sp.top_p, s->sp.top_k, s->sp.min_p};
     int32_t t = samp_sample(logits, V, &p, &s->rng, &e->sc);
@@ -163,6 +172,21 @@ static int reserve(eng_engine *e) {
     return VC_OK;
 }
 
+/* Grammar masks for the next token of every live sequence (lp_prepare): the part of sampling that
+ * can allocate, done before the step changes anything, outside the lock (eng_add need not wait on
+ * mask walks). Cached: a sequence whose output did not grow costs nothing. */
+static int prepare_grammars(eng_engine *e) {
+    for (int pass = 0; pass < 2; pass++) {
+        eng_seq **q = pass ? e->waiting : e->running;
+        int n = pass ? e->n_waiting : e->n_running;
+        for (int i = 0; i < n; i++) {
+            int rc = lp_prepare(&q[i]->lp, q[i]->tokens + q[i]->n_prompt, q[i]->n_tokens - q[i]->n_prompt);
+            if (rc) return rc;
+        }
+    }
+    return VC_OK;
+}
+
 static int intake(eng_engine *e) {
     pthread_mutex_lock(&e->mu);
     int rc = reserve(e);
@@ -175,6 +199,10 @@ static int intake(eng_engine *e) {
         e->prompt_tokens += (uint64_t)e->inbox[i]->n_prompt;
     }
     e->n_inbox = 0;
+    pthread_mutex_unlock(&e->mu);
+    /* a failure here leaves the aborts queued and nothing changed but the intake */
+    if ((rc = prepare_grammars(e))) return rc;
+    pthread_mutex_lock(&e->mu);
     /* aborts: take them under the lock, apply below */
     int na = e->n_aborts;
     char **ids = e->aborts;

@@ -1,9 +1,12 @@
 /* logits_proc: vLLM V1's per-request logits processors (allowed_token_ids,
- * bad_words, min_tokens, logit_bias, repetition/frequency/presence penalties)
- * and the logprobs record. Order and formulas: see logits_proc.h. */
+ * bad_words, min_tokens, logit_bias, repetition/frequency/presence penalties),
+ * the grammar mask of structured output, and the logprobs record. Order and
+ * formulas: see logits_proc.h. */
 #include "engine/logits_proc.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,8 +107,33 @@ static int init_bad_words(lp_state *st, const eng_sampling_params *p) {
     return VC_OK;
 }
 
+static int init_grammar(lp_state *st, const eng_sampling_params *p, const int32_t *eos_ids, int n_eos,
+                        const lp_grammar_vocab *gv) {
+    if (!gv || !gv->vocab || !gv->tok || !gv->len)
+        return vc_errf(VC_EINVAL, "structured output needs the model's tokenizer");
+    if (gram_vocab_size(gv->vocab) != st->vocab)
+        return vc_errf(VC_EINVAL, "structured output: the grammar vocabulary has %d tokens, the model %d",
+                       gram_vocab_size(gv->vocab), st->vocab);
+    st->gv = *gv;
+    st->grammar = gram_retain(p->grammar);
+    st->g_mask_at = -1;
+    int rc = gram_matcher_new(p->grammar, &st->gm);
+    if (rc) return rc;
+    st->g_mask = malloc(sizeof *st->g_mask * (((size_t)st->vocab + 31) / 32));
+    st->g_eos = malloc(sizeof *st->g_eos * (size_t)(n_eos > 0 ? n_eos : 1));
+    if (!st->g_mask || !st->g_eos) return vc_errf(VC_ENOMEM, "out of memory");
+    for (int i = 0; i < n_eos; i++)
+        if (eos_ids[i] >= 0 && eos_ids[i] < st->vocab) st->g_eos[st->n_g_eos++] = eos_ids[i];
+    return VC_OK;
+}
+
 int lp_state_init(lp_state *st, const eng_sampling_params *p, int vocab, const int32_t *eos_ids, int n_eos,
                   const int32_t *prompt, int n_prompt) {
+    return lp_state_init_gv(st, p, vocab, eos_ids, n_eos, prompt, n_prompt, NULL);
+}
+
+int lp_state_init_gv(lp_state *st, const eng_sampling_params *p, int vocab, const int32_t *eos_ids, int n_eos,
+                     const int32_t *prompt, int n_prompt, const lp_grammar_vocab *gv) {
     memset(st, 0, sizeof *st);
     st->vocab = vocab;
     if (vocab <= 0) return vc_errf(VC_EINVAL, "logits processors: vocabulary size must be positive, got %d", vocab);
@@ -147,7 +175,10 @@ int lp_state_init(lp_state *st, const eng_sampling_params *p, int vocab, const i
         st->n_prompt_set = sort_unique(st->prompt_set, n_prompt);
     }
 
-    st->active = st->n_allowed > 0 || st->n_bw > 0 || st->min_tokens > 0 || st->n_bias > 0 || st->penalties;
+    if (p->grammar && (rc = init_grammar(st, p, eos_ids, n_eos, gv))) goto fail;
+
+    st->active = st->n_allowed > 0 || st->n_bw > 0 || st->min_tokens > 0 || st->n_bias > 0 || st->penalties ||
+                 st->gm != NULL;
     return VC_OK;
 oom:
     rc = vc_errf(VC_ENOMEM, "out of memory");
@@ -170,6 +201,10 @@ void lp_state_free(lp_state *st) {
     free(st->out_cnt);
     free(st->out_in_prompt);
     free(st->ht);
+    gram_matcher_free(st->gm);
+    gram_free(st->grammar);
+    free(st->g_mask);
+    free(st->g_eos);
     memset(st, 0, sizeof *st);
 }
 
@@ -261,9 +296,126 @@ static int update_counts(lp_state *st, const int32_t *output, int n_output) {
     return VC_OK;
 }
 
+/* ---- grammar ---- */
+
+/* A violation ends the request: kept in the state (lp_apply reports it), never an engine error. */
+__attribute__((format(printf, 2, 3))) static int g_fail(lp_state *st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->g_msg, sizeof st->g_msg, fmt, ap);
+    va_end(ap);
+    st->g_err = VC_EINVAL;
+    return VC_OK;
+}
+
+static int g_is_eos(const lp_state *st, int32_t t) {
+    for (int i = 0; i < st->n_g_eos; i++)
+        if (st->g_eos[i] == t) return 1;
+    return 0;
+}
+
+/* Feed the output tokens not fed yet (a changed history starts over). Negative: VC_ENOMEM only. */
+static int g_feed(lp_state *st, const int32_t *output, int n_output) {
+    if (n_output < st->g_fed || (st->g_fed > 0 && output[st->g_fed - 1] != st->g_last)) {
+        gram_matcher_reset(st->gm);
+        st->g_fed = 0;
+        st->g_mask_at = -1;
+    }
+    for (int i = st->g_fed; i < n_output; i++) {
+        int32_t t = output[i];
+        if (t < 0 || t >= st->vocab)
+            return g_fail(st, "output token id %d is outside the vocabulary [0, %d)", (int)t, st->vocab);
+        size_t n = st->gv.len[t];
+        if (n == 0 && !g_is_eos(st, t))
+            return g_fail(st, "structured output: output token %d (at %d) has no text and is not EOS: the grammar "
+                              "does not allow it", (int)t, i);
+        int rc = n ? gram_matcher_feed(st->gm, st->gv.tok[t], n) : 0;
+        if (rc == VC_ENOMEM) return rc;
+        if (rc < 0) {
+            st->g_err = VC_EINVAL;
+            snprintf(st->g_msg, sizeof st->g_msg, "structured output: %s", vc_errmsg());
+            return VC_OK;
+        }
+        if (rc == 1)
+            return g_fail(st, "structured output: output token %d (at %d) does not continue the grammar", (int)t, i);
+        st->g_fed = i + 1;
+        st->g_last = t;
+        st->g_mask_at = -1;
+    }
+    return VC_OK;
+}
+
+/* The allowed tokens after the fed output: the trie walk, then EOS exactly when the output is a
+ * sentence (and only EOS once nothing may follow). Negative: VC_ENOMEM only. */
+static int g_compute_mask(lp_state *st, int n_output) {
+    size_t words = ((size_t)st->vocab + 31) / 32;
+    int accepting = gram_matcher_accepting(st->gm), count = 0;
+    if (gram_matcher_can_continue(st->gm)) {
+        count = gram_matcher_mask(st->gm, st->gv.vocab, st->g_mask);
+        if (count == VC_ENOMEM) return count;
+        if (count < 0) {
+            st->g_err = VC_EINVAL;
+            snprintf(st->g_msg, sizeof st->g_msg, "structured output: %s", vc_errmsg());
+            return VC_OK;
+        }
+    } else {
+        memset(st->g_mask, 0, sizeof *st->g_mask * words);
+    }
+    for (int i = 0; i < st->n_g_eos; i++) {
+        int32_t t = st->g_eos[i];
+        if (accepting) st->g_mask[t >> 5] |= 1u << (t & 31);
+        else if (st->g_mask[t >> 5] >> (t & 31) & 1) {
+            st->g_mask[t >> 5] &= ~(1u << (t & 31)); /* an EOS with text: it still ends the output */
+            count--;
+        }
+    }
+    if (count <= 0 && !(accepting && st->n_g_eos > 0))
+        return g_fail(st, "structured output: no token can continue the output after %d tokens (%lld bytes): the "
+                          "grammar allows no token of the vocabulary here",
+                      n_output, (long long)gram_matcher_consumed(st->gm));
+    st->g_mask_at = n_output;
+    return VC_OK;
+}
+
+int lp_prepare(lp_state *st, const int32_t *output, int n_output) {
+    if (!st->gm || st->g_err) return VC_OK;
+    int rc = g_feed(st, output, n_output);
+    if (rc || st->g_err || st->g_mask_at == n_output) return rc;
+    return g_compute_mask(st, n_output);
+}
+
+/* 6: every token outside the mask -> -inf; some allowed token must stay possible. */
+static int g_apply(lp_state *st, const int32_t *output, int n_output, float *logits) {
+    int rc = lp_prepare(st, output, n_output);
+    if (rc) return rc;
+    if (st->g_err) return vc_errf(st->g_err, "%s", st->g_msg);
+    const float ninf = -INFINITY;
+    int any = 0, V = st->vocab;
+    for (int w = 0; w * 32 < V; w++) {
+        uint32_t m = st->g_mask[w];
+        int lo = w * 32, hi = lo + 32 < V ? lo + 32 : V;
+        if (m == 0) {
+            for (int i = lo; i < hi; i++) logits[i] = ninf;
+            continue;
+        }
+        for (int i = lo; i < hi; i++) {
+            if (m >> (i - lo) & 1) any |= logits[i] > ninf;
+            else logits[i] = ninf;
+        }
+    }
+    if (!any) {
+        g_fail(st, "structured output: every token the grammar allows after %d tokens is excluded by "
+                   "allowed_token_ids, bad_words or min_tokens", n_output);
+        return vc_errf(st->g_err, "%s", st->g_msg);
+    }
+    return VC_OK;
+}
+
 /* ---- apply ---- */
 
 static inline float rep_penalty(float x, float rep, float inv) { return x > 0.0f ? x * inv : x * rep; }
+
+static int apply_penalties(lp_state *st, const int32_t *output, int n_output, float *logits);
 
 int lp_apply(lp_state *st, const int32_t *output, int n_output, float *logits) {
     if (!st->active) return VC_OK;
@@ -292,7 +444,16 @@ int lp_apply(lp_state *st, const int32_t *output, int n_output, float *logits) {
     for (int j = 0; j < st->n_bias; j++) logits[st->bias_tok[j]] += st->bias_val[j];
 
     /* 5. penalties */
-    if (!st->penalties) return VC_OK;
+    if (st->penalties) {
+        int rc = apply_penalties(st, output, n_output, logits);
+        if (rc) return rc;
+    }
+
+    /* 6. grammar, last */
+    return st->gm ? g_apply(st, output, n_output, logits) : VC_OK;
+}
+
+static int apply_penalties(lp_state *st, const int32_t *output, int n_output, float *logits) {
     int rc = update_counts(st, output, n_output);
     if (rc) return rc;
     if (st->rep != 1.0f) {

@@ -15,7 +15,14 @@
  *   5. penalties (vLLM apply_penalties): repetition over tokens in the prompt
  *      or the output: logit * (1/rp) if logit > 0 else logit * rp; then
  *      logit -= frequency * count; then logit -= presence * (count > 0), both
- *      over OUTPUT tokens only.
+ *      over OUTPUT tokens only;
+ *   6. grammar (structured output, params->grammar): every token whose bytes
+ *      cannot continue the output within the grammar -> -inf; EOS ids are
+ *      allowed exactly when the output is a whole sentence, and are all that
+ *      is left once nothing may follow. Last, so nothing re-enables a token
+ *      the grammar forbids. A row the grammar leaves no possible token in
+ *      (its allowed tokens all -inf, or none at all) is VC_EINVAL: the
+ *      request fails, the engine goes on.
  * vLLM computes the returned logprobs from the raw logits (logprobs_mode
  * raw_logprobs), so call lp_logprobs before lp_apply, or on a copy.
  *
@@ -26,13 +33,27 @@
  * incrementally: output_ids must only grow between calls (a shorter list, or
  * a changed last-seen token, makes the state recount from scratch). A request
  * whose parameters need nothing has st->active == 0 and lp_apply returns at
- * once. Pure: no I/O, no globals; one state per sequence (n > 1: one each). */
+ * once. Pure: no I/O, no globals; one state per sequence (n > 1: one each).
+ *
+ * Grammar cost: a matcher per sequence fed each output token's bytes once,
+ * and a mask walk over the vocabulary trie per sampled token (lp_prepare, so
+ * the engine does the part that can allocate before its step changes
+ * anything), then one pass over the row. */
 #ifndef VLLMC_ENGINE_LOGITS_PROC_H
 #define VLLMC_ENGINE_LOGITS_PROC_H
 
 #include <stdint.h>
 
 #include "engine/params.h"
+#include "grammar/grammar.h"
+
+/* What a grammar needs of the vocabulary: the mask trie, and each id's bytes (to feed sampled
+ * tokens); both [vocab] and the caller's (they outlive the state). */
+typedef struct {
+    const gram_vocab *vocab;
+    const unsigned char *const *tok;
+    const size_t *len;
+} lp_grammar_vocab;
 
 typedef struct {
     int vocab;
@@ -66,6 +87,18 @@ typedef struct {
     int ht_cap;
     int n_seen;                /* output tokens counted so far */
     int32_t last_seen;         /* output_ids[n_seen - 1] when counted */
+    /* 6. grammar */
+    gram_grammar *grammar;     /* a reference; NULL: none */
+    gram_matcher *gm;
+    lp_grammar_vocab gv;
+    int32_t *g_eos;            /* EOS ids (in range) */
+    int n_g_eos;
+    uint32_t *g_mask;          /* [(vocab + 31) / 32] allowed tokens after g_fed output tokens, EOS included */
+    int g_fed;                 /* output tokens fed to gm */
+    int32_t g_last;            /* output[g_fed - 1] when fed */
+    int g_mask_at;             /* output length g_mask is for (-1: none) */
+    int g_err;                 /* a grammar violation seen by lp_prepare (VC_EINVAL), reported by lp_apply */
+    char g_msg[200];
 } lp_state;
 
 /* Build the state for one sequence. params must have passed
@@ -74,13 +107,23 @@ typedef struct {
  * eos_token_id), used by min_tokens. prompt: the prompt token ids. */
 int lp_state_init(lp_state *st, const eng_sampling_params *params, int vocab, const int32_t *eos_ids, int n_eos,
                   const int32_t *prompt, int n_prompt);
+/* The same, with the vocabulary a grammar needs (gv may be NULL: then params->grammar is refused,
+ * VC_EINVAL "structured output needs the model's tokenizer"). gv->vocab must have `vocab` tokens. */
+int lp_state_init_gv(lp_state *st, const eng_sampling_params *params, int vocab, const int32_t *eos_ids, int n_eos,
+                     const int32_t *prompt, int n_prompt, const lp_grammar_vocab *gv);
 void lp_state_free(lp_state *st);
 /* Make room for the counts of an output of up to n_output tokens, so that an lp_apply over it
  * allocates nothing (the engine reserves before a step, so a step cannot fail half-way). */
 int lp_reserve(lp_state *st, int n_output);
-/* Apply 1-5 in place to logits[vocab]. output: the tokens generated so far for
+/* Grammar: feed the output tokens not fed yet and compute the mask for the next token, the work of
+ * step 6 that can allocate (the matcher's sets grow with the output). The engine calls it before a
+ * step; lp_apply then only applies the mask. Returns VC_ENOMEM only: a grammar violation is kept
+ * and returned by the next lp_apply (the request fails, not the step). */
+int lp_prepare(lp_state *st, const int32_t *output, int n_output);
+/* Apply 1-6 in place to logits[vocab]. output: the tokens generated so far for
  * this sequence (append-only between calls). Errors: an output id outside
- * [0, vocab) (VC_EINVAL), out of memory. */
+ * [0, vocab) (VC_EINVAL), a grammar violation or a row the grammar leaves no
+ * token in (VC_EINVAL), out of memory. */
 int lp_apply(lp_state *st, const int32_t *output, int n_output, float *logits);
 
 /* vLLM's logprobs record for one position, from raw logits: the top-k of

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "grammar/grammar.h"
 
 #define GREEDY_EPS 1e-5f /* vLLM's _SAMPLING_EPS */
 #define MIN_TEMP 1e-2f   /* vLLM's _MAX_TEMP: smaller positive temperatures are raised to it */
@@ -270,6 +271,7 @@ int eng_params_copy(eng_sampling_params *dst, const eng_sampling_params *src) {
     dst->allowed_token_ids = NULL;
     dst->bad_words = NULL;
     dst->bad_words_len = NULL;
+    dst->grammar = NULL; /* retained once the copy succeeded */
     /* counts stay as in src while filling, so a partial copy frees cleanly */
     int n_stop = dst->n_stop, n_bad = dst->n_bad_words;
     dst->n_stop = dst->n_bad_words = 0;
@@ -296,6 +298,7 @@ int eng_params_copy(eng_sampling_params *dst, const eng_sampling_params *src) {
     }
     dst->n_stop = n_stop;
     dst->n_bad_words = n_bad;
+    dst->grammar = gram_retain(src->grammar);
     return VC_OK;
 oom:
     eng_params_free(dst);
@@ -314,5 +317,6 @@ void eng_params_free(eng_sampling_params *p) {
         for (int i = 0; i < p->n_bad_words; i++) free(p->bad_words[i]);
     free(p->bad_words);
     free(p->bad_words_len);
+    gram_free(p->grammar);
     memset(p, 0, sizeof *p);
 }

@@ -26,10 +26,10 @@ int eng_params_check_max_logprobs(const eng_sampling_params *p, int max_logprobs
  * means no seed; stop_token_ids lose duplicates (first kept, order kept);
  * greedy (temperature < 1e-5) resets top_p = 1, top_k = 0, min_p = 0. */
 void eng_params_normalize(eng_sampling_params *p);
-/* Deep copy (dst owns its arrays; NULL stays NULL, non-NULL stays non-NULL).
- * On failure dst is left zeroed. */
+/* Deep copy (dst owns its arrays; NULL stays NULL, non-NULL stays non-NULL; the grammar is
+ * shared: dst takes a reference). On failure dst is left zeroed. */
 int eng_params_copy(eng_sampling_params *dst, const eng_sampling_params *src);
-/* Free every array and zero the struct; safe on a zeroed struct. */
+/* Free every array, release the grammar reference and zero the struct; safe on a zeroed struct. */
 void eng_params_free(eng_sampling_params *p);
 
 #endif

@@ -390,8 +390,15 @@ static const char *rule_name(const gram_builder *b, int r, char *buf, size_t n) 
     return buf;
 }
 
+gram_grammar *gram_retain(gram_grammar *g) {
+    if (g) atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    return g;
+}
+
 void gram_free(gram_grammar *g) {
     if (!g) return;
+    /* acq_rel: every use by other holders happens before the last one frees */
+    if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) > 1) return;
     if (g->names)
         for (int i = 0; i < g->n_rules; i++) free(g->names[i]);
     free(g->names);
@@ -445,6 +452,7 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
     int rc = VC_ENOMEM, nr = b->n_rules, na = b->n_alts;
     size_t ne = b->n_elems;
     gram_grammar *g = calloc(1, sizeof *g);
+    if (g) atomic_init(&g->refs, 1);
     size_t *first = calloc((size_t)na + 1, sizeof *first);
     int32_t *e = malloc((ne ? ne : 1) * sizeof *e);
     uint8_t *prod = calloc((size_t)nr, 1), *keep = calloc((size_t)na, 1);

@@ -24,6 +24,7 @@
 #ifndef VLLMC_GRAMMAR_GRAMMAR_H
 #define VLLMC_GRAMMAR_GRAMMAR_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,10 +67,14 @@ int gram_utf8_class(gram_builder *b, const uint32_t (*ranges)[2], int n, int neg
 int gram_repeat(gram_builder *b, int r, int min, int max);
 
 /* Finish with `root` as the start rule. Fails (VC_EINVAL, naming the rule) if a referenced rule has
- * no alternative. On success *out is the grammar and b may be freed.
+ * no alternative. On success *out is the grammar (holding one reference) and b may be freed.
  * (Also: once any builder call failed for memory or the element limit, gram_build fails the same way,
  * so a grammar never silently lacks a part.) */
 int gram_build(gram_builder *b, int root, gram_grammar **out);
+/* A grammar is reference counted, so requests (and their n sequences) share one compiled grammar:
+ * gram_retain adds a reference and returns g (NULL-safe); gram_free drops one and frees the grammar
+ * with the last. Both are atomic: any thread may retain or release. */
+gram_grammar *gram_retain(gram_grammar *g);
 void gram_free(gram_grammar *g);
 int gram_n_rules(const gram_grammar *g);
 
@@ -127,6 +132,7 @@ struct gram_grammar {
     uint32_t *alt_start;  /* [n_alts] the first position of each kept alternative */
     uint8_t *nullable;    /* [n_rules] 1 if the rule derives the empty string */
     char **names;         /* [n_rules] NULL where unnamed */
+    atomic_int refs;      /* references (gram_retain / gram_free) */
 };
 
 /* A byte-at-a-time feed for the mask walk: as gram_matcher_feed of one byte. */

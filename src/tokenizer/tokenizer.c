@@ -301,3 +301,170 @@ int tok_is_special(const tok_tokenizer *t, int32_t id) {
 int tok_is_added(const tok_tokenizer *t, int32_t id) {
     return id >= 0 && (size_t)id < t->n_ids && (t->id_flags[id] & TOK_F_ADDED);
 }
+
+/* ---- token bytes (tok_token_bytes) ----
+ *
+ * The decoder chain of decode.c, walked for one token as if earlier tokens had come (so Metaspace
+ * does not drop the first token's space and a Strip after a Fuse has nothing to strip at the
+ * start), with the bytes kept raw instead of through from_utf8_lossy. Steps after a Fuse or
+ * ByteLevel see fragments of one fused token (frag); there a Replace is applied to the token alone
+ * (a literal spanning two tokens is not seen) and ByteFallback leaves "<0x..>" as text, as the chain
+ * does mid-text. Character steps skip bytes that are not valid UTF-8 (the decoder would have made
+ * them U+FFFD). */
+
+/* "<0xHH>" -> the byte (Rust's u8::from_str_radix, which takes a leading '+'). */
+static int tb_byte_token(const char *p, size_t n, unsigned char *out) {
+    if (n != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>') return 0;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char h = p[i];
+        int d;
+        if (i == 3 && h == '+') continue;
+        if (h >= '0' && h <= '9') d = h - '0';
+        else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
+        else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
+        else return 0;
+        v = v * 16 + d;
+    }
+    *out = (unsigned char)v;
+    return 1;
+}
+
+static int tb_valid(const tok_buf *b) { return tok_u8check(b->s, b->len) == b->len; }
+
+/* Replace every match of d's pattern in cur (into o). */
+static int tb_replace(const tok_tokenizer *t, const tok_dec *d, const tok_buf *cur, tok_buf *o) {
+    o->len = 0;
+    if (tok_buf_put(o, "", 0)) return VC_ENOMEM;
+    if (!d->pat.is_regex) {
+        const char *pat = d->pat.lit;
+        size_t pl = d->pat.lit_len, i = 0;
+        while (i < cur->len) {
+            if (pl && cur->len - i >= pl && memcmp(cur->s + i, pat, pl) == 0) {
+                if (tok_buf_put(o, d->content, d->content_len)) return VC_ENOMEM;
+                i += pl;
+            } else if (tok_buf_put(o, cur->s + i++, 1)) {
+                return VC_ENOMEM;
+            }
+        }
+        return 0;
+    }
+    tok_ws *ws = tok_ws_acquire(t);
+    if (!ws) return vc_errf(VC_ENOMEM, "out of memory");
+    tok_iter it = {0};
+    size_t prev = 0, a, b;
+    int rc;
+    while ((rc = tok_pattern_next(&d->pat, ws, cur->s, cur->len, &it, &a, &b)) == 1) {
+        if (tok_buf_put(o, cur->s + prev, a - prev) || tok_buf_put(o, d->content, d->content_len)) {
+            rc = VC_ENOMEM;
+            break;
+        }
+        prev = b;
+    }
+    tok_ws_release(t, ws);
+    if (rc < 0) return rc;
+    return tok_buf_put(o, cur->s + prev, cur->len - prev);
+}
+
+/* One decoder step on cur (result in o; *frag updated). 0: o holds the result; 1: cur unchanged. */
+static int tb_step(const tok_tokenizer *t, const tok_dec *d, int *frag, const tok_buf *cur, tok_buf *o) {
+    o->len = 0;
+    if (tok_buf_put(o, "", 0)) return VC_ENOMEM;
+    switch (d->type) {
+    case TD_FUSE: *frag = 1; return 1;
+    case TD_BYTELEVEL: {
+        *frag = 1;
+        if (!tb_valid(cur)) return 1;
+        for (size_t i = 0; i < cur->len;) {
+            uint32_t cp;
+            i += tok_u8dec(cur->s + i, &cp);
+            if (cp >= 0x144 || t->bl_dec[cp] < 0) return 1; /* a char outside the alphabet: raw UTF-8 */
+        }
+        for (size_t i = 0; i < cur->len;) {
+            uint32_t cp;
+            i += tok_u8dec(cur->s + i, &cp);
+            char b = (char)t->bl_dec[cp];
+            if (tok_buf_put(o, &b, 1)) return VC_ENOMEM;
+        }
+        return 0;
+    }
+    case TD_BYTEFALLBACK: {
+        unsigned char b;
+        if (*frag || !tb_byte_token(cur->s, cur->len, &b)) return 1;
+        return tok_buf_put(o, &b, 1) ? VC_ENOMEM : 0;
+    }
+    case TD_METASPACE: {
+        if (!tb_valid(cur)) return 1;
+        int drop = *frag && d->scheme != TM_NEVER; /* after a Fuse every fragment is the first token's */
+        for (size_t i = 0; i < cur->len;) {
+            uint32_t cp;
+            size_t l = tok_u8dec(cur->s + i, &cp);
+            if (cp != d->ch ? tok_buf_put(o, cur->s + i, l) : !drop && tok_buf_put(o, " ", 1)) return VC_ENOMEM;
+            i += l;
+        }
+        return 0;
+    }
+    case TD_STRIP: {
+        if (*frag || !tb_valid(cur)) return 1; /* mid-text, a fused text's ends are elsewhere */
+        size_t a = 0, b = cur->len;
+        const char *p = cur->s;
+        for (int i = 0; i < d->start && a < b; i++) {
+            uint32_t cp;
+            size_t l = tok_u8dec(p + a, &cp);
+            if (cp != d->ch) break;
+            a += l;
+        }
+        for (int i = 0; i < d->stop && b > a; i++) {
+            size_t q = b - 1;
+            while (q > 0 && ((unsigned char)p[q] & 0xC0) == 0x80) q--;
+            uint32_t cp;
+            tok_u8dec(p + q, &cp);
+            if (cp != d->ch) break;
+            b = q;
+        }
+        return tok_buf_put(o, p + a, b - a) ? VC_ENOMEM : 0;
+    }
+    case TD_REPLACE:
+        if (d->pat.is_regex && !tb_valid(cur)) return 1;
+        return tb_replace(t, d, cur, o);
+    default: return 1;
+    }
+}
+
+int tok_token_bytes(const tok_tokenizer *t, int32_t id, char **bytes, size_t *len) {
+    *bytes = NULL;
+    *len = 0;
+    tok_buf cur = {0}, nxt = {0};
+    int rc = VC_OK;
+    if (tok_buf_put(&cur, "", 0)) goto oom;
+    if (id < 0 || (size_t)id >= t->n_ids || t->id_len[id] < 0 || (t->id_flags[id] & TOK_F_SPECIAL)) goto done;
+    const char *p = t->pool.s + t->id_off[id];
+    size_t n = (size_t)t->id_len[id];
+    if (!t->has_decoder) { /* tokens.join(" ") */
+        if (tok_buf_put(&cur, " ", 1) || tok_buf_put(&cur, p, n)) goto oom;
+        goto done;
+    }
+    if (tok_buf_put(&cur, p, n)) goto oom;
+    int frag = 0;
+    for (size_t k = 0; k < t->n_decs; k++) {
+        rc = tb_step(t, &t->decs[k], &frag, &cur, &nxt);
+        if (rc < 0) goto fail;
+        if (rc == 0) {
+            tok_buf sw = cur;
+            cur = nxt;
+            nxt = sw;
+        }
+        rc = VC_OK;
+    }
+done:
+    tok_buf_free(&nxt);
+    *bytes = cur.s;
+    *len = cur.len;
+    return VC_OK;
+oom:
+    rc = vc_errf(VC_ENOMEM, "out of memory");
+fail:
+    tok_buf_free(&cur);
+    tok_buf_free(&nxt);
+    return rc;
+}

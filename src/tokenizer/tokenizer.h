@@ -101,6 +101,12 @@ const char *tok_id_to_token(const tok_tokenizer *t, int32_t id, size_t *len);
 /* Added tokens first, then the model vocabulary; -1 if absent. */
 int32_t tok_token_to_id(const tok_tokenizer *t, const char *token, size_t len);
 int tok_is_special(const tok_tokenizer *t, int32_t id); /* special added token */
+/* The exact bytes token `id` adds to decoded text when it is not the first token (what a grammar
+ * constrains): the decoder steps applied to that one token in mid-text, but kept as raw bytes (a
+ * byte-level token may hold part of a UTF-8 character; "<0xE2>" is the byte 0xE2), so the bytes of
+ * consecutive tokens concatenate to the decoded text wherever it is valid UTF-8. Special tokens,
+ * and ids with no token, have length 0. *bytes is malloc'd (NUL-terminated; free() it). */
+int tok_token_bytes(const tok_tokenizer *t, int32_t id, char **bytes, size_t *len);
 int tok_is_added(const tok_tokenizer *t, int32_t id);   /* any added token */
 
 /* ---- tokenizer_config.json ---- */
