@@ -4,6 +4,8 @@
  * formulas: see logits_proc.h. */
 #include "engine/logits_proc.h"
 
+#define LP_GRAMMAR_ITEMS 20000
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,6 +121,11 @@ static int init_grammar(lp_state *st, const eng_sampling_params *p, const int32_
     st->g_mask_at = -1;
     int rc = gram_matcher_new(p->grammar, &st->gm);
     if (rc) return rc;
+    /* The matcher runs on the engine thread for every token of every constrained sequence: a grammar so
+     * ambiguous that one input position holds more than LP_GRAMMAR_ITEMS Earley items (real JSON, regex
+     * and GBNF grammars hold tens to hundreds) ends its request with an error instead of stalling the
+     * engine for everyone ((a?b?){0,1000} reaches millions after a few hundred bytes). */
+    gram_matcher_set_item_limit(st->gm, LP_GRAMMAR_ITEMS);
     st->g_mask = malloc(sizeof *st->g_mask * (((size_t)st->vocab + 31) / 32));
     st->g_eos = malloc(sizeof *st->g_eos * (size_t)(n_eos > 0 ? n_eos : 1));
     if (!st->g_mask || !st->g_eos) return vc_errf(VC_ENOMEM, "out of memory");

@@ -153,8 +153,10 @@ static void dispatch(srv_server *s, const eng_output *o, double now) {
     else if (c->nev < c->cap) srv_event_free(&c->ev[c->nev]), lost = 1;
     else lost = 1;
     pthread_mutex_unlock(&c->mu);
-    if (lost) { /* out of memory: the answer would be incomplete, so the request fails, as a whole */
-        fail_call(s, c, 500, "out of memory: an output of the engine could not be kept");
+    if (lost || o->error) { /* the answer would be incomplete or wrong: the request fails, as a whole */
+        char msg[sizeof c->fail_msg];
+        snprintf(msg, sizeof msg, "%s", lost ? "out of memory: an output of the engine could not be kept" : o->error);
+        fail_call(s, c, lost ? 500 : 400, msg); /* the engine's errors here are the request's grammar's */
         for (int i = 0; i < c->n_prompts; i++) eng_abort(s->e, c->ids[i], -1, ENG_FINISH_ABORT);
     } else {
         notify(s, c);

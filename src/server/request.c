@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "engine/detok.h"
 #include "engine/params_json.h"
+#include "server/structured.h"
 #include "base/sbuf.h"
 
 static void vfail(srv_error *e, int status, const char *type, const char *param, const char *fmt, va_list ap) {
@@ -502,21 +503,6 @@ static void apply_defaults(const srv_ctx *c, eng_sampling_params *sp) {
 }
 
 static int unsupported(const cJSON *o, srv_error *err) {
-    static const char *const guided[] = {"guided_json", "guided_regex", "guided_choice", "guided_grammar",
-                                         "structured_outputs", "guided_decoding_backend"};
-    for (size_t i = 0; i < sizeof guided / sizeof *guided; i++)
-        if (field(o, guided[i]))
-            return srv_fail(err, 400, guided[i], "'%s': structured output is not supported by this server yet",
-                            guided[i]);
-    const cJSON *rf = field(o, "response_format");
-    if (rf) {
-        const char *t = NULL;
-        if (!cJSON_IsObject(rf) || opt_string(rf, "type", &t, err) <= 0)
-            return srv_fail_parse(err, "response_format", "'response_format' must be an object with a 'type'");
-        if (strcmp(t, "text"))
-            return srv_fail(err, 400, "response_format",
-                            "response_format type '%s' (structured output) is not supported by this server yet", t);
-    }
     if (field(o, "suffix")) return srv_fail(err, 400, "suffix", "suffix is not currently supported");
     long long best_of = 0;
     if (opt_int(o, "best_of", 0, 1 << 20, &best_of, err) < 0) return -1;
@@ -603,6 +589,8 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         goto out;
     }
     if (check_seqs(c, 1, r->sp.n, err)) goto out;
+    /* structured output: the grammar the sampling params carry (one reference, released with them) */
+    if (so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
     const cJSON *bw = field(o, "bad_words");
     int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
     if (brc) {

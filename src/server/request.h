@@ -45,6 +45,7 @@ typedef struct {
     int max_logprobs;
     int priority_scheduling;         /* 0: fcfs, where a request's nonzero `priority` is refused */
     int trust_request_chat_template; /* 0: a request's own `chat_template` is refused */
+    struct so_cache *so_cache;       /* compiled structured-output grammars (structured.h); NULL: none kept */
     int max_seqs_per_request;        /* prompts x n (0: no bound, for tests and the fuzz target) */
     long long max_prompt_tokens_per_request; /* prompt tokens over all prompts (0: no bound) */
     /* generation_config.json defaults (vLLM's default_sampling_params) */

@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/structured.h"
 
 static int load_generation_config(srv_server *s) {
     const char *gc = s->cfg.generation_config ? s->cfg.generation_config : "auto";
@@ -198,6 +199,10 @@ int srv_run(const srv_config *cfg) {
     c->max_seqs_per_request = (int)env_long("VLLMC_MAX_SEQS_PER_REQUEST", 1024, 1, 1 << 20);
     c->max_prompt_tokens_per_request = env_long("VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST", 1L << 20, 1, 1L << 30);
     int threads = (int)env_long("VLLMC_HTTP_THREADS", 2, 1, 64);
+    if (so_cache_new(64, &c->so_cache)) {
+        fprintf(stderr, "ERROR vllmc: cannot start: %s\n", vc_errmsg());
+        goto out;
+    }
     if (mt_init(&s->metrics, c->max_model_len) || fe_start(s)) {
         fprintf(stderr, "ERROR vllmc: cannot start: %s\n", vc_errmsg());
         goto out;
@@ -260,6 +265,7 @@ out:
     if (d) MHD_stop_daemon(d);
     if (fe) fe_stop(s);
     if (s->http) conns_free(&http);
+    so_cache_free(s->ctx.so_cache);
     pthread_mutex_destroy(&s->wake_mu);
     if (s->metrics.len_bounds) mt_free(&s->metrics);
     tmpl_free(s->tmpl);
