@@ -216,8 +216,7 @@ static int bytefallback_flush(tok_chain *c, size_t k) {
     return rc;
 }
 
-static int strip_token(tok_chain *c, size_t k, const char *p, size_t n) {
-    const tok_dec *d = &c->t->decs[k];
+void tok_strip_span(const tok_dec *d, const char *p, size_t n, size_t *start, size_t *end) {
     size_t a = 0, b = n;
     for (int i = 0; i < d->start && a < n; i++) {
         uint32_t cp;
@@ -233,6 +232,13 @@ static int strip_token(tok_chain *c, size_t k, const char *p, size_t n) {
         if (cp != d->ch) break;
         b = q;
     }
+    *start = a;
+    *end = b;
+}
+
+static int strip_token(tok_chain *c, size_t k, const char *p, size_t n) {
+    size_t a, b;
+    tok_strip_span(&c->t->decs[k], p, n, &a, &b);
     return emit(c, k, p + a, b - a);
 }
 

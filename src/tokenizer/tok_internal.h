@@ -357,6 +357,8 @@ int tok_ids_append(tok_ids *v, const int32_t *ids, size_t n);
 /* decode.c */
 int tok_dec_load(tok_tokenizer *t, const tok_jv *v, const char *where);
 void tok_dec_free(tok_dec *d);
+/* A Strip decoder step on one text p[0..n): the kept bytes are [*start, *end) (decode.c; tok_token_bytes). */
+void tok_strip_span(const tok_dec *d, const char *p, size_t n, size_t *start, size_t *end);
 
 /* ---- decoder chain (decode.c) ----
  *

@@ -406,23 +406,9 @@ static int tb_step(const tok_tokenizer *t, const tok_dec *d, int *frag, const to
     }
     case TD_STRIP: {
         if (*frag || !tb_valid(cur)) return 1; /* mid-text, a fused text's ends are elsewhere */
-        size_t a = 0, b = cur->len;
-        const char *p = cur->s;
-        for (int i = 0; i < d->start && a < b; i++) {
-            uint32_t cp;
-            size_t l = tok_u8dec(p + a, &cp);
-            if (cp != d->ch) break;
-            a += l;
-        }
-        for (int i = 0; i < d->stop && b > a; i++) {
-            size_t q = b - 1;
-            while (q > 0 && ((unsigned char)p[q] & 0xC0) == 0x80) q--;
-            uint32_t cp;
-            tok_u8dec(p + q, &cp);
-            if (cp != d->ch) break;
-            b = q;
-        }
-        return tok_buf_put(o, p + a, b - a) ? VC_ENOMEM : 0;
+        size_t a, b;
+        tok_strip_span(d, cur->s, cur->len, &a, &b);
+        return tok_buf_put(o, cur->s + a, b - a) ? VC_ENOMEM : 0;
     }
     case TD_REPLACE:
         if (d->pat.is_regex && !tb_valid(cur)) return 1;
