@@ -6,15 +6,16 @@
  * rule, made at its first mention (definition or reference) and found again by name through a
  * small hash table. As in regex.c a sequence is collected first and emitted once complete, since
  * a nested group starts alternatives of its own rule. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ckd.h"
 #include "base/err.h"
 #include "base/stack.h"
 #include "grammar/compile.h"
+#include "grammar/front.h"
 
 #define GB_MAX_DEPTH 1000
 #define GB_DEFAULT_REPEAT 1000
@@ -60,25 +61,10 @@ typedef struct {
     size_t tcap;  /* a power of two */
 } gb_parser;
 
-VC_PRINTF(3, 4) static int gb_err(const gb_parser *p, size_t at, const char *fmt, ...) {
-    (void)p;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vc_errf(VC_EINVAL, "gbnf: %s at %zu", msg, at);
-}
-
-static int gb_berr(int rc) { return rc == VC_ENOMEM ? rc : vc_err_prefix(rc, "gbnf"); }
-
-/* The same inside the parse: with the byte offset it got to. */
-static int gb_berr_at(const gb_parser *p, int rc) {
-    if (rc == VC_ENOMEM) return rc;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", vc_errmsg());
-    return vc_errf(rc, "gbnf: %s at %zu", msg, p->pos);
-}
+/* errors: "gbnf: <what> at <offset>" (front.h) */
+#define gb_err(p, at, ...) ((void)(p), gram_front_err("gbnf", (at), __VA_ARGS__))
+#define gb_berr(rc) gram_front_berr("gbnf", (rc), (size_t)-1)
+#define gb_berr_at(p, rc) gram_front_berr("gbnf", (rc), (p)->pos)
 
 static int seq_push(gb_seq *q, const gb_item *it) {
     if (q->n == q->cap) {
@@ -95,11 +81,6 @@ static int seq_push(gb_seq *q, const gb_item *it) {
     return 0;
 }
 
-static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
-static size_t sat_mul(size_t a, size_t b) {
-    size_t r;
-    return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
-}
 
 static int too_large(const gb_parser *p, size_t at) {
     return gb_err(p, at, "grammar too large (the expression expands to more than %zu elements)", p->max_cost);
@@ -315,8 +296,8 @@ static int repeat_tail(gb_parser *p, gb_seq *q, int from, int min, int max, size
     int r, rc;
     const gb_item *last = q->n - from == 1 ? &q->v[from] : NULL;
     size_t cost = 0;
-    for (int i = from; i < q->n; i++) cost = sat_add(cost, q->v[i].cost);
-    cost = sat_add(sat_mul(cost, max < 0 ? (size_t)min + 1 : (size_t)max), 1);
+    for (int i = from; i < q->n; i++) cost = vc_sat_add_size(cost, q->v[i].cost);
+    cost = vc_sat_add_size(vc_sat_mul_size(cost, max < 0 ? (size_t)min + 1 : (size_t)max), 1);
     if (cost > p->max_cost) return too_large(p, at);
     if (last && last->rep && simple_quant(last->rep_min, last->rep_max) && simple_quant(min, max)) {
         /* x** (x+)? (x?)+ ...: one repeat of x, not a nest of nullable loops (the Earley matcher's
@@ -459,7 +440,7 @@ static int parse_alternates(gb_parser *p, int rule, int nested, gb_item *single,
         q.n = 0;
         if ((rc = parse_sequence(p, &q, nested)) || (rc = emit(p, rule, &q))) goto out;
         n_alts++;
-        for (int i = 0; i < q.n; i++) total = sat_add(total, q.v[i].cost);
+        for (int i = 0; i < q.n; i++) total = vc_sat_add_size(total, q.v[i].cost);
         if (total > p->max_cost) {
             rc = too_large(p, at);
             goto out;

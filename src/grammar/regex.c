@@ -6,15 +6,16 @@
  * Every atom carries its expanded size (bounded repeats multiplied out), so a pattern like
  * (((a{100}){100}){100}) fails before it is built, whatever gram_repeat does inside. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ckd.h"
 #include "base/err.h"
 #include "base/stack.h"
 #include "grammar/compile.h"
+#include "grammar/front.h"
 
 #define RX_MAX_DEPTH 1000          /* nested groups: a language limit, the stack check is the other */
 #define RX_DEFAULT_REPEAT 1000
@@ -123,32 +124,11 @@ typedef struct {
     int dot_rule;      /* '.', made once; -1 until then */
 } rx_parser;
 
-VC_PRINTF(3, 4) static int rx_err(const rx_parser *p, size_t at, const char *fmt, ...) {
-    (void)p;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vc_errf(VC_EINVAL, "regex: %s at %zu", msg, at);
-}
+/* errors: "regex: <what> at <offset>" (front.h) */
+#define rx_err(p, at, ...) ((void)(p), gram_front_err("regex", (at), __VA_ARGS__))
+#define rx_berr(rc) gram_front_berr("regex", (rc), (size_t)-1)
+#define rx_berr_at(p, rc) gram_front_berr("regex", (rc), (p)->pos)
 
-/* A builder call failed: its message ("grammar too large", "out of memory") gets our prefix. */
-static int rx_berr(int rc) { return rc == VC_ENOMEM ? rc : vc_err_prefix(rc, "regex"); }
-
-/* The same inside the parse: with the byte offset it got to. */
-static int rx_berr_at(const rx_parser *p, int rc) {
-    if (rc == VC_ENOMEM) return rc;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", vc_errmsg());
-    return vc_errf(rc, "regex: %s at %zu", msg, p->pos);
-}
-
-static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
-static size_t sat_mul(size_t a, size_t b) {
-    size_t r;
-    return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
-}
 
 static int seq_push(rx_seq *q, const rx_item *it) {
     if (q->n == q->cap) {
@@ -612,7 +592,7 @@ static int parse_seq(rx_parser *p, rx_seq *q, size_t *cost) {
                 if (rc < 0) return rc;
                 if (rc > 0) return rx_err(p, q_at, "nothing to repeat");
             }
-            c = sat_add(sat_mul(c, max < 0 ? (size_t)min + 1 : (size_t)max), 1);
+            c = vc_sat_add_size(vc_sat_mul_size(c, max < 0 ? (size_t)min + 1 : (size_t)max), 1);
             if (c > p->max_cost) return too_large(p, at);
             if (!(min == 1 && max == 1)) {
                 int r = -1, rr;
@@ -635,7 +615,7 @@ static int parse_seq(rx_parser *p, rx_seq *q, size_t *cost) {
                 it.rep_max = max;
             }
         }
-        total = sat_add(total, c);
+        total = vc_sat_add_size(total, c);
         if (total > p->max_cost) return too_large(p, at);
         if (it.kind != IT_EMPTY && (rc = seq_push(q, &it))) return rc;
     }
@@ -671,7 +651,7 @@ static int parse_alt(rx_parser *p, int *rule, size_t *cost, rx_item *single) {
         size_t c = 0, at = p->pos;
         q.n = 0;
         if ((rc = parse_seq(p, &q, &c))) goto out;
-        total = sat_add(total, c);
+        total = vc_sat_add_size(total, c);
         if (total > p->max_cost) {
             rc = too_large(p, at);
             goto out;
