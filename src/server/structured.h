@@ -7,7 +7,9 @@
  * accepted for older clients; `guided_decoding_backend` is ignored). At most
  * one constraint per request. Compiled grammars are kept in an LRU cache keyed
  * by the constraint's kind, text and options, so a repeated schema skips
- * compilation; the cache is shared by the request workers (locked). */
+ * compilation; the cache is shared by the request workers (locked). The
+ * reading, compiling and cache are grammar/spec.h's; this adapter words its
+ * errors as vLLM's HTTP errors. */
 #ifndef VLLMC_SERVER_STRUCTURED_H
 #define VLLMC_SERVER_STRUCTURED_H
 
