@@ -1,4 +1,4 @@
-/* vllmc bench latency | throughput | tokenize.
+/* vllmc bench latency | throughput | prefix-cache (here), tokenize, serve, structured (own files).
  *
  * latency: one batch through the engine, prefill and decode speed next to the
  * machine's limits measured in the same run (STREAM triad bandwidth, taken
@@ -29,6 +29,8 @@ static const char usage[] =
     "       all three also take [--device auto|cpu|gpu] [--kv-cache-dtype auto|bfloat16|float16|float32]\n"
     "       [--gpu-memory-utilization F] (a fraction of a discrete GPU's memory, default 0.9)\n"
     "       vllmc bench tokenize DIR FILE\n"
+    "       vllmc bench structured [MODEL_DIR | --random-weights CONFIG.json --tokenizer DIR] [--json-schema FILE]\n"
+    "       [--regex R] [--grammar FILE] [--output-len 48] [--batch-size 16] [--json]   (see --help)\n"
     "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
     "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";
 
@@ -387,6 +389,7 @@ int cli_bench(int argc, char **argv) {
     }
     if (!strcmp(what, "tokenize")) return cli_bench_tokenize(argc - 1, argv + 1);
     if (!strcmp(what, "serve")) return cli_bench_serve(argc - 1, argv + 1);
+    if (!strcmp(what, "structured")) return cli_bench_structured(argc - 1, argv + 1);
     bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
     stk_params_default(&b.st);
     b.st.tokenizer = 0;
@@ -405,7 +408,7 @@ int cli_bench(int argc, char **argv) {
         if (!b.st.ec.max_num_batched_tokens) b.st.ec.max_num_batched_tokens = 4096;
         return bench_throughput(&b);
     }
-    cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize, serve)", what);
+    cli_error("bench: unknown benchmark '%s' (available: latency, throughput, prefix-cache, tokenize, serve, structured)", what);
     fputs(usage, stderr);
     return 2;
 }

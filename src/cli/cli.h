@@ -12,6 +12,7 @@ int cli_serve(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_bench_serve(int argc, char **argv); /* bench_serve.c: vLLM's `bench serve` over HTTP */
+int cli_bench_structured(int argc, char **argv); /* bench_structured.c: structured output's costs */
 
 /* Argument cursor over argv[i]: accepts "--name value" and "--name=value". */
 typedef struct {
