@@ -9,6 +9,7 @@
 
 #include "base/ckd.h"
 #include "base/err.h"
+#include "grammar/internal.h"
 
 #define GRAM_DEFAULT_MAX_ELEMS 1000000
 #define GRAM_MAX_REPEAT 100000
@@ -407,6 +408,7 @@ void gram_free(gram_grammar *g) {
     free(g->alt_first);
     free(g->alt_start);
     free(g->nullable);
+    gram_cache_free(g->cache);
     free(g);
 }
 
@@ -511,6 +513,7 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
     g->nullable = calloc((size_t)nr + 1, 1);
     g->names = calloc((size_t)nr + 1, sizeof *g->names);
     if (!g->classes || !g->pos || !g->alt_first || !g->alt_start || !g->nullable || !g->names) goto fail;
+    if (gram_cache_new(&g->cache)) goto fail;
     if (b->n_classes) memcpy(g->classes, b->classes, (size_t)b->n_classes * sizeof *g->classes);
     for (int r = 0; r < nr; r++)
         if (b->names[r] && !(g->names[r] = strdup(b->names[r]))) goto fail;

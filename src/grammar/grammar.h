@@ -42,6 +42,7 @@ int gram_bytes_has(const gram_bytes *s, unsigned b);
 
 typedef struct gram_builder gram_builder;
 typedef struct gram_grammar gram_grammar;
+typedef struct gram_cache gram_cache;
 
 /* A builder for at most max_elems elements in all (0: 1,000,000). */
 int gram_builder_new(size_t max_elems, gram_builder **out);
@@ -111,6 +112,23 @@ int gram_vocab_size(const gram_vocab *v);
  * gram_matcher_accepting), or a negative VC_E*. The matcher is left as it was. */
 int gram_matcher_mask(gram_matcher *m, const gram_vocab *v, uint32_t *mask);
 
+/* Masks are fast through the grammar's cache (cache.c), shared by every matcher of the grammar on any
+ * thread (one lock, held for the length of one mask): each matcher state gets a name that captures
+ * all it can still do (two states with one name accept the same futures), so a mask is computed once
+ * per state and vocabulary, and the trie walk follows cached byte transitions between named states
+ * (a lazy DFA) instead of feeding the Earley recognizer, which it only asks for transitions it has
+ * not seen. The cache is bounded (GRAM_CACHE_BYTES); when full it is emptied and refilled.
+ * gram_matcher_use_cache(m, 0) makes m's masks plain walks (the reference for tests and benchmarks). */
+void gram_matcher_use_cache(gram_matcher *m, int on);
+typedef struct {
+    uint64_t masks, mask_hits;     /* masks asked for; of them, answered from the cache */
+    uint64_t transitions, states;  /* byte transitions and states the cache holds now */
+    uint64_t bytes, flushes;       /* its memory now; times it was emptied for being full */
+} gram_cache_stats;
+void gram_grammar_cache_stats(const gram_grammar *g, gram_cache_stats *out);
+/* The cache's memory bound (default GRAM_CACHE_BYTES, 64 MiB; 0: the default); for tests of emptying. */
+void gram_grammar_cache_limit(gram_grammar *g, size_t bytes);
+
 /* ---- the frozen layout (read by matcher.c and vocab.c; front ends should not need it) ----
  *
  * gram_build lays every kept alternative out as a run of positions in pos[]: its elements in order,
@@ -133,6 +151,7 @@ struct gram_grammar {
     uint8_t *nullable;    /* [n_rules] 1 if the rule derives the empty string */
     char **names;         /* [n_rules] NULL where unnamed */
     atomic_int refs;      /* references (gram_retain / gram_free) */
+    gram_cache *cache;    /* the one mutable part, behind its own lock: matcher states, transitions, masks */
 };
 
 /* A byte-at-a-time feed for the mask walk: as gram_matcher_feed of one byte. */

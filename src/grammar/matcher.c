@@ -18,36 +18,13 @@
 #include "base/ckd.h"
 #include "base/err.h"
 #include "grammar/grammar.h"
+#include "grammar/internal.h"
 
 #define GRAM_DEFAULT_ITEM_LIMIT 1000000
 /* Sets smaller than this are scanned whole by a completion; larger ones get a sorted index of the
  * items that wait on a rule, so a chain of completions into one big set stays cheap. */
 #define GRAM_INDEX_MIN 64
 #define SMALL_SET ((size_t)-1)
-
-typedef struct {
-    uint32_t pos;    /* the dot: before g->pos[pos] */
-    uint32_t origin; /* the set where this alternative started */
-} gitem;
-
-struct gram_matcher {
-    const gram_grammar *g;
-    gitem *items;
-    size_t n_items, cap_items;
-    size_t *set_start; /* [n_sets + 1] */
-    gram_bytes *set_next; /* [n_sets] the bytes some item of the set can scan: a rejected byte costs O(1) */
-    size_t *set_nwait;    /* [n_sets] SMALL_SET: not indexed; else the count of its entries in wkey */
-    uint64_t *wkey;       /* [cap_wkey] for an indexed set k, from set_start[k]: (rule << 32 | item
-                           * offset) of each item that waits on a rule, sorted */
-    size_t cap_wkey;
-    size_t n_sets, cap_sets;
-    uint32_t *h_stamp;   /* [h_cap] the set stamp that wrote the slot */
-    uint32_t *h_idx;     /* [h_cap] item index relative to the set's start */
-    size_t h_cap;        /* a power of two */
-    uint32_t *pred;      /* [n_rules] the stamp of the last set in which the rule was predicted */
-    uint32_t stamp;
-    size_t limit;        /* items per set; 16 times this bounds the completion work per set */
-};
 
 static inline int has(const gram_bytes *s, unsigned char c) { return s->w[c >> 5] >> (c & 31) & 1; }
 
@@ -179,6 +156,9 @@ static int reserve_set(gram_matcher *m) {
     size_t *nw = realloc(m->set_nwait, nc * sizeof *nw);
     if (!nw) return oom();
     m->set_nwait = nw;
+    int32_t *sg = realloc(m->set_sig, nc * sizeof *sg);
+    if (!sg) return oom();
+    m->set_sig = sg;
     m->cap_sets = nc;
     return 0;
 }
@@ -256,11 +236,13 @@ int gram_matcher_new(const gram_grammar *g, gram_matcher **out) {
     m->set_start = malloc(m->cap_sets * sizeof *m->set_start);
     m->set_next = malloc(m->cap_sets * sizeof *m->set_next);
     m->set_nwait = malloc(m->cap_sets * sizeof *m->set_nwait);
+    m->set_sig = malloc(m->cap_sets * sizeof *m->set_sig);
+    m->use_cache = 1;
     m->h_stamp = calloc(m->h_cap, sizeof *m->h_stamp);
     m->h_idx = malloc(m->h_cap * sizeof *m->h_idx);
     m->pred = calloc((size_t)g->n_rules + 1, sizeof *m->pred);
     int rc = oom();
-    if (!m->items || !m->set_start || !m->set_next || !m->set_nwait || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
+    if (!m->items || !m->set_start || !m->set_next || !m->set_nwait || !m->set_sig || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
         gram_matcher_free(m);
         return rc;
     }
@@ -274,6 +256,7 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->set_start);
     free(m->set_next);
     free(m->set_nwait);
+    free(m->set_sig);
     free(m->wkey);
     free(m->h_stamp);
     free(m->h_idx);
@@ -339,6 +322,7 @@ int gram_matcher_rollback(gram_matcher *m, size_t n) {
         return vc_errf(VC_EINVAL, "grammar matcher: cannot roll back %zu bytes (%zu consumed)", n, m->n_sets - 1);
     m->n_sets -= n;
     m->n_items = m->set_start[m->n_sets];
+    if (m->n_sig > m->n_sets) m->n_sig = m->n_sets;
     return 0;
 }
 
@@ -348,4 +332,5 @@ void gram_matcher_reset(gram_matcher *m) {
     /* set 0 never changes once built, so the empty input is a rollback to it */
     m->n_sets = 1;
     m->n_items = m->set_start[1];
+    if (m->n_sig > 1) m->n_sig = 1;
 }

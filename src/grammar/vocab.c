@@ -6,25 +6,22 @@
  * string). A node ends the tokens tok_ids[tok_first[i] .. tok_first[i + 1]) (several when tokens
  * share their bytes).
  *
- * The mask walks the nodes in order from the matcher's state, feeding each node's byte after
- * rolling back to its parent's depth, and jumps over the subtree of a rejected byte. A later
- * speed-up (per-state precomputed token sets) can replace the walk for states it knows. */
+ * The plain mask walk (gram_mask_walk) visits the nodes in order from the matcher's state, feeding
+ * each node's byte after rolling back to its parent's depth, and jumps over the subtree of a
+ * rejected byte. gram_matcher_mask (cache.c) walks the same trie through the grammar's cache of
+ * byte transitions instead, and keeps the masks it made. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/ckd.h"
 #include "base/err.h"
 #include "grammar/grammar.h"
+#include "grammar/internal.h"
 
-struct gram_vocab {
-    int n_tokens;
-    uint32_t n_nodes;
-    unsigned char *byte; /* [n_nodes] the edge byte into the node (0 for the root) */
-    uint32_t *depth;     /* [n_nodes] bytes from the root */
-    uint32_t *end;       /* [n_nodes] one past the node's subtree */
-    uint32_t *tok_first; /* [n_nodes + 1] */
-    int32_t *tok_ids;    /* [tokens of length > 0] */
-};
+/* the vocabularies made in this process, for gram_vocab.uid */
+static atomic_ullong vocab_uids;
+
 
 typedef struct {
     const unsigned char *const *tok;
@@ -61,6 +58,7 @@ int gram_vocab_new(const unsigned char *const *tok, const size_t *len, int n, gr
     uint32_t *stack = NULL;
     if (!v || !ids) goto oom;
     v->n_tokens = n;
+    v->uid = atomic_fetch_add(&vocab_uids, 1) + 1;
     /* nodes: at most 1 + the total bytes of all tokens */
     size_t total = 1, maxlen = 0;
     int m = 0;
@@ -107,6 +105,7 @@ int gram_vocab_new(const unsigned char *const *tok, const size_t *len, int n, gr
     }
     for (size_t d = path + 1; d-- > 0;) v->end[stack[d]] = nn;
     v->n_nodes = nn;
+    v->max_depth = (uint32_t)maxlen;
     /* token lists: counts to offsets; the sorted order puts a node's tokens consecutively */
     uint32_t acc = 0;
     for (uint32_t i = 0; i < nn; i++) {
@@ -126,7 +125,7 @@ oom:
     return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
 }
 
-int gram_matcher_mask(gram_matcher *m, const gram_vocab *v, uint32_t *mask) {
+int gram_mask_walk(gram_matcher *m, const gram_vocab *v, uint32_t *mask) {
     memset(mask, 0, ((size_t)v->n_tokens + 31) / 32 * sizeof *mask);
     size_t base = gram_matcher_consumed(m), cur = 0; /* cur: bytes fed beyond base */
     int count = 0, rc = 0;

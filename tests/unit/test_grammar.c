@@ -649,48 +649,168 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void test_mask_timing(void) {
-    enum { N = 150000 };
-    unsigned char(*buf)[12] = malloc(N * sizeof *buf);
-    const unsigned char **tp = malloc(N * sizeof *tp);
-    size_t *tl = malloc(N * sizeof *tl);
+/* A BPE-like synthetic vocabulary of n tokens: words with a leading space, punctuation runs, raw bytes. */
+static void synth_vocab(int n, unsigned char (*buf)[12], const unsigned char **tp, size_t *tl) {
     static const char punct[] = "{}[]\",:. -_'()0123456789\n";
-    for (int i = 0; i < N; i++) { /* BPE-like: words with a leading space, punctuation runs, raw bytes */
+    for (int i = 0; i < n; i++) {
         unsigned k = rnd() % 10;
         size_t l = 0;
         if (i < 256) buf[i][l++] = (unsigned char)i;
         else if (k < 6) {
             if (rnd() & 1) buf[i][l++] = ' ';
-            for (size_t n = 1 + rnd() % 9; n--;) buf[i][l++] = (unsigned char)('a' + rnd() % 26);
+            for (size_t c = 1 + rnd() % 9; c--;) buf[i][l++] = (unsigned char)('a' + rnd() % 26);
         } else if (k < 9) {
-            for (size_t n = 1 + rnd() % 4; n--;) buf[i][l++] = (unsigned char)punct[rnd() % (sizeof punct - 1)];
+            for (size_t c = 1 + rnd() % 4; c--;) buf[i][l++] = (unsigned char)punct[rnd() % (sizeof punct - 1)];
         } else {
-            for (size_t n = 1 + rnd() % 3; n--;) buf[i][l++] = (unsigned char)(0x80 + rnd() % 0x80);
+            for (size_t c = 1 + rnd() % 3; c--;) buf[i][l++] = (unsigned char)(0x80 + rnd() % 0x80);
         }
         tp[i] = buf[i], tl[i] = l;
     }
+}
+
+/* A random allowed token of mask (n tokens), or -1. */
+static int pick(const uint32_t *mask, int n) {
+    int count = 0;
+    for (int t = 0; t < n; t++) count += mask[t >> 5] >> (t & 31) & 1;
+    if (!count) return -1;
+    int k = (int)(rnd() % (unsigned)count);
+    for (int t = 0; t < n; t++)
+        if ((mask[t >> 5] >> (t & 31) & 1) && k-- == 0) return t;
+    return -1;
+}
+
+/* Random generations through two cached matchers of g (which share its cache) and one plain matcher,
+ * all fed the same tokens: at every step a cached mask equals the plain walk's. Returns the masks compared. */
+static int cache_walks(gram_grammar *g, const gram_vocab *v, const unsigned char *const *tp, const size_t *tl, int n,
+                       int steps) {
+    gram_matcher *m[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) CHECK(gram_matcher_new(g, &m[i]) == 0);
+    if (!m[0] || !m[1] || !m[2]) return 0;
+    gram_matcher_use_cache(m[2], 0);
+    size_t words = ((size_t)n + 31) / 32;
+    uint32_t *mk[3];
+    for (int i = 0; i < 3; i++) mk[i] = calloc(words, sizeof *mk[i]);
+    int compared = 0;
+    for (int step = 0; step < steps; step++) {
+        int who = (int)(rnd() % 2); /* either cached matcher (all three hold the same input) */
+        int a = gram_matcher_mask(m[who], v, mk[who]), b = gram_matcher_mask(m[2], v, mk[2]);
+        CHECK_MSG(a == b && !memcmp(mk[who], mk[2], words * sizeof *mk[2]), "step %d: cached mask (%d tokens) "
+                  "differs from the walk (%d tokens) after %zu bytes", step, a, b, gram_matcher_consumed(m[2]));
+        compared++;
+        int t = pick(mk[2], n);
+        if (t < 0 || rnd() % 64 == 0) { /* the end, or a restart */
+            for (int i = 0; i < 3; i++) gram_matcher_reset(m[i]);
+            continue;
+        }
+        for (int i = 0; i < 3; i++) CHECK(gram_matcher_feed(m[i], tp[t], tl[t]) == 0);
+        if (rnd() % 16 == 0) { /* and some rollbacks */
+            size_t back = rnd() % (gram_matcher_consumed(m[2]) + 1);
+            for (int i = 0; i < 3; i++) gram_matcher_rollback(m[i], back);
+        }
+    }
+    for (int i = 0; i < 3; i++) free(mk[i]), gram_matcher_free(m[i]);
+    return compared;
+}
+
+/* The cache (cache.c) answers exactly as the plain walk: on the JSON grammar, with its memory bound
+ * ample and tiny (emptied again and again), and on a right-recursive grammar (every set a new name). */
+static void test_mask_cache(void) {
+    enum { N = 3000 };
+    unsigned char(*buf)[12] = malloc(N * sizeof *buf);
+    const unsigned char **tp = malloc(N * sizeof *tp);
+    size_t *tl = malloc(N * sizeof *tl);
+    synth_vocab(N, buf, tp, tl);
+    for (int i = 256; i < 300; i++) { /* and tokens that close strings and open values */
+        static const char *const extra[] = {"\":", "\", \"", "\"}", "{\"", "\":\"", "\":[", "],", "\\n", "\\\""};
+        const char *e = extra[i % 9];
+        tl[i] = strlen(e);
+        memcpy(buf[i], e, tl[i]);
+    }
     gram_vocab *v = NULL;
     gram_grammar *g = NULL;
-    gram_matcher *m = NULL;
     CHECK(gram_vocab_new(tp, tl, N, &v) == 0);
     CHECK(json_grammar(&g) == 0);
-    CHECK(g && gram_matcher_new(g, &m) == 0);
-    uint32_t *mask = malloc((N + 31) / 32 * sizeof *mask);
-    static const char *const states[] = {"", "{", "{\"key\"", "{\"key\": ", "{\"key\": 12", "{\"key\": \"val"};
-    for (int s = 0; m && s < 6; s++) {
+    if (!v || !g) return;
+    int n = cache_walks(g, v, tp, tl, N, 600);
+    gram_cache_stats st;
+    gram_grammar_cache_stats(g, &st);
+    printf("  JSON: %d masks equal to the walk; cache: %llu of %llu masks hit, %llu states, %llu transitions, "
+           "%llu KiB\n", n, (unsigned long long)st.mask_hits, (unsigned long long)st.masks,
+           (unsigned long long)st.states, (unsigned long long)st.transitions, (unsigned long long)(st.bytes >> 10));
+    CHECK(st.mask_hits > st.masks / 4 && st.flushes == 0);
+    gram_grammar_cache_limit(g, 20000); /* below one state's transitions and a mask: emptied before most masks */
+    n = cache_walks(g, v, tp, tl, N, 300);
+    gram_grammar_cache_stats(g, &st);
+    printf("  JSON, 20 kB cache: %d masks equal to the walk; emptied %llu times\n", n, (unsigned long long)st.flushes);
+    CHECK(st.flushes > 10);
+    gram_free(g);
+    /* r ::= 'a' r | '{' r '}' | 'b': nested, right recursive, so names keep growing */
+    gram_builder *b = NULL;
+    CHECK(gram_builder_new(0, &b) == 0);
+    int r = gram_rule(b, "r");
+    gram_alt(b, r), gram_add_byte(b, 'a'), gram_add_rule(b, r);
+    gram_alt(b, r), gram_add_byte(b, '{'), gram_add_rule(b, r), gram_add_byte(b, '}');
+    gram_alt(b, r), gram_add_byte(b, 'b');
+    g = NULL;
+    CHECK(gram_build(b, r, &g) == 0);
+    gram_builder_free(b);
+    const char *small[] = {"a", "b", "{", "}", "aa", "ab", "{a", "}}", "b}", "a{b}", "{{", "aaaa"};
+    const unsigned char *sp[12];
+    size_t sl[12];
+    for (int i = 0; i < 12; i++) sp[i] = (const unsigned char *)small[i], sl[i] = strlen(small[i]);
+    gram_vocab *sv = NULL;
+    CHECK(gram_vocab_new(sp, sl, 12, &sv) == 0);
+    if (g && sv) printf("  right recursion: %d masks equal to the walk\n", cache_walks(g, sv, sp, sl, 12, 400));
+    gram_free(g);
+    gram_vocab_free(sv);
+    gram_vocab_free(v);
+    free(buf), free(tp), free(tl);
+}
+
+/* Mask time after a few JSON prefixes over a synthetic 150k vocabulary: the plain walk, the first
+ * cached mask of the state (the cache holds only what earlier states left), and a repeated one. */
+static void test_mask_timing(void) {
+    enum { N = 150000 };
+    unsigned char(*buf)[12] = malloc(N * sizeof *buf);
+    const unsigned char **tp = malloc(N * sizeof *tp);
+    size_t *tl = malloc(N * sizeof *tl);
+    synth_vocab(N, buf, tp, tl);
+    gram_vocab *v = NULL;
+    gram_grammar *g = NULL;
+    gram_matcher *m = NULL, *plain = NULL;
+    CHECK(gram_vocab_new(tp, tl, N, &v) == 0);
+    CHECK(json_grammar(&g) == 0);
+    CHECK(g && gram_matcher_new(g, &m) == 0 && gram_matcher_new(g, &plain) == 0);
+    if (plain) gram_matcher_use_cache(plain, 0);
+    size_t words = (N + 31) / 32;
+    uint32_t *mask = malloc(words * sizeof *mask), *ref = malloc(words * sizeof *ref);
+    static const char *const states[] = {"", "{", "{\"key\"", "{\"key\": ", "{\"key\": 12", "{\"key\": \"val",
+                                         "{\"key\": \"value with more"};
+    for (int s = 0; m && plain && s < 7; s++) {
         gram_matcher_reset(m);
+        gram_matcher_reset(plain);
         CHECK(gram_matcher_feed(m, states[s], strlen(states[s])) == 0);
-        int reps = 0, n = 0;
-        double t0 = now_s(), dt;
+        CHECK(gram_matcher_feed(plain, states[s], strlen(states[s])) == 0);
+        double t0 = now_s();
+        int nref = gram_matcher_mask(plain, v, ref);
+        double walk = now_s() - t0;
+        t0 = now_s();
+        int n = gram_matcher_mask(m, v, mask);
+        double first = now_s() - t0;
+        CHECK_MSG(n == nref && !memcmp(mask, ref, words * sizeof *ref), "state %s: cached mask differs", states[s]);
+        int reps = 0;
+        t0 = now_s();
         do /* up to 50 masks or 50 ms (the sanitizer builds are slower) */
             n = gram_matcher_mask(m, v, mask), reps++;
-        while (reps < 50 && (dt = now_s() - t0) < 0.05);
-        dt = (now_s() - t0) / reps;
-        printf("  mask after %-16s %6d of %d tokens allowed, %8.1f us\n", states[s], n, N, dt * 1e6);
+        while (reps < 50 && now_s() - t0 < 0.05);
+        double again = (now_s() - t0) / reps;
+        printf("  mask after %-26s %6d of %d allowed: walk %8.1f us, cached first %8.1f us, again %6.1f us\n",
+               states[s], n, N, walk * 1e6, first * 1e6, again * 1e6);
         CHECK(n > 0);
     }
-    free(mask);
+    free(mask), free(ref);
     gram_matcher_free(m);
+    gram_matcher_free(plain);
     gram_free(g);
     gram_vocab_free(v);
     free(buf), free(tp), free(tl);
@@ -701,6 +821,7 @@ int main(void) {
     test_utf8();
     test_errors();
     test_rollback();
+    test_mask_cache();
     test_mask_timing();
     TEST_END();
 }
