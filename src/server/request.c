@@ -16,6 +16,7 @@
 #include "engine/detok.h"
 #include "engine/params_json.h"
 #include "server/structured.h"
+#include "server/tools.h"
 #include "base/sbuf.h"
 
 static void vfail(srv_error *e, int status, const char *type, const char *param, const char *fmt, va_list ap) {
@@ -475,11 +476,6 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
 
 static int chat_prompt(const srv_ctx *c, const cJSON *o, srv_request *r, srv_error *err) {
     if (!c->tok) return srv_fail(err, 400, NULL, "chat completions need a tokenizer; this model has none");
-    const cJSON *tc = field(o, "tool_choice");
-    if (tc && !(cJSON_IsString(tc) && !strcmp(tc->valuestring, "none")))
-        return srv_fail(err, 400, "tool_choice",
-                        "\"auto\", \"required\" and named tool choice are not supported by this server yet "
-                        "(tool_choice \"none\" is; tools are passed to the chat template)");
     char *text = NULL;
     size_t len = 0;
     if (render_chat(c, o, &text, &len, err)) return -1;
@@ -589,8 +585,12 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         goto out;
     }
     if (check_seqs(c, 1, r->sp.n, err)) goto out;
-    /* structured output: the grammar the sampling params carry (one reference, released with them) */
-    if (so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
+    /* structured output: the grammar the sampling params carry (one reference, released with them); with
+     * tool_choice "required" or a named function it is the tools' schema, which replaces any other (tools.c) */
+    if (chat && (check_tools(field(o, "tools"), err) ||
+                 tool_from_request(c->so_cache, o, &r->tool_mode, &r->tool_name, &r->sp.grammar, err)))
+        goto out;
+    if (!r->tool_mode && so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
     const cJSON *bw = field(o, "bad_words");
     int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
     if (brc) {
@@ -700,6 +700,7 @@ void srv_request_free(srv_request *r) {
     free(r->text);
     free(r->max_tokens);
     free(r->echo_prefix);
+    free(r->tool_name);
     eng_params_free(&r->sp);
     memset(r, 0, sizeof *r);
 }

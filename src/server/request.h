@@ -68,6 +68,9 @@ typedef struct {
     char *echo_prefix;           /* chat echo: the final assistant message's content, else NULL */
     int *max_tokens;             /* [n_prompts] the max_tokens each prompt runs with */
     int tokens_as_ids;           /* return_tokens_as_token_ids: logprob tokens as "token_id:N" */
+    int tool_mode;               /* chat: TOOL_NONE, TOOL_REQUIRED or TOOL_NAMED (tools.h); sp.grammar is then
+                                    the tools' schema */
+    char *tool_name;             /* TOOL_NAMED: the function tool_choice names */
 } srv_request;
 
 /* Parse body (len bytes, not necessarily NUL-terminated). */
