@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/rng.h"
 #include "engine/detok.h"
+#include "server/tools.h"
 
 /* One token's logprobs as vLLM builds its dict: the sampled token first, then
  * the top entries best first, each id once. */
@@ -35,6 +36,7 @@ typedef struct {
     int n_lp, cap_lp;
     size_t chars_sent;           /* streaming text_offset */
     int echoed;
+    tool_scan ts;                /* tool_choice "required" / named: the calls read from the text */
 } comp_state;
 
 struct oa_job {
@@ -110,6 +112,10 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
             return srv_fail(err, 500, NULL, "%s", vc_errmsg());
         }
         j->c[i].stop_token = -1;
+        if (j->r.tool_mode && tool_scan_init(&j->c[i].ts, j->r.tool_mode, j->r.tool_name)) {
+            oa_free(j);
+            return srv_fail(err, 500, NULL, "out of memory");
+        }
     }
     make_id(j->id, sizeof j->id, chat ? "chatcmpl-" : "cmpl-");
     j->created = (long)time(NULL);
@@ -146,6 +152,7 @@ void oa_free(oa_job *j) {
     }
     for (int i = 0; j->c && i < j->total; i++) {
         dt_free(&j->c[i].dt);
+        tool_scan_free(&j->c[i].ts);
         for (int k = 0; k < j->c[i].n_lp; k++) {
             free(j->c[i].lp[k].ids);
             free(j->c[i].lp[k].vals);
@@ -512,6 +519,55 @@ static void usage_json(oa_job *j, sbuf *o, int prompt, int completion, int cache
     sb_str(o, "}");
 }
 
+/* ---- tool calls (tool_choice "required" or a named function, tools.h) ---- */
+
+/* As vLLM since its finish_reason was aligned with OpenAI's: "tool_calls" for "required" once the output
+ * ended where the grammar lets it ("stop") with a call in it; a named function keeps "stop". */
+static const char *choice_finish(const oa_job *j, const comp_state *c) {
+    if (j->r.tool_mode == TOOL_REQUIRED && c->finish == ENG_FINISH_STOP && c->ts.n_calls && c->ts.calls[0].name)
+        return "tool_calls";
+    return finish_name(c->finish);
+}
+
+/* One call as vLLM's ToolCall / DeltaToolCall dumps it: {"id","type","index"?,"function":{"name","arguments"}}
+ * for the first piece (index < 0: none, the non-streaming form), {"index","function":{"arguments"}} after. */
+static void tool_call_json(sbuf *o, const tool_call *t, int index, int head, size_t from) {
+    char id[64];
+    if (head) {
+        make_id(id, sizeof id, "chatcmpl-tool-"); /* vLLM's make_tool_call_id: the prefix and a uuid4 in hex */
+        sb_printf(o, "{\"id\":\"%s\",\"type\":\"function\",", id);
+        if (index >= 0) sb_printf(o, "\"index\":%d,", index);
+        sb_str(o, "\"function\":{\"name\":");
+        sb_jstrz(o, t->name);
+        sb_str(o, ",");
+    } else {
+        sb_printf(o, "{\"index\":%d,\"function\":{", index);
+    }
+    sb_str(o, "\"arguments\":");
+    sb_jstr(o, t->args.b ? t->args.b + from : "", t->args.n - from);
+    sb_str(o, "}}");
+}
+
+/* The message of a tool_choice completion: content "" (after any echo), the calls read from the text, each
+ * call's arguments its JSON text as generated (vLLM re-serializes required calls' parameters with
+ * json.dumps; the model's own text is what a stream sends too). */
+static void tool_message(oa_job *j, sbuf *o, comp_state *c) {
+    const char *d;
+    size_t dn;
+    dt_delta(&c->dt, &d, &dn); /* the whole text, once */
+    tool_scan_feed(&c->ts, d, dn);
+    if (c->ts.oom) j->oom = 1;
+    sb_str(o, "\"message\":{\"role\":\"assistant\",\"content\":");
+    sb_jstrz(o, j->r.echo_prefix ? j->r.echo_prefix : "");
+    sb_str(o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,\"tool_calls\":[");
+    for (int k = 0, w = 0; k < c->ts.n_calls; k++) {
+        if (!c->ts.calls[k].name) continue;
+        if (w++) sb_str(o, ",");
+        tool_call_json(o, &c->ts.calls[k], -1, 1, 0);
+    }
+    sb_str(o, "],\"reasoning_content\":null}");
+}
+
 /* Apply the pending events, without waiting. */
 static void pump(oa_job *j, int *touched) {
     srv_event *ev;
@@ -547,7 +603,12 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
         int p = i / j->r.sp.n;
         ctoks += c->n_tokens;
         sb_printf(&o, "%s{\"index\":%d,", i ? "," : "", i);
-        if (j->r.chat) {
+        if (j->r.chat && j->r.tool_mode) {
+            tool_message(j, &o, c);
+            sb_str(&o, ",\"logprobs\":");
+            if (j->r.logprobs >= 0) chat_logprobs(j, &o, c);
+            else sb_str(&o, "null");
+        } else if (j->r.chat) {
             sb_str(&o, "\"message\":{\"role\":\"assistant\",\"content\":");
             sbuf t = {0};
             if (j->r.echo_prefix) sb_str(&t, j->r.echo_prefix);
@@ -571,7 +632,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
             if (j->r.logprobs >= 0) completion_logprobs(j, &o, c, p, j->r.echo, 0);
             else sb_str(&o, "null");
         }
-        sb_printf(&o, ",\"finish_reason\":\"%s\",\"stop_reason\":", finish_name(c->finish));
+        sb_printf(&o, ",\"finish_reason\":\"%s\",\"stop_reason\":", choice_finish(j, c));
         stop_reason_json(&o, c);
         if (!j->r.chat) {
             sb_str(&o, ",\"prompt_logprobs\":");
@@ -614,6 +675,20 @@ static void chunk_usage(oa_job *j, sbuf *o, int ci) {
     usage_json(j, o, j->r.len[ci / j->r.sp.n], j->c[ci].n_tokens, 0);
 }
 
+/* A stream choice's end: finish_reason (and stop_reason), then the chunk's usage. */
+static void choice_end(oa_job *j, sbuf *o, comp_state *c, int ci) {
+    if (c->done) {
+        sb_printf(o, ",\"finish_reason\":\"%s\",\"stop_reason\":", choice_finish(j, c));
+        stop_reason_json(o, c);
+    } else {
+        sb_str(o, ",\"finish_reason\":null");
+        if (!j->r.chat) sb_str(o, ",\"stop_reason\":null");
+    }
+    sb_str(o, "}]");
+    chunk_usage(j, o, ci);
+    sb_str(o, "}\n\n");
+}
+
 static void stream_choice(oa_job *j, sbuf *o, int ci) {
     comp_state *c = &j->c[ci];
     int p = ci / j->r.sp.n;
@@ -647,16 +722,45 @@ static void stream_choice(oa_job *j, sbuf *o, int ci) {
         sb_free(&t);
     }
     clear_lp(c);
-    if (c->done) {
-        sb_printf(o, ",\"finish_reason\":\"%s\",\"stop_reason\":", finish_name(c->finish));
-        stop_reason_json(o, c);
-    } else {
-        sb_str(o, ",\"finish_reason\":null");
-        if (!j->r.chat) sb_str(o, ",\"stop_reason\":null");
+    choice_end(j, o, c, ci);
+}
+
+/* A tool_choice completion's chunk: "delta": {"tool_calls": [...]} with what is new of each call, a call's
+ * first piece with its id, type and name (the openai client's stream helpers join the pieces by index).
+ * Nothing new and not finished: no chunk; its logprobs wait for the next one. */
+static void stream_tool_choice(oa_job *j, sbuf *o, int ci) {
+    comp_state *c = &j->c[ci];
+    const char *d;
+    size_t dn;
+    dt_delta(&c->dt, &d, &dn);
+    tool_scan_feed(&c->ts, d, dn);
+    if (c->ts.oom) j->oom = 1;
+    sbuf calls = {0};
+    int w = 0;
+    for (int k = 0; k < c->ts.n_calls; k++) {
+        tool_call *t = &c->ts.calls[k];
+        if (!t->name) break; /* announced in order */
+        if (t->sent_head && t->sent_args == t->args.n) continue;
+        if (w++) sb_str(&calls, ",");
+        tool_call_json(&calls, t, k, !t->sent_head, t->sent_args);
+        t->sent_head = 1;
+        t->sent_args = t->args.n;
     }
-    sb_str(o, "}]");
-    chunk_usage(j, o, ci);
-    sb_str(o, "}\n\n");
+    if (!w && !c->done) return;
+    chunk_head(j, o);
+    sb_printf(o, ",\"choices\":[{\"index\":%d,\"delta\":{", ci);
+    if (w) {
+        sb_str(o, "\"tool_calls\":[");
+        sb_raw(o, calls.b, calls.n);
+        sb_str(o, "]");
+    }
+    o->oom |= calls.oom;
+    sb_free(&calls);
+    sb_str(o, "},\"logprobs\":");
+    if (j->r.logprobs >= 0) chat_logprobs(j, o, c);
+    else sb_str(o, "null");
+    clear_lp(c);
+    choice_end(j, o, c, ci);
 }
 
 int oa_stream(oa_job *j, sbuf *out, int *done) {
@@ -689,7 +793,8 @@ int oa_stream(oa_job *j, sbuf *out, int *done) {
         pump(j, touched); /* then one chunk per completion that moved, in index order */
         for (int i = 0; i < j->total; i++)
             if (touched[i]) {
-                stream_choice(j, out, i);
+                if (j->r.chat && j->r.tool_mode) stream_tool_choice(j, out, i);
+                else stream_choice(j, out, i);
                 touched[i] = 0;
             }
         if (j->oom) { /* a chunk could not be made whole: the stream ends with an error instead */
