@@ -178,7 +178,7 @@ fi
 hostile=server_hostile
 # the hostile client tests the HTTP layer, which does not depend on the device: once, on the CPU
 [ "${VLLMC_TEST_DEVICE:-}" = gpu ] && hostile=
-for t in server_openai server_http server_load server_structured $hostile; do
+for t in server_openai server_http server_load server_structured server_tools $hostile; do
   echo "  node tests/js/$t.mjs"
   if node "tests/js/$t.mjs"; then ok "$t.mjs"; else bad "$t.mjs (see the FAIL lines above)"; fi
 done
