@@ -1,6 +1,8 @@
 /* vllmc generate: offline generation through the engine (vLLM's LLM.generate):
  * every prompt is queued at once and the engine batches them continuously.
- * One JSON line per prompt, in prompt order. */
+ * One JSON line per prompt, in prompt order. Structured output: one constraint
+ * from the flags for every prompt, or a --prompts-file line's own (the server's
+ * fields), both through grammar/spec.h. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "engine/detok.h"
 #include "engine/offline.h"
 #include "engine/params_json.h"
+#include "grammar/spec.h"
 #include "stack.h"
 #include "tokenizer/tokenizer.h"
 
@@ -27,11 +30,19 @@ static const char usage[] =
     "       [--dtype D] [--kv-cache-dtype auto|bfloat16|float16|float32] [--device auto|cpu|gpu]\n"
     "       [--gpu-memory-utilization F] [--block-size B] [--max-model-len L] [--max-num-seqs S]\n"
     "       [--max-num-batched-tokens T] [--max-logprobs N (default: vocab)] [--no-enable-prefix-caching]\n"
-    "       [--scheduling-policy fcfs|priority] [--revision REV] [--download-dir DIR] --json\n"
+    "       [--scheduling-policy fcfs|priority] [--revision REV] [--download-dir DIR]\n"
+    "       [--json-schema FILE | --regex R | --choice A,B,... | --grammar FILE | --json-object]\n"
+    "       [--disable-any-whitespace] --json\n"
     "MODEL_DIR may be a Hugging Face repo id ORG/NAME instead (downloaded into the Hugging Face cache:\n"
     "--download-dir, else HF_HUB_CACHE, else HF_HOME/hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
-    "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n";
+    "\"prompt_token_ids\", plus optional sampling fields (vLLM names) and \"priority\".\n"
+    "Structured output (at most one constraint, for every prompt): --json-schema FILE (a JSON Schema),\n"
+    "--regex R (the whole output matches R), --choice A,B,... (exactly one of them; write \\, for a comma\n"
+    "inside a choice, \\\\ for a backslash), --grammar FILE (GBNF), --json-object (any JSON object);\n"
+    "--disable-any-whitespace: no whitespace between JSON tokens. A --prompts-file line may carry its own,\n"
+    "as a server request does (\"structured_outputs\", \"response_format\", \"guided_json\"/_regex/_choice/\n"
+    "_grammar), which replaces the command line's for that line (\"response_format\": {\"type\": \"text\"}: none).\n";
 
 typedef struct {
     int32_t *ids;
@@ -122,9 +133,22 @@ static int encode(const tok_tokenizer *tok, const char *text, size_t len, int32_
     return 0;
 }
 
-/* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority. */
+/* A prompts-file line's own constraint (the server's fields, read by grammar/spec.c) replaces the
+ * command line's in sp; "response_format": {"type": "text"} removes it. */
+static int line_constraint(const cJSON *o, gram_spec_cache *cache, eng_sampling_params *sp, gram_spec_error *e) {
+    gram_spec s;
+    gram_grammar *gr = NULL;
+    if (gram_spec_read(o, &s, e)) return -1;
+    if (s.kind == GRAM_SPEC_NONE && !s.text) return 0;
+    if (s.kind != GRAM_SPEC_NONE && gram_spec_compile(cache, &s, &gr, e)) return -1;
+    gram_free(sp->grammar);
+    sp->grammar = gr;
+    return 0;
+}
+
+/* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority, a constraint. */
 static int read_prompts_file(const char *path, const tok_tokenizer *tok, const eng_sampling_params *base,
-                             prompt_in **ps, int *np, int *cap) {
+                             gram_spec_cache *cache, prompt_in **ps, int *np, int *cap) {
     char *text;
     size_t len;
     if (vc_read_file(path, (size_t)1 << 30, &text, &len)) {
@@ -155,6 +179,11 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
             const cJSON *bw = cJSON_GetObjectItemCaseSensitive(o, "bad_words");
             if (eng_params_from_json(o, &sp) || (bw && !cJSON_IsNull(bw) && dt_add_bad_words(tok, bw, &sp))) {
                 cli_error("%s:%d: %s", path, line, vc_errmsg());
+                rc = -1;
+            }
+            gram_spec_error se;
+            if (!rc && line_constraint(o, cache, &sp, &se)) {
+                cli_error("%s:%d: %s", path, line, se.message);
                 rc = -1;
             }
             const cJSON *pt = cJSON_GetObjectItemCaseSensitive(o, "prompt_token_ids");
@@ -194,6 +223,18 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
     return rc;
 }
 
+/* The structured-output flags: at most one is given. */
+typedef struct {
+    const char *flag;
+    gram_spec_kind kind;
+    int arg;                   /* 0: takes no value; 1: the value is the constraint; 2: a file holding it */
+} so_flag_def;
+
+static const so_flag_def so_flags[] = {
+    {"--json-schema", GRAM_SPEC_JSON, 2}, {"--regex", GRAM_SPEC_REGEX, 1}, {"--choice", GRAM_SPEC_CHOICE, 1},
+    {"--grammar", GRAM_SPEC_GRAMMAR, 2},  {"--json-object", GRAM_SPEC_JSON_OBJECT, 0},
+};
+
 /* The command line, parsed before anything is loaded. */
 typedef struct {
     stk_params st;             /* model, --dtype, --device, ..., engine config */
@@ -204,6 +245,9 @@ typedef struct {
     int ntexts;
     const char **files;        /* [nfiles] --prompts-file */
     int nfiles;
+    const so_flag_def *so;     /* the structured-output flag given; NULL: none */
+    const char *so_arg;        /* its value */
+    int so_no_ws;              /* --disable-any-whitespace */
     int json;
 } gen_args;
 
@@ -214,6 +258,109 @@ static void gen_args_free(gen_args *g) {
     free(g->files);
     free(g->texts);
     eng_params_free(&g->sp);
+}
+
+/* The index in so_flags of argv's current flag (consumed), or -1. */
+static int so_flag_match(cli_args *a) {
+    for (int i = 0; i < (int)(sizeof so_flags / sizeof *so_flags); i++)
+        if (cli_flag(a, so_flags[i].flag)) return i;
+    return -1;
+}
+
+/* --choice A,B,...: the choices split at commas; inside a choice \, is a comma and \\ a backslash
+ * (any other backslash is an error, so nothing is guessed). 0 or 2 (message printed). */
+static int parse_choice(const char *arg, cJSON **out) {
+    size_t n = strlen(arg), k = 0;
+    cJSON *list = cJSON_CreateArray();
+    char *buf = malloc(n + 1);
+    int rc = list && buf ? 0 : 2;
+    for (size_t i = 0; !rc; i++) {
+        char c = arg[i];
+        if (c == '\\') {
+            c = arg[++i];
+            if (c != ',' && c != '\\') {
+                cli_error("generate: --choice: a backslash at byte %zu escapes neither ',' nor '\\' (write \\, for a "
+                          "comma inside a choice, \\\\ for a backslash)", i - 1);
+                rc = 2;
+                break;
+            }
+        } else if (c == ',' || c == 0) {
+            buf[k] = 0;
+            k = 0;
+            cJSON *str = cJSON_CreateString(buf);
+            if (!str || !cJSON_AddItemToArray(list, str)) {
+                cJSON_Delete(str);
+                cli_error("out of memory");
+                rc = 2;
+            }
+            if (!c) break;
+            continue;
+        }
+        buf[k++] = c;
+    }
+    if (!list || !buf) cli_error("out of memory");
+    free(buf);
+    if (rc) cJSON_Delete(list);
+    else *out = list;
+    return rc;
+}
+
+/* The command line's constraint, compiled before the model loads, into g->sp.grammar: every prompt's,
+ * unless its --prompts-file line has its own. 0 or 2 (message printed). */
+static int gen_constraint(gen_args *g) {
+    if (g->so_no_ws && (!g->so || (g->so->kind != GRAM_SPEC_JSON && g->so->kind != GRAM_SPEC_JSON_OBJECT))) {
+        cli_error("generate: --disable-any-whitespace applies to --json-schema or --json-object");
+        return 2;
+    }
+    if (!g->so) return 0;
+    const so_flag_def *f = g->so;
+    cJSON *value = NULL;
+    char *text = NULL, *where = NULL;
+    size_t len = 0;
+    int rc = 2;
+    sbuf w = {0}; /* what messages name: the flag, and the file */
+    sb_str(&w, f->flag);
+    if (f->arg == 2) sb_printf(&w, " %s", g->so_arg);
+    if (!(where = sb_take(&w, NULL))) goto oom;
+    if (f->arg == 2) {
+        if (vc_read_file(g->so_arg, (size_t)64 << 20, &text, &len)) {
+            cli_error("generate: %s: %s", f->flag, vc_errmsg());
+            goto out;
+        }
+        if (memchr(text, 0, len)) {
+            cli_error("generate: %s: the file holds a NUL byte", where);
+            goto out;
+        }
+    }
+    if (f->kind == GRAM_SPEC_JSON) {
+        js_error je;
+        if (!(value = js_parse(text, len, &je))) {
+            if (je.oom) goto oom;
+            cli_error("generate: %s: not valid JSON: %s", where, je.message);
+            goto out;
+        }
+    } else if (f->kind == GRAM_SPEC_CHOICE) {
+        if (parse_choice(g->so_arg, &value)) goto out;
+    } else if (f->kind != GRAM_SPEC_JSON_OBJECT) { /* the regex, or the grammar file's text */
+        if (!(value = cJSON_CreateString(text ? text : g->so_arg))) goto oom;
+    }
+    gram_spec s;
+    gram_spec_error e;
+    gram_spec_init(&s);
+    s.any_ws = !g->so_no_ws;
+    if (gram_spec_set(&s, f->kind, value, where, &e) || gram_spec_compile(NULL, &s, &g->sp.grammar, &e)) {
+        cli_error("generate: %s", e.message);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+oom:
+    cli_error("out of memory");
+out:
+    cJSON_Delete(value);
+    free(text);
+    free(where);
+    return rc;
 }
 
 /* 0: parsed; 1: --help printed; 2: bad usage (message printed). */
@@ -308,6 +455,20 @@ static int gen_parse(int argc, char **argv, gen_args *g) {
             ec->enable_prefix_caching = 1;
         } else if (cli_flag(&a, "--ignore-eos")) {
             sp->ignore_eos = 1;
+        } else if ((k = so_flag_match(&a)) >= 0) {
+            if (g->so == &so_flags[k]) {
+                cli_error("generate: %s given twice", g->so->flag);
+                return 2;
+            }
+            if (g->so) {
+                cli_error("generate: give at most one of --json-schema, --regex, --choice, --grammar, --json-object "
+                          "(got %s and %s)", g->so->flag, so_flags[k].flag);
+                return 2;
+            }
+            g->so = &so_flags[k];
+            if (g->so->arg && !(g->so_arg = cli_value(&a, g->so->flag))) return 2;
+        } else if (cli_flag(&a, "--disable-any-whitespace")) {
+            g->so_no_ws = 1;
         } else if (cli_flag(&a, "--json")) {
             g->json = 1;
         } else if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -332,7 +493,8 @@ static int gen_parse(int argc, char **argv, gen_args *g) {
         cli_error("generate: only --json output is supported; pass --json");
         return 2;
     }
-    return cli_stack_check(&g->st) ? 2 : 0;
+    if (cli_stack_check(&g->st)) return 2;
+    return gen_constraint(g);
 }
 
 static void print_result(const prompt_in *p, const off_completion *outs, const dt_text *txt, int has_tok) {
@@ -374,6 +536,11 @@ static int gen_run(gen_args *g) {
     off_completion *outs = NULL;
     dt_text *txt = NULL;
     int *first = NULL;
+    gram_spec_cache *cache = NULL; /* the prompts files' constraints: equal ones compiled once */
+    if (g->nfiles && gram_spec_cache_new(64, &cache)) {
+        cli_error("%s", vc_errmsg());
+        goto done;
+    }
     if (stk_open(&g->st, &st)) {
         cli_error("%s", vc_errmsg());
         goto done;
@@ -391,7 +558,10 @@ static int gen_run(gen_args *g) {
             goto done;
     }
     for (int i = 0; i < g->nfiles; i++)
-        if (read_prompts_file(g->files[i], tok, &g->sp, &ps, &np, &cap)) goto done;
+        if (read_prompts_file(g->files[i], tok, &g->sp, cache, &ps, &np, &cap)) {
+            status = 2; /* the file's content is bad input, as a bad flag is */
+            goto done;
+        }
     rq = calloc((size_t)np, sizeof *rq);
     first = calloc((size_t)np + 1, sizeof *first);
     if (!rq || !first) goto done;
@@ -433,6 +603,7 @@ done:
     }
     free(ps);
     stk_free(st);
+    gram_spec_cache_free(cache);
     return status;
 }
 
