@@ -98,6 +98,10 @@ static void print_completion_fields(const off_completion *c, const dt_text *t, i
     if (dt_stop_str(t)) sb_fput_jstr(stdout, dt_stop_str(t), strlen(dt_stop_str(t)));
     else if (c->stop_token >= 0) printf("%d", c->stop_token);
     else printf("null");
+    if (c->error) {
+        printf(",\"error\":");
+        sb_fput_jstr(stdout, c->error, strlen(c->error));
+    }
 }
 
 static int add_prompt(prompt_in **ps, int *np, int *cap, int32_t *ids, int n, const eng_sampling_params *sp,

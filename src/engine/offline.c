@@ -29,6 +29,7 @@ void off_free(off_completion *c, int n) {
         free(c[i].plp_ids);
         free(c[i].plp_vals);
         free(c[i].plp_tok);
+        free(c[i].error);
     }
     memset(c, 0, sizeof *c * (size_t)n);
 }
@@ -144,6 +145,10 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
                 c->stop_token = o[k].stop_token;
                 c->n_cached = o[k].n_cached;
                 c->t_end = t;
+                if (o[k].error && !c->error && !(c->error = strdup(o[k].error))) {
+                    rc = vc_errf(VC_ENOMEM, "out of memory");
+                    break;
+                }
             }
         }
     }

@@ -34,6 +34,7 @@ typedef struct {
     int32_t stop_token;       /* stop_token_ids entry that stopped it, else -1 */
     int n_prompt, n_cached;
     double t_first, t_end;    /* seconds from the start of off_run to the first token / the end */
+    char *error;              /* why the engine ended it (finish ABORT, e.g. by its grammar), else NULL */
 } off_completion;
 
 /* Called for every sampled token; return nonzero to stop that completion now
