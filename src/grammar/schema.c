@@ -819,14 +819,19 @@ static int value(sc *c, const cJSON *s, const char *path) {
 }
 
 int gram_from_json_schema(const cJSON *schema, const gram_schema_opts *o, gram_grammar **out) {
-    static const gram_schema_opts defaults = {1, 0, {0, 0}};
+    static const gram_schema_opts defaults = {.any_whitespace = 1};
     if (!o) o = &defaults;
     *out = NULL;
     sc c = {.root = schema, .o = o, .max_repeat = o->lim.max_repeat ? o->lim.max_repeat : 1000, .ws = -1,
             .string = -1, .chr = -1, .number = -1, .integer = -1, .any = -1};
     int rc = gram_builder_new(o->lim.max_elems, &c.b);
     if (rc) return rc;
-    if (o->any_whitespace) rc = c.ws = ws_rule(&c);
+    if (o->ws_pattern) {
+        rc = gram_regex_rule(c.b, o->ws_pattern, strlen(o->ws_pattern), c.max_repeat, &c.ws);
+        if (rc) vc_err_prefix(rc, "whitespace_pattern");
+    } else if (o->any_whitespace) {
+        rc = c.ws = ws_rule(&c);
+    }
     int root = rc < 0 ? rc : value(&c, schema, "schema");
     if (root >= 0) {
         /* the whole output: the value, with an optional whitespace run around it */

@@ -30,6 +30,8 @@ typedef struct {
     int any_whitespace;      /* 0: no whitespace at all (disable_any_whitespace) */
     int strict;              /* additionalProperties defaults to false */
     gram_limits lim;
+    const char *ws_pattern;  /* not NULL: the whitespace between tokens is this regex (whitespace_pattern),
+                              * whatever any_whitespace says */
 } gram_schema_opts;
 
 /* *out is the grammar of the JSON documents valid against schema. Errors are VC_EINVAL with a

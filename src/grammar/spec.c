@@ -90,8 +90,10 @@ static int read_structured_outputs(const cJSON *so, gram_spec *s, gram_spec_erro
     if (ws && !cJSON_IsBool(ws))
         return FAIL_SHAPE(err, "structured_outputs", "'disable_any_whitespace' must be a boolean");
     if (cJSON_IsTrue(ws)) s->any_ws = 0;
-    if (field(so, "whitespace_pattern"))
-        return FAIL_VALUE(err, "structured_outputs", "'whitespace_pattern' is not supported by this server");
+    const cJSON *wp = field(so, "whitespace_pattern");
+    if (wp && !cJSON_IsNull(wp) && !cJSON_IsString(wp))
+        return FAIL_SHAPE(err, "structured_outputs", "'whitespace_pattern' must be a string");
+    if (cJSON_IsString(wp)) s->ws_pattern = wp->valuestring;
     if (field(so, "structural_tag"))
         return FAIL_VALUE(err, "structured_outputs", "'structural_tag' is not supported by this server");
     return 0;
@@ -111,9 +113,10 @@ int gram_spec_read(const cJSON *obj, gram_spec *s, gram_spec_error *err) {
         const cJSON *v = field(obj, old[i].key);
         if (v && gram_spec_set(s, old[i].kind, v, old[i].key, err)) return VC_EINVAL;
     }
-    if (field(obj, "guided_whitespace_pattern"))
-        return FAIL_VALUE(err, "guided_whitespace_pattern", "'guided_whitespace_pattern' is not supported by this "
-                                                            "server");
+    const cJSON *wp = field(obj, "guided_whitespace_pattern");
+    if (wp && !cJSON_IsNull(wp) && !cJSON_IsString(wp))
+        return FAIL_SHAPE(err, "guided_whitespace_pattern", "'guided_whitespace_pattern' must be a string");
+    if (cJSON_IsString(wp) && !s->ws_pattern) s->ws_pattern = wp->valuestring;
     return 0;
 }
 
@@ -123,6 +126,11 @@ int gram_spec_read(const cJSON *obj, gram_spec *s, gram_spec_error *err) {
 static char *spec_key(const gram_spec *s, size_t *n, gram_spec_error *err) {
     sbuf k = {0};
     sb_printf(&k, "%d %d %d", (int)s->kind, s->strict, s->any_ws);
+    sb_raw(&k, "", 1);
+    if (s->ws_pattern && (s->kind == GRAM_SPEC_JSON || s->kind == GRAM_SPEC_JSON_OBJECT)) {
+        sb_str(&k, "ws:");
+        sb_str(&k, s->ws_pattern);
+    }
     sb_raw(&k, "", 1);
     if (s->kind == GRAM_SPEC_CHOICE) {
         const cJSON *e;
@@ -150,7 +158,7 @@ static char *spec_key(const gram_spec *s, size_t *n, gram_spec_error *err) {
 
 static int compile_json(const gram_spec *s, gram_grammar **g) {
     gram_schema_opts o = {.any_whitespace = s->any_ws, .strict = s->strict,
-                          .lim = {GRAM_SPEC_MAX_ELEMS, GRAM_SPEC_MAX_REPEAT}};
+                          .lim = {GRAM_SPEC_MAX_ELEMS, GRAM_SPEC_MAX_REPEAT}, .ws_pattern = s->ws_pattern};
     if (s->kind == GRAM_SPEC_JSON_OBJECT) {
         cJSON *obj = cJSON_CreateObject();
         cJSON *t = obj ? cJSON_AddStringToObject(obj, "type", "object") : NULL;

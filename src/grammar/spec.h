@@ -41,6 +41,8 @@ typedef struct {
     int strict;            /* json_schema.strict: additionalProperties false by default */
     int any_ws;            /* 1 (default): whitespace allowed between JSON tokens; 0: disable_any_whitespace */
     int text;              /* response_format type "text" was given: no constraint, said outright */
+    const char *ws_pattern; /* whitespace_pattern: a regex for the whitespace between JSON tokens (borrowed;
+                               NULL: the default run; it wins over any_ws) */
 } gram_spec;
 
 typedef struct {

@@ -162,7 +162,7 @@ bad_line "bad schema" "unknown type" '{"prompt": "x", "guided_json": {"type": "s
 bad_line "schema string not JSON" "guided_json: the schema is not valid JSON" '{"prompt": "x", "guided_json": "{bad"}'
 bad_line "bad response_format" "response_format type 'xml' is not supported" '{"prompt": "x", "response_format": {"type": "xml"}}'
 bad_line "bad grammar" "guided_grammar: gbnf: undefined rule" '{"prompt": "x", "guided_grammar": "root ::= y"}'
-bad_line "whitespace_pattern" "'whitespace_pattern' is not supported" '{"prompt": "x", "structured_outputs": {"json": {}, "whitespace_pattern": " "}}'
+bad_line "bad whitespace_pattern" "whitespace_pattern: regex: unbalanced" '{"prompt": "x", "structured_outputs": {"json": {}, "whitespace_pattern": "(a"}}'
 
 # --help documents the flags
 "$V" generate --help | grep -q -- "--json-schema FILE | --regex R | --choice A,B,... | --grammar FILE | --json-object" \

@@ -123,6 +123,25 @@ await C.check("response_format json_object: a JSON object", async () => {
   }
 });
 
+await C.check("whitespace_pattern: the whitespace between JSON tokens is the pattern's", async () => {
+  // bounded, so that a random model ends inside it
+  const schema = { type: "object", properties: { a: { type: "integer", minimum: 0, maximum: 9 }, b: { type: "array", items: { type: "integer", minimum: 0, maximum: 99 }, maxItems: 3 } }, required: ["a", "b"], additionalProperties: false };
+  const valid = ajv.compile(schema);
+  let stops = 0;
+  for (const [field, extra] of [["structured_outputs", { structured_outputs: { json: schema, whitespace_pattern: "\t{0,2}" } }],
+                                ["guided_whitespace_pattern", { guided_json: schema, guided_whitespace_pattern: "\t{0,2}" }]]) {
+    const r = await post(port, CMP, { model, prompt: "x", max_tokens: 80, temperature: 1.5, seed: 3, n: 4, ...extra });
+    assert.equal(r.status, 200, `${field}: ${r.text.slice(0, 200)}`);
+    for (const c of r.json.choices) {
+      if (c.finish_reason !== "stop") continue;
+      stops++;
+      assert.ok(!/[ \n\r]/.test(c.text) && !/\t{3}/.test(c.text), `${field}: ${JSON.stringify(c.text)}`);
+      assert.ok(valid(JSON.parse(c.text)), `${field}: ${JSON.stringify(c.text)}`);
+    }
+  }
+  assert.ok(stops > 0, "no output ended with stop");
+});
+
 for (const [what, extra, want] of [
   ["minimum above maximum", { structured_outputs: { json: { type: "integer", minimum: 5, maximum: 1 } } }, /minimum/],
   ["unknown type", { guided_json: { type: "strnig" } }, /unknown type/],
@@ -134,7 +153,8 @@ for (const [what, extra, want] of [
   ["bad grammar", { guided_grammar: "root ::= missing" }, /missing/],
   ["two constraints", { guided_regex: "a", guided_choice: ["a"] }, /only use one kind/],
   ["empty choice", { guided_choice: [] }, /choices/],
-  ["whitespace_pattern", { structured_outputs: { json: {}, whitespace_pattern: " " } }, /whitespace_pattern/],
+  ["bad whitespace_pattern", { structured_outputs: { json: {}, whitespace_pattern: "(a" } }, /whitespace_pattern: regex/],
+  ["whitespace_pattern not a string", { structured_outputs: { json: {}, whitespace_pattern: 5 } }, /whitespace_pattern/],
   ["a schema that would blow up", { guided_regex: "((a{1000}){1000}){1000}" }, /too large|repeat/],
 ]) {
   await C.check(`invalid constraint: ${what} -> 400 naming it`, async () => {
