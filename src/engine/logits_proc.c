@@ -398,17 +398,15 @@ static int g_apply(lp_state *st, const int32_t *output, int n_output, float *log
     if (st->g_err) return vc_errf(st->g_err, "%s", st->g_msg);
     const float ninf = -INFINITY;
     int any = 0, V = st->vocab;
-    for (int w = 0; w * 32 < V; w++) {
-        uint32_t m = st->g_mask[w];
-        int lo = w * 32, hi = lo + 32 < V ? lo + 32 : V;
+    for (int w = 0; w * 32 < V; w++) { /* a word at a time, visiting only the bits that need work */
+        int lo = w * 32, n = V - lo < 32 ? V - lo : 32;
+        uint32_t valid = n == 32 ? 0xffffffffu : (1u << n) - 1, m = st->g_mask[w] & valid;
         if (m == 0) {
-            for (int i = lo; i < hi; i++) logits[i] = ninf;
+            for (int i = lo; i < lo + n; i++) logits[i] = ninf;
             continue;
         }
-        for (int i = lo; i < hi; i++) {
-            if (m >> (i - lo) & 1) any |= logits[i] > ninf;
-            else logits[i] = ninf;
-        }
+        for (uint32_t z = ~m & valid; z; z &= z - 1) logits[lo + __builtin_ctz(z)] = ninf;
+        for (uint32_t a = m; a && !any; a &= a - 1) any = logits[lo + __builtin_ctz(a)] > ninf;
     }
     if (!any) {
         g_fail(st, "structured output: every token the grammar allows after %d tokens is excluded by "
