@@ -42,7 +42,7 @@ typedef struct {
     size_t key_off;
     uint32_t key_len;
     int32_t mask_count;
-    int32_t *trans; /* NULL or [256] */
+    int32_t *trans; /* NULL or [the grammar's n_byte_classes], by byte class */
     uint32_t *mask; /* NULL or [mask_words] for vocab_uid */
 } cstate;
 
@@ -239,15 +239,15 @@ static int name_sets(gram_cache *c, gram_matcher *m) {
     return 0;
 }
 
-static int set_trans(gram_cache *c, int32_t x, unsigned char b, int32_t y) {
+static int set_trans(gram_cache *c, int nbc, int32_t x, unsigned bc, int32_t y) {
     cstate *s = &c->st[x];
     if (!s->trans) {
         if (c->bytes > c->limit) return 0;
-        if (!(s->trans = malloc(256 * sizeof *s->trans))) return oom();
-        for (int i = 0; i < 256; i++) s->trans[i] = T_UNKNOWN;
-        c->bytes += 256 * sizeof *s->trans;
+        if (!(s->trans = malloc((size_t)nbc * sizeof *s->trans))) return oom();
+        for (int i = 0; i < nbc; i++) s->trans[i] = T_UNKNOWN;
+        c->bytes += (size_t)nbc * sizeof *s->trans;
     }
-    s->trans[b] = y;
+    s->trans[bc] = y;
     c->n_trans++;
     return 0;
 }
@@ -282,20 +282,22 @@ static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *v, int3
     if (rc) return rc;
     memset(mask, 0, ((size_t)v->n_tokens + 31) / 32 * sizeof *mask);
     size_t base = gram_matcher_consumed(m), cur = 0; /* cur: bytes the matcher holds beyond base */
-    int count = 0;
+    int count = 0, nbc = m->g->n_byte_classes;
+    const uint8_t *bclass = m->g->byte_class;
     c->pname[0] = s0;
     for (uint32_t i = 1; i < v->n_nodes;) {
         uint32_t d = v->depth[i];
         unsigned char b = v->byte[i];
+        unsigned bc = bclass[b];
         if (cur >= d) {
             gram_matcher_rollback(m, cur - d + 1);
             cur = d - 1;
         }
         int32_t x = c->pname[d - 1], y = T_UNKNOWN;
-        if (x >= 0 && c->st[x].trans) y = c->st[x].trans[b];
+        if (x >= 0 && c->st[x].trans) y = c->st[x].trans[bc];
         if (y == T_UNKNOWN) {
             if ((rc = step_matcher(c, m, &cur, d, b, &y))) break;
-            if (x >= 0 && y != GRAM_SIG_NONE && (rc = set_trans(c, x, b, y))) break;
+            if (x >= 0 && y != GRAM_SIG_NONE && (rc = set_trans(c, nbc, x, bc, y))) break;
         }
         if (y == T_REJECT) {
             i = v->end[i];

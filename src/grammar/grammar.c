@@ -434,6 +434,25 @@ static void mark_rules(const gram_builder *b, size_t *need, const size_t *occ_fi
     }
 }
 
+/* The coarsest partition of the byte values that no class of the grammar splits: bytes in one part
+ * are fed alike by every state, so the cache records one transition per part. */
+static void byte_partition(gram_grammar *g) {
+    int n = 1;
+    memset(g->byte_class, 0, sizeof g->byte_class);
+    for (int k = 0; k < g->n_classes && n < 256; k++) {
+        int16_t map[2][256];
+        memset(map, 0xff, sizeof map);
+        int m = 0;
+        for (int c = 0; c < 256; c++) {
+            int in = gram_bytes_has(&g->classes[k], (unsigned)c), p = g->byte_class[c];
+            if (map[in][p] < 0) map[in][p] = (int16_t)m++;
+            g->byte_class[c] = (uint8_t)map[in][p];
+        }
+        n = m;
+    }
+    g->n_byte_classes = n;
+}
+
 int gram_build(gram_builder *b, int root, gram_grammar **out) {
     *out = NULL;
     char nb[32];
@@ -541,6 +560,7 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
         for (size_t i = first[a]; i < first[a + 1]; i++) need[a] += e[i] >= 0 ? 1 : BIG;
     }
     mark_rules(b, need, occ_first, occ, g->nullable, stack);
+    byte_partition(g);
     free(first);
     free(e);
     free(prod);

@@ -152,6 +152,8 @@ struct gram_grammar {
     char **names;         /* [n_rules] NULL where unnamed */
     atomic_int refs;      /* references (gram_retain / gram_free) */
     gram_cache *cache;    /* the one mutable part, behind its own lock: matcher states, transitions, masks */
+    uint8_t byte_class[256]; /* bytes every class of the grammar treats alike share a number here... */
+    int n_byte_classes;      /* ...in [0, n_byte_classes): they lead any matcher state to the same state */
 };
 
 /* A byte-at-a-time feed for the mask walk: as gram_matcher_feed of one byte. */
