@@ -68,7 +68,7 @@ static const char *const kind_name[] = {"json_schema", "regex", "grammar"};
 
 typedef struct {
     int n;
-    double med, p99, max; /* microseconds */
+    double med, p99, max, mean; /* microseconds */
 } sb_stats;
 
 typedef struct {
@@ -134,8 +134,9 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Sorts v. p99 by nearest rank. */
 static sb_stats stats_of(double *v, int n) {
-    sb_stats s = {n, 0, 0, 0};
+    sb_stats s = {n, 0, 0, 0, 0};
     if (n <= 0) return s;
+    for (int i = 0; i < n; i++) s.mean += v[i] / n;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
     int k = (int)ceil(0.99 * n) - 1;
@@ -598,8 +599,8 @@ static int bench_baseline(sb_args *b, sb_bench *x) {
 }
 
 static void print_stats(sbuf *s, const char *name, const sb_stats *st) {
-    sb_printf(s, "\"%s\":{\"count\":%d,\"median_us\":%.3f,\"p99_us\":%.3f,\"max_us\":%.3f}", name, st->n, st->med,
-              st->p99, st->max);
+    sb_printf(s, "\"%s\":{\"count\":%d,\"median_us\":%.3f,\"p99_us\":%.3f,\"max_us\":%.3f,\"mean_us\":%.3f}", name,
+              st->n, st->med, st->p99, st->max, st->mean);
 }
 
 static void print_num(sbuf *s, const char *name, double v) {
@@ -672,10 +673,10 @@ static void print_text(const sb_args *b, const sb_bench *x, const sb_constraint 
         const sb_constraint *k = &c[i];
         printf("%s (%s): compile %.3f ms\n", kind_name[k->kind], k->source, k->compile_ms);
         for (int p = 0; p < 2; p++)
-            printf("  mask %s: %d masks, median %.1f us, p99 %.1f us, max %.1f us (%.0f tokens allowed on average); "
-                   "feed median %.2f us, p99 %.2f us\n",
+            printf("  mask %s: %d masks, median %.1f us, p99 %.1f us, max %.1f us, mean %.1f us (%.0f tokens allowed on "
+                   "average); feed median %.2f us, p99 %.2f us\n",
                    p ? "warm (same grammar again)" : "cold (fresh grammar)", k->mask[p].n, k->mask[p].med,
-                   k->mask[p].p99, k->mask[p].max, k->allowed_mean, k->feed[p].med, k->feed[p].p99);
+                   k->mask[p].p99, k->mask[p].max, k->mask[p].mean, k->allowed_mean, k->feed[p].med, k->feed[p].p99);
         for (int d = 0; d < 2; d++) {
             const sb_decode *e = &k->dec[d];
             printf("  decode batch %d: %.0f us/token constrained vs %.0f unconstrained on the same schedule: slowdown "
