@@ -113,6 +113,7 @@ typedef struct {
 
 /* One engine run's per-sequence outputs and decode timing. */
 typedef struct {
+    int batch;            /* sequences (out and n_out are allocated for this many) */
     int32_t **out;        /* [batch][max_tokens] */
     int *n_out;           /* [batch] */
     double decode_s;
@@ -282,11 +283,12 @@ static int bench_corpus(const char *path, sb_corpus *out) {
     cJSON *cases = NULL;
     char **seen = NULL;
     double *ms = NULL;
-    int rc = vc_read_file(path, (size_t)64 << 20, &text, &(size_t){0});
+    size_t len;
+    int rc = vc_read_file(path, (size_t)64 << 20, &text, &len);
     memset(out, 0, sizeof *out);
     if (rc) return rc;
     js_error je;
-    if (!(cases = js_parse(text, strlen(text), &je))) {
+    if (!(cases = js_parse(text, len, &je))) {
         rc = vc_errf(VC_EFORMAT, "%s: %s", path, je.message);
         goto done;
     }
@@ -371,9 +373,9 @@ static void vocab_free(sb_vocab *v) {
 
 /* ---- engine runs ---- */
 
-static void run_free(sb_run *r, int batch) {
+static void run_free(sb_run *r) {
     if (r->out)
-        for (int i = 0; i < batch; i++) free(r->out[i]);
+        for (int i = 0; i < r->batch; i++) free(r->out[i]);
     free(r->out);
     free(r->n_out);
     memset(r, 0, sizeof *r);
@@ -387,6 +389,7 @@ static int run_engine(eng_engine *e, const int32_t *prompts, int in_len, int bat
     r->out = calloc((size_t)batch, sizeof *r->out);
     r->n_out = calloc((size_t)batch, sizeof *r->n_out);
     if (!r->out || !r->n_out) return vc_errf(VC_ENOMEM, "out of memory");
+    r->batch = batch;
     int rc = VC_OK, started = 0;
     for (int i = 0; i < batch && !rc; i++) {
         eng_sampling_params p = *sp; /* eng_add copies it (the grammar gets its own reference) */
@@ -542,7 +545,7 @@ static int bench_one(sb_args *b, sb_bench *x, sb_constraint *c) {
         for (int i = 0; i < batches[k]; i++) d->tokens += run[k].n_out[i];
         d->n_stop = run[k].n_stop, d->n_length = run[k].n_length, d->n_abort = run[k].n_abort;
         if (run[k].n_abort && !c->error[0]) snprintf(c->error, sizeof c->error, "%s", run[k].error);
-        run_free(&matched, batches[k]);
+        run_free(&matched);
         if (!b->json)
             fprintf(stderr, "  %s batch %d: %lld tokens, %.0f us/token constrained, %.0f unconstrained (same "
                             "schedule)\n", kind_name[c->kind], batches[k], d->tokens, d->step_us, d->matched_us);
@@ -569,9 +572,9 @@ static int bench_one(sb_args *b, sb_bench *x, sb_constraint *c) {
                     pass ? "warm" : "cold", nm, c->mask[pass].med, c->mask[pass].p99);
     }
 done:
-    run_free(&run[0], batches[0]);
-    run_free(&run[1], batches[1]);
-    run_free(&matched, (int)b->batch);
+    run_free(&run[0]);
+    run_free(&run[1]);
+    run_free(&matched);
     gram_free(g);
     gram_free(fresh);
     free(mask_us);
@@ -592,7 +595,7 @@ static int bench_baseline(sb_args *b, sb_bench *x) {
         int rc = run_engine(x->e, x->prompts, (int)b->in_len, batches[k], &sp, NULL, &r);
         x->base_us[k] = us_per_token(&r);
         x->base_tps[k] = 1e6 / x->base_us[k];
-        run_free(&r, batches[k]);
+        run_free(&r);
         if (rc) return rc;
     }
     return VC_OK;
@@ -612,8 +615,10 @@ static void print_json(const sb_args *b, const sb_bench *x, const sb_constraint 
                        const char *corpus) {
     sbuf s = {0};
     const model_config *mc = &x->st->m->cfg;
-    sb_printf(&s, "{\"model\":\"%s\",\"vocab_size\":%d,\"input_len\":%lld,\"output_len\":%lld,\"batch_size\":%lld,",
-              mc->arch, mc->vocab_size, b->in_len, b->out_len, b->batch);
+    sb_str(&s, "{\"model\":");
+    sb_jstrz(&s, mc->arch);
+    sb_printf(&s, ",\"vocab_size\":%d,\"input_len\":%lld,\"output_len\":%lld,\"batch_size\":%lld,", mc->vocab_size,
+              b->in_len, b->out_len, b->batch);
     print_num(&s, "mask_apply_us", x->apply_us);
     sb_raw(&s, ",", 1);
     print_num(&s, "unconstrained_us_per_token_batch1", x->base_us[0]);
