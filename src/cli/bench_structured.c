@@ -702,6 +702,12 @@ static int run(sb_args *b) {
     sb_corpus co = {0};
     int n = 0, status = 1;
     if (load_constraints(b, c, &n)) goto fail;
+    for (int i = 0; i < n; i++) { /* a bad constraint fails before the model loads */
+        gram_grammar *g = NULL;
+        int rc = compile(&c[i], &g, NULL);
+        gram_free(g);
+        if (rc) goto fail;
+    }
     const char *corpus = b->corpus;
     if (!corpus && vc_file_exists("tests/data/schema_cases.json")) corpus = "tests/data/schema_cases.json";
     if (corpus && bench_corpus(corpus, &co)) goto fail;
