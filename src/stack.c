@@ -108,7 +108,10 @@ static int log_device(const stk_params *p, stk_stack *s) {
 
 /* The grammar vocabulary: every id below the model's vocab_size as the bytes it adds to text
  * (tok_token_bytes; ids the tokenizer lacks, and special tokens, get none), in one block. */
-static int build_grammar_vocab(stk_stack *s, int n) {
+int stk_grammar_vocab(stk_stack *s) {
+    if (s->gvocab) return VC_OK;
+    if (!s->tok) return vc_errf(VC_EINVAL, "structured output needs the model's tokenizer (no tokenizer.json)");
+    int n = s->m->cfg.vocab_size;
     size_t total = 0;
     char **tmp = calloc((size_t)n, sizeof *tmp);
     s->gtok = calloc((size_t)n, sizeof *s->gtok);
@@ -136,7 +139,7 @@ static int load_model(stk_params *p, stk_stack *s) {
     if (rc) return rc;
     s->load_s = now_s() - t0;
     if (!p->quiet) log_load(s);
-    if (p->engine && s->tok && !s->gvocab && (rc = build_grammar_vocab(s, s->m->cfg.vocab_size))) return rc;
+    if (p->engine && s->tok && (rc = stk_grammar_vocab(s))) return rc;
     eng_config ec = p->ec;
     if (!ec.grammar_vocab && s->gvocab) {
         ec.grammar_vocab = s->gvocab;
@@ -160,7 +163,9 @@ int stk_open(stk_params *p, stk_stack **out) {
         hub_opts ho = {p->revision, p->download_dir, -1};
         if ((rc = hub_resolve(p->model, &ho, &s->model_dir))) goto err;
     }
-    if (p->tokenizer && s->model_dir) {
+    if (p->tokenizer && p->tokenizer_dir) {
+        if ((rc = tok_load_dir(p->tokenizer_dir, &s->tok))) goto err;
+    } else if (p->tokenizer && s->model_dir) {
         char *tj = vc_path_join(s->model_dir, "tokenizer.json");
         if (!tj) {
             rc = vc_errf(VC_ENOMEM, "out of memory");

@@ -27,6 +27,7 @@ typedef struct {
                                    stk_check() sets ec.kv_dtype from it */
     int load_dummy;           /* random weights from config.json (--load-format dummy, --random-weights) */
     int tokenizer;            /* 1: load tokenizer.json when the model folder has one */
+    const char *tokenizer_dir; /* with tokenizer: load it from this folder instead (vLLM's --tokenizer) */
     int engine;               /* 1: create the engine from ec (0: the caller makes its own from the model) */
     int quiet;                /* 0: log the device and the model load on stderr */
     eng_config ec;            /* gpu_memory_utilization: 0 (vLLM's 0.9) or in (0, 1] */
@@ -52,6 +53,9 @@ int stk_check(stk_params *p);
 int stk_parse_kv_cache_dtype(const char *flag, int *out);
 /* stk_check, then backend, model folder, tokenizer, model, engine. */
 int stk_open(stk_params *p, stk_stack **out);
+/* Build s->gvocab / gtok / gtok_len from s->tok (done by stk_open for its engine; callers that make
+ * their own engine call it). A no-op once built; VC_EINVAL without a tokenizer. */
+int stk_grammar_vocab(stk_stack *s);
 void stk_free(stk_stack *s);
 
 #endif

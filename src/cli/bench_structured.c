@@ -95,19 +95,17 @@ typedef struct {
 
 typedef struct {
     stk_params st;
-    const char *random_cfg, *tokenizer_dir, *corpus;
+    const char *random_cfg, *corpus;
     const char *schema_file, *regex, *grammar_file;
     long long in_len, out_len, batch;
     int json;
 } sb_args;
 
-/* The tokenizer's token bytes as the grammar vocabulary (as the stack builds it for the engine). */
+/* The tokenizer's token bytes as the grammar vocabulary: a view of the stack's (stk_grammar_vocab). */
 typedef struct {
-    tok_tokenizer *own_tok; /* loaded from --tokenizer (else the stack's) */
-    gram_vocab *v;
-    unsigned char **tok;    /* [n] */
-    size_t *len;            /* [n] */
-    unsigned char *blob;
+    const gram_vocab *v;
+    unsigned char *const *tok; /* [n] */
+    const size_t *len;         /* [n] */
     int n;
 } sb_vocab;
 
@@ -157,7 +155,7 @@ static int parse(int argc, char **argv, sb_args *b) {
         CLI_INT_FLAG("--output-len", b->out_len, 1, 1 << 16)
         CLI_INT_FLAG("--batch-size", b->batch, 1, 1024)
         CLI_STR_FLAG("--random-weights", b->random_cfg)
-        CLI_STR_FLAG("--tokenizer", b->tokenizer_dir)
+        CLI_STR_FLAG("--tokenizer", b->st.tokenizer_dir)
         CLI_STR_FLAG("--schema-corpus", b->corpus)
         CLI_STR_FLAG("--json-schema", b->schema_file)
         CLI_STR_FLAG("--regex", b->regex)
@@ -184,7 +182,7 @@ static int parse(int argc, char **argv, sb_args *b) {
         fputs(usage, stderr);
         return 2;
     }
-    if (b->random_cfg && !b->tokenizer_dir) {
+    if (b->random_cfg && !b->st.tokenizer_dir) {
         cli_error("bench structured: --random-weights needs --tokenizer DIR (a folder with tokenizer.json)");
         return 2;
     }
@@ -338,37 +336,6 @@ done:
     cJSON_Delete(cases);
     free(text);
     return rc;
-}
-
-/* ---- vocabulary ---- */
-
-static int vocab_build(const tok_tokenizer *tok, int n, sb_vocab *v) {
-    size_t total = 0;
-    char **tmp = calloc((size_t)n, sizeof *tmp);
-    v->n = n;
-    v->tok = calloc((size_t)n, sizeof *v->tok);
-    v->len = calloc((size_t)n, sizeof *v->len);
-    int rc = !tmp || !v->tok || !v->len ? vc_errf(VC_ENOMEM, "out of memory") : VC_OK;
-    for (int i = 0; i < n && !rc; i++)
-        if (!(rc = tok_token_bytes(tok, i, &tmp[i], &v->len[i]))) total += v->len[i];
-    if (!rc && !(v->blob = malloc(total ? total : 1))) rc = vc_errf(VC_ENOMEM, "out of memory");
-    for (size_t i = 0, off = 0; i < (size_t)n && !rc; off += v->len[i], i++) {
-        v->tok[i] = v->blob + off;
-        memcpy(v->blob + off, tmp[i], v->len[i]);
-    }
-    if (tmp)
-        for (int i = 0; i < n; i++) free(tmp[i]);
-    free(tmp);
-    if (!rc) rc = gram_vocab_new((const unsigned char *const *)v->tok, v->len, n, &v->v);
-    return rc;
-}
-
-static void vocab_free(sb_vocab *v) {
-    gram_vocab_free(v->v);
-    free(v->blob);
-    free(v->tok);
-    free(v->len);
-    tok_free(v->own_tok);
 }
 
 /* ---- engine runs ---- */
@@ -712,17 +679,13 @@ static int run(sb_args *b) {
     if (!corpus && vc_file_exists("tests/data/schema_cases.json")) corpus = "tests/data/schema_cases.json";
     if (corpus && bench_corpus(corpus, &co)) goto fail;
     if (stk_open(&b->st, &x.st)) goto fail;
-    const tok_tokenizer *tok = x.st->tok;
-    if (b->tokenizer_dir) {
-        if (tok_load_dir(b->tokenizer_dir, &x.voc.own_tok)) goto fail;
-        tok = x.voc.own_tok;
-    }
-    if (!tok) {
+    if (!x.st->tok) {
         vc_errf(VC_EINVAL, "bench structured: the model folder has no tokenizer.json (give --tokenizer DIR)");
         goto fail;
     }
+    if (stk_grammar_vocab(x.st)) goto fail;
     int V = x.st->m->cfg.vocab_size;
-    if (vocab_build(tok, V, &x.voc)) goto fail;
+    x.voc = (sb_vocab){x.st->gvocab, x.st->gtok, x.st->gtok_len, V};
     eng_config ec = b->st.ec;
     ec.max_num_seqs = (int)b->batch;
     ec.max_model_len = (int)(b->in_len + b->out_len);
@@ -767,7 +730,6 @@ fail:
     cli_error("%s", vc_errmsg());
 done:
     eng_free(x.e);
-    vocab_free(&x.voc);
     free(x.prompts);
     free(x.mask);
     free(x.logits);
@@ -779,7 +741,7 @@ done:
 int cli_bench_structured(int argc, char **argv) {
     sb_args b = {.in_len = 32, .out_len = 48, .batch = 16};
     stk_params_default(&b.st);
-    b.st.engine = 0; /* its own engine, with the vocabulary of --tokenizer */
+    b.st.engine = 0; /* its own engine (its batch and lengths), with the stack's grammar vocabulary */
     b.st.quiet = 1;
     int rc = parse(argc, argv, &b);
     if (rc) return rc == 1 ? 0 : rc;
