@@ -305,11 +305,7 @@ static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *v, int3
         }
         c->pname[d] = y;
         c->pbyte[d] = b;
-        for (uint32_t j = v->tok_first[i]; j < v->tok_first[i + 1]; j++) {
-            int32_t t = v->tok_ids[j];
-            mask[t >> 5] |= 1u << (t & 31);
-            count++;
-        }
+        count += gram_vocab_mark(v, i, mask);
         i++;
     }
     gram_matcher_rollback(m, gram_matcher_consumed(m) - base);

@@ -61,4 +61,13 @@ struct gram_vocab {
     uint32_t max_depth;
 };
 
+/* Set the mask bits of the tokens that end at trie node i; returns how many. */
+static inline int gram_vocab_mark(const gram_vocab *v, uint32_t i, uint32_t *mask) {
+    for (uint32_t j = v->tok_first[i]; j < v->tok_first[i + 1]; j++) {
+        int32_t t = v->tok_ids[j];
+        mask[t >> 5] |= 1u << (t & 31);
+    }
+    return (int)(v->tok_first[i + 1] - v->tok_first[i]);
+}
+
 #endif

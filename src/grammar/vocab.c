@@ -142,11 +142,7 @@ int gram_mask_walk(gram_matcher *m, const gram_vocab *v, uint32_t *mask) {
         }
         if (rc < 0) break;
         cur = d;
-        for (uint32_t j = v->tok_first[i]; j < v->tok_first[i + 1]; j++) {
-            int32_t t = v->tok_ids[j];
-            mask[t >> 5] |= 1u << (t & 31);
-            count++;
-        }
+        count += gram_vocab_mark(v, i, mask);
         i++;
     }
     gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
