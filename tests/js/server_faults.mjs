@@ -8,7 +8,7 @@
 //
 // Usage (from the repository root): VLLMC=build/faults/vllmc node tests/js/server_faults.mjs
 import assert from "node:assert/strict";
-import { Checks, startServer, request, post, streamPost, sleep, MODEL_NAME } from "./server_util.mjs";
+import { Checks, startServerOrExit, request, post, streamPost, sleep, MODEL_NAME } from "./server_util.mjs";
 
 const C = new Checks("server_faults.mjs (allocation N fails)");
 const model = MODEL_NAME;
@@ -48,14 +48,7 @@ async function send(port, kind, n) {
   return post(port, kind.path, kind.body, { headers }).catch((e) => ({ status: 0, error: e.message }));
 }
 
-let srv;
-try {
-  srv = await startServer([], { name: "faults" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, [], { name: "faults" });
 C.ok(`server starts (port ${srv.port})`);
 const port = srv.port;
 let logSeen = 0;

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
 import {
-  Checks, startServer, request, get, post, streamPost, fetchMetrics, metricSum, sleep, rssBytes, MODEL_NAME,
+  Checks, startServer, startServerOrExit, request, get, post, streamPost, fetchMetrics, metricSum, sleep, rssBytes, MODEL_NAME,
 } from "./server_util.mjs";
 
 const C = new Checks("server_hostile.mjs (hostile client)");
@@ -54,15 +54,8 @@ async function openIdle(port, n) {
 }
 const closeAll = (socks) => socks.forEach((s) => s.destroy());
 
-let srv;
-try {
-  srv = await startServer(["--trust-request-chat-template", "--max-logprobs", "-1", "--max-num-seqs", "16"],
-    { name: "hostile", env: { VLLMC_MAX_SEQS_PER_REQUEST: "256" } });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, ["--trust-request-chat-template", "--max-logprobs", "-1", "--max-num-seqs", "16"],
+  { name: "hostile", env: { VLLMC_MAX_SEQS_PER_REQUEST: "256" } });
 const port = srv.port, pid = srv.pid;
 C.ok(`server starts (port ${port})`);
 const limits = /503 beyond (\d+), refused beyond (\d+)/.exec(srv.log());

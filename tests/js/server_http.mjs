@@ -15,20 +15,13 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import {
-  Checks, startServer, request, get, post, streamPost, fetchMetrics, metricSum, sleep, MODEL_NAME,
+  Checks, startServer, startServerOrExit, request, get, post, streamPost, fetchMetrics, metricSum, sleep, MODEL_NAME,
   BOS, IM_START, IM_END, LETTERS, textIds,
 } from "./server_util.mjs";
 
 const C = new Checks("server_http.mjs (raw HTTP)");
 const model = MODEL_NAME;
-let srv;
-try {
-  srv = await startServer([], { name: "http" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, [], { name: "http" });
 C.ok(`server starts (port ${srv.port})`);
 const port = srv.port;
 const SERVE = "BadRequestError"; // raised while serving

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import {
-  Checks, startServer, streamPost, fetchMetrics, metricSum, rssBytes, sleep, get, MODEL_NAME, LETTERS,
+  Checks, startServerOrExit, streamPost, fetchMetrics, metricSum, rssBytes, sleep, get, MODEL_NAME, LETTERS,
   IM_START, IM_END, textIds, randomLetters,
 } from "./server_util.mjs";
 
@@ -25,22 +25,15 @@ const C = new Checks(`server_load.mjs (${CLIENTS} clients x ${ROUNDS} streaming 
 const model = MODEL_NAME;
 const L = { model_name: model };
 const t0 = Date.now();
-let srv;
-try {
-  // Under the ASan build (make asan) freed memory sits in ASan's quarantine (256 MB by default) and
-  // would read as RSS growth: keep the quarantine small so the RSS check means the same in both builds.
-  // (The variable is ignored by an ordinary build; leaks there are LeakSanitizer's job at exit.)
-  const asan = (process.env.ASAN_OPTIONS ? process.env.ASAN_OPTIONS + ":" : "") +
-    "quarantine_size_mb=4:thread_local_quarantine_size_kb=64";
-  // A 4 MB KV pool (~500 blocks): the prefix cache hands out never-used blocks first, so a large pool
-  // would read as RSS growth until every page of it has been touched once.
-  srv = await startServer(["--max-num-seqs", String(MAX_SEQS)],
-    { name: "load", env: { ASAN_OPTIONS: asan, VLLM_CPU_KVCACHE_SPACE: "0.004" } });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+// Under the ASan build (make asan) freed memory sits in ASan's quarantine (256 MB by default) and
+// would read as RSS growth: keep the quarantine small so the RSS check means the same in both builds.
+// (The variable is ignored by an ordinary build; leaks there are LeakSanitizer's job at exit.)
+const asan = (process.env.ASAN_OPTIONS ? process.env.ASAN_OPTIONS + ":" : "") +
+  "quarantine_size_mb=4:thread_local_quarantine_size_kb=64";
+// A 4 MB KV pool (~500 blocks): the prefix cache hands out never-used blocks first, so a large pool
+// would read as RSS growth until every page of it has been touched once.
+const srv = await startServerOrExit(C, ["--max-num-seqs", String(MAX_SEQS)],
+  { name: "load", env: { ASAN_OPTIONS: asan, VLLM_CPU_KVCACHE_SPACE: "0.004" } });
 C.ok(`server starts (port ${srv.port}, pid ${srv.pid})`);
 const port = srv.port;
 

@@ -8,19 +8,12 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import {
-  Checks, startServer, get, post, getModelDir, MODEL_NAME, LETTERS, BOS, EOS, IM_START, IM_END, letterId, textIds, randomLetters,
+  Checks, startServerOrExit, get, post, getModelDir, MODEL_NAME, LETTERS, BOS, EOS, IM_START, IM_END, letterId, textIds, randomLetters,
 } from "./server_util.mjs";
 
 const C = new Checks("server_openai.mjs (openai npm client)");
 const model = MODEL_NAME;
-let srv;
-try {
-  srv = await startServer(["--enable-prompt-tokens-details"], { name: "openai" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, ["--enable-prompt-tokens-details"], { name: "openai" });
 C.ok(`server starts (port ${srv.port})`);
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${srv.port}/v1`, apiKey: "sk-anything", maxRetries: 0, timeout: 120000 });
 const now = () => Math.floor(Date.now() / 1000);

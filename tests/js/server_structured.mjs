@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { createRequire } from "node:module";
-import { Checks, startServer, post, streamPost, MODEL_NAME } from "./server_util.mjs";
+import { Checks, startServerOrExit, post, streamPost, MODEL_NAME } from "./server_util.mjs";
 
 const require = createRequire(path.resolve("tests/js/package.json"));
 const Ajv2020 = require("ajv/dist/2020").default;
@@ -54,14 +54,7 @@ const isPrefix = {
   grammar: (t) => /^(\((\d\d?(,\d?\d?)?)?)?$/.test(t),
 };
 
-let srv;
-try {
-  srv = await startServer([], { name: "structured" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, [], { name: "structured" });
 const port = srv.port;
 C.ok(`server starts (port ${port})`);
 

@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { Checks, ROOT, startServer, post, streamPost, MODEL_NAME } from "./server_util.mjs";
+import { Checks, ROOT, startServerOrExit, post, streamPost, MODEL_NAME } from "./server_util.mjs";
 
 const require = createRequire(path.resolve(ROOT, "tests/js/package.json"));
 const Ajv2020 = require("ajv/dist/2020").default;
@@ -76,14 +76,7 @@ const isPrefix = {
   grammar: (t) => /^(\((\d\d?(,\d?\d?)?)?)?$/.test(t),
 };
 
-let srv;
-try {
-  srv = await startServer(["--load-format", "dummy", "--max-model-len", "512"], { model: dir, name: "qwen-tiny" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, ["--load-format", "dummy", "--max-model-len", "512"], { model: dir, name: "qwen-tiny" });
 const port = srv.port;
 C.ok(`server starts on the tiny Qwen2 model with the 151,936-token vocabulary (port ${port})`);
 

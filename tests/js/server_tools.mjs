@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { createRequire } from "node:module";
 import OpenAI from "openai";
-import { Checks, startServer, streamPost, MODEL_NAME } from "./server_util.mjs";
+import { Checks, startServerOrExit, streamPost, MODEL_NAME } from "./server_util.mjs";
 
 const require = createRequire(path.resolve("tests/js/package.json"));
 const Ajv2020 = require("ajv/dist/2020").default;
@@ -73,14 +73,7 @@ const ANY_OBJECT = { type: "object" };
 const validators = Object.fromEntries(TOOLS.map((t) => [t.function.name, ajv.compile(t.function.parameters ?? ANY_OBJECT)]));
 const named = (name) => ({ type: "function", function: { name } });
 
-let srv;
-try {
-  srv = await startServer([], { name: "tools" });
-} catch (e) {
-  C.fail("server starts", e.message);
-  C.finish();
-  process.exit(1);
-}
+const srv = await startServerOrExit(C, [], { name: "tools" });
 const port = srv.port;
 C.ok(`server starts (port ${port})`);
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "sk-anything", maxRetries: 0, timeout: 120000 });

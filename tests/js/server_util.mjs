@@ -147,6 +147,17 @@ async function healthy(port, tries = 20) {
   return false;
 }
 
+/** startServer, or (when it fails) the failed "server starts" check, the suite's summary and exit 1. */
+export async function startServerOrExit(C, args = [], opts = {}) {
+  try {
+    return await startServer(args, opts);
+  } catch (e) {
+    C.fail("server starts", e.message);
+    C.finish();
+    process.exit(1);
+  }
+}
+
 export function tail(s, n = 3000) { return s.length > n ? "..." + s.slice(-n) : s; }
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
