@@ -28,8 +28,7 @@
 #include "base/sbuf.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
-#include "grammar/compile.h"
-#include "grammar/schema.h"
+#include "grammar/spec.h"
 #include "stack.h"
 
 static const char usage[] =
@@ -82,9 +81,7 @@ typedef struct {
 typedef struct {
     int kind;
     const char *source;   /* "built-in" or the file / the regex */
-    char *text;           /* owned */
-    size_t len;
-    cJSON *schema;        /* SB_SCHEMA: the parsed schema */
+    cJSON *value;         /* the constraint as a request carries it: the parsed schema, or the text */
     double compile_ms;    /* median of SB_COMPILES */
     sb_stats mask[2], feed[2]; /* [0] cold, [1] warm */
     double allowed_mean;  /* tokens a mask allowed, on average */
@@ -197,14 +194,15 @@ static int add_constraint(sb_constraint *c, int kind, const char *source, const 
     memset(c, 0, sizeof *c);
     c->kind = kind;
     c->source = source;
-    if (!(c->text = malloc(len + 1))) return vc_errf(VC_ENOMEM, "out of memory");
-    memcpy(c->text, text, len);
-    c->text[len] = 0;
-    c->len = len;
     c->dec[0].slowdown = c->dec[1].slowdown = NAN;
-    if (kind != SB_SCHEMA) return VC_OK;
+    if (kind != SB_SCHEMA) {
+        char *z = strndup(text, len);
+        c->value = z ? cJSON_CreateString(z) : NULL;
+        free(z);
+        return c->value ? VC_OK : vc_errf(VC_ENOMEM, "out of memory");
+    }
     js_error je;
-    if (!(c->schema = js_parse(text, len, &je))) return vc_errf(VC_EINVAL, "%s: %s", source, je.message);
+    if (!(c->value = js_parse(text, len, &je))) return vc_errf(VC_EINVAL, "%s: %s", source, je.message);
     return VC_OK;
 }
 
@@ -236,25 +234,28 @@ static int load_constraints(const sb_args *b, sb_constraint *c, int *n) {
 
 static void free_constraints(sb_constraint *c, int n) {
     for (int i = 0; i < n; i++) {
-        free(c[i].text);
-        cJSON_Delete(c[i].schema);
+        cJSON_Delete(c[i].value);
     }
 }
 
-/* As the server compiles them: any whitespace allowed in JSON, the default limits. */
-static int compile_schema(const cJSON *schema, gram_grammar **g) {
-    gram_schema_opts o = {.any_whitespace = 1, .strict = 0, .lim = {0, 0}};
-    return gram_from_json_schema(schema, &o, g);
+/* As the server compiles a request's constraint (grammar/spec.c: its limits, whitespace allowed between
+ * JSON tokens), without its cache. */
+static int compile_value(int kind, const cJSON *value, const char *field, gram_grammar **g) {
+    static const gram_spec_kind spec_kind[] = {GRAM_SPEC_JSON, GRAM_SPEC_REGEX, GRAM_SPEC_GRAMMAR};
+    gram_spec s;
+    gram_spec_error e;
+    gram_spec_init(&s);
+    if (gram_spec_set(&s, spec_kind[kind], value, field, &e) || gram_spec_compile(NULL, &s, g, &e))
+        return vc_errf(e.code, "%s", e.message);
+    return VC_OK;
 }
 
 static int compile(const sb_constraint *c, gram_grammar **g, double *ms) {
-    gram_limits lim = {0, 0};
+    char field[256]; /* what an error names: "regex (SOURCE)" */
+    snprintf(field, sizeof field, "%s (%s)", kind_name[c->kind], c->source);
     double t0 = now_s();
-    int rc = c->kind == SB_SCHEMA ? compile_schema(c->schema, g)
-             : c->kind == SB_REGEX ? gram_from_regex(c->text, c->len, &lim, g)
-                                   : gram_from_gbnf(c->text, c->len, &lim, g);
+    int rc = compile_value(c->kind, c->value, field, g);
     if (ms) *ms = (now_s() - t0) * 1e3;
-    if (rc) vc_err_prefix(rc, "%s (%s)", kind_name[c->kind], c->source);
     return rc;
 }
 
@@ -320,7 +321,7 @@ static int bench_corpus(const char *path, sb_corpus *out) {
         for (int r = 0; r < 3 && !bad; r++) {
             gram_grammar *g = NULL;
             double t0 = now_s();
-            bad = compile_schema(schema, &g) != VC_OK;
+            bad = compile_value(SB_SCHEMA, schema, "schema corpus", &g) != VC_OK;
             t[r] = (now_s() - t0) * 1e3;
             gram_free(g);
         }
