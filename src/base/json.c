@@ -459,3 +459,8 @@ size_t js_unmask_nul(char *s, size_t n) {
     if (o < n) s[o] = 0;
     return o;
 }
+
+const cJSON *js_field(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return x && !cJSON_IsNull(x) ? x : NULL;
+}

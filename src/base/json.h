@@ -37,6 +37,9 @@ cJSON *js_parse(const char *text, size_t len, js_error *err);
  * 9223372036854775807 works); one with them counts when its double value is integral and within
  * +-2^53 (1e2, 1.0). Items not from js_parse (no literal) are judged by their double value. */
 int js_int64(const cJSON *item, long long *out);
+/* Member k of object o, or NULL when it is missing or null (how request fields are read: a null is
+ * as good as absent, as in vLLM's pydantic models). */
+const cJSON *js_field(const cJSON *o, const char *k);
 
 /* Turn each C0 80 pair in the n bytes at s into a real 0 byte, in place; returns the new length and,
  * when it shrank, writes a 0 at s[new length]. For text handed on with its length (the tokenizer). */

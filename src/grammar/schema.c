@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/json.h"
 #include "base/sbuf.h"
 #include "base/stack.h"
 
@@ -209,13 +210,8 @@ static int int_range_rule(sc *c, int has_lo, long long lo, int has_hi, long long
 
 /* ---- keywords ---- */
 
-static const cJSON *kw(const cJSON *s, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(s, k);
-    return x && !cJSON_IsNull(x) ? x : NULL;
-}
-
 static int get_count(const cJSON *s, const char *k, const char *path, int *v) {
-    const cJSON *x = kw(s, k);
+    const cJSON *x = js_field(s, k);
     if (!x) return 0;
     if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble != floor(x->valuedouble) || x->valuedouble > 1e9)
         return vc_errf(VC_EINVAL, "%s: '%s' must be a non-negative integer", path, k);
@@ -335,8 +331,8 @@ static int sep_rule(sc *c) {
 static int array_rule(sc *c, const cJSON *s, const char *path) {
     int min = 0, max = -1, rc;
     if ((rc = get_count(s, "minItems", path, &min)) < 0 || (rc = get_count(s, "maxItems", path, &max)) < 0) return rc;
-    if (kw(s, "maxItems") && max < min) return vc_errf(VC_EINVAL, "%s: 'minItems' %d is above 'maxItems' %d", path, min, max);
-    const cJSON *pre = kw(s, "prefixItems"), *items = kw(s, "items");
+    if (js_field(s, "maxItems") && max < min) return vc_errf(VC_EINVAL, "%s: 'minItems' %d is above 'maxItems' %d", path, min, max);
+    const cJSON *pre = js_field(s, "prefixItems"), *items = js_field(s, "items");
     if (pre && !cJSON_IsArray(pre)) return vc_errf(VC_EINVAL, "%s: 'prefixItems' must be a list of schemas", path);
     int k = pre ? cJSON_GetArraySize(pre) : 0, rest_ok = !(cJSON_IsFalse(items));
     if (!rest_ok && (max < 0 || max > k)) max = k;
@@ -448,7 +444,7 @@ static int members_rule(sc *c, const int *m, const int *opt, int n, int extra, i
 }
 
 static int object_rule(sc *c, const cJSON *s, const char *path) {
-    const cJSON *props = kw(s, "properties"), *req = kw(s, "required"), *add = kw(s, "additionalProperties");
+    const cJSON *props = js_field(s, "properties"), *req = js_field(s, "required"), *add = js_field(s, "additionalProperties");
     if (props && !cJSON_IsObject(props)) return vc_errf(VC_EINVAL, "%s: 'properties' must be an object", path);
     if (req && !cJSON_IsArray(req)) return vc_errf(VC_EINVAL, "%s: 'required' must be a list of names", path);
     const cJSON *e;
@@ -506,9 +502,9 @@ static const struct {
 static int string_type(sc *c, const cJSON *s, const char *path) {
     int min = 0, max = -1, rc;
     if ((rc = get_count(s, "minLength", path, &min)) < 0 || (rc = get_count(s, "maxLength", path, &max)) < 0) return rc;
-    if (kw(s, "maxLength") && max < min)
+    if (js_field(s, "maxLength") && max < min)
         return vc_errf(VC_EINVAL, "%s: 'minLength' %d is above 'maxLength' %d", path, min, max);
-    const cJSON *pat = kw(s, "pattern"), *fmt = kw(s, "format");
+    const cJSON *pat = js_field(s, "pattern"), *fmt = js_field(s, "format");
     const char *re = NULL;
     if (pat) {
         if (!cJSON_IsString(pat)) return vc_errf(VC_EINVAL, "%s: 'pattern' must be a string", path);
@@ -528,7 +524,7 @@ static int string_type(sc *c, const cJSON *s, const char *path) {
 
 /* A bound as an integer: minimum rounds up, maximum down; exclusive ones step past. */
 static int int_bound(const cJSON *s, const char *k, int up, int excl, long long *v, const char *path) {
-    const cJSON *x = kw(s, k);
+    const cJSON *x = js_field(s, k);
     if (!x) return 0;
     if (!cJSON_IsNumber(x)) return vc_errf(VC_EINVAL, "%s: '%s' must be a number", path, k);
     double d = up ? ceil(x->valuedouble) : floor(x->valuedouble);
@@ -554,7 +550,7 @@ static int integer_type(sc *c, const cJSON *s, const char *path) {
 static int number_type(sc *c, const cJSON *s, const char *path) {
     static const char *const keys[] = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"};
     for (int i = 0; i < 4; i++)
-        if (kw(s, keys[i]))
+        if (js_field(s, keys[i]))
             return vc_errf(VC_EINVAL, "%s: '%s' on a number is not supported (on an integer it is)", path, keys[i]);
     return number_rule(c);
 }
@@ -693,7 +689,7 @@ static int has_constraints(const cJSON *s, const char *except) {
 }
 
 static int any_of(sc *c, const cJSON *s, const char *k, const char *path) {
-    const cJSON *list = kw(s, k);
+    const cJSON *list = js_field(s, k);
     if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list))
         return vc_errf(VC_EINVAL, "%s: '%s' must be a non-empty list of schemas", path, k);
     int n = cJSON_GetArraySize(list), i = 0, r = 0;
@@ -716,7 +712,7 @@ static int any_of(sc *c, const cJSON *s, const char *k, const char *path) {
 }
 
 static int all_of(sc *c, const cJSON *s, const char *path) {
-    const cJSON *list = kw(s, "allOf"), *e;
+    const cJSON *list = js_field(s, "allOf"), *e;
     if (!cJSON_IsArray(list)) return vc_errf(VC_EINVAL, "%s: 'allOf' must be a list of schemas", path);
     cJSON *m = cJSON_Duplicate(s, 1);
     if (m) cJSON_DeleteItemFromObjectCaseSensitive(m, "allOf");
@@ -726,7 +722,7 @@ static int all_of(sc *c, const cJSON *s, const char *path) {
             cJSON_Delete(m);
             return vc_errf(VC_EINVAL, "%s: 'allOf' members must be schema objects", path);
         }
-        const cJSON *ref = kw(e, "$ref"); /* a referenced part is merged as what it points to */
+        const cJSON *ref = js_field(e, "$ref"); /* a referenced part is merged as what it points to */
         const cJSON *part = cJSON_IsString(ref) ? resolve(c, ref->valuestring) : e;
         if (!part) {
             cJSON_Delete(m);
@@ -758,10 +754,10 @@ static int type_rule(sc *c, const cJSON *s, const char *t, const char *path) {
 
 /* No type: what the keywords imply, else any value. */
 static const char *implied_type(const cJSON *s) {
-    if (kw(s, "properties") || kw(s, "required") || kw(s, "additionalProperties")) return "object";
-    if (kw(s, "items") || kw(s, "prefixItems") || kw(s, "minItems") || kw(s, "maxItems")) return "array";
-    if (kw(s, "minLength") || kw(s, "maxLength") || kw(s, "pattern")) return "string";
-    if (kw(s, "minimum") || kw(s, "maximum") || kw(s, "exclusiveMinimum") || kw(s, "exclusiveMaximum")) return "number";
+    if (js_field(s, "properties") || js_field(s, "required") || js_field(s, "additionalProperties")) return "object";
+    if (js_field(s, "items") || js_field(s, "prefixItems") || js_field(s, "minItems") || js_field(s, "maxItems")) return "array";
+    if (js_field(s, "minLength") || js_field(s, "maxLength") || js_field(s, "pattern")) return "string";
+    if (js_field(s, "minimum") || js_field(s, "maximum") || js_field(s, "exclusiveMinimum") || js_field(s, "exclusiveMaximum")) return "number";
     return NULL;
 }
 
@@ -771,18 +767,18 @@ static int value_at(sc *c, const cJSON *s, const char *path) {
     if (!cJSON_IsObject(s)) return vc_errf(VC_EINVAL, "%s: a schema must be an object or a boolean", path);
     int rc = check_keywords(s, path);
     if (rc) return rc;
-    const cJSON *ref = kw(s, "$ref"), *type = kw(s, "type");
+    const cJSON *ref = js_field(s, "$ref"), *type = js_field(s, "type");
     if (ref) {
         if (!cJSON_IsString(ref)) return vc_errf(VC_EINVAL, "%s: '$ref' must be a string", path);
         if (has_constraints(s, "$ref")) return vc_errf(VC_EINVAL, "%s: keywords beside '$ref' are not supported", path);
         return ref_rule(c, ref->valuestring, path);
     }
-    if (kw(s, "allOf")) return all_of(c, s, path);
-    if (kw(s, "anyOf")) return any_of(c, s, "anyOf", path);
-    if (kw(s, "oneOf")) return any_of(c, s, "oneOf", path);
-    if (kw(s, "const")) return enum_rule(c, kw(s, "const"), 1);
-    if (kw(s, "enum")) {
-        const cJSON *e = kw(s, "enum");
+    if (js_field(s, "allOf")) return all_of(c, s, path);
+    if (js_field(s, "anyOf")) return any_of(c, s, "anyOf", path);
+    if (js_field(s, "oneOf")) return any_of(c, s, "oneOf", path);
+    if (js_field(s, "const")) return enum_rule(c, js_field(s, "const"), 1);
+    if (js_field(s, "enum")) {
+        const cJSON *e = js_field(s, "enum");
         if (!cJSON_IsArray(e) || !cJSON_GetArraySize(e)) return vc_errf(VC_EINVAL, "%s: 'enum' must be a non-empty list", path);
         return enum_rule(c, e, 0);
     }

@@ -36,11 +36,6 @@ void gram_spec_init(gram_spec *s) {
     s->any_ws = 1;
 }
 
-static const cJSON *field(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return x && !cJSON_IsNull(x) ? x : NULL;
-}
-
 int gram_spec_set(gram_spec *s, gram_spec_kind kind, const cJSON *v, const char *f, gram_spec_error *err) {
     if (s->kind != GRAM_SPEC_NONE)
         return FAIL_VALUE(err, f, "You can only use one kind of structured outputs constraint but multiple are "
@@ -50,7 +45,7 @@ int gram_spec_set(gram_spec *s, gram_spec_kind kind, const cJSON *v, const char 
 }
 
 static int read_response_format(const cJSON *rf, gram_spec *s, gram_spec_error *err) {
-    const cJSON *t = field(rf, "type");
+    const cJSON *t = js_field(rf, "type");
     if (!cJSON_IsObject(rf) || !cJSON_IsString(t))
         return FAIL_SHAPE(err, "response_format", "'response_format' must be an object with a 'type'");
     if (!strcmp(t->valuestring, "text")) {
@@ -62,11 +57,11 @@ static int read_response_format(const cJSON *rf, gram_spec *s, gram_spec_error *
     if (strcmp(t->valuestring, "json_schema"))
         return FAIL_VALUE(err, "response_format", "response_format type '%.100s' is not supported (text, "
                                                   "json_object, json_schema)", t->valuestring);
-    const cJSON *js = field(rf, "json_schema"), *schema = js ? field(js, "schema") : NULL, *strict;
+    const cJSON *js = js_field(rf, "json_schema"), *schema = js ? js_field(js, "schema") : NULL, *strict;
     if (!cJSON_IsObject(js) || !schema)
         return FAIL_SHAPE(err, "response_format", "response_format json_schema needs 'json_schema': {'name', "
                                                   "'schema'}");
-    if ((strict = field(js, "strict")) && !cJSON_IsBool(strict))
+    if ((strict = js_field(js, "strict")) && !cJSON_IsBool(strict))
         return FAIL_SHAPE(err, "response_format", "'json_schema.strict' must be a boolean");
     s->strict = cJSON_IsTrue(strict);
     return gram_spec_set(s, GRAM_SPEC_JSON, schema, "response_format", err);
@@ -80,28 +75,28 @@ static int read_structured_outputs(const cJSON *so, gram_spec *s, gram_spec_erro
     } kinds[] = {{"json", GRAM_SPEC_JSON}, {"regex", GRAM_SPEC_REGEX}, {"choice", GRAM_SPEC_CHOICE},
                  {"grammar", GRAM_SPEC_GRAMMAR}};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        const cJSON *v = field(so, kinds[i].key);
+        const cJSON *v = js_field(so, kinds[i].key);
         if (v && gram_spec_set(s, kinds[i].kind, v, "structured_outputs", err)) return VC_EINVAL;
     }
-    const cJSON *jo = field(so, "json_object"), *ws = field(so, "disable_any_whitespace");
+    const cJSON *jo = js_field(so, "json_object"), *ws = js_field(so, "disable_any_whitespace");
     if (jo && !cJSON_IsBool(jo)) return FAIL_SHAPE(err, "structured_outputs", "'json_object' must be a boolean");
     if (cJSON_IsTrue(jo) && gram_spec_set(s, GRAM_SPEC_JSON_OBJECT, NULL, "structured_outputs", err))
         return VC_EINVAL;
     if (ws && !cJSON_IsBool(ws))
         return FAIL_SHAPE(err, "structured_outputs", "'disable_any_whitespace' must be a boolean");
     if (cJSON_IsTrue(ws)) s->any_ws = 0;
-    const cJSON *wp = field(so, "whitespace_pattern");
+    const cJSON *wp = js_field(so, "whitespace_pattern");
     if (wp && !cJSON_IsNull(wp) && !cJSON_IsString(wp))
         return FAIL_SHAPE(err, "structured_outputs", "'whitespace_pattern' must be a string");
     if (cJSON_IsString(wp)) s->ws_pattern = wp->valuestring;
-    if (field(so, "structural_tag"))
+    if (js_field(so, "structural_tag"))
         return FAIL_VALUE(err, "structured_outputs", "'structural_tag' is not supported by this server");
     return 0;
 }
 
 int gram_spec_read(const cJSON *obj, gram_spec *s, gram_spec_error *err) {
     gram_spec_init(s);
-    const cJSON *rf = field(obj, "response_format"), *so = field(obj, "structured_outputs");
+    const cJSON *rf = js_field(obj, "response_format"), *so = js_field(obj, "structured_outputs");
     if (rf && read_response_format(rf, s, err)) return VC_EINVAL;
     if (so && read_structured_outputs(so, s, err)) return VC_EINVAL;
     static const struct {
@@ -110,10 +105,10 @@ int gram_spec_read(const cJSON *obj, gram_spec *s, gram_spec_error *err) {
     } old[] = {{"guided_json", GRAM_SPEC_JSON}, {"guided_regex", GRAM_SPEC_REGEX},
                {"guided_choice", GRAM_SPEC_CHOICE}, {"guided_grammar", GRAM_SPEC_GRAMMAR}};
     for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
-        const cJSON *v = field(obj, old[i].key);
+        const cJSON *v = js_field(obj, old[i].key);
         if (v && gram_spec_set(s, old[i].kind, v, old[i].key, err)) return VC_EINVAL;
     }
-    const cJSON *wp = field(obj, "guided_whitespace_pattern");
+    const cJSON *wp = js_field(obj, "guided_whitespace_pattern");
     if (wp && !cJSON_IsNull(wp) && !cJSON_IsString(wp))
         return FAIL_SHAPE(err, "guided_whitespace_pattern", "'guided_whitespace_pattern' must be a string");
     if (cJSON_IsString(wp) && !s->ws_pattern) s->ws_pattern = wp->valuestring;

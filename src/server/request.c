@@ -87,14 +87,9 @@ static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
     return j;
 }
 
-static const cJSON *field(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return x && !cJSON_IsNull(x) ? x : NULL;
-}
-
 /* Optional bool field: 0 ok (v set if present), -1 error. */
 static int opt_bool(const cJSON *o, const char *k, int *v, srv_error *err) {
-    const cJSON *x = field(o, k);
+    const cJSON *x = js_field(o, k);
     if (!x) return 0;
     if (!cJSON_IsBool(x)) return srv_fail_parse(err, k, "'%s' must be a boolean", k);
     *v = cJSON_IsTrue(x);
@@ -103,7 +98,7 @@ static int opt_bool(const cJSON *o, const char *k, int *v, srv_error *err) {
 
 /* Optional integer field: 1 present, 0 absent, -1 error. */
 static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, long long *v, srv_error *err) {
-    const cJSON *x = field(o, k);
+    const cJSON *x = js_field(o, k);
     if (!x) return 0;
     if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
         return srv_fail_parse(err, k, "'%s' must be an integer", k);
@@ -114,7 +109,7 @@ static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, lo
 }
 
 static int opt_string(const cJSON *o, const char *k, const char **v, srv_error *err) {
-    const cJSON *x = field(o, k);
+    const cJSON *x = js_field(o, k);
     if (!x) return 0;
     if (!cJSON_IsString(x)) return srv_fail_parse(err, k, "'%s' must be a string", k);
     *v = x->valuestring;
@@ -242,7 +237,7 @@ static int check_tokens(const srv_ctx *c, const srv_request *r, srv_error *err) 
 }
 
 static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special, srv_request *r, srv_error *err) {
-    const cJSON *p = field(o, "prompt");
+    const cJSON *p = js_field(o, "prompt");
     static const char shape[] =
         "'prompt' must be a string, a list of strings, a list of token ids or a list of lists of token ids";
     if (!p || (cJSON_IsString(p) && !p->valuestring[0]))
@@ -337,7 +332,7 @@ static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
             srv_fail(err, 500, NULL, "out of memory");
             return NULL;
         }
-        const cJSON *content = field(m, "content");
+        const cJSON *content = js_field(m, "content");
         if (content && !cJSON_IsString(content)) {
             sbuf s = {0};
             if (content_text(content, &s, err)) {
@@ -371,12 +366,12 @@ static int check_tools(const cJSON *tools, srv_error *err) {
     if (!cJSON_IsArray(tools)) return srv_fail_parse(err, "tools", "'tools' must be a list");
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
-        const cJSON *type = cJSON_IsObject(t) ? field(t, "type") : NULL, *f = cJSON_IsObject(t) ? field(t, "function") : NULL;
+        const cJSON *type = cJSON_IsObject(t) ? js_field(t, "type") : NULL, *f = cJSON_IsObject(t) ? js_field(t, "function") : NULL;
         const char *name = NULL, *desc = NULL;
         int strict = 0;
         if (!cJSON_IsObject(t) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "function"))) ||
             !cJSON_IsObject(f) || opt_string(f, "name", &name, err) <= 0 || opt_string(f, "description", &desc, err) < 0 ||
-            opt_bool(f, "strict", &strict, err) || (field(f, "parameters") && !cJSON_IsObject(field(f, "parameters"))))
+            opt_bool(f, "strict", &strict, err) || (js_field(f, "parameters") && !cJSON_IsObject(js_field(f, "parameters"))))
             return srv_fail_parse(err, "tools",
                                   "each item of 'tools' must be {\"type\": \"function\", \"function\": {\"name\": a string, "
                                   "\"description\": a string, \"parameters\": an object}}");
@@ -404,13 +399,13 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
         return -1;
     if (add_gen && cont)
         return srv_fail_parse(err, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
-    const cJSON *tools = field(o, "tools"), *docs = field(o, "documents"), *kw = field(o, "chat_template_kwargs");
+    const cJSON *tools = js_field(o, "tools"), *docs = js_field(o, "documents"), *kw = js_field(o, "chat_template_kwargs");
     if (check_tools(tools, err) || check_documents(docs, err)) return -1;
     if (kw && !cJSON_IsObject(kw))
         return srv_fail_parse(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
     const char *own = NULL;
     if (opt_string(o, "chat_template", &own, err) < 0) return -1;
-    if ((own || (kw && field(kw, "chat_template"))) && !c->trust_request_chat_template)
+    if ((own || (kw && js_field(kw, "chat_template"))) && !c->trust_request_chat_template)
         return srv_fail(err, 400, "chat_template",
                         "Chat template is passed with request, but --trust-request-chat-template is not set. "
                         "Refused request with untrusted chat template.");
@@ -428,7 +423,7 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
                         "As of transformers v4.44, default chat template is no longer allowed, so you must provide a "
                         "chat template if the tokenizer does not define one.");
     }
-    cJSON *msgs = normalize_messages(field(o, "messages"), err);
+    cJSON *msgs = normalize_messages(js_field(o, "messages"), err);
     if (!msgs) {
         tmpl_free(compiled);
         return err->status ? -1 : srv_fail_parse(err, "messages", "'messages' is required");
@@ -446,7 +441,7 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     }
     if (cont) { /* transformers: cut right after the final message's content */
         const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-        const cJSON *fc = last ? field(last, "content") : NULL;
+        const cJSON *fc = last ? js_field(last, "content") : NULL;
         const char *fm = cJSON_IsString(fc) ? fc->valuestring : "";
         size_t fl = strlen(fm);
         const char *hit = NULL;
@@ -499,7 +494,7 @@ static void apply_defaults(const srv_ctx *c, eng_sampling_params *sp) {
 }
 
 static int unsupported(const cJSON *o, srv_error *err) {
-    if (field(o, "suffix")) return srv_fail(err, 400, "suffix", "suffix is not currently supported");
+    if (js_field(o, "suffix")) return srv_fail(err, 400, "suffix", "suffix is not currently supported");
     long long best_of = 0;
     if (opt_int(o, "best_of", 0, 1 << 20, &best_of, err) < 0) return -1;
     if (best_of > 1) return srv_fail(err, 400, "best_of", "best_of is not supported (vLLM V1 removed it)");
@@ -521,7 +516,7 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     const char *param = NULL;
     /* OpenAI's own fields first (their types differ from vLLM's SamplingParams) */
     if (opt_bool(o, "stream", &r->stream, err) || unsupported(o, err)) goto out;
-    const cJSON *so = field(o, "stream_options");
+    const cJSON *so = js_field(o, "stream_options");
     if (so) {
         if (!r->stream)
             srv_fail_parse(err, "stream_options", "Stream options can only be defined when `stream=True`.");
@@ -587,11 +582,11 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     if (check_seqs(c, 1, r->sp.n, err)) goto out;
     /* structured output: the grammar the sampling params carry (one reference, released with them); with
      * tool_choice "required" or a named function it is the tools' schema, which replaces any other (tools.c) */
-    if (chat && (check_tools(field(o, "tools"), err) ||
+    if (chat && (check_tools(js_field(o, "tools"), err) ||
                  tool_from_request(c->so_cache, o, &r->tool_mode, &r->tool_name, &r->sp.grammar, err)))
         goto out;
     if (!r->tool_mode && so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
-    const cJSON *bw = field(o, "bad_words");
+    const cJSON *bw = js_field(o, "bad_words");
     int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
     if (brc) {
         srv_fail(err, brc == VC_ENOMEM ? 500 : 400, "bad_words", "%s", vc_errmsg());
@@ -601,10 +596,10 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     if (chat) {
         if (chat_prompt(c, o, r, err)) goto out;
         if (opt_bool(o, "echo", &r->echo, err)) goto out;
-        const cJSON *msgs = field(o, "messages");
+        const cJSON *msgs = js_field(o, "messages");
         const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
         const char *role = NULL;
-        const cJSON *lc = last ? field(last, "content") : NULL;
+        const cJSON *lc = last ? js_field(last, "content") : NULL;
         if (r->echo && lc && opt_string(last, "role", &role, err) > 0 && !strcmp(role, "assistant")) {
             sbuf s = {0};
             if (content_text(lc, &s, err)) {
@@ -718,7 +713,7 @@ int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, siz
         srv_fail(err, 400, NULL, "this model has no tokenizer");
         goto done;
     }
-    if (field(o, "messages")) {
+    if (js_field(o, "messages")) {
         int add_special = 0;
         if (render_chat(c, o, &text, &tl, err) || opt_bool(o, "add_special_tokens", &add_special, err) ||
             encode(c, text, tl, add_special, &ids, &n, err))
@@ -765,7 +760,7 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, s
     if (!o) return -1;
     int rc = -1, n = 0;
     int32_t *ids = NULL;
-    const cJSON *t = field(o, "tokens");
+    const cJSON *t = js_field(o, "tokens");
     if (check_model(c, o, err)) goto done;
     if (!c->tok) {
         srv_fail(err, 400, NULL, "this model has no tokenizer");

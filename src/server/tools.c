@@ -11,11 +11,6 @@
 #include "base/json.h"
 #include "server/structured.h"
 
-static const cJSON *field(const cJSON *o, const char *k) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return x && !cJSON_IsNull(x) ? x : NULL;
-}
-
 static const char USAGE[] = "Correct usage: `{\"type\": \"function\", \"function\": {\"name\": \"my_function\"}}`";
 
 /* A value as a message shows it (vLLM prints Python's repr; absent is None). */
@@ -28,7 +23,7 @@ static char *shown(const cJSON *v) {
 static const cJSON *find_tool(const cJSON *tools, const char *name) {
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
-        const cJSON *n = field(field(t, "function"), "name");
+        const cJSON *n = js_field(js_field(t, "function"), "name");
         if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return t;
     }
     return NULL;
@@ -36,7 +31,7 @@ static const cJSON *find_tool(const cJSON *tools, const char *name) {
 
 /* The named tool_choice: {"type": "function", "function": {"name": ...}} naming one of tools. */
 static int read_named(const cJSON *tc, const cJSON *tools, const char **name, srv_error *err) {
-    const cJSON *type = field(tc, "type"), *fn = field(tc, "function"), *n;
+    const cJSON *type = js_field(tc, "type"), *fn = js_field(tc, "function"), *n;
     if (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "function")))
         return srv_fail_parse(err, "tool_choice", "'tool_choice.type' must be \"function\"");
     if (!cJSON_IsObject(fn)) {
@@ -66,14 +61,14 @@ static int read_named(const cJSON *tc, const cJSON *tools, const char **name, sr
 /* vLLM refuses a named tool together with a structured-output constraint (check_structured_outputs_count);
  * with "required" its tools' schema simply replaces the constraint, as it replaces response_format. */
 static int has_constraint(const cJSON *body) {
-    const cJSON *so = field(body, "structured_outputs");
+    const cJSON *so = js_field(body, "structured_outputs");
     static const char *const so_keys[] = {"json", "regex", "choice", "grammar"};
     for (size_t i = 0; cJSON_IsObject(so) && i < sizeof so_keys / sizeof *so_keys; i++)
-        if (field(so, so_keys[i])) return 1;
-    if (cJSON_IsObject(so) && cJSON_IsTrue(field(so, "json_object"))) return 1;
+        if (js_field(so, so_keys[i])) return 1;
+    if (cJSON_IsObject(so) && cJSON_IsTrue(js_field(so, "json_object"))) return 1;
     static const char *const old[] = {"guided_json", "guided_regex", "guided_choice", "guided_grammar"};
     for (size_t i = 0; i < sizeof old / sizeof *old; i++)
-        if (field(body, old[i])) return 1;
+        if (js_field(body, old[i])) return 1;
     return 0;
 }
 
@@ -81,7 +76,7 @@ static int has_constraint(const cJSON *body) {
 
 /* A tool's parameters, or vLLM's stand-in for none (absent or {}): an object of anything. NULL: out of memory. */
 static cJSON *params_of(const cJSON *tool) {
-    const cJSON *p = field(field(tool, "function"), "parameters");
+    const cJSON *p = js_field(js_field(tool, "function"), "parameters");
     if (cJSON_IsObject(p) && p->child) return cJSON_Duplicate(p, 1);
     cJSON *d = cJSON_CreateObject();
     if (d && (!cJSON_AddStringToObject(d, "type", "object") || !cJSON_AddObjectToObject(d, "properties"))) {
@@ -161,7 +156,7 @@ static cJSON *required_schema(const cJSON *tools, srv_error *err) {
             cJSON_Delete(root);
             return NULL;
         }
-        if (!p || !(cs = call_schema(field(field(t, "function"), "name")->valuestring, p)) ||
+        if (!p || !(cs = call_schema(js_field(js_field(t, "function"), "name")->valuestring, p)) ||
             !cJSON_AddItemToArray(any, cs)) {
             if (p && cs) cJSON_Delete(cs);
             any = NULL;
@@ -214,7 +209,7 @@ static int diagnose(struct so_cache *c, const cJSON *tools, srv_error *err) {
         int rc = compile(c, p, &g, err);
         gram_free(g);
         if (rc && err->status != 400) return rc;
-        if (rc) return blame(field(field(t, "function"), "name")->valuestring, err);
+        if (rc) return blame(js_field(js_field(t, "function"), "name")->valuestring, err);
     }
     return srv_fail(err, 400, "tools", "The schema of the tool calls is not supported: %s", why);
 }
@@ -224,7 +219,7 @@ int tool_from_request(struct so_cache *c, const cJSON *body, int *mode, char **n
     *mode = TOOL_NONE;
     *name = NULL;
     *g = NULL;
-    const cJSON *tc = field(body, "tool_choice"), *tools = field(body, "tools");
+    const cJSON *tc = js_field(body, "tool_choice"), *tools = js_field(body, "tools");
     /* no tool_choice: vLLM would default to "auto" when tools are given; without a parser this server
      * keeps the tools for the chat template only, as "none" does */
     if (!tc || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "none"))) return 0;
