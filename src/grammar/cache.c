@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/ckd.h"
 #include "base/err.h"
+#include "base/grow.h"
 #include "grammar/grammar.h"
 #include "grammar/internal.h"
 
@@ -107,19 +107,6 @@ void gram_cache_free(gram_cache *c) {
 
 static int oom(void) { return vc_errf(VC_ENOMEM, "grammar cache: out of memory"); }
 
-/* Grow *p (elements of size sz, capacity *cap) to hold need. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz) {
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 64, bytes;
-    while (nc < need) nc *= 2;
-    if (vc_ckd_array(nc, sz, &bytes)) return oom();
-    void *q = realloc(*p, bytes);
-    if (!q) return oom();
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static uint64_t hash_key(const uint64_t *k, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
     for (size_t i = 0; i < n; i++) {
@@ -160,10 +147,10 @@ static int intern(gram_cache *c, const uint64_t *key, size_t n, int32_t *out) {
     *out = GRAM_SIG_NONE;
     if (c->bytes > c->limit || c->n_st >= INT32_MAX / 2) return 0;
     size_t cap = c->cap_st;
-    int rc = grow((void **)&c->st, &cap, (size_t)c->n_st + 1, sizeof *c->st);
+    int rc = vc_grow((void **)&c->st, &cap, (size_t)c->n_st + 1, sizeof *c->st);
     if (rc) return rc;
     c->cap_st = (uint32_t)cap;
-    if ((rc = grow((void **)&c->keys, &c->cap_keys, c->n_keys + n, sizeof *c->keys))) return rc;
+    if ((rc = vc_grow((void **)&c->keys, &c->cap_keys, c->n_keys + n, sizeof *c->keys))) return rc;
     if (((size_t)c->n_st + 1) * 2 > c->tab_cap && (rc = rehash(c))) return rc;
     memcpy(c->keys + c->n_keys, key, n * sizeof *key);
     c->st[c->n_st] = (cstate){.hash = h, .key_off = c->n_keys, .key_len = (uint32_t)n};
@@ -199,7 +186,7 @@ static int name_set(gram_cache *c, const gram_matcher *m, size_t k, int32_t *out
     const gram_grammar *g = m->g;
     size_t s = m->set_start[k], e = m->set_start[k + 1];
     *out = GRAM_SIG_NONE;
-    int rc = grow((void **)&c->scratch, &c->cap_scratch, SIG_MAX_ITEMS + 1, sizeof *c->scratch);
+    int rc = vc_grow((void **)&c->scratch, &c->cap_scratch, SIG_MAX_ITEMS + 1, sizeof *c->scratch);
     if (rc) return rc;
     uint64_t *key = c->scratch;
     size_t n = 1;
@@ -277,8 +264,8 @@ static int step_matcher(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d,
 /* The mask from name s0 (the matcher's top set), over the trie through the DFA. */
 static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *v, int32_t s0, uint32_t *mask) {
     size_t need = (size_t)v->max_depth + 1, cap = c->cap_path;
-    int rc = grow((void **)&c->pname, &cap, need, sizeof *c->pname);
-    if (!rc) rc = grow((void **)&c->pbyte, &c->cap_path, need, sizeof *c->pbyte);
+    int rc = vc_grow((void **)&c->pname, &cap, need, sizeof *c->pname);
+    if (!rc) rc = vc_grow((void **)&c->pbyte, &c->cap_path, need, sizeof *c->pbyte);
     if (rc) return rc;
     memset(mask, 0, ((size_t)v->n_tokens + 31) / 32 * sizeof *mask);
     size_t base = gram_matcher_consumed(m), cur = 0; /* cur: bytes the matcher holds beyond base */

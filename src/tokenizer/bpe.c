@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/grow.h"
 #include "tok_internal.h"
 
 #define CACHE_MAX_WORD 256
@@ -206,17 +207,6 @@ int tok_bpe_load(tok_tokenizer *t, const tok_jv *m) {
 
 /* ---- encoding ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return vc_errf(VC_ENOMEM, "out of memory");
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int32_t lookup_piece(const tok_tokenizer *t, tok_buf *tmp, const char *c, size_t cl, int first, int last) {
     if (t->char_id && !(!first && t->cs_prefix) && !(last && t->eow_suffix)) {
         uint32_t cp;
@@ -265,7 +255,7 @@ static tok_merge heap_pop(tok_merge *h, size_t *n) {
 
 /* Word::add */
 static int sym_add(tok_ws *ws, size_t *ns, int32_t id, uint32_t len) {
-    if (grow((void **)&ws->syms, &ws->syms_cap, *ns + 1, sizeof *ws->syms)) return VC_ENOMEM;
+    if (vc_grow((void **)&ws->syms, &ws->syms_cap, *ns + 1, sizeof *ws->syms)) return VC_ENOMEM;
     tok_sym *s = &ws->syms[*ns];
     s->id = id;
     s->len = len;
@@ -333,7 +323,7 @@ static int merge_word(const tok_tokenizer *t, tok_ws *ws, const char *w, size_t 
 
     /* merge_all */
     if (ns > 1 && t->merges.n) {
-        if ((rc = grow((void **)&ws->heap, &ws->heap_cap, 2 * ns + 8, sizeof *ws->heap))) goto out;
+        if ((rc = vc_grow((void **)&ws->heap, &ws->heap_cap, 2 * ns + 8, sizeof *ws->heap))) goto out;
         tok_sym *sy = ws->syms;
         size_t hn = 0;
         for (size_t i = 0; i + 1 < ns; i++) {
@@ -354,7 +344,7 @@ static int merge_word(const tok_tokenizer *t, tok_ws *ws, const char *w, size_t 
             if (cur->next >= 0) sy[cur->next].prev = (int32_t)top.pos;
             /* each merge removes a symbol and adds at most two entries: 2*ns bounds the heap */
             if (hn + 2 > ws->heap_cap) {
-                if ((rc = grow((void **)&ws->heap, &ws->heap_cap, hn + 2, sizeof *ws->heap))) goto out;
+                if ((rc = vc_grow((void **)&ws->heap, &ws->heap_cap, hn + 2, sizeof *ws->heap))) goto out;
             }
             if (cur->prev >= 0) {
                 const tok_pslot *q = tok_pmap_get(&t->merges, (uint32_t)sy[cur->prev].id, (uint32_t)cur->id);
@@ -401,7 +391,7 @@ static void cache_put(tok_ws *ws, const char *w, size_t n, uint64_t h, const int
     }
     if ((ws->cache_n + 1) * 2 > ws->cache_cap || ws->cache_keys.len + n > CACHE_MAX_BYTES) cache_clear(ws);
     if (ws->cache_ids_n + nids > ws->cache_ids_cap &&
-        grow((void **)&ws->cache_ids, &ws->cache_ids_cap, ws->cache_ids_n + nids, sizeof *ws->cache_ids))
+        vc_grow((void **)&ws->cache_ids, &ws->cache_ids_cap, ws->cache_ids_n + nids, sizeof *ws->cache_ids))
         return;
     size_t koff = ws->cache_keys.len;
     if (tok_buf_put(&ws->cache_keys, w, n)) return;
