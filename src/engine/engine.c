@@ -204,6 +204,7 @@ void eng_free(eng_engine *e) {
     samp_scratch_free(&e->sc);
     rn_free(e->runner);
     kv_free(e->kv);
+    mw_free(e->mw);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }

@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "engine/kv_cache.h"
 #include "engine/logits_proc.h"
+#include "engine/mask_worker.h"
 #include "engine/sampler.h"
 #include "runner/runner.h"
 
@@ -90,6 +91,8 @@ struct eng_engine {
                                  of aborted sequences) and finished sequences go out with the next one */
     uint64_t preemptions, prompt_tokens, generation_tokens;
     eng_stats stats;          /* snapshot for other threads (guarded by mu) */
+    eng_mask_worker *mw;      /* computes a step's grammar masks during its forward pass (NULL: not
+                                 started yet, or it could not start: then the engine thread does) */
 };
 
 void eng_seq_free(eng_seq *s);

@@ -172,19 +172,28 @@ static int reserve(eng_engine *e) {
     return VC_OK;
 }
 
-/* Grammar masks for the next token of every live sequence (lp_prepare): the part of sampling that
- * can allocate, done before the step changes anything, outside the lock (eng_add need not wait on
- * mask walks). Cached: a sequence whose output did not grow costs nothing. */
-static int prepare_grammars(eng_engine *e) {
-    for (int pass = 0; pass < 2; pass++) {
-        eng_seq **q = pass ? e->waiting : e->running;
-        int n = pass ? e->n_waiting : e->n_running;
-        for (int i = 0; i < n; i++) {
-            int rc = lp_prepare(&q[i]->lp, q[i]->tokens + q[i]->n_prompt, q[i]->n_tokens - q[i]->n_prompt);
-            if (rc) return rc;
-        }
+/* Grammar masks for the next token of the sequences this step samples (lp_prepare: feeding the
+ * matcher and the mask, the part of sampling that can allocate). They read only each sequence's
+ * tokens and logits-processor state, which the forward pass does not touch, so they are computed on
+ * the mask worker while it runs (the engine lock is not held: eng_add need not wait on them). */
+static int samples(const eng_seq *s) { return s->n_computed + s->sched_tokens == s->n_tokens; }
+
+static int prepare_masks(void *arg) {
+    eng_engine *e = arg;
+    for (int i = 0; i < e->n_sched; i++) {
+        eng_seq *s = e->b_seqs[i];
+        int rc = samples(s) ? lp_prepare(&s->lp, s->tokens + s->n_prompt, s->n_tokens - s->n_prompt) : VC_OK;
+        if (rc) return rc;
     }
     return VC_OK;
+}
+
+static int masks_pending(const eng_engine *e) {
+    for (int i = 0; i < e->n_sched; i++) {
+        const eng_seq *s = e->b_seqs[i];
+        if (samples(s) && lp_pending(&s->lp, s->n_tokens - s->n_prompt)) return 1;
+    }
+    return 0;
 }
 
 static int intake(eng_engine *e) {
@@ -199,10 +208,6 @@ static int intake(eng_engine *e) {
         e->prompt_tokens += (uint64_t)e->inbox[i]->n_prompt;
     }
     e->n_inbox = 0;
-    pthread_mutex_unlock(&e->mu);
-    /* a failure here leaves the aborts queued and nothing changed but the intake */
-    if ((rc = prepare_grammars(e))) return rc;
-    pthread_mutex_lock(&e->mu);
     /* aborts: take them under the lock, apply below */
     int na = e->n_aborts;
     char **ids = e->aborts;
@@ -282,9 +287,15 @@ static int step(eng_engine *e) {
     if (rc) return rc;
     sched_step(e);
     if (e->n_sched == 0) return VC_OK;
-    if ((rc = run_batch(e))) {
+    int pending = masks_pending(e), mrc = VC_OK;
+    if (pending && !e->mw) mw_start(&e->mw); /* no thread: the masks are computed here, before the pass */
+    if (pending && e->mw) mw_submit(e->mw, prepare_masks, e);
+    else if (pending) mrc = prepare_masks(e);
+    if (!mrc) rc = run_batch(e);
+    if (pending && e->mw) mrc = mw_wait(e->mw);
+    if (rc || mrc) { /* a failed pass, or a mask that could not be allocated: the step is undone */
         sched_unwind(e);
-        return rc;
+        return rc ? rc : mrc;
     }
     int V = e->m->cfg.vocab_size;
     for (int i = 0; i < e->n_sched; i++) {

@@ -384,6 +384,8 @@ static int g_compute_mask(lp_state *st, int n_output) {
     return VC_OK;
 }
 
+int lp_pending(const lp_state *st, int n_output) { return st->gm && !st->g_err && st->g_mask_at != n_output; }
+
 int lp_prepare(lp_state *st, const int32_t *output, int n_output) {
     if (!st->gm || st->g_err) return VC_OK;
     int rc = g_feed(st, output, n_output);

@@ -120,6 +120,8 @@ int lp_reserve(lp_state *st, int n_output);
  * step; lp_apply then only applies the mask. Returns VC_ENOMEM only: a grammar violation is kept
  * and returned by the next lp_apply (the request fails, not the step). */
 int lp_prepare(lp_state *st, const int32_t *output, int n_output);
+/* Whether lp_prepare has work for an output of n_output tokens (a grammar whose mask is not ready). */
+int lp_pending(const lp_state *st, int n_output);
 /* Apply 1-6 in place to logits[vocab]. output: the tokens generated so far for
  * this sequence (append-only between calls). Errors: an output id outside
  * [0, vocab) (VC_EINVAL), a grammar violation or a row the grammar leaves no
