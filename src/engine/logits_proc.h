@@ -116,9 +116,9 @@ void lp_state_free(lp_state *st);
  * allocates nothing (the engine reserves before a step, so a step cannot fail half-way). */
 int lp_reserve(lp_state *st, int n_output);
 /* Grammar: feed the output tokens not fed yet and compute the mask for the next token, the work of
- * step 6 that can allocate (the matcher's sets grow with the output). The engine calls it before a
- * step; lp_apply then only applies the mask. Returns VC_ENOMEM only: a grammar violation is kept
- * and returned by the next lp_apply (the request fails, not the step). */
+ * step 6 that can allocate (the matcher's sets grow with the output). The engine calls it on its mask
+ * worker during the step's forward pass; lp_apply then only applies the mask. Returns VC_ENOMEM only: a
+ * grammar violation is kept and returned by the next lp_apply (the request fails, not the step). */
 int lp_prepare(lp_state *st, const int32_t *output, int n_output);
 /* Whether lp_prepare has work for an output of n_output tokens (a grammar whose mask is not ready). */
 int lp_pending(const lp_state *st, int n_output);
