@@ -2,7 +2,7 @@
  * template and generation config, start the engine thread, the connection
  * bookkeeping and libmicrohttpd, serve until SIGINT or SIGTERM, then shut down
  * in an order that never leaves a thread on freed state:
- *   stop accepting -> let in-flight requests finish (the grace time) -> end the
+ *   close new connections -> let in-flight requests finish (the grace time) -> end the
  *   rest with an error event or a 503 -> stop the workers and the watcher ->
  *   stop libmicrohttpd (joins its threads, completes every request) -> stop
  *   the engine thread -> free. */
@@ -153,13 +153,11 @@ static void wait_calls(srv_server *s, double t) {
 }
 
 static void shut_down(srv_server *s, struct MHD_Daemon *d) {
-    fprintf(stderr, "INFO vllmc: %s: shutting down, in-flight requests have %.0f s to finish\n",
-            got_signal == SIGINT ? "SIGINT" : "SIGTERM", s->cfg.shutdown_grace_s);
-    MHD_socket lsock = MHD_quiesce_daemon(d); /* stop accepting */
-    if (lsock != MHD_INVALID_SOCKET) close(lsock);
     pthread_mutex_lock(&s->mu);
-    s->draining = 1; /* new requests on open connections: 503 */
+    s->draining = 1; /* new connections: closed (http.c on_accept); new requests on open ones: 503 */
     pthread_mutex_unlock(&s->mu);
+    fprintf(stderr, "INFO vllmc: %s: shutting down, in-flight requests have %g s to finish\n",
+            got_signal == SIGINT ? "SIGINT" : "SIGTERM", s->cfg.shutdown_grace_s);
     wait_calls(s, s->cfg.shutdown_grace_s);
     /* the rest end now: streams with an error event and [DONE], waiting requests with a 503 */
     fe_fail_calls(s, 503, "The server is shutting down.");

@@ -329,22 +329,30 @@ await C.check("slow headers (a byte every 300 ms) and idle sockets are closed by
 });
 
 // ---- finding 3: signals during streams, repeated ----
-await C.check("SIGTERM / SIGINT during 8 streams, 10 times: exit 0 in time, every stream ends with [DONE]", async () => {
+/** Once the server logs that it is shutting down: a new connection must be closed unanswered. */
+async function probeNew(k) {
+  for (let i = 0; i < 1000 && !/shutting down/.test(k.log()); i++) await sleep(5);
+  if (!/shutting down/.test(k.log())) return "no 'shutting down' line within 5 s";
+  return raw(k.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
+}
+await C.check("SIGTERM / SIGINT during 8 streams, 10 times: exit 0 in time, every stream ends with [DONE], new connections closed unanswered", async () => {
   const stats = [];
   for (let round = 0; round < 10; round++) {
     const k = await startServer([], { name: `hostile-sig${round}`, env: { VLLMC_SHUTDOWN_GRACE_S: round % 2 ? "0" : "0.3" } });
-    let signalled = false;
+    let signalled = false, probe = Promise.resolve("");
     const streams = [];
     for (let i = 0; i < 8; i++)
       streams.push(streamPost(k.port, i % 2 ? CH : CMP, i % 2
         ? { model, messages: msgs("hi"), max_tokens: 400, ignore_eos: true, stream: true }
         : { model, prompt: "hi", max_tokens: 400, ignore_eos: true, stream: true },
-      { onEvent: () => { if (!signalled) { signalled = true; setTimeout(() => k.child.kill(round % 3 ? "SIGTERM" : "SIGINT"), round * 7); } } })
+      { onEvent: () => { if (!signalled) { signalled = true; setTimeout(() => { k.child.kill(round % 3 ? "SIGTERM" : "SIGINT"); probe = probeNew(k); }, round * 7); } } })
         .catch((e) => ({ error: e.message })));
     const rs = await Promise.all(streams);
+    const answered = await probe;
+    assert.equal(answered, "", `round ${round}: a connection opened while shutting down got an answer: ${answered.slice(0, 200)}`);
     const r = await Promise.race([k.exited, sleep(15000).then(() => null)]);
     if (r === null) { k.child.kill("SIGKILL"); throw new Error(`round ${round}: still running 15 s after the signal`); }
-    assert.equal(r.code, 0, `round ${round}: exit ${r.code} ${r.signal}`);
+    assert.equal(r.code, 0, `round ${round}: exit ${r.code} ${r.signal}; log:\n${k.log().slice(-4000)}`);
     for (const s of rs) assert.ok(s.done, `round ${round}: a stream ended without [DONE]: ${JSON.stringify(s).slice(0, 300)}`);
     stats.push(rs.filter((s) => s.events.some((e) => e.json && e.json.error)).length);
   }
