@@ -62,10 +62,8 @@ static int load_generation_config(srv_server *s) {
         sb_printf(&log, "%s'%s': %g", log.n ? ", " : "", k == 5 ? "max_tokens" : keys[k], v);
     }
     if (!rc && log.n)
-        fprintf(stderr, "INFO vllmc: Default sampling parameters have been overridden by the model's Hugging Face "
-                        "generation config recommended from the model creator. If this is not intended, please "
-                        "relaunch vLLM instance with `--generation-config vllm`.\nINFO vllmc: Using default chat "
-                        "sampling params from model: {%s}\n", log.b);
+        fprintf(stderr, "INFO vllmc: default sampling parameters from the model's generation_config.json: {%s} "
+                        "(--generation-config vllm ignores them)\n", log.b);
     sb_free(&log);
     cJSON_Delete(j);
     free(text);
