@@ -16,6 +16,7 @@ void eng_config_default(eng_config *c) {
     c->max_num_batched_tokens = 4096;
     c->enable_prefix_caching = 1;
     c->max_logprobs = 20;
+    c->max_lora_rank = 16;
     c->policy = ENG_FCFS;
     c->kv_dtype = -1;
 }
@@ -70,6 +71,7 @@ void eng_seq_free(eng_seq *s) {
     free(s->plp_rank);
     lp_state_free(&s->lp);
     eng_params_free(&s->sp);
+    eng_lora_unref(s->lora);
     free(s);
 }
 
@@ -95,7 +97,10 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     if (rc0) return rc0;
     double space = 0;
     const char *how;
-    uint64_t act = rn_activation_bytes(m, c.max_num_batched_tokens, c.max_num_seqs + ENG_PLP_ROWS);
+    if (c.max_loras < 0 || (c.max_loras > 0 && c.max_lora_rank < 1))
+        return vc_errf(VC_EINVAL, "--max-loras must be >= 0 and --max-lora-rank >= 1");
+    uint64_t act = rn_activation_bytes(m, c.max_num_batched_tokens, c.max_num_seqs + ENG_PLP_ROWS) +
+                   rn_lora_bytes(m, c.max_num_batched_tokens, c.max_loras, c.max_lora_rank);
     if ((rc0 = kv_space_bytes(&c, &info, act, &space, &how))) return rc0;
     double gib = space / 1073741824.0;
     double nb = space / (double)block_bytes;
@@ -132,7 +137,8 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     int rc;
     int T = c.max_num_batched_tokens, S = c.max_num_seqs, V = mc->vocab_size;
     rn_params rp = {.max_tokens = T, .max_seqs = S, .max_blocks = per_seq, .num_blocks = num_blocks,
-                    .block_size = bs, .max_logits = S + ENG_PLP_ROWS, .kv_dtype = kvt};
+                    .block_size = bs, .max_logits = S + ENG_PLP_ROWS, .kv_dtype = kvt,
+                    .max_loras = c.max_loras, .max_lora_rank = c.max_lora_rank};
     if ((rc = rn_create(m, &rp, &e->runner))) goto err;
     if ((rc = kv_create(num_blocks, bs, c.enable_prefix_caching, &e->kv))) goto err;
     e->running = calloc((size_t)S, sizeof *e->running);
@@ -148,7 +154,12 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     e->row_seq = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->row_pos = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->raw = malloc(sizeof(float) * (size_t)V);
-    if (!e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen ||
+    e->b_lora = malloc(sizeof(int32_t) * (size_t)S);
+    if (c.max_loras > 0) {
+        e->lslot = calloc((size_t)c.max_loras, sizeof *e->lslot);
+        e->lstamp = calloc((size_t)c.max_loras, sizeof *e->lstamp);
+    }
+    if (!e->b_lora || (c.max_loras > 0 && (!e->lslot || !e->lstamp)) || !e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen ||
         !e->b_lrows || !e->b_bt || !e->logits || !e->raw || !e->row_seq || !e->row_pos) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
@@ -198,6 +209,10 @@ void eng_free(eng_engine *e) {
     free(e->row_seq);
     free(e->row_pos);
     free(e->raw);
+    free(e->b_lora);
+    for (int i = 0; e->lslot && i < e->cfg.max_loras; i++) eng_lora_unref(e->lslot[i]);
+    free(e->lslot);
+    free(e->lstamp);
     free(e->outs);
     free(e->lp_ids);
     free(e->lp_vals);
@@ -224,8 +239,17 @@ static int grow_ptrs(void *arrp, int *cap, int need, size_t elem) {
 
 int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
             int priority) {
+    return eng_add_lora(e, id, prompt, n_prompt, sp, priority, NULL);
+}
+
+int eng_add_lora(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
+                 int priority, eng_lora *lora) {
     const model_config *mc = &e->m->cfg;
     if (!id || !*id) return vc_errf(VC_EINVAL, "request id must not be empty");
+    if (lora && e->cfg.max_loras <= 0) return vc_errf(VC_EINVAL, "LoRA is not enabled (--enable-lora)");
+    if (lora && eng_lora_max_rank(lora) > e->cfg.max_lora_rank)
+        return vc_errf(VC_EINVAL, "LoRA rank %d is greater than max_lora_rank %d", eng_lora_max_rank(lora),
+                       e->cfg.max_lora_rank);
     if (n_prompt < 1) return vc_errf(VC_EINVAL, "The decoder prompt cannot be empty");
     if (n_prompt > e->max_model_len)
         return vc_errf(VC_EINVAL, "The decoder prompt (length %d) is longer than the maximum model length of %d.",
@@ -273,6 +297,8 @@ int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, 
         s->n_cached = -1;
         s->stop_token = -1;
         s->priority = priority;
+        s->lora = eng_lora_ref(lora);
+        s->lslot = -1;
         s->sp.n = 1;
         /* vLLM V1: a seeded request's completion i draws from seed + i */
         samp_rng_seed(&s->rng, sp->has_seed ? (uint64_t)sp->seed + (uint64_t)i : base_seed + (uint64_t)i);

@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "engine/lora.h"
 #include "engine/params.h"
 #include "grammar/grammar.h"
 #include "model/model.h"
@@ -54,6 +55,8 @@ typedef struct {
                                                 bytes each (what a sampled token feeds a grammar); required
                                                 with grammar_vocab, the caller's as well */
     const size_t *grammar_tok_len;
+    int max_loras;               /* LoRA adapters in one step (vLLM's --max-loras; 0: LoRA off) */
+    int max_lora_rank;           /* the largest adapter rank (vLLM's --max-lora-rank, 16) */
 } eng_config;
 
 void eng_config_default(eng_config *c);
@@ -82,6 +85,10 @@ int eng_create(mdl_model *m, const eng_config *c, eng_engine **out);
 /* Queue a request (copies everything). ids must be unique among live requests. */
 int eng_add(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
             int priority);
+/* The same with a LoRA adapter (NULL: the base model); each sequence takes a reference. An adapter
+ * needs max_loras > 0 and a rank within max_lora_rank (else VC_EINVAL). */
+int eng_add_lora(eng_engine *e, const char *id, const int32_t *prompt, int n_prompt, const eng_sampling_params *sp,
+                 int priority, eng_lora *lora);
 /* Abort completion `index` of a request (-1: all of them); it finishes with
  * `why` (ENG_FINISH_ABORT, or ENG_FINISH_STOP for a stop string) at the next
  * step, with an output event. Unknown ids are ignored (the request may have

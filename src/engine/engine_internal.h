@@ -42,8 +42,10 @@ typedef struct eng_seq {
     float *plp_tok;           /* [n_prompt] */
     int *plp_rank;            /* [n_prompt] */
     int plp_sent;             /* handed out with the first token */
+    eng_lora *lora;           /* the request's adapter (a reference), or NULL */
     /* scheduled this step */
     int sched_tokens;
+    int lslot;                /* the runner's LoRA slot of this step's adapter, -1 none */
 } eng_seq;
 
 /* Logit rows one step may use for prompt_logprobs, beyond one per sequence. */
@@ -91,6 +93,10 @@ struct eng_engine {
                                  of aborted sequences) and finished sequences go out with the next one */
     uint64_t preemptions, prompt_tokens, generation_tokens;
     eng_stats stats;          /* snapshot for other threads (guarded by mu) */
+    /* LoRA (cfg.max_loras slots): the adapter each slot holds (a reference) and when a step last used it */
+    eng_lora **lslot;
+    uint64_t *lstamp, steps;
+    int32_t *b_lora;          /* [max_num_seqs] slot of each scheduled sequence, in batch order */
     eng_mask_worker *mw;      /* computes a step's grammar masks during its forward pass (NULL: not
                                  started yet, or it could not start: then the engine thread does) */
 };
@@ -107,5 +113,7 @@ void sched_release(eng_engine *e, eng_seq *s);
 /* The forward pass of the scheduled work failed: forget what scheduling committed to the prefix
  * cache for it and send every scheduled sequence back to the waiting queue, in order. */
 void sched_unwind(eng_engine *e);
+/* The prefix-cache key of a sequence's blocks: its adapter's id (0: the base model). */
+static inline uint64_t sched_cache_key(const eng_seq *s) { return s->lora ? (uint64_t)eng_lora_id(s->lora) : 0; }
 
 #endif

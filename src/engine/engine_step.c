@@ -244,6 +244,50 @@ static int intake(eng_engine *e) {
     return rc;
 }
 
+/* The slot for adapter l this step: the one holding it, else a free one, else the least recently
+ * used one that no sequence of this step uses (the scheduler keeps a step within max_loras). */
+static int pick_slot(const eng_engine *e, const eng_lora *l) {
+    int best = -1;
+    for (int k = 0; k < e->cfg.max_loras; k++) {
+        if (e->lslot[k] == l) return k;
+        if (e->lstamp[k] == e->steps) continue; /* in use this step */
+        if (best < 0 || (e->lslot[best] && (!e->lslot[k] || e->lstamp[k] < e->lstamp[best]))) best = k;
+    }
+    return best;
+}
+
+/* Put the scheduled sequences' adapters into the runner's LoRA slots and order the batch by slot, so
+ * that each adapter's rows are one segment of the forward pass. */
+static int assign_lora(eng_engine *e) {
+    if (e->cfg.max_loras <= 0) return VC_OK;
+    e->steps++;
+    int any = 0;
+    for (int i = 0; i < e->n_sched; i++) {
+        eng_seq *s = e->b_seqs[i];
+        s->lslot = -1;
+        if (!s->lora) continue;
+        any = 1;
+        int k = pick_slot(e, s->lora);
+        if (k < 0) return vc_errf(VC_ERR, "engine: more adapters in one step than --max-loras %d", e->cfg.max_loras);
+        if (e->lslot[k] != s->lora) {
+            eng_lora_unref(e->lslot[k]);
+            e->lslot[k] = NULL; /* empty until written whole */
+            int rc = rn_lora_set(e->runner, k, eng_lora_weights(s->lora));
+            if (rc) return rc;
+            e->lslot[k] = eng_lora_ref(s->lora);
+        }
+        e->lstamp[k] = e->steps;
+        s->lslot = k;
+    }
+    for (int i = 1; any && i < e->n_sched; i++) { /* stable: by slot, the base model (-1) first */
+        eng_seq *s = e->b_seqs[i];
+        int j = i;
+        for (; j > 0 && e->b_seqs[j - 1]->lslot > s->lslot; j--) e->b_seqs[j] = e->b_seqs[j - 1];
+        e->b_seqs[j] = s;
+    }
+    return VC_OK;
+}
+
 static int run_batch(eng_engine *e) {
     int bs = e->cfg.block_size, mb = e->max_blocks_per_seq, nt = 0, nl = 0;
     e->b_qstart[0] = 0;
@@ -257,6 +301,7 @@ static int run_batch(eng_engine *e) {
             nt++;
         }
         memcpy(e->b_bt + (size_t)i * mb, s->blocks, sizeof(int32_t) * (size_t)s->n_blocks);
+        e->b_lora[i] = s->lora ? s->lslot : -1;
         e->b_seqlen[i] = s->n_computed + s->sched_tokens;
         e->b_qstart[i + 1] = nt;
         /* prompt_logprobs: the row at position p scores prompt token p + 1 */
@@ -275,7 +320,10 @@ static int run_batch(eng_engine *e) {
         }
     }
     e->max_rows_used = nl;
-    rn_batch b = {nt, e->b_tokens, e->b_pos, e->b_slots, e->n_sched, e->b_qstart, e->b_seqlen, e->b_bt, mb, nl, e->b_lrows};
+    rn_batch b = {.n_tokens = nt, .tokens = e->b_tokens, .positions = e->b_pos, .slots = e->b_slots,
+                  .n_seqs = e->n_sched, .q_start = e->b_qstart, .seq_len = e->b_seqlen, .block_table = e->b_bt,
+                  .max_blocks = mb, .n_logits = nl, .logit_rows = e->b_lrows,
+                  .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL};
     return rn_forward(e->runner, &b, e->logits);
 }
 
@@ -287,6 +335,10 @@ static int step(eng_engine *e) {
     if (rc) return rc;
     sched_step(e);
     if (e->n_sched == 0) return VC_OK;
+    if ((rc = assign_lora(e))) {
+        sched_unwind(e);
+        return rc;
+    }
     int pending = masks_pending(e), mrc = VC_OK;
     if (pending && !e->mw) mw_start(&e->mw); /* no thread: the masks are computed here, before the pass */
     if (pending && e->mw) mw_submit(e->mw, prepare_masks, e);

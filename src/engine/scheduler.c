@@ -36,7 +36,8 @@ static void commit_full(eng_engine *e, eng_seq *s, int upto) {
     int bs = e->cfg.block_size, full = upto / bs;
     while (s->n_hashed < full && s->n_hashed < s->n_blocks) {
         uint64_t parent = s->n_hashed ? s->hashes[s->n_hashed - 1] : KV_NO_HASH;
-        s->hashes[s->n_hashed] = kv_commit(e->kv, s->blocks[s->n_hashed], parent, s->tokens + (size_t)s->n_hashed * bs, 0);
+        s->hashes[s->n_hashed] = kv_commit(e->kv, s->blocks[s->n_hashed], parent, s->tokens + (size_t)s->n_hashed * bs,
+                                          sched_cache_key(s));
         s->n_hashed++;
     }
 }
@@ -112,11 +113,32 @@ void sched_unwind(eng_engine *e) {
     e->n_sched = 0;
 }
 
+/* May s run next to the running sequences under --max-loras (vLLM: a request whose adapter would be
+ * one too many waits, and the ones behind it may go first)? The running sequences' adapters count
+ * whether or not this step schedules them: they keep their slots. */
+static int lora_fits(const eng_engine *e, const eng_seq *s) {
+    if (!s->lora) return 1;
+    int distinct = 0;
+    for (int i = 0; i < e->n_running; i++) {
+        const eng_lora *l = e->running[i]->lora;
+        if (!l) continue;
+        if (l == s->lora) return 1;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = e->running[j]->lora == l;
+        distinct += !seen;
+    }
+    return distinct < e->cfg.max_loras;
+}
+
+/* The waiting sequence to admit next (FCFS: the first; priority: the best), or -1. */
 static int waiting_pick(const eng_engine *e) {
-    int best = 0;
-    if (e->cfg.policy == ENG_PRIORITY)
-        for (int i = 1; i < e->n_waiting; i++)
-            if (before(e->waiting[i], e->waiting[best])) best = i;
+    int best = -1;
+    for (int i = 0; i < e->n_waiting; i++) {
+        if (!lora_fits(e, e->waiting[i])) continue;
+        if (best < 0) best = i;
+        if (e->cfg.policy != ENG_PRIORITY) break;
+        if (before(e->waiting[i], e->waiting[best])) best = i;
+    }
     return best;
 }
 
@@ -168,12 +190,14 @@ void sched_step(eng_engine *e) {
     if (preempted) return;
     while (e->n_waiting > 0 && budget > 0 && e->n_running < e->cfg.max_num_seqs) {
         int wi = waiting_pick(e);
+        if (wi < 0) break;
         eng_seq *s = e->waiting[wi];
         int bs = e->cfg.block_size;
         if (s->n_blocks == 0) {
             /* prompt_logprobs need the logits of every prompt token: no cache hits (as vLLM) */
             int max_hit = s->sp.prompt_logprobs >= 0 ? 0 : (s->n_tokens - 1) / bs;
-            int hit = kv_lookup(e->kv, s->tokens, max_hit, 0, s->n_cached < 0 ? s->n_prompt : 0, s->blocks, s->hashes);
+            int hit = kv_lookup(e->kv, s->tokens, max_hit, sched_cache_key(s), s->n_cached < 0 ? s->n_prompt : 0,
+                                s->blocks, s->hashes);
             s->n_blocks = s->n_hashed = hit;
             s->n_computed = hit * bs;
             if (s->n_cached < 0) s->n_cached = hit * bs < s->n_prompt ? hit * bs : s->n_prompt;

@@ -26,7 +26,20 @@ typedef struct {
     int max_blocks;              /* columns of block_table (<= the runner's max_blocks) */
     int n_logits;
     const int32_t *logit_rows;   /* [n_logits] batch rows whose logits are wanted */
+    const int32_t *seq_lora;     /* [n_seqs] LoRA slot of each sequence (-1: the base model), or NULL:
+                                    none; consecutive sequences of one slot form one segment */
 } rn_batch;
+
+/* LoRA modules, in PEFT's names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
+enum { RN_LORA_Q, RN_LORA_K, RN_LORA_V, RN_LORA_O, RN_LORA_GATE, RN_LORA_UP, RN_LORA_DOWN, RN_LORA_MODULES };
+
+/* One (layer, module) of an adapter, host f32: out += scale * (x @ a^T) @ b^T. */
+typedef struct {
+    int rank;                    /* 0: no LoRA on this module */
+    float scale;                 /* alpha / rank (or alpha / sqrt(rank), rsLoRA) */
+    const float *a;              /* [rank, in] (PEFT lora_A.weight) */
+    const float *b;              /* [out, rank] (PEFT lora_B.weight) */
+} rn_lora_weight;
 
 typedef struct rn_runner rn_runner;
 
@@ -37,6 +50,8 @@ typedef struct {
     int num_blocks;      /* KV cache blocks */
     int block_size;      /* tokens per block */
     int max_logits;      /* most logit rows per batch (0: max_seqs) */
+    int max_loras;       /* LoRA adapter slots (0: no LoRA) */
+    int max_lora_rank;   /* the largest rank a slot holds */
     be_dtype kv_dtype;   /* KV cache dtype (the engine's default is the model's run dtype, as
                             vLLM's auto; f32 keeps bf16 models within 3e-5 of the fp32 reference,
                             where a bf16 cache alone moves logprobs by up to ~0.1) */
@@ -48,6 +63,12 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
  * table) are VC_EINVAL and touch nothing. */
 int rn_forward(rn_runner *r, const rn_batch *b, float *logits);
 void rn_free(rn_runner *r);
+/* Put an adapter into LoRA slot `slot` (w: [n_layers * RN_LORA_MODULES], layer-major), in the
+ * weights' dtype with the scale folded into b. Ordered with the forward passes as every buffer write
+ * is: a pass recorded before runs with the old contents. Ranks above max_lora_rank are VC_EINVAL. */
+int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w);
+/* Bytes of the LoRA slots and their activations for these limits (0 without LoRA). */
+uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank);
 /* Bytes of activations and batch metadata rn_create allocates for these limits. */
 uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits);
 /* KV cache bytes per block (all layers, K and V). */
