@@ -16,6 +16,8 @@ enum {
     VC_EINVAL = -4,   /* bad argument or value */
     VC_EFORMAT = -5,  /* malformed input file or data */
     VC_EUNSUP = -6,   /* valid but unsupported (architecture, dtype, ...) */
+    VC_ENOENT = -7,   /* no such name (a LoRA adapter, ...) */
+    VC_EEXIST = -8,   /* the name is taken */
 };
 
 #if defined(__GNUC__)

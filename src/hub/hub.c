@@ -176,7 +176,7 @@ int hub_wanted_config(const char *name) {
     static const char *const names[] = {
         "config.json",       "generation_config.json", "tokenizer.json",  "tokenizer_config.json",
         "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "added_tokens.json",
-        "tokenizer.model"};
+        "tokenizer.model",   "adapter_config.json" /* LoRA adapters (step 8): with adapter_model.safetensors */};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i])) return 1;
     return 0;

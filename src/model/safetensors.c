@@ -309,7 +309,7 @@ int st_set_open_files(const char *const *paths, int n, st_set *out) {
             free(ts); /* the names moved into out->tensors */
         }
     }
-    qsort(out->tensors, (size_t)out->n_tensors, sizeof *out->tensors, st_cmp_tensor);
+    if (out->n_tensors > 1) qsort(out->tensors, (size_t)out->n_tensors, sizeof *out->tensors, st_cmp_tensor);
     for (int i = 1; i < out->n_tensors; i++) {
         const st_tensor *a = &out->tensors[i - 1], *b = &out->tensors[i];
         if (strcmp(a->name, b->name) == 0) {

@@ -118,7 +118,8 @@ static void test_weight_files(void) {
     CHECK(pick(none, 4, NULL, got, sizeof got) == VC_EUNSUP);
     CHECK(strstr(vc_errmsg(), "no safetensors weights in o/r"));
     CHECK(hub_wanted_config("tokenizer.json") && hub_wanted_config("chat_template.jinja") &&
-          hub_wanted_config("tokenizer.model") && hub_wanted_config("generation_config.json"));
+          hub_wanted_config("tokenizer.model") && hub_wanted_config("generation_config.json") &&
+          hub_wanted_config("adapter_config.json"));
     CHECK(!hub_wanted_config("README.md") && !hub_wanted_config("sub/config.json") &&
           !hub_wanted_config("pytorch_model.bin") && !hub_wanted_config("vocab.txt"));
 }
