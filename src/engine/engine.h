@@ -79,6 +79,12 @@ typedef struct {
     uint64_t preemptions;
     uint64_t prefix_queries, prefix_hits; /* tokens */
     uint64_t prompt_tokens, generation_tokens;
+    /* LoRA adapters (ids) of the running and the waiting requests, for vLLM's vllm:lora_requests_info;
+     * at most ENG_STATS_LORAS of each (more are left out) */
+#define ENG_STATS_LORAS 32
+    int lora_running[ENG_STATS_LORAS], n_lora_running;
+    int lora_waiting[ENG_STATS_LORAS], n_lora_waiting;
+    int max_loras;
 } eng_stats;
 
 int eng_create(mdl_model *m, const eng_config *c, eng_engine **out);

@@ -372,6 +372,17 @@ static int step(eng_engine *e) {
     return rc;
 }
 
+/* The distinct adapter ids of q[0..n) into ids (at most ENG_STATS_LORAS). */
+static int lora_ids(eng_seq *const *q, int n, int *ids, int k) {
+    for (int i = 0; i < n && k < ENG_STATS_LORAS; i++) {
+        if (!q[i]->lora) continue;
+        int id = eng_lora_id(q[i]->lora), seen = 0;
+        for (int j = 0; j < k && !seen; j++) seen = ids[j] == id;
+        if (!seen) ids[k++] = id;
+    }
+    return k;
+}
+
 int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     *outs = NULL;
     *n_outs = 0;
@@ -398,6 +409,10 @@ int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     e->stats.prefix_hits = ks.hits;
     e->stats.prompt_tokens = e->prompt_tokens;
     e->stats.generation_tokens = e->generation_tokens;
+    e->stats.max_loras = e->cfg.max_loras;
+    e->stats.n_lora_running = lora_ids(e->running, e->n_running, e->stats.lora_running, 0);
+    int nw = lora_ids(e->waiting, e->n_waiting, e->stats.lora_waiting, 0);
+    e->stats.n_lora_waiting = lora_ids(e->inbox, e->n_inbox, e->stats.lora_waiting, nw);
     pthread_mutex_unlock(&e->mu);
     *outs = e->outs;
     *n_outs = e->n_outs;
