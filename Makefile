@@ -15,6 +15,8 @@ BUILD ?= build
 OPT ?= -O2
 SAN ?=
 FUZZ_SECONDS ?= 20
+# fuzz targets run side by side (each libFuzzer process uses one core)
+FUZZ_JOBS ?= 2
 
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
@@ -160,12 +162,11 @@ fuzz:
 	  echo "== build $$n"; \
 	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/bin/$$n $$f \
 	    $(FUZZ_BUILD)/libvllmc.a $(LDLIBS); done
-	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
-	  echo "== run $$n for $(FUZZ_SECONDS)s"; \
+	@mkdir -p $(FUZZ_BUILD)/log; printf '%s\n' $(FUZZ_SRC) | xargs -P $(FUZZ_JOBS) -I{} bash -c '\
+	  n=$$(basename {} .c); mkdir -p $(FUZZ_BUILD)/corpus/$$n; seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
-	    $(FUZZ_BUILD)/corpus/$$n $$seeds 2>&1 | tail -n 3; \
-	  test $${PIPESTATUS[0]} -eq 0; done
+	    $(FUZZ_BUILD)/corpus/$$n $$seeds > $(FUZZ_BUILD)/log/$$n.log 2>&1; rc=$$?; \
+	  echo "== $$n, $(FUZZ_SECONDS)s: exit $$rc"; tail -n $$(( rc ? 60 : 3 )) $(FUZZ_BUILD)/log/$$n.log; exit $$(( rc ? 255 : 0 ))'
 
 clean:
 	rm -rf build
