@@ -183,7 +183,7 @@ static int bench_latency(bench_args *b) {
     sp.temperature = 0;
     sp.max_tokens = (int)b->out_len;
     sp.ignore_eos = 1;
-    for (long long i = 0; i < b->batch; i++) rq[i] = (off_request){prompt + i * b->in_len, (int)b->in_len, &sp, 0};
+    for (long long i = 0; i < b->batch; i++) rq[i] = (off_request){prompt + i * b->in_len, (int)b->in_len, &sp, 0, NULL};
     for (long long it = 0; it < b->warm + b->iters; it++) {
         double total;
         if (off_run(e, rq, (int)b->batch, outs, NULL, NULL, &total)) {
@@ -253,7 +253,7 @@ static double run_batch(mdl_model *m, const eng_config *ec, const int32_t *promp
     off_completion *outs = calloc((size_t)n, sizeof *outs);
     double total = -1;
     if (!rq || !outs || eng_create(m, ec, &e)) goto out;
-    for (long long i = 0; i < n; i++) rq[i] = (off_request){prompts + i * in_len, (int)in_len, sp, 0};
+    for (long long i = 0; i < n; i++) rq[i] = (off_request){prompts + i * in_len, (int)in_len, sp, 0, NULL};
     if (off_run(e, rq, (int)n, outs, NULL, NULL, &total)) {
         total = -1;
         goto out;
@@ -356,7 +356,7 @@ static int bench_prefix(bench_args *b) {
     for (int i = 0; i < 3; i++) { /* 0: warm-up of the code paths on an unrelated prompt; 1: cold; 2: warm */
         int32_t *pr = p + (size_t)i * (size_t)len;
         if (i == 0) pr[0] = (pr[0] + 1) % m->cfg.vocab_size; /* differs from the first block on */
-        off_request rq = {pr, (int)len, &sp, 0};
+        off_request rq = {pr, (int)len, &sp, 0, NULL};
         off_completion c;
         if (off_run(e, &rq, 1, &c, NULL, NULL, NULL)) {
             cli_error("%s", vc_errmsg());

@@ -570,7 +570,7 @@ static int gen_run(gen_args *g) {
     first = calloc((size_t)np + 1, sizeof *first);
     if (!rq || !first) goto done;
     for (int i = 0; i < np; i++) {
-        rq[i] = (off_request){ps[i].ids, ps[i].n, &ps[i].sp, ps[i].priority};
+        rq[i] = (off_request){ps[i].ids, ps[i].n, &ps[i].sp, ps[i].priority, NULL};
         first[i + 1] = first[i] + ps[i].sp.n;
     }
     total = first[np];

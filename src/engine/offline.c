@@ -118,7 +118,7 @@ int off_run(eng_engine *e, const off_request *rq, int n, off_completion *out, of
     for (int i = 0; i < n && !rc; i++) {
         char id[24];
         snprintf(id, sizeof id, "%d", i);
-        rc = eng_add(e, id, rq[i].prompt, rq[i].n_prompt, rq[i].sp, rq[i].priority);
+        rc = eng_add_lora(e, id, rq[i].prompt, rq[i].n_prompt, rq[i].sp, rq[i].priority, rq[i].lora);
         if (rc) vc_err_prefix(rc, "prompt %d", i);
         else added++;
     }

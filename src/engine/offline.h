@@ -16,6 +16,7 @@ typedef struct {
     int n_prompt;
     const eng_sampling_params *sp;
     int priority;
+    eng_lora *lora;           /* LoRA adapter (NULL: the base model); the engine takes its own references */
 } off_request;
 
 typedef struct {

@@ -1063,8 +1063,8 @@ int main(int argc, char **argv) {
     osp[1].temperature = 0.8f;
     osp[1].has_seed = 1;
     osp[1].seed = 3;
-    oc.rq[0] = (off_request){prompt, 40, &osp[0], 0};
-    oc.rq[1] = (off_request){prompt + 10, 20, &osp[1], 0};
+    oc.rq[0] = (off_request){prompt, 40, &osp[0], 0, NULL};
+    oc.rq[1] = (off_request){prompt + 10, 20, &osp[1], 0, NULL};
     sweep(&(op){.name = "offline off_run", .run = run_offline, .check = check_offline, .ctx = &oc});
 
     /* the public API: an engine (backend and all) made for every attempt, so that the first

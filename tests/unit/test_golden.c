@@ -116,7 +116,7 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
         s = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "first_logprobs")) if (s < vocab) cs[i].first_lp[s++] = e->valuedouble;
         CHECK_MSG(s == vocab, "%s case %d: %d first_logprobs, vocab %d", name, i, s, vocab);
-        rq[i] = (off_request){cs[i].prompt, cs[i].plen, &greedy, 0};
+        rq[i] = (off_request){cs[i].prompt, cs[i].plen, &greedy, 0, NULL};
     }
     double worst_lp = 0;
     eng_config ec;
