@@ -937,6 +937,10 @@ static void run_all(void) {
                     t_matmul(dts[d], ns[i], 32, 4099, bias, 0, 0, 0, 0);
                 t_matmul(dts[d], ns[i], 8, 3, bias, 1, 1, 2, 0);
             }
+    for (int d = 0; d < 3; d++) { /* several 128-token and 128-row tiles, partial ones, and K steps */
+        t_matmul(dts[d], 200, 96, 150, 1, 0, 0, 0, 0);
+        t_matmul(dts[d], 20, 1040, 40, 1, 0, 0, 0, 0); /* a few tokens, deep K: the GPU's split along K */
+    }
 
     static const int Ms[3] = {33, 16, 16};
     for (int d = 0; d < 3; d++) {

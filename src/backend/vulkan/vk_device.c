@@ -184,6 +184,12 @@ static int create_device(vk_ctx *c) {
     c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
+    const char *sk = getenv("VLLMC_VULKAN_COOP_SPLITK");
+    c->coop_splitk = !(sk && !strcmp(sk, "0"));
+    const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS");
+    /* matmul_coop.comp's shared memory with 128-token tiles: 2 x 10 KiB of activations, 10 KiB of weights,
+     * 8 KiB of staging */
+    c->coop_tokens = (ct && atoi(ct) == 64) || c->props.limits.maxComputeSharedMemorySize < 38912 ? 64 : 128;
     const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");
     c->flush_every = fe && atoi(fe) > 0 ? atoi(fe) : VK_FLUSH_DISPATCHES;
     const char *st = getenv("VLLMC_VULKAN_STAGING");

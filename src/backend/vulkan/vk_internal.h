@@ -84,6 +84,8 @@ typedef enum {
     VKP_MATMUL_V = VKP_ROPE_KV + 3, /* + dtype: tiled f32 FMA with 16-byte loads */
     VKP_MATVEC_SGW = VKP_MATMUL_V + 3, /* + 4 * dtype + log2(tokens): matvec_sg with K split across the workgroup */
     VKP_MATVEC_SGW_END = VKP_MATVEC_SGW + 11,
+    VKP_MATMUL_COOP_L,  /* + dtype: matmul_coop with 128-token tiles (prefill) */
+    VKP_MATMUL_REDUCE = VKP_MATMUL_COOP_L + 3, /* the split-K sums of matmul_coop */
     VKP_COUNT
 } vk_pipe_id;
 
@@ -91,7 +93,6 @@ typedef enum {
 #define VK_NCB 4                /* command buffers in the ring */
 #define VK_FLUSH_DISPATCHES 48  /* submit a piece of the step after this many dispatches
                                    (VLLMC_VULKAN_FLUSH_EVERY overrides it; tests use small pieces) */
-#define VKP_COUNT_MAX 64
 #define VK_PUSH_BYTES 128
 
 typedef struct {
@@ -173,13 +174,17 @@ typedef struct {
     uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
+    int coop_splitk;         /* split matmul_coop along K when it has too few workgroups (VLLMC_VULKAN_COOP_SPLITK=0
+                                turns it off, for A/B runs) */
+    int coop_tokens;         /* token tile of the cooperative-matrix GEMM for more than 64 tokens: 128
+                                where the shared memory allows it, else 64 (VLLMC_VULKAN_COOP_TOKENS, A/B) */
 
     /* VLLMC_VULKAN_PROFILE=1: a timestamp after every dispatch; time per pipeline printed at exit */
     VkQueryPool qpool;
     int n_q;                 /* timestamps written in this recording */
     int q_pipe[4096];        /* pipeline of each timestamp (-1: the start) */
-    double prof_ms[VKP_COUNT_MAX];
-    long prof_n[VKP_COUNT_MAX];
+    double prof_ms[VKP_COUNT];
+    long prof_n[VKP_COUNT];
     double ts_period;        /* ns per tick */
     /* VLLMC_VULKAN_PROFILE=2: host time recording dispatches, submitting and waiting (no timestamps) */
     int host_prof;

@@ -111,10 +111,54 @@ void vk_op_add_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *h, const 
     vk_dispatch(c, VKP_ADD_RMSNORM, u, 4, &pc, sizeof pc, gx, cdiv(x->rows, 65535), 1);
 }
 
+/* the matmul shaders' push constants (k_chunk and split_stride: matmul_coop's split along K) */
+typedef struct {
+    uint32_t x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, k_chunk, split_stride;
+} mm_push;
+
+static int ensure_scratch(vk_ctx *c, size_t bytes);
+
+/* Splits along K for the cooperative-matrix GEMM with 64-token tiles: enough workgroups to fill the GPU
+ * (about two per compute unit, as attn_splits), each at least 256 deep. */
+static uint32_t coop_splits(const vk_ctx *c, uint32_t wgs, uint32_t K) {
+    if (!c->coop_splitk || wgs >= 264) return 1;
+    uint32_t s = (264 + wgs - 1) / wgs, most = K / 256;
+    if (s > most) s = most;
+    if (s > 16) s = 16;
+    return s < 1 ? 1 : s;
+}
+
+/* matmul_coop with 64-token tiles, split along K where the grid would be small (batched decode):
+ * the partial sums go to the scratch buffer and matmul_reduce adds them (and the bias). */
+static void coop_small(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, const be_tensor *bias, const be_tensor *out) {
+    uint32_t gx = cdiv(pc.M, 128), gy = cdiv(pc.n, 64), S = coop_splits(c, gx * gy, pc.K);
+    uint32_t chunk = (cdiv(pc.K, S) + 31) / 32 * 32;
+    S = cdiv(pc.K, chunk);
+    if (S <= 1) {
+        pc.k_chunk = pc.K, pc.split_stride = 0;
+        vk_dispatch(c, VKP_MATMUL_COOP + dt, u, 4, &pc, sizeof pc, gx, gy, 1);
+        return;
+    }
+    size_t part = (size_t)S * pc.n * pc.M * sizeof(float);
+    int rc = ensure_scratch(c, part);
+    if (rc) {
+        vk_fail(c, rc);
+        return;
+    }
+    mm_push sp = pc;
+    sp.has_bias = 0, sp.o_off = 0, sp.o_stride = pc.M, sp.k_chunk = chunk, sp.split_stride = pc.n * pc.M;
+    vk_use us[4] = {u[0], u[1], u[2], {c->scratch, 0, part, 1}};
+    vk_dispatch(c, VKP_MATMUL_COOP + dt, us, 4, &sp, sizeof sp, gx, gy, S);
+    struct { uint32_t n, M, S, b_off, has_bias, o_off, o_stride; } rp = {pc.n, pc.M, S, pc.b_off, pc.has_bias,
+                                                                         pc.o_off, pc.o_stride};
+    vk_use ur[3] = {{c->scratch, 0, part, 0}, bias ? use_of(bias, 0) : u[1], use_of(out, 1)};
+    vk_dispatch(c, VKP_MATMUL_REDUCE, ur, 3, &rp, sizeof rp, cdiv(pc.M, 256), pc.n, 1);
+}
+
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
-    struct { uint32_t x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M; } pc = {
-        eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0, bias != NULL,
-        eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w->rows};
+    mm_push pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0,
+                  bias != NULL, eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols,
+                  (uint32_t)w->rows, (uint32_t)x->cols, 0};
     /* without a bias, the weight itself fills the unused binding (never read) */
     vk_use u[4] = {use_of(x, 0), use_of(w, 0), bias ? use_of(bias, 0) : use_of(w, 0), use_of(out, 1)};
     uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
@@ -131,8 +175,12 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
         vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
-        /* f32 weights keep the f32 kernel: f16 would round them */
-        vk_dispatch(c, VKP_MATMUL_COOP + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
+        /* f32 weights keep the f32 kernel: f16 would round them. 128-token tiles for prefill, 64 for
+         * batched decode (twice the workgroups) */
+        if (x->rows > 64 && c->coop_tokens == 128)
+            vk_dispatch(c, VKP_MATMUL_COOP_L + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 128), 1);
+        else
+            coop_small(c, dt, pc, u, bias, out);
     } else if (x->rows > MATVEC_MAX_N && vec_ok) {
         vk_dispatch(c, VKP_MATMUL_V + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
     } else if (x->rows <= MATVEC_MAX_N) {

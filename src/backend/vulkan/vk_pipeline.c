@@ -51,6 +51,9 @@ static const uint32_t spv_rope_kv[] =
 static const uint32_t spv_matmul_v[] =
 #include "matmul_v.spv.h"
     ;
+static const uint32_t spv_matmul_reduce[] =
+#include "matmul_reduce.spv.h"
+    ;
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
@@ -66,8 +69,17 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
     if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
+    if ((id >= VKP_MATMUL_COOP_L && id < VKP_MATMUL_REDUCE) || (id >= VKP_MATMUL_COOP && id < VKP_ATTN_COMBINE)) {
+        int large = id >= VKP_MATMUL_COOP_L;
+        pipe_src s = SRC(spv_matmul_coop, 4, (uint32_t)(id - (large ? VKP_MATMUL_COOP_L : VKP_MATMUL_COOP)));
+        const char *v = getenv("VLLMC_VULKAN_COOP_VARIANT"); /* measurement only (PERFORMANCE.md) */
+        s.spec[1] = v ? (uint32_t)atoi(v) : 0;
+        s.spec[2] = large ? 4 : 2; /* fragments per subgroup along the tokens */
+        return s;
+    }
     if (id >= VKP_MATVEC_SGW) {
         pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SGW) / 4);
         s.spec[1] = 1u << ((id - VKP_MATVEC_SGW) % 4);
@@ -76,12 +88,6 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     }
     if (id >= VKP_MATMUL_V) return (pipe_src)SRC(spv_matmul_v, 4, (uint32_t)(id - VKP_MATMUL_V));
     if (id >= VKP_ROPE_KV) return (pipe_src)SRC(spv_rope_kv, 8, (uint32_t)(id - VKP_ROPE_KV));
-    if (id >= VKP_MATMUL_COOP) {
-        pipe_src s = SRC(spv_matmul_coop, 4, (uint32_t)(id - VKP_MATMUL_COOP));
-        const char *v = getenv("VLLMC_VULKAN_COOP_VARIANT"); /* measurement only (PERFORMANCE.md) */
-        s.spec[1] = v ? (uint32_t)atoi(v) : 0;
-        return s;
-    }
     if (id >= VKP_MATVEC_SG) {
         pipe_src s = SRC(spv_matvec_sg, 4, (uint32_t)(id - VKP_MATVEC_SG) / 4);
         s.spec[1] = 1u << ((id - VKP_MATVEC_SG) % 4);
@@ -121,6 +127,8 @@ const char *vk_pipe_name(int id) {
     else if (id == VKP_COPY) base = "copy";
     else if (id == VKP_ATTN_COMBINE) base = "attn_combine";
     else if (id == VKP_ADD_RMSNORM) base = "add_rmsnorm";
+    else if (id == VKP_MATMUL_REDUCE) base = "matmul_reduce";
+    else if (id >= VKP_MATMUL_COOP_L) base = "matmul_coop_128", d = id - VKP_MATMUL_COOP_L;
     else if (id >= VKP_MATVEC_SGW) base = "matvec_wide", d = (id - VKP_MATVEC_SGW) / 4;
     else if (id >= VKP_MATMUL_V) base = "matmul_v", d = id - VKP_MATMUL_V;
     else if (id >= VKP_ROPE_KV) base = "rope_kv", d = id - VKP_ROPE_KV;

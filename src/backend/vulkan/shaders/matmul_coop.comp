@@ -6,8 +6,11 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 // out = x @ w^T (+ bias) on tensor cores (VK_NV_cooperative_matrix, NVIDIA).
-// A workgroup of eight 32-wide subgroups owns 64 tokens x 128 weight rows;
-// each subgroup 32 x 32 as 2 x 2 fragments of 16 x 16 with f32 accumulators.
+// A workgroup of eight 32-wide subgroups owns BT = 32 * FT tokens x 128 weight
+// rows; each subgroup 16 * FT tokens x 32 rows as FT x 2 fragments of 16 x 16
+// with f32 accumulators. FT (constant_id 2) is 2 for few tokens (batched decode:
+// more workgroups) and 4 for prefill (each weight tile converted once per 128
+// tokens instead of 64, and 10 fragment loads per 16 products instead of 6 per 8).
 // K advances 32 at a time through shared memory; the next step's global loads
 // (16 bytes each) are issued before this step's products, into registers.
 // Precision: weights (f16, or bf16 widened) are exact in f16 apart from
@@ -15,19 +18,21 @@
 // products are accumulated, so x keeps about 21 bits instead of f16's 11.
 // Needs K % 8 == 0 and aligned rows (the host checks; matmul.comp covers the rest).
 #include "common.glsl"
-#define BT 64u
 #define BM 128u
 #define BK 32u
 #define BKP 40u // padded row (f16 elements) against bank conflicts
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint T = 0;
-layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 all products
+layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 the hi ones
+layout(constant_id = 2) const uint FT = 2;      // 16 x 16 fragments per subgroup along the tokens: 2 or 4
+const uint BT = 32u * FT;
 layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
 layout(std430, binding = 3) writeonly buffer O { float d[]; } o;
 layout(push_constant) uniform P {
     uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M;
+    uint k_chunk, split_stride; // split-K: workgroup z sums K in [z * k_chunk, +k_chunk) into plane z of o
 } p;
 // f16 tiles, packed: 4 halves per uvec2 (x) and 8 per uvec4 (w), so one
 // store writes a whole 16-byte load's worth (fragment loads count in those units)
@@ -38,25 +43,26 @@ shared float Cw[8][256]; // one 16 x 16 staging tile per subgroup
 
 const uint E = T == DT_F32 ? 4u : 8u;
 const uint WL = BM * BK / E / 256u; // 16-byte weight loads per invocation per step (2 for 16-bit, 4 for f32)
+const uint XL = BT * BK / 4u / 256u; // 16-byte activation loads per invocation per step (FT)
 
-vec4 xr[2];
+vec4 xr[4];
 uvec4 wr[4];
 
-void load_global(uint k0, uint tid, uint t0, uint m0) {
-    [[unroll]] for (uint i = 0u; i < 2u; i++) {
+void load_global(uint k0, uint ke, uint tid, uint t0, uint m0) {
+    [[unroll]] for (uint i = 0u; i < XL; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u), t = t0 + r, k = k0 + q * 4u;
-        xr[i] = (t < p.n && k < p.K) ? x.d[(p.x_off + t * p.x_stride + k) >> 2] : vec4(0.0);
+        xr[i] = (t < p.n && k < ke) ? x.d[(p.x_off + t * p.x_stride + k) >> 2] : vec4(0.0);
     }
     [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E), m = m0 + r, k = k0 + q * E;
-        wr[i] = (m < p.M && k < p.K) ? w.d[(p.w_off + m * p.w_stride + k) / E] : uvec4(0u);
+        wr[i] = (m < p.M && k < ke) ? w.d[(p.w_off + m * p.w_stride + k) / E] : uvec4(0u);
     }
 }
 
 uint pack_f16(vec2 v) { return packHalf2x16(v); }
 
 void store_shared(uint tid) {
-    [[unroll]] for (uint i = 0u; i < 2u; i++) {
+    [[unroll]] for (uint i = 0u; i < XL; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
         vec4 v = xr[i];
         // hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
@@ -82,57 +88,77 @@ void store_shared(uint tid) {
     }
 }
 
+#define FRAG fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define MMA2(c0, c1, a) c0 = coopMatMulAddNV(a, b0, c0); c1 = coopMatMulAddNV(a, b1, c1)
+
 void main() {
     uint tid = gl_LocalInvocationID.x, sg = tid / 32u, lane = tid % 32u;
     uint m0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BT;
-    uint wt = sg / 4u, wm = sg % 4u; // 2 x 4 subgroups: tokens wt*32.., rows wm*32..
+    uint wt = sg / 4u, wm = sg % 4u; // 2 x 4 subgroups: tokens wt*16*FT.., rows wm*32..
     // fragments as separate variables, not arrays: an array of cooperative matrices indexed in a loop
     // may live in local memory (measured: the products ran 50x below the tensor cores' rate)
-    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> c00 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0), c01 = c00, c10 = c00, c11 = c00;
-    uint ra = (wt * 32u) * BKP, rb = (wm * 32u) * BKP;
-    load_global(0u, tid, t0, m0);
-    for (uint k0 = 0u; k0 < p.K; k0 += BK) {
+    FRAG c00 = FRAG(0.0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    uint ra = (wt * 16u * FT) * BKP, rb = (wm * 32u) * BKP;
+    uint kb = gl_WorkGroupID.z * p.k_chunk, ke = min(kb + p.k_chunk, p.K);
+    uint o_off = p.o_off + gl_WorkGroupID.z * p.split_stride;
+    load_global(kb, ke, tid, t0, m0);
+    for (uint k0 = kb; k0 < ke; k0 += BK) {
         barrier();
         store_shared(tid);
         barrier();
-        if (k0 + BK < p.K) load_global(k0 + BK, tid, t0, m0);
-        for (uint kk = 0u; kk < BK; kk += 16u) {
-            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> ah0, ah1, al0, al1, b0, b1;
-            coopMatLoadNV(ah0, Ah, (ra + kk) / 4u, BKP / 4u, false);
-            coopMatLoadNV(ah1, Ah, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+        if (k0 + BK < ke) load_global(k0 + BK, ke, tid, t0, m0);
+        [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
+            HALF a, b0, b1;
             coopMatLoadNV(b0, Bs, (rb + kk) / 8u, BKP / 8u, true);
             coopMatLoadNV(b1, Bs, (rb + 16u * BKP + kk) / 8u, BKP / 8u, true);
-            if (VARIANT == 0u) {
-                coopMatLoadNV(al0, Al, (ra + kk) / 4u, BKP / 4u, false);
-                coopMatLoadNV(al1, Al, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
-                c00 = coopMatMulAddNV(al0, b0, c00);
-                c01 = coopMatMulAddNV(al0, b1, c01);
-                c10 = coopMatMulAddNV(al1, b0, c10);
-                c11 = coopMatMulAddNV(al1, b1, c11);
+            if (VARIANT != 1u) { // the lo parts
+                coopMatLoadNV(a, Al, (ra + kk) / 4u, BKP / 4u, false);
+                MMA2(c00, c01, a);
+                coopMatLoadNV(a, Al, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+                MMA2(c10, c11, a);
+                if (FT == 4u) {
+                    coopMatLoadNV(a, Al, (ra + 32u * BKP + kk) / 4u, BKP / 4u, false);
+                    MMA2(c20, c21, a);
+                    coopMatLoadNV(a, Al, (ra + 48u * BKP + kk) / 4u, BKP / 4u, false);
+                    MMA2(c30, c31, a);
+                }
             }
-            if (VARIANT != 2u) {
-                c00 = coopMatMulAddNV(ah0, b0, c00);
-                c01 = coopMatMulAddNV(ah0, b1, c01);
-                c10 = coopMatMulAddNV(ah1, b0, c10);
-                c11 = coopMatMulAddNV(ah1, b1, c11);
+            if (VARIANT != 2u) { // the hi parts
+                coopMatLoadNV(a, Ah, (ra + kk) / 4u, BKP / 4u, false);
+                MMA2(c00, c01, a);
+                coopMatLoadNV(a, Ah, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+                MMA2(c10, c11, a);
+                if (FT == 4u) {
+                    coopMatLoadNV(a, Ah, (ra + 32u * BKP + kk) / 4u, BKP / 4u, false);
+                    MMA2(c20, c21, a);
+                    coopMatLoadNV(a, Ah, (ra + 48u * BKP + kk) / 4u, BKP / 4u, false);
+                    MMA2(c30, c31, a);
+                }
             }
         }
     }
     // each subgroup writes its fragments through its own staging tile, with bounds and bias
-    [[unroll]] for (uint f = 0u; f < 4u; f++) {
+    [[unroll]] for (uint f = 0u; f < 2u * FT; f++) {
         uint i = f / 2u, j = f % 2u;
-        if (f == 0u) coopMatStoreNV(c00, Cw[sg], 0u, 16u, false);
-        else if (f == 1u) coopMatStoreNV(c01, Cw[sg], 0u, 16u, false);
-        else if (f == 2u) coopMatStoreNV(c10, Cw[sg], 0u, 16u, false);
-        else coopMatStoreNV(c11, Cw[sg], 0u, 16u, false);
+        switch (f) {
+        case 0u: coopMatStoreNV(c00, Cw[sg], 0u, 16u, false); break;
+        case 1u: coopMatStoreNV(c01, Cw[sg], 0u, 16u, false); break;
+        case 2u: coopMatStoreNV(c10, Cw[sg], 0u, 16u, false); break;
+        case 3u: coopMatStoreNV(c11, Cw[sg], 0u, 16u, false); break;
+        case 4u: coopMatStoreNV(c20, Cw[sg], 0u, 16u, false); break;
+        case 5u: coopMatStoreNV(c21, Cw[sg], 0u, 16u, false); break;
+        case 6u: coopMatStoreNV(c30, Cw[sg], 0u, 16u, false); break;
+        default: coopMatStoreNV(c31, Cw[sg], 0u, 16u, false); break;
+        }
         subgroupMemoryBarrierShared();
         subgroupBarrier();
         for (uint e = lane; e < 256u; e += 32u) {
-            uint t = t0 + wt * 32u + i * 16u + e / 16u, m = m0 + wm * 32u + j * 16u + e % 16u;
+            uint t = t0 + wt * 16u * FT + i * 16u + e / 16u, m = m0 + wm * 32u + j * 16u + e % 16u;
             if (t < p.n && m < p.M) {
                 float v = Cw[sg][e];
                 if (p.has_bias != 0u) v += bias.d[p.b_off + m];
-                o.d[p.o_off + t * p.o_stride + m] = v;
+                o.d[o_off + t * p.o_stride + m] = v;
             }
         }
         subgroupBarrier(); // the tile is read before the next store overwrites it
