@@ -283,6 +283,55 @@ def dump_golden(path, head, cases):
         f.write(text)
 
 
+# ---------------------------------------------------------------- torch helpers
+# (torch imported lazily; tools/make_lora_goldens.py uses these too)
+
+def load_reference_model(folder):
+    """folder -> the reference model: float32 compute on CPU, eager attention, eval()."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    tmaj, tmin = (int(x) for x in transformers.__version__.split(".")[:2])
+    dtype_kw = "dtype" if (tmaj, tmin) >= (4, 56) else "torch_dtype"
+    m = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager", **{dtype_kw: torch.float32})
+    m.eval()
+    return m
+
+
+def reference_cases(model, prompts):
+    """Greedy decoding of STEPS tokens per prompt, each step a full forward over
+    prompt + tokens so far (no KV cache, EOS ignored). Returns (cases, all margins)."""
+    import torch
+
+    cases, all_margins = [], []
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = list(prompt)
+            greedy, margins, first_lp = [], [], None
+            for step in range(STEPS):
+                x = torch.tensor([ids], dtype=torch.long)
+                logits = model(input_ids=x, use_cache=False).logits[0, -1]
+                assert logits.dtype == torch.float32 and logits.shape == (VOCAB,)
+                top = torch.topk(logits, 2)
+                nxt = int(torch.argmax(logits))
+                margins.append(float(top.values[0] - top.values[1]))
+                if step == 0:
+                    first_lp = torch.log_softmax(logits.double(), dim=-1).tolist()
+                greedy.append(nxt)
+                ids.append(nxt)
+            cases.append({"prompt": list(prompt), "greedy": greedy,
+                          "margins": margins, "first_logprobs": first_lp})
+            all_margins += margins
+    return cases, all_margins
+
+
+def greedy_diversity(cases):
+    distinct = [len(set(c["greedy"])) for c in cases]
+    stuck = sum(1 for c in cases if len(set(c["greedy"][-12:])) == 1)
+    return "distinct/case=%s stuck(last 12 same)=%d/%d" % (distinct, stuck, len(cases))
+
+
 # ---------------------------------------------------------------- torch part
 
 def main():
@@ -300,7 +349,6 @@ def main():
     tv = transformers.__version__
     tmaj, tmin = (int(x) for x in tv.split(".")[:2])
     print("transformers", tv, "torch", torch.__version__, "python", sys.version.split()[0], flush=True)
-    dtype_kw = "dtype" if (tmaj, tmin) >= (4, 56) else "torch_dtype"
     new_spelling_ok = tmaj >= 5
 
     torch.set_num_threads(1)
@@ -317,9 +365,7 @@ def main():
     failures = []
 
     def load_fp32(folder):
-        m = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager", **{dtype_kw: torch.float32})
-        m.eval()
-        return m
+        return load_reference_model(folder)
 
     def canon(obj):
         return json.dumps(obj, sort_keys=True, default=str)
@@ -360,31 +406,10 @@ def main():
                 p.copy_(v)
 
     def run_cases(model):
-        cases, all_margins = [], []
-        with torch.no_grad():
-            for prompt in prompts:
-                ids = list(prompt)
-                greedy, margins, first_lp = [], [], None
-                for step in range(STEPS):
-                    x = torch.tensor([ids], dtype=torch.long)
-                    logits = model(input_ids=x, use_cache=False).logits[0, -1]
-                    assert logits.dtype == torch.float32 and logits.shape == (VOCAB,)
-                    top = torch.topk(logits, 2)
-                    nxt = int(torch.argmax(logits))
-                    margins.append(float(top.values[0] - top.values[1]))
-                    if step == 0:
-                        first_lp = torch.log_softmax(logits.double(), dim=-1).tolist()
-                    greedy.append(nxt)
-                    ids.append(nxt)
-                cases.append({"prompt": list(prompt), "greedy": greedy,
-                              "margins": margins, "first_logprobs": first_lp})
-                all_margins += margins
-        return cases, all_margins
+        return reference_cases(model, prompts)
 
     def diversity(cases):
-        distinct = [len(set(c["greedy"])) for c in cases]
-        stuck = sum(1 for c in cases if len(set(c["greedy"][-12:])) == 1)
-        return "distinct/case=%s stuck(last 12 same)=%d/%d" % (distinct, stuck, len(cases))
+        return greedy_diversity(cases)
 
     def build(arch, out_gain=OUT_GAIN, final_norm=FINAL_NORM):
         spec = ARCHS[arch]

@@ -6,6 +6,7 @@
  * throughput: many requests at once (vLLM's benchmark_throughput): requests/s,
  * output tokens/s, total tokens/s, with the single-sequence decode rate of the
  * same model measured in the same run for comparison. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ static const char usage[] =
     "       [--batch-size 1] [--num-iters 3] [--num-iters-warmup 1] [--dtype D] [--json]\n"
     "       vllmc bench throughput [MODEL_DIR | --random-weights CONFIG.json] --input-len I --output-len O\n"
     "       --num-prompts P [--max-num-seqs S] [--max-num-batched-tokens T] [--prefix-len L] [--dtype D] [--json]\n"
+    "       [--num-loras K [--max-loras M (default K)] [--max-lora-rank R (default 16)]]\n"
+    "         --num-loras: K random LoRA adapters of rank 16 on all seven modules (made in memory), the\n"
+    "         requests spread over them round-robin (the single-sequence run uses the first); every step\n"
+    "         may run M of them (vLLM's benchmark runs --max-loras adapters with --max-loras M; a smaller M\n"
+    "         measures adapter swapping). The base model's figure: the same command without --num-loras.\n"
     "       vllmc bench prefix-cache [MODEL_DIR | --random-weights CONFIG.json] [--prefix-len 1024] [--input-len 16]\n"
     "       [--output-len 1] [--dtype D] [--json]\n"
     "       MODEL_DIR may be a Hugging Face repo id ORG/NAME [--revision REV] [--download-dir DIR]\n"
@@ -33,6 +39,8 @@ static const char usage[] =
     "       [--regex R] [--grammar FILE] [--output-len 48] [--batch-size 16] [--json]   (see --help)\n"
     "       vllmc bench serve [--base-url URL] --num-prompts P [--max-concurrency C] [--request-rate R]\n"
     "       --random-input-len I --random-output-len O [--json]   (see vllmc bench serve --help)\n";
+
+#define BENCH_LORA_RANK 16 /* --num-loras adapters' rank */
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -48,6 +56,9 @@ typedef struct {
     stk_params st;             /* the model (MODEL_DIR, or a config.json with random weights), dtype, device,
                                   engine config; each benchmark makes its own engines from st.ec */
     long long in_len, out_len, batch, iters, warm, prompts, prefix_len;
+    long long num_loras;       /* throughput: K in-memory adapters (0: the base model) */
+    cli_lora lora;             /* --max-loras (default K here), --max-lora-rank */
+    int max_loras_given;
     int json;
 } bench_args;
 
@@ -68,7 +79,11 @@ static int parse(int argc, char **argv, bench_args *b) {
         CLI_INT_FLAG("--max-num-seqs", b->st.ec.max_num_seqs, 1, 1 << 20)
         CLI_INT_FLAG("--max-num-batched-tokens", b->st.ec.max_num_batched_tokens, 1, 1 << 24)
         CLI_INT_FLAG("--max-model-len", b->st.ec.max_model_len, 1, 1 << 30)
+        CLI_INT_FLAG("--num-loras", b->num_loras, 1, 4096)
+        if (!strncmp(argv[a.i], "--max-loras", 11)) b->max_loras_given = 1;
         if ((k = cli_stack_flag(&a, &b->st))) {
+            if (k < 0) return 2;
+        } else if ((k = cli_lora_flag(&a, &b->lora, NULL))) {
             if (k < 0) return 2;
         } else if (cli_flag(&a, "--random-weights")) {
             if (!(cfg_path = cli_value(&a, "--random-weights"))) return 2;
@@ -96,7 +111,69 @@ static int parse(int argc, char **argv, bench_args *b) {
     }
     b->st.model = dir ? dir : cfg_path;
     b->st.load_dummy = cfg_path != NULL;
-    return cli_stack_check(&b->st) ? 2 : 0;
+    if (b->num_loras) {
+        b->lora.enable = 1;
+        if (!b->max_loras_given) b->lora.max_loras = (int)b->num_loras;
+        if (b->lora.max_lora_rank < BENCH_LORA_RANK) {
+            cli_error("bench: --num-loras makes adapters of rank %d; --max-lora-rank %d is below it", BENCH_LORA_RANK,
+                      b->lora.max_lora_rank);
+            return 2;
+        }
+    }
+    return cli_stack_check(&b->st) || cli_lora_check(&b->lora, &b->st.ec) ? 2 : 0;
+}
+
+/* ---- in-memory LoRA adapters for bench throughput --num-loras ---- */
+
+typedef struct {
+    rn_lora_weight *w; /* [n_layers * RN_LORA_MODULES] */
+    float *data;
+} bench_adapter;
+
+static void bench_adapter_free(void *p) {
+    bench_adapter *ba = p;
+    free(ba->w);
+    free(ba->data);
+    free(ba);
+}
+
+/* Adapter `id` of rank BENCH_LORA_RANK on all seven modules, random f32 values (B non-zero). */
+static int bench_adapter_new(const mdl_model *m, int id, eng_lora **out) {
+    const model_config *c = &m->cfg;
+    const int r = BENCH_LORA_RANK;
+    int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
+            kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    int64_t in[RN_LORA_MODULES] = {D, D, D, qd, D, D, F}, outd[RN_LORA_MODULES] = {qd, kvd, kvd, D, F, F, D};
+    size_t per_layer = 0;
+    for (int k = 0; k < RN_LORA_MODULES; k++) per_layer += (size_t)r * (size_t)(in[k] + outd[k]);
+    bench_adapter *ba = calloc(1, sizeof *ba);
+    if (ba) ba->w = calloc((size_t)c->n_layers * RN_LORA_MODULES, sizeof *ba->w);
+    if (ba && ba->w) ba->data = malloc(per_layer * (size_t)c->n_layers * sizeof(float));
+    if (!ba || !ba->w || !ba->data) {
+        if (ba) bench_adapter_free(ba);
+        return vc_errf(VC_ENOMEM, "out of memory for %d LoRA adapters", id);
+    }
+    float *p = ba->data;
+    uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)id;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int k = 0; k < RN_LORA_MODULES; k++) {
+            rn_lora_weight *w = &ba->w[l * RN_LORA_MODULES + k];
+            w->rank = r;
+            w->scale = 2.0f;
+            w->a = p;
+            for (int64_t i = 0; i < r * in[k]; i++, p++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                *p = ((float)(x % 2001) - 1000.0f) / 1000.0f / sqrtf((float)in[k]);
+            }
+            w->b = p;
+            for (int64_t i = 0; i < r * outd[k]; i++, p++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                *p = ((float)(x % 2001) - 1000.0f) / 2000.0f / sqrtf((float)r);
+            }
+        }
+    int rc = eng_lora_new(id, ba->w, c->n_layers, ba, bench_adapter_free, out);
+    if (rc) bench_adapter_free(ba);
+    return rc;
 }
 
 /* Backend and model; the benchmarks make their engines. */
@@ -245,15 +322,17 @@ done:
     return status;
 }
 
-/* Run n prompts through a fresh engine; returns wall seconds or < 0. */
+/* Run n prompts through a fresh engine, prompt i with adapter loras[i % nl] (nl 0: the base model);
+ * returns wall seconds or < 0. */
 static double run_batch(mdl_model *m, const eng_config *ec, const int32_t *prompts, long long n, long long in_len,
-                        const eng_sampling_params *sp, double *ttft_mean) {
+                        const eng_sampling_params *sp, eng_lora *const *loras, int nl, double *ttft_mean) {
     eng_engine *e = NULL;
     off_request *rq = calloc((size_t)n, sizeof *rq);
     off_completion *outs = calloc((size_t)n, sizeof *outs);
     double total = -1;
     if (!rq || !outs || eng_create(m, ec, &e)) goto out;
-    for (long long i = 0; i < n; i++) rq[i] = (off_request){prompts + i * in_len, (int)in_len, sp, 0, NULL};
+    for (long long i = 0; i < n; i++)
+        rq[i] = (off_request){prompts + i * in_len, (int)in_len, sp, 0, nl ? loras[i % nl] : NULL};
     if (off_run(e, rq, (int)n, outs, NULL, NULL, &total)) {
         total = -1;
         goto out;
@@ -274,7 +353,8 @@ static int bench_throughput(bench_args *b) {
     stk_stack *st = NULL;
     mdl_model *m;
     int32_t *prompts = NULL;
-    int status = 1;
+    eng_lora **loras = NULL;
+    int nl = (int)b->num_loras, status = 1;
     if (!b->prompts) {
         cli_error("bench throughput: --num-prompts is required");
         return 2;
@@ -292,18 +372,28 @@ static int bench_throughput(bench_args *b) {
     sp.temperature = 0;
     sp.max_tokens = (int)b->out_len;
     sp.ignore_eos = 1;
-    /* the single-sequence rate of the same model, for the speed-up */
+    if (nl && !(loras = calloc((size_t)nl, sizeof *loras))) goto done;
+    for (int k = 0; k < nl; k++)
+        if (bench_adapter_new(m, k + 1, &loras[k])) {
+            cli_error("%s", vc_errmsg());
+            goto done;
+        }
+    /* the single-sequence rate of the same model (with the first adapter), for the speed-up */
     eng_config one = b->st.ec;
     one.max_num_seqs = 1;
-    double t1 = run_batch(m, &one, prompts, 1, b->in_len, &sp, NULL);
+    double t1 = run_batch(m, &one, prompts, 1, b->in_len, &sp, loras, nl, NULL);
     double tall, ttft;
-    if (t1 < 0 || (tall = run_batch(m, &b->st.ec, prompts, b->prompts, b->in_len, &sp, &ttft)) < 0) goto done;
+    if (t1 < 0 || (tall = run_batch(m, &b->st.ec, prompts, b->prompts, b->in_len, &sp, loras, nl, &ttft)) < 0)
+        goto done;
     double single = (double)b->out_len / t1;
     double rps = (double)b->prompts / tall, ops = (double)(b->prompts * b->out_len) / tall;
     double tps = (double)(b->prompts * (b->in_len + b->out_len)) / tall;
     printf("model: %s %s; %lld prompts x (%lld in + %lld out), max_num_seqs %d, max_num_batched_tokens %d%s\n",
            c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->st.ec.max_num_seqs,
            b->st.ec.max_num_batched_tokens, b->st.ec.enable_prefix_caching ? ", prefix caching" : "");
+    if (nl)
+        printf("LoRA: %d adapters of rank %d on q,k,v,o,gate,up,down_proj, requests round-robin, max_loras %d "
+               "(the base model: the same command without --num-loras)\n", nl, BENCH_LORA_RANK, b->st.ec.max_loras);
     printf("Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s\n", rps, tps, ops);
     printf("single sequence (same prompt length): %.2f output tokens/s (incl. prefill); batched / single = %.2fx\n",
            single, ops / single);
@@ -312,11 +402,13 @@ static int bench_throughput(bench_args *b) {
         printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"num_prompts\":%lld,\"input_len\":%lld,\"output_len\":%lld,"
                "\"max_num_seqs\":%d,\"requests_per_s\":%.4f,\"output_tokens_per_s\":%.3f,\"total_tokens_per_s\":%.3f,"
                "\"single_sequence_output_tokens_per_s\":%.3f,\"speedup_vs_single\":%.3f,\"mean_ttft_s\":%.4f,"
-               "\"elapsed_s\":%.3f}\n",
+               "\"elapsed_s\":%.3f,\"num_loras\":%d,\"max_loras\":%d,\"lora_rank\":%d}\n",
                c->arch, be_dtype_name(m->wdtype), b->prompts, b->in_len, b->out_len, b->st.ec.max_num_seqs, rps, ops, tps,
-               single, ops / single, ttft, tall);
+               single, ops / single, ttft, tall, nl, b->st.ec.max_loras, nl ? BENCH_LORA_RANK : 0);
     status = 0;
 done:
+    for (int k = 0; loras && k < nl; k++) eng_lora_unref(loras[k]); /* the engines dropped theirs */
+    free(loras);
     free(prompts);
     stk_free(st);
     return status;
@@ -392,6 +484,7 @@ int cli_bench(int argc, char **argv) {
     if (!strcmp(what, "structured")) return cli_bench_structured(argc - 1, argv + 1);
     bench_args b = {.in_len = 128, .out_len = 64, .batch = 1, .iters = 3, .warm = 1};
     stk_params_default(&b.st);
+    cli_lora_init(&b.lora);
     b.st.tokenizer = 0;
     b.st.engine = 0;
     b.st.quiet = 1;
@@ -399,6 +492,10 @@ int cli_bench(int argc, char **argv) {
     if (!strcmp(what, "latency") || !strcmp(what, "throughput") || !strcmp(what, "prefix-cache")) {
         int rc = parse(argc - 1, argv + 1, &b);
         if (rc) return rc == 1 ? 0 : rc;
+        if (b.num_loras && strcmp(what, "throughput")) {
+            cli_error("bench %s: --num-loras is a bench throughput flag", what);
+            return 2;
+        }
         if (!strcmp(what, "latency")) return bench_latency(&b);
         if (!strcmp(what, "prefix-cache")) {
             if (b.in_len == 128) b.in_len = 16;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lora/registry.h"
 #include "stack.h"
 
 int cli_serve(int argc, char **argv);
@@ -60,5 +61,42 @@ const char *cli_demo_model(char *buf, size_t cap);
 int cli_stack_flag(cli_args *a, stk_params *p);
 /* stk_check with the message printed: every flag checked before a download. */
 int cli_stack_check(stk_params *p);
+
+/* vLLM's LoRA flags (lora_flags.c): --enable-lora, --max-loras (1), --max-lora-rank (16, one of vLLM's
+ * choices), --max-cpu-loras (default --max-loras), and the adapters named on the command line
+ * (serve's --lora-modules NAME=PATH|JSON..., generate's --lora NAME=PATH). */
+typedef struct {
+    char *name, *path;  /* malloc'd */
+    char *base;         /* the JSON form's base_model_name, or NULL */
+} cli_lora_module;
+
+typedef struct {
+    int enable;               /* --enable-lora */
+    int max_loras;            /* --max-loras */
+    int max_lora_rank;        /* --max-lora-rank */
+    int max_cpu_loras;        /* --max-cpu-loras; cli_lora_check sets the default */
+    int max_cpu_loras_given;
+    cli_lora_module *mods;    /* [n_mods] in command-line order */
+    int n_mods;
+} cli_lora;
+
+void cli_lora_init(cli_lora *l);
+void cli_lora_free(cli_lora *l);
+/* One LoRA flag at argv[a->i]: 1 consumed, 0 not a LoRA flag, -1 bad value (message printed).
+ * modules_flag: the flag that names adapters ("--lora-modules": one or more values; any other name:
+ * one value, repeatable), NULL: none. */
+int cli_lora_flag(cli_args *a, cli_lora *l, const char *modules_flag);
+/* Add one adapter given as NAME=PATH or {"name": ..., "path": ..., "base_model_name": ...}; -1 with a
+ * message naming `flag` when it is neither. */
+int cli_lora_add(cli_lora *l, const char *flag, const char *item);
+/* Check the values as vLLM's LoRAConfig does (only with --enable-lora) and set ec->max_loras (0:
+ * LoRA off) and ec->max_lora_rank. -1: message printed. */
+int cli_lora_check(cli_lora *l, eng_config *ec);
+/* With --enable-lora: the registry for the opened model, with every named adapter added (read and
+ * checked now); *out NULL without --enable-lora. served: the served model names (an adapter's
+ * base_model_name counts only when it is one of them, as in vLLM). -1: message printed (it names
+ * the adapter and the file). */
+int cli_lora_open(const cli_lora *l, const stk_params *p, const stk_stack *st, const char *const *served,
+                  int n_served, lora_registry **out);
 
 #endif

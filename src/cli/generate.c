@@ -32,7 +32,8 @@ static const char usage[] =
     "       [--max-num-batched-tokens T] [--max-logprobs N (default: vocab)] [--no-enable-prefix-caching]\n"
     "       [--scheduling-policy fcfs|priority] [--revision REV] [--download-dir DIR]\n"
     "       [--json-schema FILE | --regex R | --choice A,B,... | --grammar FILE | --json-object]\n"
-    "       [--disable-any-whitespace] --json\n"
+    "       [--disable-any-whitespace] [--lora NAME=PATH]... [--lora-name NAME] [--max-loras N]\n"
+    "       [--max-lora-rank R] [--max-cpu-loras N] --json\n"
     "MODEL_DIR may be a Hugging Face repo id ORG/NAME instead (downloaded into the Hugging Face cache:\n"
     "--download-dir, else HF_HUB_CACHE, else HF_HOME/hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).\n"
     "Without --temperature decoding is greedy. A --prompts-file line is a JSON object with \"prompt\" (text) or\n"
@@ -42,13 +43,19 @@ static const char usage[] =
     "inside a choice, \\\\ for a backslash), --grammar FILE (GBNF), --json-object (any JSON object);\n"
     "--disable-any-whitespace: no whitespace between JSON tokens. A --prompts-file line may carry its own,\n"
     "as a server request does (\"structured_outputs\", \"response_format\", \"guided_json\"/_regex/_choice/\n"
-    "_grammar), which replaces the command line's for that line (\"response_format\": {\"type\": \"text\"}: none).\n";
+    "_grammar), which replaces the command line's for that line (\"response_format\": {\"type\": \"text\"}: none).\n"
+    "LoRA: --lora NAME=PATH (repeatable; PATH a PEFT adapter folder or a Hub repo id; also the JSON form of\n"
+    "serve's --lora-modules) loads an adapter and turns LoRA on (--enable-lora, --max-loras default 1,\n"
+    "--max-lora-rank default 16, --max-cpu-loras default --max-loras, as vLLM). --lora-name NAME runs the\n"
+    "command line's prompts with that adapter (default: the base model); a --prompts-file line's \"lora\":\n"
+    "\"NAME\" picks its own (\"\": the base model), else it takes --lora-name's.\n";
 
 typedef struct {
     int32_t *ids;
     int n;
     eng_sampling_params sp;
     int priority;
+    eng_lora *lora;            /* a reference to its LoRA adapter, or NULL: the base model */
 } prompt_in;
 
 typedef struct {
@@ -104,12 +111,17 @@ static void print_completion_fields(const off_completion *c, const dt_text *t, i
     }
 }
 
+/* Takes ids and the lora reference (also on failure). */
 static int add_prompt(prompt_in **ps, int *np, int *cap, int32_t *ids, int n, const eng_sampling_params *sp,
-                      int priority) {
+                      int priority, eng_lora *lora) {
     if (*np == *cap) {
         int nc = *cap ? *cap * 2 : 8;
         prompt_in *x = realloc(*ps, sizeof *x * (size_t)nc);
-        if (!x) return -1;
+        if (!x) {
+            free(ids);
+            eng_lora_unref(lora);
+            return -1;
+        }
         *ps = x;
         *cap = nc;
     }
@@ -118,6 +130,7 @@ static int add_prompt(prompt_in **ps, int *np, int *cap, int32_t *ids, int n, co
     p->ids = ids;
     p->n = n;
     p->priority = priority;
+    p->lora = lora;
     return eng_params_copy(&p->sp, sp);
 }
 
@@ -150,9 +163,33 @@ static int line_constraint(const cJSON *o, gram_spec_cache *cache, eng_sampling_
     return 0;
 }
 
-/* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority, a constraint. */
+/* A line's "lora": a reference to the adapter it names ("": none), else to def (NULL: none). 0, or -1
+ * with a message naming the line. */
+static int line_lora(const cJSON *o, lora_registry *reg, eng_lora *def, const char *path, int line, eng_lora **out) {
+    const cJSON *lo = cJSON_GetObjectItemCaseSensitive(o, "lora");
+    *out = NULL;
+    if (!lo || cJSON_IsNull(lo)) {
+        *out = def ? eng_lora_ref(def) : NULL;
+        return 0;
+    }
+    if (!cJSON_IsString(lo)) {
+        cli_error("%s:%d: 'lora' must be a string (the name given with --lora NAME=PATH)", path, line);
+        return -1;
+    }
+    if (!lo->valuestring[0]) return 0;
+    int rc = reg ? lora_reg_get(reg, lo->valuestring, out) : VC_ENOENT;
+    if (rc == VC_ENOENT)
+        cli_error("%s:%d: unknown LoRA adapter '%s' (load it with --lora %s=PATH)", path, line, lo->valuestring,
+                  lo->valuestring);
+    else if (rc)
+        cli_error("%s:%d: %s", path, line, vc_errmsg());
+    return rc ? -1 : 0;
+}
+
+/* One JSON object per line: prompt or prompt_token_ids, sampling fields, priority, a constraint, lora. */
 static int read_prompts_file(const char *path, const tok_tokenizer *tok, const eng_sampling_params *base,
-                             gram_spec_cache *cache, prompt_in **ps, int *np, int *cap) {
+                             gram_spec_cache *cache, lora_registry *reg, eng_lora *def, prompt_in **ps, int *np,
+                             int *cap) {
     char *text;
     size_t len;
     if (vc_read_file(path, (size_t)1 << 30, &text, &len)) {
@@ -173,6 +210,7 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
         int32_t *ids = NULL;
         int n = 0;
         long long prio = 0;
+        eng_lora *lora = NULL;
         if (!o) {
             cli_error("%s:%d: not valid JSON: %s", path, line, e.message);
             rc = -1;
@@ -217,7 +255,8 @@ static int read_prompts_file(const char *path, const tok_tokenizer *tok, const e
                 cli_error("%s:%d: needs \"prompt\" (a string) or \"prompt_token_ids\" (a list)", path, line);
                 rc = -1;
             }
-            if (!rc && add_prompt(ps, np, cap, ids, n, &sp, (int)prio)) rc = -1;
+            if (!rc && line_lora(o, reg, def, path, line, &lora)) rc = -1;
+            if (!rc && add_prompt(ps, np, cap, ids, n, &sp, (int)prio, lora)) rc = -1;
             else if (rc) free(ids);
             eng_params_free(&sp);
         }
@@ -252,6 +291,8 @@ typedef struct {
     const so_flag_def *so;     /* the structured-output flag given; NULL: none */
     const char *so_arg;        /* its value */
     int so_no_ws;              /* --disable-any-whitespace */
+    cli_lora lora;             /* --lora NAME=PATH..., --max-loras, ... */
+    const char *lora_name;     /* --lora-name: the command line's prompts' adapter */
     int json;
 } gen_args;
 
@@ -262,6 +303,7 @@ static void gen_args_free(gen_args *g) {
     free(g->files);
     free(g->texts);
     eng_params_free(&g->sp);
+    cli_lora_free(&g->lora);
 }
 
 /* The index in so_flags of argv's current flag (consumed), or -1. */
@@ -371,6 +413,7 @@ out:
 static int gen_parse(int argc, char **argv, gen_args *g) {
     memset(g, 0, sizeof *g);
     stk_params_default(&g->st);
+    cli_lora_init(&g->lora);
     /* generate's contract (issue #2) allows --logprobs up to the vocabulary, e.g. to
      * compare whole distributions with a reference; the server keeps vLLM's 20 */
     g->st.ec.max_logprobs = -1;
@@ -418,6 +461,10 @@ static int gen_parse(int argc, char **argv, gen_args *g) {
         CLI_INT_FLAG("--max-logprobs", ec->max_logprobs, -1, 1 << 24)
         if ((k = cli_stack_flag(&a, &g->st))) {
             if (k < 0) return 2;
+        } else if ((k = cli_lora_flag(&a, &g->lora, "--lora"))) {
+            if (k < 0) return 2;
+        } else if (cli_flag(&a, "--lora-name")) {
+            if (!(g->lora_name = cli_value(&a, "--lora-name"))) return 2;
         } else if (cli_flag(&a, "--seed")) {
             if (!(v = cli_value(&a, "--seed")) || cli_parse_int(v, "--seed", INT64_MIN / 2, INT64_MAX / 2, &iv))
                 return 2;
@@ -497,7 +544,13 @@ static int gen_parse(int argc, char **argv, gen_args *g) {
         cli_error("generate: only --json output is supported; pass --json");
         return 2;
     }
-    if (cli_stack_check(&g->st)) return 2;
+    if (g->lora.n_mods) g->lora.enable = 1; /* --lora implies --enable-lora */
+    if (g->lora_name && *g->lora_name && !g->lora.n_mods) {
+        cli_error("generate: --lora-name %s: no adapter of that name (load it with --lora %s=PATH)", g->lora_name,
+                  g->lora_name);
+        return 2;
+    }
+    if (cli_stack_check(&g->st) || cli_lora_check(&g->lora, &g->st.ec)) return 2;
     return gen_constraint(g);
 }
 
@@ -541,6 +594,8 @@ static int gen_run(gen_args *g) {
     dt_text *txt = NULL;
     int *first = NULL;
     gram_spec_cache *cache = NULL; /* the prompts files' constraints: equal ones compiled once */
+    lora_registry *reg = NULL;
+    eng_lora *def = NULL;          /* --lora-name's adapter */
     if (g->nfiles && gram_spec_cache_new(64, &cache)) {
         cli_error("%s", vc_errmsg());
         goto done;
@@ -550,19 +605,32 @@ static int gen_run(gen_args *g) {
         goto done;
     }
     const tok_tokenizer *tok = st->tok;
+    if (cli_lora_open(&g->lora, &g->st, st, NULL, 0, &reg)) goto done;
+    int lrc = g->lora_name && *g->lora_name ? lora_reg_get(reg, g->lora_name, &def) : 0;
+    if (lrc) {
+        if (lrc == VC_ENOENT)
+            cli_error("generate: --lora-name %s: no adapter of that name (load it with --lora %s=PATH)", g->lora_name,
+                      g->lora_name);
+        else
+            cli_error("generate: --lora-name %s: %s", g->lora_name, vc_errmsg());
+        status = 2;
+        goto done;
+    }
     /* prompts in command-line order of kind: token ids, texts, files */
     for (int i = 0; i < g->ntok; i++) {
-        if (add_prompt(&ps, &np, &cap, g->tok_args[i], g->tok_len[i], &g->sp, 0)) goto done;
+        int32_t *ids = g->tok_args[i];
         g->tok_args[i] = NULL;
+        if (add_prompt(&ps, &np, &cap, ids, g->tok_len[i], &g->sp, 0, def ? eng_lora_ref(def) : NULL)) goto done;
     }
     for (int i = 0; i < g->ntexts; i++) {
         int32_t *ids;
         int n;
-        if (encode(tok, g->texts[i], strlen(g->texts[i]), &ids, &n) || add_prompt(&ps, &np, &cap, ids, n, &g->sp, 0))
+        if (encode(tok, g->texts[i], strlen(g->texts[i]), &ids, &n) ||
+            add_prompt(&ps, &np, &cap, ids, n, &g->sp, 0, def ? eng_lora_ref(def) : NULL))
             goto done;
     }
     for (int i = 0; i < g->nfiles; i++)
-        if (read_prompts_file(g->files[i], tok, &g->sp, cache, &ps, &np, &cap)) {
+        if (read_prompts_file(g->files[i], tok, &g->sp, cache, reg, def, &ps, &np, &cap)) {
             status = 2; /* the file's content is bad input, as a bad flag is */
             goto done;
         }
@@ -570,7 +638,7 @@ static int gen_run(gen_args *g) {
     first = calloc((size_t)np + 1, sizeof *first);
     if (!rq || !first) goto done;
     for (int i = 0; i < np; i++) {
-        rq[i] = (off_request){ps[i].ids, ps[i].n, &ps[i].sp, ps[i].priority, NULL};
+        rq[i] = (off_request){ps[i].ids, ps[i].n, &ps[i].sp, ps[i].priority, ps[i].lora};
         first[i + 1] = first[i] + ps[i].sp.n;
     }
     total = first[np];
@@ -604,8 +672,11 @@ done:
     for (int i = 0; i < np; i++) {
         free(ps[i].ids);
         eng_params_free(&ps[i].sp);
+        eng_lora_unref(ps[i].lora);
     }
     free(ps);
+    eng_lora_unref(def);
+    lora_reg_free(reg);
     stk_free(st);
     gram_spec_cache_free(cache);
     return status;

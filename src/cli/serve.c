@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 #include "cli/cli.h"
@@ -76,13 +77,28 @@ static const char usage[] =
     "                        The fraction of a discrete GPU's memory for weights, activations and the KV\n"
     "                        cache, in (0, 1]. (default: 0.9)\n"
     "  --trust-remote-code   Accepted for compatibility; no model code is ever downloaded or run.\n"
+    "  --enable-lora         If True, enable handling of LoRA adapters: a request whose `model` names an\n"
+    "                        adapter runs with it. (default: False)\n"
+    "  --lora-modules LORA_MODULES [LORA_MODULES ...]\n"
+    "                        LoRA adapters to load at start-up, each 'name=path' or the JSON form\n"
+    "                        '{\"name\": \"name\", \"path\": \"lora_path\", \"base_model_name\": \"id\"}'; a path\n"
+    "                        is a PEFT adapter folder or a Hub repo id. Needs --enable-lora. A bad adapter\n"
+    "                        stops the server. (Repeating the flag adds to the list.)\n"
+    "  --max-loras MAX_LORAS Max number of LoRAs in a single batch. (default: 1)\n"
+    "  --max-lora-rank {1,8,16,32,64,128,256,320,512}\n"
+    "                        Max LoRA rank. (default: 16)\n"
+    "  --max-cpu-loras MAX_CPU_LORAS\n"
+    "                        Maximum number of LoRAs to store in CPU memory. Must be >= --max-loras.\n"
+    "                        (default: --max-loras)\n"
     "\n"
     "Environment variables: VLLM_CPU_KVCACHE_SPACE (GiB of KV cache; default 50% of memory),\n"
     "VLLM_CPU_OMP_THREADS_BIND (auto | all | nobind | CPU list), VLLM_API_KEY, HF_TOKEN, HF_HOME,\n"
     "HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT, VLLM_HTTP_TIMEOUT_KEEP_ALIVE (s, default 5). vllmc's own\n"
     "limits (docs/ARCHITECTURE.md, Limits): VLLMC_HTTP_MAX_CONNECTIONS, VLLMC_HTTP_READ_TIMEOUT,\n"
     "VLLMC_HTTP_IO_TIMEOUT, VLLMC_HTTP_THREADS, VLLMC_HTTP_WORKERS, VLLMC_MAX_SEQS_PER_REQUEST,\n"
-    "VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST, VLLMC_SHUTDOWN_GRACE_S (default 5).\n";
+    "VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST, VLLMC_SHUTDOWN_GRACE_S (default 5).\n"
+    "VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 (or true) adds POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"} and\n"
+    "POST /v1/unload_lora_adapter {\"lora_name\"} (for local development, as in vLLM).\n";
 
 static const char *const known[] = {
     "--host", "--port", "--served-model-name", "--api-key", "--dtype", "--max-model-len", "--max-num-seqs",
@@ -91,7 +107,8 @@ static const char *const known[] = {
     "--max-logprobs",
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
     "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--revision",
-    "--download-dir", "--kv-cache-dtype", "--gpu-memory-utilization", "--help"};
+    "--download-dir", "--kv-cache-dtype", "--gpu-memory-utilization", "--enable-lora", "--lora-modules",
+    "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--help"};
 
 /* vLLM's human-readable integers: 4096, 4k, 4K (1024), 1m, 1M. */
 static int parse_len(const char *v, const char *name, long long *out) {
@@ -125,6 +142,9 @@ int cli_serve(int argc, char **argv) {
     const char **keys = calloc((size_t)argc + 2, sizeof *keys);
     int status = 2, k;
     stk_stack *st = NULL;
+    cli_lora lora;
+    lora_registry *reg = NULL;
+    cli_lora_init(&lora);
     if (!names || !keys) goto done;
     cli_args a = {argc, 0, argv, NULL};
     const char *v;
@@ -153,6 +173,8 @@ int cli_serve(int argc, char **argv) {
             VAL("--api-key");
             keys[c.n_api_keys++] = v;
         } else if ((k = cli_stack_flag(&a, &p))) {
+            if (k < 0) goto done;
+        } else if ((k = cli_lora_flag(&a, &lora, "--lora-modules"))) {
             if (k < 0) goto done;
         } else if (cli_flag(&a, "--max-model-len")) {
             VAL("--max-model-len");
@@ -261,7 +283,7 @@ int cli_serve(int argc, char **argv) {
     c.names = names;
     c.api_keys = keys;
     if (c.n_names == 0) names[c.n_names++] = p.model; /* vLLM reports ORG/NAME, not the cache folder */
-    if (cli_stack_check(&p)) goto done;
+    if (cli_stack_check(&p) || cli_lora_check(&lora, &p.ec)) goto done;
     status = 1;
     if (stk_open(&p, &st)) {
         cli_error("%s", vc_errmsg());
@@ -271,11 +293,23 @@ int cli_serve(int argc, char **argv) {
         cli_error("serve: the model must be a folder or ORG/NAME, not a file");
         goto done;
     }
+    if (cli_lora_open(&lora, &p, st, names, c.n_names, &reg)) goto done;
+    const char *rt = getenv("VLLM_ALLOW_RUNTIME_LORA_UPDATING"); /* vLLM: strip().lower() in ("1", "true") */
+    if (rt) {
+        while (isspace((unsigned char)*rt)) rt++;
+        size_t n = strlen(rt);
+        while (n && isspace((unsigned char)rt[n - 1])) n--;
+        c.runtime_lora = (n == 1 && rt[0] == '1') || (n == 4 && !strncasecmp(rt, "true", 4));
+    }
+    c.loras = reg;
+    c.max_loras = p.ec.max_loras;
     c.stk = st;
     c.max_logprobs = p.ec.max_logprobs;
     c.priority_scheduling = p.ec.policy == ENG_PRIORITY;
     status = srv_run(&c);
 done:
+    lora_reg_free(reg); /* after srv_run: every request (and its references) is gone */
+    cli_lora_free(&lora);
     stk_free(st);
     free(names);
     free(keys);

@@ -112,7 +112,6 @@ static int load(lora_registry *r, entry *x) {
         free_owned(ow);
         return rc;
     }
-    r->n_loaded++;
     return VC_OK;
 }
 
@@ -129,24 +128,16 @@ static void trim(lora_registry *r, const entry *keep) {
     }
 }
 
+/* The adapter's folder is resolved (a Hub id may download) and read without the lock, so that requests
+ * naming other adapters do not wait for it; the name is checked again when the entry goes in. */
 int lora_reg_add(lora_registry *r, const char *name, const char *path, const char *base) {
     if (!name || !*name || !path || !*path) return vc_errf(VC_EINVAL, "a LoRA adapter needs a name and a path");
     pthread_mutex_lock(&r->mu);
+    int taken = find(r, name) != NULL, id = r->next_id++;
+    pthread_mutex_unlock(&r->mu);
+    if (taken) return vc_errf(VC_EEXIST, "The lora adapter '%s' has already been loaded.", name);
+    entry x = {.name = strdup(name), .path = strdup(path), .base = base ? strdup(base) : NULL, .id = id};
     int rc = VC_OK;
-    if (find(r, name)) {
-        rc = vc_errf(VC_EEXIST, "The lora adapter '%s' has already been loaded.", name);
-        goto out;
-    }
-    if (r->n == r->cap) {
-        int nc = r->cap ? 2 * r->cap : 8;
-        entry *ne = realloc(r->e, (size_t)nc * sizeof *ne);
-        if (!ne) {
-            rc = vc_errf(VC_ENOMEM, "out of memory");
-            goto out;
-        }
-        r->e = ne, r->cap = nc;
-    }
-    entry x = {.name = strdup(name), .path = strdup(path), .base = base ? strdup(base) : NULL, .id = r->next_id};
     if (!x.name || !x.path || (base && !x.base)) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
     } else {
@@ -157,14 +148,25 @@ int lora_reg_add(lora_registry *r, const char *name, const char *path, const cha
     if (!rc && (rc = load(r, &x))) vc_err_prefix(rc, "LoRA adapter '%s' (%s)", name, path);
     if (rc) {
         entry_free(&x);
-        goto out;
+        return rc;
     }
-    r->next_id++;
-    x.used = ++r->clock;
-    r->e[r->n++] = x;
-    trim(r, &r->e[r->n - 1]);
-out:
+    pthread_mutex_lock(&r->mu);
+    if (find(r, name)) {
+        rc = vc_errf(VC_EEXIST, "The lora adapter '%s' has already been loaded.", name);
+    } else if (r->n == r->cap) {
+        int nc = r->cap ? 2 * r->cap : 8;
+        entry *ne = realloc(r->e, (size_t)nc * sizeof *ne);
+        if (!ne) rc = vc_errf(VC_ENOMEM, "out of memory");
+        else r->e = ne, r->cap = nc;
+    }
+    if (!rc) {
+        r->n_loaded++; /* load() counted nothing: x was not in the table yet */
+        x.used = ++r->clock;
+        r->e[r->n++] = x;
+        trim(r, &r->e[r->n - 1]);
+    }
     pthread_mutex_unlock(&r->mu);
+    if (rc) entry_free(&x);
     return rc;
 }
 
@@ -191,9 +193,11 @@ int lora_reg_get(lora_registry *r, const char *name, eng_lora **out) {
     int rc = VC_OK;
     if (!x) {
         rc = vc_errf(VC_ENOENT, "The model `%s` does not exist.", name);
-    } else if (!x->lora && (rc = load(r, x))) {
-        vc_err_prefix(rc, "LoRA adapter '%s' (%s)", name, x->path);
-    } else {
+    } else if (!x->lora) { /* dropped from memory past --max-cpu-loras: read it again */
+        if ((rc = load(r, x))) vc_err_prefix(rc, "LoRA adapter '%s' (%s)", name, x->path);
+        else r->n_loaded++;
+    }
+    if (!rc) {
         x->used = ++r->clock;
         *out = eng_lora_ref(x->lora);
         trim(r, x);

@@ -58,6 +58,7 @@ struct srv_conn {
     char *out;                   /* PH_REPLY: body (owned) with status code, or err */
     size_t out_n;
     int code;
+    int out_plain;               /* out is plain text without a Content-Type (vLLM's LoRA routes), not JSON */
     srv_error err;
     sbuf sse;                    /* streaming: produced, not yet handed to libmicrohttpd */
     size_t sse_off;

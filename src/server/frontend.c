@@ -342,7 +342,8 @@ srv_call *fe_submit(srv_server *s, const srv_request *r, const char *base_id, sr
         en->next = s->table[h];
         s->table[h] = en;
         sp.max_tokens = r->max_tokens[i];
-        int rc = eng_add(s->e, id, r->ids[i], r->len[i], &sp, r->priority);
+        /* an adapter (r->lora, else NULL: the base model): each sequence takes its own reference */
+        int rc = eng_add_lora(s->e, id, r->ids[i], r->len[i], &sp, r->priority, r->lora);
         if (rc) {
             srv_entry **link;
             if (find(s, id, &link)) *link = en->next;

@@ -15,15 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/fault.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/models.h"
 
 #define MAX_BODY ((size_t)32 << 20)
 
-enum { R_NONE, R_HEALTH, R_PING, R_VERSION, R_METRICS, R_MODELS, R_MODEL, R_COMP, R_CHAT, R_TOKZ, R_DETOK };
+/* routes before R_COMP are answered at once; from R_COMP on they take a POST body and a worker */
+enum { R_NONE, R_HEALTH, R_PING, R_VERSION, R_METRICS, R_MODELS, R_MODEL, R_COMP, R_CHAT, R_TOKZ, R_DETOK,
+       R_LORA_LOAD, R_LORA_UNLOAD };
 
 static const char *status_text(int code) {
     switch (code) {
@@ -144,7 +148,8 @@ static int authorized(srv_server *s, struct MHD_Connection *conn, const char *ur
     return ok;
 }
 
-static int route_of(const char *url) {
+/* The LoRA routes exist only with VLLM_ALLOW_RUNTIME_LORA_UPDATING (elsewhere they are unknown paths). */
+static int route_of(const srv_server *s, const char *url) {
     static const struct {
         const char *path;
         int route;
@@ -155,29 +160,44 @@ static int route_of(const char *url) {
              {"/detokenize", R_DETOK}};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (!strcmp(url, t[i].path)) return t[i].route;
+    if (s->cfg.runtime_lora && !strcmp(url, "/v1/load_lora_adapter")) return R_LORA_LOAD;
+    if (s->cfg.runtime_lora && !strcmp(url, "/v1/unload_lora_adapter")) return R_LORA_UNLOAD;
     return strncmp(url, "/v1/models/", 11) ? R_NONE : R_MODEL;
 }
 
-static enum MHD_Result models(srv_conn *c) {
+/* GET /v1/models and /v1/models/NAME: the list (or a 404) into c->out / c->err. */
+static void models_answer(srv_conn *c) {
     srv_server *s = c->s;
-    sbuf o = {0};
-    sb_str(&o, "{\"object\":\"list\",\"data\":[");
-    for (int i = 0; i < s->ctx.n_names; i++) {
-        sb_str(&o, i ? ",{\"id\":" : "{\"id\":");
-        sb_jstrz(&o, s->ctx.names[i]);
-        sb_printf(&o, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"vllm\",\"root\":", s->created);
-        sb_jstrz(&o, s->model_root);
-        sb_printf(&o, ",\"parent\":null,\"max_model_len\":%d,\"permission\":[{\"id\":\"modelperm-%d\","
-                      "\"object\":\"model_permission\",\"created\":%ld,\"allow_create_engine\":false,"
-                      "\"allow_sampling\":true,\"allow_logprobs\":true,\"allow_search_indices\":false,"
-                      "\"allow_view\":true,\"allow_fine_tuning\":false,\"organization\":\"*\",\"group\":null,"
-                      "\"is_blocking\":false}]}",
-                  s->ctx.max_model_len, i, s->created);
+    if (c->route == R_MODEL && !models_has(s, c->url + 11)) {
+        srv_fail(&c->err, 404, "model", "The model `%s` does not exist.", c->url + 11);
+    } else if ((c->out = models_list(s, &c->out_n))) {
+        c->code = 200;
+    } else {
+        srv_fail(&c->err, 500, NULL, "out of memory");
     }
-    sb_str(&o, "]}");
-    size_t n;
-    char *b = sb_take(&o, &n);
-    return b ? reply_json(c, 200, b, n) : MHD_NO;
+}
+
+static void work_models(srv_conn *c) {
+    models_answer(c);
+    conns_done(c, PH_REPLY);
+}
+
+static enum MHD_Result advance(srv_conn *c);
+
+/* With LoRA on the list asks the adapter registry, whose lock a load holds while it reads an adapter's
+ * files (or downloads them): a worker waits for it, never an event-loop thread. */
+static enum MHD_Result models(srv_conn *c) {
+    if (!c->s->cfg.loras) { /* only the served names: answered here */
+        models_answer(c);
+        c->phase = PH_REPLY;
+        return advance(c);
+    }
+    c->phase = PH_WORK;
+    if (conns_work(c->s->http, work_models, c)) {
+        c->phase = PH_REPLY;
+        srv_fail(&c->err, 500, NULL, "out of memory");
+    }
+    return advance(c);
 }
 
 /* ---- the worker side: parse, template, tokenize, queue ---- */
@@ -191,6 +211,18 @@ static void work_completion(srv_conn *c) {
         oa_attach(c->job, c);
         conns_done(c, oa_is_stream(c->job) ? PH_STREAM : PH_WAIT);
     }
+}
+
+/* POST /v1/load_lora_adapter, /v1/unload_lora_adapter: a worker's job (loading reads the adapter's files).
+ * Success is vLLM's plain-text line (a FastAPI Response without a media type: no Content-Type). */
+static void work_lora(srv_conn *c) {
+    srv_server *s = c->s;
+    const char *body = c->body.b ? c->body.b : "";
+    int rc = c->route == R_LORA_LOAD ? models_load(s, body, c->body.n, &c->out, &c->out_n, &c->err)
+                                     : models_unload(s, body, c->body.n, &c->out, &c->out_n, &c->err);
+    c->code = rc ? 0 : 200;
+    c->out_plain = 1;
+    conns_done(c, PH_REPLY);
 }
 
 static void work_tokenize(srv_conn *c) {
@@ -283,7 +315,7 @@ static enum MHD_Result advance(srv_conn *c) {
             if (c->code) {
                 char *b = c->out;
                 c->out = NULL;
-                return reply_json(c, c->code, b, c->out_n);
+                return c->out_plain ? reply(c, c->code, NULL, b, c->out_n, 0) : reply_json(c, c->code, b, c->out_n);
             }
             return reply_error(c, &c->err);
         default:
@@ -305,7 +337,6 @@ static enum MHD_Result not_allowed(srv_conn *c) { return reply_literal(c, 405, "
 
 static enum MHD_Result answer_now(srv_conn *c, int get, int post) {
     srv_server *s = c->s;
-    srv_error err = {0};
     switch (c->route) {
     case R_HEALTH:
     case R_PING:
@@ -317,17 +348,23 @@ static enum MHD_Result answer_now(srv_conn *c, int get, int post) {
         if (!get) return not_allowed(c);
         eng_stats st = eng_get_stats(s->e);
         size_t n;
-        char *b = mt_render(&s->metrics, &st, s->name, &n);
+        char *run = NULL, *wait = NULL, *b = NULL;
+        mt_lora_info li = {st.max_loras ? st.max_loras : s->cfg.max_loras, NULL, NULL, 0};
+        if (s->cfg.loras) { /* vllm:lora_requests_info, only with --enable-lora (as vLLM) */
+            li.running = run = models_names(s, st.lora_running, st.n_lora_running);
+            li.waiting = wait = models_names(s, st.lora_waiting, st.n_lora_waiting);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            li.now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+        }
+        if (!s->cfg.loras || (run && wait)) b = mt_render(&s->metrics, &st, s->name, s->cfg.loras ? &li : NULL, &n);
+        free(run);
+        free(wait);
         return b ? reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b, n, 0) : MHD_NO;
     }
     case R_MODELS:
-        return get ? models(c) : not_allowed(c);
     case R_MODEL:
-        if (!get) return not_allowed(c);
-        for (int i = 0; i < s->ctx.n_names; i++)
-            if (!strcmp(c->url + 11, s->ctx.names[i])) return models(c);
-        srv_fail(&err, 404, "model", "The model `%s` does not exist.", c->url + 11);
-        return reply_error(c, &err);
+        return get ? models(c) : not_allowed(c);
     default:
         return reply_literal(c, 404, "{\"detail\":\"Not Found\"}");
     }
@@ -367,7 +404,10 @@ static enum MHD_Result start(srv_conn *c) {
         return reply_error(c, &err);
     }
     c->phase = PH_WORK;
-    if (conns_work(s->http, c->route == R_COMP || c->route == R_CHAT ? work_completion : work_tokenize, c)) {
+    srv_work_fn fn = c->route == R_COMP || c->route == R_CHAT ? work_completion
+                     : c->route == R_LORA_LOAD || c->route == R_LORA_UNLOAD ? work_lora
+                                                                             : work_tokenize;
+    if (conns_work(s->http, fn, c)) {
         c->phase = PH_REPLY;
         srv_fail(&c->err, 500, NULL, "out of memory");
     }
@@ -385,7 +425,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->conn = conn;
         c->rec = ci ? ci->socket_context : NULL;
         c->method = method, c->url = url, c->version = version;
-        c->route = route_of(url);
+        c->route = route_of(s, url);
         c->phase = PH_BODY;
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->http->io_timeout);
         *con_cls = c;

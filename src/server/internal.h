@@ -93,6 +93,11 @@ typedef struct {
     /* the HTTP layer (http.c, conns.c) */
     pthread_mutex_t wake_mu;     /* suspend/resume state of every request, srv_call.waiter */
     struct srv_http *http;
+    /* LoRA (lora.c): the name of every adapter id requests have run with, for vllm:lora_requests_info
+     * (an adapter unloaded while its requests still run keeps its name there); ids are never reused */
+    pthread_mutex_t lora_mu;
+    struct srv_lora_name *lora_seen;
+    int n_lora_seen, cap_lora_seen;
 } srv_server;
 
 /* frontend.c */

@@ -90,9 +90,10 @@ static void head(sbuf *s, const char *name, const char *type, const char *help) 
     sb_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A value as Python's prometheus_client prints it: repr(float). */
-/* repr(float) as Python prints it: the shortest digits that read back, in
- * positional notation for 1e-4 <= |v| < 1e16, always with a dot or exponent. */
+/* A value as Python's prometheus_client prints it (floatToGoString): repr(float), i.e. the shortest
+ * digits that read back, positional for 1e-4 <= |v| < 1e16 and always with a dot or an exponent;
+ * then, for positive values with more than 6 digits before the dot, Go's exponent form
+ * (1789828498.80 -> "1.78982849880e+09", 1000000.0 -> "1e+06"). */
 static void repr(char *tmp, size_t cap, double v) {
     double a = v < 0 ? -v : v;
     if (v == 0 || (a >= 1e-4 && a < 1e16)) {
@@ -101,6 +102,20 @@ static void repr(char *tmp, size_t cap, double v) {
             if (strtod(tmp, NULL) == v) break;
         }
         if (!strchr(tmp, '.')) strncat(tmp, ".0", cap - strlen(tmp) - 1);
+        size_t dot = (size_t)(strchr(tmp, '.') - tmp);
+        if (v > 0 && dot > 6) {
+            char m[48];
+            size_t k = 0;
+            m[k++] = tmp[0];
+            m[k++] = '.';
+            for (size_t i = 1; tmp[i] && k + 1 < sizeof m; i++)
+                if (i != dot) m[k++] = tmp[i];
+            while (k > 0 && (m[k - 1] == '0' || m[k - 1] == '.')) k--; /* Python's rstrip('0.') */
+            if (k + 8 < cap) {
+                memcpy(tmp, m, k);
+                snprintf(tmp + k, cap - k, "e+0%zu", dot - 1);
+            }
+        }
         return;
     }
     for (int p = 1; p <= 17; p++) {
@@ -141,7 +156,7 @@ static void hist(sbuf *s, const char *name, const char *help, const mt_hist *h, 
     sample(s, name_sum, labels, "", h->sum);
 }
 
-char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, size_t *len) {
+char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, const mt_lora_info *lora, size_t *len) {
     sbuf s = {0}, lab = {0};
     sb_str(&lab, "model_name=");
     sb_jstrz(&lab, model_name); /* a JSON string is a valid Prometheus label value for printable names */
@@ -158,6 +173,17 @@ char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, size
                  st->gpu_memory_utilization, st->num_blocks);
         head(&s, "vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
         sample(&s, "vllm:cache_config_info", L, extra, 1);
+    }
+    if (lora) { /* vLLM's labels carry no model_name or engine: one sample, the current state */
+        sbuf ll = {0};
+        sb_printf(&ll, "max_lora=\"%d\",running_lora_adapters=", lora->max_lora);
+        sb_jstrz(&ll, lora->running ? lora->running : "");
+        sb_str(&ll, ",waiting_lora_adapters=");
+        sb_jstrz(&ll, lora->waiting ? lora->waiting : "");
+        head(&s, "vllm:lora_requests_info", "gauge", "Running stats on lora requests.");
+        sample(&s, "vllm:lora_requests_info", ll.b ? ll.b : "", "", lora->now);
+        s.oom |= ll.oom;
+        sb_free(&ll);
     }
     head(&s, "vllm:num_requests_running", "gauge", "Number of requests in model execution batches.");
     sample(&s, "vllm:num_requests_running", L, "", st->running);

@@ -33,7 +33,15 @@ void mt_free(mt_metrics *m);
 void mt_token(mt_metrics *m, int first, double seconds);
 /* A finished completion: reason, e2e latency, TPOT (decode time / (tokens - 1)), lengths. */
 void mt_finished(mt_metrics *m, eng_finish why, double e2e, double ttft, int n_prompt, int n_output);
-/* The Prometheus text exposition (malloc'd). */
-char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, size_t *len);
+/* vllm:lora_requests_info's labels and value (LoRA on). */
+typedef struct {
+    int max_lora;                /* --max-loras */
+    const char *running;         /* adapter names of the running requests, comma-separated ("" none) */
+    const char *waiting;         /* ... of the waiting requests */
+    double now;                  /* the value: seconds since the epoch (vLLM: set_to_current_time) */
+} mt_lora_info;
+
+/* The Prometheus text exposition (malloc'd). lora: NULL without --enable-lora (no LoRA gauge, as vLLM). */
+char *mt_render(mt_metrics *m, const eng_stats *st, const char *model_name, const mt_lora_info *lora, size_t *len);
 
 #endif

@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/rng.h"
 #include "engine/detok.h"
+#include "server/models.h"
 #include "server/tools.h"
 
 /* One token's logprobs as vLLM builds its dict: the sampled token first, then
@@ -130,6 +131,11 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
     if (!j->call) {
         oa_free(j);
         return -1;
+    }
+    if (j->r.lora) { /* the engine's sequences hold the adapter now */
+        models_seen(s, eng_lora_id(j->r.lora), j->r.lora_name);
+        eng_lora_unref(j->r.lora);
+        j->r.lora = NULL;
     }
     *out = j;
     return 0;
@@ -596,7 +602,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
     int ptoks = prompt_tokens(j), ctoks = 0;
     sb_printf(&o, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", j->id,
               j->r.chat ? "chat.completion" : "text_completion", j->created);
-    sb_jstrz(&o, j->s->name);
+    sb_jstrz(&o, j->r.lora_name ? j->r.lora_name : j->s->name); /* vLLM: an adapter's name, else the first */
     sb_str(&o, ",\"choices\":[");
     for (int i = 0; i < j->total; i++) {
         comp_state *c = &j->c[i];
@@ -663,7 +669,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
 static void chunk_head(oa_job *j, sbuf *o) {
     sb_printf(o, "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", j->id,
               j->r.chat ? "chat.completion.chunk" : "text_completion", j->created);
-    sb_jstrz(o, j->s->name);
+    sb_jstrz(o, j->r.lora_name ? j->r.lora_name : j->s->name);
 }
 
 static void chunk_usage(oa_job *j, sbuf *o, int ci) {

@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "engine/detok.h"
 #include "engine/params_json.h"
+#include "lora/registry.h"
 #include "server/structured.h"
 #include "server/tools.h"
 #include "base/sbuf.h"
@@ -116,12 +117,29 @@ static int opt_string(const cJSON *o, const char *k, const char **v, srv_error *
     return 1;
 }
 
-static int check_model(const srv_ctx *c, const cJSON *o, srv_error *err) {
+/* `model`: absent or a served name is the base model; with LoRA on, an adapter's name gives r (when
+ * not NULL) a reference to the adapter and its name; anything else is vLLM's 404. */
+static int check_model(const srv_ctx *c, const cJSON *o, srv_request *r, srv_error *err) {
     const char *m = NULL;
     int rc = opt_string(o, "model", &m, err);
     if (rc <= 0) return rc;
     for (int i = 0; i < c->n_names; i++)
         if (!strcmp(c->names[i], m)) return 0;
+    if (c->loras) {
+        eng_lora *l = NULL;
+        int lrc = lora_reg_get(c->loras, m, &l);
+        if (!lrc && !r) {
+            eng_lora_unref(l);
+            return 0;
+        }
+        if (!lrc) {
+            r->lora = l;
+            if (!(r->lora_name = strdup(m))) return srv_fail(err, 500, NULL, "out of memory");
+            return 0;
+        }
+        /* the adapter's folder went bad since it was loaded (it is read again when dropped from memory) */
+        if (lrc != VC_ENOENT) return srv_fail(err, lrc == VC_ENOMEM ? 500 : 400, "model", "%s", vc_errmsg());
+    }
     return srv_fail(err, 404, "model", "The model `%s` does not exist.", m);
 }
 
@@ -592,7 +610,7 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         srv_fail(err, brc == VC_ENOMEM ? 500 : 400, "bad_words", "%s", vc_errmsg());
         goto out;
     }
-    if (check_model(c, o, err)) goto out;
+    if (check_model(c, o, r, err)) goto out;
     if (chat) {
         if (chat_prompt(c, o, r, err)) goto out;
         if (opt_bool(o, "echo", &r->echo, err)) goto out;
@@ -696,6 +714,8 @@ void srv_request_free(srv_request *r) {
     free(r->max_tokens);
     free(r->echo_prefix);
     free(r->tool_name);
+    eng_lora_unref(r->lora);
+    free(r->lora_name);
     eng_params_free(&r->sp);
     memset(r, 0, sizeof *r);
 }
@@ -708,7 +728,7 @@ int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, siz
     int32_t *ids = NULL;
     char *text = NULL;
     size_t tl = 0;
-    if (check_model(c, o, err) || opt_bool(o, "return_token_strs", &strs, err)) goto done;
+    if (check_model(c, o, NULL, err) || opt_bool(o, "return_token_strs", &strs, err)) goto done;
     if (!c->tok) {
         srv_fail(err, 400, NULL, "this model has no tokenizer");
         goto done;
@@ -761,7 +781,7 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out, s
     int rc = -1, n = 0;
     int32_t *ids = NULL;
     const cJSON *t = js_field(o, "tokens");
-    if (check_model(c, o, err)) goto done;
+    if (check_model(c, o, NULL, err)) goto done;
     if (!c->tok) {
         srv_fail(err, 400, NULL, "this model has no tokenizer");
         goto done;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/lora.h"
 #include "engine/params.h"
 #include "template/template.h"
 #include "tokenizer/tokenizer.h"
@@ -46,6 +47,7 @@ typedef struct {
     int priority_scheduling;         /* 0: fcfs, where a request's nonzero `priority` is refused */
     int trust_request_chat_template; /* 0: a request's own `chat_template` is refused */
     struct so_cache *so_cache;       /* compiled structured-output grammars (structured.h); NULL: none kept */
+    struct lora_registry *loras;     /* --enable-lora: `model` may name an adapter (lora/registry.h); NULL: off */
     int max_seqs_per_request;        /* prompts x n (0: no bound, for tests and the fuzz target) */
     long long max_prompt_tokens_per_request; /* prompt tokens over all prompts (0: no bound) */
     /* generation_config.json defaults (vLLM's default_sampling_params) */
@@ -71,9 +73,12 @@ typedef struct {
     int tool_mode;               /* chat: TOOL_NONE, TOOL_REQUIRED or TOOL_NAMED (tools.h); sp.grammar is then
                                     the tools' schema */
     char *tool_name;             /* TOOL_NAMED: the function tool_choice names */
+    eng_lora *lora;              /* `model` named this LoRA adapter: a reference (NULL: the base model) */
+    char *lora_name;             /* that name (what responses give as their `model`), else NULL */
 } srv_request;
 
-/* Parse body (len bytes, not necessarily NUL-terminated). */
+/* Parse body (len bytes, not necessarily NUL-terminated). A `model` that is neither a served name nor
+ * (with c->loras) an adapter is vLLM's 404. */
 int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, srv_request *out, srv_error *err);
 void srv_request_free(srv_request *r);
 

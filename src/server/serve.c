@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/models.h"
 #include "server/structured.h"
 
 static int load_generation_config(srv_server *s) {
@@ -177,6 +178,7 @@ int srv_run(const srv_config *cfg) {
     struct MHD_Daemon *d = NULL;
     struct srv_http http = {0};
     pthread_mutex_init(&s->wake_mu, NULL);
+    models_init(s);
     if (load_template(s) || load_generation_config(s)) {
         fprintf(stderr, "ERROR vllmc: %s\n", vc_errmsg());
         goto out;
@@ -192,6 +194,7 @@ int srv_run(const srv_config *cfg) {
     c->max_logprobs = cfg->max_logprobs;
     c->priority_scheduling = cfg->priority_scheduling;
     c->trust_request_chat_template = cfg->trust_request_chat_template;
+    c->loras = cfg->loras;
     c->max_seqs_per_request = (int)env_long("VLLMC_MAX_SEQS_PER_REQUEST", 1024, 1, 1 << 20);
     c->max_prompt_tokens_per_request = env_long("VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST", 1L << 20, 1, 1L << 30);
     int threads = (int)env_long("VLLMC_HTTP_THREADS", 2, 1, 64);
@@ -242,8 +245,13 @@ int srv_run(const srv_config *cfg) {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? di->port : cfg->port;
     const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
+    if (cfg->runtime_lora)
+        fprintf(stderr, "WARNING vllmc: VLLM_ALLOW_RUNTIME_LORA_UPDATING is set: any client may load and unload LoRA "
+                        "adapters (POST /v1/load_lora_adapter, /v1/unload_lora_adapter); meant for local development%s\n",
+                cfg->loras ? "" : " (LoRA is off: loading answers 400 without --enable-lora)");
     fprintf(stderr, "INFO vllmc: Available routes are: /v1/completions, /v1/chat/completions, /v1/models, /tokenize, "
-                    "/detokenize, /health, /ping, /version, /metrics\n");
+                    "/detokenize, /health, /ping, /version, /metrics%s\n",
+            cfg->runtime_lora ? ", /v1/load_lora_adapter, /v1/unload_lora_adapter" : "");
     /* the line tests and scripts wait for: everything above is ready when it appears */
     int v6 = strchr(host, ':') != NULL; /* an IPv6 literal goes in brackets in a URL */
     fprintf(stderr, "INFO vllmc: listening on http://%s%s%s:%d (vllmc %s, pid %d)\n", v6 ? "[" : "", host, v6 ? "]" : "",
@@ -263,6 +271,7 @@ out:
     if (s->http) conns_free(&http);
     so_cache_free(s->ctx.so_cache);
     pthread_mutex_destroy(&s->wake_mu);
+    models_free(s);
     if (s->metrics.len_bounds) mt_free(&s->metrics);
     tmpl_free(s->tmpl);
     free(s->bos);

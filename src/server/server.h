@@ -9,6 +9,7 @@
 #ifndef VLLMC_SERVER_SERVER_H
 #define VLLMC_SERVER_SERVER_H
 
+#include "lora/registry.h"
 #include "stack.h"
 
 typedef struct {
@@ -29,6 +30,9 @@ typedef struct {
     int max_logprobs;                 /* the engine's --max-logprobs, for request validation */
     int priority_scheduling;          /* --scheduling-policy priority: requests may set `priority` */
     int trust_request_chat_template;  /* --trust-request-chat-template: a request may bring its own template */
+    lora_registry *loras;             /* --enable-lora: the adapters requests may name (the caller's); NULL: off */
+    int max_loras;                    /* --max-loras (vllm:lora_requests_info's max_lora) */
+    int runtime_lora;                 /* VLLM_ALLOW_RUNTIME_LORA_UPDATING: /v1/load_lora_adapter, /v1/unload_lora_adapter */
 } srv_config;
 
 /* Load the chat template and generation config, listen, serve until SIGINT or SIGTERM; returns the

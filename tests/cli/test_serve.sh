@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `vllmc serve`, the OpenAI-compatible server, judged against vLLM's behaviour: the official
 # `openai` npm client (tests/js/server_openai.mjs), raw HTTP (tests/js/server_http.mjs: errors,
-# auth, tokenize, metrics, disconnects) and a load test (tests/js/server_load.mjs), all on the tiny
+# auth, tokenize, metrics, disconnects), a load test (tests/js/server_load.mjs) and LoRA adapters
+# (tests/js/server_lora.mjs, adapters from tests/fixtures/make_lora_adapter.sh), all on the tiny
 # random-weight chat model of tests/fixtures/make_chat_model.sh; plus the CLI side here: an unknown
 # flag is refused with a suggestion, and SIGINT in the middle of a streaming request exits 0.
 # Needs node and tests/js/node_modules (./test.sh runs `npm ci` in tests/js); fails, never skips,
@@ -178,7 +179,7 @@ fi
 hostile=server_hostile
 # the hostile client tests the HTTP layer, which does not depend on the device: once, on the CPU
 [ "${VLLMC_TEST_DEVICE:-}" = gpu ] && hostile=
-for t in server_openai server_http server_load server_structured server_tools $hostile; do
+for t in server_openai server_http server_load server_structured server_tools server_lora $hostile; do
   echo "  node tests/js/$t.mjs"
   if node "tests/js/$t.mjs"; then ok "$t.mjs"; else bad "$t.mjs (see the FAIL lines above)"; fi
 done

@@ -5,7 +5,11 @@
  * the reference's top-1/top-2 logit margin falls below 1e-3 (f32 weights) or
  * 2e-2 (f16/bf16); first-step log-probabilities within 1e-3 (f32) or 3e-2.
  * Every model runs twice: all cases in one batch with small prefill chunks (so
- * prompts span chunks and sequences share steps), and each case alone. */
+ * prompts span chunks and sequences share steps), and each case alone.
+ *
+ * LoRA (step 8): tests/golden/lora/<base>-<adapter>/ holds a PEFT adapter of the base model
+ * tests/golden/<base> and the outputs HF peft gives with it (tools/make_lora_goldens.py); each runs the
+ * same way with the adapter on every request, loaded through the registry as the server loads it. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -18,6 +22,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "engine/offline.h"
+#include "lora/registry.h"
 #include "model/model.h"
 #include "test.h"
 
@@ -66,9 +71,13 @@ static void check_outputs(const char *name, const char *mode, const gcase *cs, c
     }
 }
 
-static void run_model(be_backend *be, const char *dir, const char *name) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/golden.json", dir);
+/* The golden outputs in DIR/golden.json; the model is DIR itself, or with an adapter (lora_dir) the
+ * base model the golden names. */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void run_model(be_backend *be, const char *dir, const char *name, const char *lora_dir) {
+    char path[1100], base_dir[1100];
+    snprintf(path, sizeof path, "%s/golden.json", lora_dir ? lora_dir : dir);
     char *text;
     size_t len;
     if (vc_read_file(path, 64 << 20, &text, &len)) {
@@ -81,11 +90,32 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
     if (!g) return;
     const char *dtype = cJSON_GetStringValue(cJSON_GetObjectItem(g, "dtype"));
     int half = dtype && strcmp(dtype, "float32") != 0;
+    if (lora_dir) {
+        const char *base = cJSON_GetStringValue(cJSON_GetObjectItem(g, "base"));
+        CHECK_MSG(base != NULL, "%s: no \"base\"", path);
+        snprintf(base_dir, sizeof base_dir, "%s/%.200s", dir, base ? base : "?");
+        dir = base_dir;
+    }
     mdl_model *m = NULL;
+    lora_registry *reg = NULL;
+    eng_lora *lora = NULL;
     if (mdl_load(dir, dtype, be, &m)) {
         CHECK_MSG(0, "%s: %s", name, vc_errmsg());
         cJSON_Delete(g);
         return;
+    }
+    if (lora_dir) {
+        lora_reg_opts lo = {.m = m, .max_lora_rank = 64, .max_cpu_loras = 1};
+        int lrc = lora_reg_new(&lo, &reg);
+        if (!lrc) lrc = lora_reg_add(reg, name, lora_dir, NULL);
+        if (!lrc) lrc = lora_reg_get(reg, name, &lora);
+        CHECK_MSG(lrc == 0, "%s: %s", name, vc_errmsg());
+        if (lrc) {
+            lora_reg_free(reg);
+            mdl_free(m);
+            cJSON_Delete(g);
+            return;
+        }
     }
     int vocab = m->cfg.vocab_size;
     const cJSON *cases = cJSON_GetObjectItem(g, "cases");
@@ -116,7 +146,7 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
         s = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "first_logprobs")) if (s < vocab) cs[i].first_lp[s++] = e->valuedouble;
         CHECK_MSG(s == vocab, "%s case %d: %d first_logprobs, vocab %d", name, i, s, vocab);
-        rq[i] = (off_request){cs[i].prompt, cs[i].plen, &greedy, 0, NULL};
+        rq[i] = (off_request){cs[i].prompt, cs[i].plen, &greedy, 0, lora};
     }
     double worst_lp = 0;
     eng_config ec;
@@ -125,6 +155,8 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
     ec.kv_dtype = BE_F32; /* the tight tolerances below are for an f32 cache */
     ec.max_logprobs = vocab; /* the first-step check reads the whole distribution */
     ec.quiet = 1;
+    ec.max_loras = lora ? 1 : 0;
+    ec.max_lora_rank = 64;
     eng_engine *e = NULL;
     /* 1. all cases together, prefill in chunks of 64 tokens, shared prefix cache */
     ec.max_num_batched_tokens = 64;
@@ -163,28 +195,36 @@ static void run_model(be_backend *be, const char *dir, const char *name) {
     free(outs);
     free(rq);
     free(cs);
+    eng_lora_unref(lora);
+    lora_reg_free(reg);
     mdl_free(m);
     cJSON_Delete(g);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-int main(void) {
-    const char *root = "tests/golden";
+/* The entries of root that hold a golden.json, sorted (malloc'd names). */
+static int list_goldens(const char *root, char **names, int max) {
     DIR *d = opendir(root);
-    CHECK_MSG(d != NULL, "cannot open %s (run from the repository root)", root);
-    if (!d) TEST_END();
-    char *names[256];
+    if (!d) return -1;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
+    while ((e = readdir(d)) && n < max) {
         char p[1100];
         snprintf(p, sizeof p, "%s/%s/golden.json", root, e->d_name);
         if (e->d_name[0] != '.' && vc_file_exists(p)) names[n++] = strdup(e->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
+    return n;
+}
+
+int main(void) {
+    const char *root = "tests/golden";
+    char *names[256], *lnames[256];
+    int n = list_goldens(root, names, 256), nl = list_goldens("tests/golden/lora", lnames, 256);
+    CHECK_MSG(n >= 0, "cannot open %s (run from the repository root)", root);
+    if (n < 0) TEST_END();
     CHECK_MSG(n >= 12, "expected 12 golden models, found %d", n);
+    if (nl < 0) nl = 0;
     /* every backend this build and machine have: the CPU, and the GPU where be_open("gpu")
      * finds one (lavapipe in CI, which sets VLLMC_TEST_GPU=1 so that a missing GPU fails) */
     const char *devs[2] = {"cpu", "gpu"};
@@ -206,10 +246,16 @@ int main(void) {
         for (int i = 0; i < n; i++) {
             char dir[600];
             snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
-            run_model(be, dir, names[i]);
+            run_model(be, dir, names[i], NULL);
+        }
+        for (int i = 0; i < nl; i++) {
+            char dir[600];
+            snprintf(dir, sizeof dir, "tests/golden/lora/%.500s", lnames[i]);
+            run_model(be, root, lnames[i], dir);
         }
         be_free(be);
     }
     for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < nl; i++) free(lnames[i]);
     TEST_END();
 }
