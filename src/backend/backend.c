@@ -49,6 +49,24 @@ void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const
     b->rmsnorm(b->ctx, x, w, eps, w_offset, out);
 }
 
+void be_lora(be_backend *be, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg,
+             const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
+             const be_tensor *out) {
+    if (be->lora) {
+        be->lora(be->ctx, x, a, b, n_seg, seg, row_slot, t, d, out);
+        return;
+    }
+    int64_t R = t->cols, M = out->cols;
+    for (int s = 0; s < n_seg; s++) {
+        be_tensor xs = be_rows(x, seg[s].row0, seg[s].n), os = be_rows(out, seg[s].row0, seg[s].n);
+        be_tensor as = be_rows(a, seg[s].slot * R, R), bs = be_rows(b, seg[s].slot * M, M);
+        be_tensor ts = be_rows(t, 0, seg[s].n), ds = be_rows(d, 0, seg[s].n);
+        be->matmul(be->ctx, &xs, &as, NULL, &ts);
+        be->matmul(be->ctx, &ts, &bs, NULL, &ds);
+        be->add(be->ctx, &os, &ds, &os);
+    }
+}
+
 double be_bandwidth_gbs(be_backend *b, size_t bytes) { return b->bandwidth_gbs ? b->bandwidth_gbs(b->ctx, bytes) : 0; }
 
 double be_peak_gflops(be_backend *b) { return b->peak_gflops ? b->peak_gflops(b->ctx) : 0; }

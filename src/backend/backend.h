@@ -72,6 +72,12 @@ typedef struct {
     int sliding_window;     /* 0: none; else attend to the last `sliding_window` positions */
 } be_attn_shape;
 
+/* LoRA (step 8): batch rows [row0, row0 + n) use the adapter in slot `slot` (be_backend.lora). */
+typedef struct {
+    int64_t row0, n;
+    int slot;
+} be_lora_seg;
+
 /* What the device is and what memory it computes from. */
 typedef struct {
     char desc[256];          /* one line for the start-up log: device, threads or features */
@@ -149,6 +155,17 @@ typedef struct be_backend {
     void (*add_rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                         float w_offset, const be_tensor *out);
 
+    /* (optional) LoRA for a batch whose rows use different adapters (Punica's SGMV): for each segment
+     * (rows [row0, row0 + n) of x and out, adapter slot `slot`), out[rows] += (x[rows] @ a_s^T) @ b_s^T,
+     * where a_s is rows [slot * R, +R) of a ([slots * R, K], f32/f16/bf16), b_s rows [slot * M, +M) of b
+     * ([slots * M, R]) and R = t->cols. row_slot (i32 [1, n], -1: no adapter) says the same per row,
+     * for a backend that reads it on the device; t f32 [n, R] and d f32 [n, M] are scratch (a fused
+     * kernel may leave d alone). x f32 [n, K], out f32 [n, M]. NULL: be_lora() runs matmul, matmul and
+     * add per segment. */
+    void (*lora)(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg,
+                 const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
+                 const be_tensor *out);
+
     /* Wait until every recorded op has finished. */
     int (*sync)(void *ctx);
     void (*free)(void *ctx);
@@ -175,6 +192,9 @@ void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, con
                       const be_tensor *k_cache, const be_tensor *v_cache);
 void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                     float w_offset, const be_tensor *out);
+void be_lora(be_backend *b, const be_tensor *x, const be_tensor *a, const be_tensor *b_w, int n_seg,
+             const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
+             const be_tensor *out);
 double be_bandwidth_gbs(be_backend *b, size_t bytes);
 double be_peak_gflops(be_backend *b);
 void be_free(be_backend *b);

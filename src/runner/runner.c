@@ -8,29 +8,11 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "base/half.h"
+#include "runner/runner_internal.h"
 
-struct rn_runner {
-    mdl_model *m;
-    be_backend *be;
-    rn_params p;
-    be_buffer **bufs;
-    int n_bufs;
-    /* activations (f32) */
-    be_tensor x, h, q, k, v, att, g, u, sel, logits;
-    /* batch metadata (i32) */
-    be_tensor tokens, pos, slots, q_start, seq_len, block_table, logit_rows;
-    /* KV cache per layer */
-    be_tensor *kc, *vc;
-    /* LoRA: per slot, layer and module the weights a [rank, in] and b [out, rank] (views into one
-     * buffer per slot, sized for max_lora_rank), their ranks, and the activations of the low-rank
-     * product: lt [T, max_rank], ld [T, widest output] */
-    be_tensor *la, *lb;
-    int *lrank;
-    be_tensor lt, ld;
-};
 
-static int rn_alloc(rn_runner *r, be_dtype dt, int64_t rows, int64_t cols, be_tensor *out) {
+
+int rn_alloc(rn_runner *r, be_dtype dt, int64_t rows, int64_t cols, be_tensor *out) {
     be_buffer *b;
     size_t bytes = (size_t)rows * (size_t)cols * be_dtype_size(dt);
     int rc = r->be->buffer_alloc(r->be->ctx, bytes ? bytes : 4, &b);
@@ -45,78 +27,11 @@ uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_d
            (uint64_t)m->cfg.head_dim * be_dtype_size(kv_dtype);
 }
 
-/* in and out widths of a LoRA module */
-static void lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out) {
-    int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
-            kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    static const int in_kind[RN_LORA_MODULES] = {0, 0, 0, 1, 0, 0, 2}, out_kind[RN_LORA_MODULES] = {1, 3, 3, 0, 2, 2, 0};
-    int64_t w[4] = {D, qd, F, kvd};
-    *in = w[in_kind[mod]];
-    *out = w[out_kind[mod]];
-}
-
-static uint64_t lora_slot_bytes(const mdl_model *m, int max_rank) {
-    uint64_t n = 0;
-    for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
-        int64_t in, out;
-        lora_dims(&m->cfg, mod, &in, &out);
-        n += (uint64_t)max_rank * (uint64_t)(in + out);
-    }
-    return n * (uint64_t)m->cfg.n_layers * be_dtype_size(m->wdtype);
-}
-
-static int64_t lora_widest(const model_config *c) {
-    int64_t w = 0;
-    for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
-        int64_t in, out;
-        lora_dims(c, mod, &in, &out);
-        if (out > w) w = out;
-    }
-    return w;
-}
-
-uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank) {
-    if (max_loras <= 0) return 0;
-    return (uint64_t)max_loras * lora_slot_bytes(m, max_lora_rank) +
-           4ull * (uint64_t)max_tokens * (uint64_t)(max_lora_rank + lora_widest(&m->cfg));
-}
-
 uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits) {
     const model_config *c = &m->cfg;
     uint64_t T = (uint64_t)max_tokens, qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
     uint64_t per_tok = 2ull * c->hidden_size + 2 * qd + 2 * kvd + 2ull * c->intermediate_size + 3;
     return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 1));
-}
-
-static int lora_create(rn_runner *r) {
-    const model_config *c = &r->m->cfg;
-    size_t n = (size_t)r->p.max_loras * (size_t)c->n_layers * RN_LORA_MODULES;
-    int R = r->p.max_lora_rank, rc;
-    r->la = calloc(n, sizeof *r->la);
-    r->lb = calloc(n, sizeof *r->lb);
-    r->lrank = calloc(n, sizeof *r->lrank);
-    if (!r->la || !r->lb || !r->lrank) return vc_errf(VC_ENOMEM, "out of memory");
-    if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, R, &r->lt)) ||
-        (rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)))
-        return rc;
-    size_t es = be_dtype_size(r->m->wdtype);
-    for (int s = 0; s < r->p.max_loras; s++) {
-        be_buffer *buf;
-        if ((rc = r->be->buffer_alloc(r->be->ctx, lora_slot_bytes(r->m, R), &buf))) return rc;
-        r->bufs[r->n_bufs++] = buf;
-        size_t off = 0;
-        for (int l = 0; l < c->n_layers; l++)
-            for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
-                size_t i = ((size_t)s * (size_t)c->n_layers + (size_t)l) * RN_LORA_MODULES + (size_t)mod;
-                int64_t in, out;
-                lora_dims(c, mod, &in, &out);
-                r->la[i] = be_view(buf, off, r->m->wdtype, R, in);
-                off += (size_t)R * (size_t)in * es;
-                r->lb[i] = be_view(buf, off, r->m->wdtype, out, R);
-                off += (size_t)R * (size_t)out * es;
-            }
-    }
-    return VC_OK;
 }
 
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
@@ -164,7 +79,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
             goto err;
         }
     }
-    if (p->max_loras > 0 && (rc = lora_create(r))) {
+    if (p->max_loras > 0 && (rc = rn_lora_create(r))) {
         vc_err_prefix(rc, "LoRA slots (--max-loras %d, --max-lora-rank %d)", p->max_loras, p->max_lora_rank);
         goto err;
     }
@@ -181,85 +96,8 @@ void rn_free(rn_runner *r) {
     free(r->bufs);
     free(r->kc);
     free(r->vc);
-    free(r->la);
-    free(r->lb);
-    free(r->lrank);
+    rn_lora_free(r);
     free(r);
-}
-
-/* n f32 values (times scale) to the weights' dtype, into dst */
-static void to_wdtype(be_dtype dt, const float *src, size_t n, float scale, void *dst) {
-    for (size_t i = 0; i < n; i++) {
-        float v = src[i] * scale;
-        if (dt == BE_F32) ((float *)dst)[i] = v;
-        else if (dt == BE_F16) ((uint16_t *)dst)[i] = vc_f32_to_f16(v);
-        else ((uint16_t *)dst)[i] = vc_f32_to_bf16(v);
-    }
-}
-
-int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {
-    const model_config *c = &r->m->cfg;
-    if (slot < 0 || slot >= r->p.max_loras) return vc_errf(VC_EINVAL, "LoRA slot %d out of range", slot);
-    size_t es = be_dtype_size(r->m->wdtype), cap = 0;
-    void *tmp = NULL;
-    int rc = VC_OK;
-    for (int l = 0; l < c->n_layers && !rc; l++)
-        for (int mod = 0; mod < RN_LORA_MODULES && !rc; mod++) {
-            const rn_lora_weight *x = &w[l * RN_LORA_MODULES + mod];
-            size_t i = ((size_t)slot * (size_t)c->n_layers + (size_t)l) * RN_LORA_MODULES + (size_t)mod;
-            int64_t in, out;
-            lora_dims(c, mod, &in, &out);
-            if (x->rank < 0 || x->rank > r->p.max_lora_rank) {
-                rc = vc_errf(VC_EINVAL, "LoRA rank %d above --max-lora-rank %d", x->rank, r->p.max_lora_rank);
-                break;
-            }
-            r->lrank[i] = 0; /* a failure below leaves the module off, never half written */
-            if (!x->rank) continue;
-            size_t na = (size_t)x->rank * (size_t)in, nb = (size_t)x->rank * (size_t)out;
-            size_t need = (na > nb ? na : nb) * es;
-            if (need > cap) {
-                void *t = realloc(tmp, need);
-                if (!t) {
-                    rc = vc_errf(VC_ENOMEM, "out of memory");
-                    break;
-                }
-                tmp = t, cap = need;
-            }
-            to_wdtype(r->m->wdtype, x->a, na, 1.0f, tmp);
-            rc = r->be->buffer_write(r->be->ctx, r->la[i].buf, r->la[i].offset, tmp, na * es);
-            if (rc) break;
-            to_wdtype(r->m->wdtype, x->b, nb, x->scale, tmp);
-            rc = r->be->buffer_write(r->be->ctx, r->lb[i].buf, r->lb[i].offset, tmp, nb * es);
-            if (!rc) r->lrank[i] = x->rank;
-        }
-    free(tmp);
-    return rc;
-}
-
-/* out += scale * (x @ a^T) @ b^T for the rows of each LoRA segment of the batch (sequences in a
- * row with one slot): the base matmul ran once for the whole batch, these add the low-rank update per
- * adapter (Punica's SGMV, as ordinary matmuls on row ranges). */
-static void lora_apply(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out) {
-    if (!b->seq_lora || !r->lrank) return;
-    be_backend *be = r->be;
-    int L = r->m->cfg.n_layers;
-    for (int s = 0, e; s < b->n_seqs; s = e) {
-        int slot = b->seq_lora[s];
-        for (e = s + 1; e < b->n_seqs && b->seq_lora[e] == slot; e++) {}
-        if (slot < 0) continue;
-        size_t i = ((size_t)slot * (size_t)L + (size_t)l) * RN_LORA_MODULES + (size_t)mod;
-        int rank = r->lrank[i];
-        if (!rank) continue;
-        int64_t r0 = b->q_start[s], n = b->q_start[e] - r0;
-        be_tensor xs = be_rows(x, r0, n), os = be_rows(out, r0, n);
-        be_tensor a = be_rows(&r->la[i], 0, rank), bw = r->lb[i];
-        bw.cols = rank, bw.stride = rank; /* b is [out, rank], contiguous */
-        be_tensor t = be_view(r->lt.buf, r->lt.offset, BE_F32, n, rank);
-        be_tensor d = be_view(r->ld.buf, r->ld.offset, BE_F32, n, out->cols);
-        be->matmul(be->ctx, &xs, &a, NULL, &t);
-        be->matmul(be->ctx, &t, &bw, NULL, &d);
-        be->add(be->ctx, &os, &d, &os);
-    }
 }
 
 static int rn_check(const rn_runner *r, const rn_batch *b) {
@@ -321,7 +159,7 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         (rc = upload(r, &r->q_start, b->q_start, (size_t)b->n_seqs + 1)) ||
         (rc = upload(r, &r->seq_len, b->seq_len, (size_t)b->n_seqs)) ||
         (rc = upload(r, &r->block_table, b->block_table, (size_t)b->n_seqs * (size_t)b->max_blocks)) ||
-        (rc = upload(r, &r->logit_rows, b->logit_rows, (size_t)b->n_logits)))
+        (rc = upload(r, &r->logit_rows, b->logit_rows, (size_t)b->n_logits)) || (rc = rn_lora_batch(r, b)))
         return rc;
 
     be_tensor tokens = be_cols(&r->tokens, 0, n), pos = be_cols(&r->pos, 0, n), slots = be_cols(&r->slots, 0, n);
@@ -354,7 +192,7 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
             const be_tensor *w[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
             const be_tensor *o[3] = {&q, &k, &v};
             be_matmul_multi(be, &h, 3, w, bias, o);
-            for (int j = 0; j < 3; j++) lora_apply(r, b, l, RN_LORA_Q + j, &h, o[j]);
+            for (int j = 0; j < 3; j++) rn_lora_apply(r, b, l, RN_LORA_Q + j, &h, o[j]);
         }
         if (c->qk_norm) {
             be->rmsnorm(ctx, &qh, &L->q_norm, c->rms_norm_eps, 0.0f, &qh);
@@ -363,18 +201,18 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         be_rope_kv_write(be, &q, &k, &v, c->head_dim, m->rot_dim, &pos, &m->inv_freq, &slots, &r->kc[l], &r->vc[l]);
         be->attention(ctx, &q, &r->kc[l], &r->vc[l], &meta, &shape, &att);
         be->matmul(ctx, &att, &L->wo, BIAS(L->bo), &h);
-        lora_apply(r, b, l, RN_LORA_O, &att, &h);
+        rn_lora_apply(r, b, l, RN_LORA_O, &att, &h);
         be_add_rmsnorm(be, &x, &h, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);
         {
             const be_tensor *w[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
             const be_tensor *o[2] = {&g, &u};
             be_matmul_multi(be, &h, 2, w, bias, o);
-            lora_apply(r, b, l, RN_LORA_GATE, &h, &g);
-            lora_apply(r, b, l, RN_LORA_UP, &h, &u);
+            rn_lora_apply(r, b, l, RN_LORA_GATE, &h, &g);
+            rn_lora_apply(r, b, l, RN_LORA_UP, &h, &u);
         }
         be->silu_mul(ctx, &g, &u, &g);
         be->matmul(ctx, &g, &L->w_down, BIAS(L->b_down), &h);
-        lora_apply(r, b, l, RN_LORA_DOWN, &g, &h);
+        rn_lora_apply(r, b, l, RN_LORA_DOWN, &g, &h);
         if (l + 1 < c->n_layers) be_add_rmsnorm(be, &x, &h, &m->layers[l + 1].attn_norm, c->rms_norm_eps, 0.0f, &h);
         else be->add(ctx, &x, &h, &x);
     }

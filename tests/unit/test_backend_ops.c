@@ -512,6 +512,47 @@ static void t_matmul(be_dtype dt, int n, int K, int M, int has_bias, int xpad, i
     free(x), free(w), free(b), free(ref), free(nob);
 }
 
+/* be_lora: rows in segments of three adapter slots (one slot in two segments, some rows without an
+ * adapter), out added to (not overwritten), x and out strided. */
+static void t_lora(be_dtype dt, int K, int M, int R) {
+    enum { N = 11, S = 3 };
+    static const be_lora_seg seg[3] = {{0, 3, 2}, {5, 4, 0}, {9, 2, 2}};
+    int32_t rs[N];
+    for (int i = 0; i < N; i++) rs[i] = -1;
+    for (int s = 0; s < 3; s++)
+        for (int64_t i = seg[s].row0; i < seg[s].row0 + seg[s].n; i++) rs[i] = seg[s].slot;
+    float *x = malloc(sizeof(float) * N * (size_t)K), *o0 = malloc(sizeof(float) * N * (size_t)M);
+    float *a = malloc(sizeof(float) * S * (size_t)R * K), *b = malloc(sizeof(float) * S * (size_t)M * R);
+    double *ref = malloc(sizeof(double) * N * (size_t)M);
+    for (int i = 0; i < N * K; i++) x[i] = frand();
+    for (int i = 0; i < N * M; i++) o0[i] = frand();
+    for (int i = 0; i < S * R * K; i++) a[i] = dt_round(dt, frand());
+    for (int i = 0; i < S * M * R; i++) b[i] = dt_round(dt, frand());
+    for (int t = 0; t < N; t++)
+        for (int m = 0; m < M; m++) {
+            double v = o0[t * M + m];
+            for (int j = 0; rs[t] >= 0 && j < R; j++) {
+                double xa = 0;
+                for (int k = 0; k < K; k++) xa += (double)x[t * K + k] * a[((size_t)rs[t] * R + j) * K + k];
+                v += xa * b[((size_t)rs[t] * M + m) * R + j];
+            }
+            ref[t * M + m] = v;
+        }
+    dten X = mk(BE_F32, N, K, 3, 2, x), A = mk(dt, S * R, K, 0, 1, a), B = mk(dt, S * M, R, 0, 3, b);
+    dten RS = mk(BE_I32, 1, N, 0, 1, rs), T = mk(BE_F32, N, R, 0, 0, NULL), D = mk(BE_F32, N, M, 0, 0, NULL);
+    dten O = mk(BE_F32, N, M, 2, 1, o0);
+    if (!g_case_bad) {
+        be_lora(g_be, &X.t, &A.t, &B.t, 3, seg, &RS.t, &T.t, &D.t, &O.t);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            record("lora", dt, out_err(&O, wh, ref), dt_tol(dt), "11 rows, 3 slots, K=%d M=%d R=%d", K, M, R);
+            free(wh);
+        }
+    }
+    case_end();
+    free(x), free(o0), free(a), free(b), free(ref);
+}
+
 /* be_matmul_multi: 3 weights sharing x; bias[1] is NULL; outputs are column
  * slices of one [n, M0+M1+M2] buffer (strided views). */
 static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3]) {
@@ -937,6 +978,10 @@ static void run_all(void) {
                     t_matmul(dts[d], ns[i], 32, 4099, bias, 0, 0, 0, 0);
                 t_matmul(dts[d], ns[i], 8, 3, bias, 1, 1, 2, 0);
             }
+    for (int d = 0; d < 3; d++) {
+        t_lora(dts[d], 40, 24, 4);
+        t_lora(dts[d], 67, 33, 16); /* unaligned K, more than 8 dots per row */
+    }
     for (int d = 0; d < 3; d++) { /* several 128-token and 128-row tiles, partial ones, and K steps */
         t_matmul(dts[d], 200, 96, 150, 1, 0, 0, 0, 0);
         t_matmul(dts[d], 20, 1040, 40, 1, 0, 0, 0, 0); /* a few tokens, deep K: the GPU's split along K */

@@ -378,6 +378,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .attention = vk_op_attention,
         .silu_mul = vk_op_silu_mul,
         .add = vk_op_add,
+        .lora = vk_op_lora,
         .add_rmsnorm = vk_op_add_rmsnorm,
         .rope_kv_write = vk_op_rope_kv_write,
         .sync = vk_sync,

@@ -86,7 +86,9 @@ typedef enum {
     VKP_MATVEC_SGW_END = VKP_MATVEC_SGW + 11,
     VKP_MATMUL_COOP_L,  /* + dtype: matmul_coop with 128-token tiles (prefill) */
     VKP_MATMUL_REDUCE = VKP_MATMUL_COOP_L + 3, /* the split-K sums of matmul_coop */
-    VKP_COUNT
+    VKP_LORA_SHRINK,    /* + dtype: LoRA x a^T per row's slot */
+    VKP_LORA_EXPAND = VKP_LORA_SHRINK + 3, /* + dtype: LoRA out += t b^T per row's slot */
+    VKP_COUNT = VKP_LORA_EXPAND + 3
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 8
@@ -242,6 +244,8 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
 void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out);
 void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
                          const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot, const be_tensor *k_cache,
                          const be_tensor *v_cache);

@@ -326,3 +326,23 @@ void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const
 }
 
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out) { eltwise(ctx, VKP_ADD, a, b, out); }
+
+/* LoRA in two dispatches for every adapter of the batch: each row finds its slot in row_slot on the
+ * device, so the segments (and d) are not needed here. */
+void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    (void)n_seg, (void)seg, (void)d;
+    uint32_t n = (uint32_t)x->rows, R = (uint32_t)t->cols, M = (uint32_t)out->cols, dt = dt_index(a->dtype);
+    if (n == 0) return;
+    struct { uint32_t x_off, x_stride, a_off, a_stride, s_off, t_off, t_stride, K, R, n; } ps = {
+        eoff(c, x), (uint32_t)x->stride, eoff(c, a), (uint32_t)a->stride, eoff(c, row_slot), eoff(c, t),
+        (uint32_t)t->stride, (uint32_t)x->cols, R, n};
+    vk_use us[4] = {use_of(x, 0), use_of(a, 0), use_of(row_slot, 0), use_of(t, 1)};
+    vk_dispatch(c, VKP_LORA_SHRINK + dt, us, 4, &ps, sizeof ps, n < 65535 ? n : 65535, cdiv(n, 65535), 1);
+    struct { uint32_t t_off, t_stride, b_off, b_stride, s_off, o_off, o_stride, M, R, n; } pe = {
+        eoff(c, t), (uint32_t)t->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, row_slot), eoff(c, out),
+        (uint32_t)out->stride, M, R, n};
+    vk_use ue[4] = {use_of(t, 0), use_of(b, 0), use_of(row_slot, 0), use_of(out, 1)};
+    vk_dispatch(c, VKP_LORA_EXPAND + dt, ue, 4, &pe, sizeof pe, cdiv(M, 256), n < 65535 ? n : 65535, cdiv(n, 65535));
+}

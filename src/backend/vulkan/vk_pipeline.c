@@ -54,6 +54,12 @@ static const uint32_t spv_matmul_v[] =
 static const uint32_t spv_matmul_reduce[] =
 #include "matmul_reduce.spv.h"
     ;
+static const uint32_t spv_lora_shrink[] =
+#include "lora_shrink.spv.h"
+    ;
+static const uint32_t spv_lora_expand[] =
+#include "lora_expand.spv.h"
+    ;
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
@@ -70,6 +76,8 @@ typedef struct {
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
     if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
+    if (id >= VKP_LORA_EXPAND) return (pipe_src)SRC(spv_lora_expand, 4, (uint32_t)(id - VKP_LORA_EXPAND));
+    if (id >= VKP_LORA_SHRINK) return (pipe_src)SRC(spv_lora_shrink, 4, (uint32_t)(id - VKP_LORA_SHRINK));
     if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
     if ((id >= VKP_MATMUL_COOP_L && id < VKP_MATMUL_REDUCE) || (id >= VKP_MATMUL_COOP && id < VKP_ATTN_COMBINE)) {
@@ -127,6 +135,8 @@ const char *vk_pipe_name(int id) {
     else if (id == VKP_COPY) base = "copy";
     else if (id == VKP_ATTN_COMBINE) base = "attn_combine";
     else if (id == VKP_ADD_RMSNORM) base = "add_rmsnorm";
+    else if (id >= VKP_LORA_EXPAND) base = "lora_expand", d = id - VKP_LORA_EXPAND;
+    else if (id >= VKP_LORA_SHRINK) base = "lora_shrink", d = id - VKP_LORA_SHRINK;
     else if (id == VKP_MATMUL_REDUCE) base = "matmul_reduce";
     else if (id >= VKP_MATMUL_COOP_L) base = "matmul_coop_128", d = id - VKP_MATMUL_COOP_L;
     else if (id >= VKP_MATVEC_SGW) base = "matvec_wide", d = (id - VKP_MATVEC_SGW) / 4;

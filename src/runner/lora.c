@@ -1,0 +1,170 @@
+/* runner/lora: LoRA adapter slots in backend memory and the low-rank updates of the forward pass
+ * (step 8). Per layer and module, the slots' weights lie side by side, a [slots * R, in] and
+ * b [slots * out, R] with R = max_lora_rank (a smaller rank padded with zeros, the scale folded into b),
+ * so that one backend op (be_lora: Punica's SGMV) serves every adapter of a batch: the base matmul runs
+ * once for all rows, then each row adds (x a_s^T) b_s^T of its slot s. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/half.h"
+#include "runner/runner_internal.h"
+
+/* in and out widths of a LoRA module */
+static void lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out) {
+    int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
+            kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    static const int in_kind[RN_LORA_MODULES] = {0, 0, 0, 1, 0, 0, 2}, out_kind[RN_LORA_MODULES] = {1, 3, 3, 0, 2, 2, 0};
+    int64_t w[4] = {D, qd, F, kvd};
+    *in = w[in_kind[mod]];
+    *out = w[out_kind[mod]];
+}
+
+static uint64_t lora_slot_bytes(const mdl_model *m, int max_rank) {
+    uint64_t n = 0;
+    for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
+        int64_t in, out;
+        lora_dims(&m->cfg, mod, &in, &out);
+        n += (uint64_t)max_rank * (uint64_t)(in + out);
+    }
+    return n * (uint64_t)m->cfg.n_layers * be_dtype_size(m->wdtype);
+}
+
+static int64_t lora_widest(const model_config *c) {
+    int64_t w = 0;
+    for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
+        int64_t in, out;
+        lora_dims(c, mod, &in, &out);
+        if (out > w) w = out;
+    }
+    return w;
+}
+
+uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank) {
+    if (max_loras <= 0) return 0;
+    return (uint64_t)max_loras * lora_slot_bytes(m, max_lora_rank) +
+           4ull * (uint64_t)max_tokens * (uint64_t)(max_lora_rank + lora_widest(&m->cfg) + 1);
+}
+
+int rn_lora_create(rn_runner *r) {
+    const model_config *c = &r->m->cfg;
+    int S = r->p.max_loras, R = r->p.max_lora_rank, L = c->n_layers, rc;
+    r->la = calloc((size_t)L * RN_LORA_MODULES, sizeof *r->la);
+    r->lb = calloc((size_t)L * RN_LORA_MODULES, sizeof *r->lb);
+    r->lrank = calloc((size_t)S * (size_t)L * RN_LORA_MODULES, sizeof *r->lrank);
+    r->lseg = calloc((size_t)r->p.max_seqs, sizeof *r->lseg);
+    if (!r->la || !r->lb || !r->lrank || !r->lseg) return vc_errf(VC_ENOMEM, "out of memory");
+    if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, R, &r->lt)) ||
+        (rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)) ||
+        (rc = rn_alloc(r, BE_I32, 1, r->p.max_tokens, &r->row_slot)))
+        return rc;
+    be_buffer *buf;
+    size_t es = be_dtype_size(r->m->wdtype), off = 0;
+    if ((rc = r->be->buffer_alloc(r->be->ctx, (size_t)S * lora_slot_bytes(r->m, R), &buf))) return rc;
+    r->bufs[r->n_bufs++] = buf;
+    for (int i = 0; i < L * RN_LORA_MODULES; i++) {
+        int64_t in, out;
+        lora_dims(c, i % RN_LORA_MODULES, &in, &out);
+        r->la[i] = be_view(buf, off, r->m->wdtype, (int64_t)S * R, in);
+        off += (size_t)S * (size_t)R * (size_t)in * es;
+        r->lb[i] = be_view(buf, off, r->m->wdtype, (int64_t)S * out, R);
+        off += (size_t)S * (size_t)out * (size_t)R * es;
+    }
+    /* zeros everywhere: a slot never written adds nothing */
+    void *z = calloc(1, (size_t)1 << 20);
+    if (!z) return vc_errf(VC_ENOMEM, "out of memory");
+    for (size_t o = 0; o < off && !rc; o += (size_t)1 << 20)
+        rc = r->be->buffer_write(r->be->ctx, buf, o, z, off - o < ((size_t)1 << 20) ? off - o : (size_t)1 << 20);
+    free(z);
+    return rc;
+}
+
+void rn_lora_free(rn_runner *r) {
+    free(r->la);
+    free(r->lb);
+    free(r->lrank);
+    free(r->lseg);
+}
+
+/* n f32 values (times scale) to the weights' dtype, into dst */
+static void to_wdtype(be_dtype dt, const float *src, size_t n, float scale, void *dst) {
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i] * scale;
+        if (dt == BE_F32) ((float *)dst)[i] = v;
+        else if (dt == BE_F16) ((uint16_t *)dst)[i] = vc_f32_to_f16(v);
+        else ((uint16_t *)dst)[i] = vc_f32_to_bf16(v);
+    }
+}
+
+/* One (layer, module) of an adapter into slot `slot`, padded to R with zeros: a's R rows, and b's rows
+ * of R columns. tmp holds at least max(R * in, out * R) elements. */
+static int set_one(rn_runner *r, int slot, int i, const rn_lora_weight *x, void *tmp) {
+    int64_t in, out;
+    int R = r->p.max_lora_rank;
+    lora_dims(&r->m->cfg, i % RN_LORA_MODULES, &in, &out);
+    size_t es = be_dtype_size(r->m->wdtype), na = (size_t)R * (size_t)in, nb = (size_t)out * (size_t)R;
+    memset(tmp, 0, (na > nb ? na : nb) * es);
+    if (x->rank) to_wdtype(r->m->wdtype, x->a, (size_t)x->rank * (size_t)in, 1.0f, tmp);
+    be_tensor a = be_rows(&r->la[i], (int64_t)slot * R, R), b = be_rows(&r->lb[i], (int64_t)slot * out, out);
+    int rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, tmp, na * es);
+    if (rc) return rc;
+    memset(tmp, 0, nb * es);
+    for (int64_t o = 0; o < out && x->rank; o++) /* b's row o: rank values, then zeros */
+        to_wdtype(r->m->wdtype, x->b + o * x->rank, (size_t)x->rank, x->scale, (char *)tmp + (size_t)o * R * es);
+    return r->be->buffer_write(r->be->ctx, b.buf, b.offset, tmp, nb * es);
+}
+
+int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {
+    const model_config *c = &r->m->cfg;
+    int L = c->n_layers, R = r->p.max_lora_rank;
+    if (slot < 0 || slot >= r->p.max_loras) return vc_errf(VC_EINVAL, "LoRA slot %d out of range", slot);
+    for (int i = 0; i < L * RN_LORA_MODULES; i++)
+        if (w[i].rank < 0 || w[i].rank > R)
+            return vc_errf(VC_EINVAL, "LoRA rank %d above --max-lora-rank %d", w[i].rank, R);
+    int64_t in, out, most = 0;
+    for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
+        lora_dims(c, mod, &in, &out);
+        if (in > most) most = in;
+        if (out > most) most = out;
+    }
+    void *tmp = malloc((size_t)most * (size_t)R * be_dtype_size(r->m->wdtype));
+    if (!tmp) return vc_errf(VC_ENOMEM, "out of memory");
+    int rc = VC_OK;
+    for (int i = 0; i < L * RN_LORA_MODULES && !rc; i++) {
+        int *rank = &r->lrank[(size_t)slot * (size_t)L * RN_LORA_MODULES + (size_t)i];
+        *rank = 0; /* a failure below leaves the module off, never half written */
+        if (!(rc = set_one(r, slot, i, &w[i], tmp))) *rank = w[i].rank;
+    }
+    free(tmp);
+    return rc;
+}
+
+/* The batch's rows' slots, for a backend that reads them on the device. */
+int rn_lora_batch(rn_runner *r, const rn_batch *b) {
+    if (!b->seq_lora || !r->lrank) return VC_OK;
+    int32_t *rs = malloc(sizeof *rs * (size_t)b->n_tokens);
+    if (!rs) return vc_errf(VC_ENOMEM, "out of memory");
+    for (int s = 0; s < b->n_seqs; s++)
+        for (int t = b->q_start[s]; t < b->q_start[s + 1]; t++) rs[t] = b->seq_lora[s];
+    int rc = r->be->buffer_write(r->be->ctx, r->row_slot.buf, r->row_slot.offset, rs, sizeof *rs * (size_t)b->n_tokens);
+    free(rs);
+    return rc;
+}
+
+/* out += (x a_s^T) b_s^T for the rows of each segment (consecutive sequences with one slot s whose
+ * adapter has this module). */
+void rn_lora_apply(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out) {
+    if (!b->seq_lora || !r->lrank) return;
+    int L = r->m->cfg.n_layers, n_seg = 0;
+    for (int s = 0, e; s < b->n_seqs; s = e) {
+        int slot = b->seq_lora[s];
+        for (e = s + 1; e < b->n_seqs && b->seq_lora[e] == slot; e++) {}
+        if (slot < 0 || !r->lrank[((size_t)slot * (size_t)L + (size_t)l) * RN_LORA_MODULES + (size_t)mod]) continue;
+        r->lseg[n_seg++] = (be_lora_seg){b->q_start[s], b->q_start[e] - b->q_start[s], slot};
+    }
+    if (!n_seg) return;
+    int i = l * RN_LORA_MODULES + mod;
+    be_tensor t = be_rows(&r->lt, 0, b->n_tokens), d = be_view(r->ld.buf, r->ld.offset, BE_F32, b->n_tokens, out->cols);
+    be_tensor rs = be_cols(&r->row_slot, 0, b->n_tokens);
+    be_lora(r->be, x, &r->la[i], &r->lb[i], n_seg, r->lseg, &rs, &t, &d, out);
+}
