@@ -514,16 +514,17 @@ static void t_matmul(be_dtype dt, int n, int K, int M, int has_bias, int xpad, i
 
 /* be_lora: rows in segments of three adapter slots (one slot in two segments, some rows without an
  * adapter), out added to (not overwritten), x and out strided. */
-static void t_lora(be_dtype dt, int K, int M, int R) {
-    enum { N = 11, S = 3 };
-    static const be_lora_seg seg[3] = {{0, 3, 2}, {5, 4, 0}, {9, 2, 2}};
-    int32_t rs[N];
+static void t_lora(be_dtype dt, int K, int M, int R, int f) {
+    enum { S = 3 };
+    const int N = 11 * f; /* f = 1: the GPU's per-row kernels; f = 10: its matmuls per segment */
+    const be_lora_seg seg[3] = {{0, 3 * f, 2}, {5 * f, 4 * f, 0}, {9 * f, 2 * f, 2}};
+    int32_t rs[110];
     for (int i = 0; i < N; i++) rs[i] = -1;
     for (int s = 0; s < 3; s++)
         for (int64_t i = seg[s].row0; i < seg[s].row0 + seg[s].n; i++) rs[i] = seg[s].slot;
-    float *x = malloc(sizeof(float) * N * (size_t)K), *o0 = malloc(sizeof(float) * N * (size_t)M);
+    float *x = malloc(sizeof(float) * (size_t)N * (size_t)K), *o0 = malloc(sizeof(float) * (size_t)N * (size_t)M);
     float *a = malloc(sizeof(float) * S * (size_t)R * K), *b = malloc(sizeof(float) * S * (size_t)M * R);
-    double *ref = malloc(sizeof(double) * N * (size_t)M);
+    double *ref = malloc(sizeof(double) * (size_t)N * (size_t)M);
     for (int i = 0; i < N * K; i++) x[i] = frand();
     for (int i = 0; i < N * M; i++) o0[i] = frand();
     for (int i = 0; i < S * R * K; i++) a[i] = dt_round(dt, frand());
@@ -545,7 +546,7 @@ static void t_lora(be_dtype dt, int K, int M, int R) {
         be_lora(g_be, &X.t, &A.t, &B.t, 3, seg, &RS.t, &T.t, &D.t, &O.t);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
-            record("lora", dt, out_err(&O, wh, ref), dt_tol(dt), "11 rows, 3 slots, K=%d M=%d R=%d", K, M, R);
+            record("lora", dt, out_err(&O, wh, ref), dt_tol(dt), "%d rows, 3 slots, K=%d M=%d R=%d", N, K, M, R);
             free(wh);
         }
     }
@@ -979,8 +980,9 @@ static void run_all(void) {
                 t_matmul(dts[d], ns[i], 8, 3, bias, 1, 1, 2, 0);
             }
     for (int d = 0; d < 3; d++) {
-        t_lora(dts[d], 40, 24, 4);
-        t_lora(dts[d], 67, 33, 16); /* unaligned K, more than 8 dots per row */
+        t_lora(dts[d], 40, 24, 4, 1);
+        t_lora(dts[d], 67, 33, 16, 1); /* unaligned K, more than 8 dots per row */
+        t_lora(dts[d], 64, 40, 8, 10);
     }
     for (int d = 0; d < 3; d++) { /* several 128-token and 128-row tiles, partial ones, and K steps */
         t_matmul(dts[d], 200, 96, 150, 1, 0, 0, 0, 0);
