@@ -120,6 +120,11 @@ typedef struct {
     double gpu_memory_utilization; /* discrete GPUs: share of device memory to use, in (0, 1] (0: 0.9) */
     const char *revision;         /* Hub revision of a repo id model (NULL: main) */
     const char *download_dir;     /* NULL: the Hugging Face cache */
+    /* LoRA (vLLM's enable_lora, max_loras, max_lora_rank, max_cpu_loras) */
+    int enable_lora;              /* 0 */
+    int max_loras;                /* adapters in one step (1) */
+    int max_lora_rank;            /* 16 */
+    int max_cpu_loras;            /* adapters kept in host memory (0: max_loras) */
 } vllmc_engine_args;
 
 void vllmc_engine_args_default(vllmc_engine_args *a);
@@ -129,6 +134,13 @@ int vllmc_engine_create(const vllmc_engine_args *a, vllmc_engine **out);
  * from 0); outputs carry the name either way. */
 int vllmc_add_request(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
                       const vllmc_sampling_params *p, int priority);
+/* LoRA (needs enable_lora): load a PEFT adapter folder (or a Hub id) under `name`, which requests then
+ * name; unload it (requests that use it finish with it). vLLM's LoRARequest(name, id, path). */
+int vllmc_lora_load(vllmc_engine *e, const char *name, const char *path);
+int vllmc_lora_unload(vllmc_engine *e, const char *name);
+/* vllmc_add_request with the adapter loaded as `lora_name` (NULL: the base model). */
+int vllmc_add_request_lora(vllmc_engine *e, const char *request_id, const int32_t *prompt, int n_prompt,
+                           const vllmc_sampling_params *p, int priority, const char *lora_name);
 /* Abort a request (all its completions); it reports VLLMC_FINISH_ABORT at the next step. */
 int vllmc_abort(vllmc_engine *e, const char *request_id);
 /* One step of every unfinished request. A failure (out of memory, a device error) leaves the

@@ -1,6 +1,7 @@
 /* The public API (include/vllmc.h only): a second thread adds and aborts
  * requests while the main thread steps; every request ends exactly once and
  * greedy results match a quiet run of the same prompt. */
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,64 @@ static void *feed(void *arg) {
         }
     }
     return NULL;
+}
+
+/* LoRA through the API: the HF peft golden of tests/golden/lora/llama-f32-all7, its case 4 (a 100-token
+ * prompt): the first greedy token with the adapter (201, margin 1.47) is not the base model's (474). */
+static int32_t first_token(vllmc_engine *e, const int32_t *prompt, int n, const char *lora) {
+    vllmc_sampling_params p;
+    vllmc_sampling_params_default(&p);
+    p.temperature = 0;
+    p.max_tokens = 1;
+    int32_t t = -1;
+    if (vllmc_add_request_lora(e, NULL, prompt, n, &p, 0, lora)) return -2;
+    while (vllmc_has_unfinished(e)) {
+        const vllmc_output *o;
+        int no;
+        if (vllmc_step(e, &o, &no)) return -3;
+        for (int k = 0; k < no; k++)
+            if (o[k].has_token) t = o[k].token;
+    }
+    return t;
+}
+
+static void test_lora_api(void) {
+    static char text[1 << 20];
+    int32_t prompt[128];
+    int n = 0, want = -1;
+    FILE *f = fopen("tests/golden/lora/llama-f32-all7/golden.json", "rb");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[len] = 0;
+    cJSON *g = cJSON_Parse(text);
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "cases"), 4), *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(c, "prompt")) if (n < 128) prompt[n++] = (int32_t)x->valuedouble;
+    x = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "greedy"), 0);
+    if (x) want = (int)x->valuedouble;
+    cJSON_Delete(g);
+    CHECK(n == 100 && want == 201);
+    vllmc_engine_args a;
+    vllmc_engine_args_default(&a);
+    a.model = "tests/golden/llama-f32";
+    a.dtype = "float32";
+    a.kv_cache_gib = 0.02;
+    a.kv_cache_dtype = "float32";
+    vllmc_engine *e = NULL;
+    CHECK_MSG(vllmc_engine_create(&a, &e) == 0, "%s", vllmc_last_error());
+    if (!e) return;
+    CHECK(vllmc_add_request_lora(e, NULL, prompt, n, NULL, 0, "x") != 0 && strstr(vllmc_last_error(), "not enabled"));
+    CHECK(first_token(e, prompt, n, NULL) == 474); /* the base model's golden */
+    vllmc_engine_free(e);
+    a.enable_lora = 1;
+    CHECK_MSG(vllmc_engine_create(&a, &e) == 0, "%s", vllmc_last_error());
+    if (!e) return;
+    CHECK_MSG(vllmc_lora_load(e, "all7", "tests/golden/lora/llama-f32-all7") == 0, "%s", vllmc_last_error());
+    CHECK(vllmc_lora_load(e, "all7", "tests/golden/lora/llama-f32-all7") != 0 && strstr(vllmc_last_error(), "already"));
+    CHECK(first_token(e, prompt, n, "all7") == want); /* peft's greedy token */
+    CHECK(first_token(e, prompt, n, NULL) == 474);
+    CHECK(vllmc_lora_unload(e, "all7") == 0);
+    CHECK(first_token(e, prompt, n, "all7") == -2 && strstr(vllmc_last_error(), "does not exist"));
+    vllmc_engine_free(e);
 }
 
 int main(void) {
@@ -109,5 +168,6 @@ int main(void) {
     CHECK_MSG(same0, "request 0 differs from its quiet run");
     printf("  %d of %d requests aborted (those aborted before they finished)\n", aborted, N);
     vllmc_engine_free(e);
+    test_lora_api();
     TEST_END();
 }
