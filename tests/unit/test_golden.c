@@ -249,6 +249,9 @@ int main(void) {
             run_model(be, dir, names[i], NULL);
         }
         for (int i = 0; i < nl; i++) {
+            /* on the GPU (lavapipe in CI: slow) two of them, one of each adapter shape: the LoRA op is
+             * test_backend_ops', the engine's slots test_lora's */
+            if (d == 1 && strcmp(lnames[i], "llama-f32-all7") && strcmp(lnames[i], "qwen3-f16-qv_rs")) continue;
             char dir[600];
             snprintf(dir, sizeof dir, "tests/golden/lora/%.500s", lnames[i]);
             run_model(be, root, lnames[i], dir);
