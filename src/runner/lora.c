@@ -53,7 +53,8 @@ int rn_lora_create(rn_runner *r) {
     r->lb = calloc((size_t)L * RN_LORA_MODULES, sizeof *r->lb);
     r->lrank = calloc((size_t)S * (size_t)L * RN_LORA_MODULES, sizeof *r->lrank);
     r->lseg = calloc((size_t)r->p.max_seqs, sizeof *r->lseg);
-    if (!r->la || !r->lb || !r->lrank || !r->lseg) return vc_errf(VC_ENOMEM, "out of memory");
+    r->lrows = calloc((size_t)r->p.max_tokens, sizeof *r->lrows);
+    if (!r->la || !r->lb || !r->lrank || !r->lseg || !r->lrows) return vc_errf(VC_ENOMEM, "out of memory");
     if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, R, &r->lt)) ||
         (rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)) ||
         (rc = rn_alloc(r, BE_I32, 1, r->p.max_tokens, &r->row_slot)))
@@ -84,6 +85,7 @@ void rn_lora_free(rn_runner *r) {
     free(r->lb);
     free(r->lrank);
     free(r->lseg);
+    free(r->lrows);
 }
 
 /* n f32 values (times scale) to the weights' dtype, into dst */
@@ -142,13 +144,10 @@ int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {
 /* The batch's rows' slots, for a backend that reads them on the device. */
 int rn_lora_batch(rn_runner *r, const rn_batch *b) {
     if (!b->seq_lora || !r->lrank) return VC_OK;
-    int32_t *rs = malloc(sizeof *rs * (size_t)b->n_tokens);
-    if (!rs) return vc_errf(VC_ENOMEM, "out of memory");
     for (int s = 0; s < b->n_seqs; s++)
-        for (int t = b->q_start[s]; t < b->q_start[s + 1]; t++) rs[t] = b->seq_lora[s];
-    int rc = r->be->buffer_write(r->be->ctx, r->row_slot.buf, r->row_slot.offset, rs, sizeof *rs * (size_t)b->n_tokens);
-    free(rs);
-    return rc;
+        for (int t = b->q_start[s]; t < b->q_start[s + 1]; t++) r->lrows[t] = b->seq_lora[s];
+    return r->be->buffer_write(r->be->ctx, r->row_slot.buf, r->row_slot.offset, r->lrows,
+                               sizeof *r->lrows * (size_t)b->n_tokens);
 }
 
 /* out += (x a_s^T) b_s^T for the rows of each segment (consecutive sequences with one slot s whose

@@ -24,6 +24,7 @@ struct rn_runner {
     be_tensor *la, *lb;
     int *lrank;
     be_lora_seg *lseg; /* [max_seqs] one forward's segments */
+    int32_t *lrows;    /* [max_tokens] host copy of one forward's row slots */
     be_tensor row_slot, lt, ld;
 };
 
