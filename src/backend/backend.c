@@ -52,7 +52,7 @@ void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const
 void be_lora(be_backend *be, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg,
              const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
              const be_tensor *out) {
-    if (be->lora) {
+    if (be->lora && x->rows <= be->lora_max_rows) {
         be->lora(be->ctx, x, a, b, n_seg, seg, row_slot, t, d, out);
         return;
     }

@@ -160,11 +160,12 @@ typedef struct be_backend {
      * where a_s is rows [slot * R, +R) of a ([slots * R, K], f32/f16/bf16), b_s rows [slot * M, +M) of b
      * ([slots * M, R]) and R = t->cols. row_slot (i32 [1, n], -1: no adapter) says the same per row,
      * for a backend that reads it on the device; t f32 [n, R] and d f32 [n, M] are scratch (a fused
-     * kernel may leave d alone). x f32 [n, K], out f32 [n, M]. NULL: be_lora() runs matmul, matmul and
-     * add per segment. */
+     * kernel may leave d alone). x f32 [n, K], out f32 [n, M]. be_lora() calls it for at most
+     * lora_max_rows rows; NULL, or more rows: be_lora() runs matmul, matmul and add per segment. */
     void (*lora)(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg,
                  const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
                  const be_tensor *out);
+    int64_t lora_max_rows;
 
     /* Wait until every recorded op has finished. */
     int (*sync)(void *ctx);

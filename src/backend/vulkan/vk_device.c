@@ -379,6 +379,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .silu_mul = vk_op_silu_mul,
         .add = vk_op_add,
         .lora = vk_op_lora,
+        .lora_max_rows = VK_LORA_MAX_ROWS,
         .add_rmsnorm = vk_op_add_rmsnorm,
         .rope_kv_write = vk_op_rope_kv_write,
         .sync = vk_sync,

@@ -327,28 +327,15 @@ void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const
 
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out) { eltwise(ctx, VKP_ADD, a, b, out); }
 
-/* LoRA for few rows (decode) in two dispatches for every adapter of the batch: each row finds its slot
- * in row_slot on the device. The kernels read an adapter's weights once per row, so more rows (a
- * prefill) run as matmul, matmul and add per segment, where the GEMM reads them once per tile:
- * measured on the H100 (8B, 16 x (128 + 128), 4 adapters), the two kernels on every step were slower
- * (-45% against the base model) than the matmuls on every step (-38%). */
-#define LORA_FUSED_MAX_ROWS 64
+/* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora runs matmuls per segment above) in two dispatches
+ * for every adapter of the batch: each row finds its slot in row_slot on the device, so the segments
+ * (and d) are not needed here. */
 void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
                 const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out) {
     vk_ctx *c = ctx;
+    (void)n_seg, (void)seg, (void)d;
     uint32_t n = (uint32_t)x->rows, R = (uint32_t)t->cols, M = (uint32_t)out->cols, dt = dt_index(a->dtype);
     if (n == 0) return;
-    if (n > LORA_FUSED_MAX_ROWS) {
-        for (int s = 0; s < n_seg; s++) {
-            be_tensor xs = be_rows(x, seg[s].row0, seg[s].n), os = be_rows(out, seg[s].row0, seg[s].n);
-            be_tensor as = be_rows(a, seg[s].slot * (int64_t)R, R), bs = be_rows(b, seg[s].slot * (int64_t)M, M);
-            be_tensor ts = be_rows(t, 0, seg[s].n), ds = be_rows(d, 0, seg[s].n);
-            vk_op_matmul(ctx, &xs, &as, NULL, &ts);
-            vk_op_matmul(ctx, &ts, &bs, NULL, &ds);
-            vk_op_add(ctx, &os, &ds, &os);
-        }
-        return;
-    }
     struct { uint32_t x_off, x_stride, a_off, a_stride, s_off, t_off, t_stride, K, R, n; } ps = {
         eoff(c, x), (uint32_t)x->stride, eoff(c, a), (uint32_t)a->stride, eoff(c, row_slot), eoff(c, t),
         (uint32_t)t->stride, (uint32_t)x->cols, R, n};
