@@ -123,59 +123,6 @@ static int parse(int argc, char **argv, bench_args *b) {
     return cli_stack_check(&b->st) || cli_lora_check(&b->lora, &b->st.ec) ? 2 : 0;
 }
 
-/* ---- in-memory LoRA adapters for bench throughput --num-loras ---- */
-
-typedef struct {
-    rn_lora_weight *w; /* [n_layers * RN_LORA_MODULES] */
-    float *data;
-} bench_adapter;
-
-static void bench_adapter_free(void *p) {
-    bench_adapter *ba = p;
-    free(ba->w);
-    free(ba->data);
-    free(ba);
-}
-
-/* Adapter `id` of rank BENCH_LORA_RANK on all seven modules, random f32 values (B non-zero). */
-static int bench_adapter_new(const mdl_model *m, int id, eng_lora **out) {
-    const model_config *c = &m->cfg;
-    const int r = BENCH_LORA_RANK;
-    int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
-            kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t in[RN_LORA_MODULES] = {D, D, D, qd, D, D, F}, outd[RN_LORA_MODULES] = {qd, kvd, kvd, D, F, F, D};
-    size_t per_layer = 0;
-    for (int k = 0; k < RN_LORA_MODULES; k++) per_layer += (size_t)r * (size_t)(in[k] + outd[k]);
-    bench_adapter *ba = calloc(1, sizeof *ba);
-    if (ba) ba->w = calloc((size_t)c->n_layers * RN_LORA_MODULES, sizeof *ba->w);
-    if (ba && ba->w) ba->data = malloc(per_layer * (size_t)c->n_layers * sizeof(float));
-    if (!ba || !ba->w || !ba->data) {
-        if (ba) bench_adapter_free(ba);
-        return vc_errf(VC_ENOMEM, "out of memory for %d LoRA adapters", id);
-    }
-    float *p = ba->data;
-    uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)id;
-    for (int l = 0; l < c->n_layers; l++)
-        for (int k = 0; k < RN_LORA_MODULES; k++) {
-            rn_lora_weight *w = &ba->w[l * RN_LORA_MODULES + k];
-            w->rank = r;
-            w->scale = 2.0f;
-            w->a = p;
-            for (int64_t i = 0; i < r * in[k]; i++, p++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                *p = ((float)(x % 2001) - 1000.0f) / 1000.0f / sqrtf((float)in[k]);
-            }
-            w->b = p;
-            for (int64_t i = 0; i < r * outd[k]; i++, p++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                *p = ((float)(x % 2001) - 1000.0f) / 2000.0f / sqrtf((float)r);
-            }
-        }
-    int rc = eng_lora_new(id, ba->w, c->n_layers, ba, bench_adapter_free, out);
-    if (rc) bench_adapter_free(ba);
-    return rc;
-}
-
 /* Backend and model; the benchmarks make their engines. */
 static int load(bench_args *b, stk_stack **st) {
     if (stk_open(&b->st, st)) {
@@ -374,7 +321,8 @@ static int bench_throughput(bench_args *b) {
     sp.ignore_eos = 1;
     if (nl && !(loras = calloc((size_t)nl, sizeof *loras))) goto done;
     for (int k = 0; k < nl; k++)
-        if (bench_adapter_new(m, k + 1, &loras[k])) {
+        if (eng_lora_random(&m->cfg, k + 1, (1u << RN_LORA_MODULES) - 1, BENCH_LORA_RANK, 0,
+                            0x9E3779B97F4A7C15ull * (uint64_t)(k + 1), &loras[k])) {
             cli_error("%s", vc_errmsg());
             goto done;
         }

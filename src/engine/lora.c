@@ -1,6 +1,7 @@
 /* engine/lora: the reference-counted adapter object (see lora.h). */
 #include "engine/lora.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -43,3 +44,56 @@ int eng_lora_id(const eng_lora *l) { return l->id; }
 int eng_lora_refs(const eng_lora *l) { return atomic_load(&((eng_lora *)l)->refs); }
 const rn_lora_weight *eng_lora_weights(const eng_lora *l) { return l->w; }
 int eng_lora_max_rank(const eng_lora *l) { return l->max_rank; }
+
+typedef struct {
+    rn_lora_weight *w;
+    float *data;
+} random_adapter;
+
+static void random_free(void *p) {
+    random_adapter *ra = p;
+    free(ra->w);
+    free(ra->data);
+    free(ra);
+}
+
+static float uniform(uint64_t *x, float div) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return ((float)(*x % 2001) - 1000.0f) / div;
+}
+
+int eng_lora_random(const model_config *c, int id, unsigned mask, int rank, int zero_b, uint64_t seed,
+                    eng_lora **out) {
+    *out = NULL;
+    size_t total = 0;
+    for (int k = 0; k < RN_LORA_MODULES; k++) {
+        int64_t in, o;
+        rn_lora_dims(c, k, &in, &o);
+        total += (size_t)rank * (size_t)(in + o);
+    }
+    random_adapter *ra = calloc(1, sizeof *ra);
+    if (ra) ra->w = calloc((size_t)c->n_layers * RN_LORA_MODULES, sizeof *ra->w);
+    if (ra && ra->w) ra->data = malloc(total * (size_t)c->n_layers * sizeof(float));
+    if (!ra || !ra->w || !ra->data) {
+        if (ra) random_free(ra);
+        return vc_errf(VC_ENOMEM, "out of memory for a random LoRA adapter");
+    }
+    float *p = ra->data;
+    uint64_t x = seed;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int k = 0; k < RN_LORA_MODULES; k++) {
+            if (!(mask >> k & 1)) continue;
+            int64_t in, o;
+            rn_lora_dims(c, k, &in, &o);
+            rn_lora_weight *w = &ra->w[l * RN_LORA_MODULES + k];
+            *w = (rn_lora_weight){rank, 2.0f, p, p + (size_t)rank * (size_t)in};
+            for (int64_t i = 0; i < rank * in; i++) *p++ = uniform(&x, 1000.0f) / sqrtf((float)in);
+            for (int64_t i = 0; i < rank * o; i++) {
+                float v = uniform(&x, 2000.0f) / sqrtf((float)rank);
+                *p++ = zero_b ? 0.0f : v;
+            }
+        }
+    int rc = eng_lora_new(id, ra->w, c->n_layers, ra, random_free, out);
+    if (rc) random_free(ra);
+    return rc;
+}

@@ -11,7 +11,7 @@
 #include "runner/runner_internal.h"
 
 /* in and out widths of a LoRA module */
-static void lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out) {
+void rn_lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out) {
     int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim;
     static const int in_kind[RN_LORA_MODULES] = {0, 0, 0, 1, 0, 0, 2}, out_kind[RN_LORA_MODULES] = {1, 3, 3, 0, 2, 2, 0};
@@ -24,7 +24,7 @@ static uint64_t lora_slot_bytes(const mdl_model *m, int max_rank) {
     uint64_t n = 0;
     for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
         int64_t in, out;
-        lora_dims(&m->cfg, mod, &in, &out);
+        rn_lora_dims(&m->cfg, mod, &in, &out);
         n += (uint64_t)max_rank * (uint64_t)(in + out);
     }
     return n * (uint64_t)m->cfg.n_layers * be_dtype_size(m->wdtype);
@@ -34,7 +34,7 @@ static int64_t lora_widest(const model_config *c) {
     int64_t w = 0;
     for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
         int64_t in, out;
-        lora_dims(c, mod, &in, &out);
+        rn_lora_dims(c, mod, &in, &out);
         if (out > w) w = out;
     }
     return w;
@@ -65,7 +65,7 @@ int rn_lora_create(rn_runner *r) {
     r->bufs[r->n_bufs++] = buf;
     for (int i = 0; i < L * RN_LORA_MODULES; i++) {
         int64_t in, out;
-        lora_dims(c, i % RN_LORA_MODULES, &in, &out);
+        rn_lora_dims(c, i % RN_LORA_MODULES, &in, &out);
         r->la[i] = be_view(buf, off, r->m->wdtype, (int64_t)S * R, in);
         off += (size_t)S * (size_t)R * (size_t)in * es;
         r->lb[i] = be_view(buf, off, r->m->wdtype, (int64_t)S * out, R);
@@ -103,7 +103,7 @@ static void to_wdtype(be_dtype dt, const float *src, size_t n, float scale, void
 static int set_one(rn_runner *r, int slot, int i, const rn_lora_weight *x, void *tmp) {
     int64_t in, out;
     int R = r->p.max_lora_rank;
-    lora_dims(&r->m->cfg, i % RN_LORA_MODULES, &in, &out);
+    rn_lora_dims(&r->m->cfg, i % RN_LORA_MODULES, &in, &out);
     size_t es = be_dtype_size(r->m->wdtype), na = (size_t)R * (size_t)in, nb = (size_t)out * (size_t)R;
     memset(tmp, 0, (na > nb ? na : nb) * es);
     if (x->rank) to_wdtype(r->m->wdtype, x->a, (size_t)x->rank * (size_t)in, 1.0f, tmp);
@@ -125,7 +125,7 @@ int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {
             return vc_errf(VC_EINVAL, "LoRA rank %d above --max-lora-rank %d", w[i].rank, R);
     int64_t in, out, most = 0;
     for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
-        lora_dims(c, mod, &in, &out);
+        rn_lora_dims(c, mod, &in, &out);
         if (in > most) most = in;
         if (out > most) most = out;
     }

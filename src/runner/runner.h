@@ -67,6 +67,8 @@ void rn_free(rn_runner *r);
  * weights' dtype with the scale folded into b. Ordered with the forward passes as every buffer write
  * is: a pass recorded before runs with the old contents. Ranks above max_lora_rank are VC_EINVAL. */
 int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w);
+/* The in and out widths of LoRA module mod (RN_LORA_*) for a model of this config. */
+void rn_lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out);
 /* Bytes of the LoRA slots and their activations for these limits (0 without LoRA). */
 uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank);
 /* Bytes of activations and batch metadata rn_create allocates for these limits. */

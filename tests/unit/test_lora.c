@@ -23,51 +23,10 @@ typedef struct {
     float lp0;
 } result;
 
-typedef struct {
-    rn_lora_weight *w;
-    float *data;
-} fake_adapter;
-
-static void free_owner(void *p) {
-    fake_adapter *fa = p;
-    free(fa->w);
-    free(fa->data);
-    free(fa);
-}
-
 /* A random adapter on the modules in `mask` at rank r (B zero when zero_b). */
 static eng_lora *make_adapter(const mdl_model *m, int id, unsigned mask, int r, int zero_b, uint64_t seed) {
-    const model_config *c = &m->cfg;
-    int64_t D = c->hidden_size, F = c->intermediate_size, qd = (int64_t)c->n_heads * c->head_dim,
-            kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t in[RN_LORA_MODULES] = {D, D, D, qd, D, D, F}, out[RN_LORA_MODULES] = {qd, kvd, kvd, D, F, F, D};
-    size_t total = 0;
-    for (int mod = 0; mod < RN_LORA_MODULES; mod++) total += (size_t)r * (size_t)(in[mod] + out[mod]);
-    total *= (size_t)c->n_layers;
-    fake_adapter *fa = calloc(1, sizeof *fa);
-    fa->w = calloc((size_t)c->n_layers * RN_LORA_MODULES, sizeof *fa->w);
-    fa->data = malloc(total * sizeof(float));
-    float *p = fa->data;
-    uint64_t x = seed;
-    for (int l = 0; l < c->n_layers; l++)
-        for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
-            rn_lora_weight *w = &fa->w[l * RN_LORA_MODULES + mod];
-            if (!(mask >> mod & 1)) continue;
-            w->rank = r;
-            w->scale = 2.0f;
-            w->a = p;
-            for (int64_t i = 0; i < r * in[mod]; i++, p++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                *p = ((float)(x % 2001) - 1000.0f) / 1000.0f / sqrtf((float)in[mod]);
-            }
-            w->b = p;
-            for (int64_t i = 0; i < r * out[mod]; i++, p++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                *p = zero_b ? 0.0f : ((float)(x % 2001) - 1000.0f) / 2000.0f / sqrtf((float)r);
-            }
-        }
     eng_lora *l = NULL;
-    CHECK(eng_lora_new(id, fa->w, c->n_layers, fa, free_owner, &l) == 0);
+    CHECK(eng_lora_random(&m->cfg, id, mask, r, zero_b, seed, &l) == 0);
     return l;
 }
 
