@@ -81,4 +81,14 @@ expect_error "--lora with two '='" 2 "--lora: expected name=path" "$V" generate 
 expect_error "--max-lora-rank outside vLLM's choices" 2 "invalid choice: '4'" \
   "$V" generate "$M" --lora a="$tmp/a" --max-lora-rank 4 --prompt hi --json
 
+# bench throughput --num-loras: random in-memory adapters, the line naming them, a rank the flag refuses
+out=$("$V" bench throughput "$M" --input-len 8 --output-len 4 --num-prompts 4 --num-loras 2 2>"$tmp/berr")
+if [ $? -eq 0 ] && grep -q "output tokens/s" <<<"$out" && grep -q "2 LoRA adapters\|2 adapters\|adapters: 2\|num-loras 2\|--num-loras" <<<"$out$(cat "$tmp/berr")"; then
+  ok "bench throughput --num-loras 2 runs and says so"
+else
+  bad "bench throughput --num-loras 2: $out $(grep -v '^INFO' "$tmp/berr" | head -c 300)"
+fi
+expect_error "bench --num-loras with --max-lora-rank below the adapters' 16" 2 "max-lora-rank 8 is below it" \
+  "$V" bench throughput "$M" --input-len 8 --output-len 4 --num-prompts 4 --num-loras 2 --max-lora-rank 8
+
 exit $fail
