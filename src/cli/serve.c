@@ -8,7 +8,9 @@
 
 #include "base/err.h"
 #include "cli/cli.h"
+#include "server/request.h"
 #include "server/server.h"
+#include "toolparse/toolparse.h"
 
 static const char usage[] =
     "usage: vllmc serve [model_tag] [options]\n"
@@ -87,6 +89,22 @@ static const char usage[] =
     "  --max-loras MAX_LORAS Max number of LoRAs in a single batch. (default: 1)\n"
     "  --max-lora-rank {1,8,16,32,64,128,256,320,512}\n"
     "                        Max LoRA rank. (default: 16)\n"
+    "  --enable-auto-tool-choice\n"
+    "                        Enable auto tool choice for supported models: tool_choice \"auto\" (the\n"
+    "                        default when a request has tools) reads tool calls from the output with\n"
+    "                        --tool-call-parser. (default: False)\n"
+    "  --tool-call-parser {hermes,llama3_json,llama4_json,mistral,pythonic}\n"
+    "                        The parser of the model's tool calls: hermes (Qwen2.5, Qwen3, Hermes),\n"
+    "                        llama3_json / llama4_json (Llama 3.1-3.3 JSON calls), mistral ([TOOL_CALLS]),\n"
+    "                        pythonic (Llama 3.2 / 4 [f(a=1)]). Needs --enable-auto-tool-choice.\n"
+    "  --reasoning-parser {deepseek_r1,qwen3}\n"
+    "                        Split the model's <think>...</think> reasoning into `reasoning` (and\n"
+    "                        `reasoning_content`): deepseek_r1 (DeepSeek-R1, QwQ, Qwen3 -Thinking-2507),\n"
+    "                        qwen3 (Qwen3 hybrid thinking).\n"
+    "  --chat-template-content-format {auto,string,openai}\n"
+    "                        How message content reaches the chat template: string flattens it to text,\n"
+    "                        openai keeps a list of {\"type\": \"text\", \"text\": ...} parts; auto picks\n"
+    "                        openai when the template loops over a message's content. (default: auto)\n"
     "  --max-cpu-loras MAX_CPU_LORAS\n"
     "                        Maximum number of LoRAs to store in CPU memory. Must be >= --max-loras.\n"
     "                        (default: --max-loras)\n"
@@ -108,7 +126,8 @@ static const char *const known[] = {
     "--enable-prompt-tokens-details", "--enable-log-requests", "--disable-log-requests", "--disable-log-stats",
     "--uvicorn-log-level", "--device", "--load-format", "--trust-remote-code", "--model", "--revision",
     "--download-dir", "--kv-cache-dtype", "--gpu-memory-utilization", "--enable-lora", "--lora-modules",
-    "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--help"};
+    "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--enable-auto-tool-choice", "--tool-call-parser",
+    "--reasoning-parser", "--chat-template-content-format", "--help"};
 
 /* vLLM's human-readable integers: 4096, 4k, 4K (1024), 1m, 1M. */
 static int parse_len(const char *v, const char *name, long long *out) {
@@ -131,6 +150,57 @@ static int parse_len(const char *v, const char *name, long long *out) {
     return 0;
 }
 
+/* --enable-auto-tool-choice, --tool-call-parser, --reasoning-parser, --chat-template-content-format:
+ * 1 taken, 0 not one of them, -1 bad value. */
+static int parser_flag(cli_args *a, srv_config *c, int *auto_tools) {
+    const char *v;
+    if (cli_flag(a, "--enable-auto-tool-choice")) {
+        *auto_tools = 1;
+        return 1;
+    }
+    if (cli_flag(a, "--tool-call-parser")) {
+        if (!(v = cli_value(a, "--tool-call-parser"))) return -1;
+        if (!toolp_parser_by_name(TOOLP_KIND_TOOL, v)) {
+            cli_error("invalid tool call parser: %s (chose from { %s })", v, toolp_parser_names(TOOLP_KIND_TOOL));
+            return -1;
+        }
+        c->tool_call_parser = v;
+        return 1;
+    }
+    if (cli_flag(a, "--reasoning-parser")) {
+        if (!(v = cli_value(a, "--reasoning-parser"))) return -1;
+        if (!toolp_parser_by_name(TOOLP_KIND_REASONING, v)) {
+            cli_error("argument --reasoning-parser: invalid choice: '%s' (choose from %s)", v,
+                      toolp_parser_names(TOOLP_KIND_REASONING));
+            return -1;
+        }
+        c->reasoning_parser = v;
+        return 1;
+    }
+    if (cli_flag(a, "--chat-template-content-format")) {
+        if (!(v = cli_value(a, "--chat-template-content-format"))) return -1;
+        static const char *const f[] = {"auto", "string", "openai"}; /* SRV_CONTENT_* order */
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(v, f[k])) {
+                c->content_format = k;
+                return 1;
+            }
+        cli_error("argument --chat-template-content-format: invalid choice: '%s' (choose from auto, string, openai)", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* vLLM: auto tool choice needs a parser; a parser without it is not used. */
+static int check_parsers(srv_config *c, int auto_tools) {
+    if (auto_tools && !c->tool_call_parser) {
+        cli_error("--enable-auto-tool-choice requires --tool-call-parser");
+        return -1;
+    }
+    if (!auto_tools) c->tool_call_parser = NULL;
+    return 0;
+}
+
 int cli_serve(int argc, char **argv) {
     srv_config c = {.port = 8000, .generation_config = "auto", .log_stats = 1, .access_log = 1,
                     .shutdown_grace_s = 5.0};
@@ -144,6 +214,7 @@ int cli_serve(int argc, char **argv) {
     stk_stack *st = NULL;
     cli_lora lora;
     lora_registry *reg = NULL;
+    int auto_tools = 0;
     cli_lora_init(&lora);
     if (!names || !keys) goto done;
     cli_args a = {argc, 0, argv, NULL};
@@ -240,6 +311,8 @@ int cli_serve(int argc, char **argv) {
                 cli_error("--load-format: expected auto, safetensors or dummy, got '%s'", v);
                 goto done;
             }
+        } else if ((k = parser_flag(&a, &c, &auto_tools))) {
+            if (k < 0) goto done;
         } else if (cli_flag(&a, "--trust-remote-code")) {
         } else if (cli_flag(&a, "--model")) {
             VAL("--model");
@@ -283,7 +356,7 @@ int cli_serve(int argc, char **argv) {
     c.names = names;
     c.api_keys = keys;
     if (c.n_names == 0) names[c.n_names++] = p.model; /* vLLM reports ORG/NAME, not the cache folder */
-    if (cli_stack_check(&p) || cli_lora_check(&lora, &p.ec)) goto done;
+    if (cli_stack_check(&p) || cli_lora_check(&lora, &p.ec) || check_parsers(&c, auto_tools)) goto done;
     status = 1;
     if (stk_open(&p, &st)) {
         cli_error("%s", vc_errmsg());

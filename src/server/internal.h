@@ -75,6 +75,7 @@ typedef struct {
     mdl_model *m;
     tok_tokenizer *tok;
     tmpl_template *tmpl;
+    int tmpl_format;                /* SRV_CONTENT_* that --chat-template-content-format auto picks for tmpl */
     char *bos, *eos, *unk, *pad;
     eng_engine *e;
     srv_ctx ctx;

@@ -11,8 +11,8 @@
 
 #include "base/ckd.h"
 #include "base/err.h"
-#include "base/rng.h"
 #include "engine/detok.h"
+#include "server/autotool.h"
 #include "server/models.h"
 #include "server/tools.h"
 
@@ -38,6 +38,8 @@ typedef struct {
     size_t chars_sent;           /* streaming text_offset */
     int echoed;
     tool_scan ts;                /* tool_choice "required" / named: the calls read from the text */
+    at_stream *as;               /* streaming through the output parsers (r.parse): the deltas so far */
+    int auto_called;             /* the tool parser found calls: finish_reason "tool_calls" */
 } comp_state;
 
 struct oa_job {
@@ -59,19 +61,6 @@ struct oa_job {
     int oom;                     /* something of the answer could not be made: it becomes a 500 */
 };
 
-static void make_id(char *out, size_t cap, const char *prefix) {
-    static __thread vc_rng rng;
-    static __thread int seeded;
-    if (!seeded) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        vc_rng_seed(&rng, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)&rng);
-        seeded = 1;
-    }
-    uint64_t a = vc_rng_next(&rng), b = vc_rng_next(&rng);
-    snprintf(out, cap, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
-}
-
 char *oa_error_json(const srv_error *e, size_t *len) {
     sbuf s = {0};
     sb_str(&s, "{\"error\":{\"message\":");
@@ -83,6 +72,9 @@ char *oa_error_json(const srv_error *e, size_t *len) {
     sb_printf(&s, ",\"code\":%d}}", e->status);
     return sb_take(&s, len);
 }
+
+/* A chat completion whose text goes through the output parsers (autotool.h). */
+static int parsed(const oa_job *j) { return j->r.chat && (j->r.parse.tool || j->r.parse.reasoning); }
 
 int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out, srv_error *err) {
     *out = NULL;
@@ -113,12 +105,17 @@ int oa_start(srv_server *s, const char *body, size_t len, int chat, oa_job **out
             return srv_fail(err, 500, NULL, "%s", vc_errmsg());
         }
         j->c[i].stop_token = -1;
-        if (j->r.tool_mode && tool_scan_init(&j->c[i].ts, j->r.tool_mode, j->r.tool_name)) {
+        if ((j->r.tool_mode == TOOL_REQUIRED || j->r.tool_mode == TOOL_NAMED) &&
+            tool_scan_init(&j->c[i].ts, j->r.tool_mode, j->r.tool_name)) {
+            oa_free(j);
+            return srv_fail(err, 500, NULL, "out of memory");
+        }
+        if (j->r.stream && parsed(j) && !(j->c[i].as = at_stream_new(&j->r.parse))) {
             oa_free(j);
             return srv_fail(err, 500, NULL, "out of memory");
         }
     }
-    make_id(j->id, sizeof j->id, chat ? "chatcmpl-" : "cmpl-");
+    at_make_id(j->id, sizeof j->id, chat ? "chatcmpl-" : "cmpl-");
     j->created = (long)time(NULL);
     if (s->cfg.log_requests) {
         fprintf(stderr, "INFO vllmc: Received request %s: %d prompt(s), prompt_token_ids: [", j->id, j->r.n_prompts);
@@ -159,6 +156,7 @@ void oa_free(oa_job *j) {
     for (int i = 0; j->c && i < j->total; i++) {
         dt_free(&j->c[i].dt);
         tool_scan_free(&j->c[i].ts);
+        at_stream_free(j->c[i].as);
         for (int k = 0; k < j->c[i].n_lp; k++) {
             free(j->c[i].lp[k].ids);
             free(j->c[i].lp[k].vals);
@@ -530,6 +528,7 @@ static void usage_json(oa_job *j, sbuf *o, int prompt, int completion, int cache
 /* As vLLM since its finish_reason was aligned with OpenAI's: "tool_calls" for "required" once the output
  * ended where the grammar lets it ("stop") with a call in it; a named function keeps "stop". */
 static const char *choice_finish(const oa_job *j, const comp_state *c) {
+    if (c->auto_called || (c->as && at_stream_called(c->as))) return "tool_calls"; /* vLLM: whatever ended it */
     if (j->r.tool_mode == TOOL_REQUIRED && c->finish == ENG_FINISH_STOP && c->ts.n_calls && c->ts.calls[0].name)
         return "tool_calls";
     return finish_name(c->finish);
@@ -540,7 +539,7 @@ static const char *choice_finish(const oa_job *j, const comp_state *c) {
 static void tool_call_json(sbuf *o, const tool_call *t, int index, int head, size_t from) {
     char id[64];
     if (head) {
-        make_id(id, sizeof id, "chatcmpl-tool-"); /* vLLM's make_tool_call_id: the prefix and a uuid4 in hex */
+        at_make_id(id, sizeof id, "chatcmpl-tool-"); /* vLLM's make_tool_call_id: the prefix and a uuid4 in hex */
         sb_printf(o, "{\"id\":\"%s\",\"type\":\"function\",", id);
         if (index >= 0) sb_printf(o, "\"index\":%d,", index);
         sb_str(o, "\"function\":{\"name\":");
@@ -567,11 +566,11 @@ static void tool_message(oa_job *j, sbuf *o, comp_state *c) {
     sb_jstrz(o, j->r.echo_prefix ? j->r.echo_prefix : "");
     sb_str(o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,\"tool_calls\":[");
     for (int k = 0, w = 0; k < c->ts.n_calls; k++) {
-        if (!c->ts.calls[k].name) continue;
+        if (!c->ts.calls[k].name || (w && j->r.parse.first_call_only)) continue; /* parallel_tool_calls false */
         if (w++) sb_str(o, ",");
         tool_call_json(o, &c->ts.calls[k], -1, 1, 0);
     }
-    sb_str(o, "],\"reasoning_content\":null}");
+    sb_str(o, "],\"reasoning\":null,\"reasoning_content\":null}");
 }
 
 /* Apply the pending events, without waiting. */
@@ -609,7 +608,15 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
         int p = i / j->r.sp.n;
         ctoks += c->n_tokens;
         sb_printf(&o, "%s{\"index\":%d,", i ? "," : "", i);
-        if (j->r.chat && j->r.tool_mode) {
+        if (parsed(j)) {
+            sb_str(&o, "\"message\":{\"role\":\"assistant\",");
+            int rc = at_message(&o, &j->r.parse, j->r.echo_prefix, dt_str(&c->dt), dt_len(&c->dt));
+            if (rc < 0) j->oom = 1;
+            c->auto_called = rc == 1;
+            sb_str(&o, "},\"logprobs\":");
+            if (j->r.logprobs >= 0) chat_logprobs(j, &o, c);
+            else sb_str(&o, "null");
+        } else if (j->r.chat && j->r.tool_mode) {
             tool_message(j, &o, c);
             sb_str(&o, ",\"logprobs\":");
             if (j->r.logprobs >= 0) chat_logprobs(j, &o, c);
@@ -623,7 +630,7 @@ int oa_poll(oa_job *j, char **body, size_t *len, srv_error *err) {
             o.oom |= t.oom;
             sb_free(&t);
             sb_str(&o, ",\"refusal\":null,\"annotations\":null,\"audio\":null,\"function_call\":null,"
-                       "\"tool_calls\":[],\"reasoning_content\":null},\"logprobs\":");
+                       "\"tool_calls\":[],\"reasoning\":null,\"reasoning_content\":null},\"logprobs\":");
             if (j->r.logprobs >= 0) chat_logprobs(j, &o, c);
             else sb_str(&o, "null");
         } else {
@@ -745,7 +752,7 @@ static void stream_tool_choice(oa_job *j, sbuf *o, int ci) {
     int w = 0;
     for (int k = 0; k < c->ts.n_calls; k++) {
         tool_call *t = &c->ts.calls[k];
-        if (!t->name) break; /* announced in order */
+        if (!t->name || (k && j->r.parse.first_call_only)) break; /* announced in order */
         if (t->sent_head && t->sent_args == t->args.n) continue;
         if (w++) sb_str(&calls, ",");
         tool_call_json(&calls, t, k, !t->sent_head, t->sent_args);
@@ -762,6 +769,31 @@ static void stream_tool_choice(oa_job *j, sbuf *o, int ci) {
     }
     o->oom |= calls.oom;
     sb_free(&calls);
+    sb_str(o, "},\"logprobs\":");
+    if (j->r.logprobs >= 0) chat_logprobs(j, o, c);
+    else sb_str(o, "null");
+    clear_lp(c);
+    choice_end(j, o, c, ci);
+}
+
+/* A chunk of a completion through the output parsers: its delta's fields as autotool decides them. Nothing
+ * decided and not finished: no chunk; its logprobs wait for the next one. */
+static void stream_parsed(oa_job *j, sbuf *o, int ci) {
+    comp_state *c = &j->c[ci];
+    const char *d;
+    size_t dn;
+    dt_delta(&c->dt, &d, &dn);
+    sbuf f = {0};
+    int any = at_stream_feed(c->as, d, dn, c->done, &f);
+    if (any < 0) j->oom = 1;
+    if (any <= 0 && !c->done) {
+        sb_free(&f);
+        return;
+    }
+    chunk_head(j, o);
+    sb_printf(o, ",\"choices\":[{\"index\":%d,\"delta\":{", ci);
+    if (any > 0 && f.n) sb_raw(o, f.b + 1, f.n - 1); /* without the leading comma */
+    sb_free(&f);
     sb_str(o, "},\"logprobs\":");
     if (j->r.logprobs >= 0) chat_logprobs(j, o, c);
     else sb_str(o, "null");
@@ -799,7 +831,8 @@ int oa_stream(oa_job *j, sbuf *out, int *done) {
         pump(j, touched); /* then one chunk per completion that moved, in index order */
         for (int i = 0; i < j->total; i++)
             if (touched[i]) {
-                if (j->r.chat && j->r.tool_mode) stream_tool_choice(j, out, i);
+                if (parsed(j)) stream_parsed(j, out, i);
+                else if (j->r.chat && j->r.tool_mode) stream_tool_choice(j, out, i);
                 else stream_choice(j, out, i);
                 touched[i] = 0;
             }

@@ -16,6 +16,7 @@
 #include "engine/detok.h"
 #include "engine/params_json.h"
 #include "lora/registry.h"
+#include "server/messages.h"
 #include "server/structured.h"
 #include "server/tools.h"
 #include "base/sbuf.h"
@@ -88,40 +89,11 @@ static cJSON *parse_body(const char *body, size_t len, srv_error *err) {
     return j;
 }
 
-/* Optional bool field: 0 ok (v set if present), -1 error. */
-static int opt_bool(const cJSON *o, const char *k, int *v, srv_error *err) {
-    const cJSON *x = js_field(o, k);
-    if (!x) return 0;
-    if (!cJSON_IsBool(x)) return srv_fail_parse(err, k, "'%s' must be a boolean", k);
-    *v = cJSON_IsTrue(x);
-    return 0;
-}
-
-/* Optional integer field: 1 present, 0 absent, -1 error. */
-static int opt_int(const cJSON *o, const char *k, long long lo, long long hi, long long *v, srv_error *err) {
-    const cJSON *x = js_field(o, k);
-    if (!x) return 0;
-    if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
-        return srv_fail_parse(err, k, "'%s' must be an integer", k);
-    if (x->valuedouble < (double)lo || x->valuedouble > (double)hi)
-        return srv_fail_parse(err, k, "'%s' must be in [%lld, %lld], got %.17g", k, lo, hi, x->valuedouble);
-    *v = (long long)x->valuedouble;
-    return 1;
-}
-
-static int opt_string(const cJSON *o, const char *k, const char **v, srv_error *err) {
-    const cJSON *x = js_field(o, k);
-    if (!x) return 0;
-    if (!cJSON_IsString(x)) return srv_fail_parse(err, k, "'%s' must be a string", k);
-    *v = x->valuestring;
-    return 1;
-}
-
 /* `model`: absent or a served name is the base model; with LoRA on, an adapter's name gives r (when
  * not NULL) a reference to the adapter and its name; anything else is vLLM's 404. */
 static int check_model(const srv_ctx *c, const cJSON *o, srv_request *r, srv_error *err) {
     const char *m = NULL;
-    int rc = opt_string(o, "model", &m, err);
+    int rc = srv_opt_string(o, "model", &m, err);
     if (rc <= 0) return rc;
     for (int i = 0; i < c->n_names; i++)
         if (!strcmp(c->names[i], m)) return 0;
@@ -297,132 +269,32 @@ static int completion_prompts(const srv_ctx *c, const cJSON *o, int add_special,
     return 0;
 }
 
-/* Text of a message's content: a string, or the text parts joined by "\n"
- * (vLLM's "string" content format). NULL content stays NULL. */
-static int content_text(const cJSON *content, sbuf *out, srv_error *err) {
-    if (cJSON_IsString(content)) {
-        sb_str(out, content->valuestring);
-        return out->oom ? srv_fail(err, 500, NULL, "out of memory") : 0;
-    }
-    if (!cJSON_IsArray(content))
-        return srv_fail_parse(err, "messages", "message content must be a string or a list of content parts");
-    int k = 0;
-    const cJSON *part;
-    cJSON_ArrayForEach(part, content) {
-        const char *type = NULL;
-        if (!cJSON_IsObject(part) || opt_string(part, "type", &type, err) <= 0)
-            return srv_fail_parse(err, "messages", "each content part must be an object with a 'type'");
-        const char *text = NULL;
-        if (strcmp(type, "text") && strcmp(type, "input_text"))
-            return srv_fail(err, 400, "messages", "content part type '%s' is not supported by this model (text only)",
-                            type);
-        if (opt_string(part, "text", &text, err) <= 0)
-            return srv_fail_parse(err, "messages", "a text content part needs a 'text' string");
-        if (k++) sb_str(out, "\n");
-        sb_str(out, text);
-    }
-    return out->oom ? srv_fail(err, 500, NULL, "out of memory") : 0;
-}
-
-/* messages with every content flattened to a string. */
-static cJSON *normalize_messages(const cJSON *msgs, srv_error *err) {
-    if (!cJSON_IsArray(msgs)) {
-        srv_fail_parse(err, "messages", "'messages' must be a list of message objects");
-        return NULL;
-    }
-    cJSON *out = cJSON_CreateArray();
-    if (!out) {
-        srv_fail(err, 500, NULL, "out of memory");
-        return NULL;
-    }
-    const cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        const char *role = NULL;
-        if (!cJSON_IsObject(m) || opt_string(m, "role", &role, err) <= 0) {
-            srv_fail_parse(err, "messages", "each message must be an object with a 'role' string");
-            cJSON_Delete(out);
-            return NULL;
-        }
-        cJSON *d = cJSON_Duplicate(m, 1);
-        if (!d || !cJSON_AddItemToArray(out, d)) {
-            cJSON_Delete(d);
-            cJSON_Delete(out);
-            srv_fail(err, 500, NULL, "out of memory");
-            return NULL;
-        }
-        const cJSON *content = js_field(m, "content");
-        if (content && !cJSON_IsString(content)) {
-            sbuf s = {0};
-            if (content_text(content, &s, err)) {
-                sb_free(&s);
-                cJSON_Delete(out);
-                return NULL;
-            }
-            cJSON *flat = s.oom ? NULL : cJSON_CreateString(s.b ? s.b : "");
-            sb_free(&s);
-            /* the new item takes the old one's key: cJSON_ReplaceItemInObject would copy the key and not
-             * check that copy, leaving a message without "content" when memory runs out */
-            cJSON *old = cJSON_GetObjectItemCaseSensitive(d, "content");
-            if (!flat || !old) {
-                cJSON_Delete(flat);
-                cJSON_Delete(out);
-                srv_fail(err, 500, NULL, "out of memory");
-                return NULL;
-            }
-            flat->string = old->string;
-            old->string = NULL;
-            cJSON_ReplaceItemViaPointer(d, old, flat);
-        }
-    }
-    return out;
-}
-
-/* vLLM's ChatCompletionToolsParam: {"type": "function", "function": {"name": str,
- * "description": str?, "parameters": object?, "strict": bool?}}. */
-static int check_tools(const cJSON *tools, srv_error *err) {
-    if (!tools) return 0;
-    if (!cJSON_IsArray(tools)) return srv_fail_parse(err, "tools", "'tools' must be a list");
-    const cJSON *t;
-    cJSON_ArrayForEach(t, tools) {
-        const cJSON *type = cJSON_IsObject(t) ? js_field(t, "type") : NULL, *f = cJSON_IsObject(t) ? js_field(t, "function") : NULL;
-        const char *name = NULL, *desc = NULL;
-        int strict = 0;
-        if (!cJSON_IsObject(t) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "function"))) ||
-            !cJSON_IsObject(f) || opt_string(f, "name", &name, err) <= 0 || opt_string(f, "description", &desc, err) < 0 ||
-            opt_bool(f, "strict", &strict, err) || (js_field(f, "parameters") && !cJSON_IsObject(js_field(f, "parameters"))))
-            return srv_fail_parse(err, "tools",
-                                  "each item of 'tools' must be {\"type\": \"function\", \"function\": {\"name\": a string, "
-                                  "\"description\": a string, \"parameters\": an object}}");
-    }
-    return 0;
-}
-
-/* documents: a list of objects of strings. */
-static int check_documents(const cJSON *docs, srv_error *err) {
-    if (!docs) return 0;
-    if (!cJSON_IsArray(docs)) return srv_fail_parse(err, "documents", "'documents' must be a list");
-    const cJSON *d, *x;
-    cJSON_ArrayForEach(d, docs) {
-        if (!cJSON_IsObject(d)) return srv_fail_parse(err, "documents", "each document must be an object of strings");
-        cJSON_ArrayForEach(x, d) if (!cJSON_IsString(x))
-            return srv_fail_parse(err, "documents", "each document must be an object of strings");
-    }
-    return 0;
+/* The output parsers of a chat request (autotool.h). vLLM's hermes and mistral parsers keep special tokens in
+ * the text when tools may be called (their adjust_request): some models mark <tool_call> or [TOOL_CALLS]
+ * special, and skipping them would hide the calls from the parser. */
+static void set_parsers(const srv_ctx *c, srv_request *r, int parallel, int include_reasoning) {
+    at_opts *p = &r->parse;
+    p->tool = r->tool_mode == TOOL_AUTO ? c->tool_parser : NULL;
+    p->reasoning = r->tool_mode == TOOL_REQUIRED || r->tool_mode == TOOL_NAMED ? NULL : c->reasoning_parser;
+    p->include_reasoning = include_reasoning;
+    p->first_call_only = !parallel;
+    const char *tn = p->tool ? toolp_parser_name(p->tool) : "";
+    if (!strcmp(tn, "hermes") || !strcmp(tn, "mistral")) r->sp.skip_special_tokens = 0;
 }
 
 /* Render the chat template for a chat request (or a /tokenize messages body). */
 static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *len, srv_error *err) {
     int add_gen = 1, cont = 0;
-    if (opt_bool(o, "add_generation_prompt", &add_gen, err) || opt_bool(o, "continue_final_message", &cont, err))
+    if (srv_opt_bool(o, "add_generation_prompt", &add_gen, err) || srv_opt_bool(o, "continue_final_message", &cont, err))
         return -1;
     if (add_gen && cont)
         return srv_fail_parse(err, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
     const cJSON *tools = js_field(o, "tools"), *docs = js_field(o, "documents"), *kw = js_field(o, "chat_template_kwargs");
-    if (check_tools(tools, err) || check_documents(docs, err)) return -1;
+    if (srv_check_tools(tools, err) || srv_check_documents(docs, err)) return -1;
     if (kw && !cJSON_IsObject(kw))
         return srv_fail_parse(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
     const char *own = NULL;
-    if (opt_string(o, "chat_template", &own, err) < 0) return -1;
+    if (srv_opt_string(o, "chat_template", &own, err) < 0) return -1;
     if ((own || (kw && js_field(kw, "chat_template"))) && !c->trust_request_chat_template)
         return srv_fail(err, 400, "chat_template",
                         "Chat template is passed with request, but --trust-request-chat-template is not set. "
@@ -441,7 +313,10 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
                         "As of transformers v4.44, default chat template is no longer allowed, so you must provide a "
                         "chat template if the tokenizer does not define one.");
     }
-    cJSON *msgs = normalize_messages(js_field(o, "messages"), err);
+    int format = c->content_format != SRV_CONTENT_AUTO ? c->content_format
+                 : own                                  ? srv_content_format_of(own, strlen(own))
+                                                        : c->tmpl_content_format;
+    cJSON *msgs = srv_normalize_messages(js_field(o, "messages"), format, err);
     if (!msgs) {
         tmpl_free(compiled);
         return err->status ? -1 : srv_fail_parse(err, "messages", "'messages' is required");
@@ -460,6 +335,8 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     if (cont) { /* transformers: cut right after the final message's content */
         const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
         const cJSON *fc = last ? js_field(last, "content") : NULL;
+        if (cJSON_IsArray(fc)) /* transformers: the last text part of a list content */
+            fc = js_field(cJSON_GetArrayItem(fc, cJSON_GetArraySize(fc) - 1), "text");
         const char *fm = cJSON_IsString(fc) ? fc->valuestring : "";
         size_t fl = strlen(fm);
         const char *hit = NULL;
@@ -495,7 +372,7 @@ static int chat_prompt(const srv_ctx *c, const cJSON *o, srv_request *r, srv_err
     int add_special = 0;
     int32_t *ids;
     int n;
-    if (opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, text, len, add_special, &ids, &n, err)) {
+    if (srv_opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, text, len, add_special, &ids, &n, err)) {
         free(text);
         return -1;
     }
@@ -514,10 +391,10 @@ static void apply_defaults(const srv_ctx *c, eng_sampling_params *sp) {
 static int unsupported(const cJSON *o, srv_error *err) {
     if (js_field(o, "suffix")) return srv_fail(err, 400, "suffix", "suffix is not currently supported");
     long long best_of = 0;
-    if (opt_int(o, "best_of", 0, 1 << 20, &best_of, err) < 0) return -1;
+    if (srv_opt_int(o, "best_of", 0, 1 << 20, &best_of, err) < 0) return -1;
     if (best_of > 1) return srv_fail(err, 400, "best_of", "best_of is not supported (vLLM V1 removed it)");
     const char *user;
-    if (opt_string(o, "user", &user, err) < 0) return -1;
+    if (srv_opt_string(o, "user", &user, err) < 0) return -1;
     return 0;
 }
 
@@ -533,15 +410,15 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     long long v;
     const char *param = NULL;
     /* OpenAI's own fields first (their types differ from vLLM's SamplingParams) */
-    if (opt_bool(o, "stream", &r->stream, err) || unsupported(o, err)) goto out;
+    if (srv_opt_bool(o, "stream", &r->stream, err) || unsupported(o, err)) goto out;
     const cJSON *so = js_field(o, "stream_options");
     if (so) {
         if (!r->stream)
             srv_fail_parse(err, "stream_options", "Stream options can only be defined when `stream=True`.");
         else if (!cJSON_IsObject(so))
             srv_fail_parse(err, "stream_options", "'stream_options' must be an object");
-        if (err->status || opt_bool(so, "include_usage", &r->include_usage, err) ||
-            opt_bool(so, "continuous_usage_stats", &r->continuous_usage, err))
+        if (err->status || srv_opt_bool(so, "include_usage", &r->include_usage, err) ||
+            srv_opt_bool(so, "continuous_usage_stats", &r->continuous_usage, err))
             goto out;
     }
     int has_max = 0;
@@ -549,15 +426,15 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     if (chat) {
         int lp = 0;
         long long top = -1;
-        if (opt_bool(o, "logprobs", &lp, err) || opt_int(o, "top_logprobs", 0, 1 << 20, &top, err) < 0) goto out;
+        if (srv_opt_bool(o, "logprobs", &lp, err) || srv_opt_int(o, "top_logprobs", 0, 1 << 20, &top, err) < 0) goto out;
         if (top > 0 && !lp) {
             srv_fail_parse(err, "top_logprobs", "when using `top_logprobs`, `logprobs` must be set to true.");
             goto out;
         }
         if (lp) r->logprobs = top > 0 ? (int)top : 0;
-        int h = opt_int(o, "max_completion_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        int h = srv_opt_int(o, "max_completion_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
         if (h < 0) goto out;
-        if (!h) h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        if (!h) h = srv_opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
         if (h < 0) goto out;
         if (h) max_tokens = v, has_max = 1;
         if (has_max && max_tokens < 1) {
@@ -567,13 +444,13 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         cJSON_DeleteItemFromObjectCaseSensitive(o, "logprobs"); /* a bool here; SamplingParams' is an int */
         if (r->logprobs >= 0) cJSON_AddNumberToObject(o, "logprobs", r->logprobs);
     } else {
-        int h = opt_int(o, "logprobs", 0, 1 << 20, &v, err);
+        int h = srv_opt_int(o, "logprobs", 0, 1 << 20, &v, err);
         if (h < 0) goto out;
         if (h) r->logprobs = (int)v;
-        if (opt_bool(o, "echo", &r->echo, err)) goto out;
+        if (srv_opt_bool(o, "echo", &r->echo, err)) goto out;
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(o, "max_tokens");
         if (mt && cJSON_IsNull(mt)) max_tokens = -1;
-        h = opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
+        h = srv_opt_int(o, "max_tokens", -(1LL << 31), (1LL << 31) - 1, &v, err);
         if (h < 0) goto out;
         if (h) max_tokens = v, has_max = 1;
         if (has_max && max_tokens < 1) {
@@ -581,15 +458,16 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
             goto out;
         }
     }
-    int hp = opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err);
+    int hp = srv_opt_int(o, "priority", -(1LL << 31), (1LL << 31) - 1, &v, err);
     if (hp < 0) goto out;
     r->priority = hp ? (int)v : 0;
     if (r->priority && !c->priority_scheduling) {
         srv_fail(err, 400, "priority", "Got priority %d but Priority scheduling is not enabled.", r->priority);
         goto out;
     }
-    int ptc = 0;
-    if (opt_bool(o, "parallel_tool_calls", &ptc, err)) goto out;
+    int ptc = 1, inc_reasoning = 1; /* vLLM's defaults: parallel_tool_calls True, include_reasoning True */
+    if (srv_opt_bool(o, "parallel_tool_calls", &ptc, err) || srv_opt_bool(o, "include_reasoning", &inc_reasoning, err))
+        goto out;
     apply_defaults(c, &r->sp);
     int prc = eng_params_from_json(o, &r->sp);
     if (prc) {
@@ -600,10 +478,13 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     if (check_seqs(c, 1, r->sp.n, err)) goto out;
     /* structured output: the grammar the sampling params carry (one reference, released with them); with
      * tool_choice "required" or a named function it is the tools' schema, which replaces any other (tools.c) */
-    if (chat && (check_tools(js_field(o, "tools"), err) ||
-                 tool_from_request(c->so_cache, o, &r->tool_mode, &r->tool_name, &r->sp.grammar, err)))
+    if (chat && (srv_check_tools(js_field(o, "tools"), err) ||
+                 tool_from_request(c->so_cache, o, c->tool_parser != NULL, &r->tool_mode, &r->tool_name,
+                                   &r->sp.grammar, err)))
         goto out;
-    if (!r->tool_mode && so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
+    int constrained = r->tool_mode == TOOL_REQUIRED || r->tool_mode == TOOL_NAMED;
+    if (!constrained && so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
+    if (chat) set_parsers(c, r, ptc, inc_reasoning);
     const cJSON *bw = js_field(o, "bad_words");
     int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
     if (brc) {
@@ -613,14 +494,14 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     if (check_model(c, o, r, err)) goto out;
     if (chat) {
         if (chat_prompt(c, o, r, err)) goto out;
-        if (opt_bool(o, "echo", &r->echo, err)) goto out;
+        if (srv_opt_bool(o, "echo", &r->echo, err)) goto out;
         const cJSON *msgs = js_field(o, "messages");
         const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
         const char *role = NULL;
         const cJSON *lc = last ? js_field(last, "content") : NULL;
-        if (r->echo && lc && opt_string(last, "role", &role, err) > 0 && !strcmp(role, "assistant")) {
+        if (r->echo && lc && srv_opt_string(last, "role", &role, err) > 0 && !strcmp(role, "assistant")) {
             sbuf s = {0};
-            if (content_text(lc, &s, err)) {
+            if (srv_content_text(lc, &s, err)) {
                 sb_free(&s);
                 goto out;
             }
@@ -631,15 +512,15 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
         }
     } else {
         int add_special = 1;
-        if (opt_bool(o, "add_special_tokens", &add_special, err) || completion_prompts(c, o, add_special, r, err))
+        if (srv_opt_bool(o, "add_special_tokens", &add_special, err) || completion_prompts(c, o, add_special, r, err))
             goto out;
         if (r->echo && r->logprobs >= 0 && r->sp.prompt_logprobs < 0) r->sp.prompt_logprobs = r->logprobs;
     }
     if (check_tokens(c, r, err)) goto out;
     /* truncate_prompt_tokens: keep the last N tokens of each prompt (-1: max_model_len) */
     long long trunc = 0;
-    int ht = opt_int(o, "truncate_prompt_tokens", -1, 1LL << 31, &trunc, err);
-    if (ht < 0 || opt_bool(o, "return_tokens_as_token_ids", &r->tokens_as_ids, err)) goto out;
+    int ht = srv_opt_int(o, "truncate_prompt_tokens", -1, 1LL << 31, &trunc, err);
+    if (ht < 0 || srv_opt_bool(o, "return_tokens_as_token_ids", &r->tokens_as_ids, err)) goto out;
     if (ht) {
         if (trunc == -1) trunc = c->max_model_len;
         if (trunc > c->max_model_len) {
@@ -728,24 +609,24 @@ int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, siz
     int32_t *ids = NULL;
     char *text = NULL;
     size_t tl = 0;
-    if (check_model(c, o, NULL, err) || opt_bool(o, "return_token_strs", &strs, err)) goto done;
+    if (check_model(c, o, NULL, err) || srv_opt_bool(o, "return_token_strs", &strs, err)) goto done;
     if (!c->tok) {
         srv_fail(err, 400, NULL, "this model has no tokenizer");
         goto done;
     }
     if (js_field(o, "messages")) {
         int add_special = 0;
-        if (render_chat(c, o, &text, &tl, err) || opt_bool(o, "add_special_tokens", &add_special, err) ||
+        if (render_chat(c, o, &text, &tl, err) || srv_opt_bool(o, "add_special_tokens", &add_special, err) ||
             encode(c, text, tl, add_special, &ids, &n, err))
             goto done;
     } else {
         const char *p = NULL;
         int add_special = 1;
-        if (opt_string(o, "prompt", &p, err) <= 0) {
+        if (srv_opt_string(o, "prompt", &p, err) <= 0) {
             if (!err->status) srv_fail_parse(err, "prompt", "'prompt' (a string) or 'messages' is required");
             goto done;
         }
-        if (opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, p, strlen(p), add_special, &ids, &n, err))
+        if (srv_opt_bool(o, "add_special_tokens", &add_special, err) || encode(c, p, strlen(p), add_special, &ids, &n, err))
             goto done;
     }
     sbuf s = {0};

@@ -13,8 +13,15 @@
 
 #include "engine/lora.h"
 #include "engine/params.h"
+#include "server/autotool.h"
 #include "template/template.h"
 #include "tokenizer/tokenizer.h"
+
+enum {
+    SRV_CONTENT_AUTO = 0,   /* detected from the template (request.c content_format_of) */
+    SRV_CONTENT_STRING,     /* message content flattened to a string */
+    SRV_CONTENT_OPENAI,     /* message content as a list of {"type": "text", "text": ...} parts */
+};
 
 typedef struct {
     int status;            /* 400, 404, 401, 500, 503 */
@@ -47,6 +54,10 @@ typedef struct {
     int priority_scheduling;         /* 0: fcfs, where a request's nonzero `priority` is refused */
     int trust_request_chat_template; /* 0: a request's own `chat_template` is refused */
     struct so_cache *so_cache;       /* compiled structured-output grammars (structured.h); NULL: none kept */
+    const toolp_parser *tool_parser; /* --enable-auto-tool-choice --tool-call-parser; NULL: "auto" is a 400 */
+    const toolp_parser *reasoning_parser; /* --reasoning-parser; NULL: none */
+    int content_format;              /* --chat-template-content-format: SRV_CONTENT_* (AUTO: detect per template) */
+    int tmpl_content_format;         /* what AUTO detects for tmpl (SRV_CONTENT_STRING or _OPENAI) */
     struct lora_registry *loras;     /* --enable-lora: `model` may name an adapter (lora/registry.h); NULL: off */
     int max_seqs_per_request;        /* prompts x n (0: no bound, for tests and the fuzz target) */
     long long max_prompt_tokens_per_request; /* prompt tokens over all prompts (0: no bound) */
@@ -70,9 +81,10 @@ typedef struct {
     char *echo_prefix;           /* chat echo: the final assistant message's content, else NULL */
     int *max_tokens;             /* [n_prompts] the max_tokens each prompt runs with */
     int tokens_as_ids;           /* return_tokens_as_token_ids: logprob tokens as "token_id:N" */
-    int tool_mode;               /* chat: TOOL_NONE, TOOL_REQUIRED or TOOL_NAMED (tools.h); sp.grammar is then
-                                    the tools' schema */
+    int tool_mode;               /* chat: TOOL_NONE, TOOL_AUTO, TOOL_REQUIRED or TOOL_NAMED (tools.h); for the
+                                    last two sp.grammar is the tools' schema */
     char *tool_name;             /* TOOL_NAMED: the function tool_choice names */
+    at_opts parse;               /* chat: the output parsers the text goes through (TOOL_AUTO, --reasoning-parser) */
     eng_lora *lora;              /* `model` named this LoRA adapter: a reference (NULL: the base model) */
     char *lora_name;             /* that name (what responses give as their `model`), else NULL */
 } srv_request;

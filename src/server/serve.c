@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/messages.h"
 #include "server/models.h"
 #include "server/structured.h"
 
@@ -94,6 +95,7 @@ static int load_template(srv_server *s) {
         src = tm.source;
         len = tm.len;
     }
+    s->tmpl_format = src ? srv_content_format_of(src, len) : SRV_CONTENT_STRING;
     if (src) {
         tmpl_error te = {0};
         if (tmpl_compile(src, len, &s->tmpl, &te))
@@ -195,6 +197,16 @@ int srv_run(const srv_config *cfg) {
     c->priority_scheduling = cfg->priority_scheduling;
     c->trust_request_chat_template = cfg->trust_request_chat_template;
     c->loras = cfg->loras;
+    c->tool_parser = toolp_parser_by_name(TOOLP_KIND_TOOL, cfg->tool_call_parser);
+    c->reasoning_parser = toolp_parser_by_name(TOOLP_KIND_REASONING, cfg->reasoning_parser);
+    c->content_format = cfg->content_format;
+    c->tmpl_content_format = s->tmpl_format;
+    if (c->tool_parser || c->reasoning_parser || c->tmpl_content_format == SRV_CONTENT_OPENAI)
+        fprintf(stderr, "INFO vllmc: output parsers: tool calls %s, reasoning %s; chat template content format %s\n",
+                c->tool_parser ? toolp_parser_name(c->tool_parser) : "off (\"auto\" tool choice is a 400)",
+                c->reasoning_parser ? toolp_parser_name(c->reasoning_parser) : "off",
+                (c->content_format ? c->content_format : c->tmpl_content_format) == SRV_CONTENT_OPENAI ? "openai"
+                                                                                                        : "string");
     c->max_seqs_per_request = (int)env_long("VLLMC_MAX_SEQS_PER_REQUEST", 1024, 1, 1 << 20);
     c->max_prompt_tokens_per_request = env_long("VLLMC_MAX_PROMPT_TOKENS_PER_REQUEST", 1L << 20, 1, 1L << 30);
     int threads = (int)env_long("VLLMC_HTTP_THREADS", 2, 1, 64);

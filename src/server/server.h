@@ -32,6 +32,9 @@ typedef struct {
     int trust_request_chat_template;  /* --trust-request-chat-template: a request may bring its own template */
     lora_registry *loras;             /* --enable-lora: the adapters requests may name (the caller's); NULL: off */
     int max_loras;                    /* --max-loras (vllm:lora_requests_info's max_lora) */
+    const char *tool_call_parser;     /* --enable-auto-tool-choice --tool-call-parser NAME (checked); NULL: off */
+    const char *reasoning_parser;     /* --reasoning-parser NAME (checked); NULL: none */
+    int content_format;               /* --chat-template-content-format: SRV_CONTENT_* (request.h) */
     int runtime_lora;                 /* VLLM_ALLOW_RUNTIME_LORA_UPDATING: /v1/load_lora_adapter, /v1/unload_lora_adapter */
 } srv_config;
 

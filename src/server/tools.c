@@ -214,24 +214,30 @@ static int diagnose(struct so_cache *c, const cJSON *tools, srv_error *err) {
     return srv_fail(err, 400, "tools", "The schema of the tool calls is not supported: %s", why);
 }
 
-int tool_from_request(struct so_cache *c, const cJSON *body, int *mode, char **name, gram_grammar **g,
+int tool_from_request(struct so_cache *c, const cJSON *body, int auto_ok, int *mode, char **name, gram_grammar **g,
                       srv_error *err) {
     *mode = TOOL_NONE;
     *name = NULL;
     *g = NULL;
     const cJSON *tc = js_field(body, "tool_choice"), *tools = js_field(body, "tools");
-    /* no tool_choice: vLLM would default to "auto" when tools are given; without a parser this server
-     * keeps the tools for the chat template only, as "none" does */
+    /* no tool_choice: vLLM defaults to "auto" when tools are given; without a parser (where vLLM's "auto"
+     * is a 400) this server keeps the tools for the chat template only, as "none" does */
+    if (!tc && auto_ok && cJSON_GetArraySize(tools) > 0) {
+        *mode = TOOL_AUTO;
+        return 0;
+    }
     if (!tc || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "none"))) return 0;
     if (!cJSON_IsString(tc) && !cJSON_IsObject(tc))
         return srv_fail_parse(err, "tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or "
                                                   "{\"type\": \"function\", \"function\": {\"name\": ...}}");
     if (!tools) return srv_fail(err, 400, "tool_choice", "When using `tool_choice`, `tools` must be set.");
-    if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))
-        return srv_fail(err, 400, "tool_choice",
-                        "\"auto\" tool choice requires a tool call parser (vLLM's --enable-auto-tool-choice and "
-                        "--tool-call-parser), which this server does not have yet; \"required\" and a named "
-                        "function are supported");
+    if (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto")) {
+        if (!auto_ok)
+            return srv_fail(err, 400, "tool_choice",
+                            "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+        *mode = cJSON_GetArraySize(tools) > 0 ? TOOL_AUTO : TOOL_NONE; /* vLLM parses only when tools are given */
+        return 0;
+    }
     if (cJSON_IsString(tc) && strcmp(tc->valuestring, "required"))
         return srv_fail(err, 400, "tool_choice", "Invalid value for `tool_choice`: %.200s! Only named tools, \"none\", "
                                                  "\"auto\" or \"required\" are supported.", tc->valuestring);

@@ -3,8 +3,9 @@
  * JSON schema built from the request's `tools` (vLLM's
  * get_json_schema_from_tools), compiled through structured.c's cache; the
  * output is then read back into tool calls. "none" (and no tool_choice at
- * all) leaves the output alone; "auto" needs a per-model tool parser, which
- * this server does not have yet, so it is a 400.
+ * all, without a tool parser) leaves the output alone; "auto" with a tool parser
+ * (--enable-auto-tool-choice --tool-call-parser) is TOOL_AUTO: autotool.h reads
+ * the calls from free output; without one it is vLLM's 400.
  *
  * Reading the output is a resumable scanner (tool_scan): fed the text as it
  * comes (streaming) or whole (not), it keeps every call's name and its
@@ -26,14 +27,16 @@ enum {
     TOOL_NONE = 0,     /* no constraint: plain content */
     TOOL_REQUIRED,     /* the output is [{"name": ..., "parameters": ...}, ...] */
     TOOL_NAMED,        /* the output is the named function's arguments */
+    TOOL_AUTO,         /* "auto" with a tool parser: the output is free, the parser reads calls from it */
 };
 
 /* Read body's tool_choice and tools (a chat request; tools already checked for
  * shape). *mode is TOOL_*; for TOOL_REQUIRED and TOOL_NAMED *g is the compiled
  * constraint (one reference for the caller) and, for TOOL_NAMED, *name the
- * function's name (malloc'd). 0 ok; -1: *err says why (400 with vLLM's
- * wording and param, 500 out of memory). */
-int tool_from_request(struct so_cache *c, const cJSON *body, int *mode, char **name, gram_grammar **g,
+ * function's name (malloc'd). auto_ok: the server has a tool parser, so "auto"
+ * (and tools without tool_choice, vLLM's default) is TOOL_AUTO. 0 ok; -1: *err
+ * says why (400 with vLLM's wording and param, 500 out of memory). */
+int tool_from_request(struct so_cache *c, const cJSON *body, int auto_ok, int *mode, char **name, gram_grammar **g,
                       srv_error *err);
 
 /* One call read from the output. */

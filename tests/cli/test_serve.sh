@@ -176,12 +176,13 @@ else
 fi
 
 # --- the JS suites ---
-hostile=server_hostile lora=server_lora
+hostile=server_hostile lora=server_lora autotool=server_autotool
 # the hostile client tests the HTTP layer, which does not depend on the device: once, on the CPU; the
 # LoRA suite tests the server's adapter handling (27 s on lavapipe): once, on the CPU, while LoRA on the
-# GPU is test_lora's, test_golden's (peft goldens) and test_backend_ops' (the lora op)
-[ "${VLLMC_TEST_DEVICE:-}" = gpu ] && hostile= && lora=
-for t in server_openai server_http server_load server_structured server_tools $lora $hostile; do
+# GPU is test_lora's, test_golden's (peft goldens) and test_backend_ops' (the lora op); the output
+# parsers (auto tool choice, reasoning) read text, whatever made it: once, on the CPU
+[ "${VLLMC_TEST_DEVICE:-}" = gpu ] && hostile= && lora= && autotool=
+for t in server_openai server_http server_load server_structured server_tools $autotool $lora $hostile; do
   echo "  node tests/js/$t.mjs"
   if node "tests/js/$t.mjs"; then ok "$t.mjs"; else bad "$t.mjs (see the FAIL lines above)"; fi
 done

@@ -1,0 +1,122 @@
+/* fuzz_autotool: a chat completion's text through the output-parser chain (src/server/autotool.c:
+ * the reasoning parser, then the tool parser over its content) whole and streamed. The first byte
+ * picks the parsers and options, the rest is the model's text. Every message and every delta must
+ * be valid JSON; the deltas joined (content, reasoning, each call's name and arguments) must equal
+ * the message; a call's first piece must carry its id, type and name. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/sbuf.h"
+#include "server/autotool.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const TOOLS[] = {NULL, "hermes", "llama3_json", "mistral", "pythonic"};
+static const char *const REASONING[] = {NULL, "deepseek_r1", "qwen3"};
+
+/* {prefix + body} parsed, or abort: what the server sends must be JSON. */
+static cJSON *must_parse(const char *prefix, const char *body, size_t n) {
+    sbuf s = {0};
+    sb_str(&s, "{");
+    sb_str(&s, prefix);
+    sb_raw(&s, body, n);
+    sb_str(&s, "}");
+    if (s.oom) abort();
+    cJSON *j = js_parse(s.b, s.n, NULL);
+    if (!j) abort();
+    sb_free(&s);
+    return j;
+}
+
+static const char *str_or_empty(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v)) abort();
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+typedef struct {
+    sbuf content, reasoning;
+    sbuf names[64], args[64];
+    int n_calls;
+} joined;
+
+static void take_delta(joined *g, const cJSON *d) {
+    sb_str(&g->content, str_or_empty(d, "content"));
+    const char *r = str_or_empty(d, "reasoning");
+    if (strcmp(r, str_or_empty(d, "reasoning_content"))) abort();
+    sb_str(&g->reasoning, r);
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(d, "tool_calls"), *c;
+    cJSON_ArrayForEach(c, calls) {
+        int idx = cJSON_GetObjectItemCaseSensitive(c, "index")->valueint;
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        if (idx == g->n_calls) { /* a first piece: id, type, name */
+            if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "id")) || idx >= 64) abort();
+            if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fn, "name"))) abort();
+            sb_str(&g->names[g->n_calls++], cJSON_GetObjectItemCaseSensitive(fn, "name")->valuestring);
+        } else if (idx < 0 || idx > g->n_calls || cJSON_GetObjectItemCaseSensitive(c, "id")) {
+            abort();
+        }
+        sb_str(&g->args[idx], str_or_empty(fn, "arguments"));
+    }
+}
+
+static void check_equal(const joined *g, const cJSON *msg) {
+    if (strcmp(g->content.b ? g->content.b : "", str_or_empty(msg, "content"))) abort();
+    if (strcmp(g->reasoning.b ? g->reasoning.b : "", str_or_empty(msg, "reasoning"))) abort();
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *c;
+    if (cJSON_GetArraySize(calls) != g->n_calls) abort();
+    int k = 0;
+    cJSON_ArrayForEach(c, calls) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        if (strcmp(g->names[k].b ? g->names[k].b : "", str_or_empty(fn, "name"))) abort();
+        if (strcmp(g->args[k].b ? g->args[k].b : "", str_or_empty(fn, "arguments"))) abort();
+        k++;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    unsigned b = data[0];
+    at_opts op = {.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, TOOLS[b % 5]),
+                  .reasoning = toolp_parser_by_name(TOOLP_KIND_REASONING, REASONING[(b / 5) % 3]),
+                  .include_reasoning = !(b & 0x40), .first_call_only = !!(b & 0x80)};
+    if (!op.tool && !op.reasoning) op.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, "hermes"); /* the server's rule */
+    const char *text = (const char *)data + 1;
+    size_t n = size - 1;
+    sbuf m = {0};
+    int called = at_message(&m, &op, NULL, text, n);
+    if (called < 0) abort();
+    cJSON *msg = must_parse("", m.b, m.n);
+    sb_free(&m);
+    at_stream *s = at_stream_new(&op);
+    if (!s) abort();
+    joined g = {0};
+    size_t step = 1 + (b * 7 + n) % 13; /* cut points vary with the input */
+    for (size_t i = 0; i <= n; i += step) {
+        size_t len = i + step <= n ? step : n - i;
+        sbuf f = {0};
+        int any = at_stream_feed(s, text + i, len, i + step > n, &f);
+        if (any < 0 || (any > 0) != (f.n > 0)) abort();
+        if (f.n) {
+            if (f.b[0] != ',') abort();
+            cJSON *d = must_parse("", f.b + 1, f.n - 1);
+            take_delta(&g, d);
+            cJSON_Delete(d);
+        }
+        sb_free(&f);
+    }
+    if (at_stream_called(s) != (g.n_calls > 0)) abort();
+    check_equal(&g, msg);
+    at_stream_free(s);
+    cJSON_Delete(msg);
+    sb_free(&g.content);
+    sb_free(&g.reasoning);
+    for (int k = 0; k < 64; k++) {
+        sb_free(&g.names[k]);
+        sb_free(&g.args[k]);
+    }
+    (void)called;
+    return 0;
+}
