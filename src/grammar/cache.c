@@ -43,6 +43,8 @@ typedef struct {
     uint32_t key_len;
     int32_t mask_count;
     int32_t *trans; /* NULL or [the grammar's n_byte_classes], by byte class */
+    uint16_t *group; /* NULL or [n_byte_classes]: byte classes this state's items cannot tell apart share
+                      * a group (the lowest such class): one transition found is the transition of all */
     uint32_t *mask; /* NULL or [mask_words] for vocab_uid */
 } cstate;
 
@@ -82,6 +84,7 @@ int gram_cache_new(gram_cache **out) {
 static void drop_states(gram_cache *c) {
     for (uint32_t i = 0; i < c->n_st; i++) {
         free(c->st[i].trans);
+        free(c->st[i].group);
         free(c->st[i].mask);
     }
     c->n_st = 0;
@@ -226,16 +229,62 @@ static int name_sets(gram_cache *c, gram_matcher *m) {
     return 0;
 }
 
-static int set_trans(gram_cache *c, int nbc, int32_t x, unsigned bc, int32_t y) {
+/* The byte classes that state x cannot tell apart. A byte only enters a new set through the items of
+ * x's set that scan it, and those are in x's key (its incomplete items), so two bytes that every
+ * scanning item of x accepts or refuses alike lead x to the same state (or are both refused). The
+ * grammar's byte classes are the same thing for all states at once; one state's items usually use
+ * few of the grammar's classes (inside a string: the content, the quote, the backslash, the UTF-8
+ * lead bytes), so a state's groups are far fewer than the grammar's classes, and each transition
+ * found by the Earley matcher is recorded for its whole group. NULL: more than 64 distinct classes
+ * scan from x (no grouping; every class is found on its own). */
+static uint16_t *make_groups(const gram_cache *c, const gram_grammar *g, int32_t x) {
+    const cstate *s = &c->st[x];
+    const uint64_t *key = c->keys + s->key_off;
+    int cls[64], n = 0, nbc = g->n_byte_classes;
+    for (uint32_t i = 1; i < s->key_len; i++) {
+        int32_t v = g->pos[key[i] >> 32];
+        if (v < 0 || !(v & GRAM_POS_CLASS)) continue;
+        int k = v & GRAM_POS_INDEX, j = 0;
+        while (j < n && cls[j] != k) j++;
+        if (j < n) continue;
+        if (n == 64) return NULL;
+        cls[n++] = k;
+    }
+    uint64_t sig[256];
+    int seen[256] = {0};
+    for (int b = 0; b < 256; b++) { /* one byte per byte class stands for its class */
+        int bc = g->byte_class[b];
+        if (seen[bc]) continue;
+        seen[bc] = 1;
+        uint64_t w = 0;
+        for (int j = 0; j < n; j++) w |= (uint64_t)gram_bytes_has(&g->classes[cls[j]], (unsigned)b) << j;
+        sig[bc] = w;
+    }
+    uint16_t *grp = malloc((size_t)nbc * sizeof *grp);
+    if (!grp) return NULL;
+    for (int i = 0; i < nbc; i++) {
+        int j = 0;
+        while (sig[j] != sig[i]) j++; /* ends at i at the latest */
+        grp[i] = (uint16_t)j;
+    }
+    return grp;
+}
+
+static int set_trans(gram_cache *c, const gram_grammar *g, int32_t x, unsigned bc, int32_t y) {
     cstate *s = &c->st[x];
+    int nbc = g->n_byte_classes;
     if (!s->trans) {
         if (c->bytes > c->limit) return 0;
         if (!(s->trans = malloc((size_t)nbc * sizeof *s->trans))) return oom();
         for (int i = 0; i < nbc; i++) s->trans[i] = T_UNKNOWN;
         c->bytes += (size_t)nbc * sizeof *s->trans;
+        if (nbc <= UINT16_MAX && (s->group = make_groups(c, g, x))) c->bytes += (size_t)nbc * sizeof *s->group;
     }
     s->trans[bc] = y;
     c->n_trans++;
+    if (s->group)
+        for (int i = 0; i < nbc; i++)
+            if (s->group[i] == s->group[bc]) s->trans[i] = y;
     return 0;
 }
 
@@ -269,7 +318,7 @@ static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *v, int3
     if (rc) return rc;
     memset(mask, 0, ((size_t)v->n_tokens + 31) / 32 * sizeof *mask);
     size_t base = gram_matcher_consumed(m), cur = 0; /* cur: bytes the matcher holds beyond base */
-    int count = 0, nbc = m->g->n_byte_classes;
+    int count = 0;
     const uint8_t *bclass = m->g->byte_class;
     c->pname[0] = s0;
     for (uint32_t i = 1; i < v->n_nodes;) {
@@ -284,7 +333,7 @@ static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *v, int3
         if (x >= 0 && c->st[x].trans) y = c->st[x].trans[bc];
         if (y == T_UNKNOWN) {
             if ((rc = step_matcher(c, m, &cur, d, b, &y))) break;
-            if (x >= 0 && y != GRAM_SIG_NONE && (rc = set_trans(c, nbc, x, bc, y))) break;
+            if (x >= 0 && y != GRAM_SIG_NONE && (rc = set_trans(c, m->g, x, bc, y))) break;
         }
         if (y == T_REJECT) {
             i = v->end[i];

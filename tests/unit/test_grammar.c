@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "grammar/compile.h"
 #include "grammar/grammar.h"
+#include "grammar/schema.h"
 #include "test.h"
 
 /* ---- the test's own grammar representation ---- */
@@ -767,6 +769,64 @@ static void test_mask_cache(void) {
     free(buf), free(tp), free(tl);
 }
 
+/* Cold masks of the front ends' grammars (schema with bounded strings, formats and patterns; regex;
+ * choice; GBNF) against the plain walk: random generations with the cache ample, then with a tiny
+ * cache emptied before most masks, so nearly every mask is a state's first (its transitions found by
+ * the Earley matcher and shared across the byte classes its items cannot tell apart, cache.c). */
+static void test_mask_cache_fronts(void) {
+    enum { N = 3000 };
+    unsigned char(*buf)[12] = malloc(N * sizeof *buf);
+    const unsigned char **tp = malloc(N * sizeof *tp);
+    size_t *tl = malloc(N * sizeof *tl);
+    synth_vocab(N, buf, tp, tl);
+    static const char *const extra[] = {"\":", "\", \"", "\"}", "{\"", "\":\"", "\":[", "],", "\\n", "\\\"",
+                                        "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "a\xc3", "\xa9" "b", "@", ".com", "12",
+                                        "true", "\"a", "x\"", "+", "(", "))", "*3"};
+    enum { NX = sizeof extra / sizeof *extra };
+    for (int i = 256; i < 256 + 2 * NX; i++) {
+        const char *e = extra[i % NX];
+        tl[i] = strlen(e);
+        memcpy(buf[i], e, tl[i]);
+    }
+    gram_vocab *v = NULL;
+    CHECK(gram_vocab_new(tp, tl, N, &v) == 0);
+    static const char schema[] =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":6},"
+        "\"email\":{\"type\":\"string\",\"format\":\"email\"},\"free\":{\"type\":\"string\"},"
+        "\"zip\":{\"type\":\"string\",\"pattern\":\"[0-9]{3}\"},\"n\":{\"type\":\"integer\"},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":3},\"maxItems\":3}},"
+        "\"required\":[\"name\",\"email\",\"free\",\"zip\",\"n\",\"tags\"],\"additionalProperties\":false}";
+    static const char re[] = "[a-z0-9._+-]{1,8}@[a-z0-9-]{1,5}\\.(com|org)";
+    static const char gbnf[] = "root ::= expr\nexpr ::= term ((\"+\" | \"-\") term)*\n"
+                               "term ::= num | \"(\" expr \")\"\nnum ::= [0-9]{1,3}\n";
+    const char *choice[] = {"true", "trueish", "{\"a\"}", "x"};
+    size_t choice_len[] = {4, 7, 5, 1};
+    for (int k = 0; v && k < 4; k++) {
+        gram_grammar *g = NULL;
+        int rc;
+        if (k == 0) {
+            cJSON *j = cJSON_Parse(schema);
+            gram_schema_opts o = {.any_whitespace = 1};
+            rc = gram_from_json_schema(j, &o, &g);
+            cJSON_Delete(j);
+        } else if (k == 1) rc = gram_from_regex(re, strlen(re), NULL, &g);
+        else if (k == 2) rc = gram_from_gbnf(gbnf, strlen(gbnf), NULL, &g);
+        else rc = gram_from_choice(choice, choice_len, 4, &g);
+        CHECK_MSG(rc == 0, "front end %d: %s", k, vc_errmsg());
+        if (!g) continue;
+        int n = cache_walks(g, v, tp, tl, N, 300);
+        gram_grammar_cache_limit(g, 6000);
+        n += cache_walks(g, v, tp, tl, N, 300);
+        gram_cache_stats st;
+        gram_grammar_cache_stats(g, &st);
+        printf("  front end %d: %d masks equal to the walk (%llu emptyings)\n", k, n, (unsigned long long)st.flushes);
+        CHECK(n >= 600);
+        gram_free(g);
+    }
+    gram_vocab_free(v);
+    free(buf), free(tp), free(tl);
+}
+
 /* Mask time after a few JSON prefixes over a synthetic 150k vocabulary: the plain walk, the first
  * cached mask of the state (the cache holds only what earlier states left), and a repeated one. */
 static void test_mask_timing(void) {
@@ -822,6 +882,7 @@ int main(void) {
     test_errors();
     test_rollback();
     test_mask_cache();
+    test_mask_cache_fronts();
     test_mask_timing();
     TEST_END();
 }
