@@ -27,14 +27,14 @@ void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor 
 }
 
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
-                      int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot,
-                      const be_tensor *k_cache, const be_tensor *v_cache) {
+                      int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
+                      const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache) {
     if (b->rope_kv_write) {
-        b->rope_kv_write(b->ctx, q, k, v, head_dim, rot_dim, pos, inv_freq, slot, k_cache, v_cache);
+        b->rope_kv_write(b->ctx, q, k, v, head_dim, rot_dim, pos, inv_freq, mscale, slot, k_cache, v_cache);
         return;
     }
-    b->rope(b->ctx, q, head_dim, rot_dim, pos, inv_freq);
-    b->rope(b->ctx, k, head_dim, rot_dim, pos, inv_freq);
+    b->rope(b->ctx, q, head_dim, rot_dim, pos, inv_freq, mscale);
+    b->rope(b->ctx, k, head_dim, rot_dim, pos, inv_freq, mscale);
     b->kv_write(b->ctx, k, slot, k_cache);
     b->kv_write(b->ctx, v, slot, v_cache);
 }

@@ -70,6 +70,8 @@ typedef struct {
     int n_heads, n_kv_heads, head_dim;
     float scale;            /* softmax scale, usually 1/sqrt(head_dim) */
     int sliding_window;     /* 0: none; else attend to the last `sliding_window` positions */
+    float softcap;          /* 0: none; else each score s = scale * q.k becomes tanh(s / softcap) * softcap
+                               before the softmax (Gemma 2's attn_logit_softcapping) */
 } be_attn_shape;
 
 /* LoRA (step 8): batch rows [row0, row0 + n) use the adapter in slot `slot` (be_backend.lora). */
@@ -126,10 +128,11 @@ typedef struct be_backend {
                          const be_tensor *const *bias, const be_tensor *const *out);
     /* Rotary embedding in place on x f32 [n, heads*head_dim] (heads = cols / head_dim):
      * the first rot_dim dims of each head are rotated, pairing i with i + rot_dim/2
-     * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i]. pos i32 [1, n],
-     * inv_freq f32 [1, rot_dim/2]. */
+     * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i], with cos and sin
+     * multiplied by mscale (1 for most models; longrope's attention factor).
+     * pos i32 [1, n], inv_freq f32 [1, rot_dim/2]. */
     void (*rope)(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
-                 const be_tensor *inv_freq);
+                 const be_tensor *inv_freq, float mscale);
     /* cache[slot[t], :] = k[t, :]; k f32 [n, C], slot i32 [1, n], cache f32/f16/bf16 [slots, C].
      * Negative slots are skipped (padding). */
     void (*kv_write)(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
@@ -138,8 +141,8 @@ typedef struct be_backend {
      * unrotated: only its cache copy is used afterwards). NULL: be_rope_kv_write() runs
      * the four ops. */
     void (*rope_kv_write)(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
-                          int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot,
-                          const be_tensor *k_cache, const be_tensor *v_cache);
+                          int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
+                          const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache);
     /* Causal paged attention for every query row of the batch (see be_attn_meta).
      * q f32 [n, n_heads*head_dim]; k_cache/v_cache [slots, n_kv_heads*head_dim] in
      * f32/f16/bf16; out f32 [n, n_heads*head_dim]. */
@@ -147,8 +150,15 @@ typedef struct be_backend {
                       const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
     /* out = silu(gate) * up; all f32 [n, F]; in place (out == gate) is allowed. */
     void (*silu_mul)(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+    /* out = gelu_tanh(gate) * up (GeGLU, HF's gelu_pytorch_tanh:
+     * 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))); all f32 [n, F]; in place (out == gate) is allowed. */
+    void (*gelu_tanh_mul)(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
     /* out = a + b; all f32 [n, D]; in place (out == a) is allowed. */
     void (*add)(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+    /* out = x * s (Gemma's embedding normalizer); f32 [n, D]; in place is allowed. */
+    void (*scale)(void *ctx, const be_tensor *x, float s, const be_tensor *out);
+    /* out = tanh(x / cap) * cap (Gemma 2's final_logit_softcapping); f32 [n, D]; in place is allowed. */
+    void (*softcap)(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
     /* (optional) The residual add and the next norm in one pass: x += h, then
      * out = x / rms(x) * (w + w_offset). x, h, out f32 [n, D]; out may be h.
      * NULL: be_add_rmsnorm() runs add, then rmsnorm. */
@@ -189,8 +199,8 @@ int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
-                      int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot,
-                      const be_tensor *k_cache, const be_tensor *v_cache);
+                      int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
+                      const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache);
 void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                     float w_offset, const be_tensor *out);
 void be_lora(be_backend *b, const be_tensor *x, const be_tensor *a, const be_tensor *b_w, int n_seg,

@@ -148,6 +148,7 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     e->b_slots = malloc(sizeof(int32_t) * (size_t)T);
     e->b_qstart = malloc(sizeof(int32_t) * (size_t)(S + 1));
     e->b_seqlen = malloc(sizeof(int32_t) * (size_t)S);
+    e->b_ropelen = malloc(sizeof(int32_t) * (size_t)S);
     e->b_lrows = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->b_bt = malloc(sizeof(int32_t) * (size_t)S * (size_t)per_seq);
     e->logits = malloc(sizeof(float) * (size_t)(S + ENG_PLP_ROWS) * (size_t)V);
@@ -159,7 +160,7 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
         e->lslot = calloc((size_t)c.max_loras, sizeof *e->lslot);
         e->lstamp = calloc((size_t)c.max_loras, sizeof *e->lstamp);
     }
-    if (!e->b_lora || (c.max_loras > 0 && (!e->lslot || !e->lstamp)) || !e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen ||
+    if (!e->b_lora || (c.max_loras > 0 && (!e->lslot || !e->lstamp)) || !e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen || !e->b_ropelen ||
         !e->b_lrows || !e->b_bt || !e->logits || !e->raw || !e->row_seq || !e->row_pos) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
@@ -203,6 +204,7 @@ void eng_free(eng_engine *e) {
     free(e->b_slots);
     free(e->b_qstart);
     free(e->b_seqlen);
+    free(e->b_ropelen);
     free(e->b_lrows);
     free(e->b_bt);
     free(e->logits);

@@ -75,6 +75,7 @@ struct eng_engine {
     uint64_t seed_state;
     /* step scratch (reserved at creation) */
     int32_t *b_tokens, *b_pos, *b_slots, *b_qstart, *b_seqlen, *b_bt, *b_lrows;
+    int32_t *b_ropelen;       /* [max_num_seqs] max(prompt, seq_len): picks longrope's factors (rn_batch) */
     eng_seq **b_seqs;         /* [max_num_seqs] scheduled this step */
     int n_sched;
     float *logits;            /* [(max_num_seqs + ENG_PLP_ROWS) * vocab] */

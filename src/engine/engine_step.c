@@ -303,6 +303,7 @@ static int run_batch(eng_engine *e) {
         memcpy(e->b_bt + (size_t)i * mb, s->blocks, sizeof(int32_t) * (size_t)s->n_blocks);
         e->b_lora[i] = s->lora ? s->lslot : -1;
         e->b_seqlen[i] = s->n_computed + s->sched_tokens;
+        e->b_ropelen[i] = s->n_prompt > e->b_seqlen[i] ? s->n_prompt : e->b_seqlen[i];
         e->b_qstart[i + 1] = nt;
         /* prompt_logprobs: the row at position p scores prompt token p + 1 */
         if (s->sp.prompt_logprobs >= 0)
@@ -323,7 +324,7 @@ static int run_batch(eng_engine *e) {
     rn_batch b = {.n_tokens = nt, .tokens = e->b_tokens, .positions = e->b_pos, .slots = e->b_slots,
                   .n_seqs = e->n_sched, .q_start = e->b_qstart, .seq_len = e->b_seqlen, .block_table = e->b_bt,
                   .max_blocks = mb, .n_logits = nl, .logit_rows = e->b_lrows,
-                  .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL};
+                  .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL, .seq_rope_len = e->b_ropelen};
     return rn_forward(e->runner, &b, e->logits);
 }
 

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 #define CFG_DIM_MAX ((1 << 24) - 1)
 #define CFG_POS_MAX ((1 << 30) - 1)
 
-enum { CFG_LLAMA, CFG_MISTRAL, CFG_QWEN2, CFG_QWEN3 };
+enum { CFG_LLAMA, CFG_MISTRAL, CFG_QWEN2, CFG_QWEN3, CFG_GEMMA2, CFG_GEMMA3, CFG_GEMMA3_MM, CFG_PHI3 };
 
 static const struct {
     const char *arch, *model_type;
@@ -35,9 +36,15 @@ static const struct {
     {"MistralForCausalLM", "mistral", CFG_MISTRAL},
     {"Qwen2ForCausalLM", "qwen2", CFG_QWEN2},
     {"Qwen3ForCausalLM", "qwen3", CFG_QWEN3},
+    {"Gemma2ForCausalLM", "gemma2", CFG_GEMMA2},
+    {"Gemma3ForCausalLM", "gemma3_text", CFG_GEMMA3},
+    {"Gemma3ForConditionalGeneration", "gemma3", CFG_GEMMA3_MM},
+    {"Phi3ForCausalLM", "phi3", CFG_PHI3},
 };
 #define CFG_N_ARCHS (int)(sizeof cfg_archs / sizeof cfg_archs[0])
-#define CFG_ARCH_LIST "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"
+#define CFG_ARCH_LIST                                                                                     \
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, "      \
+    "Gemma3ForCausalLM, Gemma3ForConditionalGeneration (text only), Phi3ForCausalLM"
 
 static void cfg_copy(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -214,7 +221,7 @@ static int cfg_read_arch(const cJSON *root, const char *what, model_config *c, i
         if (i == CFG_N_ARCHS)
             return vc_errf(VC_EUNSUP,
                            "%s: no architectures, and model_type '%.100s' is not supported (supported: llama, "
-                           "mistral, qwen2, qwen3)",
+                           "mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3)",
                            what, jm->valuestring);
     }
     cfg_copy(c->arch, sizeof c->arch, cfg_archs[i].arch);
@@ -257,13 +264,130 @@ static int cfg_read_dims(const cJSON *r, const char *what, model_config *c) {
     return VC_OK;
 }
 
-static int cfg_read_rope(const cJSON *r, const char *what, model_config *c) {
+/* A list of exactly n numbers, each finite and > 0 (longrope's factors), into out. */
+static int cfg_factors(const cJSON *o, const char *parent, const char *key, const char *what, int n, float *out) {
+    const cJSON *j = cfg_get(o, key);
+    if (!j) return vc_errf(VC_EFORMAT, "%s: missing %s.%s", what, parent, key);
+    if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != n)
+        return vc_errf(VC_EFORMAT, "%s: %s.%s must be a list of %d numbers (rotary dimension / 2)", what, parent, key, n);
+    int i = 0;
+    for (const cJSON *e = j->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble < 1e30))
+            return vc_errf(VC_EFORMAT, "%s: %s.%s[%d] must be a positive number", what, parent, key, i);
+        out[i] = (float)e->valuedouble;
+    }
+    return VC_OK;
+}
+
+/* longrope ("su" in older Phi-3 configs): transformers' _compute_longrope_parameters. The original
+ * context comes from the rope dict, else the top level (Phi-3's published configs), else
+ * max_position_embeddings; factor, when absent, is max_position_embeddings / that. */
+static int cfg_read_longrope(const cJSON *r, const cJSON *rd, const char *lbl, const char *what, model_config *c) {
+    int rc, rot = (int)(c->head_dim * c->partial_rotary_factor);
+    int n = rot / 2, orig = c->max_position_embeddings;
+    if (n < 1 || n > CFG_MAX_ROPE_FACTORS)
+        return vc_errf(VC_EUNSUP, "%s: %s: rotary dimension %d is out of range", what, lbl, rot);
+    if ((rc = cfg_int(r, NULL, "original_max_position_embeddings", what, 0, orig, 1, CFG_POS_MAX, &orig)) ||
+        (rc = cfg_int(rd, lbl, "original_max_position_embeddings", what, 0, orig, 1, CFG_POS_MAX, &orig)))
+        return rc;
+    double factor, af;
+    if ((rc = cfg_num(rd, lbl, "factor", what, 0, (double)c->max_position_embeddings / orig, 0, 1, 1e9, &factor)))
+        return rc;
+    double def = factor <= 1.0 ? 1.0 : sqrt(1.0 + log(factor) / log((double)orig));
+    if ((rc = cfg_num(rd, lbl, "attention_factor", what, 0, def, 0, 1, 1e9, &af)) ||
+        (rc = cfg_factors(rd, lbl, "short_factor", what, n, c->rope_short_factor)) ||
+        (rc = cfg_factors(rd, lbl, "long_factor", what, n, c->rope_long_factor)))
+        return rc;
+    c->rope_type = CFG_ROPE_LONGROPE;
+    c->rope_original_max_pos = orig;
+    c->rope_n_factors = n;
+    c->rope_attn_factor = af;
+    return VC_OK;
+}
+
+static int cfg_read_llama3(const cJSON *rd, const char *lbl, const char *what, model_config *c) {
     int rc;
-    if ((rc = cfg_num(r, NULL, "rope_theta", what, 0, 10000.0, 0, 1, 1e300, &c->rope_theta)) ||
+    c->rope_type = CFG_ROPE_LLAMA3;
+    if ((rc = cfg_num(rd, lbl, "factor", what, 1, 0, 0, 1, 1e9, &c->rope_factor)) ||
+        (rc = cfg_num(rd, lbl, "low_freq_factor", what, 1, 0, 0, 1, 1e9, &c->rope_low_freq_factor)) ||
+        (rc = cfg_num(rd, lbl, "high_freq_factor", what, 1, 0, 0, 1, 1e9, &c->rope_high_freq_factor)) ||
+        (rc = cfg_int(rd, lbl, "original_max_position_embeddings", what, 1, 0, 1, CFG_POS_MAX,
+                      &c->rope_original_max_pos)))
+        return rc;
+    if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
+        return vc_errf(VC_EFORMAT, "%s: %s.high_freq_factor (%g) must be greater than low_freq_factor (%g)", what,
+                       lbl, c->rope_high_freq_factor, c->rope_low_freq_factor);
+    return VC_OK;
+}
+
+/* One rope dict (rope_parameters, rope_scaling, or rope_parameters.full_attention). */
+static int cfg_rope_dict(const cJSON *r, const cJSON *rd, const char *lbl, const char *what, model_config *c) {
+    int rc;
+    if ((rc = cfg_num(rd, lbl, "rope_theta", what, 0, c->rope_theta, 0, 1, 1e300, &c->rope_theta)) ||
+        (rc = cfg_num(rd, lbl, "partial_rotary_factor", what, 0, c->partial_rotary_factor, 0, 1, 1.0,
+                      &c->partial_rotary_factor)))
+        return rc;
+    const char *tkey = cfg_get(rd, "rope_type") ? "rope_type" : "type";
+    const cJSON *jt = cfg_get(rd, tkey);
+    if (jt && !cJSON_IsString(jt))
+        return vc_errf(VC_EFORMAT, "%s: %s.%s must be a string (got %s)", what, lbl, tkey, cfg_kind(jt));
+    const char *type = jt ? jt->valuestring : "default";
+    if (!jt && cfg_get(rd, "factor"))
+        return vc_errf(VC_EFORMAT, "%s: %s has a factor but no rope_type", what, lbl);
+    if (strcmp(type, "default") == 0) {
+        c->rope_type = CFG_ROPE_DEFAULT;
+    } else if (strcmp(type, "linear") == 0) {
+        c->rope_type = CFG_ROPE_LINEAR;
+        return cfg_num(rd, lbl, "factor", what, 1, 0, 0, 1, 1e9, &c->rope_factor);
+    } else if (strcmp(type, "llama3") == 0) {
+        return cfg_read_llama3(rd, lbl, what, c);
+    } else if (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
+        return cfg_read_longrope(r, rd, lbl, what, c);
+    } else {
+        return vc_errf(VC_EUNSUP,
+                       "%s: %s type '%.60s' is not supported (supported: default, linear, llama3, longrope)", what,
+                       lbl, type);
+    }
+    return VC_OK;
+}
+
+/* Gemma 3: the sliding layers' base (rope_local_base_freq), and transformers 5's rope_parameters per
+ * layer type ({"full_attention": {...}, "sliding_attention": {...}}): *rd becomes the global one. */
+static int cfg_read_local_rope(const cJSON *r, const char *what, int gemma3, const cJSON **rd, const char **lbl,
+                               model_config *c) {
+    int rc;
+    c->rope_local_theta = 0;
+    if (gemma3 && (rc = cfg_num(r, NULL, "rope_local_base_freq", what, 0, 10000.0, 0, 1, 1e300, &c->rope_local_theta)))
+        return rc;
+    const cJSON *rp = cfg_get(r, "rope_parameters");
+    const cJSON *fa = cfg_get(rp, "full_attention"), *sa = cfg_get(rp, "sliding_attention");
+    if (!fa && !sa) return VC_OK;
+    if ((fa && !cJSON_IsObject(fa)) || (sa && !cJSON_IsObject(sa)))
+        return vc_errf(VC_EFORMAT, "%s: rope_parameters.%s must be an object", what,
+                       fa && !cJSON_IsObject(fa) ? "full_attention" : "sliding_attention");
+    *rd = fa;
+    *lbl = "rope_parameters.full_attention";
+    if (sa) {
+        const cJSON *jt = cfg_get(sa, "rope_type");
+        if (jt && (!cJSON_IsString(jt) || strcmp(jt->valuestring, "default") != 0))
+            return vc_errf(VC_EUNSUP, "%s: rope_parameters.sliding_attention.rope_type must be \"default\"", what);
+        double def = c->rope_local_theta > 0 ? c->rope_local_theta : c->rope_theta;
+        if ((rc = cfg_num(sa, "rope_parameters.sliding_attention", "rope_theta", what, 0, def, 0, 1, 1e300,
+                          &c->rope_local_theta)))
+            return rc;
+    }
+    return VC_OK;
+}
+
+static int cfg_read_rope(const cJSON *r, const char *what, int kind, model_config *c) {
+    int rc;
+    if ((rc = cfg_num(r, NULL, "rope_theta", what, 0, kind == CFG_GEMMA3 ? 1e6 : 10000.0, 0, 1, 1e300,
+                      &c->rope_theta)) ||
         (rc = cfg_num(r, NULL, "partial_rotary_factor", what, 0, 1.0, 0, 1, 1.0, &c->partial_rotary_factor)))
         return rc;
     c->rope_type = CFG_ROPE_DEFAULT;
     c->rope_factor = 1.0;
+    c->rope_attn_factor = 1.0;
     const cJSON *rp = cfg_get(r, "rope_parameters"), *rs = cfg_get(r, "rope_scaling");
     if (rp && !cJSON_IsObject(rp))
         return vc_errf(VC_EFORMAT, "%s: rope_parameters must be an object or null (got %s)", what, cfg_kind(rp));
@@ -271,39 +395,11 @@ static int cfg_read_rope(const cJSON *r, const char *what, model_config *c) {
         return vc_errf(VC_EFORMAT, "%s: rope_scaling must be an object or null (got %s)", what, cfg_kind(rs));
     const cJSON *rd = rp ? rp : rs;
     const char *lbl = rp ? "rope_parameters" : "rope_scaling";
-    if (rd) {
-        if ((rc = cfg_num(rd, lbl, "rope_theta", what, 0, c->rope_theta, 0, 1, 1e300, &c->rope_theta)) ||
-            (rc = cfg_num(rd, lbl, "partial_rotary_factor", what, 0, c->partial_rotary_factor, 0, 1, 1.0,
-                          &c->partial_rotary_factor)))
-            return rc;
-        const char *tkey = cfg_get(rd, "rope_type") ? "rope_type" : "type";
-        const cJSON *jt = cfg_get(rd, tkey);
-        if (jt && !cJSON_IsString(jt))
-            return vc_errf(VC_EFORMAT, "%s: %s.%s must be a string (got %s)", what, lbl, tkey, cfg_kind(jt));
-        const char *type = jt ? jt->valuestring : "default";
-        if (!jt && cfg_get(rd, "factor"))
-            return vc_errf(VC_EFORMAT, "%s: %s has a factor but no rope_type", what, lbl);
-        if (strcmp(type, "default") == 0) {
-            c->rope_type = CFG_ROPE_DEFAULT;
-        } else if (strcmp(type, "linear") == 0) {
-            c->rope_type = CFG_ROPE_LINEAR;
-            if ((rc = cfg_num(rd, lbl, "factor", what, 1, 0, 0, 1, 1e9, &c->rope_factor))) return rc;
-        } else if (strcmp(type, "llama3") == 0) {
-            c->rope_type = CFG_ROPE_LLAMA3;
-            if ((rc = cfg_num(rd, lbl, "factor", what, 1, 0, 0, 1, 1e9, &c->rope_factor)) ||
-                (rc = cfg_num(rd, lbl, "low_freq_factor", what, 1, 0, 0, 1, 1e9, &c->rope_low_freq_factor)) ||
-                (rc = cfg_num(rd, lbl, "high_freq_factor", what, 1, 0, 0, 1, 1e9, &c->rope_high_freq_factor)) ||
-                (rc = cfg_int(rd, lbl, "original_max_position_embeddings", what, 1, 0, 1, CFG_POS_MAX,
-                              &c->rope_original_max_pos)))
-                return rc;
-            if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
-                return vc_errf(VC_EFORMAT, "%s: %s.high_freq_factor (%g) must be greater than low_freq_factor (%g)",
-                               what, lbl, c->rope_high_freq_factor, c->rope_low_freq_factor);
-        } else {
-            return vc_errf(VC_EUNSUP, "%s: %s type '%.60s' is not supported (supported: default, linear, llama3)",
-                           what, lbl, type);
-        }
-    }
+    if ((rc = cfg_read_local_rope(r, what, kind == CFG_GEMMA3, &rd, &lbl, c))) return rc;
+    if (rd && (rc = cfg_rope_dict(r, rd, lbl, what, c))) return rc;
+    if (c->rope_local_theta > 0 && c->rope_local_theta == c->rope_theta && c->rope_type == CFG_ROPE_DEFAULT &&
+        kind != CFG_GEMMA3)
+        c->rope_local_theta = 0; /* one table serves both layer types */
     int rot = (int)(c->head_dim * c->partial_rotary_factor);
     if (rot < 2 || rot % 2)
         return vc_errf(VC_EFORMAT,
@@ -313,20 +409,132 @@ static int cfg_read_rope(const cJSON *r, const char *what, model_config *c) {
     return VC_OK;
 }
 
+static int is_gemma(int kind) { return kind == CFG_GEMMA2 || kind == CFG_GEMMA3; }
+
 static int cfg_read_flags(const cJSON *r, const char *what, int kind, model_config *c) {
     int rc, attn_bias = 0, mlp_bias = 0, use_sw = 0;
-    if ((rc = cfg_bool(r, "tie_word_embeddings", what, 0, &c->tie_word_embeddings))) return rc;
-    if (kind != CFG_QWEN2 && (rc = cfg_bool(r, "attention_bias", what, 0, &attn_bias))) return rc;
+    if ((rc = cfg_bool(r, "tie_word_embeddings", what, is_gemma(kind), &c->tie_word_embeddings))) return rc;
+    if (kind != CFG_QWEN2 && kind != CFG_PHI3 && (rc = cfg_bool(r, "attention_bias", what, 0, &attn_bias))) return rc;
     if (kind == CFG_LLAMA && (rc = cfg_bool(r, "mlp_bias", what, 0, &mlp_bias))) return rc;
     if ((kind == CFG_QWEN2 || kind == CFG_QWEN3) && (rc = cfg_bool(r, "use_sliding_window", what, 0, &use_sw)))
         return rc;
     c->qkv_bias = kind == CFG_QWEN2 ? 1 : attn_bias;
-    c->o_bias = (kind == CFG_LLAMA || kind == CFG_QWEN3) ? attn_bias : 0;
+    c->o_bias = (kind == CFG_LLAMA || kind == CFG_QWEN3 || is_gemma(kind)) ? attn_bias : 0;
     c->mlp_bias = kind == CFG_LLAMA ? mlp_bias : 0;
-    c->qk_norm = kind == CFG_QWEN3;
+    c->qk_norm = kind == CFG_QWEN3 || kind == CFG_GEMMA3;
+    c->fused_qkv = kind == CFG_PHI3;
     c->sliding_window = 0;
-    if (kind == CFG_MISTRAL || use_sw)
+    if (kind == CFG_MISTRAL || kind == CFG_PHI3 || use_sw)
         return cfg_int(r, NULL, "sliding_window", what, 0, 0, 0, CFG_POS_MAX, &c->sliding_window);
+    return VC_OK;
+}
+
+/* A soft-capping value: absent takes the family's default, null (or 0) turns it off. */
+static int cfg_softcap(const cJSON *r, const char *key, const char *what, double def, float *out) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(r, key);
+    double v = def;
+    if (cJSON_IsNull(j)) v = 0;
+    else if (j) {
+        int rc = cfg_num(r, NULL, key, what, 0, def, 0, 0, 1e9, &v);
+        if (rc) return rc;
+    }
+    *out = (float)v;
+    return VC_OK;
+}
+
+/* Which layers are sliding_attention ones: layer_types (transformers 5) when given, else what the
+ * published configs imply (Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th;
+ * Mistral, Qwen2 with use_sliding_window, Phi-3: every layer). */
+static int cfg_read_layer_types(const cJSON *r, const char *what, int kind, model_config *c) {
+    memset(c->sliding_layers, 0, sizeof c->sliding_layers);
+    const cJSON *lt = is_gemma(kind) ? cfg_get(r, "layer_types") : NULL;
+    int pattern = 0, rc;
+    if (lt) {
+        if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
+            return vc_errf(VC_EFORMAT, "%s: layer_types must be a list of num_hidden_layers (%d) strings", what,
+                           c->n_layers);
+        int l = 0;
+        for (const cJSON *e = lt->child; e; e = e->next, l++) {
+            int sw = cJSON_IsString(e) && strcmp(e->valuestring, "sliding_attention") == 0;
+            if (!sw && !(cJSON_IsString(e) && strcmp(e->valuestring, "full_attention") == 0))
+                return vc_errf(VC_EUNSUP, "%s: layer_types[%d] must be \"sliding_attention\" or \"full_attention\"",
+                               what, l);
+            if (sw) c->sliding_layers[l / 64] |= 1ull << (l % 64);
+        }
+        return VC_OK;
+    }
+    if (kind == CFG_GEMMA3) {
+        const char *key = cfg_get(r, "sliding_window_pattern") ? "sliding_window_pattern" : "_sliding_window_pattern";
+        if ((rc = cfg_int(r, NULL, key, what, 0, 6, 1, CFG_MAX_LAYERS, &pattern))) return rc;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        int sw = kind == CFG_GEMMA2 ? l % 2 == 0 : kind == CFG_GEMMA3 ? (l + 1) % pattern != 0 : 1;
+        if (sw) c->sliding_layers[l / 64] |= 1ull << (l % 64);
+    }
+    return VC_OK;
+}
+
+/* Gemma 2/3: (1 + w) norms, four norms per layer, GeGLU, the embedding normalizer,
+ * query_pre_attn_scalar, soft-capping, sliding windows. Defaults are transformers' config classes'. */
+static int cfg_read_gemma(const cJSON *r, const char *what, int kind, model_config *c) {
+    int rc, g2 = kind == CFG_GEMMA2, bidi = 0;
+    c->norm_offset = 1.0f;
+    c->post_norms = 1;
+    c->embed_scale = 1;
+    const cJSON *ja = cfg_get(r, "hidden_activation");
+    if (ja && !cJSON_IsString(ja))
+        return vc_errf(VC_EFORMAT, "%s: hidden_activation must be a string (got %s)", what, cfg_kind(ja));
+    const char *act = ja ? ja->valuestring : "gelu_pytorch_tanh";
+    if (strcmp(act, "gelu_pytorch_tanh") != 0 && strcmp(act, "gelu_new") != 0)
+        return vc_errf(VC_EUNSUP, "%s: hidden_activation '%.40s' is not supported (supported: gelu_pytorch_tanh)", what,
+                       act);
+    c->act = CFG_ACT_GELU_TANH;
+    const cJSON *jw = cJSON_GetObjectItemCaseSensitive(r, "sliding_window");
+    if ((rc = cfg_num(r, NULL, "query_pre_attn_scalar", what, 0, 256, 0, 1, 1e9, &c->query_pre_attn_scalar)) ||
+        (rc = cfg_softcap(r, "attn_logit_softcapping", what, g2 ? 50.0 : 0.0, &c->attn_softcap)) ||
+        (rc = cfg_softcap(r, "final_logit_softcapping", what, g2 ? 30.0 : 0.0, &c->final_softcap)) ||
+        (rc = cfg_int(r, NULL, "sliding_window", what, 0, cJSON_IsNull(jw) ? 0 : 4096, 0, CFG_POS_MAX,
+                      &c->sliding_window)) ||
+        (rc = cfg_bool(r, "use_bidirectional_attention", what, 0, &bidi)))
+        return rc;
+    if (bidi)
+        return vc_errf(VC_EUNSUP, "%s: use_bidirectional_attention (an encoder) is not supported", what);
+    return VC_OK;
+}
+
+/* Phi-3: silu, fused projections, and the hidden_act check the Gemma path does for its own. */
+static int cfg_read_family(const cJSON *r, const char *what, int kind, model_config *c) {
+    int rc;
+    c->act = CFG_ACT_SILU;
+    if (is_gemma(kind) && (rc = cfg_read_gemma(r, what, kind, c))) return rc;
+    if (kind == CFG_PHI3) {
+        const cJSON *ja = cfg_get(r, "hidden_act");
+        if (ja && (!cJSON_IsString(ja) || strcmp(ja->valuestring, "silu") != 0))
+            return vc_errf(VC_EUNSUP, "%s: hidden_act must be \"silu\" for Phi3ForCausalLM", what);
+    }
+    return cfg_read_layer_types(r, what, kind, c);
+}
+
+/* Gemma3ForConditionalGeneration: the language model's settings are text_config, where the published
+ * checkpoints leave most fields to Gemma3TextConfig's defaults; those are filled in here. */
+static int cfg_text_config(const cJSON *root, const char *what, cJSON **out) {
+    const cJSON *tc = cfg_get(root, "text_config");
+    if (!tc) return vc_errf(VC_EFORMAT, "%s: missing text_config (Gemma3ForConditionalGeneration)", what);
+    if (!cJSON_IsObject(tc)) return vc_errf(VC_EFORMAT, "%s: text_config must be an object (got %s)", what, cfg_kind(tc));
+    static const struct {
+        const char *key;
+        double v;
+    } defs[] = {{"vocab_size", 262208}, {"hidden_size", 2304}, {"intermediate_size", 9216},
+                {"num_hidden_layers", 26}, {"num_attention_heads", 8}, {"num_key_value_heads", 4},
+                {"head_dim", 256}, {"max_position_embeddings", 131072}};
+    cJSON *t = cJSON_Duplicate(tc, 1);
+    if (!t) return vc_errf(VC_ENOMEM, "%s: out of memory", what);
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+        if (!cfg_get(t, defs[i].key) && !cJSON_AddNumberToObject(t, defs[i].key, defs[i].v)) {
+            cJSON_Delete(t);
+            return vc_errf(VC_ENOMEM, "%s: out of memory", what);
+        }
+    *out = t;
     return VC_OK;
 }
 
@@ -371,13 +579,26 @@ int cfg_parse(const char *json, size_t len, const char *what, model_config *out)
     cJSON *root = NULL;
     int kind = 0, rc = cfg_json(json, len, what, &root);
     if (rc) return rc;
-    if ((rc = cfg_read_arch(root, what, &c, &kind)) || (rc = cfg_read_dims(root, what, &c)) ||
-        (rc = cfg_read_rope(root, what, &c)) || (rc = cfg_read_flags(root, what, kind, &c)) ||
+    cJSON *text = NULL;
+    const cJSON *r = root;
+    char twhat[1100];
+    if ((rc = cfg_read_arch(root, what, &c, &kind))) goto done;
+    if (kind == CFG_GEMMA3_MM) { /* the text model, under text_config */
+        if ((rc = cfg_text_config(root, what, &text))) goto done;
+        snprintf(twhat, sizeof twhat, "%s: text_config", what);
+        r = text;
+        kind = CFG_GEMMA3;
+        c.multimodal = 1;
+    }
+    const char *rw = r == root ? what : twhat;
+    if ((rc = cfg_read_dims(r, rw, &c)) || (rc = cfg_read_rope(r, rw, kind, &c)) ||
+        (rc = cfg_read_flags(r, rw, kind, &c)) || (rc = cfg_read_family(r, rw, kind, &c)) ||
         (rc = cfg_read_dtype(root, what, &c)) || (rc = cfg_read_bos(root, what, &c.bos_token_id)) ||
         (rc = cfg_read_eos(root, what, c.eos_token_ids, &c.n_eos)))
         goto done;
     *out = c;
 done:
+    cJSON_Delete(text);
     cJSON_Delete(root);
     return rc;
 }

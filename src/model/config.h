@@ -15,12 +15,20 @@
 #include "backend/backend.h"
 
 #define CFG_MAX_EOS 16
+#define CFG_MAX_LAYERS 4096
+#define CFG_MAX_ROPE_FACTORS 512 /* rot_dim / 2 <= 512 (the runner's limit) */
 
 typedef enum {
     CFG_ROPE_DEFAULT,   /* plain inv_freq = theta^(-2i/rot_dim) */
     CFG_ROPE_LINEAR,    /* positions divided by factor */
     CFG_ROPE_LLAMA3,    /* Llama 3.1 frequency-dependent scaling */
+    CFG_ROPE_LONGROPE,  /* Phi-3 longrope ("su"): per-frequency short and long factors, cos/sin scaled */
 } cfg_rope_type;
+
+typedef enum {
+    CFG_ACT_SILU,       /* SwiGLU: silu(gate) * up */
+    CFG_ACT_GELU_TANH,  /* GeGLU: gelu_pytorch_tanh(gate) * up (Gemma 2/3) */
+} cfg_act;
 
 typedef struct {
     char arch[64];              /* architectures[0], e.g. "LlamaForCausalLM" */
@@ -41,8 +49,16 @@ typedef struct {
     cfg_rope_type rope_type;
     double rope_factor;         /* linear / llama3 */
     double rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
-    int rope_original_max_pos;  /* llama3: original_max_position_embeddings */
+    int rope_original_max_pos;  /* llama3, longrope: original_max_position_embeddings */
     double partial_rotary_factor; /* 1.0 unless given */
+    /* longrope: one factor per rotary frequency (rot_dim / 2 of each); the long ones apply to a
+     * sequence longer than rope_original_max_pos. rope_attn_factor multiplies cos and sin. */
+    int rope_n_factors;
+    float rope_short_factor[CFG_MAX_ROPE_FACTORS], rope_long_factor[CFG_MAX_ROPE_FACTORS];
+    double rope_attn_factor;    /* 1 unless longrope */
+    /* Gemma 3: sliding layers use plain RoPE with this base (rope_local_base_freq, or
+     * rope_parameters.sliding_attention.rope_theta); 0: every layer uses the rope above */
+    double rope_local_theta;
 
     /* architecture flags */
     int qkv_bias;               /* q/k/v projections have biases (Qwen2, attention_bias) */
@@ -51,6 +67,19 @@ typedef struct {
     int qk_norm;                /* per-head RMSNorm of q and k before RoPE (Qwen3) */
     int tie_word_embeddings;
     int sliding_window;         /* 0 = none (only when the architecture uses it) */
+    uint64_t sliding_layers[CFG_MAX_LAYERS / 64]; /* bit l: layer l is a sliding_attention layer */
+
+    /* Gemma 2/3 and Phi-3 */
+    float norm_offset;          /* 1: every RMSNorm multiplies by (1 + w) (Gemma); else 0 */
+    int post_norms;             /* post-attention and post-feedforward norms (Gemma 2/3) */
+    cfg_act act;                /* the MLP's gate activation */
+    int embed_scale;            /* embeddings multiplied by sqrt(hidden_size), rounded to the run dtype (Gemma) */
+    double query_pre_attn_scalar; /* attention scale = this^-0.5 (Gemma); 0: head_dim^-0.5 */
+    float attn_softcap;         /* attn_logit_softcapping; 0 = none */
+    float final_softcap;        /* final_logit_softcapping; 0 = none */
+    int fused_qkv;              /* one qkv_proj [q; k; v] and one gate_up_proj [gate; up] (Phi-3) */
+    int multimodal;             /* the language model of a multimodal checkpoint (Gemma3ForConditionalGeneration):
+                                   weights under language_model. prefixes; image inputs are not supported */
 
     be_dtype torch_dtype;       /* "torch_dtype" or "dtype": BE_F32, BE_F16 or BE_BF16; BE_F32 if absent */
 
@@ -64,6 +93,18 @@ typedef struct {
     float gen_temperature, gen_top_p;
     int gen_top_k;
 } model_config;
+
+/* The sliding window of layer l: c->sliding_window, or 0 where the layer attends globally. */
+static inline int cfg_layer_sliding(const model_config *c, int l) {
+    return l >= 0 && l < CFG_MAX_LAYERS && ((c->sliding_layers[l / 64] >> (l % 64)) & 1u);
+}
+static inline int cfg_layer_window(const model_config *c, int l) {
+    return c->sliding_window > 0 && cfg_layer_sliding(c, l) ? c->sliding_window : 0;
+}
+/* 1 when layer l uses the local RoPE base (Gemma 3's sliding_attention layers). */
+static inline int cfg_layer_local_rope(const model_config *c, int l) {
+    return c->rope_local_theta > 0 && cfg_layer_sliding(c, l);
+}
 
 /* Parse config.json text. `what` names the file in errors. */
 int cfg_parse(const char *json, size_t len, const char *what, model_config *out);

@@ -215,21 +215,19 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
 
 static uint64_t tbytes(const be_tensor *t) { return (uint64_t)t->rows * (uint64_t)t->cols * be_dtype_size(t->dtype); }
 
-/* RoPE inverse frequencies, as transformers computes them for each rope_type. */
-static int make_inv_freq(mdl_model *m) {
-    const model_config *c = &m->cfg;
-    int rot = (int)(c->head_dim * c->partial_rotary_factor);
-    rot &= ~1;
-    if (rot < 2 || rot > 1024) return vc_errf(VC_EUNSUP, "config.json: rotary dimension %d out of range", rot);
-    m->rot_dim = rot;
-    int half = rot / 2;
-    float f[512];
-    for (int i = 0; i < half; i++) {
+/* RoPE inverse frequencies, as transformers computes them for each rope_type. which: 0 the global
+ * table (longrope: short factors), 1 longrope's long factors, 2 plain RoPE with rope_local_theta. */
+static void inv_freq_table(const model_config *c, int rot, int which, float *f) {
+    for (int i = 0; i < rot / 2; i++) {
         /* transformers: base ** (arange(0, dim, 2).float() / dim), in f32 */
         float expo = (float)(2 * i) / (float)rot;
-        double inv = 1.0 / pow(c->rope_theta, (double)expo);
-        if (c->rope_type == CFG_ROPE_LINEAR) {
+        double inv = 1.0 / pow(which == 2 ? c->rope_local_theta : c->rope_theta, (double)expo);
+        if (which == 2) {
+            /* Gemma 3's local layers: default RoPE */
+        } else if (c->rope_type == CFG_ROPE_LINEAR) {
             inv /= c->rope_factor;
+        } else if (c->rope_type == CFG_ROPE_LONGROPE) {
+            inv /= (double)(which == 1 ? c->rope_long_factor[i] : c->rope_short_factor[i]);
         } else if (c->rope_type == CFG_ROPE_LLAMA3) {
             double old = c->rope_original_max_pos, lf = c->rope_low_freq_factor, hf = c->rope_high_freq_factor;
             double low_wl = old / lf, high_wl = old / hf;
@@ -243,6 +241,12 @@ static int make_inv_freq(mdl_model *m) {
         }
         f[i] = (float)inv;
     }
+}
+
+static int upload_inv_freq(mdl_model *m, int which, be_tensor *out) {
+    int half = m->rot_dim / 2;
+    float f[512];
+    inv_freq_table(&m->cfg, m->rot_dim, which, f);
     be_buffer *buf;
     int rc = m->be->buffer_alloc(m->be->ctx, sizeof(float) * (size_t)half, &buf);
     if (rc) return rc;
@@ -251,59 +255,141 @@ static int make_inv_freq(mdl_model *m) {
         return rc;
     }
     rc = m->be->buffer_write(m->be->ctx, buf, 0, f, sizeof(float) * (size_t)half);
-    m->inv_freq = be_view(buf, 0, BE_F32, 1, half);
+    *out = be_view(buf, 0, BE_F32, 1, half);
     return rc;
 }
 
-static int place_all(mdl_model *m, wsrc *ws) {
+static int make_inv_freq(mdl_model *m) {
     const model_config *c = &m->cfg;
-    int64_t D = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
+    int rot = (int)(c->head_dim * c->partial_rotary_factor);
+    rot &= ~1;
+    if (rot < 2 || rot > 1024) return vc_errf(VC_EUNSUP, "config.json: rotary dimension %d out of range", rot);
+    if (c->rope_type == CFG_ROPE_LONGROPE && c->rope_n_factors != rot / 2)
+        return vc_errf(VC_EFORMAT, "config.json: longrope has %d factors for a rotary dimension of %d", c->rope_n_factors, rot);
+    m->rot_dim = rot;
+    m->rope_mscale = (float)c->rope_attn_factor;
+    if (!(m->rope_mscale > 0)) m->rope_mscale = 1.0f;
+    /* HF: sqrt(hidden_size) as a tensor of the model's dtype (vLLM: the normalizer buffer, cast with the model) */
+    float es = sqrtf((float)c->hidden_size);
+    m->embed_scale = !c->embed_scale ? 1.0f : m->wdtype == BE_F16 ? vc_f16_to_f32(vc_f32_to_f16(es))
+                                          : m->wdtype == BE_BF16 ? vc_bf16_to_f32(vc_f32_to_bf16(es)) : es;
+    int rc = upload_inv_freq(m, 0, &m->inv_freq);
+    if (!rc && c->rope_type == CFG_ROPE_LONGROPE) rc = upload_inv_freq(m, 1, &m->inv_freq_long);
+    if (!rc && c->rope_local_theta > 0) rc = upload_inv_freq(m, 2, &m->inv_freq_local);
+    return rc;
+}
+
+/* q/k/v and gate/up: separate tensors, or row ranges of Phi-3's fused qkv_proj / gate_up_proj (used
+ * where they lie, no copy). */
+static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *L) {
+    const model_config *c = &m->cfg;
+    int64_t D = c->hidden_size, F = c->intermediate_size;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    char nm[200];
+    int rc;
+    if (c->fused_qkv) {
+        be_tensor qkv, gu;
+        snprintf(nm, sizeof nm, "%slayers.%d.self_attn.qkv_proj.weight", pfx, l);
+        if ((rc = place(m, ws, nm, T_MAT, qd + 2 * kvd, D, 0, &qkv))) return rc;
+        snprintf(nm, sizeof nm, "%slayers.%d.mlp.gate_up_proj.weight", pfx, l);
+        if ((rc = place(m, ws, nm, T_MAT, 2 * F, D, 0, &gu))) return rc;
+        L->wq = be_rows(&qkv, 0, qd), L->wk = be_rows(&qkv, qd, kvd), L->wv = be_rows(&qkv, qd + kvd, kvd);
+        L->w_gate = be_rows(&gu, 0, F), L->w_up = be_rows(&gu, F, F);
+        return VC_OK;
+    }
+    static const char *names[5] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj",
+                                   "mlp.up_proj"};
+    be_tensor *dst[5] = {&L->wq, &L->wk, &L->wv, &L->w_gate, &L->w_up};
+    int64_t rows[5] = {qd, kvd, kvd, F, F};
+    for (int i = 0; i < 5; i++) {
+        snprintf(nm, sizeof nm, "%slayers.%d.%s.weight", pfx, l, names[i]);
+        if ((rc = place(m, ws, nm, T_MAT, rows[i], D, 0, dst[i]))) return rc;
+    }
+    return VC_OK;
+}
+
+/* The prefix of the language model's tensors: "model." for a causal LM; a multimodal Gemma 3
+ * checkpoint keeps them under "language_model.model." (transformers 4) or "model.language_model."
+ * (transformers 5). */
+static const char *weight_prefix(const mdl_model *m, const wsrc *ws) {
+    static const char *mm[2] = {"model.language_model.", "language_model.model."};
+    if (!m->cfg.multimodal || !ws->st) return "model.";
+    char nm[96];
+    for (int i = 0; i < 2; i++) {
+        snprintf(nm, sizeof nm, "%sembed_tokens.weight", mm[i]);
+        if (st_find(ws->st, nm)) return mm[i];
+    }
+    return mm[0];
+}
+
+static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
+    const model_config *c = &m->cfg;
+    int64_t D = c->hidden_size, F = c->intermediate_size;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     int rc;
-    char nm[160];
+    char nm[200];
+    mdl_layer *L = &m->layers[l];
 #define PLACE(kind, rows, cols, opt, dst, ...)                             \
     do {                                                                 \
         snprintf(nm, sizeof nm, __VA_ARGS__);                            \
         if ((rc = place(m, ws, nm, kind, rows, cols, opt, dst))) return rc; \
     } while (0)
-    PLACE(T_MAT, V, D, 0, &m->embed, "model.embed_tokens.weight");
+    PLACE(T_NORM, D, 0, 0, &L->attn_norm, "%slayers.%d.input_layernorm.weight", pfx, l);
+    if ((rc = place_proj(m, ws, pfx, l, L))) return rc;
+    PLACE(T_MAT, D, qd, 0, &L->wo, "%slayers.%d.self_attn.o_proj.weight", pfx, l);
+    if (c->qkv_bias) {
+        PLACE(T_BIAS, qd, 0, 0, &L->bq, "%slayers.%d.self_attn.q_proj.bias", pfx, l);
+        PLACE(T_BIAS, kvd, 0, 0, &L->bk, "%slayers.%d.self_attn.k_proj.bias", pfx, l);
+        PLACE(T_BIAS, kvd, 0, 0, &L->bv, "%slayers.%d.self_attn.v_proj.bias", pfx, l);
+    }
+    if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "%slayers.%d.self_attn.o_proj.bias", pfx, l);
+    if (c->qk_norm) {
+        PLACE(T_NORM, c->head_dim, 0, 0, &L->q_norm, "%slayers.%d.self_attn.q_norm.weight", pfx, l);
+        PLACE(T_NORM, c->head_dim, 0, 0, &L->k_norm, "%slayers.%d.self_attn.k_norm.weight", pfx, l);
+    }
+    if (c->post_norms) { /* Gemma: post_attention_layernorm follows attention; the MLP has its own pair */
+        PLACE(T_NORM, D, 0, 0, &L->post_attn_norm, "%slayers.%d.post_attention_layernorm.weight", pfx, l);
+        PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "%slayers.%d.pre_feedforward_layernorm.weight", pfx, l);
+        PLACE(T_NORM, D, 0, 0, &L->post_mlp_norm, "%slayers.%d.post_feedforward_layernorm.weight", pfx, l);
+    } else {
+        PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "%slayers.%d.post_attention_layernorm.weight", pfx, l);
+    }
+    PLACE(T_MAT, D, F, 0, &L->w_down, "%slayers.%d.mlp.down_proj.weight", pfx, l);
+    if (c->mlp_bias) {
+        PLACE(T_BIAS, F, 0, 0, &L->b_gate, "%slayers.%d.mlp.gate_proj.bias", pfx, l);
+        PLACE(T_BIAS, F, 0, 0, &L->b_up, "%slayers.%d.mlp.up_proj.bias", pfx, l);
+        PLACE(T_BIAS, D, 0, 0, &L->b_down, "%slayers.%d.mlp.down_proj.bias", pfx, l);
+    }
+#undef PLACE
+    const be_tensor *ts[] = {&L->attn_norm, &L->wq,       &L->wk,       &L->wv,       &L->wo,
+                             &L->bq,        &L->bk,       &L->bv,       &L->bo,       &L->q_norm,
+                             &L->k_norm,    &L->mlp_norm, &L->w_gate,   &L->w_up,     &L->w_down,
+                             &L->b_gate,    &L->b_up,     &L->b_down,   &L->post_attn_norm, &L->post_mlp_norm};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) m->decode_bytes_per_token += tbytes(ts[i]);
+    return VC_OK;
+}
+
+static int place_all(mdl_model *m, wsrc *ws) {
+    const model_config *c = &m->cfg;
+    int64_t D = c->hidden_size, V = c->vocab_size;
+    int rc;
+    char nm[160];
+    const char *pfx = weight_prefix(m, ws);
+    snprintf(nm, sizeof nm, "%sembed_tokens.weight", pfx);
+    if ((rc = place(m, ws, nm, T_MAT, V, D, 0, &m->embed))) return rc;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return vc_errf(VC_ENOMEM, "out of memory");
-    for (int l = 0; l < c->n_layers; l++) {
-        mdl_layer *L = &m->layers[l];
-        PLACE(T_NORM, D, 0, 0, &L->attn_norm, "model.layers.%d.input_layernorm.weight", l);
-        PLACE(T_MAT, qd, D, 0, &L->wq, "model.layers.%d.self_attn.q_proj.weight", l);
-        PLACE(T_MAT, kvd, D, 0, &L->wk, "model.layers.%d.self_attn.k_proj.weight", l);
-        PLACE(T_MAT, kvd, D, 0, &L->wv, "model.layers.%d.self_attn.v_proj.weight", l);
-        PLACE(T_MAT, D, qd, 0, &L->wo, "model.layers.%d.self_attn.o_proj.weight", l);
-        if (c->qkv_bias) {
-            PLACE(T_BIAS, qd, 0, 0, &L->bq, "model.layers.%d.self_attn.q_proj.bias", l);
-            PLACE(T_BIAS, kvd, 0, 0, &L->bk, "model.layers.%d.self_attn.k_proj.bias", l);
-            PLACE(T_BIAS, kvd, 0, 0, &L->bv, "model.layers.%d.self_attn.v_proj.bias", l);
-        }
-        if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "model.layers.%d.self_attn.o_proj.bias", l);
-        if (c->qk_norm) {
-            PLACE(T_NORM, c->head_dim, 0, 0, &L->q_norm, "model.layers.%d.self_attn.q_norm.weight", l);
-            PLACE(T_NORM, c->head_dim, 0, 0, &L->k_norm, "model.layers.%d.self_attn.k_norm.weight", l);
-        }
-        PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "model.layers.%d.post_attention_layernorm.weight", l);
-        PLACE(T_MAT, F, D, 0, &L->w_gate, "model.layers.%d.mlp.gate_proj.weight", l);
-        PLACE(T_MAT, F, D, 0, &L->w_up, "model.layers.%d.mlp.up_proj.weight", l);
-        PLACE(T_MAT, D, F, 0, &L->w_down, "model.layers.%d.mlp.down_proj.weight", l);
-        if (c->mlp_bias) {
-            PLACE(T_BIAS, F, 0, 0, &L->b_gate, "model.layers.%d.mlp.gate_proj.bias", l);
-            PLACE(T_BIAS, F, 0, 0, &L->b_up, "model.layers.%d.mlp.up_proj.bias", l);
-            PLACE(T_BIAS, D, 0, 0, &L->b_down, "model.layers.%d.mlp.down_proj.bias", l);
-        }
-        const be_tensor *ts[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk,
-                                 &L->bv, &L->bo, &L->q_norm, &L->k_norm, &L->mlp_norm, &L->w_gate,
-                                 &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) m->decode_bytes_per_token += tbytes(ts[i]);
+    for (int l = 0; l < c->n_layers; l++)
+        if ((rc = place_layer(m, ws, pfx, l))) return rc;
+    snprintf(nm, sizeof nm, "%snorm.weight", pfx);
+    if ((rc = place(m, ws, nm, T_NORM, D, 0, 0, &m->final_norm))) return rc;
+    if (c->tie_word_embeddings) {
+        m->lm_head = m->embed;
+    } else {
+        const char *head = "lm_head.weight";
+        if (c->multimodal && ws->st && !st_find(ws->st, head)) head = "language_model.lm_head.weight";
+        if ((rc = place(m, ws, head, T_MAT, V, D, 0, &m->lm_head))) return rc;
     }
-    PLACE(T_NORM, D, 0, 0, &m->final_norm, "model.norm.weight");
-    if (c->tie_word_embeddings) m->lm_head = m->embed;
-    else PLACE(T_MAT, V, D, 0, &m->lm_head, "lm_head.weight");
-#undef PLACE
     m->decode_bytes_per_token += tbytes(&m->final_norm) + tbytes(&m->lm_head) +
                                  (uint64_t)D * be_dtype_size(m->embed.dtype);
     return make_inv_freq(m);

@@ -19,11 +19,14 @@
 
 typedef struct {
     be_tensor attn_norm;          /* f32 [1, D] */
-    be_tensor wq, wk, wv, wo;     /* wdtype [H*hd, D], [Hkv*hd, D], [Hkv*hd, D], [D, H*hd] */
+    be_tensor wq, wk, wv, wo;     /* wdtype [H*hd, D], [Hkv*hd, D], [Hkv*hd, D], [D, H*hd]; with a fused
+                                     qkv_proj (Phi-3) wq/wk/wv are row ranges of that one tensor */
     be_tensor bq, bk, bv, bo;     /* f32 [1, out] or rows == 0 */
     be_tensor q_norm, k_norm;     /* f32 [1, hd] (Qwen3) or rows == 0 */
-    be_tensor mlp_norm;           /* f32 [1, D] */
-    be_tensor w_gate, w_up;       /* wdtype [F, D] */
+    be_tensor post_attn_norm;     /* f32 [1, D] (Gemma: post_attention_layernorm) or rows == 0 */
+    be_tensor mlp_norm;           /* f32 [1, D] (Gemma: pre_feedforward_layernorm) */
+    be_tensor post_mlp_norm;      /* f32 [1, D] (Gemma: post_feedforward_layernorm) or rows == 0 */
+    be_tensor w_gate, w_up;       /* wdtype [F, D]; row ranges of gate_up_proj [2F, D] when fused (Phi-3) */
     be_tensor w_down;             /* wdtype [D, F] */
     be_tensor b_gate, b_up, b_down; /* f32 or rows == 0 (mlp_bias) */
 } mdl_layer;
@@ -38,7 +41,11 @@ typedef struct {
     be_tensor final_norm;         /* f32 [1, D] */
     be_tensor lm_head;            /* wdtype [V, D]; the embedding itself when tied */
     mdl_layer *layers;            /* [n_layers] */
-    be_tensor inv_freq;           /* f32 [1, rot_dim/2], RoPE scaling applied */
+    be_tensor inv_freq;           /* f32 [1, rot_dim/2], RoPE scaling applied (longrope: the short factors) */
+    be_tensor inv_freq_long;      /* longrope's long factors, or rows == 0 */
+    be_tensor inv_freq_local;     /* Gemma 3's sliding layers (rope_local_theta), or rows == 0 */
+    float rope_mscale;            /* cos/sin multiplier (longrope's attention factor; else 1) */
+    float embed_scale;            /* embedding multiplier: sqrt(hidden_size) rounded to wdtype (Gemma), else 1 */
     int rot_dim;                  /* rotated dims per head */
 
     be_buffer **bufs;             /* every buffer the model owns */

@@ -51,8 +51,9 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     r->bufs = calloc((size_t)(32 + 2 * L + p->max_loras), sizeof *r->bufs);
     r->kc = calloc((size_t)L, sizeof *r->kc);
     r->vc = calloc((size_t)L, sizeof *r->vc);
+    r->runs = calloc((size_t)p->max_seqs, sizeof *r->runs);
     int rc = VC_OK;
-    if (!r->bufs || !r->kc || !r->vc) {
+    if (!r->bufs || !r->kc || !r->vc || !r->runs) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
     }
@@ -96,6 +97,7 @@ void rn_free(rn_runner *r) {
     free(r->bufs);
     free(r->kc);
     free(r->vc);
+    free(r->runs);
     rn_lora_free(r);
     free(r);
 }
@@ -146,14 +148,104 @@ static int upload(rn_runner *r, const be_tensor *t, const int32_t *src, size_t n
     return r->be->buffer_write(r->be->ctx, t->buf, t->offset, src, n * sizeof(int32_t));
 }
 
-int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
-    int rc = rn_check(r, b);
-    if (rc) return rc;
-    be_backend *be = r->be;
-    void *ctx = be->ctx;
+/* The views of one forward pass. */
+typedef struct {
+    be_tensor tokens, pos, slots, x, h, q, k, v, att, g, u, qh, kh;
+    be_attn_meta meta;
+} rn_views;
+
+/* longrope: runs of consecutive rows whose sequences use the same factors (short, or long once the
+ * sequence's length passes original_max_position_embeddings). One run for every other model. */
+static void rope_runs(rn_runner *r, const rn_batch *b) {
+    const model_config *c = &r->m->cfg;
+    r->n_runs = 0;
+    for (int s = 0; s < b->n_seqs; s++) {
+        int len = b->seq_rope_len ? b->seq_rope_len[s] : b->seq_len[s];
+        int lg = r->m->inv_freq_long.rows > 0 && len > c->rope_original_max_pos;
+        int n = b->q_start[s + 1] - b->q_start[s];
+        if (r->n_runs > 0 && r->runs[r->n_runs - 1].is_long == lg) r->runs[r->n_runs - 1].n += n;
+        else r->runs[r->n_runs++] = (struct rn_rope_run){b->q_start[s], n, lg};
+    }
+}
+
+/* q/k norms, RoPE (the layer's table; longrope by runs) and the cache writes of layer l. */
+static void rn_qk_rope(rn_runner *r, const rn_views *w, int l) {
     const mdl_model *m = r->m;
     const model_config *c = &m->cfg;
-    int n = b->n_tokens;
+    be_backend *be = r->be;
+    const mdl_layer *L = &m->layers[l];
+    if (c->qk_norm) {
+        be->rmsnorm(be->ctx, &w->qh, &L->q_norm, c->rms_norm_eps, c->norm_offset, &w->qh);
+        be->rmsnorm(be->ctx, &w->kh, &L->k_norm, c->rms_norm_eps, c->norm_offset, &w->kh);
+    }
+    const be_tensor *table = cfg_layer_local_rope(c, l) ? &m->inv_freq_local : &m->inv_freq;
+    if (table == &m->inv_freq_local || r->n_runs <= 1) {
+        const be_tensor *t = r->n_runs == 1 && r->runs[0].is_long ? &m->inv_freq_long : table;
+        be_rope_kv_write(be, &w->q, &w->k, &w->v, c->head_dim, m->rot_dim, &w->pos, t, m->rope_mscale, &w->slots,
+                         &r->kc[l], &r->vc[l]);
+        return;
+    }
+    for (int i = 0; i < r->n_runs; i++) {
+        int r0 = r->runs[i].row0, n = r->runs[i].n;
+        be_tensor q = be_rows(&w->q, r0, n), k = be_rows(&w->k, r0, n), v = be_rows(&w->v, r0, n);
+        be_tensor pos = be_cols(&w->pos, r0, n), sl = be_cols(&w->slots, r0, n);
+        be_rope_kv_write(be, &q, &k, &v, c->head_dim, m->rot_dim, &pos,
+                         r->runs[i].is_long ? &m->inv_freq_long : &m->inv_freq, m->rope_mscale, &sl, &r->kc[l],
+                         &r->vc[l]);
+    }
+}
+
+#define BIAS(t) ((t).rows ? &(t) : NULL)
+
+/* Attention of layer l: h = attn_norm(x) on entry; on return the residual x has the attention's
+ * output added and h = mlp_norm(x). */
+static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
+    const mdl_model *m = r->m;
+    const model_config *c = &m->cfg;
+    be_backend *be = r->be;
+    const mdl_layer *L = &m->layers[l];
+    const be_tensor *wt[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
+    const be_tensor *o[3] = {&w->q, &w->k, &w->v};
+    be_matmul_multi(be, &w->h, 3, wt, bias, o);
+    for (int j = 0; j < 3; j++) rn_lora_apply(r, b, l, RN_LORA_Q + j, &w->h, o[j]);
+    rn_qk_rope(r, w, l);
+    float scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5)
+                                               : 1.0f / sqrtf((float)c->head_dim);
+    be_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, scale, cfg_layer_window(c, l), c->attn_softcap};
+    be->attention(be->ctx, &w->q, &r->kc[l], &r->vc[l], &w->meta, &shape, &w->att);
+    be->matmul(be->ctx, &w->att, &L->wo, BIAS(L->bo), &w->h);
+    rn_lora_apply(r, b, l, RN_LORA_O, &w->att, &w->h);
+    if (L->post_attn_norm.rows)
+        be->rmsnorm(be->ctx, &w->h, &L->post_attn_norm, c->rms_norm_eps, c->norm_offset, &w->h);
+    be_add_rmsnorm(be, &w->x, &w->h, &L->mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);
+}
+
+/* The MLP of layer l: h = mlp_norm(x) on entry; on return x has the MLP's output added and h is
+ * the next layer's attn_norm(x) (after the last layer h is free). */
+static void rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
+    const mdl_model *m = r->m;
+    const model_config *c = &m->cfg;
+    be_backend *be = r->be;
+    const mdl_layer *L = &m->layers[l];
+    const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
+    const be_tensor *o[2] = {&w->g, &w->u};
+    be_matmul_multi(be, &w->h, 2, wt, bias, o);
+    rn_lora_apply(r, b, l, RN_LORA_GATE, &w->h, &w->g);
+    rn_lora_apply(r, b, l, RN_LORA_UP, &w->h, &w->u);
+    if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
+    else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
+    be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
+    rn_lora_apply(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
+    if (L->post_mlp_norm.rows)
+        be->rmsnorm(be->ctx, &w->h, &L->post_mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);
+    if (l + 1 < c->n_layers)
+        be_add_rmsnorm(be, &w->x, &w->h, &m->layers[l + 1].attn_norm, c->rms_norm_eps, c->norm_offset, &w->h);
+    else be->add(be->ctx, &w->x, &w->h, &w->x);
+}
+#undef BIAS
+
+static int rn_upload(rn_runner *r, const rn_batch *b) {
+    int rc, n = b->n_tokens;
     if ((rc = upload(r, &r->tokens, b->tokens, (size_t)n)) || (rc = upload(r, &r->pos, b->positions, (size_t)n)) ||
         (rc = upload(r, &r->slots, b->slots, (size_t)n)) ||
         (rc = upload(r, &r->q_start, b->q_start, (size_t)b->n_seqs + 1)) ||
@@ -161,14 +253,23 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         (rc = upload(r, &r->block_table, b->block_table, (size_t)b->n_seqs * (size_t)b->max_blocks)) ||
         (rc = upload(r, &r->logit_rows, b->logit_rows, (size_t)b->n_logits)) || (rc = rn_lora_batch(r, b)))
         return rc;
+    rope_runs(r, b);
+    return VC_OK;
+}
 
-    be_tensor tokens = be_cols(&r->tokens, 0, n), pos = be_cols(&r->pos, 0, n), slots = be_cols(&r->slots, 0, n);
-    be_tensor x = be_rows(&r->x, 0, n), h = be_rows(&r->h, 0, n), q = be_rows(&r->q, 0, n);
-    be_tensor k = be_rows(&r->k, 0, n), v = be_rows(&r->v, 0, n), att = be_rows(&r->att, 0, n);
-    be_tensor g = be_rows(&r->g, 0, n), u = be_rows(&r->u, 0, n);
+static void rn_views_of(rn_runner *r, const rn_batch *b, rn_views *w) {
+    const model_config *c = &r->m->cfg;
+    int n = b->n_tokens;
+    w->tokens = be_cols(&r->tokens, 0, n), w->pos = be_cols(&r->pos, 0, n), w->slots = be_cols(&r->slots, 0, n);
+    w->x = be_rows(&r->x, 0, n), w->h = be_rows(&r->h, 0, n), w->q = be_rows(&r->q, 0, n);
+    w->k = be_rows(&r->k, 0, n), w->v = be_rows(&r->v, 0, n), w->att = be_rows(&r->att, 0, n);
+    w->g = be_rows(&r->g, 0, n), w->u = be_rows(&r->u, 0, n);
+    /* head-wise views for the q/k norms (Qwen3, Gemma 3) */
+    w->qh = be_view(w->q.buf, w->q.offset, BE_F32, (int64_t)n * c->n_heads, c->head_dim);
+    w->kh = be_view(w->k.buf, w->k.offset, BE_F32, (int64_t)n * c->n_kv_heads, c->head_dim);
     /* the block table is viewed with the batch's column count */
     be_tensor bt = be_view(r->block_table.buf, r->block_table.offset, BE_I32, b->n_seqs, b->max_blocks);
-    be_attn_meta meta = {
+    w->meta = (be_attn_meta){
         .n_seqs = b->n_seqs,
         .q_start = be_cols(&r->q_start, 0, b->n_seqs + 1),
         .seq_len = be_cols(&r->seq_len, 0, b->n_seqs),
@@ -176,59 +277,28 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         .block_size = r->p.block_size,
     };
     for (int s = 0; s < b->n_seqs; s++)
-        if (b->seq_len[s] > meta.max_seq_len) meta.max_seq_len = b->seq_len[s];
-    be_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, 1.0f / sqrtf((float)c->head_dim), c->sliding_window};
-    /* Head-wise views for the Qwen3 q/k norms. */
-    be_tensor qh = be_view(q.buf, q.offset, BE_F32, (int64_t)n * c->n_heads, c->head_dim);
-    be_tensor kh = be_view(k.buf, k.offset, BE_F32, (int64_t)n * c->n_kv_heads, c->head_dim);
-#define BIAS(t) ((t).rows ? &(t) : NULL)
+        if (b->seq_len[s] > w->meta.max_seq_len) w->meta.max_seq_len = b->seq_len[s];
+}
 
-    be->get_rows(ctx, &m->embed, &tokens, &x);
-    be->rmsnorm(ctx, &x, &m->layers[0].attn_norm, c->rms_norm_eps, 0.0f, &h);
-    for (int l = 0; l < c->n_layers; l++) {
-        const mdl_layer *L = &m->layers[l];
-        /* h = attn_norm(x) here: the first layer's above, the others' fused with the residual add */
-        {
-            const be_tensor *w[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
-            const be_tensor *o[3] = {&q, &k, &v};
-            be_matmul_multi(be, &h, 3, w, bias, o);
-            for (int j = 0; j < 3; j++) rn_lora_apply(r, b, l, RN_LORA_Q + j, &h, o[j]);
-        }
-        if (c->qk_norm) {
-            be->rmsnorm(ctx, &qh, &L->q_norm, c->rms_norm_eps, 0.0f, &qh);
-            be->rmsnorm(ctx, &kh, &L->k_norm, c->rms_norm_eps, 0.0f, &kh);
-        }
-        be_rope_kv_write(be, &q, &k, &v, c->head_dim, m->rot_dim, &pos, &m->inv_freq, &slots, &r->kc[l], &r->vc[l]);
-        be->attention(ctx, &q, &r->kc[l], &r->vc[l], &meta, &shape, &att);
-        be->matmul(ctx, &att, &L->wo, BIAS(L->bo), &h);
-        rn_lora_apply(r, b, l, RN_LORA_O, &att, &h);
-        be_add_rmsnorm(be, &x, &h, &L->mlp_norm, c->rms_norm_eps, 0.0f, &h);
-        {
-            const be_tensor *w[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
-            const be_tensor *o[2] = {&g, &u};
-            be_matmul_multi(be, &h, 2, w, bias, o);
-            rn_lora_apply(r, b, l, RN_LORA_GATE, &h, &g);
-            rn_lora_apply(r, b, l, RN_LORA_UP, &h, &u);
-        }
-        be->silu_mul(ctx, &g, &u, &g);
-        be->matmul(ctx, &g, &L->w_down, BIAS(L->b_down), &h);
-        rn_lora_apply(r, b, l, RN_LORA_DOWN, &g, &h);
-        if (l + 1 < c->n_layers) be_add_rmsnorm(be, &x, &h, &m->layers[l + 1].attn_norm, c->rms_norm_eps, 0.0f, &h);
-        else be->add(ctx, &x, &h, &x);
-    }
-#undef BIAS
+/* Final norm, LM head and (Gemma 2) soft-capping of the selected rows, then the read-back. */
+static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits) {
+    const mdl_model *m = r->m;
+    const model_config *c = &m->cfg;
+    be_backend *be = r->be;
+    void *ctx = be->ctx;
+    int rc = VC_OK;
     if (b->n_logits > 0) {
         be_tensor rows = be_cols(&r->logit_rows, 0, b->n_logits);
         be_tensor sel = be_rows(&r->sel, 0, b->n_logits), lg = be_rows(&r->logits, 0, b->n_logits);
-        be->get_rows(ctx, &x, &rows, &sel);
-        be->rmsnorm(ctx, &sel, &m->final_norm, c->rms_norm_eps, 0.0f, &sel);
+        be->get_rows(ctx, &w->x, &rows, &sel);
+        be->rmsnorm(ctx, &sel, &m->final_norm, c->rms_norm_eps, c->norm_offset, &sel);
         be->matmul(ctx, &sel, &m->lm_head, NULL, &lg);
-    }
-    /* The read first: a recording backend submits the step with the copy of the logits in it and
-     * waits once; sync() then only reports (and clears) an op's error. */
-    if (b->n_logits > 0)
+        if (c->final_softcap > 0) be->softcap(ctx, &lg, c->final_softcap, &lg);
+        /* The read first: a recording backend submits the step with the copy of the logits in it and
+         * waits once; sync() then only reports (and clears) an op's error. */
         rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
                              (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));
+    }
     if (rc) { /* sync still clears the step's state; the read's message is the one to keep */
         char msg[512];
         snprintf(msg, sizeof msg, "%s", vc_errmsg());
@@ -236,4 +306,22 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
         return vc_errf(rc, "%s", msg);
     }
     return be->sync(ctx);
+}
+
+int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
+    int rc = rn_check(r, b);
+    if (rc || (rc = rn_upload(r, b))) return rc;
+    be_backend *be = r->be;
+    const mdl_model *m = r->m;
+    const model_config *c = &m->cfg;
+    rn_views w;
+    rn_views_of(r, b, &w);
+    be->get_rows(be->ctx, &m->embed, &w.tokens, &w.x);
+    if (m->embed_scale != 1.0f) be->scale(be->ctx, &w.x, m->embed_scale, &w.x);
+    be->rmsnorm(be->ctx, &w.x, &m->layers[0].attn_norm, c->rms_norm_eps, c->norm_offset, &w.h);
+    for (int l = 0; l < c->n_layers; l++) {
+        rn_attn(r, b, &w, l);
+        rn_mlp(r, b, &w, l);
+    }
+    return rn_logits(r, b, &w, logits);
 }

@@ -28,6 +28,10 @@ typedef struct {
     const int32_t *logit_rows;   /* [n_logits] batch rows whose logits are wanted */
     const int32_t *seq_lora;     /* [n_seqs] LoRA slot of each sequence (-1: the base model), or NULL:
                                     none; consecutive sequences of one slot form one segment */
+    const int32_t *seq_rope_len; /* [n_seqs] the length that picks longrope's factors (long ones above
+                                    original_max_position_embeddings, as transformers does per forward pass):
+                                    the engine passes max(prompt, seq_len), so a chunked prompt uses the
+                                    factors of its whole length; NULL: seq_len */
 } rn_batch;
 
 /* LoRA modules, in PEFT's names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */

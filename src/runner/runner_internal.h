@@ -26,6 +26,9 @@ struct rn_runner {
     be_lora_seg *lseg; /* [max_seqs] one forward's segments */
     int32_t *lrows;    /* [max_tokens] host copy of one forward's row slots */
     be_tensor row_slot, lt, ld;
+    /* longrope: one forward's runs of consecutive rows that use the same factors */
+    struct rn_rope_run { int row0, n, is_long; } *runs;
+    int n_runs;
 };
 
 /* A buffer of rows x cols in dtype dt, owned by the runner. */

@@ -602,7 +602,8 @@ static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3])
 
 /* In place on x = columns [col0, col0 + heads*hd) of an [n, total] buffer
  * (k inside a fused qkv row). The angle is pos * inv_freq in f32 (as HF). */
-static void t_rope(int n, int heads, int hd, int rot, const float *inv, const int32_t *pos, int col0, int total) {
+static void t_rope(int n, int heads, int hd, int rot, const float *inv, const int32_t *pos, int col0, int total,
+                   float ms) {
     int C = heads * hd, half = rot / 2;
     float *x = malloc(sizeof(float) * (size_t)n * C);
     double *ref = malloc(sizeof(double) * (size_t)n * C), *gptj = malloc(sizeof(double) * (size_t)n * C);
@@ -613,7 +614,7 @@ static void t_rope(int n, int heads, int hd, int rot, const float *inv, const in
             double *o = ref + t * C + h * hd, *g = gptj + t * C + h * hd;
             for (int c = 0; c < hd; c++) o[c] = g[c] = v[c];
             for (int i = 0; i < half; i++) {
-                double a = (double)((float)pos[t] * inv[i]), cs = cos(a), sn = sin(a);
+                double a = (double)((float)pos[t] * inv[i]), cs = cos(a) * ms, sn = sin(a) * ms;
                 o[i] = v[i] * cs - v[i + half] * sn; /* rotate_half: i with i + rot/2 */
                 o[i + half] = v[i + half] * cs + v[i] * sn;
                 g[2 * i] = v[2 * i] * cs - v[2 * i + 1] * sn; /* GPT-J: 2i with 2i+1 (a wrong kernel) */
@@ -622,10 +623,11 @@ static void t_rope(int n, int heads, int hd, int rot, const float *inv, const in
         }
     dten X = mk(BE_F32, n, C, total - C, col0, x), P = mk(BE_I32, 1, n, 0, 2, pos), I = mk(BE_F32, 1, half, 0, 1, inv);
     if (!g_case_bad) {
-        g_be->rope(g_be->ctx, &X.t, hd, rot, &P.t, &I.t);
+        g_be->rope(g_be->ctx, &X.t, hd, rot, &P.t, &I.t, ms);
         if (sync_ok()) {
             unsigned char *wh = rd(&X);
-            record("rope", BE_F32, out_err(&X, wh, ref), TOL_F32, "n=%d heads=%d head_dim=%d rot_dim=%d", n, heads, hd, rot);
+            record("rope", BE_F32, out_err(&X, wh, ref), TOL_F32, "n=%d heads=%d head_dim=%d rot_dim=%d mscale=%g", n,
+                   heads, hd, rot, ms);
             expect_far("rope", BE_F32, view_err(&X.t, wh, gptj), TOL_F32, "GPT-J pairing");
             free(wh);
         }
@@ -677,7 +679,7 @@ static void t_kv_write(be_dtype cdt, int n, int C, int SL, const int32_t *slot) 
 
 /* be_rope_kv_write (a backend's fused op, or rope, rope, kv_write, kv_write): q rotated in place,
  * the K cache rows hold rotated k, the V rows v, in the cache dtype; other rows keep their poison. */
-static void t_rope_kv(be_dtype cdt, int n, int Hq, int Hk, int hd, int rot, const int32_t *slot, int SL) {
+static void t_rope_kv(be_dtype cdt, int n, int Hq, int Hk, int hd, int rot, const int32_t *slot, int SL, float ms) {
     int Cq = Hq * hd, C = Hk * hd, half = rot / 2;
     float *q = malloc(sizeof(float) * (size_t)n * Cq), *k = malloc(sizeof(float) * (size_t)n * C), inv[64];
     float *v = malloc(sizeof(float) * (size_t)n * C);
@@ -697,7 +699,7 @@ static void t_rope_kv(be_dtype cdt, int n, int Hq, int Hk, int hd, int rot, cons
                     double val = x[d];
                     if (d < rot) {
                         float ang = (float)pos[t] * inv[d % half];
-                        double cs = cos((double)ang), sn = sin((double)ang);
+                        double cs = cos((double)ang) * ms, sn = sin((double)ang) * ms;
                         val = d < half ? x[d] * cs - x[d + half] * sn : x[d] * cs + x[d - half] * sn;
                     }
                     dst[h * hd + d] = val;
@@ -707,7 +709,7 @@ static void t_rope_kv(be_dtype cdt, int n, int Hq, int Hk, int hd, int rot, cons
     dten P = mk(BE_I32, 1, n, 0, 1, pos), F = mk(BE_F32, 1, half, 0, 3, inv), S = mk(BE_I32, 1, n, 0, 2, slot);
     dten KC = mk(cdt, SL, C, 0, 2 * C, NULL), VC = mk(cdt, SL, C, 0, 4 * C, NULL);
     if (!g_case_bad) {
-        be_rope_kv_write(g_be, &Q.t, &K.t, &V.t, hd, rot, &P.t, &F.t, &S.t, &KC.t, &VC.t);
+        be_rope_kv_write(g_be, &Q.t, &K.t, &V.t, hd, rot, &P.t, &F.t, ms, &S.t, &KC.t, &VC.t);
         if (sync_ok()) {
             unsigned char *qo = rd(&Q), *ko = rd(&KC), *vo = rd(&VC);
             double worst = qo && pad_intact(&Q, qo) ? view_err(&Q.t, qo, rq) : INFINITY, ref[512];
@@ -749,6 +751,7 @@ typedef struct {
     float *Kh, *Vh; /* all tokens of all sequences, rounded to the cache dtype */
     float *Q;       /* [n, H*HD] */
     double scale;
+    double softcap; /* 0: none */
 } attn_case;
 
 /* The reference, and variants that model bugs: window ignored, no causal mask
@@ -768,6 +771,7 @@ static void attn_ref(const attn_case *a, double *ref, int window, int causal, in
                     double d = 0;
                     for (int c = 0; c < a->HD; c++) d += (double)a->Q[r * QC + h * a->HD + c] * kr[c];
                     sc[j] = d * a->scale;
+                    if (a->softcap > 0) sc[j] = tanh(sc[j] / a->softcap) * a->softcap;
                     mx = fmax(mx, sc[j]);
                 }
                 for (int j = j0; j <= last; j++) z += sc[j] = exp(sc[j] - mx);
@@ -786,9 +790,11 @@ static void attn_ref(const attn_case *a, double *ref, int window, int causal, in
  * spare (poisoned) blocks; unused block-table entries are -1. The history's
  * K/V are written with one kv_write, the new tokens' with another (with
  * padding rows of slot -1), then attention reads them: all in one recording. */
+static float g_softcap; /* attention cases: soft-capping (Gemma 2), 0 none */
 static void t_attention(be_dtype cdt, int window, int H, int HKV, int HD, int S, const int *seq_len, const int *q_len) {
     enum { BS = 4 };
-    attn_case a = {S, H, HKV, HD, window, 0, HKV * HD, seq_len, q_len, NULL, NULL, NULL, NULL, NULL, 1.0 / sqrt(HD)};
+    attn_case a = {S, H, HKV, HD, window, 0, HKV * HD, seq_len, q_len, NULL, NULL, NULL, NULL, NULL, 1.0 / sqrt(HD),
+                   g_softcap};
     int maxb = 0, nblk = 0, ntok = 0, maxlen = 0, QC = H * HD;
     a.q0 = calloc((size_t)S + 1, sizeof(int));
     a.kv0 = calloc((size_t)S, sizeof(int));
@@ -854,14 +860,15 @@ static void t_attention(be_dtype cdt, int window, int H, int HKV, int HD, int S,
             g_be->kv_write(g_be->ctx, &Vin[p].t, &Sl[p].t, &Vc.t);
         }
         be_attn_meta meta = {S, Qs.t, Ls.t, Bt.t, BS, maxlen};
-        be_attn_shape shape = {H, HKV, HD, (float)a.scale, window};
+        be_attn_shape shape = {H, HKV, HD, (float)a.scale, window, g_softcap};
         g_be->attention(g_be->ctx, &Q.t, &Kc.t, &Vc.t, &meta, &shape, &O.t);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
             double tol = dt_tol(cdt);
             char what[160];
             int at = 0;
-            at += snprintf(what + at, sizeof what - (size_t)at, "%d/%d heads, head_dim %d, window %d, seqs", H, HKV, HD, window);
+            at += snprintf(what + at, sizeof what - (size_t)at, "%d/%d heads, head_dim %d, window %d, softcap %g, seqs",
+                           H, HKV, HD, window, g_softcap);
             for (int s = 0; s < S && at < 140; s++) at += snprintf(what + at, sizeof what - (size_t)at, " %d/%d", q_len[s], seq_len[s]);
             record("attention", cdt, out_err(&O, wh, ref), tol, "%s", what);
             int chunked = 0, windowed = 0;
@@ -876,6 +883,12 @@ static void t_attention(be_dtype cdt, int window, int H, int HKV, int HD, int S,
             if (chunked) {
                 attn_ref(&a, wrong, window, 0, 0);
                 expect_far("attention", cdt, view_err(&O.t, wh, wrong), tol, "no causal mask");
+            }
+            if (a.softcap > 0) {
+                attn_case nc = a;
+                nc.softcap = 0;
+                attn_ref(&nc, wrong, window, 1, 0);
+                expect_far("attention", cdt, view_err(&O.t, wh, wrong), tol, "no soft-capping");
             }
             if (HKV > 1 && H > HKV) {
                 attn_ref(&a, wrong, window, 1, 1);
@@ -945,6 +958,58 @@ static void t_add(int n, int D, int inplace) {
     free(x), free(y), free(ref);
 }
 
+/* ---------------------------------------------------------------- gelu_tanh_mul, scale, softcap */
+
+/* GeGLU (Gemma): gelu with the tanh approximation of the gate, times up; layouts as t_silu_mul. */
+static void t_gelu_tanh_mul(int n, int F, int inplace) {
+    float *g = malloc(sizeof(float) * (size_t)n * F), *u = malloc(sizeof(float) * (size_t)n * F);
+    double *ref = malloc(sizeof(double) * (size_t)n * F), *wrong = malloc(sizeof(double) * (size_t)n * F);
+    for (int i = 0; i < n * F; i++) {
+        double x = g[i] = 6 * frand();
+        u[i] = frand();
+        ref[i] = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))) * u[i];
+        wrong[i] = x / (1.0 + exp(-x)) * u[i]; /* silu where gelu was wanted */
+    }
+    dten G = mk(BE_F32, n, F, inplace ? 0 : F, inplace ? 3 : 0, g), U = mk(BE_F32, n, F, inplace ? 0 : F, inplace ? 0 : F, u);
+    dten O = inplace ? G : mk(BE_F32, n, F, 5, 2, NULL);
+    if (!g_case_bad) {
+        g_be->gelu_tanh_mul(g_be->ctx, &G.t, &U.t, &O.t);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            record("gelu_tanh_mul", BE_F32, out_err(&O, wh, ref), TOL_F32, "n=%d F=%d%s", n, F, inplace ? ", in place" : "");
+            expect_far("gelu_tanh_mul", BE_F32, view_err(&O.t, wh, wrong), TOL_F32, "silu instead of gelu");
+            free(wh);
+        }
+    }
+    case_end();
+    free(g), free(u), free(ref), free(wrong);
+}
+
+/* op 0: scale (out = x * s); op 1: softcap (out = tanh(x / s) * s), inputs large enough to saturate. */
+static void t_unary(int op, int n, int D, int inplace) {
+    float *x = malloc(sizeof(float) * (size_t)n * D), s = op ? 15.0f : 8.0f;
+    double *ref = malloc(sizeof(double) * (size_t)n * D), *wrong = malloc(sizeof(double) * (size_t)n * D);
+    for (int i = 0; i < n * D; i++) {
+        x[i] = 40 * frand();
+        ref[i] = op ? tanh((double)x[i] / s) * s : (double)x[i] * s;
+        wrong[i] = op ? x[i] : x[i] / s; /* no capping; a division for the scale */
+    }
+    dten X = mk(BE_F32, n, D, inplace ? 0 : 3, 1, x), O = inplace ? X : mk(BE_F32, n, D, 2, 5, NULL);
+    const char *name = op ? "softcap" : "scale";
+    if (!g_case_bad) {
+        if (op) g_be->softcap(g_be->ctx, &X.t, s, &O.t);
+        else g_be->scale(g_be->ctx, &X.t, s, &O.t);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            record(name, BE_F32, out_err(&O, wh, ref), TOL_F32, "n=%d D=%d%s", n, D, inplace ? ", in place" : "");
+            expect_far(name, BE_F32, view_err(&O.t, wh, wrong), TOL_F32, op ? "no capping" : "x / s");
+            free(wh);
+        }
+    }
+    case_end();
+    free(x), free(ref), free(wrong);
+}
+
 /* ---------------------------------------------------------------- all cases */
 
 static void run_all(void) {
@@ -1003,14 +1068,15 @@ static void run_all(void) {
     {
         const float inv_a[3] = {1.0f, 0.1f, 0.01f};
         const int32_t pos_a[5] = {0, 1, 7, 100, 511};
-        t_rope(5, 3, 8, 6, inv_a, pos_a, 0, 24); /* partial rotary: 6 of 8 dims */
+        t_rope(5, 3, 8, 6, inv_a, pos_a, 0, 24, 1.0f); /* partial rotary: 6 of 8 dims */
+        t_rope(5, 3, 8, 4, inv_a, pos_a, 0, 24, 1.2247449f); /* longrope: half rotary, cos/sin scaled */
         float inv_b[8];
         for (int i = 0; i < 8; i++) inv_b[i] = (float)pow(10000.0, -2.0 * i / 16);
         /* positions up to 3000: cos/sin must be accurate there (Vulkan's built-in
          * sin/cos only promise 2^-11 absolute error, and that within [-pi, pi]) */
         const int32_t pos_b[4] = {3, 0, 1000, 3000};
-        t_rope(4, 2, 16, 16, inv_b, pos_b, 64, 128); /* k inside a [q 64 | k 32 | v 32] row */
-        t_rope(1, 4, 16, 16, inv_b, pos_b + 2, 0, 64); /* decode */
+        t_rope(4, 2, 16, 16, inv_b, pos_b, 64, 128, 1.0f); /* k inside a [q 64 | k 32 | v 32] row */
+        t_rope(1, 4, 16, 16, inv_b, pos_b + 2, 0, 64, 1.0f); /* decode */
     }
 
     {
@@ -1021,8 +1087,9 @@ static void run_all(void) {
     {
         static const int32_t sl[5] = {3, -1, 0, 6, 2};
         for (int d = 0; d < 3; d++) {
-            t_rope_kv(dts[d], 5, 4, 2, 16, 16, sl, 8); /* full rotary, GQA, a skipped slot */
-            t_rope_kv(dts[d], 5, 3, 1, 8, 6, sl, 8);   /* partial rotary (6 of 8 dims) */
+            t_rope_kv(dts[d], 5, 4, 2, 16, 16, sl, 8, 1.0f); /* full rotary, GQA, a skipped slot */
+            t_rope_kv(dts[d], 5, 3, 1, 8, 6, sl, 8, 1.0f);   /* partial rotary (6 of 8 dims) */
+            t_rope_kv(dts[d], 5, 4, 2, 16, 8, sl, 8, 1.2247449f); /* longrope: half rotary, cos/sin scaled */
         }
     }
 
@@ -1037,6 +1104,10 @@ static void run_all(void) {
             t_attention(dts[d], 3, 7, 1, 16, 3, sl3, ql3);
             t_attention(dts[d], 0, 8, 2, 16, 4, sl4, ql4);
             t_attention(dts[d], 5, 4, 2, 128, 2, sl2, ql2);
+            g_softcap = 1.5f; /* Gemma 2: tanh bites at this scale (scores reach ~3) */
+            t_attention(dts[d], 6, 4, 2, 16, 3, sl3, ql3);
+            t_attention(dts[d], 0, 8, 2, 16, 4, sl4, ql4);
+            g_softcap = 0;
         }
     }
 
@@ -1046,6 +1117,13 @@ static void run_all(void) {
     t_add(5, 48, 0);
     t_add(1, 67, 0);
     t_add(7, 48, 1);
+    t_gelu_tanh_mul(5, 40, 0);
+    t_gelu_tanh_mul(1, 67, 0);
+    t_gelu_tanh_mul(5, 40, 1);
+    for (int op = 0; op < 2; op++) {
+        t_unary(op, 5, 48, 0);
+        t_unary(op, 3, 67, 1);
+    }
 }
 
 static double now_s(void) {

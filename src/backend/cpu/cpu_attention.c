@@ -113,6 +113,12 @@ static void attn_task(void *vp, int ith, int nth) {
                 a->qk(q, Gs, hd, k, a->kc->dtype, a->kc->stride, (int)run, sh->scale, scores + (j - j0), lds);
                 j += run;
             }
+            if (sh->softcap > 0) /* HF: (scores * scale) / cap, tanh, * cap, before the mask */
+                for (int g = 0; g < Gs; g++)
+                    for (int64_t j = 0; j < nk; j++) {
+                        float *sv = scores + (int64_t)g * lds + j;
+                        *sv = tanhf(*sv / sh->softcap) * sh->softcap;
+                    }
             for (int g = 0; g < Gs; g++) {
                 float *sc = scores + (int64_t)g * lds, mx = -INFINITY, sum = 0;
                 for (int64_t j = 0; j < nk; j++) mx = sc[j] > mx ? sc[j] : mx;

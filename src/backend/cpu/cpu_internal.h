@@ -36,9 +36,12 @@ void cpu_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_t
 void cpu_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                          const be_tensor *const *bias, const be_tensor *const *out);
 void cpu_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
-                 const be_tensor *inv_freq);
+                 const be_tensor *inv_freq, float mscale);
 void cpu_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
 void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
+void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
 /* attention (cpu_attention.c) */
 void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,

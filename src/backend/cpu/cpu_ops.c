@@ -117,6 +117,7 @@ typedef struct {
     const int32_t *pos;
     const float *inv_freq;
     int head_dim, rot_dim;
+    float mscale;
 } rope_args;
 
 static void rope_range(const void *vp, int64_t r0, int64_t r1) {
@@ -129,8 +130,8 @@ static void rope_range(const void *vp, int64_t r0, int64_t r1) {
         for (int i = 0; i < half; i++) {
             /* HF: freqs = (inv_freq.float() @ position.float()) in f32, then cos/sin. */
             float ang = p * a->inv_freq[i];
-            cs[i] = cosf(ang);
-            sn[i] = sinf(ang);
+            cs[i] = cosf(ang) * a->mscale;
+            sn[i] = sinf(ang) * a->mscale;
         }
         float *row = cpu_f32(a->x) + t * a->x->stride;
         for (int h = 0; h < heads; h++) {
@@ -145,8 +146,8 @@ static void rope_range(const void *vp, int64_t r0, int64_t r1) {
 }
 
 void cpu_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos,
-                 const be_tensor *inv_freq) {
-    rope_args a = {x, cpu_i32(pos), cpu_f32(inv_freq), head_dim, rot_dim};
+                 const be_tensor *inv_freq, float mscale) {
+    rope_args a = {x, cpu_i32(pos), cpu_f32(inv_freq), head_dim, rot_dim, mscale};
     cpu_for_rows(ctx, x->rows, x->cols, rope_range, &a);
 }
 
@@ -191,6 +192,63 @@ static void silu_mul_range(const void *vp, int64_t r0, int64_t r1) {
 void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
     bin_args a = {gate, up, out};
     cpu_for_rows(ctx, out->rows, out->cols, silu_mul_range, &a);
+}
+
+/* HF's gelu_pytorch_tanh, in f32 as torch computes it on the CPU. */
+static inline float gelu_tanh(float x) {
+    const float beta = 0.7978845608028654f, kappa = 0.044715f; /* sqrt(2/pi) */
+    float inner = beta * (x + kappa * (x * x * x));
+    return 0.5f * x * (1.0f + tanhf(inner));
+}
+
+static void gelu_tanh_mul_range(const void *vp, int64_t r0, int64_t r1) {
+    const bin_args *p = vp;
+    int64_t n = p->out->cols;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *g = cpu_f32(p->a) + i * p->a->stride;
+        const float *u = cpu_f32(p->b) + i * p->b->stride;
+        float *y = cpu_f32(p->out) + i * p->out->stride;
+        for (int64_t j = 0; j < n; j++) y[j] = gelu_tanh(g[j]) * u[j];
+    }
+}
+
+void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
+    bin_args a = {gate, up, out};
+    cpu_for_rows(ctx, out->rows, out->cols, gelu_tanh_mul_range, &a);
+}
+
+/* --- scale, softcap: out = f(x) with one float parameter --- */
+typedef struct {
+    const be_tensor *x, *out;
+    float s;
+} unary_args;
+
+static void scale_range(const void *vp, int64_t r0, int64_t r1) {
+    const unary_args *p = vp;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *x = cpu_f32(p->x) + i * p->x->stride;
+        float *y = cpu_f32(p->out) + i * p->out->stride;
+        for (int64_t j = 0; j < p->out->cols; j++) y[j] = x[j] * p->s;
+    }
+}
+
+static void softcap_range(const void *vp, int64_t r0, int64_t r1) {
+    const unary_args *p = vp;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *x = cpu_f32(p->x) + i * p->x->stride;
+        float *y = cpu_f32(p->out) + i * p->out->stride;
+        for (int64_t j = 0; j < p->out->cols; j++) y[j] = tanhf(x[j] / p->s) * p->s;
+    }
+}
+
+void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out) {
+    unary_args a = {x, out, s};
+    cpu_for_rows(ctx, out->rows, out->cols, scale_range, &a);
+}
+
+void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out) {
+    unary_args a = {x, out, cap};
+    cpu_for_rows(ctx, out->rows, out->cols, softcap_range, &a);
 }
 
 static void add_range(const void *vp, int64_t r0, int64_t r1) {

@@ -88,7 +88,10 @@ typedef enum {
     VKP_MATMUL_REDUCE = VKP_MATMUL_COOP_L + 3, /* the split-K sums of matmul_coop */
     VKP_LORA_SHRINK,    /* + dtype: LoRA x a^T per row's slot */
     VKP_LORA_EXPAND = VKP_LORA_SHRINK + 3, /* + dtype: LoRA out += t b^T per row's slot */
-    VKP_COUNT = VKP_LORA_EXPAND + 3
+    VKP_GELU_MUL = VKP_LORA_EXPAND + 3, /* eltwise.comp's GeGLU, scale and softcap */
+    VKP_SCALE,
+    VKP_SOFTCAP,
+    VKP_COUNT
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 8
@@ -238,12 +241,16 @@ void vk_pipelines_free(vk_ctx *c);
 void vk_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out);
 void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset, const be_tensor *out);
 void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out);
-void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq);
+void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq,
+                float mscale);
 void vk_op_kv_write(void *ctx, const be_tensor *k, const be_tensor *slot, const be_tensor *cache);
 void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);
 void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+void vk_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
+void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 /* The kernels read an adapter's weights once per row, so more rows (a prefill) go through the GEMM, which
  * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
  * made the throughput -45% against the base model, the matmuls on every step -38%. */
@@ -251,8 +258,8 @@ void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tenso
 void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
                 const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out);
 void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
-                         const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot, const be_tensor *k_cache,
-                         const be_tensor *v_cache);
+                         const be_tensor *pos, const be_tensor *inv_freq, float mscale, const be_tensor *slot,
+                         const be_tensor *k_cache, const be_tensor *v_cache);
 void vk_op_add_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps, float w_offset,
                        const be_tensor *out);
 

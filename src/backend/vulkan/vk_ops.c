@@ -71,21 +71,22 @@ void vk_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps,
 }
 
 void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
-                         const be_tensor *pos, const be_tensor *inv_freq, const be_tensor *slot, const be_tensor *k_cache,
-                         const be_tensor *v_cache) {
+                         const be_tensor *pos, const be_tensor *inv_freq, float mscale, const be_tensor *slot,
+                         const be_tensor *k_cache, const be_tensor *v_cache) {
     vk_ctx *c = ctx;
     struct {
         uint32_t q_off, q_stride, k_off, k_stride, v_off, v_stride, p_off, f_off, s_off;
         uint32_t kc_off, vc_off, c_stride, n, Hq, Hk, HD, rot, rows;
+        float mscale;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k), (uint32_t)k->stride, eoff(c, v), (uint32_t)v->stride,
             eoff(c, pos), eoff(c, inv_freq), eoff(c, slot), eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             (uint32_t)q->rows, (uint32_t)(q->cols / head_dim), (uint32_t)(k->cols / head_dim), (uint32_t)head_dim,
-            (uint32_t)rot_dim, (uint32_t)k_cache->rows};
+            (uint32_t)rot_dim, (uint32_t)k_cache->rows, mscale};
     if (head_dim % 2 || k_cache->dtype != v_cache->dtype || k_cache->stride != v_cache->stride ||
         (k_cache->dtype != BE_F32 && ((pc.kc_off | pc.vc_off | pc.c_stride) & 1u))) {
         /* shapes the fused kernel does not take: the four ops */
-        vk_op_rope(c, q, head_dim, rot_dim, pos, inv_freq);
-        vk_op_rope(c, k, head_dim, rot_dim, pos, inv_freq);
+        vk_op_rope(c, q, head_dim, rot_dim, pos, inv_freq, mscale);
+        vk_op_rope(c, k, head_dim, rot_dim, pos, inv_freq, mscale);
         vk_op_kv_write(c, k, slot, k_cache);
         vk_op_kv_write(c, v, slot, v_cache);
         return;
@@ -205,12 +206,13 @@ void vk_op_matmul(void *ctx, const be_tensor *x, const be_tensor *w, const be_te
     }
 }
 
-void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq) {
+void vk_op_rope(void *ctx, const be_tensor *x, int head_dim, int rot_dim, const be_tensor *pos, const be_tensor *inv_freq,
+                float mscale) {
     vk_ctx *c = ctx;
     uint32_t heads = (uint32_t)(x->cols / head_dim);
-    struct { uint32_t x_off, x_stride, p_off, f_off, n, heads, head_dim, rot_dim; } pc = {
+    struct { uint32_t x_off, x_stride, p_off, f_off, n, heads, head_dim, rot_dim; float mscale; } pc = {
         eoff(c, x), (uint32_t)x->stride, eoff(c, pos), eoff(c, inv_freq), (uint32_t)x->rows, heads,
-        (uint32_t)head_dim, (uint32_t)rot_dim};
+        (uint32_t)head_dim, (uint32_t)rot_dim, mscale};
     vk_use u[3] = {use_of(x, 1), use_of(pos, 0), use_of(inv_freq, 0)};
     vk_dispatch(c, VKP_ROPE, u, 3, &pc, sizeof pc, cdiv((int64_t)heads * (rot_dim / 2), 64), (uint32_t)x->rows, 1);
 }
@@ -284,12 +286,13 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
         uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
         uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
-        float scale;
+        float scale, softcap;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
-            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale};
+            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale,
+            shape->softcap > 0 ? shape->softcap : 0.0f};
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
@@ -313,12 +316,27 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
     }
 }
 
-static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {
-    struct { uint32_t a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F; } pc = {
+static void eltwise_s(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, float s, const be_tensor *out) {
+    struct { uint32_t a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F; float s; } pc = {
         eoff(c, a), (uint32_t)a->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, out), (uint32_t)out->stride,
-        (uint32_t)out->rows, (uint32_t)out->cols};
+        (uint32_t)out->rows, (uint32_t)out->cols, s};
     vk_use u[3] = {use_of(a, 0), use_of(b, 0), use_of(out, 1)};
     vk_dispatch(c, id, u, 3, &pc, sizeof pc, cdiv(out->cols, 256), (uint32_t)out->rows, 1);
+}
+
+static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {
+    eltwise_s(c, id, a, b, 0.0f, out);
+}
+
+void vk_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
+    eltwise(ctx, VKP_GELU_MUL, gate, up, out);
+}
+
+/* one-input ops: x also fills the second binding (never read) */
+void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out) { eltwise_s(ctx, VKP_SCALE, x, x, s, out); }
+
+void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out) {
+    eltwise_s(ctx, VKP_SOFTCAP, x, x, cap, out);
 }
 
 void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {

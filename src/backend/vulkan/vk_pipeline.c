@@ -75,6 +75,7 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id >= VKP_GELU_MUL) return (pipe_src)SRC(spv_eltwise, 3, 2u + (uint32_t)(id - VKP_GELU_MUL));
     if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
     if (id >= VKP_LORA_EXPAND) return (pipe_src)SRC(spv_lora_expand, 4, (uint32_t)(id - VKP_LORA_EXPAND));
     if (id >= VKP_LORA_SHRINK) return (pipe_src)SRC(spv_lora_shrink, 4, (uint32_t)(id - VKP_LORA_SHRINK));
@@ -122,7 +123,10 @@ const char *vk_pipe_name(int id) {
     if (id < 0 || id >= VKP_COUNT) return "?";
     const char *base;
     int d = -1;
-    if (id < VKP_RMSNORM) base = "get_rows", d = id - VKP_GET_ROWS;
+    if (id == VKP_GELU_MUL) base = "gelu_tanh_mul";
+    else if (id == VKP_SCALE) base = "scale";
+    else if (id == VKP_SOFTCAP) base = "softcap";
+    else if (id < VKP_RMSNORM) base = "get_rows", d = id - VKP_GET_ROWS;
     else if (id == VKP_RMSNORM) base = "rmsnorm";
     else if (id < VKP_MATMUL) base = "matvec", d = (id - VKP_MATVEC) / 4;
     else if (id < VKP_ROPE) base = "matmul", d = id - VKP_MATMUL;

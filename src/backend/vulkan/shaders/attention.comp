@@ -32,7 +32,7 @@ layout(push_constant) uniform P {
     uint q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
     uint qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
     uint H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
-    float scale;
+    float scale, softcap; // softcap > 0: scores become tanh(s / softcap) * softcap (Gemma 2)
 } p;
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
@@ -118,7 +118,9 @@ void main() {
         float corr[GMAX];
         [[unroll]] for (uint g = 0u; g < GMAX; g++) {
             if (g >= GB) continue; // uniform: the barriers inside stay in uniform control flow
-            float sv = valid ? sc[g] * p.scale : -1.0 / 0.0;
+            float sv = sc[g] * p.scale;
+            if (p.softcap > 0.0) sv = tanh(clamp(sv / p.softcap, -15.0, 15.0)) * p.softcap;
+            sv = valid ? sv : -1.0 / 0.0;
             float mn = max(m[g], red_max(sv, g));
             float pj = valid ? exp(sv - mn) : 0.0;
             pr[g][tid] = pj;

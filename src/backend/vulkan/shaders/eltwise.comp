@@ -1,7 +1,9 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// OP 0: out = a + b; OP 1: out = silu(a) * b. Rows of F elements; in place
-// (out == a) is allowed.
+// OP 0: out = a + b; OP 1: out = silu(a) * b; OP 2: out = gelu_tanh(a) * b
+// (GeGLU); OP 3: out = a * s; OP 4: out = tanh(a / s) * s (soft-capping).
+// Rows of F elements; in place (out == a) is allowed. tanh's argument is
+// clamped to +-15 (tanh is 1 in f32 there) so no implementation overflows.
 #include "common.glsl"
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint OP = 0;
@@ -10,10 +12,20 @@ layout(std430, binding = 1) readonly buffer B { float d[]; } b;
 layout(std430, binding = 2) writeonly buffer O { float d[]; } o;
 layout(push_constant) uniform P {
     uint a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F;
+    float s;
 } p;
+float tanh_c(float x) { return tanh(clamp(x, -15.0, 15.0)); }
 void main() {
     uint r = gl_WorkGroupID.y, c = gl_GlobalInvocationID.x;
     if (r >= p.n || c >= p.F) return;
-    float av = a.d[p.a_off + r * p.a_stride + c], bv = b.d[p.b_off + r * p.b_stride + c];
-    o.d[p.o_off + r * p.o_stride + c] = OP == 0u ? av + bv : av / (1.0 + exp(-av)) * bv;
+    float av = a.d[p.a_off + r * p.a_stride + c], y;
+    if (OP == 3u) y = av * p.s;
+    else if (OP == 4u) y = tanh_c(av / p.s) * p.s;
+    else {
+        float bv = b.d[p.b_off + r * p.b_stride + c];
+        if (OP == 0u) y = av + bv;
+        else if (OP == 1u) y = av / (1.0 + exp(-av)) * bv;
+        else y = 0.5 * av * (1.0 + tanh_c(0.7978845608028654 * (av + 0.044715 * (av * av * av)))) * bv;
+    }
+    o.d[p.o_off + r * p.o_stride + c] = y;
 }

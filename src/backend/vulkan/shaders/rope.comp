@@ -10,6 +10,7 @@ layout(std430, binding = 1) readonly buffer Pos { int d[]; } pos;
 layout(std430, binding = 2) readonly buffer F { float d[]; } fr;
 layout(push_constant) uniform P {
     uint x_off, x_stride, p_off, f_off, n, heads, head_dim, rot_dim;
+    float mscale; // cos and sin multiplied by it (longrope's attention factor)
 } p;
 void main() {
     uint half_ = p.rot_dim / 2u;
@@ -19,7 +20,7 @@ void main() {
     float ang = float(pos.d[p.p_off + t]) * fr.d[p.f_off + i];
     float k = floor(ang * 0.15915494309189535 + 0.5);
     float r = (ang - k * 6.28125) - k * 0.0019353071795864769;
-    float cs = cos(r), sn = sin(r);
+    float cs = cos(r) * p.mscale, sn = sin(r) * p.mscale;
     uint b = p.x_off + t * p.x_stride + h * p.head_dim + i;
     float x0 = x.d[b], x1 = x.d[b + half_];
     x.d[b] = x0 * cs - x1 * sn;

@@ -19,13 +19,14 @@ layout(std430, binding = 7) writeonly buffer VC { uint d[]; } vc;
 layout(push_constant) uniform P {
     uint q_off, q_stride, k_off, k_stride, v_off, v_stride, p_off, f_off, s_off;
     uint kc_off, vc_off, c_stride, n, Hq, Hk, HD, rot, rows;
+    float mscale; // cos and sin multiplied by it (longrope's attention factor)
 } p;
 
 vec2 cs_of(uint t, uint i) { // cos, sin of pos * inv_freq, reduced to [-pi, pi] first
     float ang = float(pos.d[p.p_off + t]) * fr.d[p.f_off + i];
     float kk = floor(ang * 0.15915494309189535 + 0.5);
     float r = (ang - kk * 6.28125) - kk * 0.0019353071795864769;
-    return vec2(cos(r), sin(r));
+    return vec2(cos(r), sin(r)) * p.mscale;
 }
 
 // element d of K row t after rotation
