@@ -711,8 +711,9 @@ static int resolve_online(hub_ctx *c, char **snapshot) {
         return rc;
     }
     int has_index = has_str(files, n, HUB_INDEX);
-    if (!has_str(files, n, "config.json")) {
-        rc = vc_errf(VC_EUNSUP, "%s has no config.json (not a transformers model?)", c->repo);
+    if (!has_str(files, n, "config.json") && !has_str(files, n, "adapter_config.json")) { /* a model, or a LoRA adapter */
+        rc = vc_errf(VC_EUNSUP, "%s has no config.json (not a transformers model?) nor adapter_config.json (not a PEFT "
+                     "adapter)", c->repo);
         goto done;
     }
     if (!has_index && (rc = hub_weight_files(c->repo, files, n, NULL, 0, &weights, &nw))) goto done;

@@ -91,4 +91,26 @@ fi
 expect_error "bench --num-loras with --max-lora-rank below the adapters' 16" 2 "max-lora-rank 8 is below it" \
   "$V" bench throughput "$M" --input-len 8 --output-len 4 --num-prompts 4 --num-loras 2 --max-lora-rank 8
 
+# --- a Hub id as the adapter's path: downloaded into the Hugging Face cache (a fake Hub on 127.0.0.1) ---
+node tests/js/fake_hub.mjs "$M" --adapter "$tmp/a" >"$tmp/hub.log" 2>&1 &
+hub=$!
+for _ in $(seq 200); do grep -q '^listening' "$tmp/hub.log" && break; sleep 0.05; done
+port=$(awk '/^listening/{print $2}' "$tmp/hub.log")
+hubgen() { env -u HF_TOKEN -u HF_HUB_OFFLINE -u HF_HUB_CACHE HF_ENDPOINT="http://127.0.0.1:$port" HF_HOME="$tmp/hf" \
+  "$V" generate "$M" --max-tokens 10 --ignore-eos --json --lora a=test-org/tiny-lora --lora-name a "$@" 2>"$tmp/err"; }
+H=$(hubgen --prompts-file <(letters hello) | text)
+snap=$(ls -d "$tmp"/hf/hub/models--test-org--tiny-lora/snapshots/*/ 2>/dev/null | head -1)
+files=$( [ -n "$snap" ] && cd "$snap" && ls | tr '\n' ' ')
+if [ -n "$port" ] && [ "$H" = "$A" ] && [ "$files" = "adapter_config.json adapter_model.safetensors " ] &&
+   ! grep -q 'adapter_model.bin\|README' "$tmp/hub.log"; then
+  ok "--lora a=ORG/NAME downloads the adapter (only its two files) and gives the folder's output '$A'"
+else
+  bad "Hub adapter: output '$H' (want '$A'), snapshot files '$files': $(grep -v '^INFO' "$tmp/err" | head -c 300)"
+fi
+H2=$(HF_HUB_OFFLINE=1 hubgen --prompts-file <(letters hello) | text)
+[ "$H2" = "$A" ] && ok "the cached adapter serves offline (HF_HUB_OFFLINE=1)" || bad "offline: '$H2' vs '$A'"
+expect_error "an unknown adapter repo" 1 "test-org/nope" env HF_ENDPOINT="http://127.0.0.1:$port" HF_HOME="$tmp/hf" \
+  "$V" generate "$M" --lora a=test-org/nope --lora-name a --prompt hi --json
+kill $hub 2>/dev/null; wait $hub 2>/dev/null
+
 exit $fail

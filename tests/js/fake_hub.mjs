@@ -1,5 +1,5 @@
 // A fake Hugging Face Hub for tests/cli/test_hub.sh: node built-ins only, on 127.0.0.1.
-//   node tests/js/fake_hub.mjs REPO_DIR [--port 0] [--drop-once]
+//   node tests/js/fake_hub.mjs REPO_DIR [--port 0] [--drop-once] [--adapter ADAPTER_DIR]
 // Prints "listening PORT", then one line per request:
 // "REQ METHOD URL range=<Range or -> auth=<token or -> ua=<User-Agent or ->".
 // Repositories (each with its own commit; revisions "main", "v1.0" and the commit itself):
@@ -10,6 +10,8 @@
 //   test-org/gated               REPO_DIR's files; the model info is public (as on the Hub) but every resolve
 //                                answers 401 without `Authorization: Bearer hf_test` and 403 with another token
 //   test-org/no-weights          config.json and pytorch_model.bin only
+//   test-org/tiny-lora           with --adapter DIR: DIR's files (a PEFT adapter), plus README.md and an
+//                                adapter_model.bin that vllmc must not fetch
 //   anything else                404 with X-Error-Code: RepoNotFound
 // As on the Hub: GET /api/models/ORG/NAME/revision/REV -> {"sha", "siblings": [{"rfilename"}]};
 // HEAD/GET /ORG/NAME/resolve/REV/FILE -> X-Repo-Commit; *.safetensors and *.bin are LFS files: a 302 to
@@ -22,7 +24,8 @@ import http from 'node:http';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
-const dir = args.find((a, i) => !a.startsWith('--') && (i === 0 || args[i - 1] !== '--port'));
+const dir = args.find((a, i) => !a.startsWith('--') && (i === 0 || (args[i - 1] !== '--port' && args[i - 1] !== '--adapter')));
+const adapterDir = args.includes('--adapter') ? args[args.indexOf('--adapter') + 1] : null;
 if (!dir) {
   console.error('usage: fake_hub.mjs REPO_DIR [--port 0] [--drop-once]');
   process.exit(2);
@@ -97,6 +100,9 @@ function addRepo(id, files, gated = false) {
 addRepo('test-org/tiny-llama', { ...base, ...extras });
 addRepo('test-org/tiny-llama-sharded', sharded);
 addRepo('test-org/gated', { ...base }, true);
+if (adapterDir)
+  addRepo('test-org/tiny-lora', { ...listFiles(adapterDir), 'README.md': Buffer.from('# tiny-lora\n'),
+    'adapter_model.bin': Buffer.from('not a pickle, and never fetched') });
 addRepo('test-org/no-weights', { 'config.json': base['config.json'], 'pytorch_model.bin': extras['pytorch_model.bin'] });
 
 function send(res, status, headers, body = '') {
