@@ -47,7 +47,8 @@ int at_message(sbuf *o, const at_opts *op, const char *echo, const char *text, s
     const char *content = text, *reason = NULL;
     size_t clen = len, rlen = 0;
     int has_content = 1, called = 0, rc = 0;
-    if (op->reasoning) {
+    int joint = op->tool && toolp_parser_splits_reasoning(op->tool); /* harmony: one parser reads both */
+    if (op->reasoning && !joint) {
         if (toolp_parse(op->reasoning, text, len, &rr)) return -1;
         content = rr.content, clen = rr.content_len, has_content = rr.content != NULL;
         reason = rr.reasoning, rlen = rr.reasoning_len;
@@ -57,7 +58,11 @@ int at_message(sbuf *o, const at_opts *op, const char *echo, const char *text, s
             rc = -1;
             goto out;
         }
-        if (tr.tools_called) {
+        if (joint) { /* vLLM's harmony path: the parser's content and reasoning, calls or not */
+            called = tr.tools_called;
+            content = tr.content, clen = tr.content_len, has_content = tr.content != NULL;
+            reason = tr.reasoning, rlen = tr.reasoning_len;
+        } else if (tr.tools_called) {
             called = 1;
             content = tr.content, clen = tr.content_len, has_content = tr.content != NULL;
         } else if (clen && tr.content && tr.content_len) { /* vLLM: the parser's content first (it may edit it) */
@@ -118,7 +123,8 @@ at_stream *at_stream_new(const at_opts *op) {
     at_stream *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->op = *op;
-    if ((op->reasoning && !(s->rs = toolp_stream_new(op->reasoning))) ||
+    if (op->tool && toolp_parser_splits_reasoning(op->tool)) s->op.reasoning = NULL; /* the tool parser reads both */
+    if ((s->op.reasoning && !(s->rs = toolp_stream_new(op->reasoning))) ||
         (op->tool && !(s->ts = toolp_stream_new(op->tool)))) {
         at_stream_free(s);
         return NULL;
@@ -146,8 +152,9 @@ static at_piece *new_piece(at_stream *s, int index, int head) {
 static void tool_events(at_stream *s, const toolp_event *ev, int n) {
     for (int i = 0; i < n; i++) {
         const toolp_event *e = &ev[i];
-        if (e->kind == TOOLP_EV_CONTENT) {
-            sb_raw(&s->content, e->text, e->len);
+        if (e->kind == TOOLP_EV_CONTENT || e->kind == TOOLP_EV_REASONING) { /* reasoning: a joint parser's */
+            if (e->kind == TOOLP_EV_CONTENT) sb_raw(&s->content, e->text, e->len);
+            else if (s->op.include_reasoning) sb_raw(&s->reasoning, e->text, e->len);
             continue;
         }
         if (s->op.first_call_only && e->index > 0) continue;

@@ -280,6 +280,9 @@ static void set_parsers(const srv_ctx *c, srv_request *r, int parallel, int incl
     p->first_call_only = !parallel;
     const char *tn = p->tool ? toolp_parser_name(p->tool) : "";
     if (!strcmp(tn, "hermes") || !strcmp(tn, "mistral")) r->sp.skip_special_tokens = 0;
+    /* harmony's markers are special tokens: its parsers read them in the text (vLLM reads the token ids) */
+    if (!strcmp(tn, "openai") || (p->reasoning && !strcmp(toolp_parser_name(p->reasoning), "openai")))
+        r->sp.skip_special_tokens = 0;
 }
 
 /* Render the chat template for a chat request (or a /tokenize messages body). */

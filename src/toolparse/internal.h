@@ -21,6 +21,7 @@ struct toolp_parser {
     int kind;                                               /* TOOLP_KIND_* */
     int (*parse)(const char *t, size_t n, toolp_result *out);  /* 0 or VC_ENOMEM */
     void (*progress)(toolp_stream *s);                         /* NULL: hold everything until finish */
+    int splits_reasoning;                                      /* a tool parser whose result has reasoning too */
 };
 
 struct toolp_stream {
@@ -34,6 +35,7 @@ struct toolp_stream {
     /* the parser's progress state (meaning per parser) */
     int mode;
     size_t pos, mark;
+    int count[2];
     /* this call's events; texts point into `text` or `final` */
     toolp_event *ev;
     size_t n_ev, cap_ev;
@@ -118,6 +120,10 @@ int toolp_mistral_parse(const char *t, size_t n, toolp_result *out);
 void toolp_mistral_progress(toolp_stream *s);
 int toolp_pythonic_parse(const char *t, size_t n, toolp_result *out);
 void toolp_pythonic_progress(toolp_stream *s);
+int toolp_harmony_tool_parse(const char *t, size_t n, toolp_result *out);
+void toolp_harmony_tool_progress(toolp_stream *s);
+int toolp_harmony_reasoning_parse(const char *t, size_t n, toolp_result *out);
+void toolp_harmony_reasoning_progress(toolp_stream *s);
 int toolp_r1_parse(const char *t, size_t n, toolp_result *out);
 void toolp_r1_progress(toolp_stream *s);
 int toolp_qwen3_parse(const char *t, size_t n, toolp_result *out);

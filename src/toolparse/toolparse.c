@@ -8,13 +8,15 @@
 
 /* vLLM's names; llama4_json is its second name for the same parser (Llama3JsonToolParser). */
 static const toolp_parser PARSERS[] = {
-    {"hermes", TOOLP_KIND_TOOL, toolp_hermes_parse, toolp_hermes_progress},
-    {"llama3_json", TOOLP_KIND_TOOL, toolp_llama_parse, toolp_llama_progress},
-    {"llama4_json", TOOLP_KIND_TOOL, toolp_llama_parse, toolp_llama_progress},
-    {"mistral", TOOLP_KIND_TOOL, toolp_mistral_parse, toolp_mistral_progress},
-    {"pythonic", TOOLP_KIND_TOOL, toolp_pythonic_parse, toolp_pythonic_progress},
-    {"deepseek_r1", TOOLP_KIND_REASONING, toolp_r1_parse, toolp_r1_progress},
-    {"qwen3", TOOLP_KIND_REASONING, toolp_qwen3_parse, toolp_qwen3_progress},
+    {"hermes", TOOLP_KIND_TOOL, toolp_hermes_parse, toolp_hermes_progress, 0},
+    {"llama3_json", TOOLP_KIND_TOOL, toolp_llama_parse, toolp_llama_progress, 0},
+    {"llama4_json", TOOLP_KIND_TOOL, toolp_llama_parse, toolp_llama_progress, 0},
+    {"mistral", TOOLP_KIND_TOOL, toolp_mistral_parse, toolp_mistral_progress, 0},
+    {"pythonic", TOOLP_KIND_TOOL, toolp_pythonic_parse, toolp_pythonic_progress, 0},
+    {"openai", TOOLP_KIND_TOOL, toolp_harmony_tool_parse, toolp_harmony_tool_progress, 1},
+    {"deepseek_r1", TOOLP_KIND_REASONING, toolp_r1_parse, toolp_r1_progress, 0},
+    {"qwen3", TOOLP_KIND_REASONING, toolp_qwen3_parse, toolp_qwen3_progress, 0},
+    {"openai", TOOLP_KIND_REASONING, toolp_harmony_reasoning_parse, toolp_harmony_reasoning_progress, 0},
 };
 #define N_PARSERS (sizeof PARSERS / sizeof *PARSERS)
 
@@ -26,14 +28,15 @@ const toolp_parser *toolp_parser_by_name(int kind, const char *name) {
 
 const char *toolp_parser_names(int kind) {
     switch (kind) {
-    case TOOLP_KIND_TOOL: return "hermes, llama3_json, llama4_json, mistral, pythonic";
-    case TOOLP_KIND_REASONING: return "deepseek_r1, qwen3";
+    case TOOLP_KIND_TOOL: return "hermes, llama3_json, llama4_json, mistral, pythonic, openai";
+    case TOOLP_KIND_REASONING: return "deepseek_r1, qwen3, openai";
     default: return "";
     }
 }
 
 const char *toolp_parser_name(const toolp_parser *p) { return p->name; }
 int toolp_parser_kind(const toolp_parser *p) { return p->kind; }
+int toolp_parser_splits_reasoning(const toolp_parser *p) { return p->splits_reasoning; }
 
 /* ---- results ---- */
 

@@ -37,6 +37,9 @@ const toolp_parser *toolp_parser_by_name(int kind, const char *name);
 const char *toolp_parser_names(int kind);
 const char *toolp_parser_name(const toolp_parser *p);
 int toolp_parser_kind(const toolp_parser *p);
+/* 1 for a tool parser whose results and streams carry the reasoning too (the harmony "openai" parser:
+ * its format marks both); the caller then runs no separate reasoning parser before it. */
+int toolp_parser_splits_reasoning(const toolp_parser *p);
 
 /* One tool call. name and args are NUL-terminated (the lengths count without it); args is the
  * arguments as vLLM sends them: for parsers that read JSON, Python's json.dumps(value,

@@ -13,8 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const TOOLS[] = {NULL, "hermes", "llama3_json", "mistral", "pythonic"};
-static const char *const REASONING[] = {NULL, "deepseek_r1", "qwen3"};
+static const char *const TOOLS[] = {NULL, "hermes", "llama3_json", "mistral", "pythonic", "openai"};
+static const char *const REASONING[] = {NULL, "deepseek_r1", "qwen3", "openai"};
 
 /* {prefix + body} parsed, or abort: what the server sends must be JSON. */
 static cJSON *must_parse(const char *prefix, const char *body, size_t n) {
@@ -76,14 +76,35 @@ static void check_equal(const joined *g, const cJSON *msg) {
     }
 }
 
+/* The bytes with every invalid UTF-8 sequence made '?': the server's text comes from the detokenizer,
+ * which never gives invalid UTF-8 (it writes U+FFFD), and JSON escaping of invalid bytes depends on
+ * where a piece is cut. */
+static char *valid_utf8(const uint8_t *p, size_t n) {
+    char *o = malloc(n + 1);
+    if (!o) abort();
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t l = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        int ok = l && i + l <= n;
+        for (size_t k = 1; ok && k < l; k++) ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && l == 3) ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] >= 0xA0);
+        if (ok && l == 4) ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] >= 0x90);
+        if (!ok) l = 1, o[i] = '?';
+        else memcpy(o + i, p + i, l);
+        i += l;
+    }
+    return o;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     unsigned b = data[0];
-    at_opts op = {.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, TOOLS[b % 5]),
-                  .reasoning = toolp_parser_by_name(TOOLP_KIND_REASONING, REASONING[(b / 5) % 3]),
+    at_opts op = {.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, TOOLS[b % 6]),
+                  .reasoning = toolp_parser_by_name(TOOLP_KIND_REASONING, REASONING[(b / 6) % 4]),
                   .include_reasoning = !(b & 0x40), .first_call_only = !!(b & 0x80)};
     if (!op.tool && !op.reasoning) op.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, "hermes"); /* the server's rule */
-    const char *text = (const char *)data + 1;
+    char *owned = valid_utf8(data + 1, size - 1);
+    const char *text = owned;
     size_t n = size - 1;
     sbuf m = {0};
     int called = at_message(&m, &op, NULL, text, n);
@@ -117,6 +138,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sb_free(&g.names[k]);
         sb_free(&g.args[k]);
     }
-    (void)called;
+    free(owned);
     return 0;
 }

@@ -12,7 +12,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const NAMES[] = {"hermes", "llama3_json", "mistral", "pythonic", "deepseek_r1", "qwen3"};
+static const char *const NAMES[] = {"hermes", "llama3_json", "mistral", "pythonic", "deepseek_r1", "qwen3", "openai", "openai/r"};
 #define N_NAMES (sizeof NAMES / sizeof *NAMES)
 
 static int whole_utf8(const unsigned char *p, size_t n) {
@@ -104,8 +104,10 @@ static void stream(const toolp_parser *p, const char *text, size_t n, const tool
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!size) return 0;
-    const toolp_parser *p = toolp_parser_by_name(TOOLP_KIND_TOOL, NAMES[data[0] % N_NAMES]);
-    if (!p) p = toolp_parser_by_name(TOOLP_KIND_REASONING, NAMES[data[0] % N_NAMES]);
+    const char *name = NAMES[data[0] % N_NAMES];
+    const toolp_parser *p = !strcmp(name, "openai/r") ? toolp_parser_by_name(TOOLP_KIND_REASONING, "openai")
+                                                      : toolp_parser_by_name(TOOLP_KIND_TOOL, name);
+    if (!p) p = toolp_parser_by_name(TOOLP_KIND_REASONING, name);
     if (!p) abort();
     const char *text = (const char *)data + 1;
     size_t n = size - 1;

@@ -233,6 +233,47 @@ for (const [name, body, re] of bad400) {
   });
 }
 
+// gpt-oss's harmony format (--tool-call-parser openai --reasoning-parser openai): the test model writes the
+// markers as plain text (its vocabulary has no harmony tokens); the parsers read the text either way
+await srv.stop();
+const sh = await startServerOrExit(C, ["--chat-template", TEMPLATE, "--enable-auto-tool-choice", "--tool-call-parser", "openai",
+  "--reasoning-parser", "openai"], { name: "harmony" });
+{
+  const H_CALL = "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary " +
+    'to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}';
+  const H_FINAL = "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>It is 21 C.";
+  const hc = new OpenAI({ baseURL: `http://127.0.0.1:${sh.port}/v1`, apiKey: "x", maxRetries: 0, timeout: 120000 });
+  const hboth = async (body, where) => {
+    const r = await hc.chat.completions.create({ model, ...body });
+    const s = await streamPost(sh.port, "/v1/chat/completions", { model, ...body, stream: true });
+    const j = joinStream(s.events, where), m = r.choices[0].message;
+    assert.equal(j.reasoning, m.reasoning ?? "", `${where}: streamed reasoning`);
+    assert.equal(j.content, m.content ?? "", `${where}: streamed content`);
+    assert.equal(j.finish, r.choices[0].finish_reason, `${where}: finish`);
+    assert.deepEqual(j.calls.map((c) => [c.name, c.arguments]), (m.tool_calls ?? []).map((c) => [c.function.name, c.function.arguments]));
+    return r.choices[0];
+  };
+  await C.check("harmony: a call on the commentary channel, reasoning from the analysis channel (streaming agrees)", async () => {
+    const ch = await hboth({ messages: [user], tools: TOOLS, ...force(H_CALL) }, "harmony call");
+    assert.equal(ch.finish_reason, "tool_calls");
+    assert.equal(ch.message.tool_calls[0].function.name, "get_weather");
+    assert.equal(ch.message.tool_calls[0].function.arguments, '{"city": "Paris"}');
+    judgeCall(ch.message.tool_calls[0], "harmony");
+    assert.equal(ch.message.reasoning, "Need the weather.");
+    assert.equal(ch.message.content, null);
+  });
+  await C.check("harmony: the final channel is the content; without tools the reasoning parser alone splits it", async () => {
+    for (const extra of [{ tools: TOOLS }, {}]) {
+      const ch = await hboth({ messages: [user], ...extra, ...force(H_FINAL) }, "harmony final");
+      assert.equal(ch.finish_reason, "stop");
+      assert.equal(ch.message.content, "It is 21 C.");
+      assert.equal(ch.message.reasoning, "Easy.");
+      assert.deepEqual(ch.message.tool_calls ?? [], []);
+    }
+  });
+}
+await sh.stop();
+
 // --chat-template-content-format: a template that loops over content parts
 const PARTS = "{% for m in messages %}[{% for p in m['content'] %}<{{ p.type }}:{{ p.text }}>{% endfor %}]{% endfor %}";
 for (const [flags, want] of [[[], "auto"], [["--chat-template-content-format", "openai"], "openai"]]) {
@@ -270,5 +311,4 @@ await C.check("CLI: --enable-auto-tool-choice needs --tool-call-parser; unknown 
   }
 });
 
-await srv.stop();
 C.finish();

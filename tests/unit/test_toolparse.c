@@ -23,7 +23,14 @@ typedef struct {
     int tools_called;      /* -1: as n_calls > 0 says */
 } tcase;
 
+/* "NAME/r": the reasoning parser NAME where a tool parser has the same name ("openai"). */
 static const toolp_parser *parser(const char *name) {
+    size_t l = strlen(name);
+    if (l > 2 && !strcmp(name + l - 2, "/r")) {
+        char base[32];
+        snprintf(base, sizeof base, "%.*s", (int)(l - 2), name);
+        return toolp_parser_by_name(TOOLP_KIND_REASONING, base);
+    }
     const toolp_parser *p = toolp_parser_by_name(TOOLP_KIND_TOOL, name);
     return p ? p : toolp_parser_by_name(TOOLP_KIND_REASONING, name);
 }
@@ -393,6 +400,52 @@ static const tcase REASONING[] = {
     {"qwen3", "", ALL, NULL, {NULL}, 0},
 };
 
+/* gpt-oss's harmony format (toolp_harmony.c): "openai" the tool parser, "openai/r" the reasoning parser.
+ * The outputs are the model's text with the special tokens kept, as the server decodes them for these
+ * parsers; the last stop token (<|call|>, <|return|>) is not in the text. The reasoning-parser cases
+ * are vLLM's own tests of parse_chat_output (tests/entrypoints/test_harmony_utils.py). */
+#define H_A "<|channel|>analysis<|message|>"
+#define H_NEXT "<|end|><|start|>assistant"
+static const tcase HARMONY[] = {
+    {"openai", H_A "Need the weather in Paris." H_NEXT "<|channel|>commentary to=functions.get_weather <|constrain|>json"
+               "<|message|>{\"city\":\"Paris\",\"unit\":\"c\"}",
+     NULL, "Need the weather in Paris.", {"get_weather", "{\"city\": \"Paris\", \"unit\": \"c\"}"}, -1},
+    {"openai", H_A "2+2 is 4." H_NEXT "<|channel|>final<|message|>The answer is 4.", "The answer is 4.", "2+2 is 4.",
+     {NULL}, -1},
+    /* the recipient before the channel, the content type as a bare word, non-ASCII escaped as Python's json.dumps */
+    {"openai", "<|start|>assistant to=functions.f<|channel|>commentary json<|message|>{\"a\": \"\u00e9\xf0\x9f\x98\x80\", \"n\": [1.50, 2e3]}",
+     NULL, NULL, {"f", "{\"a\": \"\\u00e9\\ud83d\\ude00\", \"n\": [1.5, 2000.0]}"}, -1},
+    /* arguments that are not JSON pass as written; a non-JSON content type too */
+    {"openai", "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{not json", NULL, NULL,
+     {"f", "{not json"}, -1},
+    {"openai", "<|channel|>commentary to=functions.run code<|message|>print(1)", NULL, NULL, {"run", "print(1)"}, -1},
+    /* a preamble: dropped by the tool parser (vLLM keeps only "final"); two calls */
+    {"openai", "<|channel|>commentary<|message|>Let me check." H_NEXT " to=functions.a<|channel|>commentary<|message|>{}"
+               "<|call|><|start|>assistant to=functions.b<|channel|>commentary<|message|>{\"x\":true}",
+     NULL, NULL, {"a", "{}", "b", "{\"x\": true}"}, -1},
+    {"openai", H_A "a" H_NEXT "<|channel|>analysis<|message|>b" H_NEXT "<|channel|>final<|message|>c<|return|>", "c",
+     "a\nb", {NULL}, -1},
+    /* a built-in tool (not functions.*) is dropped; an unfinished header counts nothing */
+    {"openai", "<|channel|>analysis to=browser.search<|message|>{\"q\": 1}" H_NEXT "<|channel|>final<|message|>x", "x",
+     NULL, {NULL}, -1},
+    {"openai", H_A "r" H_NEXT "<|chan", NULL, "r", {NULL}, -1},
+    {"openai", H_A "\xc3\xa9t\xc3\xa9 <|en", NULL, "\xc3\xa9t\xc3\xa9 <|en", {NULL}, -1},
+    {"openai", "Just text, no harmony.", ALL, NULL, {NULL}, -1},
+    {"openai", "", ALL, NULL, {NULL}, -1},
+    {"openai/r", "<|channel|>final<|message|>I'm in the middle of answering", "I'm in the middle of answering", NULL,
+     {NULL}, 0},
+    {"openai/r", H_A "I'm in the middle of thinking", NULL, "I'm in the middle of thinking", {NULL}, 0},
+    {"openai/r", H_A "I'm thinking." H_NEXT "<|channel|>final<|message|>I'm in the middle of answering",
+     "I'm in the middle of answering", "I'm thinking.", {NULL}, 0},
+    {"openai/r", "<|channel|>commentary<|message|>I need to call some tools.<|end|>", "I need to call some tools.", NULL,
+     {NULL}, 0},
+    {"openai/r", "<|channel|>commentary<|message|>Let me check the weather." H_NEXT
+                 " to=functions.get_weather<|channel|>commentary<|message|>{\"location\": \"SF\"}<|end|>",
+     "Let me check the weather.", NULL, {NULL}, 0},
+    {"openai/r", "<|channel|>commentary<|message|>Let me look that up." H_NEXT "<|channel|>final<|message|>The answer is 42.<|end|>",
+     "Let me look that up.\nThe answer is 42.", NULL, {NULL}, 0},
+};
+
 #define RUN(table)                                                        \
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) run_case(&table[i])
 
@@ -400,6 +453,9 @@ static void test_names(void) {
     CHECK(parser("hermes") && toolp_parser_kind(parser("hermes")) == TOOLP_KIND_TOOL);
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "llama4_json") != NULL);
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "qwen3") == NULL);
+    CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "openai") != toolp_parser_by_name(TOOLP_KIND_REASONING, "openai"));
+    CHECK(toolp_parser_splits_reasoning(parser("openai")) && !toolp_parser_splits_reasoning(parser("openai/r")) &&
+          !toolp_parser_splits_reasoning(parser("hermes")));
     CHECK(toolp_parser_by_name(TOOLP_KIND_REASONING, "qwen3") && !strcmp(toolp_parser_name(parser("qwen3")), "qwen3"));
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "nope") == NULL && toolp_parser_by_name(TOOLP_KIND_TOOL, NULL) == NULL);
     CHECK(strstr(toolp_parser_names(TOOLP_KIND_TOOL), "pythonic") && strstr(toolp_parser_names(TOOLP_KIND_REASONING), "deepseek_r1"));
@@ -477,6 +533,7 @@ int main(void) {
     RUN(MISTRAL);
     RUN(PYTHONIC);
     RUN(REASONING);
+    RUN(HARMONY);
     test_limits();
     test_stream_api();
     TEST_END();
