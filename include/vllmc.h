@@ -64,6 +64,12 @@ typedef struct {
     int spaces_between_special_tokens; /* 1 */
     struct gram_grammar *grammar; /* generation is constrained to this grammar (src/grammar/grammar.h); the params
                                      hold a reference; NULL: unconstrained */
+    int grammar_after_reasoning;  /* 1: the grammar applies only once the reasoning has ended (reasoning_end_id
+                                     generated, or the prompt's last of reasoning_start_id / reasoning_end_id is
+                                     the end): the thinking is free, as vLLM does with a reasoning parser. 0
+                                     (default): the grammar applies from the first token */
+    int32_t reasoning_end_id;     /* "</think>" (used only with grammar_after_reasoning) */
+    int32_t reasoning_start_id;   /* "<think>", or -1 */
 } vllmc_sampling_params;
 
 /* vLLM's SamplingParams defaults (note: temperature 1.0, max_tokens 16). */

@@ -109,6 +109,21 @@ static int init_bad_words(lp_state *st, const eng_sampling_params *p) {
     return VC_OK;
 }
 
+/* Reasoning first: has the prompt already ended the reasoning (its last reasoning token is the end, as
+ * vLLM's is_reasoning_end scans it)? The grammar then applies from the first output token. */
+static void init_reasoning(lp_state *st, const eng_sampling_params *p, const int32_t *prompt, int n_prompt) {
+    st->g_end_id = -1;
+    st->g_begin = 0;
+    if (!p->grammar_after_reasoning) return;
+    st->g_end_id = p->reasoning_end_id;
+    st->g_begin = -1;
+    for (int i = n_prompt - 1; i >= 0; i--) {
+        if (prompt[i] == p->reasoning_end_id) st->g_prompt_ended = 1, st->g_begin = 0;
+        if (prompt[i] == p->reasoning_end_id || (p->reasoning_start_id >= 0 && prompt[i] == p->reasoning_start_id))
+            break;
+    }
+}
+
 static int init_grammar(lp_state *st, const eng_sampling_params *p, const int32_t *eos_ids, int n_eos,
                         const lp_grammar_vocab *gv) {
     if (!gv || !gv->vocab || !gv->tok || !gv->len)
@@ -183,6 +198,7 @@ int lp_state_init_gv(lp_state *st, const eng_sampling_params *p, int vocab, cons
     }
 
     if (p->grammar && (rc = init_grammar(st, p, eos_ids, n_eos, gv))) goto fail;
+    if (p->grammar) init_reasoning(st, p, prompt, n_prompt);
 
     st->active = st->n_allowed > 0 || st->n_bw > 0 || st->min_tokens > 0 || st->n_bias > 0 || st->penalties ||
                  st->gm != NULL;
@@ -386,9 +402,25 @@ static int g_compute_mask(lp_state *st, int n_output) {
 
 int lp_pending(const lp_state *st, int n_output) { return st->gm && !st->g_err && st->g_mask_at != n_output; }
 
+/* Where the grammar's part of the output begins: 0, or after the reasoning's end token; -1 while the
+ * reasoning goes on (no mask: the thinking is free). A shorter history (a recomputed sequence) looks
+ * again. */
+static int g_begin(lp_state *st, const int32_t *output, int n_output) {
+    if (st->g_end_id < 0 || st->g_prompt_ended) return 0;
+    if (n_output < st->g_scan) st->g_scan = 0, st->g_begin = -1;
+    for (; st->g_begin < 0 && st->g_scan < n_output; st->g_scan++)
+        if (output[st->g_scan] == st->g_end_id) st->g_begin = st->g_scan + 1;
+    return st->g_begin;
+}
+
 int lp_prepare(lp_state *st, const int32_t *output, int n_output) {
     if (!st->gm || st->g_err) return VC_OK;
-    int rc = g_feed(st, output, n_output);
+    int b = g_begin(st, output, n_output);
+    if (b < 0) {
+        st->g_mask_at = n_output; /* nothing to compute for this token */
+        return VC_OK;
+    }
+    int rc = g_feed(st, output + b, n_output - b);
     if (rc || st->g_err || st->g_mask_at == n_output) return rc;
     return g_compute_mask(st, n_output);
 }
@@ -398,6 +430,7 @@ static int g_apply(lp_state *st, const int32_t *output, int n_output, float *log
     int rc = lp_prepare(st, output, n_output);
     if (rc) return rc;
     if (st->g_err) return vc_errf(st->g_err, "%s", st->g_msg);
+    if (st->g_begin < 0) return VC_OK; /* reasoning: unconstrained */
     const float ninf = -INFINITY;
     int any = 0, V = st->vocab;
     for (int w = 0; w * 32 < V; w++) { /* a word at a time, visiting only the bits that need work */

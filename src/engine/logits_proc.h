@@ -97,6 +97,11 @@ typedef struct {
     int g_fed;                 /* output tokens fed to gm */
     int32_t g_last;            /* output[g_fed - 1] when fed */
     int g_mask_at;             /* output length g_mask is for (-1: none) */
+    /* reasoning first (grammar_after_reasoning): the grammar reads output[g_begin..] once the reasoning ended */
+    int32_t g_end_id;          /* -1: the grammar applies from the first token (g_begin 0) */
+    int g_begin;               /* -1: the reasoning goes on */
+    int g_scan;                /* output tokens looked at for g_end_id */
+    int g_prompt_ended;        /* the prompt ended the reasoning: g_begin is 0 for good */
     int g_err;                 /* a grammar violation seen by lp_prepare (VC_EINVAL), reported by lp_apply */
     char g_msg[200];
 } lp_state;

@@ -128,6 +128,11 @@ int eng_params_validate(const eng_sampling_params *p, int vocab_size) {
         (rc = check_array("bad_words", p->bad_words_len, p->n_bad_words)))
         return rc;
 
+    if (p->grammar_after_reasoning &&
+        (p->reasoning_end_id < 0 || p->reasoning_end_id >= vocab_size || p->reasoning_start_id >= vocab_size))
+        return vc_errf(VC_EINVAL, "grammar_after_reasoning: the reasoning token ids %d / %d are not in the vocabulary",
+                       (int)p->reasoning_end_id, (int)p->reasoning_start_id);
+
     /* _verify_args, in vLLM's order */
     if (p->n < 1) return vc_errf(VC_EINVAL, "n must be at least 1, got %d.", p->n);
     if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f))

@@ -280,6 +280,17 @@ static void set_parsers(const srv_ctx *c, srv_request *r, int parallel, int incl
     p->first_call_only = !parallel;
     const char *tn = p->tool ? toolp_parser_name(p->tool) : "";
     if (!strcmp(tn, "hermes") || !strcmp(tn, "mistral")) r->sp.skip_special_tokens = 0;
+    /* with a <think> reasoning parser, structured output constrains only what follows the reasoning (vLLM's
+     * structured output with a reasoner): when "</think>" is one token of the vocabulary */
+    const char *rn = p->reasoning ? toolp_parser_name(p->reasoning) : "";
+    if (r->sp.grammar && c->tok && (!strcmp(rn, "qwen3") || !strcmp(rn, "deepseek_r1"))) {
+        int32_t end = tok_token_to_id(c->tok, "</think>", 8);
+        if (end >= 0) {
+            r->sp.grammar_after_reasoning = 1;
+            r->sp.reasoning_end_id = end;
+            r->sp.reasoning_start_id = tok_token_to_id(c->tok, "<think>", 7);
+        }
+    }
     /* harmony's markers are special tokens: its parsers read them in the text (vLLM reads the token ids) */
     if (!strcmp(tn, "openai") || (p->reasoning && !strcmp(toolp_parser_name(p->reasoning), "openai")))
         r->sp.skip_special_tokens = 0;

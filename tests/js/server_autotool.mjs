@@ -14,6 +14,8 @@
 //
 // Usage (from the repository root): node tests/js/server_autotool.mjs
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -273,6 +275,42 @@ const sh = await startServerOrExit(C, ["--chat-template", TEMPLATE, "--enable-au
   });
 }
 await sh.stop();
+
+// structured output with a reasoning parser (vLLM: the grammar applies after the reasoning): a copy of the
+// test model whose vocabulary has "<think>" (287) and "</think>" (288) as tokens
+{
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vllmc-think-"));
+  for (const f of fs.readdirSync(getModelDir())) fs.copyFileSync(path.join(getModelDir(), f), path.join(dir, f));
+  const tj = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+  for (const [id, content] of [[287, "<think>"], [288, "</think>"]])
+    tj.added_tokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false });
+  fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tj));
+  const SCHEMA = { type: "object", properties: { n: { type: "integer", minimum: 0, maximum: 99 } }, required: ["n"],
+    additionalProperties: false };
+  const valid = ajv.compile(SCHEMA);
+  const rf = { response_format: { type: "json_schema", json_schema: { name: "n", schema: SCHEMA } }, max_tokens: 40, seed: 3 };
+  const tmpl = (tail) => `{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n${tail}`;
+  const cases = [
+    // R1-style: the prompt opens the reasoning; "</think>" forced first (logit_bias), then the schema rules
+    ["deepseek_r1", "<think>\n", { logit_bias: { 288: 100 } }, (m) => m.reasoning === ""],
+    // Qwen3 without thinking: the prompt holds the empty pair, so the schema rules from the first token
+    ["qwen3", "<think>\n\n</think>\n\n", {}, (m) => m.reasoning === null],
+  ];
+  for (const [parser, tail, extra, reasoningOk] of cases) {
+    const st = await startServerOrExit(C, ["--chat-template", tmpl(tail), "--reasoning-parser", parser], { model: dir, name: parser });
+    await C.check(`structured output after the reasoning (${parser}): the content follows the schema`, async () => {
+      const r = await post(st.port, "/v1/chat/completions", { model, messages: [user], ...rf, ...extra });
+      assert.equal(r.status, 200, r.text);
+      const m = r.json.choices[0].message;
+      assert.ok(reasoningOk(m), `reasoning ${JSON.stringify(m.reasoning)}`);
+      assert.equal(r.json.choices[0].finish_reason, "stop", JSON.stringify(m));
+      const v = JSON.parse(m.content);
+      assert.ok(valid(v), `${m.content}: ${ajv.errorsText(valid.errors)}`);
+    });
+    await st.stop();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 
 // --chat-template-content-format: a template that loops over content parts
 const PARTS = "{% for m in messages %}[{% for p in m['content'] %}<{{ p.type }}:{{ p.text }}>{% endfor %}]{% endfor %}";

@@ -186,6 +186,60 @@ static gram_grammar *from_schema(const char *json) {
     return g;
 }
 
+/* Stand-ins for "<think>" and "</think>": the letters 'b' and 'v' (one this model writes often); the grammar
+ * wants digits. The output is free (letters, digits) until 'v', then digits only; a prompt whose last of
+ * the two is 'v' constrains from the first token; without grammar_after_reasoning the grammar rules from
+ * the start. */
+static void test_reasoning_first(eng_engine *e, const int32_t *prompt7) {
+    enum { START = 260, END = 280, DIG0 = '0' + 3 };
+    gram_grammar *g = NULL;
+    CHECK(gram_from_regex("[0-9]+", 6, NULL, &g) == 0);
+    int32_t allowed[26 + 10 + 1];
+    for (int i = 0; i < 26; i++) allowed[i] = 259 + i;
+    for (int i = 0; i < 10; i++) allowed[26 + i] = DIG0 + i;
+    allowed[36] = 2;
+    int32_t open_prompt[9], ended_prompt[9];
+    memcpy(open_prompt, prompt7, sizeof(int32_t) * 7);
+    memcpy(ended_prompt, prompt7, sizeof(int32_t) * 7);
+    open_prompt[7] = END, open_prompt[8] = START;   /* the reasoning reopened: free */
+    ended_prompt[7] = START, ended_prompt[8] = END; /* ended in the prompt: constrained at once */
+    const int32_t *prompts[3] = {open_prompt, ended_prompt, open_prompt};
+    int reached = 0, longest_free = 0;
+    for (int mode = 0; mode < 3; mode++) { /* 0: open prompt; 1: ended prompt; 2: open, no reasoning-first */
+        eng_sampling_params sp[4];
+        for (int s = 0; s < 4; s++) {
+            eng_params_default(&sp[s]);
+            sp[s].temperature = 1.0f, sp[s].has_seed = 1, sp[s].seed = 100 + s, sp[s].max_tokens = 24;
+            sp[s].allowed_token_ids = allowed, sp[s].n_allowed = 37;
+            sp[s].grammar = g;
+            sp[s].grammar_after_reasoning = mode != 2, sp[s].reasoning_end_id = END, sp[s].reasoning_start_id = START;
+        }
+        static result res[8];
+        CHECK(run(e, 4, prompts[mode], 9, sp, res) > 0);
+        for (int r = 0; r < 8; r += 2) {
+            int free_until = mode == 0 ? res[r].n : 0, letters = 0;
+            if (mode == 0)
+                for (int i = 0; i < res[r].n; i++)
+                    if (res[r].tok[i] == END) {
+                        free_until = i + 1;
+                        reached++;
+                        break;
+                    }
+            for (int i = 0; i < free_until; i++) letters += res[r].tok[i] >= 259 && res[r].tok[i] < 285;
+            for (int i = free_until; i < res[r].n; i++)
+                CHECK_MSG((res[r].tok[i] >= DIG0 && res[r].tok[i] < DIG0 + 10) || res[r].tok[i] == 2,
+                          "mode %d seed %d: token %d at %d is not a digit after the reasoning", mode, r / 2,
+                          (int)res[r].tok[i], i);
+            if (mode == 0 && letters > longest_free) longest_free = letters;
+            CHECK(res[r].finish == ENG_FINISH_STOP || res[r].finish == ENG_FINISH_LENGTH);
+        }
+    }
+    CHECK_MSG(reached >= 2, "only %d of 4 outputs ended their reasoning", reached);
+    CHECK_MSG(longest_free >= 1, "the reasoning was never free: no letter (which the grammar forbids) in it");
+    gram_free(g);
+    CHECK(eng_check_kv(e, 0) == 0);
+}
+
 int main(void) {
     be_backend *be = NULL;
     mdl_model *m = NULL;
@@ -326,7 +380,10 @@ int main(void) {
         eng_free(e2);
     }
 
-    /* 6. the references: params copies retain, the engine's sequences released theirs */
+    /* 6. reasoning first (grammar_after_reasoning, as the server sets it with a reasoning parser) */
+    test_reasoning_first(e, prompt);
+
+    /* 7. the references: params copies retain, the engine's sequences released theirs */
     for (int k = 0; k < 3; k++) {
         if (g[k]) CHECK(atomic_load(&g[k]->refs) == 1);
         gram_free(g[k]);
