@@ -1,6 +1,8 @@
 /* Fuzz target: an OpenAI request body as the server reads it (issue #5: the
  * request parser). The first byte picks the endpoint (completions, chat
- * completions, /tokenize, /detokenize); the rest is the body. A small
+ * completions, /tokenize, /detokenize: bits 0-1), whether the server has output
+ * parsers (bit 2: hermes and qwen3, as --enable-auto-tool-choice does) and the
+ * chat content format (bit 3: openai, else string); the rest is the body. A small
  * byte-fallback tokenizer and a ChatML template, built here, stand in for the
  * model's. Responses are never built: this is the parser, validation,
  * template rendering and tokenization. */
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "server/request.h"
+#include "toolparse/toolparse.h"
 
 static srv_ctx ctx;
 
@@ -58,6 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len = size - 1;
     srv_error err;
     int mode = data[0] & 3;
+    ctx.tool_parser = data[0] & 4 ? toolp_parser_by_name(TOOLP_KIND_TOOL, "hermes") : NULL;
+    ctx.reasoning_parser = data[0] & 4 ? toolp_parser_by_name(TOOLP_KIND_REASONING, "qwen3") : NULL;
+    ctx.content_format = data[0] & 8 ? SRV_CONTENT_OPENAI : SRV_CONTENT_STRING;
     if (mode <= 1) {
         srv_request r;
         if (srv_parse_request(&ctx, body, len, mode, &r, &err) == 0) {
