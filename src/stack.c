@@ -77,6 +77,7 @@ static int open_dummy(const stk_params *p, stk_stack *s) {
         rc = cfg_parse(text, len, p->model, &mc);
         free(text);
     }
+    if (!rc && p->num_layers > 0 && p->num_layers < mc.n_layers) mc.n_layers = p->num_layers;
     if (!rc) rc = cfg_resolve_dtype(p->dtype, mc.torch_dtype, &dt);
     if (!rc) rc = mdl_random(&mc, dt, 1234, s->be, &s->m);
     return rc;

@@ -26,6 +26,7 @@ typedef struct {
     const char *kv_cache_dtype; /* --kv-cache-dtype: auto | bfloat16 | float16 | float32 (NULL: auto);
                                    stk_check() sets ec.kv_dtype from it */
     int load_dummy;           /* random weights from config.json (--load-format dummy, --random-weights) */
+    int num_layers;           /* with load_dummy: keep only the first N layers (0: all; bench --num-layers) */
     int tokenizer;            /* 1: load tokenizer.json when the model folder has one */
     const char *tokenizer_dir; /* with tokenizer: load it from this folder instead (vLLM's --tokenizer) */
     int engine;               /* 1: create the engine from ec (0: the caller makes its own from the model) */

@@ -10,7 +10,8 @@ for plen in (10, 25):
     out = subprocess.run(["build/vllmc", "generate", folder, "--prompt-token-ids",
                           ",".join(map(str, ids)), "--max-tokens", "1", "--prompt-logprobs", "40", "--max-logprobs",
                           "40", "--logprobs", "40", "--json", "--device", dev, "--dtype", dt, "--kv-cache-dtype", "float32",
-                          "--block-size", "4", "--max-num-batched-tokens", sys.argv[5] if len(sys.argv) > 5 else "2048"],
+                          "--block-size", "4", "--max-num-batched-tokens", sys.argv[5] if len(sys.argv) > 5 else "2048",
+                          "--max-num-seqs", "1"],
                          capture_output=True, text=True)
     lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
     if not lines:

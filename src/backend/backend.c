@@ -67,6 +67,28 @@ void be_lora(be_backend *be, const be_tensor *x, const be_tensor *a, const be_te
     }
 }
 
+void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
+                       const be_tensor *const *w, const be_tensor *const *out) {
+    if (b->matmul_grouped) {
+        b->matmul_grouped(b->ctx, x, n_groups, groups, nw, w, out);
+        return;
+    }
+    enum { MAXW = 8 };
+    be_tensor xs, ws[MAXW], os[MAXW];
+    const be_tensor *wp[MAXW], *op[MAXW], *bias[MAXW] = {0};
+    if (nw > MAXW) nw = MAXW;
+    for (int g = 0; g < n_groups; g++) {
+        if (groups[g].n <= 0) continue;
+        xs = be_rows(x, groups[g].row0, groups[g].n);
+        for (int i = 0; i < nw; i++) {
+            ws[i] = w[i][groups[g].expert];
+            os[i] = be_rows(out[i], groups[g].row0, groups[g].n);
+            wp[i] = &ws[i], op[i] = &os[i];
+        }
+        be_matmul_multi(b, &xs, nw, wp, bias, op);
+    }
+}
+
 double be_bandwidth_gbs(be_backend *b, size_t bytes) { return b->bandwidth_gbs ? b->bandwidth_gbs(b->ctx, bytes) : 0; }
 
 double be_peak_gflops(be_backend *b) { return b->peak_gflops ? b->peak_gflops(b->ctx) : 0; }

@@ -80,6 +80,13 @@ typedef struct {
     int slot;
 } be_lora_seg;
 
+/* Mixture of experts (issue 15): rows [row0, row0 + n) of a grouped matmul's x and out go through
+ * expert `expert`'s weights. */
+typedef struct {
+    int expert;
+    int64_t row0, n;
+} be_moe_group;
+
 /* What the device is and what memory it computes from. */
 typedef struct {
     char desc[256];          /* one line for the start-up log: device, threads or features */
@@ -177,6 +184,22 @@ typedef struct be_backend {
                  const be_tensor *out);
     int64_t lora_max_rows;
 
+    /* --- mixture of experts (issue 15) --- */
+    /* (optional) Grouped matmul: for each group g and each i < nw,
+     *   out[i][rows of g] = x[rows of g] @ w[i][g.expert]^T,
+     * where w[i] points at an array of one weight per expert ([M_i, K] each, f32/f16/bf16, in any
+     * buffers), x f32 [n, K] and out[i] f32 [n, M_i]; groups do not overlap and rows outside every group
+     * are left alone. The runner sorts a step's (token, expert) pairs by expert, so each active expert's
+     * weights are read once per step for all of its rows; a backend may split the rows of every group's
+     * weights across its threads in one pass. NULL: be_matmul_grouped() runs matmul_multi per group. */
+    void (*matmul_grouped)(void *ctx, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
+                           const be_tensor *const *w, const be_tensor *const *out);
+    /* The weighted sum of each token's expert outputs:
+     *   out[t, :] = sum_{j < k} wt[t, j] * y[idx[t, j], :]   (j in order, f32)
+     * y f32 [A, D], idx i32 [n, k] (each in [0, A)), wt f32 [n, k], out f32 [n, D]. */
+    void (*moe_combine)(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt,
+                        const be_tensor *out);
+
     /* Wait until every recorded op has finished. */
     int (*sync)(void *ctx);
     void (*free)(void *ctx);
@@ -206,6 +229,8 @@ void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const
 void be_lora(be_backend *b, const be_tensor *x, const be_tensor *a, const be_tensor *b_w, int n_seg,
              const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
              const be_tensor *out);
+void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
+                       const be_tensor *const *w, const be_tensor *const *out);
 double be_bandwidth_gbs(be_backend *b, size_t bytes);
 double be_peak_gflops(be_backend *b);
 void be_free(be_backend *b);

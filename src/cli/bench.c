@@ -33,6 +33,7 @@ static const char usage[] =
     "       [--output-len 1] [--dtype D] [--json]\n"
     "       MODEL_DIR may be a Hugging Face repo id ORG/NAME [--revision REV] [--download-dir DIR]\n"
     "       all three also take [--device auto|cpu|gpu] [--kv-cache-dtype auto|bfloat16|float16|float32]\n"
+    "       [--num-layers N] (with --random-weights: only the first N layers, for models beyond this memory)\n"
     "       [--gpu-memory-utilization F] (a fraction of a discrete GPU's memory, default 0.9)\n"
     "       vllmc bench tokenize DIR FILE\n"
     "       vllmc bench structured [MODEL_DIR | --random-weights CONFIG.json --tokenizer DIR] [--json-schema FILE]\n"
@@ -80,6 +81,7 @@ static int parse(int argc, char **argv, bench_args *b) {
         CLI_INT_FLAG("--max-num-batched-tokens", b->st.ec.max_num_batched_tokens, 1, 1 << 24)
         CLI_INT_FLAG("--max-model-len", b->st.ec.max_model_len, 1, 1 << 30)
         CLI_INT_FLAG("--num-loras", b->num_loras, 1, 4096)
+        CLI_INT_FLAG("--num-layers", b->st.num_layers, 1, 4095)
         if (!strncmp(argv[a.i], "--max-loras", 11)) b->max_loras_given = 1;
         if ((k = cli_stack_flag(&a, &b->st))) {
             if (k < 0) return 2;
@@ -111,6 +113,10 @@ static int parse(int argc, char **argv, bench_args *b) {
     }
     b->st.model = dir ? dir : cfg_path;
     b->st.load_dummy = cfg_path != NULL;
+    if (b->st.num_layers && !cfg_path) {
+        cli_error("bench: --num-layers needs --random-weights");
+        return 2;
+    }
     if (b->num_loras) {
         b->lora.enable = 1;
         if (!b->max_loras_given) b->lora.max_loras = (int)b->num_loras;
@@ -149,8 +155,11 @@ static double matmul_params(const mdl_model *m) {
     double n = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const mdl_layer *L = &m->layers[l];
-        const be_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) n += (double)ts[i]->rows * (double)ts[i]->cols;
+        const be_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->router,
+                                 &L->shared_gate};
+        for (int i = 0; i < 9; i++) n += (double)ts[i]->rows * (double)ts[i]->cols;
+        if (L->exp_gate) /* a MoE layer: each token runs num_experts_per_tok experts */
+            n += m->cfg.n_experts_per_tok * 3.0 * (double)L->exp_gate[0].rows * (double)L->exp_gate[0].cols;
     }
     return n;
 }

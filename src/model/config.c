@@ -26,7 +26,10 @@
 #define CFG_DIM_MAX ((1 << 24) - 1)
 #define CFG_POS_MAX ((1 << 30) - 1)
 
-enum { CFG_LLAMA, CFG_MISTRAL, CFG_QWEN2, CFG_QWEN3, CFG_GEMMA2, CFG_GEMMA3, CFG_GEMMA3_MM, CFG_PHI3 };
+enum {
+    CFG_LLAMA, CFG_MISTRAL, CFG_QWEN2, CFG_QWEN3, CFG_GEMMA2, CFG_GEMMA3, CFG_GEMMA3_MM, CFG_PHI3,
+    CFG_MIXTRAL, CFG_QWEN2MOE, CFG_QWEN3MOE
+};
 
 static const struct {
     const char *arch, *model_type;
@@ -40,11 +43,15 @@ static const struct {
     {"Gemma3ForCausalLM", "gemma3_text", CFG_GEMMA3},
     {"Gemma3ForConditionalGeneration", "gemma3", CFG_GEMMA3_MM},
     {"Phi3ForCausalLM", "phi3", CFG_PHI3},
+    {"MixtralForCausalLM", "mixtral", CFG_MIXTRAL},
+    {"Qwen2MoeForCausalLM", "qwen2_moe", CFG_QWEN2MOE},
+    {"Qwen3MoeForCausalLM", "qwen3_moe", CFG_QWEN3MOE},
 };
 #define CFG_N_ARCHS (int)(sizeof cfg_archs / sizeof cfg_archs[0])
 #define CFG_ARCH_LIST                                                                                     \
     "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, "      \
-    "Gemma3ForCausalLM, Gemma3ForConditionalGeneration (text only), Phi3ForCausalLM"
+    "Gemma3ForCausalLM, Gemma3ForConditionalGeneration (text only), Phi3ForCausalLM, MixtralForCausalLM, "  \
+    "Qwen2MoeForCausalLM, Qwen3MoeForCausalLM"
 
 static void cfg_copy(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -221,7 +228,7 @@ static int cfg_read_arch(const cJSON *root, const char *what, model_config *c, i
         if (i == CFG_N_ARCHS)
             return vc_errf(VC_EUNSUP,
                            "%s: no architectures, and model_type '%.100s' is not supported (supported: llama, "
-                           "mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3)",
+                           "mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3, mixtral, qwen2_moe, qwen3_moe)",
                            what, jm->valuestring);
     }
     cfg_copy(c->arch, sizeof c->arch, cfg_archs[i].arch);
@@ -381,8 +388,8 @@ static int cfg_read_local_rope(const cJSON *r, const char *what, int gemma3, con
 
 static int cfg_read_rope(const cJSON *r, const char *what, int kind, model_config *c) {
     int rc;
-    if ((rc = cfg_num(r, NULL, "rope_theta", what, 0, kind == CFG_GEMMA3 ? 1e6 : 10000.0, 0, 1, 1e300,
-                      &c->rope_theta)) ||
+    double theta0 = kind == CFG_GEMMA3 || kind == CFG_MIXTRAL ? 1e6 : 10000.0; /* the config classes' defaults */
+    if ((rc = cfg_num(r, NULL, "rope_theta", what, 0, theta0, 0, 1, 1e300, &c->rope_theta)) ||
         (rc = cfg_num(r, NULL, "partial_rotary_factor", what, 0, 1.0, 0, 1, 1.0, &c->partial_rotary_factor)))
         return rc;
     c->rope_type = CFG_ROPE_DEFAULT;
@@ -411,20 +418,26 @@ static int cfg_read_rope(const cJSON *r, const char *what, int kind, model_confi
 
 static int is_gemma(int kind) { return kind == CFG_GEMMA2 || kind == CFG_GEMMA3; }
 
+static int is_qwen(int kind) {
+    return kind == CFG_QWEN2 || kind == CFG_QWEN3 || kind == CFG_QWEN2MOE || kind == CFG_QWEN3MOE;
+}
+
 static int cfg_read_flags(const cJSON *r, const char *what, int kind, model_config *c) {
-    int rc, attn_bias = 0, mlp_bias = 0, use_sw = 0;
+    int rc, attn_bias = 0, mlp_bias = 0, use_sw = 0, qkv_bias = 1;
+    int qwen2 = kind == CFG_QWEN2 || kind == CFG_QWEN2MOE, qwen3 = kind == CFG_QWEN3 || kind == CFG_QWEN3MOE;
     if ((rc = cfg_bool(r, "tie_word_embeddings", what, is_gemma(kind), &c->tie_word_embeddings))) return rc;
-    if (kind != CFG_QWEN2 && kind != CFG_PHI3 && (rc = cfg_bool(r, "attention_bias", what, 0, &attn_bias))) return rc;
+    if (!qwen2 && kind != CFG_PHI3 && (rc = cfg_bool(r, "attention_bias", what, 0, &attn_bias))) return rc;
     if (kind == CFG_LLAMA && (rc = cfg_bool(r, "mlp_bias", what, 0, &mlp_bias))) return rc;
-    if ((kind == CFG_QWEN2 || kind == CFG_QWEN3) && (rc = cfg_bool(r, "use_sliding_window", what, 0, &use_sw)))
-        return rc;
-    c->qkv_bias = kind == CFG_QWEN2 ? 1 : attn_bias;
-    c->o_bias = (kind == CFG_LLAMA || kind == CFG_QWEN3 || is_gemma(kind)) ? attn_bias : 0;
+    /* Qwen2-MoE: transformers 5's Qwen2MoeConfig.qkv_bias (absent from the published configs: true) */
+    if (kind == CFG_QWEN2MOE && (rc = cfg_bool(r, "qkv_bias", what, 1, &qkv_bias))) return rc;
+    if (is_qwen(kind) && (rc = cfg_bool(r, "use_sliding_window", what, 0, &use_sw))) return rc;
+    c->qkv_bias = qwen2 ? qkv_bias : attn_bias;
+    c->o_bias = (kind == CFG_LLAMA || qwen3 || is_gemma(kind)) ? attn_bias : 0;
     c->mlp_bias = kind == CFG_LLAMA ? mlp_bias : 0;
-    c->qk_norm = kind == CFG_QWEN3 || kind == CFG_GEMMA3;
+    c->qk_norm = qwen3 || kind == CFG_GEMMA3;
     c->fused_qkv = kind == CFG_PHI3;
     c->sliding_window = 0;
-    if (kind == CFG_MISTRAL || kind == CFG_PHI3 || use_sw)
+    if (kind == CFG_MISTRAL || kind == CFG_MIXTRAL || kind == CFG_PHI3 || use_sw)
         return cfg_int(r, NULL, "sliding_window", what, 0, 0, 0, CFG_POS_MAX, &c->sliding_window);
     return VC_OK;
 }
@@ -502,15 +515,67 @@ static int cfg_read_gemma(const cJSON *r, const char *what, int kind, model_conf
     return VC_OK;
 }
 
+/* mlp_only_layers: a list of layer indices (others than 0..n_layers-1 are ignored, as transformers'
+ * `layer_idx not in mlp_only_layers` ignores them); marks them in *dense. */
+static int cfg_mlp_only(const cJSON *r, const char *what, uint64_t *dense) {
+    const cJSON *j = cfg_get(r, "mlp_only_layers");
+    if (!j) return VC_OK;
+    if (!cJSON_IsArray(j))
+        return vc_errf(VC_EFORMAT, "%s: mlp_only_layers must be a list of layer indices (got %s)", what, cfg_kind(j));
+    int i = 0;
+    for (const cJSON *e = j->child; e; e = e->next, i++) {
+        double d = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (!(d >= 0 && d <= 1e9) || (double)(long long)d != d)
+            return vc_errf(VC_EFORMAT, "%s: mlp_only_layers[%d] must be a non-negative integer", what, i);
+        if (d < CFG_MAX_LAYERS) dense[(int)d / 64] |= 1ull << ((int)d % 64);
+    }
+    return VC_OK;
+}
+
+/* Mixtral, Qwen2-MoE, Qwen3-MoE: the experts, top-k routing and which layers are sparse. Defaults are
+ * transformers' config classes'. A layer is MoE iff it is not in mlp_only_layers, num_experts > 0 and
+ * (layer + 1) % decoder_sparse_step == 0 (Qwen2MoeDecoderLayer); every Mixtral layer is. */
+static int cfg_read_moe(const cJSON *r, const char *what, int kind, model_config *c) {
+    int rc, mix = kind == CFG_MIXTRAL, q2 = kind == CFG_QWEN2MOE, step = 1;
+    const char *ne = mix ? "num_local_experts" : "num_experts";
+    uint64_t dense[CFG_MAX_LAYERS / 64] = {0};
+    c->moe_names = mix ? CFG_MOE_NAMES_MIXTRAL : CFG_MOE_NAMES_QWEN;
+    c->norm_topk_prob = 1; /* Mixtral always renormalizes */
+    if ((rc = cfg_int(r, NULL, ne, what, 0, mix ? 8 : q2 ? 60 : 128, 0, CFG_MAX_EXPERTS, &c->n_experts)) ||
+        (rc = cfg_int(r, NULL, "num_experts_per_tok", what, 0, mix ? 2 : q2 ? 4 : 8, 1, CFG_MAX_TOPK,
+                      &c->n_experts_per_tok)))
+        return rc;
+    if (c->n_experts < 1)
+        return vc_errf(VC_EFORMAT, "%s: %s is %d: a %s needs at least one expert", what, ne, c->n_experts, c->arch);
+    if (c->n_experts_per_tok > c->n_experts)
+        return vc_errf(VC_EFORMAT, "%s: num_experts_per_tok (%d) is greater than %s (%d)", what, c->n_experts_per_tok,
+                       ne, c->n_experts);
+    c->moe_intermediate_size = c->intermediate_size;
+    if (!mix && ((rc = cfg_int(r, NULL, "moe_intermediate_size", what, 0, q2 ? 1408 : 768, 1, CFG_DIM_MAX,
+                               &c->moe_intermediate_size)) ||
+                 (rc = cfg_bool(r, "norm_topk_prob", what, 0, &c->norm_topk_prob)) ||
+                 (rc = cfg_int(r, NULL, "decoder_sparse_step", what, 0, 1, 1, CFG_MAX_LAYERS, &step)) ||
+                 (rc = cfg_mlp_only(r, what, dense))))
+        return rc;
+    if (q2 && (rc = cfg_int(r, NULL, "shared_expert_intermediate_size", what, 0, 5632, 0, CFG_DIM_MAX,
+                            &c->shared_expert_intermediate_size)))
+        return rc;
+    for (int l = 0; l < c->n_layers; l++)
+        if (!((dense[l / 64] >> (l % 64)) & 1u) && (l + 1) % step == 0) c->moe_layers[l / 64] |= 1ull << (l % 64);
+    return VC_OK;
+}
+
 /* Phi-3: silu, fused projections, and the hidden_act check the Gemma path does for its own. */
 static int cfg_read_family(const cJSON *r, const char *what, int kind, model_config *c) {
     int rc;
     c->act = CFG_ACT_SILU;
     if (is_gemma(kind) && (rc = cfg_read_gemma(r, what, kind, c))) return rc;
-    if (kind == CFG_PHI3) {
+    if ((kind == CFG_MIXTRAL || kind == CFG_QWEN2MOE || kind == CFG_QWEN3MOE) && (rc = cfg_read_moe(r, what, kind, c)))
+        return rc;
+    if (kind == CFG_PHI3 || c->n_experts > 0) {
         const cJSON *ja = cfg_get(r, "hidden_act");
         if (ja && (!cJSON_IsString(ja) || strcmp(ja->valuestring, "silu") != 0))
-            return vc_errf(VC_EUNSUP, "%s: hidden_act must be \"silu\" for Phi3ForCausalLM", what);
+            return vc_errf(VC_EUNSUP, "%s: hidden_act must be \"silu\" for %s", what, c->arch);
     }
     return cfg_read_layer_types(r, what, kind, c);
 }

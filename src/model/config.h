@@ -17,6 +17,8 @@
 #define CFG_MAX_EOS 16
 #define CFG_MAX_LAYERS 4096
 #define CFG_MAX_ROPE_FACTORS 512 /* rot_dim / 2 <= 512 (the runner's limit) */
+#define CFG_MAX_EXPERTS 1024     /* routed experts per layer */
+#define CFG_MAX_TOPK 64          /* num_experts_per_tok */
 
 typedef enum {
     CFG_ROPE_DEFAULT,   /* plain inv_freq = theta^(-2i/rot_dim) */
@@ -29,6 +31,11 @@ typedef enum {
     CFG_ACT_SILU,       /* SwiGLU: silu(gate) * up */
     CFG_ACT_GELU_TANH,  /* GeGLU: gelu_pytorch_tanh(gate) * up (Gemma 2/3) */
 } cfg_act;
+
+/* Expert tensor names: Mixtral's block_sparse_moe.{gate, experts.E.w1/w3/w2} or Qwen-MoE's
+ * mlp.{gate, experts.E.gate_proj/up_proj/down_proj} (either may instead carry transformers 5's fused
+ * experts.gate_up_proj [E, 2I, D] and experts.down_proj [E, D, I]). */
+typedef enum { CFG_MOE_NAMES_QWEN = 0, CFG_MOE_NAMES_MIXTRAL = 1 } cfg_moe_names;
 
 typedef struct {
     char arch[64];              /* architectures[0], e.g. "LlamaForCausalLM" */
@@ -81,6 +88,15 @@ typedef struct {
     int multimodal;             /* the language model of a multimodal checkpoint (Gemma3ForConditionalGeneration):
                                    weights under language_model. prefixes; image inputs are not supported */
 
+    /* Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE); n_experts == 0: a dense model */
+    cfg_moe_names moe_names;    /* how the checkpoint names the experts */
+    int n_experts;              /* num_local_experts (Mixtral) / num_experts (Qwen) */
+    int n_experts_per_tok;      /* top-k */
+    int moe_intermediate_size;  /* I of each routed expert (Mixtral: intermediate_size) */
+    int shared_expert_intermediate_size; /* Qwen2-MoE's shared expert; 0 = none */
+    int norm_topk_prob;         /* renormalize the top-k weights to sum 1 (always for Mixtral) */
+    uint64_t moe_layers[CFG_MAX_LAYERS / 64]; /* bit l: layer l's MLP is a sparse MoE block */
+
     be_dtype torch_dtype;       /* "torch_dtype" or "dtype": BE_F32, BE_F16 or BE_BF16; BE_F32 if absent */
 
     /* token ids (-1 if absent). EOS from generation_config.json wins over config.json. */
@@ -100,6 +116,10 @@ static inline int cfg_layer_sliding(const model_config *c, int l) {
 }
 static inline int cfg_layer_window(const model_config *c, int l) {
     return c->sliding_window > 0 && cfg_layer_sliding(c, l) ? c->sliding_window : 0;
+}
+/* 1 when layer l's MLP is a sparse mixture-of-experts block. */
+static inline int cfg_layer_moe(const model_config *c, int l) {
+    return c->n_experts > 0 && l >= 0 && l < CFG_MAX_LAYERS && ((c->moe_layers[l / 64] >> (l % 64)) & 1u);
 }
 /* 1 when layer l uses the local RoPE base (Gemma 3's sliding_attention layers). */
 static inline int cfg_layer_local_rope(const model_config *c, int l) {

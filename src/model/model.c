@@ -102,31 +102,22 @@ static void store_f32(void *dst, be_dtype t, size_t i, float v) {
     else ((uint16_t *)dst)[i] = vc_f32_to_bf16(v);
 }
 
-/* Fill a new buffer of n elements of dtype `want`, converting from `src` (a
- * checkpoint tensor) or drawing random values (src == NULL), in chunks so no
- * whole-tensor temporary is needed. */
-static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size_t n, tkind kind,
-                       be_dtype want, be_buffer **out) {
+/* Write n elements of dtype `want` into buf at byte offset off: the checkpoint tensor `src` (copied, or
+ * converted in chunks so no whole-tensor temporary is needed) or random values (src == NULL). */
+static int fill_into(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size_t n, tkind kind, be_dtype want,
+                     be_buffer *buf, size_t off) {
     be_backend *be = m->be;
     size_t es = be_dtype_size(want);
-    int rc = be->buffer_alloc(be->ctx, n * es, out);
-    if (rc) return rc;
     enum { CHUNK = RCHUNK };
+    if (src && sdt == st_of(want)) return be->buffer_write(be->ctx, buf, off, src, n * es); /* a plain copy */
     if (!src && kind == T_MAT && !ws->rtab) {
-        if (!(ws->rtab = malloc((size_t)(RTAB + RCHUNK) * es))) {
-            be->buffer_free(be->ctx, *out);
-            *out = NULL;
-            return vc_errf(VC_ENOMEM, "out of memory");
-        }
+        if (!(ws->rtab = malloc((size_t)(RTAB + RCHUNK) * es))) return vc_errf(VC_ENOMEM, "out of memory");
         for (size_t i = 0; i < (size_t)(RTAB + RCHUNK); i++) store_f32(ws->rtab, want, i, rand_normal(&ws->rng, 0.0f, 0.02f));
     }
     unsigned char *tmp = malloc((size_t)CHUNK * 4);
-    if (!tmp) {
-        be->buffer_free(be->ctx, *out);
-        *out = NULL;
-        return vc_errf(VC_ENOMEM, "out of memory");
-    }
-    for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+    if (!tmp) return vc_errf(VC_ENOMEM, "out of memory");
+    int rc = VC_OK;
+    for (size_t i0 = 0; i0 < n && !rc; i0 += CHUNK) {
         size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
         const unsigned char *chunk = tmp;
         if (!src && kind == T_MAT) {
@@ -138,32 +129,54 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
             else v = rand_normal(&ws->rng, 0.0f, 0.02f);
             store_f32(tmp, want, i, v);
         }
-        rc = be->buffer_write(be->ctx, *out, i0 * es, chunk, c * es);
-        if (rc) {
-            be->buffer_free(be->ctx, *out);
-            *out = NULL;
-            break;
-        }
+        rc = be->buffer_write(be->ctx, buf, off + i0 * es, chunk, c * es);
     }
     free(tmp);
     return rc;
 }
 
-/* Place one tensor. rows x cols for matrices; cols == 0 means a 1-D tensor of
- * `rows` elements (stored as a [1, rows] view). Optional tensors that are absent
+/* Fill a new buffer of n elements of dtype `want`, converting from `src` (a
+ * checkpoint tensor) or drawing random values (src == NULL), in chunks so no
+ * whole-tensor temporary is needed. */
+static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size_t n, tkind kind,
+                       be_dtype want, be_buffer **out) {
+    be_backend *be = m->be;
+    int rc = be->buffer_alloc(be->ctx, n * be_dtype_size(want), out);
+    if (rc) return rc;
+    if ((rc = fill_into(m, ws, src, sdt, n, kind, want, *out, 0))) {
+        be->buffer_free(be->ctx, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* "[a, b, c]" for messages. */
+static void shape_str(char *buf, size_t cap, int ndim, const int64_t *dims) {
+    snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim; d++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%lld", d ? ", " : "", (long long)dims[d]);
+    }
+    size_t l = strlen(buf);
+    snprintf(buf + l, cap - l, "]");
+}
+
+/* Place one tensor of shape dims[0..ndim) (ndim 1..3), held as a 2-D view: a 1-D tensor of n elements
+ * is [1, n]; [a, b, c] (transformers 5's fused experts) is [a * b, c]. Optional tensors that are absent
  * come back with rows == 0. */
-static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t rows, int64_t cols,
-                 int optional, be_tensor *out) {
+static int place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int ndim, const int64_t *dims,
+                    int optional, be_buffer *into, size_t into_off, be_tensor *out) {
     memset(out, 0, sizeof *out);
-    int is_vec = cols == 0;
-    int64_t vr = is_vec ? 1 : rows, vc = is_vec ? rows : cols;
+    int64_t vr = 1, vc = dims[ndim - 1];
+    for (int d = 0; d + 1 < ndim; d++) vr *= dims[d];
     be_dtype want = kind == T_MAT ? m->wdtype : BE_F32;
     size_t n = (size_t)vr * (size_t)vc;
     be_buffer *buf = NULL;
     int rc, in_place = 0;
     uint64_t ck_bytes = 0; /* checkpoint bytes of this tensor */
     if (!ws->st) {
-        rc = fill_buffer(m, ws, NULL, ST_F32, n, kind, want, &buf);
+        rc = into ? fill_into(m, ws, NULL, ST_F32, n, kind, want, into, into_off)
+                  : fill_buffer(m, ws, NULL, ST_F32, n, kind, want, &buf);
     } else {
         const st_tensor *t = st_find(ws->st, name);
         if (!t) {
@@ -174,24 +187,21 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
         if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
             return vc_errf(VC_EUNSUP, "%s: tensor '%s' has dtype %s (supported: F32, F16, BF16)", file, name,
                            st_dtype_name(t->dtype));
-        int ok = is_vec ? (t->ndim == 1 && t->shape[0] == rows)
-                        : (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols);
+        int ok = t->ndim == ndim;
+        for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == dims[d];
         if (!ok) {
-            char got[128] = "[";
-            for (int d = 0; d < t->ndim; d++) {
-                size_t l = strlen(got);
-                snprintf(got + l, sizeof got - l, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-            }
-            strncat(got, "]", sizeof got - strlen(got) - 1);
-            if (is_vec)
-                return vc_errf(VC_EFORMAT, "%s: tensor '%s' has shape %s, expected [%lld]", file, name, got,
-                               (long long)rows);
-            return vc_errf(VC_EFORMAT, "%s: tensor '%s' has shape %s, expected [%lld, %lld]", file, name, got,
-                           (long long)rows, (long long)cols);
+            char got[128], want_s[128];
+            int64_t tdims[8];
+            for (int d = 0; d < t->ndim && d < 8; d++) tdims[d] = t->shape[d];
+            shape_str(got, sizeof got, t->ndim < 8 ? t->ndim : 8, tdims);
+            shape_str(want_s, sizeof want_s, ndim, dims);
+            return vc_errf(VC_EFORMAT, "%s: tensor '%s' has shape %s, expected %s", file, name, got, want_s);
         }
         size_t es = be_dtype_size(want);
         ck_bytes = t->nbytes;
-        if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0) {
+        if (into) {
+            rc = fill_into(m, ws, t->data, t->dtype, n, kind, want, into, into_off);
+        } else if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0) {
             rc = be_buffer_wrap_host(m->be, t->data, t->nbytes, &buf);
             /* without the backend's own wrap_host, the wrapper allocated and copied */
             in_place = m->be->buffer_wrap_host != NULL;
@@ -201,16 +211,23 @@ static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t r
     }
     if (rc) return vc_err_prefix(rc, "tensor '%s'", name);
     if (ws->st) progress(ws, ck_bytes, in_place ? 0 : ck_bytes);
-    rc = add_buf(m, buf);
-    if (rc) {
+    if (!into && (rc = add_buf(m, buf))) {
         m->be->buffer_free(m->be->ctx, buf);
         return rc;
     }
-    *out = be_view(buf, 0, want, vr, vc);
+    *out = into ? be_view(into, into_off, want, vr, vc) : be_view(buf, 0, want, vr, vc);
     m->weight_bytes += n * be_dtype_size(want);
     if (in_place) m->bytes_in_place += n * be_dtype_size(want);
     else m->bytes_loaded += n * be_dtype_size(want);
     return VC_OK;
+}
+
+/* A matrix (cols > 0) or a 1-D tensor of `rows` elements (cols == 0). */
+static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t rows, int64_t cols,
+                 int optional, be_tensor *out) {
+    int64_t dims[2] = {rows, cols};
+    return cols == 0 ? place_nd(m, ws, name, kind, 1, dims, optional, NULL, 0, out)
+                     : place_nd(m, ws, name, kind, 2, dims, optional, NULL, 0, out);
 }
 
 static uint64_t tbytes(const be_tensor *t) { return (uint64_t)t->rows * (uint64_t)t->cols * be_dtype_size(t->dtype); }
@@ -301,7 +318,7 @@ static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer 
                                    "mlp.up_proj"};
     be_tensor *dst[5] = {&L->wq, &L->wk, &L->wv, &L->w_gate, &L->w_up};
     int64_t rows[5] = {qd, kvd, kvd, F, F};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < (cfg_layer_moe(c, l) ? 3 : 5); i++) {
         snprintf(nm, sizeof nm, "%slayers.%d.%s.weight", pfx, l, names[i]);
         if ((rc = place(m, ws, nm, T_MAT, rows[i], D, 0, dst[i]))) return rc;
     }
@@ -320,6 +337,97 @@ static const char *weight_prefix(const mdl_model *m, const wsrc *ws) {
         if (st_find(ws->st, nm)) return mm[i];
     }
     return mm[0];
+}
+
+/* A new buffer of `bytes` owned by the model. */
+static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out) {
+    int rc = m->be->buffer_alloc(m->be->ctx, bytes, out);
+    if (!rc && (rc = add_buf(m, *out))) m->be->buffer_free(m->be->ctx, *out);
+    return rc;
+}
+
+/* The experts of MoE layer l, from per-expert tensors (the published checkpoints) or transformers 5's
+ * fused experts.gate_up_proj [E, 2I, D] and experts.down_proj [E, D, I] (used where they lie; random
+ * weights take this layout too, one buffer per projection). */
+static int place_experts(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *L) {
+    const model_config *c = &m->cfg;
+    int E = c->n_experts, mix = c->moe_names == CFG_MOE_NAMES_MIXTRAL;
+    int64_t D = c->hidden_size, I = c->moe_intermediate_size;
+    static const char *pub[2][3] = {{"gate_proj", "up_proj", "down_proj"}, {"w1", "w3", "w2"}};
+    const char *blk = mix ? "block_sparse_moe" : "mlp";
+    char nm[200], fused[2][200];
+    int rc, nf = 0;
+    snprintf(nm, sizeof nm, "%slayers.%d.%s.experts.0.%s.weight", pfx, l, blk, pub[mix][0]);
+    for (int b = 0; b < 2 && ws->st && !st_find(ws->st, nm) && !nf; b++) { /* transformers 5: Mixtral's is mlp */
+        const char *bn = b ? "block_sparse_moe" : "mlp";
+        snprintf(fused[0], sizeof fused[0], "%slayers.%d.%s.experts.gate_up_proj", pfx, l, bn);
+        snprintf(fused[1], sizeof fused[1], "%slayers.%d.%s.experts.down_proj", pfx, l, bn);
+        nf = st_find(ws->st, fused[0]) != NULL;
+    }
+    if (!ws->st || nf) {
+        be_tensor gu, dn;
+        int64_t dgu[3] = {E, 2 * I, D}, ddn[3] = {E, D, I};
+        if (!ws->st) snprintf(fused[0], sizeof fused[0], "layers.%d.experts.gate_up_proj", l);
+        if (!ws->st) snprintf(fused[1], sizeof fused[1], "layers.%d.experts.down_proj", l);
+        if ((rc = place_nd(m, ws, fused[0], T_MAT, 3, dgu, 0, NULL, 0, &gu)) ||
+            (rc = place_nd(m, ws, fused[1], T_MAT, 3, ddn, 0, NULL, 0, &dn)))
+            return rc;
+        for (int e = 0; e < E; e++) {
+            L->exp_gate[e] = be_rows(&gu, 2 * I * e, I), L->exp_up[e] = be_rows(&gu, 2 * I * e + I, I);
+            L->exp_down[e] = be_rows(&dn, D * e, D);
+        }
+        return VC_OK;
+    }
+    /* A backend that copies weights anyway (no wrap_host: Vulkan) gets the experts of a projection packed
+     * into buffers of up to 512 MiB, not one allocation per expert (Qwen3-30B-A3B has 18,432 expert
+     * tensors; drivers may allow 4,096 allocations). */
+    int pack = !m->be->buffer_wrap_host;
+    size_t eb = (size_t)I * (size_t)D * be_dtype_size(m->wdtype);
+    int per = eb >= ((size_t)512 << 20) ? 1 : (int)(((size_t)512 << 20) / eb);
+    be_buffer *pb[3] = {NULL, NULL, NULL};
+    for (int e = 0; e < E; e++) {
+        be_tensor *dst[3] = {&L->exp_gate[e], &L->exp_up[e], &L->exp_down[e]};
+        for (int j = 0; j < 3; j++) {
+            if (pack && e % per == 0 && (rc = pack_buffer(m, (size_t)(E - e < per ? E - e : per) * eb, &pb[j])))
+                return rc;
+            int64_t dims[2] = {j < 2 ? I : D, j < 2 ? D : I};
+            snprintf(nm, sizeof nm, "%slayers.%d.%s.experts.%d.%s.weight", pfx, l, blk, e, pub[mix][j]);
+            if ((rc = place_nd(m, ws, nm, T_MAT, 2, dims, 0, pb[j], (size_t)(e % per) * eb, dst[j]))) return rc;
+        }
+    }
+    return VC_OK;
+}
+
+/* A sparse MoE block: the router, the experts, Qwen2-MoE's shared expert and its gate. */
+static int place_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *L, be_tensor *views) {
+    const model_config *c = &m->cfg;
+    int64_t D = c->hidden_size, Fs = c->shared_expert_intermediate_size;
+    int mix = c->moe_names == CFG_MOE_NAMES_MIXTRAL, rc;
+    char nm[200];
+    snprintf(nm, sizeof nm, "%slayers.%d.%s.gate.weight", pfx, l, mix ? "block_sparse_moe" : "mlp");
+    if (mix && ws->st && !st_find(ws->st, nm)) { /* transformers 5's Mixtral: mlp.gate */
+        char alt[200];
+        snprintf(alt, sizeof alt, "%slayers.%d.mlp.gate.weight", pfx, l);
+        if (st_find(ws->st, alt)) memcpy(nm, alt, sizeof nm);
+    }
+    if ((rc = place(m, ws, nm, T_MAT, c->n_experts, D, 0, &L->router))) return rc;
+    L->exp_gate = views, L->exp_up = views + c->n_experts, L->exp_down = views + 2 * c->n_experts;
+    if ((rc = place_experts(m, ws, pfx, l, L))) return rc;
+    if (Fs > 0) {
+        static const char *names[3] = {"gate_proj", "up_proj", "down_proj"};
+        be_tensor *dst[3] = {&L->w_gate, &L->w_up, &L->w_down};
+        for (int j = 0; j < 3; j++) {
+            snprintf(nm, sizeof nm, "%slayers.%d.mlp.shared_expert.%s.weight", pfx, l, names[j]);
+            if ((rc = place(m, ws, nm, T_MAT, j < 2 ? Fs : D, j < 2 ? D : Fs, 0, dst[j]))) return rc;
+        }
+        snprintf(nm, sizeof nm, "%slayers.%d.mlp.shared_expert_gate.weight", pfx, l);
+        if ((rc = place(m, ws, nm, T_MAT, 1, D, 0, &L->shared_gate))) return rc;
+    }
+    /* a decode step reads the router, the shared expert (counted with the dense MLP) and k experts */
+    m->decode_bytes_per_token += tbytes(&L->router) + tbytes(&L->shared_gate) +
+                                 (uint64_t)c->n_experts_per_tok *
+                                     (tbytes(&L->exp_gate[0]) + tbytes(&L->exp_up[0]) + tbytes(&L->exp_down[0]));
+    return VC_OK;
 }
 
 static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
@@ -354,7 +462,11 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
     } else {
         PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "%slayers.%d.post_attention_layernorm.weight", pfx, l);
     }
-    PLACE(T_MAT, D, F, 0, &L->w_down, "%slayers.%d.mlp.down_proj.weight", pfx, l);
+    if (cfg_layer_moe(c, l)) {
+        if ((rc = place_moe(m, ws, pfx, l, L, m->expert_views + 3 * (size_t)c->n_experts * (size_t)l))) return rc;
+    } else {
+        PLACE(T_MAT, D, F, 0, &L->w_down, "%slayers.%d.mlp.down_proj.weight", pfx, l);
+    }
     if (c->mlp_bias) {
         PLACE(T_BIAS, F, 0, 0, &L->b_gate, "%slayers.%d.mlp.gate_proj.bias", pfx, l);
         PLACE(T_BIAS, F, 0, 0, &L->b_up, "%slayers.%d.mlp.up_proj.bias", pfx, l);
@@ -379,6 +491,9 @@ static int place_all(mdl_model *m, wsrc *ws) {
     if ((rc = place(m, ws, nm, T_MAT, V, D, 0, &m->embed))) return rc;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return vc_errf(VC_ENOMEM, "out of memory");
+    if (c->n_experts > 0 &&
+        !(m->expert_views = calloc(3 * (size_t)c->n_experts * (size_t)c->n_layers, sizeof *m->expert_views)))
+        return vc_errf(VC_ENOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++)
         if ((rc = place_layer(m, ws, pfx, l))) return rc;
     snprintf(nm, sizeof nm, "%snorm.weight", pfx);
@@ -450,6 +565,7 @@ void mdl_free(mdl_model *m) {
     for (int i = 0; i < m->n_bufs; i++) m->be->buffer_free(m->be->ctx, m->bufs[i]);
     free(m->bufs);
     free(m->layers);
+    free(m->expert_views);
     st_set_free(&m->st);
     free(m);
 }

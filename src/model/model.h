@@ -26,9 +26,16 @@ typedef struct {
     be_tensor post_attn_norm;     /* f32 [1, D] (Gemma: post_attention_layernorm) or rows == 0 */
     be_tensor mlp_norm;           /* f32 [1, D] (Gemma: pre_feedforward_layernorm) */
     be_tensor post_mlp_norm;      /* f32 [1, D] (Gemma: post_feedforward_layernorm) or rows == 0 */
-    be_tensor w_gate, w_up;       /* wdtype [F, D]; row ranges of gate_up_proj [2F, D] when fused (Phi-3) */
-    be_tensor w_down;             /* wdtype [D, F] */
+    be_tensor w_gate, w_up;       /* wdtype [F, D]; row ranges of gate_up_proj [2F, D] when fused (Phi-3);
+                                     in a MoE layer Qwen2-MoE's shared expert ([Fs, D]) or rows == 0 */
+    be_tensor w_down;             /* wdtype [D, F] (shared expert: [D, Fs]) */
     be_tensor b_gate, b_up, b_down; /* f32 or rows == 0 (mlp_bias) */
+    /* a sparse MoE layer (cfg_layer_moe); rows == 0 / NULL in a dense one */
+    be_tensor router;             /* wdtype [E, D] (mlp.gate / block_sparse_moe.gate) */
+    be_tensor shared_gate;        /* wdtype [1, D] (Qwen2-MoE's shared_expert_gate) or rows == 0 */
+    be_tensor *exp_gate, *exp_up; /* [E] views, wdtype [I, D] each: separate tensors per expert, or row
+                                     ranges of transformers 5's fused gate_up_proj [E * 2I, D] */
+    be_tensor *exp_down;          /* [E] views, wdtype [D, I] each */
 } mdl_layer;
 
 typedef struct {
@@ -56,7 +63,10 @@ typedef struct {
                                      not read at load, paged in from disk on first use */
     uint64_t bytes_loaded;        /* bytes written into backend buffers: converted or copied from the
                                      checkpoint, or generated (random weights) */
-    uint64_t decode_bytes_per_token; /* weight bytes one decode step reads (matmuls + norms + one embedding row) */
+    uint64_t decode_bytes_per_token; /* weight bytes one decode step of one sequence reads (matmuls + norms +
+                                        one embedding row; in MoE layers the router, the shared expert and
+                                        num_experts_per_tok experts) */
+    be_tensor *expert_views;      /* every layer's exp_gate/exp_up/exp_down arrays, one allocation */
 } mdl_model;
 
 /* Load DIR (config.json, generation_config.json, *.safetensors). dtype_flag is

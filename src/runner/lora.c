@@ -120,9 +120,13 @@ int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {
     const model_config *c = &r->m->cfg;
     int L = c->n_layers, R = r->p.max_lora_rank;
     if (slot < 0 || slot >= r->p.max_loras) return vc_errf(VC_EINVAL, "LoRA slot %d out of range", slot);
-    for (int i = 0; i < L * RN_LORA_MODULES; i++)
+    for (int i = 0; i < L * RN_LORA_MODULES; i++) {
         if (w[i].rank < 0 || w[i].rank > R)
             return vc_errf(VC_EINVAL, "LoRA rank %d above --max-lora-rank %d", w[i].rank, R);
+        if (w[i].rank > 0 && i % RN_LORA_MODULES >= RN_LORA_GATE && cfg_layer_moe(c, i / RN_LORA_MODULES))
+            return vc_errf(VC_EUNSUP, "LoRA on the MLP of a mixture-of-experts layer (layer %d) is not supported",
+                           i / RN_LORA_MODULES);
+    }
     int64_t in, out, most = 0;
     for (int mod = 0; mod < RN_LORA_MODULES; mod++) {
         rn_lora_dims(c, mod, &in, &out);

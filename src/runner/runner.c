@@ -27,11 +27,18 @@ uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_d
            (uint64_t)m->cfg.head_dim * be_dtype_size(kv_dtype);
 }
 
+/* Columns of the gate/up activations: the dense MLP's, or Qwen2-MoE's shared expert's if wider. */
+static int64_t rn_mlp_width(const model_config *c) {
+    return c->shared_expert_intermediate_size > c->intermediate_size ? c->shared_expert_intermediate_size
+                                                                     : c->intermediate_size;
+}
+
 uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits) {
     const model_config *c = &m->cfg;
     uint64_t T = (uint64_t)max_tokens, qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
-    uint64_t per_tok = 2ull * c->hidden_size + 2 * qd + 2 * kvd + 2ull * c->intermediate_size + 3;
-    return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 1));
+    uint64_t per_tok = 2ull * c->hidden_size + 2 * qd + 2 * kvd + 2ull * rn_mlp_width(c) + 3;
+    return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 1)) +
+           rn_moe_bytes(m, max_tokens);
 }
 
 int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
@@ -48,7 +55,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     int L = c->n_layers;
     if (p->max_loras < 0 || (p->max_loras > 0 && p->max_lora_rank < 1))
         return free(r), vc_errf(VC_EINVAL, "runner: LoRA slots need a positive rank");
-    r->bufs = calloc((size_t)(32 + 2 * L + p->max_loras), sizeof *r->bufs);
+    r->bufs = calloc((size_t)(48 + 2 * L + p->max_loras), sizeof *r->bufs);
     r->kc = calloc((size_t)L, sizeof *r->kc);
     r->vc = calloc((size_t)L, sizeof *r->vc);
     r->runs = calloc((size_t)p->max_seqs, sizeof *r->runs);
@@ -58,7 +65,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         goto err;
     }
     if (r->p.max_logits < r->p.max_seqs) r->p.max_logits = r->p.max_seqs;
-    int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = c->intermediate_size, NL = r->p.max_logits;
+    int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = rn_mlp_width(c), NL = r->p.max_logits;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     if ((rc = rn_alloc(r, BE_F32, T, D, &r->x)) || (rc = rn_alloc(r, BE_F32, T, D, &r->h)) ||
         (rc = rn_alloc(r, BE_F32, T, qd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, kvd, &r->k)) ||
@@ -80,6 +87,10 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
             goto err;
         }
     }
+    if ((rc = rn_moe_create(r))) {
+        vc_err_prefix(rc, "mixture-of-experts activations for %lld tokens per step", (long long)T);
+        goto err;
+    }
     if (p->max_loras > 0 && (rc = rn_lora_create(r))) {
         vc_err_prefix(rc, "LoRA slots (--max-loras %d, --max-lora-rank %d)", p->max_loras, p->max_lora_rank);
         goto err;
@@ -99,6 +110,7 @@ void rn_free(rn_runner *r) {
     free(r->vc);
     free(r->runs);
     rn_lora_free(r);
+    rn_moe_free(r);
     free(r);
 }
 
@@ -221,26 +233,33 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
 }
 
 /* The MLP of layer l: h = mlp_norm(x) on entry; on return x has the MLP's output added and h is
- * the next layer's attn_norm(x) (after the last layer h is free). */
-static void rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
+ * the next layer's attn_norm(x) (after the last layer h is free). A MoE layer reads its router's
+ * logits back (moe.c), which can fail. */
+static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     const mdl_model *m = r->m;
     const model_config *c = &m->cfg;
     be_backend *be = r->be;
     const mdl_layer *L = &m->layers[l];
-    const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
-    const be_tensor *o[2] = {&w->g, &w->u};
-    be_matmul_multi(be, &w->h, 2, wt, bias, o);
-    rn_lora_apply(r, b, l, RN_LORA_GATE, &w->h, &w->g);
-    rn_lora_apply(r, b, l, RN_LORA_UP, &w->h, &w->u);
-    if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
-    else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
-    be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
-    rn_lora_apply(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
+    if (cfg_layer_moe(c, l)) {
+        int rc = rn_moe_forward(r, b->n_tokens, &w->h, l);
+        if (rc) return rc;
+    } else {
+        const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
+        const be_tensor *o[2] = {&w->g, &w->u};
+        be_matmul_multi(be, &w->h, 2, wt, bias, o);
+        rn_lora_apply(r, b, l, RN_LORA_GATE, &w->h, &w->g);
+        rn_lora_apply(r, b, l, RN_LORA_UP, &w->h, &w->u);
+        if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
+        else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
+        be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
+        rn_lora_apply(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
+    }
     if (L->post_mlp_norm.rows)
         be->rmsnorm(be->ctx, &w->h, &L->post_mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);
     if (l + 1 < c->n_layers)
         be_add_rmsnorm(be, &w->x, &w->h, &m->layers[l + 1].attn_norm, c->rms_norm_eps, c->norm_offset, &w->h);
     else be->add(be->ctx, &w->x, &w->h, &w->x);
+    return VC_OK;
 }
 #undef BIAS
 
@@ -280,6 +299,15 @@ static void rn_views_of(rn_runner *r, const rn_batch *b, rn_views *w) {
         if (b->seq_len[s] > w->meta.max_seq_len) w->meta.max_seq_len = b->seq_len[s];
 }
 
+/* A read or write inside the step failed: sync still clears the step's state; the failure's message
+ * is the one to keep. */
+static int rn_fail_step(rn_runner *r, int rc) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", vc_errmsg());
+    r->be->sync(r->be->ctx);
+    return vc_errf(rc, "%s", msg);
+}
+
 /* Final norm, LM head and (Gemma 2) soft-capping of the selected rows, then the read-back. */
 static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits) {
     const mdl_model *m = r->m;
@@ -299,12 +327,7 @@ static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits
         rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
                              (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));
     }
-    if (rc) { /* sync still clears the step's state; the read's message is the one to keep */
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", vc_errmsg());
-        be->sync(ctx);
-        return vc_errf(rc, "%s", msg);
-    }
+    if (rc) return rn_fail_step(r, rc);
     return be->sync(ctx);
 }
 
@@ -321,7 +344,7 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
     be->rmsnorm(be->ctx, &w.x, &m->layers[0].attn_norm, c->rms_norm_eps, c->norm_offset, &w.h);
     for (int l = 0; l < c->n_layers; l++) {
         rn_attn(r, b, &w, l);
-        rn_mlp(r, b, &w, l);
+        if ((rc = rn_mlp(r, b, &w, l))) return rn_fail_step(r, rc);
     }
     return rn_logits(r, b, &w, logits);
 }

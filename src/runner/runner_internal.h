@@ -26,6 +26,20 @@ struct rn_runner {
     be_lora_seg *lseg; /* [max_seqs] one forward's segments */
     int32_t *lrows;    /* [max_tokens] host copy of one forward's row slots */
     be_tensor row_slot, lt, ld;
+    /* mixture of experts (moe.c; rows == 0 in a dense model), for `chunk` tokens per pass (max_tokens
+     * below). A = max_tokens * k (token, expert) pairs,
+     * sorted by expert: xs f32 [A, D] the gathered inputs, eg/eu f32 [A, I] gate and up, ys f32
+     * [A + max_tokens, D] the experts' outputs then the shared expert's; rl f32 [max_tokens, E] router
+     * logits, sgl f32 [max_tokens, 1] shared-expert gate logits; gid i32 [1, A] the token of each pair,
+     * cidx i32 / cwt f32 [max_tokens, k + 1] each token's rows of ys and weights (moe_combine) */
+    struct rn_moe {
+        be_tensor xs, eg, eu, ys, rl, sgl, gid, cidx, cwt;
+        float *h_rl, *h_sg, *h_w, *h_wt; /* host copies: router logits, shared gate, top-k weights, combine */
+        int32_t *h_sel, *h_gid, *h_idx;  /* top-k experts, pair tokens, combine rows */
+        int *cnt, *off;                  /* [E] pairs per expert, first pair of each */
+        be_moe_group *grp;               /* [E] */
+        int chunk;                       /* tokens per pass (the buffers' max_tokens above) */
+    } moe;
     /* longrope: one forward's runs of consecutive rows that use the same factors */
     struct rn_rope_run { int row0, n, is_long; } *runs;
     int n_runs;
@@ -33,6 +47,12 @@ struct rn_runner {
 
 /* A buffer of rows x cols in dtype dt, owned by the runner. */
 int rn_alloc(rn_runner *r, be_dtype dt, int64_t rows, int64_t cols, be_tensor *out);
+/* moe.c: buffers for the MoE layers (nothing for a dense model), and the sparse MLP of layer l:
+ * h = mlp_norm(x) on entry, the block's output in h on return. */
+int rn_moe_create(rn_runner *r);
+void rn_moe_free(rn_runner *r);
+uint64_t rn_moe_bytes(const mdl_model *m, int max_tokens);
+int rn_moe_forward(rn_runner *r, int n, const be_tensor *h, int l);
 /* lora.c: the slots, and out += the LoRA update of module mod in layer l for the batch's rows. */
 int rn_lora_create(rn_runner *r);
 void rn_lora_free(rn_runner *r);

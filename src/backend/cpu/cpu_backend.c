@@ -144,6 +144,8 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .scale = cpu_op_scale,
         .softcap = cpu_op_softcap,
         .add = cpu_op_add,
+        .matmul_grouped = cpu_op_matmul_grouped,
+        .moe_combine = cpu_op_moe_combine,
         .sync = cpu_sync,
         .free = cpu_free,
     };

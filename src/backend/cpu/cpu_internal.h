@@ -27,6 +27,11 @@ static inline void *cpu_ptr(const be_tensor *t) { return (char *)t->buf->data + 
 static inline float *cpu_f32(const be_tensor *t) { return (float *)cpu_ptr(t); }
 static inline int32_t *cpu_i32(const be_tensor *t) { return (int32_t *)cpu_ptr(t); }
 
+/* Run fn over rows [0, rows) on the pool, split in contiguous ranges, or on the calling thread when
+ * rows * cols is too small to pay for the hand-off (cpu_ops.c). */
+typedef void (*row_fn)(const void *arg, int64_t r0, int64_t r1);
+void cpu_for_rows(cpu_ctx *c, int64_t rows, int64_t cols, row_fn fn, const void *arg);
+
 /* ops (cpu_ops.c) */
 void cpu_op_get_rows(void *ctx, const be_tensor *table, const be_tensor *ids, const be_tensor *out);
 void cpu_op_rmsnorm(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset,
@@ -43,6 +48,11 @@ void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up,
 void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+/* mixture of experts (cpu_moe.c) */
+void cpu_op_matmul_grouped(void *ctx, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
+                           const be_tensor *const *w, const be_tensor *const *out);
+void cpu_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt,
+                        const be_tensor *out);
 /* attention (cpu_attention.c) */
 void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                       const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);

@@ -10,8 +10,6 @@
 /* Below this many elements an op runs on the calling thread. */
 #define CPU_PAR_MIN_ELEMS 32768
 
-typedef void (*row_fn)(const void *arg, int64_t r0, int64_t r1);
-
 typedef struct {
     row_fn fn;
     const void *arg;
@@ -24,7 +22,7 @@ static void par_rows_task(void *vp, int ith, int nth) {
     if (r1 > r0) p->fn(p->arg, r0, r1);
 }
 
-static void cpu_for_rows(cpu_ctx *c, int64_t rows, int64_t cols, row_fn fn, const void *arg) {
+void cpu_for_rows(cpu_ctx *c, int64_t rows, int64_t cols, row_fn fn, const void *arg) {
     if (rows <= 0) return;
     if (rows == 1 || rows * cols < CPU_PAR_MIN_ELEMS || c->nthreads == 1) {
         fn(arg, 0, rows);

@@ -51,6 +51,20 @@ enum { CPU_MM_MAX_PARTS = 8 };
  * each pay a hand-off and a ramp-up. Same numerics as cpu_matmul per weight. */
 void cpu_matmul_multi(tp_pool *pool, const float *x, int64_t ldx, int n, int K, int nw, const cpu_mm_weight *ws);
 
+/* One group of a grouped matmul: w.y[n, M] = x[n, K] @ w.w^T (+ bias), each group with its own rows. */
+typedef struct {
+    const float *x;
+    int64_t ldx;
+    int n;
+    cpu_mm_weight w;
+} cpu_mm_group;
+enum { CPU_MM_MAX_GROUPS = 64 };
+
+/* Mixture of experts: every group's matmul in one parallel task (CPU_MM_MAX_GROUPS at a time), the
+ * threads splitting all groups' weight rows by cost (rows x (tokens + 4)), so each expert's weights
+ * are read once, by one thread per row range. Same numerics as cpu_matmul per group. */
+void cpu_matmul_grouped(tp_pool *pool, int K, int ng, const cpu_mm_group *g);
+
 /* STREAM-style triad a[i] = b[i] + s*c[i] over arrays of `bytes_per_array`
  * bytes each on all pool threads; best of `reps`; returns GB/s counting 3
  * arrays per pass (2 reads + 1 write), as STREAM does. 0 if allocation fails. */

@@ -183,8 +183,13 @@ static void axpy_neon(float *y, float alpha, const void *x, be_dtype xt, int n) 
 
 /* ---- threading ---- */
 
-/* One weight of a (multi-)matmul: y = x @ w^T (+ bias) over M rows. */
+/* One weight of a (multi-, grouped) matmul: y = x @ w^T (+ bias) over M rows, for n tokens. */
 typedef struct {
+    const float *x;
+    int64_t ldx;
+    int n;
+    int gemm, avx512;
+    int64_t align; /* rows per unit: whole panels (16 rows for gemm, 4 for gemv) */
     const char *w;
     be_dtype wt;
     int64_t ldwb; /* bytes */
@@ -192,18 +197,15 @@ typedef struct {
     const float *bias;
     float *y;
     int64_t ldy;
-    int64_t unit0; /* first unit of this weight in the combined row space */
+    int64_t unit0, units; /* this part's units in the combined row space */
+    int64_t cost0, ucost; /* the cost before this part and of each of its units */
 } mm_part;
 
 typedef struct {
-    const float *x;
-    int64_t ldx;
-    int n, K;
-    int isa, gemm, avx512;
-    int64_t align;  /* rows per unit: whole panels (16 rows for gemm, 4 for gemv) */
+    int K, isa;
     int nparts;
     const mm_part *parts;
-    int64_t units;  /* total over parts */
+    int64_t units, cost; /* totals over parts */
 } mm_task;
 
 static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) {
@@ -214,30 +216,38 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
     switch (t->isa) {
 #if defined(__x86_64__)
     case ISA_AVX2:
-        if (t->gemm) cpu_avx2_gemm_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
-        else if (t->avx512) cpu_avx512_gemv_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
-        else cpu_avx2_gemv_rows(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        if (p->gemm) cpu_avx2_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else if (p->avx512) cpu_avx512_gemv_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else cpu_avx2_gemv_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
         break;
 #endif
 #if CPU_HAVE_NEON
-    case ISA_NEON: gemv_rows_neon(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
+    case ISA_NEON: gemv_rows_neon(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
 #endif
-    default: gemv_rows_scalar(t->x, t->ldx, t->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
+    default: gemv_rows_scalar(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
     }
 }
 
-/* Each thread takes a contiguous range of units of the combined row space of
- * all parts, so every weight byte is read by one thread and several small
- * matrices cost one hand-off instead of one each. */
+/* The first unit whose cost starts at or after `c` (all of them when c reaches the total). */
+static int64_t mm_unit_at(const mm_task *t, int64_t c) {
+    for (int i = 0; i < t->nparts; i++) {
+        const mm_part *p = &t->parts[i];
+        if (c <= p->cost0 + p->units * p->ucost) return p->unit0 + (c - p->cost0 + p->ucost - 1) / p->ucost;
+    }
+    return t->units;
+}
+
+/* Each thread takes a contiguous range of units of the combined row space of all parts, split by cost
+ * (rows x tokens, plus the weight stream), so every weight byte is read by one thread and several small
+ * matrices (or experts with different token counts) cost one hand-off instead of one each. */
 static void mm_run(void *arg, int ith, int nth) {
     const mm_task *t = arg;
-    int64_t u0 = t->units * ith / nth, u1 = t->units * (ith + 1) / nth;
+    int64_t u0 = mm_unit_at(t, t->cost * ith / nth), u1 = mm_unit_at(t, t->cost * (ith + 1) / nth);
     for (int i = 0; i < t->nparts && u0 < u1; i++) {
         const mm_part *p = &t->parts[i];
-        int64_t pu = (p->M + t->align - 1) / t->align;
-        int64_t a = u0 > p->unit0 ? u0 : p->unit0, b = u1 < p->unit0 + pu ? u1 : p->unit0 + pu;
+        int64_t a = u0 > p->unit0 ? u0 : p->unit0, b = u1 < p->unit0 + p->units ? u1 : p->unit0 + p->units;
         if (a >= b) continue;
-        int64_t r0 = (a - p->unit0) * t->align, r1 = (b - p->unit0) * t->align;
+        int64_t r0 = (a - p->unit0) * p->align, r1 = (b - p->unit0) * p->align;
         if (r1 > p->M) r1 = p->M;
         mm_rows(t, p, r0, r1);
     }
@@ -248,33 +258,48 @@ static void fill_bias(int n, const cpu_mm_weight *w) {
         for (int r = 0; r < w->M; r++) w->y[(int64_t)t * w->ldy + r] = w->bias ? w->bias[r] : 0.0f;
 }
 
+/* Add group g's weight to the task (the kernel choice follows its own token count). */
+static void mm_add(mm_task *t, mm_part *parts, const cpu_mm_group *g) {
+    const cpu_mm_weight *w = &g->w;
+    if (w->M <= 0 || g->n <= 0) return;
+    mm_part *p = &parts[t->nparts++];
+    p->x = g->x, p->ldx = g->ldx, p->n = g->n;
+    p->gemm = t->isa == ISA_AVX2 && g->n >= CPU_GEMM_MIN_N;
+    /* n < 8 is memory bound: the AVX2 tiles already stream the weights at the triad rate */
+    p->avx512 = t->isa == ISA_AVX2 && !p->gemm && g->n >= 8 && use_avx512();
+    p->align = p->gemm ? 16 : 4;
+    p->w = (const char *)w->w, p->wt = w->wt, p->ldwb = w->ldw * (int64_t)be_dtype_size(w->wt);
+    p->M = w->M, p->bias = w->bias, p->y = w->y, p->ldy = w->ldy;
+    p->unit0 = t->units, p->units = (w->M + p->align - 1) / p->align;
+    p->cost0 = t->cost, p->ucost = p->align * (g->n + 4);
+    t->units += p->units;
+    t->cost += p->units * p->ucost;
+}
+
+void cpu_matmul_grouped(tp_pool *pool, int K, int ng, const cpu_mm_group *g) {
+    if (ng <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < ng; i++) fill_bias(g[i].n, &g[i].w);
+        return;
+    }
+    mm_part parts[CPU_MM_MAX_GROUPS];
+    for (int i0 = 0; i0 < ng; i0 += CPU_MM_MAX_GROUPS) { /* more than fit in one task: run in batches */
+        mm_task t = {.K = K, .isa = isa(), .parts = parts};
+        for (int i = i0; i < ng && i < i0 + CPU_MM_MAX_GROUPS; i++) mm_add(&t, parts, &g[i]);
+        if (t.units == 0) continue;
+        if (pool && tp_nthreads(pool) > 1) tp_run(pool, mm_run, &t);
+        else mm_run(&t, 0, 1);
+    }
+}
+
 void cpu_matmul_multi(tp_pool *pool, const float *x, int64_t ldx, int n, int K, int nw, const cpu_mm_weight *ws) {
     if (n <= 0 || nw <= 0) return;
-    if (K <= 0) {
-        for (int i = 0; i < nw; i++) fill_bias(n, &ws[i]);
-        return;
+    cpu_mm_group g[CPU_MM_MAX_PARTS];
+    for (int i0 = 0; i0 < nw; i0 += CPU_MM_MAX_PARTS) {
+        int k = nw - i0 < CPU_MM_MAX_PARTS ? nw - i0 : CPU_MM_MAX_PARTS;
+        for (int i = 0; i < k; i++) g[i] = (cpu_mm_group){x, ldx, n, ws[i0 + i]};
+        cpu_matmul_grouped(pool, K, k, g);
     }
-    mm_part parts[CPU_MM_MAX_PARTS];
-    if (nw > CPU_MM_MAX_PARTS) { /* more than fit in one task: run in groups */
-        for (int i = 0; i < nw; i += CPU_MM_MAX_PARTS)
-            cpu_matmul_multi(pool, x, ldx, n, K, nw - i < CPU_MM_MAX_PARTS ? nw - i : CPU_MM_MAX_PARTS, ws + i);
-        return;
-    }
-    mm_task t = {.x = x, .ldx = ldx, .n = n, .K = K, .isa = isa(), .nparts = 0, .parts = parts};
-    t.gemm = t.isa == ISA_AVX2 && n >= CPU_GEMM_MIN_N;
-    /* n < 8 is memory bound: the AVX2 tiles already stream the weights at the triad rate */
-    t.avx512 = t.isa == ISA_AVX2 && !t.gemm && n >= 8 && use_avx512();
-    t.align = t.gemm ? 16 : 4;
-    for (int i = 0; i < nw; i++) {
-        if (ws[i].M <= 0) continue;
-        parts[t.nparts] = (mm_part){(const char *)ws[i].w, ws[i].wt, ws[i].ldw * (int64_t)be_dtype_size(ws[i].wt),
-                                    ws[i].M, ws[i].bias, ws[i].y, ws[i].ldy, t.units};
-        t.units += (ws[i].M + t.align - 1) / t.align;
-        t.nparts++;
-    }
-    if (t.units == 0) return;
-    if (pool && tp_nthreads(pool) > 1) tp_run(pool, mm_run, &t);
-    else mm_run(&t, 0, 1);
 }
 
 void cpu_matmul(tp_pool *pool, const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,

@@ -380,6 +380,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .gelu_tanh_mul = vk_op_gelu_tanh_mul,
         .scale = vk_op_scale,
         .softcap = vk_op_softcap,
+        .moe_combine = vk_op_moe_combine,
         .add = vk_op_add,
         .lora = vk_op_lora,
         .lora_max_rows = VK_LORA_MAX_ROWS,

@@ -91,6 +91,7 @@ typedef enum {
     VKP_GELU_MUL = VKP_LORA_EXPAND + 3, /* eltwise.comp's GeGLU, scale and softcap */
     VKP_SCALE,
     VKP_SOFTCAP,
+    VKP_MOE_COMBINE,    /* moe_combine.comp: each token's weighted sum of its experts' outputs */
     VKP_COUNT
 } vk_pipe_id;
 
@@ -251,6 +252,7 @@ void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tenso
 void vk_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
+void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
 /* The kernels read an adapter's weights once per row, so more rows (a prefill) go through the GEMM, which
  * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
  * made the throughput -45% against the base model, the matmuls on every step -38%. */

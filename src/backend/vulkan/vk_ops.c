@@ -339,6 +339,16 @@ void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *ou
     eltwise_s(ctx, VKP_SOFTCAP, x, x, cap, out);
 }
 
+void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    struct { uint32_t y_off, y_stride, y_rows, i_off, i_stride, w_off, w_stride, o_off, o_stride, n, D, k; } pc = {
+        eoff(c, y), (uint32_t)y->stride, (uint32_t)y->rows, eoff(c, idx), (uint32_t)idx->stride, eoff(c, wt),
+        (uint32_t)wt->stride, eoff(c, out), (uint32_t)out->stride, (uint32_t)out->rows, (uint32_t)out->cols,
+        (uint32_t)idx->cols};
+    vk_use u[4] = {use_of(y, 0), use_of(idx, 0), use_of(wt, 0), use_of(out, 1)};
+    vk_dispatch(c, VKP_MOE_COMBINE, u, 4, &pc, sizeof pc, cdiv(out->cols, 64), (uint32_t)out->rows, 1);
+}
+
 void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
     eltwise(ctx, VKP_SILU_MUL, gate, up, out);
 }

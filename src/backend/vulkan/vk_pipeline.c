@@ -60,6 +60,9 @@ static const uint32_t spv_lora_shrink[] =
 static const uint32_t spv_lora_expand[] =
 #include "lora_expand.spv.h"
     ;
+static const uint32_t spv_moe_combine[] =
+#include "moe_combine.spv.h"
+    ;
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
@@ -75,6 +78,7 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id == VKP_MOE_COMBINE) return (pipe_src)SRC(spv_moe_combine, 4, 0);
     if (id >= VKP_GELU_MUL) return (pipe_src)SRC(spv_eltwise, 3, 2u + (uint32_t)(id - VKP_GELU_MUL));
     if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
     if (id >= VKP_LORA_EXPAND) return (pipe_src)SRC(spv_lora_expand, 4, (uint32_t)(id - VKP_LORA_EXPAND));
@@ -124,6 +128,7 @@ const char *vk_pipe_name(int id) {
     const char *base;
     int d = -1;
     if (id == VKP_GELU_MUL) base = "gelu_tanh_mul";
+    else if (id == VKP_MOE_COMBINE) base = "moe_combine";
     else if (id == VKP_SCALE) base = "scale";
     else if (id == VKP_SOFTCAP) base = "softcap";
     else if (id < VKP_RMSNORM) base = "get_rows", d = id - VKP_GET_ROWS;
