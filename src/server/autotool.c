@@ -54,7 +54,7 @@ int at_message(sbuf *o, const at_opts *op, const char *echo, const char *text, s
         reason = rr.reasoning, rlen = rr.reasoning_len;
     }
     if (op->tool && has_content) { /* vLLM: the tool parser reads the content the reasoning parser left */
-        if (toolp_parse(op->tool, content, clen, &tr)) {
+        if (toolp_parse_tools(op->tool, content, clen, op->tools, &tr)) {
             rc = -1;
             goto out;
         }
@@ -125,7 +125,7 @@ at_stream *at_stream_new(const at_opts *op) {
     s->op = *op;
     if (op->tool && toolp_parser_splits_reasoning(op->tool)) s->op.reasoning = NULL; /* the tool parser reads both */
     if ((s->op.reasoning && !(s->rs = toolp_stream_new(op->reasoning))) ||
-        (op->tool && !(s->ts = toolp_stream_new(op->tool)))) {
+        (op->tool && !(s->ts = toolp_stream_new_tools(op->tool, op->tools)))) {
         at_stream_free(s);
         return NULL;
     }

@@ -26,6 +26,9 @@ typedef struct {
     const toolp_parser *reasoning; /* NULL: no reasoning split */
     int include_reasoning;         /* 0: the reasoning is dropped (the request's include_reasoning) */
     int first_call_only;           /* parallel_tool_calls: false */
+    const struct cJSON *tools;     /* the request's tools array for the tool parser (qwen3_coder reads the
+                                      parameter types), NULL: none; the caller's, valid while the message is
+                                      made or the stream lives */
 } at_opts;
 
 /* Append `"content":...,"refusal":null,"annotations":null,"audio":null,"function_call":null,

@@ -499,6 +499,11 @@ int srv_parse_request(const srv_ctx *c, const char *body, size_t len, int chat, 
     int constrained = r->tool_mode == TOOL_REQUIRED || r->tool_mode == TOOL_NAMED;
     if (!constrained && so_from_request(c->so_cache, o, &r->sp.grammar, err)) goto out;
     if (chat) set_parsers(c, r, ptc, inc_reasoning);
+    /* the tool parser may read the tools' parameter types (qwen3_coder): a copy that lives with the request */
+    if (r->parse.tool && !(r->parse.tools = r->tools = cJSON_Duplicate(js_field(o, "tools"), 1))) {
+        srv_fail(err, 500, NULL, "out of memory");
+        goto out;
+    }
     const cJSON *bw = js_field(o, "bad_words");
     int brc = bw ? dt_add_bad_words(c->tok, bw, &r->sp) : 0;
     if (brc) {
@@ -609,6 +614,7 @@ void srv_request_free(srv_request *r) {
     free(r->max_tokens);
     free(r->echo_prefix);
     free(r->tool_name);
+    cJSON_Delete(r->tools);
     eng_lora_unref(r->lora);
     free(r->lora_name);
     eng_params_free(&r->sp);

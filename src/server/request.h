@@ -85,6 +85,7 @@ typedef struct {
                                     last two sp.grammar is the tools' schema */
     char *tool_name;             /* TOOL_NAMED: the function tool_choice names */
     at_opts parse;               /* chat: the output parsers the text goes through (TOOL_AUTO, --reasoning-parser) */
+    struct cJSON *tools;         /* TOOL_AUTO: a copy of the request's `tools` (parse.tools points here), else NULL */
     eng_lora *lora;              /* `model` named this LoRA adapter: a reference (NULL: the base model) */
     char *lora_name;             /* that name (what responses give as their `model`), else NULL */
 } srv_request;

@@ -19,13 +19,16 @@
 struct toolp_parser {
     const char *name;
     int kind;                                               /* TOOLP_KIND_* */
-    int (*parse)(const char *t, size_t n, toolp_result *out);  /* 0 or VC_ENOMEM */
+    /* 0 or VC_ENOMEM; tools: the request's tools array (NULL: none), read only by parsers that need
+     * the parameter types */
+    int (*parse)(const char *t, size_t n, const cJSON *tools, toolp_result *out);
     void (*progress)(toolp_stream *s);                         /* NULL: hold everything until finish */
     int splits_reasoning;                                      /* a tool parser whose result has reasoning too */
 };
 
 struct toolp_stream {
     const toolp_parser *p;
+    const cJSON *tools;        /* the caller's, for parse at finish (toolp_stream_new_tools) */
     sbuf text;                 /* the output so far */
     /* what has been sent */
     size_t sent_content, sent_reasoning;
@@ -111,22 +114,32 @@ cJSON *toolp_py_number(toolp_py *p);                                /* a number 
  * toolp_pydumps refuses, so it fails only if it is still in the arguments at the end. */
 cJSON *toolp_py_poison(toolp_py *p);
 
+/* ---- Python's ast.literal_eval (toolp_pyeval.c), for the qwen3_coder parser ---- */
+/* ast.literal_eval(t[0, n)) as a cJSON tree (tuples as arrays; sets, bytes, complex numbers and
+ * Ellipsis as poison items, which toolp_pydumps refuses). NULL where Python raises (the caller
+ * keeps the text), or with *oom set when out of memory. */
+cJSON *toolp_py_literal_eval(const char *t, size_t n, int *oom);
+/* Python's int(x) of an integral double, all its digits, appended to s. */
+void toolp_int_digits(sbuf *s, double x);
+
 /* ---- the parsers ---- */
-int toolp_hermes_parse(const char *t, size_t n, toolp_result *out);
+int toolp_hermes_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_hermes_progress(toolp_stream *s);
-int toolp_llama_parse(const char *t, size_t n, toolp_result *out);
+int toolp_llama_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_llama_progress(toolp_stream *s);
-int toolp_mistral_parse(const char *t, size_t n, toolp_result *out);
+int toolp_mistral_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_mistral_progress(toolp_stream *s);
-int toolp_pythonic_parse(const char *t, size_t n, toolp_result *out);
+int toolp_pythonic_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_pythonic_progress(toolp_stream *s);
-int toolp_harmony_tool_parse(const char *t, size_t n, toolp_result *out);
+int toolp_harmony_tool_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_harmony_tool_progress(toolp_stream *s);
-int toolp_harmony_reasoning_parse(const char *t, size_t n, toolp_result *out);
+int toolp_harmony_reasoning_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_harmony_reasoning_progress(toolp_stream *s);
-int toolp_r1_parse(const char *t, size_t n, toolp_result *out);
+int toolp_r1_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_r1_progress(toolp_stream *s);
-int toolp_qwen3_parse(const char *t, size_t n, toolp_result *out);
+int toolp_qwen3_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
 void toolp_qwen3_progress(toolp_stream *s);
+int toolp_qwen3coder_parse(const char *t, size_t n, const cJSON *tools, toolp_result *out);
+void toolp_qwen3coder_progress(toolp_stream *s);
 
 #endif

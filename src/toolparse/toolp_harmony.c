@@ -174,8 +174,15 @@ static int parse(const char *t, size_t n, toolp_result *r, int tool_kind) {
     return rc;
 }
 
-int toolp_harmony_tool_parse(const char *t, size_t n, toolp_result *r) { return parse(t, n, r, 1); }
-int toolp_harmony_reasoning_parse(const char *t, size_t n, toolp_result *r) { return parse(t, n, r, 0); }
+int toolp_harmony_tool_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
+    return parse(t, n, r, 1);
+}
+
+int toolp_harmony_reasoning_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
+    return parse(t, n, r, 0);
+}
 
 /* ---- streaming ----
  * s->mode 0: s->pos is where the next header starts; 1: inside the text of the message whose header

@@ -59,7 +59,8 @@ static int content_until(toolp_stream *s, const char *m) {
  * JSON object with a string "name" and an "arguments" of any type; then the content is the text
  * before the first <tool_call> (None when empty) and text between or after the calls is dropped.
  * One region that is not makes the whole output content. */
-int toolp_hermes_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_hermes_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     size_t first = toolp_find(t, n, 0, HERMES_START), from = first;
     if (first == (size_t)-1) return toolp_all_content(r, t, n);
     size_t ls = strlen(HERMES_START), le = strlen(HERMES_END);
@@ -99,7 +100,8 @@ static int llama_starts_calls(const char *t, size_t n) {
     return i < n && (t[i] == '{' || (n - i >= k && !memcmp(t + i, PYTHON_TAG, k)));
 }
 
-int toolp_llama_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_llama_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     if (!llama_starts_calls(t, n)) return toolp_all_content(r, t, n);
     for (size_t at = 0; (at = toolp_find(t, n, at, "{")) != (size_t)-1;) {
         size_t end = toolp_json_extent(t, n, at);
@@ -240,7 +242,8 @@ static int mistral_segment(const char *t, size_t b, size_t a, size_t *name_end, 
     return 0;
 }
 
-int toolp_mistral_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_mistral_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     size_t bot = toolp_find(t, n, 0, MISTRAL_BOT), k = strlen(MISTRAL_BOT);
     if (bot == (size_t)-1) return toolp_all_content(r, t, n);
     if (mistral_form(t, n, bot + k, 1) == M_ARRAY) return mistral_array(t, n, bot, r);

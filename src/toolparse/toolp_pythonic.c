@@ -304,7 +304,8 @@ static void call(toolp_py *p, toolp_result *r) {
     cJSON_Delete(args);
 }
 
-int toolp_pythonic_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_pythonic_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     /* Python refuses source with a NUL byte anywhere */
     if (!py_gate(t, n) || memchr(t, 0, n)) return toolp_all_content(r, t, n);
     toolp_py p = {t, n, 1, 1, 0, 0};

@@ -22,7 +22,8 @@
  * Difference: vLLM's non-streaming side drops text before <think> ("x<think>r</think>" gives
  * reasoning "r"), and reads a <think> after </think> as a new start; its streaming side sends the
  * text before <think> as reasoning and, like here, the text after </think> as content. */
-int toolp_r1_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_r1_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     size_t j = toolp_find(t, n, 0, END_THINK), i = toolp_find(t, n, 0, THINK), lt = strlen(THINK);
     size_t end = j == NONE ? n : j;
     sbuf b = {0};
@@ -79,7 +80,8 @@ void toolp_r1_progress(toolp_stream *s) {
  * "<think>reasoning" (cut by max_tokens) is all content, tags included, and text before <think>
  * is dropped; its streaming side, like here, streams the reasoning as reasoning. Qwen3 thinking-only
  * models (-Thinking-2507) put <think> in the prompt: use deepseek_r1 for them. */
-int toolp_qwen3_parse(const char *t, size_t n, toolp_result *r) {
+int toolp_qwen3_parse(const char *t, size_t n, const cJSON *tools, toolp_result *r) {
+    (void)tools;
     size_t i = toolp_find(t, n, 0, THINK), lt = strlen(THINK);
     if (i == NONE) return toolp_set_content(r, t, n);
     size_t j = toolp_find(t, n, i + lt, END_THINK), end = j == NONE ? n : j;

@@ -6,7 +6,8 @@
 #include "base/grow.h"
 #include "toolparse/internal.h"
 
-/* vLLM's names; llama4_json is its second name for the same parser (Llama3JsonToolParser). */
+/* vLLM's names; llama4_json is its second name for the same parser (Llama3JsonToolParser); qwen3_xml
+ * is vLLM's second parser of the qwen3_coder format, here the same one (toolp_qwen3coder.c says why). */
 static const toolp_parser PARSERS[] = {
     {"hermes", TOOLP_KIND_TOOL, toolp_hermes_parse, toolp_hermes_progress, 0},
     {"llama3_json", TOOLP_KIND_TOOL, toolp_llama_parse, toolp_llama_progress, 0},
@@ -14,6 +15,8 @@ static const toolp_parser PARSERS[] = {
     {"mistral", TOOLP_KIND_TOOL, toolp_mistral_parse, toolp_mistral_progress, 0},
     {"pythonic", TOOLP_KIND_TOOL, toolp_pythonic_parse, toolp_pythonic_progress, 0},
     {"openai", TOOLP_KIND_TOOL, toolp_harmony_tool_parse, toolp_harmony_tool_progress, 1},
+    {"qwen3_coder", TOOLP_KIND_TOOL, toolp_qwen3coder_parse, toolp_qwen3coder_progress, 0},
+    {"qwen3_xml", TOOLP_KIND_TOOL, toolp_qwen3coder_parse, toolp_qwen3coder_progress, 0},
     {"deepseek_r1", TOOLP_KIND_REASONING, toolp_r1_parse, toolp_r1_progress, 0},
     {"qwen3", TOOLP_KIND_REASONING, toolp_qwen3_parse, toolp_qwen3_progress, 0},
     {"openai", TOOLP_KIND_REASONING, toolp_harmony_reasoning_parse, toolp_harmony_reasoning_progress, 0},
@@ -28,7 +31,7 @@ const toolp_parser *toolp_parser_by_name(int kind, const char *name) {
 
 const char *toolp_parser_names(int kind) {
     switch (kind) {
-    case TOOLP_KIND_TOOL: return "hermes, llama3_json, llama4_json, mistral, pythonic, openai";
+    case TOOLP_KIND_TOOL: return "hermes, llama3_json, llama4_json, mistral, pythonic, openai, qwen3_coder, qwen3_xml";
     case TOOLP_KIND_REASONING: return "deepseek_r1, qwen3, openai";
     default: return "";
     }
@@ -101,8 +104,12 @@ int toolp_all_content(toolp_result *r, const char *t, size_t n) {
 }
 
 int toolp_parse(const toolp_parser *p, const char *text, size_t len, toolp_result *out) {
+    return toolp_parse_tools(p, text, len, NULL, out);
+}
+
+int toolp_parse_tools(const toolp_parser *p, const char *text, size_t len, const cJSON *tools, toolp_result *out) {
     memset(out, 0, sizeof *out);
-    int rc = p->parse(text ? text : "", text ? len : 0, out);
+    int rc = p->parse(text ? text : "", text ? len : 0, tools, out);
     if (rc) toolp_result_free(out);
     return rc;
 }
@@ -158,9 +165,11 @@ int toolp_py_space(const char *t, size_t n, size_t i, size_t *len) {
 
 /* ---- the stream ---- */
 
-toolp_stream *toolp_stream_new(const toolp_parser *p) {
+toolp_stream *toolp_stream_new(const toolp_parser *p) { return toolp_stream_new_tools(p, NULL); }
+
+toolp_stream *toolp_stream_new_tools(const toolp_parser *p, const cJSON *tools) {
     toolp_stream *s = calloc(1, sizeof *s);
-    if (s) s->p = p;
+    if (s) s->p = p, s->tools = tools;
     return s;
 }
 
@@ -237,7 +246,7 @@ int toolp_stream_finish(toolp_stream *s, toolp_event **ev, int *n_ev) {
     s->finished = 1;
     s->n_ev = 0;
     toolp_result *r = &s->final;
-    if (toolp_parse(s->p, s->text.b, s->text.n, r)) {
+    if (toolp_parse_tools(s->p, s->text.b, s->text.n, s->tools, r)) {
         s->oom = 1;
         return VC_ENOMEM;
     }

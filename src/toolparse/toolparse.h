@@ -12,8 +12,8 @@
  *   - no event splits a UTF-8 character, however the text is cut, until toolp_stream_finish.
  * To keep them, text is held back until it is decided: a possible prefix of a marker
  * ("<tool_call>", "</think>", ...) and, where vLLM's result depends on the rest of the output
- * (its JSON and pythonic calls are all-or-nothing: one malformed call makes the whole output plain
- * content), the calls themselves until toolp_stream_finish; content and reasoning stream as they
+ * (its JSON, pythonic and qwen3_coder calls are all-or-nothing: one malformed call makes the whole
+ * output plain content), the calls themselves until toolp_stream_finish; content and reasoning stream as they
  * come, and so do mistral's [TOOL_CALLS]name[ARGS]{...} calls (vLLM passes those arguments on
  * verbatim). A malformed call is never an error: it is content. Where a result differs from
  * vLLM's non-streaming one (so that streaming can keep to it), the parser's file says how and why.
@@ -62,8 +62,16 @@ typedef struct {
     int tools_called;     /* vLLM's tools_called (can be 1 with n_calls 0: mistral's "[TOOL_CALLS][]") */
 } toolp_result;
 
-/* Parse len bytes of model output (no NUL needed). 0, or VC_ENOMEM with *out zeroed. */
+/* The request's `tools` (a cJSON array as the request sends it: [{"type": "function", "function":
+ * {"name", "parameters"}}, ...]) for parsers whose result depends on it: qwen3_coder converts each
+ * parameter by its type in the schema. NULL is no tools; the other parsers ignore it. */
+struct cJSON;
+
+/* Parse len bytes of model output (no NUL needed). 0, or VC_ENOMEM with *out zeroed.
+ * toolp_parse is toolp_parse_tools with tools NULL. */
 int toolp_parse(const toolp_parser *p, const char *text, size_t len, toolp_result *out);
+int toolp_parse_tools(const toolp_parser *p, const char *text, size_t len, const struct cJSON *tools,
+                      toolp_result *out);
 void toolp_result_free(toolp_result *r); /* safe on a zeroed result */
 
 enum {
@@ -82,8 +90,10 @@ typedef struct {
 
 typedef struct toolp_stream toolp_stream;
 
-/* NULL when out of memory. */
+/* NULL when out of memory. toolp_stream_new is toolp_stream_new_tools with tools NULL. The stream
+ * keeps the pointer, not a copy: tools must stay valid (and unchanged) until toolp_stream_free. */
 toolp_stream *toolp_stream_new(const toolp_parser *p);
+toolp_stream *toolp_stream_new_tools(const toolp_parser *p, const struct cJSON *tools);
 /* The next len bytes of the output. *ev, *n_ev: what may be sent now (often nothing). 0, or
  * VC_ENOMEM (the stream is then unusable), or VC_EINVAL after toolp_stream_finish. */
 int toolp_stream_feed(toolp_stream *s, const char *delta, size_t len, toolp_event **ev, int *n_ev);

@@ -2,7 +2,8 @@
  * the reasoning parser, then the tool parser over its content) whole and streamed. The first byte
  * picks the parsers and options, the rest is the model's text. Every message and every delta must
  * be valid JSON; the deltas joined (content, reasoning, each call's name and arguments) must equal
- * the message; a call's first piece must carry its id, type and name. */
+ * the message; a call's first piece must carry its id, type and name. qwen3_coder gets a small fixed
+ * tools schema (the request's tools, which it reads for the parameter types). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const TOOLS[] = {NULL, "hermes", "llama3_json", "mistral", "pythonic", "openai"};
+static const char *const TOOLS[] = {NULL, "hermes", "llama3_json", "mistral", "pythonic", "openai", "qwen3_coder"};
+#define N_TOOLS (sizeof TOOLS / sizeof *TOOLS)
+static const char Q_TOOLS[] =
+    "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\", \"properties\": "
+    "{\"s\": {\"type\": \"string\"}, \"i\": {\"type\": \"integer\"}, \"n\": {\"type\": \"number\"}, \"b\": "
+    "{\"type\": \"boolean\"}, \"o\": {\"type\": \"object\"}, \"a\": {\"type\": \"array\"}}}}}]";
 static const char *const REASONING[] = {NULL, "deepseek_r1", "qwen3", "openai"};
 
 /* {prefix + body} parsed, or abort: what the server sends must be JSON. */
@@ -99,10 +105,13 @@ static char *valid_utf8(const uint8_t *p, size_t n) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     unsigned b = data[0];
-    at_opts op = {.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, TOOLS[b % 6]),
-                  .reasoning = toolp_parser_by_name(TOOLP_KIND_REASONING, REASONING[(b / 6) % 4]),
+    static cJSON *qtools;
+    if (!qtools && !(qtools = cJSON_Parse(Q_TOOLS))) abort();
+    at_opts op = {.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, TOOLS[b % N_TOOLS]),
+                  .reasoning = toolp_parser_by_name(TOOLP_KIND_REASONING, REASONING[(b / N_TOOLS) % 4]),
                   .include_reasoning = !(b & 0x40), .first_call_only = !!(b & 0x80)};
     if (!op.tool && !op.reasoning) op.tool = toolp_parser_by_name(TOOLP_KIND_TOOL, "hermes"); /* the server's rule */
+    if (op.tool && !strcmp(toolp_parser_name(op.tool), "qwen3_coder")) op.tools = qtools;
     char *owned = valid_utf8(data + 1, size - 1);
     const char *text = owned;
     size_t n = size - 1;

@@ -2,17 +2,36 @@
  * The first byte picks the parser, the rest is the model's text. toolp_parse must not fail (except
  * for memory), and streaming the text must give exactly its result: fed at cut points drawn from
  * the input itself, and (for short inputs) byte by byte; events in order, and for valid UTF-8 text
- * no event that splits a character. */
+ * no event that splits a character. qwen3_coder reads a small fixed tools schema (Q_TOOLS), so that
+ * its typed conversions (int, float, bool, json.loads, ast.literal_eval) run too. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/sbuf.h"
 #include "toolparse/toolparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const NAMES[] = {"hermes", "llama3_json", "mistral", "pythonic", "deepseek_r1", "qwen3", "openai", "openai/r"};
+static const char *const NAMES[] = {"hermes",  "llama3_json", "mistral",  "pythonic",   "deepseek_r1",
+                                    "qwen3",   "openai",      "openai/r", "qwen3_coder"};
+
+#define Q_TOOLS                                                                                                 \
+    "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\", \"properties\": " \
+    "{\"s\": {\"type\": \"string\"}, \"i\": {\"type\": \"integer\"}, \"n\": {\"type\": \"number\"}, \"b\": "          \
+    "{\"type\": \"boolean\"}, \"o\": {\"type\": \"object\"}, \"a\": {\"type\": \"array\"}, \"x\": {\"type\": "        \
+    "\"custom\"}}}}}, {\"type\": \"function\", \"function\": {\"name\": \"g\", \"parameters\": {\"i\": {\"type\": "    \
+    "\"int\"}}}}, {\"type\": \"function\", \"function\": {\"name\": \"h\", \"parameters\": {\"properties\": [\"i\"]}}}]"
+
+/* The tools the parser reads: Q_TOOLS for qwen3_coder, none for the others. */
+static const cJSON *tools_for(const toolp_parser *p) {
+    static cJSON *tools;
+    if (strcmp(toolp_parser_name(p), "qwen3_coder")) return NULL;
+    if (!tools && !(tools = cJSON_Parse(Q_TOOLS))) abort();
+    return tools;
+}
 #define N_NAMES (sizeof NAMES / sizeof *NAMES)
 
 static int whole_utf8(const unsigned char *p, size_t n) {
@@ -67,7 +86,7 @@ static int same(const char *a, size_t an, const char *b, size_t bn) { return an 
 
 /* Stream text in pieces of the sizes that `step` gives (0: sizes drawn from seed), compare to r. */
 static void stream(const toolp_parser *p, const char *text, size_t n, const toolp_result *r, size_t step, uint64_t seed) {
-    toolp_stream *s = toolp_stream_new(p);
+    toolp_stream *s = toolp_stream_new_tools(p, tools_for(p));
     if (!s) return;
     got g;
     memset(&g, 0, sizeof g);
@@ -112,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data + 1;
     size_t n = size - 1;
     toolp_result r;
-    if (toolp_parse(p, text, n, &r)) return 0; /* out of memory */
+    if (toolp_parse_tools(p, text, n, tools_for(p), &r)) return 0; /* out of memory */
     /* the result's own shape */
     if (r.n_calls < 0 || (r.n_calls && !r.tools_called)) abort();
     if ((r.content && r.content[r.content_len]) || (r.reasoning && r.reasoning[r.reasoning_len])) abort();

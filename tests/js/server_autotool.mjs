@@ -7,6 +7,7 @@
 // against the tool's parameters), reasoning / reasoning_content, content, finish_reason "tool_calls";
 // the stream's deltas (raw SSE) joined equal the non-streaming message, a call's first delta carries its
 // id, type and name, nothing is taken back; the client's own stream helper assembles the same calls.
+// qwen3_coder (Qwen3-Coder's <function=...> calls): arguments typed by the request's tool schema.
 // Also: the second turn's prompt (through /tokenize) holds the assistant's call with its arguments as
 // an object and the tool's result; a malformed call is plain content, never a 500; parallel_tool_calls
 // false keeps the first call; tool_choice "none" leaves the text alone; include_reasoning false drops
@@ -275,6 +276,53 @@ const sh = await startServerOrExit(C, ["--chat-template", TEMPLATE, "--enable-au
   });
 }
 await sh.stop();
+
+// Qwen3-Coder's calls (--tool-call-parser qwen3_coder): vLLM converts each <parameter=...> value by its
+// type in the request's tool schema, so the arguments come typed (integer, number, boolean, array, object)
+const sq = await startServerOrExit(C, ["--chat-template", TEMPLATE, "--enable-auto-tool-choice", "--tool-call-parser", "qwen3_coder"],
+  { name: "qwen3_coder" });
+{
+  const FORECAST = { type: "function", function: { name: "get_forecast", parameters: { type: "object", properties: {
+    city: { type: "string" }, days: { type: "integer" }, temp: { type: "number" }, metric: { type: "boolean" },
+    hours: { type: "array", items: { type: "integer" } }, opts: { type: "object" } }, required: ["city"] } } };
+  const checkForecast = ajv.compile(FORECAST.function.parameters);
+  const param = (k, v) => `<parameter=${k}>\n${v}\n</parameter>\n`;
+  const Q_CALL = "Checking.\n<tool_call>\n<function=get_forecast>\n" + param("city", "Paris") + param("days", "3") +
+    param("temp", "21.5") + param("metric", "true") + param("hours", "[6, 12]") + param("opts", '{"unit": "c"}') +
+    "</function>\n</tool_call>";
+  const Q_BAD = "Checking.\n<tool_call>\n<function=get_forecast\n</function>\n</tool_call>";
+  const qc = new OpenAI({ baseURL: `http://127.0.0.1:${sq.port}/v1`, apiKey: "x", maxRetries: 0, timeout: 120000 });
+  const qboth = async (body, where) => {
+    const r = await qc.chat.completions.create({ model, ...body });
+    const s = await streamPost(sq.port, "/v1/chat/completions", { model, ...body, stream: true });
+    assert.equal(s.status, 200, `${where}: stream status ${s.status}`);
+    const j = joinStream(s.events, where), m = r.choices[0].message;
+    assert.equal(j.content, m.content ?? "", `${where}: streamed content`);
+    assert.equal(j.finish, r.choices[0].finish_reason, `${where}: finish`);
+    assert.deepEqual(j.calls.map((c) => [c.name, c.arguments]), (m.tool_calls ?? []).map((c) => [c.function.name, c.function.arguments]),
+      `${where}: streamed calls`);
+    return r.choices[0];
+  };
+  await C.check("qwen3_coder: a call's parameters typed by the tool schema, text before it as content (streaming agrees)", async () => {
+    const ch = await qboth({ messages: [user], tools: [FORECAST], ...force(Q_CALL), max_tokens: 420 }, "qwen3_coder call");
+    assert.equal(ch.finish_reason, "tool_calls");
+    assert.equal(ch.message.content, "Checking.\n");
+    const call = ch.message.tool_calls[0];
+    assert.match(call.id, /^chatcmpl-tool-[0-9a-f]{32}$/);
+    assert.equal(call.function.name, "get_forecast");
+    assert.equal(call.function.arguments,
+      '{"city": "Paris", "days": 3, "temp": 21.5, "metric": true, "hours": [6, 12], "opts": {"unit": "c"}}');
+    const v = JSON.parse(call.function.arguments);
+    assert.ok(checkForecast(v), ajv.errorsText(checkForecast.errors));
+  });
+  await C.check("qwen3_coder: a malformed call (a function name without '>') is plain content", async () => {
+    const ch = await qboth({ messages: [user], tools: [FORECAST], ...force(Q_BAD), max_tokens: 420 }, "qwen3_coder malformed");
+    assert.equal(ch.finish_reason, "stop");
+    assert.equal(ch.message.content, Q_BAD);
+    assert.deepEqual(ch.message.tool_calls ?? [], []);
+  });
+}
+await sq.stop();
 
 // structured output with a reasoning parser (vLLM: the grammar applies after the reasoning): a copy of the
 // test model whose vocabulary has "<think>" (287) and "</think>" (288) as tokens

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "test.h"
@@ -86,9 +88,9 @@ static int same_text(const sbuf *got, const char *want, size_t want_len) {
 }
 
 /* 0 when the events add up to r; prints what differs under `how`. */
-static int stream_once(const toolp_parser *p, const char *text, size_t n, const size_t *cuts, int n_cuts,
-                       const toolp_result *r, const char *how) {
-    toolp_stream *s = toolp_stream_new(p);
+static int stream_once(const toolp_parser *p, const cJSON *tools, const char *text, size_t n, const size_t *cuts,
+                       int n_cuts, const toolp_result *r, const char *how) {
+    toolp_stream *s = toolp_stream_new_tools(p, tools);
     collected c;
     memset(&c, 0, sizeof c);
     int utf8 = whole_utf8((const unsigned char *)text, n), fails = 0;
@@ -125,32 +127,35 @@ static uint64_t rnd(void) {
 }
 
 /* Whole, at every single cut, byte by byte, two bytes at a time, and at random cuts. */
-static void check_streaming(const toolp_parser *p, const char *text, size_t n, const toolp_result *r) {
+static void check_streaming(const toolp_parser *p, const cJSON *tools, const char *text, size_t n, const toolp_result *r) {
     size_t *cuts = malloc((n + 1) * sizeof *cuts);
-    int bad = stream_once(p, text, n, NULL, 0, r, "whole");
-    for (size_t k = 0; k <= n && !bad; k++) bad += stream_once(p, text, n, &k, 1, r, "in two");
+    int bad = stream_once(p, tools, text, n, NULL, 0, r, "whole");
+    for (size_t k = 0; k <= n && !bad; k++) bad += stream_once(p, tools, text, n, &k, 1, r, "in two");
     for (int step = 1; step <= 2 && !bad; step++) {
         int m = 0;
         for (size_t k = (size_t)step; k < n; k += (size_t)step) cuts[m++] = k;
-        bad += stream_once(p, text, n, cuts, m, r, step == 1 ? "byte by byte" : "two bytes at a time");
+        bad += stream_once(p, tools, text, n, cuts, m, r, step == 1 ? "byte by byte" : "two bytes at a time");
     }
     for (int trial = 0; trial < 20 && !bad && n > 1; trial++) {
         int m = 0;
         for (size_t k = 1; k < n; k++)
             if (rnd() % 5 == 0) cuts[m++] = k;
-        bad += stream_once(p, text, n, cuts, m, r, "at random cuts");
+        bad += stream_once(p, tools, text, n, cuts, m, r, "at random cuts");
     }
     CHECK_MSG(!bad, "streaming %s", text);
     free(cuts);
 }
 
-static void run_case(const tcase *c) {
+/* tools: the request's tools (JSON) for the parser, NULL: none. */
+static void run_case_tools(const tcase *c, const char *tools_json) {
     const toolp_parser *p = parser(c->parser);
     CHECK_MSG(p, "no parser %s", c->parser);
     if (!p) return;
     size_t n = strlen(c->text);
+    cJSON *tools = tools_json ? cJSON_Parse(tools_json) : NULL;
+    CHECK_MSG(!tools_json || tools, "bad tools JSON: %s", tools_json);
     toolp_result r;
-    CHECK(toolp_parse(p, c->text, n, &r) == 0);
+    CHECK(toolp_parse_tools(p, c->text, n, tools, &r) == 0);
     const char *want_content = c->content && !strcmp(c->content, ALL) ? c->text : c->content;
     CHECK_MSG(eq(r.content, r.content_len, want_content), "%s: content [%s] want [%s] for: %s", c->parser,
               r.content ? r.content : "(None)", want_content ? want_content : "(None)", c->text);
@@ -167,9 +172,12 @@ static void run_case(const tcase *c) {
     }
     int want_called = c->tools_called >= 0 ? c->tools_called : want_calls > 0;
     CHECK_MSG(r.tools_called == want_called, "%s: tools_called %d: %s", c->parser, r.tools_called, c->text);
-    check_streaming(p, c->text, n, &r);
+    check_streaming(p, tools, c->text, n, &r);
     toolp_result_free(&r);
+    cJSON_Delete(tools);
 }
+
+static void run_case(const tcase *c) { run_case_tools(c, NULL); }
 
 /* ---- recorded outputs ---- */
 
@@ -446,12 +454,88 @@ static const tcase HARMONY[] = {
      "Let me look that up.\nThe answer is 42.", NULL, {NULL}, 0},
 };
 
+/* Qwen3-Coder (qwen3_coder, qwen3_xml): values typed by the request's tool schema */
+#define Q_TOOLS                                                                                                     \
+    "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "      \
+    "\"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}, \"temp\": {\"type\": "      \
+    "\"number\"}, \"metric\": {\"type\": \"boolean\"}, \"opts\": {\"type\": \"object\"}, \"tags\": {\"type\": "       \
+    "\"array\"}, \"when\": {\"type\": \"custom\"}, \"note\": {\"description\": \"no type\"}}}}}, "                      \
+    "{\"type\": \"function\", \"function\": {\"name\": \"write_file\", \"parameters\": {\"type\": \"object\", "        \
+    "\"properties\": {\"path\": {\"type\": \"string\"}, \"content\": {\"type\": \"string\"}}}}}]"
+#define Q_PARAM(k, v) "<parameter=" k ">\n" v "\n</parameter>\n"
+#define Q_CALL(f, params) "<tool_call>\n<function=" f ">\n" params "</function>\n</tool_call>"
+
+static const tcase QWEN3_CODER[] = {
+    /* Qwen3-Coder-30B-A3B-Instruct's shape: text, then the call */
+    {"qwen3_coder", "I'll check the weather in Paris for you.\n" Q_CALL("get_weather", Q_PARAM("city", "Paris") Q_PARAM("days", "3")),
+     "I'll check the weather in Paris for you.\n", NULL, {"get_weather", "{\"city\": \"Paris\", \"days\": 3}", NULL}, -1},
+    /* two calls; a value with newlines, quotes, code and non-ASCII text kept as written */
+    {"qwen3_coder",
+     Q_CALL("write_file", Q_PARAM("path", "src/main.py") Q_PARAM("content", "def main():\n    print(\"héllo ✓\")\n\n"))
+         "\n" Q_CALL("get_weather", Q_PARAM("city", "São Paulo")),
+     NULL, NULL,
+     {"write_file", "{\"path\": \"src/main.py\", \"content\": \"def main():\\n    print(\\\"héllo ✓\\\")\\n\\n\"}",
+      "get_weather", "{\"city\": \"São Paulo\"}", NULL}, -1},
+    /* every conversion: int (whitespace, '_'), number (an int when integral, exponents), bool, null for
+     * any type, object by json.loads, array by ast.literal_eval, a custom type by literal_eval, no type
+     * and an unknown parameter as strings */
+    {"qwen3_coder",
+     Q_CALL("get_weather", Q_PARAM("days", " 1_000 ") Q_PARAM("temp", "21.5") Q_PARAM("metric", "True")
+            Q_PARAM("opts", "{\"unit\": \"c\", \"hours\": [6, 12.0]}") Q_PARAM("tags", "['rain', (1, None)]")
+            Q_PARAM("when", "-3") Q_PARAM("note", "7") Q_PARAM("extra", "[1]") Q_PARAM("city", "NULL")),
+     NULL, NULL,
+     {"get_weather", "{\"days\": 1000, \"temp\": 21.5, \"metric\": true, \"opts\": {\"unit\": \"c\", \"hours\": [6, 12.0]}, "
+                     "\"tags\": [\"rain\", [1, null]], \"when\": -3, \"note\": \"7\", \"extra\": \"[1]\", \"city\": null}", NULL},
+     -1},
+    {"qwen3_coder",
+     Q_CALL("get_weather", Q_PARAM("temp", "20.0") Q_PARAM("days", "three") Q_PARAM("metric", "yes")
+            Q_PARAM("temp", "1e22") Q_PARAM("opts", "{'a': 1}") Q_PARAM("tags", "not a list")),
+     NULL, NULL,
+     {"get_weather", "{\"temp\": 10000000000000000000000, \"days\": \"three\", \"metric\": false, \"opts\": {\"a\": 1}, "
+                     "\"tags\": \"not a list\"}", NULL}, -1},
+    /* float() gives inf or nan: int() of it raises, the string stays; a float that is not integral */
+    {"qwen3_coder", Q_CALL("get_weather", Q_PARAM("temp", "inf") Q_PARAM("days", "-0") Q_PARAM("when", "1e400")
+                                              Q_PARAM("metric", "false")),
+     NULL, NULL, {"get_weather", "{\"temp\": \"inf\", \"days\": 0, \"when\": Infinity, \"metric\": false}", NULL}, -1},
+    {"qwen3_coder", Q_CALL("get_weather", Q_PARAM("temp", " -2.5e-3")), NULL, NULL, {"get_weather", "{\"temp\": -0.0025}", NULL}, -1},
+    /* without the <tool_call> wrapper; content then ends at "<function=" */
+    {"qwen3_coder", "Here:\n<function=get_weather>\n<parameter=city>\nRome\n</parameter>\n</function>", "Here:\n", NULL,
+     {"get_weather", "{\"city\": \"Rome\"}", NULL}, -1},
+    /* cut mid-call (max_tokens): the open call to the end, its value to the end less a final "\n" */
+    {"qwen3_coder", "Sure. <tool_call>\n<function=get_weather>\n<parameter=city>\nPar\n", "Sure. ", NULL,
+     {"get_weather", "{\"city\": \"Par\"}", NULL}, -1},
+    /* a parameter without </parameter> ends at the next one; text between calls is dropped */
+    {"qwen3_coder",
+     "<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n<parameter=days>\n2\n</function>\n</tool_call>\nthen\n" Q_CALL("get_weather", ""),
+     NULL, NULL, {"get_weather", "{\"city\": \"Oslo\", \"days\": 2}", "get_weather", "{}", NULL}, -1},
+    /* malformed: a function name without '>' makes the whole output content */
+    {"qwen3_coder", "Let me call it.\n<tool_call>\n<function=get_weather\n</function>\n</tool_call>", ALL, NULL, {NULL}, 0},
+    {"qwen3_coder", Q_CALL("get_weather", "<parameter=city\nParis\n</parameter>\n"), ALL, NULL, {NULL}, 0},
+    /* a set (or bytes) json.dumps refuses: the whole output is content */
+    {"qwen3_coder", "x" Q_CALL("get_weather", Q_PARAM("tags", "{1, 2}")), ALL, NULL, {NULL}, 0},
+    /* no "<function=": content, even with <tool_call> */
+    {"qwen3_coder", "<tool_call>\n{\"name\": \"get_weather\"}\n</tool_call>", ALL, NULL, {NULL}, 0},
+    {"qwen3_coder", "Just an answer: 1 < 2 and <tool ok. Voilà ✓", ALL, NULL, {NULL}, 0},
+    /* UTF-8 before the call streams whole characters */
+    {"qwen3_coder", "Météo ✓ 🌧" Q_CALL("get_weather", Q_PARAM("city", "Zürich")), "Météo ✓ 🌧", NULL,
+     {"get_weather", "{\"city\": \"Zürich\"}", NULL}, -1},
+    /* qwen3_xml: the same parser */
+    {"qwen3_xml", "ok" Q_CALL("get_weather", Q_PARAM("days", "4")), "ok", NULL, {"get_weather", "{\"days\": 4}", NULL}, -1},
+};
+
+static const tcase QWEN3_CODER_NO_TOOLS[] = {
+    /* no tools in the request: every value a string */
+    {"qwen3_coder", Q_CALL("get_weather", Q_PARAM("days", "3") Q_PARAM("city", "null")), NULL, NULL,
+     {"get_weather", "{\"days\": \"3\", \"city\": null}", NULL}, -1},
+};
+
 #define RUN(table)                                                        \
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) run_case(&table[i])
 
 static void test_names(void) {
     CHECK(parser("hermes") && toolp_parser_kind(parser("hermes")) == TOOLP_KIND_TOOL);
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "llama4_json") != NULL);
+    CHECK(parser("qwen3_coder") && parser("qwen3_xml") && strstr(toolp_parser_names(TOOLP_KIND_TOOL), "qwen3_coder"));
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "qwen3") == NULL);
     CHECK(toolp_parser_by_name(TOOLP_KIND_TOOL, "openai") != toolp_parser_by_name(TOOLP_KIND_REASONING, "openai"));
     CHECK(toolp_parser_splits_reasoning(parser("openai")) && !toolp_parser_splits_reasoning(parser("openai/r")) &&
@@ -505,7 +589,7 @@ static void test_limits(void) {
     CHECK(toolp_parse(p, b.b, b.n, &r) == 0);
     size_t m = 0, *cuts = malloc(b.n / 3 * sizeof *cuts);
     for (size_t k = 3; k < b.n; k += 3) cuts[m++] = k;
-    CHECK(stream_once(p, b.b, b.n, cuts, (int)m, &r, "in 3-byte pieces") == 0);
+    CHECK(stream_once(p, NULL, b.b, b.n, cuts, (int)m, &r, "in 3-byte pieces") == 0);
     free(cuts);
     toolp_result_free(&r);
     sb_free(&b);
@@ -534,6 +618,8 @@ int main(void) {
     RUN(PYTHONIC);
     RUN(REASONING);
     RUN(HARMONY);
+    for (size_t i = 0; i < sizeof QWEN3_CODER / sizeof *QWEN3_CODER; i++) run_case_tools(&QWEN3_CODER[i], Q_TOOLS);
+    RUN(QWEN3_CODER_NO_TOOLS);
     test_limits();
     test_stream_api();
     TEST_END();
