@@ -10,7 +10,7 @@
  *
  * Tensors are 2-D row-major views: `rows` rows of `cols` elements, row i
  * starting `stride` elements after row i-1 (stride >= cols). Activations are
- * f32; weights may be f32/f16/bf16; indices are i32. Shapes below use
+ * f32; weights may be f32/f16/bf16 (and MXFP4 where an op says so); indices are i32. Shapes below use
  * [rows, cols]. Every op's inputs and outputs must not alias unless the op
  * says "in place is allowed".
  *
@@ -36,9 +36,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { BE_F32 = 0, BE_F16 = 1, BE_BF16 = 2, BE_I32 = 3 } be_dtype;
+/* BE_MXFP4 (gpt-oss's expert weights, issue 15; matmul weights only): blocks of 32 elements along a row,
+ * each 17 bytes: one e8m0 scale byte (2^(e - 127)) then 16 bytes of FP4 e2m1 codes, element 2j in the low
+ * nibble of byte j and element 2j+1 in the high one (the checkpoint's order). A row's cols and stride are
+ * multiples of 32; be_dtype_size() is not defined for it (use be_dtype_bytes). */
+typedef enum { BE_F32 = 0, BE_F16 = 1, BE_BF16 = 2, BE_I32 = 3, BE_MXFP4 = 4 } be_dtype;
+
+enum { BE_MXFP4_BLOCK = 32, BE_MXFP4_BLOCK_BYTES = 17 };
 
 static inline size_t be_dtype_size(be_dtype t) { return t == BE_F16 || t == BE_BF16 ? 2 : 4; }
+/* Bytes of n consecutive elements (n a multiple of 32 for BE_MXFP4). */
+static inline size_t be_dtype_bytes(be_dtype t, int64_t n) {
+    return t == BE_MXFP4 ? (size_t)(n / BE_MXFP4_BLOCK) * BE_MXFP4_BLOCK_BYTES : (size_t)n * be_dtype_size(t);
+}
 const char *be_dtype_name(be_dtype t);
 
 typedef struct be_buffer be_buffer; /* opaque, backend-defined */
@@ -72,6 +82,8 @@ typedef struct {
     int sliding_window;     /* 0: none; else attend to the last `sliding_window` positions */
     float softcap;          /* 0: none; else each score s = scale * q.k becomes tanh(s / softcap) * softcap
                                before the softmax (Gemma 2's attn_logit_softcapping) */
+    const be_tensor *sinks; /* NULL: none; else f32 [1, n_heads]: gpt-oss's per-head sink logit joins each
+                               row's softmax (max and denominator) and its probability is dropped */
 } be_attn_shape;
 
 /* LoRA (step 8): batch rows [row0, row0 + n) use the adapter in slot `slot` (be_backend.lora). */
@@ -124,8 +136,8 @@ typedef struct be_backend {
      * Head-wise norms (Qwen3 q_norm) pass x viewed as [n*heads, head_dim]. */
     void (*rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset,
                     const be_tensor *out);
-    /* out = x @ w^T (+ bias); x f32 [n, K], w f32/f16/bf16 [M, K], bias f32 [1, M] or NULL,
-     * out f32 [n, M]. Accumulates in f32. */
+    /* out = x @ w^T (+ bias); x f32 [n, K], w f32/f16/bf16 [M, K] (the CPU backend: MXFP4 too, decoded
+     * in the kernel, K <= CPU_MXFP4_MAX_K), bias f32 [1, M] or NULL, out f32 [n, M]. Accumulates in f32. */
     void (*matmul)(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
                    const be_tensor *out);
     /* (optional) nw (<= 8) matmuls that share x in one pass: out[i] = x @ w[i]^T (+ bias[i]),
@@ -160,6 +172,11 @@ typedef struct be_backend {
     /* out = gelu_tanh(gate) * up (GeGLU, HF's gelu_pytorch_tanh:
      * 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))); all f32 [n, F]; in place (out == gate) is allowed. */
     void (*gelu_tanh_mul)(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
+    /* (optional) gpt-oss's clamped SwiGLU on interleaved gate/up columns: for gate = gu[t, 2i] and
+     * up = gu[t, 2i+1], g = min(gate, limit), u = clamp(up, -limit, limit),
+     *   out[t, i] = (u + 1) * g * sigmoid(alpha * g);
+     * gu f32 [n, 2F], out f32 [n, F]. NULL: the backend cannot run gpt-oss (the model refuses to load). */
+    void (*swiglu_clamp)(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
     /* out = a + b; all f32 [n, D]; in place (out == a) is allowed. */
     void (*add)(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
     /* out = x * s (Gemma's embedding normalizer); f32 [n, D]; in place is allowed. */
@@ -243,14 +260,14 @@ static inline be_tensor be_view(be_buffer *buf, size_t offset, be_dtype dt, int6
 /* Rows [r0, r0+n) of t. */
 static inline be_tensor be_rows(const be_tensor *t, int64_t r0, int64_t n) {
     be_tensor v = *t;
-    v.offset += (size_t)(r0 * t->stride) * be_dtype_size(t->dtype);
+    v.offset += be_dtype_bytes(t->dtype, r0 * t->stride);
     v.rows = n;
     return v;
 }
 /* Columns [c0, c0+n) of t (a strided view). */
 static inline be_tensor be_cols(const be_tensor *t, int64_t c0, int64_t n) {
     be_tensor v = *t;
-    v.offset += (size_t)c0 * be_dtype_size(t->dtype);
+    v.offset += be_dtype_bytes(t->dtype, c0);
     v.cols = n;
     return v;
 }

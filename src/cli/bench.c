@@ -158,8 +158,12 @@ static double matmul_params(const mdl_model *m) {
         const be_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->router,
                                  &L->shared_gate};
         for (int i = 0; i < 9; i++) n += (double)ts[i]->rows * (double)ts[i]->cols;
-        if (L->exp_gate) /* a MoE layer: each token runs num_experts_per_tok experts */
-            n += m->cfg.n_experts_per_tok * 3.0 * (double)L->exp_gate[0].rows * (double)L->exp_gate[0].cols;
+        if (L->exp_gate) { /* a MoE layer: each token runs num_experts_per_tok experts (gpt-oss: no exp_up) */
+            double e = (double)L->exp_gate[0].rows * (double)L->exp_gate[0].cols +
+                       (double)L->exp_down[0].rows * (double)L->exp_down[0].cols;
+            if (L->exp_up) e += (double)L->exp_up[0].rows * (double)L->exp_up[0].cols;
+            n += m->cfg.n_experts_per_tok * e;
+        }
     }
     return n;
 }
@@ -247,7 +251,7 @@ static int bench_latency(bench_args *b) {
     double bw = dc_tps / (double)b->batch * (double)m->decode_bytes_per_token * 1e-9;
     printf("model: %s %s, %d layers, hidden %d, %.1f M params, weights %.2f GB, decode reads %.1f MB/step\n", c->arch,
            be_dtype_name(m->wdtype), c->n_layers, c->hidden_size,
-           (double)m->weight_bytes / be_dtype_size(m->wdtype) * 1e-6, (double)m->weight_bytes * 1e-9,
+           (double)m->n_params * 1e-6, (double)m->weight_bytes * 1e-9,
            (double)m->decode_bytes_per_token * 1e-6);
     printf("machine: %s, %s %.1f GB/s (median of %lld, one after each iteration)", info.desc, bw_name, triad, b->iters);
     if (peak > 0) printf(", peak FMA %.1f GFLOP/s", peak);

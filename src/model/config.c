@@ -28,7 +28,7 @@
 
 enum {
     CFG_LLAMA, CFG_MISTRAL, CFG_QWEN2, CFG_QWEN3, CFG_GEMMA2, CFG_GEMMA3, CFG_GEMMA3_MM, CFG_PHI3,
-    CFG_MIXTRAL, CFG_QWEN2MOE, CFG_QWEN3MOE
+    CFG_MIXTRAL, CFG_QWEN2MOE, CFG_QWEN3MOE, CFG_GPTOSS
 };
 
 static const struct {
@@ -46,12 +46,13 @@ static const struct {
     {"MixtralForCausalLM", "mixtral", CFG_MIXTRAL},
     {"Qwen2MoeForCausalLM", "qwen2_moe", CFG_QWEN2MOE},
     {"Qwen3MoeForCausalLM", "qwen3_moe", CFG_QWEN3MOE},
+    {"GptOssForCausalLM", "gpt_oss", CFG_GPTOSS},
 };
 #define CFG_N_ARCHS (int)(sizeof cfg_archs / sizeof cfg_archs[0])
 #define CFG_ARCH_LIST                                                                                     \
     "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, "      \
     "Gemma3ForCausalLM, Gemma3ForConditionalGeneration (text only), Phi3ForCausalLM, MixtralForCausalLM, "  \
-    "Qwen2MoeForCausalLM, Qwen3MoeForCausalLM"
+    "Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, GptOssForCausalLM"
 
 static void cfg_copy(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -228,7 +229,8 @@ static int cfg_read_arch(const cJSON *root, const char *what, model_config *c, i
         if (i == CFG_N_ARCHS)
             return vc_errf(VC_EUNSUP,
                            "%s: no architectures, and model_type '%.100s' is not supported (supported: llama, "
-                           "mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3, mixtral, qwen2_moe, qwen3_moe)",
+                           "mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3, mixtral, qwen2_moe, qwen3_moe, "
+                           "gpt_oss)",
                            what, jm->valuestring);
     }
     cfg_copy(c->arch, sizeof c->arch, cfg_archs[i].arch);
@@ -327,6 +329,33 @@ static int cfg_read_llama3(const cJSON *rd, const char *lbl, const char *what, m
     return VC_OK;
 }
 
+/* yarn: transformers' _compute_yarn_parameters. factor, when absent, is max_position_embeddings /
+ * original_max_position_embeddings (which defaults to max_position_embeddings); attention_factor, when
+ * absent, is get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) where both are set, else
+ * 0.1 ln(factor) + 1 (1 for factor <= 1). */
+static double yarn_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * log(scale) + 1.0; }
+
+static int cfg_read_yarn(const cJSON *rd, const char *lbl, const char *what, model_config *c) {
+    int rc, orig = c->max_position_embeddings;
+    double ms = 0, msa = 0, af;
+    if ((rc = cfg_int(rd, lbl, "original_max_position_embeddings", what, 0, orig, 1, CFG_POS_MAX, &orig)) ||
+        (rc = cfg_num(rd, lbl, "factor", what, 0, (double)c->max_position_embeddings / orig, 0, 1, 1e9,
+                      &c->rope_factor)) ||
+        (rc = cfg_num(rd, lbl, "mscale", what, 0, 0, 0, 0, 1e9, &ms)) ||
+        (rc = cfg_num(rd, lbl, "mscale_all_dim", what, 0, 0, 0, 0, 1e9, &msa)) ||
+        (rc = cfg_num(rd, lbl, "beta_fast", what, 0, 32, 0, 1, 1e9, &c->rope_beta_fast)) ||
+        (rc = cfg_num(rd, lbl, "beta_slow", what, 0, 1, 0, 1, 1e9, &c->rope_beta_slow)) ||
+        (rc = cfg_bool(rd, "truncate", what, 1, &c->rope_truncate)))
+        return rc;
+    double def = ms > 0 && msa > 0 ? yarn_mscale(c->rope_factor, ms) / yarn_mscale(c->rope_factor, msa)
+                                   : yarn_mscale(c->rope_factor, 1.0);
+    if ((rc = cfg_num(rd, lbl, "attention_factor", what, 0, def, 0, 1, 1e9, &af))) return rc;
+    c->rope_type = CFG_ROPE_YARN;
+    c->rope_original_max_pos = orig;
+    c->rope_attn_factor = af;
+    return VC_OK;
+}
+
 /* One rope dict (rope_parameters, rope_scaling, or rope_parameters.full_attention). */
 static int cfg_rope_dict(const cJSON *r, const cJSON *rd, const char *lbl, const char *what, model_config *c) {
     int rc;
@@ -350,9 +379,11 @@ static int cfg_rope_dict(const cJSON *r, const cJSON *rd, const char *lbl, const
         return cfg_read_llama3(rd, lbl, what, c);
     } else if (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
         return cfg_read_longrope(r, rd, lbl, what, c);
+    } else if (strcmp(type, "yarn") == 0) {
+        return cfg_read_yarn(rd, lbl, what, c);
     } else {
         return vc_errf(VC_EUNSUP,
-                       "%s: %s type '%.60s' is not supported (supported: default, linear, llama3, longrope)", what,
+                       "%s: %s type '%.60s' is not supported (supported: default, linear, llama3, longrope, yarn)", what,
                        lbl, type);
     }
     return VC_OK;
@@ -426,19 +457,22 @@ static int cfg_read_flags(const cJSON *r, const char *what, int kind, model_conf
     int rc, attn_bias = 0, mlp_bias = 0, use_sw = 0, qkv_bias = 1;
     int qwen2 = kind == CFG_QWEN2 || kind == CFG_QWEN2MOE, qwen3 = kind == CFG_QWEN3 || kind == CFG_QWEN3MOE;
     if ((rc = cfg_bool(r, "tie_word_embeddings", what, is_gemma(kind), &c->tie_word_embeddings))) return rc;
-    if (!qwen2 && kind != CFG_PHI3 && (rc = cfg_bool(r, "attention_bias", what, 0, &attn_bias))) return rc;
+    if (!qwen2 && kind != CFG_PHI3 &&
+        (rc = cfg_bool(r, "attention_bias", what, kind == CFG_GPTOSS, &attn_bias)))
+        return rc;
     if (kind == CFG_LLAMA && (rc = cfg_bool(r, "mlp_bias", what, 0, &mlp_bias))) return rc;
     /* Qwen2-MoE: transformers 5's Qwen2MoeConfig.qkv_bias (absent from the published configs: true) */
     if (kind == CFG_QWEN2MOE && (rc = cfg_bool(r, "qkv_bias", what, 1, &qkv_bias))) return rc;
     if (is_qwen(kind) && (rc = cfg_bool(r, "use_sliding_window", what, 0, &use_sw))) return rc;
     c->qkv_bias = qwen2 ? qkv_bias : attn_bias;
-    c->o_bias = (kind == CFG_LLAMA || qwen3 || is_gemma(kind)) ? attn_bias : 0;
+    c->o_bias = (kind == CFG_LLAMA || qwen3 || is_gemma(kind) || kind == CFG_GPTOSS) ? attn_bias : 0;
     c->mlp_bias = kind == CFG_LLAMA ? mlp_bias : 0;
     c->qk_norm = qwen3 || kind == CFG_GEMMA3;
     c->fused_qkv = kind == CFG_PHI3;
     c->sliding_window = 0;
-    if (kind == CFG_MISTRAL || kind == CFG_MIXTRAL || kind == CFG_PHI3 || use_sw)
-        return cfg_int(r, NULL, "sliding_window", what, 0, 0, 0, CFG_POS_MAX, &c->sliding_window);
+    if (kind == CFG_MISTRAL || kind == CFG_MIXTRAL || kind == CFG_PHI3 || use_sw || kind == CFG_GPTOSS)
+        return cfg_int(r, NULL, "sliding_window", what, 0, kind == CFG_GPTOSS ? 128 : 0, 0, CFG_POS_MAX,
+                       &c->sliding_window);
     return VC_OK;
 }
 
@@ -460,7 +494,7 @@ static int cfg_softcap(const cJSON *r, const char *key, const char *what, double
  * Mistral, Qwen2 with use_sliding_window, Phi-3: every layer). */
 static int cfg_read_layer_types(const cJSON *r, const char *what, int kind, model_config *c) {
     memset(c->sliding_layers, 0, sizeof c->sliding_layers);
-    const cJSON *lt = is_gemma(kind) ? cfg_get(r, "layer_types") : NULL;
+    const cJSON *lt = is_gemma(kind) || kind == CFG_GPTOSS ? cfg_get(r, "layer_types") : NULL;
     int pattern = 0, rc;
     if (lt) {
         if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
@@ -481,7 +515,9 @@ static int cfg_read_layer_types(const cJSON *r, const char *what, int kind, mode
         if ((rc = cfg_int(r, NULL, key, what, 0, 6, 1, CFG_MAX_LAYERS, &pattern))) return rc;
     }
     for (int l = 0; l < c->n_layers; l++) {
-        int sw = kind == CFG_GEMMA2 ? l % 2 == 0 : kind == CFG_GEMMA3 ? (l + 1) % pattern != 0 : 1;
+        int sw = kind == CFG_GEMMA2 || kind == CFG_GPTOSS ? l % 2 == 0
+                 : kind == CFG_GEMMA3                     ? (l + 1) % pattern != 0
+                                                          : 1;
         if (sw) c->sliding_layers[l / 64] |= 1ull << (l % 64);
     }
     return VC_OK;
@@ -565,6 +601,56 @@ static int cfg_read_moe(const cJSON *r, const char *what, int kind, model_config
     return VC_OK;
 }
 
+/* gpt-oss: every layer a MoE block of num_local_experts experts of intermediate_size, top-k of the router's
+ * logits (num_experts_per_tok; the published configs also say experts_per_token), biases, attention
+ * sinks, swiglu_limit. Defaults are GptOssConfig's. */
+static int cfg_read_gptoss(const cJSON *r, const char *what, model_config *c) {
+    int rc, k4 = 4;
+    double lim;
+    c->moe_names = CFG_MOE_NAMES_GPTOSS;
+    c->topk_then_softmax = 1;
+    c->attn_sinks = 1;
+    c->swiglu_alpha = 1.702f;
+    if ((rc = cfg_int(r, NULL, "num_local_experts", what, 0, 128, 1, CFG_MAX_EXPERTS, &c->n_experts)) ||
+        (rc = cfg_int(r, NULL, "experts_per_token", what, 0, 4, 1, CFG_MAX_TOPK, &k4)) ||
+        (rc = cfg_int(r, NULL, "num_experts_per_tok", what, 0, k4, 1, CFG_MAX_TOPK, &c->n_experts_per_tok)) ||
+        (rc = cfg_num(r, NULL, "swiglu_limit", what, 0, 7.0, 0, 1, 1e9, &lim)))
+        return rc;
+    if (c->n_experts_per_tok > c->n_experts)
+        return vc_errf(VC_EFORMAT, "%s: num_experts_per_tok (%d) is greater than num_local_experts (%d)", what,
+                       c->n_experts_per_tok, c->n_experts);
+    c->swiglu_limit = (float)lim;
+    c->moe_intermediate_size = c->intermediate_size;
+    c->norm_topk_prob = 1; /* the softmax of the k selected logits sums to 1 */
+    for (int l = 0; l < c->n_layers; l++) c->moe_layers[l / 64] |= 1ull << (l % 64);
+    return VC_OK;
+}
+
+/* quantization_config: only gpt-oss's published MXFP4 experts ({"quant_method": "mxfp4"}) are read;
+ * any other method (or mxfp4 on another family) is refused, naming the field. */
+static int cfg_read_quant(const cJSON *root, const char *what, int kind, model_config *c) {
+    const cJSON *q = cfg_get(root, "quantization_config");
+    if (!q) return VC_OK;
+    if (!cJSON_IsObject(q))
+        return vc_errf(VC_EFORMAT, "%s: quantization_config must be an object (got %s)", what, cfg_kind(q));
+    const cJSON *m = cfg_get(q, "quant_method"), *nc = cfg_get(q, "modules_to_not_convert");
+    if (!cJSON_IsString(m))
+        return vc_errf(VC_EFORMAT, "%s: quantization_config.quant_method must be a string", what);
+    if (strcmp(m->valuestring, "mxfp4") != 0 || kind != CFG_GPTOSS)
+        return vc_errf(VC_EUNSUP,
+                       "%s: quantization_config.quant_method '%.40s' is not supported for %s (supported: mxfp4 "
+                       "for GptOssForCausalLM; other checkpoints must be unquantized f32/f16/bf16)",
+                       what, m->valuestring, c->arch);
+    if (nc && !cJSON_IsArray(nc))
+        return vc_errf(VC_EFORMAT, "%s: quantization_config.modules_to_not_convert must be a list (got %s)", what,
+                       cfg_kind(nc));
+    for (const cJSON *e = nc ? nc->child : NULL; e; e = e->next)
+        if (!cJSON_IsString(e))
+            return vc_errf(VC_EFORMAT, "%s: quantization_config.modules_to_not_convert must hold strings", what);
+    c->experts_mxfp4 = 1;
+    return VC_OK;
+}
+
 /* Phi-3: silu, fused projections, and the hidden_act check the Gemma path does for its own. */
 static int cfg_read_family(const cJSON *r, const char *what, int kind, model_config *c) {
     int rc;
@@ -572,7 +658,8 @@ static int cfg_read_family(const cJSON *r, const char *what, int kind, model_con
     if (is_gemma(kind) && (rc = cfg_read_gemma(r, what, kind, c))) return rc;
     if ((kind == CFG_MIXTRAL || kind == CFG_QWEN2MOE || kind == CFG_QWEN3MOE) && (rc = cfg_read_moe(r, what, kind, c)))
         return rc;
-    if (kind == CFG_PHI3 || c->n_experts > 0) {
+    if (kind == CFG_GPTOSS && (rc = cfg_read_gptoss(r, what, c))) return rc;
+    if (kind == CFG_PHI3 || c->n_experts > 0) { /* gpt-oss's published "silu" names its clamped SwiGLU */
         const cJSON *ja = cfg_get(r, "hidden_act");
         if (ja && (!cJSON_IsString(ja) || strcmp(ja->valuestring, "silu") != 0))
             return vc_errf(VC_EUNSUP, "%s: hidden_act must be \"silu\" for %s", what, c->arch);
@@ -621,11 +708,12 @@ static int cfg_dtype_from(const char *s, be_dtype *out) {
     return 0;
 }
 
-static int cfg_read_dtype(const cJSON *r, const char *what, model_config *c) {
+/* gpt-oss's published config.json may name no dtype while its non-expert tensors are bf16: bf16 then. */
+static int cfg_read_dtype(const cJSON *r, const char *what, int kind, model_config *c) {
     const char *key = "dtype";
     const cJSON *j = cfg_get(r, key);
     if (!j) j = cfg_get(r, key = "torch_dtype");
-    c->torch_dtype = BE_F32;
+    c->torch_dtype = kind == CFG_GPTOSS ? BE_BF16 : BE_F32;
     if (!j) return VC_OK;
     if (!cJSON_IsString(j))
         return vc_errf(VC_EFORMAT, "%s: %s must be a string (got %s)", what, key, cfg_kind(j));
@@ -658,7 +746,8 @@ int cfg_parse(const char *json, size_t len, const char *what, model_config *out)
     const char *rw = r == root ? what : twhat;
     if ((rc = cfg_read_dims(r, rw, &c)) || (rc = cfg_read_rope(r, rw, kind, &c)) ||
         (rc = cfg_read_flags(r, rw, kind, &c)) || (rc = cfg_read_family(r, rw, kind, &c)) ||
-        (rc = cfg_read_dtype(root, what, &c)) || (rc = cfg_read_bos(root, what, &c.bos_token_id)) ||
+        (rc = cfg_read_dtype(root, what, kind, &c)) || (rc = cfg_read_quant(root, what, kind, &c)) ||
+        (rc = cfg_read_bos(root, what, &c.bos_token_id)) ||
         (rc = cfg_read_eos(root, what, c.eos_token_ids, &c.n_eos)))
         goto done;
     *out = c;

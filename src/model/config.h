@@ -25,6 +25,7 @@ typedef enum {
     CFG_ROPE_LINEAR,    /* positions divided by factor */
     CFG_ROPE_LLAMA3,    /* Llama 3.1 frequency-dependent scaling */
     CFG_ROPE_LONGROPE,  /* Phi-3 longrope ("su"): per-frequency short and long factors, cos/sin scaled */
+    CFG_ROPE_YARN,      /* YaRN (gpt-oss): interpolation ramped in between beta_fast and beta_slow, cos/sin scaled */
 } cfg_rope_type;
 
 typedef enum {
@@ -35,7 +36,7 @@ typedef enum {
 /* Expert tensor names: Mixtral's block_sparse_moe.{gate, experts.E.w1/w3/w2} or Qwen-MoE's
  * mlp.{gate, experts.E.gate_proj/up_proj/down_proj} (either may instead carry transformers 5's fused
  * experts.gate_up_proj [E, 2I, D] and experts.down_proj [E, D, I]). */
-typedef enum { CFG_MOE_NAMES_QWEN = 0, CFG_MOE_NAMES_MIXTRAL = 1 } cfg_moe_names;
+typedef enum { CFG_MOE_NAMES_QWEN = 0, CFG_MOE_NAMES_MIXTRAL = 1, CFG_MOE_NAMES_GPTOSS = 2 } cfg_moe_names;
 
 typedef struct {
     char arch[64];              /* architectures[0], e.g. "LlamaForCausalLM" */
@@ -62,7 +63,9 @@ typedef struct {
      * sequence longer than rope_original_max_pos. rope_attn_factor multiplies cos and sin. */
     int rope_n_factors;
     float rope_short_factor[CFG_MAX_ROPE_FACTORS], rope_long_factor[CFG_MAX_ROPE_FACTORS];
-    double rope_attn_factor;    /* 1 unless longrope */
+    double rope_attn_factor;    /* 1 unless longrope or yarn */
+    double rope_beta_fast, rope_beta_slow; /* yarn: the correction range, in rotations */
+    int rope_truncate;          /* yarn: floor/ceil the correction range (transformers' default: 1) */
     /* Gemma 3: sliding layers use plain RoPE with this base (rope_local_base_freq, or
      * rope_parameters.sliding_attention.rope_theta); 0: every layer uses the rope above */
     double rope_local_theta;
@@ -96,6 +99,13 @@ typedef struct {
     int shared_expert_intermediate_size; /* Qwen2-MoE's shared expert; 0 = none */
     int norm_topk_prob;         /* renormalize the top-k weights to sum 1 (always for Mixtral) */
     uint64_t moe_layers[CFG_MAX_LAYERS / 64]; /* bit l: layer l's MLP is a sparse MoE block */
+    /* gpt-oss (GptOssForCausalLM): mlp.router with a bias, top-k of the logits then softmax of those
+     * (topk_then_softmax), experts with biases and the clamped SwiGLU on interleaved gate/up columns,
+     * attention sinks; experts in MXFP4 when quantization_config says so */
+    int topk_then_softmax;
+    int attn_sinks;
+    float swiglu_alpha, swiglu_limit; /* 1.702 (fixed in GptOssExperts), swiglu_limit (7.0) */
+    int experts_mxfp4;          /* quantization_config.quant_method == "mxfp4" */
 
     be_dtype torch_dtype;       /* "torch_dtype" or "dtype": BE_F32, BE_F16 or BE_BF16; BE_F32 if absent */
 

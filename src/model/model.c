@@ -12,26 +12,7 @@
 #include "base/half.h"
 #include "base/rng.h"
 
-typedef enum { T_MAT, T_NORM, T_BIAS } tkind;
-
-/* Where tensors come from: a checkpoint, or a random generator (st == NULL). */
-typedef struct {
-    const char *dir;
-    const st_set *st;
-    vc_rng rng;
-    /* progress bar on a terminal (vLLM's "Loading safetensors checkpoint shards"), by checkpoint bytes:
-     * done of total handled, of which `read` were read and converted or copied; the rest is used in
-     * place from the mmap and costs nothing until the first forward pass touches it */
-    int tty;
-    uint64_t done, total, read;
-    double t0, shown;
-    /* random weights: RTAB normals already in the run dtype; each chunk of a
-     * matrix copies RCHUNK of them from a random start (drawing billions of
-     * values one by one took a minute for an 8B model) */
-    unsigned char *rtab;
-} wsrc;
-
-enum { RCHUNK = 1 << 16, RTAB = 1 << 20 };
+#include "model/model_internal.h"
 
 static double mono_s(void) {
     struct timespec ts;
@@ -39,7 +20,7 @@ static double mono_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void progress(wsrc *ws, uint64_t add, uint64_t read) {
+void mdl_progress(wsrc *ws, uint64_t add, uint64_t read) {
     ws->done += add;
     ws->read += read;
     if (!ws->tty || !ws->total) return;
@@ -60,7 +41,7 @@ static void progress(wsrc *ws, uint64_t add, uint64_t read) {
             (double)(ws->done - ws->read) / 1e9, last ? "\n" : "");
 }
 
-static int add_buf(mdl_model *m, be_buffer *b) {
+int mdl_add_buf(mdl_model *m, be_buffer *b) {
     if (m->n_bufs == m->cap_bufs) {
         int cap = m->cap_bufs ? m->cap_bufs * 2 : 64;
         be_buffer **nb = realloc(m->bufs, sizeof *nb * (size_t)cap);
@@ -83,7 +64,7 @@ static float rand_normal(vc_rng *s, float mean, float std) {
 
 static st_dtype st_of(be_dtype t) { return t == BE_F32 ? ST_F32 : t == BE_F16 ? ST_F16 : ST_BF16; }
 
-static float st_elem_to_f32(const void *src, st_dtype t, size_t i) {
+float mdl_elem_f32(const void *src, st_dtype t, size_t i) {
     const uint16_t *h = src;
     switch (t) {
     case ST_F32: {
@@ -96,7 +77,7 @@ static float st_elem_to_f32(const void *src, st_dtype t, size_t i) {
     }
 }
 
-static void store_f32(void *dst, be_dtype t, size_t i, float v) {
+void mdl_store_f32(void *dst, be_dtype t, size_t i, float v) {
     if (t == BE_F32) ((float *)dst)[i] = v;
     else if (t == BE_F16) ((uint16_t *)dst)[i] = vc_f32_to_f16(v);
     else ((uint16_t *)dst)[i] = vc_f32_to_bf16(v);
@@ -112,7 +93,7 @@ static int fill_into(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size
     if (src && sdt == st_of(want)) return be->buffer_write(be->ctx, buf, off, src, n * es); /* a plain copy */
     if (!src && kind == T_MAT && !ws->rtab) {
         if (!(ws->rtab = malloc((size_t)(RTAB + RCHUNK) * es))) return vc_errf(VC_ENOMEM, "out of memory");
-        for (size_t i = 0; i < (size_t)(RTAB + RCHUNK); i++) store_f32(ws->rtab, want, i, rand_normal(&ws->rng, 0.0f, 0.02f));
+        for (size_t i = 0; i < (size_t)(RTAB + RCHUNK); i++) mdl_store_f32(ws->rtab, want, i, rand_normal(&ws->rng, 0.0f, 0.02f));
     }
     unsigned char *tmp = malloc((size_t)CHUNK * 4);
     if (!tmp) return vc_errf(VC_ENOMEM, "out of memory");
@@ -124,10 +105,10 @@ static int fill_into(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, size
             chunk = ws->rtab + (size_t)(vc_rng_next(&ws->rng) % RTAB) * es;
         } else for (size_t i = 0; i < c; i++) {
             float v;
-            if (src) v = st_elem_to_f32(src, sdt, i0 + i);
+            if (src) v = mdl_elem_f32(src, sdt, i0 + i);
             else if (kind == T_NORM) v = rand_normal(&ws->rng, 1.0f, 0.02f);
             else v = rand_normal(&ws->rng, 0.0f, 0.02f);
-            store_f32(tmp, want, i, v);
+            mdl_store_f32(tmp, want, i, v);
         }
         rc = be->buffer_write(be->ctx, buf, off + i0 * es, chunk, c * es);
     }
@@ -164,7 +145,7 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *dims) {
 /* Place one tensor of shape dims[0..ndim) (ndim 1..3), held as a 2-D view: a 1-D tensor of n elements
  * is [1, n]; [a, b, c] (transformers 5's fused experts) is [a * b, c]. Optional tensors that are absent
  * come back with rows == 0. */
-static int place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int ndim, const int64_t *dims,
+int mdl_place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int ndim, const int64_t *dims,
                     int optional, be_buffer *into, size_t into_off, be_tensor *out) {
     memset(out, 0, sizeof *out);
     int64_t vr = 1, vc = dims[ndim - 1];
@@ -210,27 +191,48 @@ static int place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int nd
         }
     }
     if (rc) return vc_err_prefix(rc, "tensor '%s'", name);
-    if (ws->st) progress(ws, ck_bytes, in_place ? 0 : ck_bytes);
-    if (!into && (rc = add_buf(m, buf))) {
+    if (ws->st) mdl_progress(ws, ck_bytes, in_place ? 0 : ck_bytes);
+    if (!into && (rc = mdl_add_buf(m, buf))) {
         m->be->buffer_free(m->be->ctx, buf);
         return rc;
     }
     *out = into ? be_view(into, into_off, want, vr, vc) : be_view(buf, 0, want, vr, vc);
     m->weight_bytes += n * be_dtype_size(want);
+    m->n_params += n;
     if (in_place) m->bytes_in_place += n * be_dtype_size(want);
     else m->bytes_loaded += n * be_dtype_size(want);
     return VC_OK;
 }
 
 /* A matrix (cols > 0) or a 1-D tensor of `rows` elements (cols == 0). */
-static int place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t rows, int64_t cols,
+int mdl_place(mdl_model *m, wsrc *ws, const char *name, tkind kind, int64_t rows, int64_t cols,
                  int optional, be_tensor *out) {
     int64_t dims[2] = {rows, cols};
-    return cols == 0 ? place_nd(m, ws, name, kind, 1, dims, optional, NULL, 0, out)
-                     : place_nd(m, ws, name, kind, 2, dims, optional, NULL, 0, out);
+    return cols == 0 ? mdl_place_nd(m, ws, name, kind, 1, dims, optional, NULL, 0, out)
+                     : mdl_place_nd(m, ws, name, kind, 2, dims, optional, NULL, 0, out);
 }
 
-static uint64_t tbytes(const be_tensor *t) { return (uint64_t)t->rows * (uint64_t)t->cols * be_dtype_size(t->dtype); }
+uint64_t mdl_tbytes(const be_tensor *t) { return be_dtype_bytes(t->dtype, t->rows * t->cols); }
+
+/* YaRN's frequency i (transformers' _compute_yarn_parameters): the correction range [low, high] of
+ * dimensions between beta_fast and beta_slow rotations over the original context (floored and ceiled
+ * when truncate), a linear ramp across it, interpolated (inv / factor) below and extrapolated (inv)
+ * above. */
+static double yarn_corr_dim(const model_config *c, int rot, double rotations) {
+    return rot * log(c->rope_original_max_pos / (rotations * 2.0 * M_PI)) / (2.0 * log(c->rope_theta));
+}
+
+static double yarn_inv_freq(const model_config *c, int rot, int i, double inv) {
+    double lo = yarn_corr_dim(c, rot, c->rope_beta_fast), hi = yarn_corr_dim(c, rot, c->rope_beta_slow);
+    if (c->rope_truncate) lo = floor(lo), hi = ceil(hi);
+    lo = lo > 0 ? lo : 0;
+    hi = hi < rot - 1 ? hi : rot - 1;
+    if (lo == hi) hi += 0.001;
+    double ramp = ((double)i - lo) / (hi - lo);
+    ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+    double extra = 1.0 - ramp; /* the share of the extrapolated (unscaled) frequency */
+    return inv / c->rope_factor * (1.0 - extra) + inv * extra;
+}
 
 /* RoPE inverse frequencies, as transformers computes them for each rope_type. which: 0 the global
  * table (longrope: short factors), 1 longrope's long factors, 2 plain RoPE with rope_local_theta. */
@@ -245,6 +247,8 @@ static void inv_freq_table(const model_config *c, int rot, int which, float *f) 
             inv /= c->rope_factor;
         } else if (c->rope_type == CFG_ROPE_LONGROPE) {
             inv /= (double)(which == 1 ? c->rope_long_factor[i] : c->rope_short_factor[i]);
+        } else if (c->rope_type == CFG_ROPE_YARN) {
+            inv = yarn_inv_freq(c, rot, i, inv);
         } else if (c->rope_type == CFG_ROPE_LLAMA3) {
             double old = c->rope_original_max_pos, lf = c->rope_low_freq_factor, hf = c->rope_high_freq_factor;
             double low_wl = old / lf, high_wl = old / hf;
@@ -267,7 +271,7 @@ static int upload_inv_freq(mdl_model *m, int which, be_tensor *out) {
     be_buffer *buf;
     int rc = m->be->buffer_alloc(m->be->ctx, sizeof(float) * (size_t)half, &buf);
     if (rc) return rc;
-    if ((rc = add_buf(m, buf))) {
+    if ((rc = mdl_add_buf(m, buf))) {
         m->be->buffer_free(m->be->ctx, buf);
         return rc;
     }
@@ -307,9 +311,9 @@ static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer 
     if (c->fused_qkv) {
         be_tensor qkv, gu;
         snprintf(nm, sizeof nm, "%slayers.%d.self_attn.qkv_proj.weight", pfx, l);
-        if ((rc = place(m, ws, nm, T_MAT, qd + 2 * kvd, D, 0, &qkv))) return rc;
+        if ((rc = mdl_place(m, ws, nm, T_MAT, qd + 2 * kvd, D, 0, &qkv))) return rc;
         snprintf(nm, sizeof nm, "%slayers.%d.mlp.gate_up_proj.weight", pfx, l);
-        if ((rc = place(m, ws, nm, T_MAT, 2 * F, D, 0, &gu))) return rc;
+        if ((rc = mdl_place(m, ws, nm, T_MAT, 2 * F, D, 0, &gu))) return rc;
         L->wq = be_rows(&qkv, 0, qd), L->wk = be_rows(&qkv, qd, kvd), L->wv = be_rows(&qkv, qd + kvd, kvd);
         L->w_gate = be_rows(&gu, 0, F), L->w_up = be_rows(&gu, F, F);
         return VC_OK;
@@ -320,7 +324,7 @@ static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer 
     int64_t rows[5] = {qd, kvd, kvd, F, F};
     for (int i = 0; i < (cfg_layer_moe(c, l) ? 3 : 5); i++) {
         snprintf(nm, sizeof nm, "%slayers.%d.%s.weight", pfx, l, names[i]);
-        if ((rc = place(m, ws, nm, T_MAT, rows[i], D, 0, dst[i]))) return rc;
+        if ((rc = mdl_place(m, ws, nm, T_MAT, rows[i], D, 0, dst[i]))) return rc;
     }
     return VC_OK;
 }
@@ -342,7 +346,7 @@ static const char *weight_prefix(const mdl_model *m, const wsrc *ws) {
 /* A new buffer of `bytes` owned by the model. */
 static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out) {
     int rc = m->be->buffer_alloc(m->be->ctx, bytes, out);
-    if (!rc && (rc = add_buf(m, *out))) m->be->buffer_free(m->be->ctx, *out);
+    if (!rc && (rc = mdl_add_buf(m, *out))) m->be->buffer_free(m->be->ctx, *out);
     return rc;
 }
 
@@ -369,8 +373,8 @@ static int place_experts(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_lay
         int64_t dgu[3] = {E, 2 * I, D}, ddn[3] = {E, D, I};
         if (!ws->st) snprintf(fused[0], sizeof fused[0], "layers.%d.experts.gate_up_proj", l);
         if (!ws->st) snprintf(fused[1], sizeof fused[1], "layers.%d.experts.down_proj", l);
-        if ((rc = place_nd(m, ws, fused[0], T_MAT, 3, dgu, 0, NULL, 0, &gu)) ||
-            (rc = place_nd(m, ws, fused[1], T_MAT, 3, ddn, 0, NULL, 0, &dn)))
+        if ((rc = mdl_place_nd(m, ws, fused[0], T_MAT, 3, dgu, 0, NULL, 0, &gu)) ||
+            (rc = mdl_place_nd(m, ws, fused[1], T_MAT, 3, ddn, 0, NULL, 0, &dn)))
             return rc;
         for (int e = 0; e < E; e++) {
             L->exp_gate[e] = be_rows(&gu, 2 * I * e, I), L->exp_up[e] = be_rows(&gu, 2 * I * e + I, I);
@@ -392,7 +396,7 @@ static int place_experts(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_lay
                 return rc;
             int64_t dims[2] = {j < 2 ? I : D, j < 2 ? D : I};
             snprintf(nm, sizeof nm, "%slayers.%d.%s.experts.%d.%s.weight", pfx, l, blk, e, pub[mix][j]);
-            if ((rc = place_nd(m, ws, nm, T_MAT, 2, dims, 0, pb[j], (size_t)(e % per) * eb, dst[j]))) return rc;
+            if ((rc = mdl_place_nd(m, ws, nm, T_MAT, 2, dims, 0, pb[j], (size_t)(e % per) * eb, dst[j]))) return rc;
         }
     }
     return VC_OK;
@@ -410,7 +414,7 @@ static int place_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *
         snprintf(alt, sizeof alt, "%slayers.%d.mlp.gate.weight", pfx, l);
         if (st_find(ws->st, alt)) memcpy(nm, alt, sizeof nm);
     }
-    if ((rc = place(m, ws, nm, T_MAT, c->n_experts, D, 0, &L->router))) return rc;
+    if ((rc = mdl_place(m, ws, nm, T_MAT, c->n_experts, D, 0, &L->router))) return rc;
     L->exp_gate = views, L->exp_up = views + c->n_experts, L->exp_down = views + 2 * c->n_experts;
     if ((rc = place_experts(m, ws, pfx, l, L))) return rc;
     if (Fs > 0) {
@@ -418,15 +422,15 @@ static int place_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *
         be_tensor *dst[3] = {&L->w_gate, &L->w_up, &L->w_down};
         for (int j = 0; j < 3; j++) {
             snprintf(nm, sizeof nm, "%slayers.%d.mlp.shared_expert.%s.weight", pfx, l, names[j]);
-            if ((rc = place(m, ws, nm, T_MAT, j < 2 ? Fs : D, j < 2 ? D : Fs, 0, dst[j]))) return rc;
+            if ((rc = mdl_place(m, ws, nm, T_MAT, j < 2 ? Fs : D, j < 2 ? D : Fs, 0, dst[j]))) return rc;
         }
         snprintf(nm, sizeof nm, "%slayers.%d.mlp.shared_expert_gate.weight", pfx, l);
-        if ((rc = place(m, ws, nm, T_MAT, 1, D, 0, &L->shared_gate))) return rc;
+        if ((rc = mdl_place(m, ws, nm, T_MAT, 1, D, 0, &L->shared_gate))) return rc;
     }
     /* a decode step reads the router, the shared expert (counted with the dense MLP) and k experts */
-    m->decode_bytes_per_token += tbytes(&L->router) + tbytes(&L->shared_gate) +
+    m->decode_bytes_per_token += mdl_tbytes(&L->router) + mdl_tbytes(&L->shared_gate) +
                                  (uint64_t)c->n_experts_per_tok *
-                                     (tbytes(&L->exp_gate[0]) + tbytes(&L->exp_up[0]) + tbytes(&L->exp_down[0]));
+                                     (mdl_tbytes(&L->exp_gate[0]) + mdl_tbytes(&L->exp_up[0]) + mdl_tbytes(&L->exp_down[0]));
     return VC_OK;
 }
 
@@ -440,7 +444,7 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
 #define PLACE(kind, rows, cols, opt, dst, ...)                             \
     do {                                                                 \
         snprintf(nm, sizeof nm, __VA_ARGS__);                            \
-        if ((rc = place(m, ws, nm, kind, rows, cols, opt, dst))) return rc; \
+        if ((rc = mdl_place(m, ws, nm, kind, rows, cols, opt, dst))) return rc; \
     } while (0)
     PLACE(T_NORM, D, 0, 0, &L->attn_norm, "%slayers.%d.input_layernorm.weight", pfx, l);
     if ((rc = place_proj(m, ws, pfx, l, L))) return rc;
@@ -451,6 +455,7 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
         PLACE(T_BIAS, kvd, 0, 0, &L->bv, "%slayers.%d.self_attn.v_proj.bias", pfx, l);
     }
     if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "%slayers.%d.self_attn.o_proj.bias", pfx, l);
+    if (c->attn_sinks) PLACE(T_BIAS, c->n_heads, 0, 0, &L->sinks, "%slayers.%d.self_attn.sinks", pfx, l);
     if (c->qk_norm) {
         PLACE(T_NORM, c->head_dim, 0, 0, &L->q_norm, "%slayers.%d.self_attn.q_norm.weight", pfx, l);
         PLACE(T_NORM, c->head_dim, 0, 0, &L->k_norm, "%slayers.%d.self_attn.k_norm.weight", pfx, l);
@@ -462,7 +467,10 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
     } else {
         PLACE(T_NORM, D, 0, 0, &L->mlp_norm, "%slayers.%d.post_attention_layernorm.weight", pfx, l);
     }
-    if (cfg_layer_moe(c, l)) {
+    if (cfg_layer_moe(c, l) && c->moe_names == CFG_MOE_NAMES_GPTOSS) {
+        if ((rc = mdl_place_gptoss_moe(m, ws, pfx, l, L, m->expert_views + 3 * (size_t)c->n_experts * (size_t)l)))
+            return rc;
+    } else if (cfg_layer_moe(c, l)) {
         if ((rc = place_moe(m, ws, pfx, l, L, m->expert_views + 3 * (size_t)c->n_experts * (size_t)l))) return rc;
     } else {
         PLACE(T_MAT, D, F, 0, &L->w_down, "%slayers.%d.mlp.down_proj.weight", pfx, l);
@@ -476,8 +484,9 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
     const be_tensor *ts[] = {&L->attn_norm, &L->wq,       &L->wk,       &L->wv,       &L->wo,
                              &L->bq,        &L->bk,       &L->bv,       &L->bo,       &L->q_norm,
                              &L->k_norm,    &L->mlp_norm, &L->w_gate,   &L->w_up,     &L->w_down,
-                             &L->b_gate,    &L->b_up,     &L->b_down,   &L->post_attn_norm, &L->post_mlp_norm};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) m->decode_bytes_per_token += tbytes(ts[i]);
+                             &L->b_gate,    &L->b_up,     &L->b_down,   &L->post_attn_norm, &L->post_mlp_norm,
+                             &L->sinks};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) m->decode_bytes_per_token += mdl_tbytes(ts[i]);
     return VC_OK;
 }
 
@@ -487,8 +496,11 @@ static int place_all(mdl_model *m, wsrc *ws) {
     int rc;
     char nm[160];
     const char *pfx = weight_prefix(m, ws);
+    if (c->moe_names == CFG_MOE_NAMES_GPTOSS && !m->be->swiglu_clamp)
+        return vc_errf(VC_EUNSUP, "%s: the %s backend cannot run %s yet (attention sinks, the clamped SwiGLU and MXFP4 "
+                       "experts are on the CPU backend only); use --device cpu", ws->dir, m->be->name, c->arch);
     snprintf(nm, sizeof nm, "%sembed_tokens.weight", pfx);
-    if ((rc = place(m, ws, nm, T_MAT, V, D, 0, &m->embed))) return rc;
+    if ((rc = mdl_place(m, ws, nm, T_MAT, V, D, 0, &m->embed))) return rc;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return vc_errf(VC_ENOMEM, "out of memory");
     if (c->n_experts > 0 &&
@@ -497,15 +509,15 @@ static int place_all(mdl_model *m, wsrc *ws) {
     for (int l = 0; l < c->n_layers; l++)
         if ((rc = place_layer(m, ws, pfx, l))) return rc;
     snprintf(nm, sizeof nm, "%snorm.weight", pfx);
-    if ((rc = place(m, ws, nm, T_NORM, D, 0, 0, &m->final_norm))) return rc;
+    if ((rc = mdl_place(m, ws, nm, T_NORM, D, 0, 0, &m->final_norm))) return rc;
     if (c->tie_word_embeddings) {
         m->lm_head = m->embed;
     } else {
         const char *head = "lm_head.weight";
         if (c->multimodal && ws->st && !st_find(ws->st, head)) head = "language_model.lm_head.weight";
-        if ((rc = place(m, ws, head, T_MAT, V, D, 0, &m->lm_head))) return rc;
+        if ((rc = mdl_place(m, ws, head, T_MAT, V, D, 0, &m->lm_head))) return rc;
     }
-    m->decode_bytes_per_token += tbytes(&m->final_norm) + tbytes(&m->lm_head) +
+    m->decode_bytes_per_token += mdl_tbytes(&m->final_norm) + mdl_tbytes(&m->lm_head) +
                                  (uint64_t)D * be_dtype_size(m->embed.dtype);
     return make_inv_freq(m);
 }
@@ -534,7 +546,7 @@ int mdl_load(const char *dir, const char *dtype_flag, be_backend *be, mdl_model 
     if ((rc = place_all(m, &ws))) goto err;
     if (ws.tty && ws.done < ws.total) { /* tensors the model does not use: finish the bar */
         ws.done = ws.total - 1;
-        progress(&ws, 1, 0);
+        mdl_progress(&ws, 1, 0);
     }
     *out = m;
     return VC_OK;

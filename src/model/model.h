@@ -36,6 +36,12 @@ typedef struct {
     be_tensor *exp_gate, *exp_up; /* [E] views, wdtype [I, D] each: separate tensors per expert, or row
                                      ranges of transformers 5's fused gate_up_proj [E * 2I, D] */
     be_tensor *exp_down;          /* [E] views, wdtype [D, I] each */
+    /* gpt-oss: exp_gate[e] is expert e's gate_up [2I, D] with gate and up rows interleaved (gate 2i,
+     * up 2i+1), MXFP4 as published or wdtype; exp_up is unused; exp_down[e] [D, I] likewise */
+    be_tensor router_b;           /* f32 [1, E] (mlp.router.bias) or rows == 0 */
+    be_tensor exp_b_gate_up;      /* f32 [E, 2I] (experts.gate_up_proj_bias) or rows == 0 */
+    be_tensor exp_b_down;         /* f32 [E, D] (experts.down_proj_bias) */
+    be_tensor sinks;              /* f32 [1, H] (self_attn.sinks) or rows == 0 */
 } mdl_layer;
 
 typedef struct {
@@ -58,6 +64,7 @@ typedef struct {
     be_buffer **bufs;             /* every buffer the model owns */
     int n_bufs, cap_bufs;
 
+    uint64_t n_params;            /* elements of every weight (MXFP4 ones count one each) */
     uint64_t weight_bytes;        /* all weights as held in memory: bytes_in_place + bytes_loaded */
     uint64_t bytes_in_place;      /* checkpoint bytes the backend uses where they lie in the mmap (wrap_host):
                                      not read at load, paged in from disk on first use */

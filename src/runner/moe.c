@@ -1,4 +1,4 @@
-/* runner/moe: the sparse MLP of Mixtral, Qwen2-MoE and Qwen3-MoE layers (issue 15).
+/* runner/moe: the sparse MLP of Mixtral, Qwen2-MoE, Qwen3-MoE and gpt-oss layers (issue 15).
  *
  * Routing runs on the host: the router's logits are read back (buffer_read, as the final logits are),
  * and for each token the softmax over the experts (f32), the top k (ties: the lower expert index first;
@@ -8,7 +8,12 @@
  * each active expert's weights once per step for all of its tokens (a decode step reads only the k
  * active experts per token). The pairs' inputs are gathered with get_rows, and moe_combine sums each
  * token's k expert outputs (and Qwen2-MoE's shared expert times sigmoid(x . shared_expert_gate)) with
- * its weights. On a GPU the read-back costs one submission and wait per MoE layer. */
+ * its weights. On a GPU the read-back costs one submission and wait per MoE layer.
+ *
+ * gpt-oss (GptOssTopKRouter, GptOssExperts): the router has a bias; the top k of the raw logits are
+ * taken first and softmaxed among themselves; each expert's gate_up (gate and up columns interleaved)
+ * and down projections add that expert's bias row (gathered per pair with get_rows), and the clamped
+ * SwiGLU (swiglu_clamp) joins them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +40,32 @@ static int moe_chunk(const mdl_model *m, int max_tokens) {
     return ch < 1 ? 1 : (int)ch;
 }
 
+/* gpt-oss's extra scratch columns per pair: egu (2I), eb (max(2I, D)) and eid (1). */
+static uint64_t gptoss_cols(const model_config *c) {
+    uint64_t I2 = 2 * (uint64_t)c->moe_intermediate_size, D = (uint64_t)c->hidden_size;
+    return c->moe_names == CFG_MOE_NAMES_GPTOSS ? I2 + (I2 > D ? I2 : D) + 1 : 0;
+}
+
 uint64_t rn_moe_bytes(const mdl_model *m, int max_tokens) {
     const model_config *c = &m->cfg;
     if (c->n_experts <= 0) return 0;
     uint64_t T = (uint64_t)moe_chunk(m, max_tokens), A = T * (uint64_t)c->n_experts_per_tok, D = (uint64_t)c->hidden_size;
     uint64_t I = (uint64_t)c->moe_intermediate_size, kk = (uint64_t)combine_cols(c);
-    return 4 * (A * D + 2 * A * I + (A + T) * D + T * (uint64_t)c->n_experts + T + A + 2 * T * kk);
+    return 4 * (A * D + 2 * A * I + (A + T) * D + T * (uint64_t)c->n_experts + T + A + 2 * T * kk +
+                A * gptoss_cols(c));
+}
+
+static int gptoss_create(rn_runner *r, int64_t A) {
+    const model_config *c = &r->m->cfg;
+    struct rn_moe *mo = &r->moe;
+    int64_t I2 = 2 * (int64_t)c->moe_intermediate_size, D = c->hidden_size;
+    int rc;
+    if (c->moe_names != CFG_MOE_NAMES_GPTOSS) return VC_OK;
+    if ((rc = rn_alloc(r, BE_F32, A, I2, &mo->egu)) || (rc = rn_alloc(r, BE_F32, A, I2 > D ? I2 : D, &mo->eb)) ||
+        (rc = rn_alloc(r, BE_I32, 1, A, &mo->eid)))
+        return rc;
+    if (!(mo->h_eid = malloc(sizeof(int32_t) * (size_t)A))) return vc_errf(VC_ENOMEM, "out of memory");
+    return VC_OK;
 }
 
 int rn_moe_create(rn_runner *r) {
@@ -55,7 +80,7 @@ int rn_moe_create(rn_runner *r) {
         (rc = rn_alloc(r, BE_F32, A, I, &mo->eu)) || (rc = rn_alloc(r, BE_F32, A + T, D, &mo->ys)) ||
         (rc = rn_alloc(r, BE_F32, T, E, &mo->rl)) || (rc = rn_alloc(r, BE_F32, T, 1, &mo->sgl)) ||
         (rc = rn_alloc(r, BE_I32, 1, A, &mo->gid)) || (rc = rn_alloc(r, BE_I32, T, kk, &mo->cidx)) ||
-        (rc = rn_alloc(r, BE_F32, T, kk, &mo->cwt)))
+        (rc = rn_alloc(r, BE_F32, T, kk, &mo->cwt)) || (rc = gptoss_create(r, A)))
         return rc;
     mo->h_rl = malloc(sizeof(float) * (size_t)(T * E));
     mo->h_sg = malloc(sizeof(float) * (size_t)T);
@@ -85,6 +110,28 @@ void rn_moe_free(rn_runner *r) {
     free(mo->cnt);
     free(mo->off);
     free(mo->grp);
+    free(mo->h_eid);
+}
+
+/* The k largest of p[0..E) into sel (descending; ties to the lower index). */
+static void top_k(const float *p, int E, int k, int32_t *sel) {
+    unsigned char taken[CFG_MAX_EXPERTS];
+    memset(taken, 0, (size_t)E);
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+        taken[best] = 1;
+        sel[j] = best;
+    }
+}
+
+/* gpt-oss: the top k of the logits, then the softmax of those k (f32, max subtracted). */
+static void route_token_topk_first(const float *p, int E, int k, int32_t *sel, float *w) {
+    top_k(p, E, k, sel);
+    float mx = p[sel[0]], sum = 0;
+    for (int j = 0; j < k; j++) sum += (w[j] = expf(p[sel[j]] - mx));
+    for (int j = 0; j < k; j++) w[j] /= sum;
 }
 
 /* One token: softmax of the router logits p[0..E) in place (f32, max subtracted, as torch), then the
@@ -94,17 +141,9 @@ static void route_token(float *p, int E, int k, int norm, int32_t *sel, float *w
     for (int e = 1; e < E; e++) mx = p[e] > mx ? p[e] : mx;
     for (int e = 0; e < E; e++) sum += (p[e] = expf(p[e] - mx));
     for (int e = 0; e < E; e++) p[e] /= sum;
-    unsigned char taken[CFG_MAX_EXPERTS];
-    memset(taken, 0, (size_t)E);
+    top_k(p, E, k, sel);
     float tot = 0;
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int e = 0; e < E; e++)
-            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-        taken[best] = 1;
-        sel[j] = best;
-        tot += (w[j] = p[best]);
-    }
+    for (int j = 0; j < k; j++) tot += (w[j] = p[sel[j]]);
     for (int j = 0; norm && j < k; j++) w[j] /= tot;
 }
 
@@ -116,8 +155,12 @@ static int route(rn_runner *r, int n) {
     int E = c->n_experts, k = c->n_experts_per_tok, kk = combine_cols(c), ng = 0;
     memset(mo->cnt, 0, sizeof(int) * (size_t)E);
     for (int t = 0; t < n; t++) {
-        route_token(mo->h_rl + (size_t)t * (size_t)E, E, k, c->norm_topk_prob, mo->h_sel + (size_t)t * k,
-                    mo->h_w + (size_t)t * k);
+        if (c->topk_then_softmax)
+            route_token_topk_first(mo->h_rl + (size_t)t * (size_t)E, E, k, mo->h_sel + (size_t)t * k,
+                                   mo->h_w + (size_t)t * k);
+        else
+            route_token(mo->h_rl + (size_t)t * (size_t)E, E, k, c->norm_topk_prob, mo->h_sel + (size_t)t * k,
+                        mo->h_w + (size_t)t * k);
         for (int j = 0; j < k; j++) mo->cnt[mo->h_sel[t * k + j]]++;
     }
     for (int e = 0, o = 0; e < E; o += mo->cnt[e], e++) {
@@ -128,6 +171,7 @@ static int route(rn_runner *r, int n) {
         for (int j = 0; j < k; j++) {
             int p = mo->off[mo->h_sel[t * k + j]]++;
             mo->h_gid[p] = t;
+            if (mo->h_eid) mo->h_eid[p] = mo->h_sel[t * k + j];
             mo->h_idx[t * kk + j] = p;
             mo->h_wt[t * kk + j] = mo->h_w[t * k + j];
         }
@@ -145,7 +189,7 @@ static int router_logits(rn_runner *r, int n, const be_tensor *h, const mdl_laye
     struct rn_moe *mo = &r->moe;
     int E = r->m->cfg.n_experts, rc;
     be_tensor rl = be_view(mo->rl.buf, mo->rl.offset, BE_F32, n, E), sg = be_rows(&mo->sgl, 0, n);
-    be->matmul(be->ctx, h, &L->router, NULL, &rl);
+    be->matmul(be->ctx, h, &L->router, L->router_b.rows ? &L->router_b : NULL, &rl);
     if (L->shared_gate.rows) be->matmul(be->ctx, h, &L->shared_gate, NULL, &sg);
     if ((rc = be->buffer_read(be->ctx, rl.buf, rl.offset, mo->h_rl, sizeof(float) * (size_t)n * (size_t)E)))
         return rc;
@@ -160,6 +204,8 @@ static int upload_routes(rn_runner *r, int n) {
     size_t A = (size_t)n * (size_t)c->n_experts_per_tok, nk = (size_t)n * (size_t)combine_cols(c);
     int rc;
     if ((rc = be->buffer_write(be->ctx, mo->gid.buf, mo->gid.offset, mo->h_gid, A * sizeof(int32_t))) ||
+        (mo->h_eid &&
+         (rc = be->buffer_write(be->ctx, mo->eid.buf, mo->eid.offset, mo->h_eid, A * sizeof(int32_t)))) ||
         (rc = be->buffer_write(be->ctx, mo->cidx.buf, mo->cidx.offset, mo->h_idx, nk * sizeof(int32_t))))
         return rc;
     return be->buffer_write(be->ctx, mo->cwt.buf, mo->cwt.offset, mo->h_wt, nk * sizeof(float));
@@ -178,6 +224,26 @@ static void shared_expert(rn_runner *r, int n, const be_tensor *h, const mdl_lay
     be->matmul(be->ctx, &g, &L->w_down, NULL, &ys);
 }
 
+/* gpt-oss's experts for A pairs: gate_up + bias, the clamped SwiGLU, down + bias, into ys. */
+static void gptoss_experts(rn_runner *r, int64_t A, int ng, const be_tensor *xs, const mdl_layer *L) {
+    const model_config *c = &r->m->cfg;
+    be_backend *be = r->be;
+    struct rn_moe *mo = &r->moe;
+    int64_t I = c->moe_intermediate_size, D = c->hidden_size;
+    be_tensor eid = be_cols(&mo->eid, 0, A), egu = be_rows(&mo->egu, 0, A), eg = be_rows(&mo->eg, 0, A);
+    be_tensor ys = be_rows(&mo->ys, 0, A);
+    be_tensor bgu = be_view(mo->eb.buf, mo->eb.offset, BE_F32, A, 2 * I);
+    be_tensor bd = be_view(mo->eb.buf, mo->eb.offset, BE_F32, A, D);
+    const be_tensor *wgu[1] = {L->exp_gate}, *ogu[1] = {&egu}, *wd[1] = {L->exp_down}, *od[1] = {&ys};
+    be_matmul_grouped(be, xs, ng, mo->grp, 1, wgu, ogu);
+    be->get_rows(be->ctx, &L->exp_b_gate_up, &eid, &bgu);
+    be->add(be->ctx, &egu, &bgu, &egu);
+    be->swiglu_clamp(be->ctx, &egu, c->swiglu_alpha, c->swiglu_limit, &eg);
+    be_matmul_grouped(be, &eg, ng, mo->grp, 1, wd, od);
+    be->get_rows(be->ctx, &L->exp_b_down, &eid, &bd);
+    be->add(be->ctx, &ys, &bd, &ys);
+}
+
 static int moe_pass(rn_runner *r, int n, const be_tensor *h, int l) {
     const model_config *c = &r->m->cfg;
     const mdl_layer *L = &r->m->layers[l];
@@ -191,6 +257,13 @@ static int moe_pass(rn_runner *r, int n, const be_tensor *h, int l) {
     be_tensor gid = be_cols(&mo->gid, 0, A), xs = be_rows(&mo->xs, 0, A);
     be_tensor eg = be_rows(&mo->eg, 0, A), eu = be_rows(&mo->eu, 0, A), ys = be_rows(&mo->ys, 0, A);
     be->get_rows(be->ctx, h, &gid, &xs);
+    if (c->moe_names == CFG_MOE_NAMES_GPTOSS) {
+        gptoss_experts(r, A, ng, &xs, L);
+        be_tensor idx = be_view(mo->cidx.buf, mo->cidx.offset, BE_I32, n, kk);
+        be_tensor wts = be_view(mo->cwt.buf, mo->cwt.offset, BE_F32, n, kk);
+        be->moe_combine(be->ctx, &ys, &idx, &wts, h);
+        return VC_OK;
+    }
     const be_tensor *wgu[2] = {L->exp_gate, L->exp_up}, *ogu[2] = {&eg, &eu}, *wd[1] = {L->exp_down}, *od[1] = {&ys};
     be_matmul_grouped(be, &xs, ng, mo->grp, 2, wgu, ogu);
     be->silu_mul(be->ctx, &eg, &eu, &eg);

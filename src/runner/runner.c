@@ -223,7 +223,8 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     rn_qk_rope(r, w, l);
     float scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5)
                                                : 1.0f / sqrtf((float)c->head_dim);
-    be_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, scale, cfg_layer_window(c, l), c->attn_softcap};
+    be_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, scale, cfg_layer_window(c, l), c->attn_softcap,
+                           L->sinks.rows ? &L->sinks : NULL};
     be->attention(be->ctx, &w->q, &r->kc[l], &r->vc[l], &w->meta, &shape, &w->att);
     be->matmul(be->ctx, &w->att, &L->wo, BIAS(L->bo), &w->h);
     rn_lora_apply(r, b, l, RN_LORA_O, &w->att, &w->h);

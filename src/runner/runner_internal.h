@@ -34,6 +34,10 @@ struct rn_runner {
      * cidx i32 / cwt f32 [max_tokens, k + 1] each token's rows of ys and weights (moe_combine) */
     struct rn_moe {
         be_tensor xs, eg, eu, ys, rl, sgl, gid, cidx, cwt;
+        /* gpt-oss: egu f32 [chunk * k, 2I] the interleaved gate/up, eb f32 [chunk * k, max(2I, D)] the
+         * pairs' expert bias rows, eid i32 [1, chunk * k] each pair's expert */
+        be_tensor egu, eb, eid;
+        int32_t *h_eid;
         float *h_rl, *h_sg, *h_w, *h_wt; /* host copies: router logits, shared gate, top-k weights, combine */
         int32_t *h_sel, *h_gid, *h_idx;  /* top-k experts, pair tokens, combine rows */
         int *cnt, *off;                  /* [E] pairs per expert, first pair of each */

@@ -860,7 +860,7 @@ static void t_attention(be_dtype cdt, int window, int H, int HKV, int HD, int S,
             g_be->kv_write(g_be->ctx, &Vin[p].t, &Sl[p].t, &Vc.t);
         }
         be_attn_meta meta = {S, Qs.t, Ls.t, Bt.t, BS, maxlen};
-        be_attn_shape shape = {H, HKV, HD, (float)a.scale, window, g_softcap};
+        be_attn_shape shape = {H, HKV, HD, (float)a.scale, window, g_softcap, NULL};
         g_be->attention(g_be->ctx, &Q.t, &Kc.t, &Vc.t, &meta, &shape, &O.t);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);

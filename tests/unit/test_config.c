@@ -388,20 +388,25 @@ static void test_rope(void) {
     CHECK(rc == 0);
     CHECK_NEAR(c.partial_rotary_factor, 0.25, 0);
 
+    /* yarn (gpt-oss's; any architecture may name it): the attention factor 0.1 ln(factor) + 1 by default */
+    rc = P(LLAMA(",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0,\"original_max_position_embeddings\":32768}"), &c);
+    CHECK(rc == 0 && c.rope_type == CFG_ROPE_YARN && c.rope_original_max_pos == 32768 && c.rope_truncate == 1);
+    CHECK_NEAR(c.rope_attn_factor, 0.1 * log(4.0) + 1.0, 1e-12);
+    CHECK_NEAR(c.rope_beta_fast, 32, 0);
+    CHECK_NEAR(c.rope_beta_slow, 1, 0);
     const char *unsup[] = {
-        LLAMA(",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0,\"original_max_position_embeddings\":32768}"),
         LLAMA(",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2.0}"),
     };
-    const char *names[] = {"'yarn'", "'dynamic'"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"'dynamic'"};
+    for (int i = 0; i < 1; i++) {
         rc = P(unsup[i], &c);
         expect_err_at(2000 + i, rc, VC_EUNSUP, "config.json: rope_scaling type ", names[i]);
     }
     /* longrope (Phi-3's; any architecture may name it, as in transformers): one factor per frequency */
     EXPECT_ERR(P(LLAMA(",\"rope_scaling\":{\"type\":\"longrope\",\"long_factor\":[1],\"short_factor\":[1]}"), &c),
                VC_EFORMAT, "config.json: rope_scaling.short_factor must be a list of 8 numbers", NULL);
-    EXPECT_ERR(P(LLAMA(",\"rope_parameters\":{\"rope_type\":\"yarn\",\"rope_theta\":1e6,\"factor\":4.0}"), &c),
-               VC_EUNSUP, "config.json: rope_parameters type 'yarn' is not supported", NULL);
+    EXPECT_ERR(P(LLAMA(",\"rope_parameters\":{\"rope_type\":\"dynamic\",\"rope_theta\":1e6,\"factor\":4.0}"), &c),
+               VC_EUNSUP, "config.json: rope_parameters type 'dynamic' is not supported", NULL);
     static const struct {
         const char *json, *a;
     } bad[] = {

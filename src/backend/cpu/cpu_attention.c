@@ -4,7 +4,8 @@
  * item handles the G query heads that share the KV head, so each K/V row is
  * read once for all of them. For an item we walk the sequence's block table
  * one run of consecutive slots at a time, score the visible keys (f32 dot
- * against the cache dtype), softmax in f32 with the max subtracted, and
+ * against the cache dtype), softmax in f32 with the max subtracted (gpt-oss: the head's sink logit
+ * joins the max and the denominator), and
  * accumulate the values. Each thread has its own score scratch of
  * G * max_seq_len floats, grown on the calling thread before the task starts. */
 #include <math.h>
@@ -120,8 +121,11 @@ static void attn_task(void *vp, int ith, int nth) {
                         *sv = tanhf(*sv / sh->softcap) * sh->softcap;
                     }
             for (int g = 0; g < Gs; g++) {
-                float *sc = scores + (int64_t)g * lds, mx = -INFINITY, sum = 0;
+                float *sc = scores + (int64_t)g * lds, mx = -INFINITY, sum = 0, sink = -INFINITY;
+                if (sh->sinks) sink = cpu_f32(sh->sinks)[(int64_t)kvh * G + g0 + g];
+                mx = sink; /* HF: softmax over [scores, sink], the sink's probability dropped */
                 for (int64_t j = 0; j < nk; j++) mx = sc[j] > mx ? sc[j] : mx;
+                if (sh->sinks) sum = expf(sink - mx);
                 for (int64_t j = 0; j < nk; j++) sum += sc[j] = expf(sc[j] - mx);
                 float inv = 1.0f / sum;
                 for (int64_t j = 0; j < nk; j++) sc[j] *= inv;

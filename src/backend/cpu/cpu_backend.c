@@ -15,6 +15,7 @@ const char *be_dtype_name(be_dtype t) {
     case BE_F16: return "f16";
     case BE_BF16: return "bf16";
     case BE_I32: return "i32";
+    case BE_MXFP4: return "mxfp4";
     }
     return "?";
 }
@@ -145,6 +146,7 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .softcap = cpu_op_softcap,
         .add = cpu_op_add,
         .matmul_grouped = cpu_op_matmul_grouped,
+        .swiglu_clamp = cpu_op_swiglu_clamp,
         .moe_combine = cpu_op_moe_combine,
         .sync = cpu_sync,
         .free = cpu_free,

@@ -51,6 +51,7 @@ void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tens
 /* mixture of experts (cpu_moe.c) */
 void cpu_op_matmul_grouped(void *ctx, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
                            const be_tensor *const *w, const be_tensor *const *out);
+void cpu_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
 void cpu_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt,
                         const be_tensor *out);
 /* attention (cpu_attention.c) */

@@ -1,5 +1,6 @@
 /* CPU ops of mixture-of-experts layers: the grouped matmul (every active expert's rows in one parallel
  * task, see cpu_matmul_grouped) and the weighted combine of each token's expert outputs. */
+#include <math.h>
 #include <string.h>
 
 #include "cpu_internal.h"
@@ -26,6 +27,32 @@ void cpu_op_matmul_grouped(void *ctx, const be_tensor *x, int n_groups, const be
         }
     }
     if (k) cpu_matmul_grouped(c->pool, (int)x->cols, k, g);
+}
+
+typedef struct {
+    const be_tensor *gu, *out;
+    float alpha, limit;
+} swiglu_args;
+
+/* gpt-oss's GptOssExperts activation, in f32 as transformers computes it from f32 inputs. */
+static void swiglu_range(const void *vp, int64_t r0, int64_t r1) {
+    const swiglu_args *a = vp;
+    float lim = a->limit;
+    for (int64_t t = r0; t < r1; t++) {
+        const float *gu = cpu_f32(a->gu) + t * a->gu->stride;
+        float *o = cpu_f32(a->out) + t * a->out->stride;
+        for (int64_t i = 0; i < a->out->cols; i++) {
+            float g = gu[2 * i], u = gu[2 * i + 1];
+            g = g > lim ? lim : g; /* clamp(max=limit) keeps NaN, as torch does */
+            u = u > lim ? lim : u < -lim ? -lim : u;
+            o[i] = (u + 1.0f) * (g / (1.0f + expf(-g * a->alpha)));
+        }
+    }
+}
+
+void cpu_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out) {
+    swiglu_args a = {gu, out, alpha, limit};
+    cpu_for_rows(ctx, out->rows, out->cols, swiglu_range, &a);
 }
 
 typedef struct {

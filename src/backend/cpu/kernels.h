@@ -145,6 +145,25 @@ static inline float cpu_elem_f32(be_dtype dt, const void *row, int64_t i) {
     return dt == BE_F16 ? vc_f16_to_f32(h) : vc_bf16_to_f32(h);
 }
 
+/* ---- MXFP4 weights (mxfp4.c) ---- */
+/* A row kernel over f32 weights (the ISA's gemv or gemm rows, or the portable one). */
+typedef void (*cpu_f32_rows_fn)(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                                int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
+/* f32 per thread for the decoded panel (256 KiB of stack); K <= CPU_MXFP4_MAX_K keeps one row in it. */
+enum { CPU_MXFP4_PANEL_FLOATS = 16 * 4096, CPU_MXFP4_MAX_K = CPU_MXFP4_PANEL_FLOATS };
+/* dst[0..K) = the K elements of one MXFP4 row (K a multiple of 32), exactly: portable C, and AVX2
+ * (mxfp4_avx2.c, after the run-time check; zero codes come out +0 there). */
+typedef void (*cpu_mxfp4_decode_fn)(float *dst, const uint8_t *src, int K);
+void cpu_mxfp4_decode_row(float *dst, const uint8_t *src, int K);
+void cpu_avx2_mxfp4_decode_row(float *dst, const uint8_t *src, int K);
+/* One token (decode): y[0..rows) = x . row + bias with the decode fused into the dot (nothing stored).
+ * AVX2 only; several tokens take the decoded panel instead. */
+void cpu_avx2_mxfp4_gemv1(const float *x, int K, const void *w, int64_t ldwb, int rows, const float *bias, float *y);
+/* The rows kernel contract for MXFP4 weights (w at the first row, ldwb bytes per row): panels of up to
+ * `panel` rows (fewer when K is large) decoded to f32 with dec, then kern over each panel. */
+void cpu_mxfp4_rows(const float *x, int64_t ldx, int n, int K, const void *w, int64_t ldwb, int rows,
+                    const float *bias, float *y, int64_t ldy, int panel, cpu_mxfp4_decode_fn dec, cpu_f32_rows_fn kern);
+
 /* Nonzero when the CPU and OS support the AVX2 kernels (cached). */
 int cpu_have_avx2(void);
 

@@ -208,11 +208,49 @@ typedef struct {
     int64_t units, cost; /* totals over parts */
 } mm_task;
 
+static void gemv_rows_portable(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                               int rows, const float *bias, float *y, int64_t ldy) {
+    gemv_rows_scalar(x, ldx, n, K, w, wt, ldwb, rows, bias, y, ldy);
+}
+
+#if CPU_HAVE_NEON
+static void gemv_rows_neon_v(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                             int rows, const float *bias, float *y, int64_t ldy) {
+    gemv_rows_neon(x, ldx, n, K, w, wt, ldwb, rows, bias, y, ldy);
+}
+#endif
+
+/* The f32 rows kernel that this part would run: MXFP4 panels are decoded and handed to it. */
+static cpu_f32_rows_fn mm_f32_kernel(const mm_task *t, const mm_part *p) {
+    switch (t->isa) {
+#if defined(__x86_64__)
+    case ISA_AVX2: return p->gemm ? cpu_avx2_gemm_rows : p->avx512 ? cpu_avx512_gemv_rows : cpu_avx2_gemv_rows;
+#endif
+#if CPU_HAVE_NEON
+    case ISA_NEON: return gemv_rows_neon_v;
+#endif
+    default: (void)p; return gemv_rows_portable;
+    }
+}
+
 static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) {
     int rows = (int)(r1 - r0);
     const char *w = p->w + r0 * p->ldwb;
     const float *bias = p->bias ? p->bias + r0 : NULL;
     float *y = p->y + r0;
+    if (p->wt == BE_MXFP4) {
+        cpu_mxfp4_decode_fn dec = cpu_mxfp4_decode_row;
+#if defined(__x86_64__)
+        if (t->isa == ISA_AVX2 && p->n == 1) {
+            cpu_avx2_mxfp4_gemv1(p->x, t->K, w, p->ldwb, rows, bias, y);
+            return;
+        }
+        if (t->isa == ISA_AVX2) dec = cpu_avx2_mxfp4_decode_row;
+#endif
+        cpu_mxfp4_rows(p->x, p->ldx, p->n, t->K, w, p->ldwb, rows, bias, y, p->ldy, (int)p->align, dec,
+                       mm_f32_kernel(t, p));
+        return;
+    }
     switch (t->isa) {
 #if defined(__x86_64__)
     case ISA_AVX2:
@@ -268,7 +306,7 @@ static void mm_add(mm_task *t, mm_part *parts, const cpu_mm_group *g) {
     /* n < 8 is memory bound: the AVX2 tiles already stream the weights at the triad rate */
     p->avx512 = t->isa == ISA_AVX2 && !p->gemm && g->n >= 8 && use_avx512();
     p->align = p->gemm ? 16 : 4;
-    p->w = (const char *)w->w, p->wt = w->wt, p->ldwb = w->ldw * (int64_t)be_dtype_size(w->wt);
+    p->w = (const char *)w->w, p->wt = w->wt, p->ldwb = (int64_t)be_dtype_bytes(w->wt, w->ldw);
     p->M = w->M, p->bias = w->bias, p->y = w->y, p->ldy = w->ldy;
     p->unit0 = t->units, p->units = (w->M + p->align - 1) / p->align;
     p->cost0 = t->cost, p->ucost = p->align * (g->n + 4);
