@@ -45,8 +45,22 @@ struct gram_matcher {
 int gram_cache_new(gram_cache **out);
 void gram_cache_free(gram_cache *c);
 
+/* Make dst a "floored" copy of src's sets f.. (f >= 1): their items with origins rebased so that src's
+ * set f is dst's set 1, over an empty set 0 that stands for every set below f (the origin of the items
+ * from there: completing one of them advances nothing). dst then behaves as src on every input that
+ * completes no item from below the floor (cache.c, find_floor, says when that is). */
+int gram_matcher_load_floor(gram_matcher *dst, const gram_matcher *src, size_t f);
+
 /* The plain mask walk (vocab.c): the trie walked by feeding the matcher, no cache. */
 int gram_mask_walk(gram_matcher *m, const gram_vocab *v, uint32_t *mask);
+
+/* Vocabulary slices (vocab.c, after llguidance's): a token is "string text of l code points" when its
+ * bytes are l - 1 whole code points of P, then a whole one or a proper prefix of one, where P is every
+ * code point a JSON string holds unescaped (U+0020..U+10FFFF but '"', '\\' and the surrogates). For
+ * l <= GRAM_SLICE_MAX, slice[(l - 1) * words ..] marks the tokens of 1..l code points; every other
+ * token of length > 0 is in the trie `rest`. A state that accepts every string of P of up to l code
+ * points and no longer one (cache.c, facts) allows exactly slice l of them, and walks only `rest`. */
+#define GRAM_SLICE_MAX 32
 
 /* The vocabulary's trie, for cache.c's walk (vocab.c owns it). */
 struct gram_vocab {
@@ -59,7 +73,36 @@ struct gram_vocab {
     uint32_t *tok_first; /* [n_nodes + 1] */
     int32_t *tok_ids;    /* [tokens of length > 0] */
     uint32_t max_depth;
+    unsigned char *text; /* NULL (rest's) or every token's bytes: token i is text[text_off[i] .. text_off[i + 1]) */
+    uint32_t *text_off;  /* [n_tokens + 1] */
+    uint32_t *slice;     /* NULL (a vocabulary without slices: rest's own) or [GRAM_SLICE_MAX][(n_tokens + 31) / 32] */
+    int slice_count[GRAM_SLICE_MAX]; /* tokens marked in each */
+    struct gram_vocab *rest; /* the tokens in no slice, as a trie of the same ids (NULL with slice) */
+    struct gram_vocab_runs *runs; /* NULL (rest's) or the runs made so far (gram_vocab_run) */
 };
+
+/* A vocabulary's tokens seen as runs of one set of ASCII bytes (one per character class that grammars'
+ * states loop on, as cache.c finds them: an email's local part, a regex's [a-z0-9]): len[t] is l when token t
+ * is l <= GRAM_SLICE_MAX bytes of the set, else 0; the tokens that begin with 1..GRAM_SLICE_MAX bytes of
+ * the set and then leave it are grouped by the byte that leaves, tok[first[b] .. first[b + 1]) with
+ * at[] the bytes before it; tok[first[256] .. first[257]) are those with more than GRAM_SLICE_MAX bytes
+ * of the set first. (Tokens that begin outside the set are found through the trie's root.) */
+typedef struct {
+    uint32_t set[4];     /* the bytes (bit b of set[b / 32]; all below 0x80) */
+    uint8_t *len;        /* [n_tokens] */
+    uint32_t first[258];
+    int32_t *tok;        /* [first[257]] */
+    uint8_t *at;         /* [first[257]] */
+    int n_len;           /* tokens with a len */
+    size_t bytes;        /* memory held */
+} gram_run;
+/* The run of set, with its index: made on first use and kept with the vocabulary (under its own lock)
+ * for every grammar. Only the first GRAM_VOCAB_RUN_TABLES runs that at least `least` tokens are made of
+ * keep their tables (len NULL: not worth them, or no room), of at most GRAM_VOCAB_RUNS sets (then
+ * *out is NULL). */
+#define GRAM_VOCAB_RUNS 64
+#define GRAM_VOCAB_RUN_TABLES 16
+int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index);
 
 /* Set the mask bits of the tokens that end at trie node i; returns how many. */
 static inline int gram_vocab_mark(const gram_vocab *v, uint32_t i, uint32_t *mask) {

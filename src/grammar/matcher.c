@@ -143,9 +143,11 @@ static int closure(gram_matcher *m, size_t k, size_t start) {
     return 0;
 }
 
-static int reserve_set(gram_matcher *m) {
-    if (m->n_sets + 2 <= m->cap_sets) return 0;
+/* Room for need sets (and the set_start entry past the last). */
+static int reserve_sets(gram_matcher *m, size_t need) {
+    if (need <= m->cap_sets) return 0;
     size_t nc = m->cap_sets * 2, bytes;
+    while (nc < need) nc *= 2;
     if (vc_ckd_array(nc, sizeof *m->set_next, &bytes)) return oom();
     size_t *q = realloc(m->set_start, nc * sizeof *q);
     if (!q) return oom();
@@ -162,6 +164,8 @@ static int reserve_set(gram_matcher *m) {
     m->cap_sets = nc;
     return 0;
 }
+
+static int reserve_set(gram_matcher *m) { return reserve_sets(m, m->n_sets + 2); }
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -327,6 +331,38 @@ int gram_matcher_rollback(gram_matcher *m, size_t n) {
 }
 
 size_t gram_matcher_consumed(const gram_matcher *m) { return m->n_sets - 1; }
+
+int gram_matcher_load_floor(gram_matcher *dst, const gram_matcher *src, size_t f) {
+    size_t k = src->n_sets - 1, n = src->set_start[k + 1] - src->set_start[f];
+    int rc = reserve_sets(dst, k - f + 3);
+    if (rc) return rc;
+    if (dst->cap_items < n) {
+        size_t bytes;
+        if (vc_ckd_array(n, sizeof *dst->items, &bytes)) return oom();
+        gitem *q = realloc(dst->items, bytes);
+        if (!q) return oom();
+        dst->items = q;
+        dst->cap_items = n;
+    }
+    /* set 0: empty, the stand-in for every set below the floor. (Items from below that differed only
+     * in their origin become one pair twice over: harmless, as feeding and naming deduplicate.) */
+    dst->n_items = 0;
+    dst->set_start[0] = 0;
+    dst->n_sig = 0;
+    rc = commit_set(dst, 0);
+    for (size_t j = f; j <= k && !rc; j++) {
+        for (size_t i = src->set_start[j]; i < src->set_start[j + 1]; i++) {
+            gitem it = src->items[i];
+            dst->items[dst->n_items++] = (gitem){it.pos, it.origin < f ? 0 : (uint32_t)(it.origin - f + 1)};
+        }
+        rc = commit_set(dst, j - f + 1);
+    }
+    if (rc) {
+        dst->n_sets = 0;
+        dst->n_items = 0;
+    }
+    return rc;
+}
 
 void gram_matcher_reset(gram_matcher *m) {
     /* set 0 never changes once built, so the empty input is a rollback to it */

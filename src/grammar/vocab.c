@@ -10,6 +10,7 @@
  * each node's byte after rolling back to its parent's depth, and jumps over the subtree of a
  * rejected byte. gram_matcher_mask (cache.c) walks the same trie through the grammar's cache of
  * byte transitions instead, and keeps the masks it made. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,20 @@
 #include "base/err.h"
 #include "grammar/grammar.h"
 #include "grammar/internal.h"
+
+struct gram_vocab_runs {
+    pthread_mutex_t mu;
+    gram_run *run[GRAM_VOCAB_RUNS];
+    int n, tables;
+};
+
+static void run_free(gram_run *r) {
+    if (!r) return;
+    free(r->len);
+    free(r->tok);
+    free(r->at);
+    free(r);
+}
 
 /* the vocabularies made in this process, for gram_vocab.uid */
 static atomic_ullong vocab_uids;
@@ -40,6 +55,15 @@ static int cmp_tok(const void *a, const void *b, void *arg) {
 
 void gram_vocab_free(gram_vocab *v) {
     if (!v) return;
+    gram_vocab_free(v->rest);
+    if (v->runs) {
+        for (int i = 0; i < v->runs->n; i++) run_free(v->runs->run[i]);
+        pthread_mutex_destroy(&v->runs->mu);
+        free(v->runs);
+    }
+    free(v->slice);
+    free(v->text);
+    free(v->text_off);
     free(v->byte);
     free(v->depth);
     free(v->end);
@@ -50,7 +74,158 @@ void gram_vocab_free(gram_vocab *v) {
 
 int gram_vocab_size(const gram_vocab *v) { return v->n_tokens; }
 
+/* The code points of P (internal.h) that s[0..n) begins, a last partial one included
+ * (GRAM_SLICE_MAX + 1: more), or 0 when s is not text of P. */
+static int text_points(const unsigned char *s, size_t n) {
+    int l = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i++], need, lo = 0x80, hi = 0xBF; /* lo, hi: the first continuation byte's range */
+        if (c < 0x80) {
+            if (c < 0x20 || c == '"' || c == '\\') return 0;
+            need = 0;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF; /* not a surrogate */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return 0;
+        }
+        for (unsigned j = 0; j < need && i < n; j++, i++)
+            if (s[i] < (j ? 0x80 : lo) || s[i] > (j ? 0xBF : hi)) return 0;
+        if (++l > GRAM_SLICE_MAX) return GRAM_SLICE_MAX + 1;
+    }
+    return l;
+}
+
+static int vocab_build(const unsigned char *const *tok, const size_t *len, int n, gram_vocab **out);
+
+/* The slices and the trie of the rest (internal.h). */
+static int build_slices(gram_vocab *v, const unsigned char *const *tok, const size_t *len, int n) {
+    size_t words = ((size_t)n + 31) / 32;
+    size_t *rest_len = malloc(((size_t)n + 1) * sizeof *rest_len);
+    v->slice = calloc(GRAM_SLICE_MAX * words + 1, sizeof *v->slice);
+    if (!rest_len || !v->slice) {
+        free(rest_len);
+        return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+    }
+    for (int i = 0; i < n; i++) { /* first each token in the slice of exactly its count... */
+        int l = len[i] ? text_points(tok[i], len[i]) : 0;
+        rest_len[i] = l >= 1 && l <= GRAM_SLICE_MAX ? 0 : len[i];
+        if (!rest_len[i] && len[i]) {
+            v->slice[(size_t)(l - 1) * words + (size_t)i / 32] |= 1u << (i & 31);
+            v->slice_count[l - 1]++;
+        }
+    }
+    for (int l = 1; l < GRAM_SLICE_MAX; l++) { /* ...then each slice takes in the shorter ones */
+        uint32_t *a = v->slice + (size_t)(l - 1) * words, *b = a + words;
+        for (size_t w = 0; w < words; w++) b[w] |= a[w];
+        v->slice_count[l] += v->slice_count[l - 1];
+    }
+    int rc = vocab_build(tok, rest_len, n, &v->rest);
+    free(rest_len);
+    if (rc) return rc;
+    size_t total = 0; /* < UINT32_MAX: vocab_build checked */
+    for (int i = 0; i < n; i++) total += len[i];
+    v->text = malloc(total + 1);
+    v->text_off = malloc(((size_t)n + 1) * sizeof *v->text_off);
+    if (!v->text || !v->text_off) return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+    if (!(v->runs = calloc(1, sizeof *v->runs))) return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+    if (pthread_mutex_init(&v->runs->mu, NULL)) {
+        free(v->runs);
+        v->runs = NULL;
+        return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+    }
+    v->text_off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (len[i]) memcpy(v->text + v->text_off[i], tok[i], len[i]);
+        v->text_off[i + 1] = v->text_off[i] + (uint32_t)len[i];
+    }
+    return 0;
+}
+
+static int run_new(const gram_vocab *v, const uint32_t set[4], gram_run **out) {
+    *out = NULL;
+    gram_run *r = calloc(1, sizeof *r);
+    int n = v->n_tokens;
+    uint8_t *gj = NULL; /* per token: the bytes of the set it begins with (capped), 0xff: all of it */
+    if (!r || !(r->len = calloc((size_t)n + 1, 1)) || !(gj = malloc((size_t)n + 1))) goto oom;
+    memcpy(r->set, set, sizeof r->set);
+    for (int t = 0; t < n; t++) {
+        const unsigned char *s = v->text + v->text_off[t];
+        uint32_t l = v->text_off[t + 1] - v->text_off[t], j = 0;
+        while (j < l && j <= GRAM_SLICE_MAX && s[j] < 0x80 && (set[s[j] >> 5] >> (s[j] & 31) & 1)) j++;
+        gj[t] = j == l ? 0xff : (uint8_t)j;
+        if (j == l && l) {
+            if (l <= GRAM_SLICE_MAX) r->len[t] = (uint8_t)l, r->n_len++;
+            else r->first[257]++; /* group 256 */
+        } else if (j) {
+            r->first[(j > GRAM_SLICE_MAX ? 256 : s[j]) + 1]++; /* group g counted in first[g + 1]... */
+        }
+    }
+    for (int b = 0; b < 257; b++) r->first[b + 1] += r->first[b]; /* ...then where each begins */
+    uint32_t fill[257];
+    memcpy(fill, r->first, sizeof fill);
+    r->tok = malloc(((size_t)r->first[257] + 1) * sizeof *r->tok);
+    r->at = malloc((size_t)r->first[257] + 1);
+    if (!r->tok || !r->at) goto oom;
+    for (int t = 0; t < n; t++) {
+        uint32_t l = v->text_off[t + 1] - v->text_off[t], j = gj[t] == 0xff ? l : gj[t];
+        if (!j || (j == l && l <= GRAM_SLICE_MAX)) continue;
+        int g = j > GRAM_SLICE_MAX ? 256 : v->text[v->text_off[t] + j];
+        r->tok[fill[g]] = t;
+        r->at[fill[g]++] = (uint8_t)(j > GRAM_SLICE_MAX ? GRAM_SLICE_MAX + 1 : j);
+    }
+    free(gj);
+    r->bytes = sizeof *r + (size_t)n + (size_t)r->first[257] * (sizeof *r->tok + 1);
+    *out = r;
+    return 0;
+oom:
+    free(gj);
+    run_free(r);
+    return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+}
+
+int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index) {
+    struct gram_vocab_runs *rs = v->runs;
+    int rc = 0;
+    *out = NULL;
+    *index = -1;
+    if (!rs) return 0;
+    pthread_mutex_lock(&rs->mu);
+    for (int i = 0; i < rs->n && !*out; i++)
+        if (!memcmp(rs->run[i]->set, set, sizeof rs->run[i]->set)) *out = rs->run[i], *index = i;
+    if (!*out && rs->n < GRAM_VOCAB_RUNS && !(rc = run_new(v, set, &rs->run[rs->n]))) {
+        gram_run *r = rs->run[rs->n];
+        if (r->n_len < least || rs->tables == GRAM_VOCAB_RUN_TABLES) { /* keep only the answer */
+            free(r->len), free(r->tok), free(r->at);
+            r->len = NULL, r->tok = NULL, r->at = NULL;
+            r->bytes = sizeof *r;
+        } else {
+            rs->tables++;
+        }
+        *index = rs->n;
+        *out = rs->run[rs->n++];
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return rc;
+}
+
 int gram_vocab_new(const unsigned char *const *tok, const size_t *len, int n, gram_vocab **out) {
+    int rc = vocab_build(tok, len, n, out);
+    if (!rc && (rc = build_slices(*out, tok, len, n))) {
+        gram_vocab_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int vocab_build(const unsigned char *const *tok, const size_t *len, int n, gram_vocab **out) {
     *out = NULL;
     if (n < 0) return vc_errf(VC_EINVAL, "grammar vocab: negative size");
     gram_vocab *v = calloc(1, sizeof *v);

@@ -827,6 +827,83 @@ static void test_mask_cache_fronts(void) {
     free(buf), free(tp), free(tl);
 }
 
+/* Masks made from the vocabulary's slices (cache.c: a state that takes every JSON string text up to a
+ * length, its floor shared across contexts) against the plain walk: schemas with bounded and unbounded
+ * strings, patterns, formats, enums and consts inside strings, any JSON, a regex, a GBNF grammar, a choice
+ * list, over a vocabulary whose tokens close strings, escape, and hold whole, partial and invalid UTF-8
+ * and runs longer than the slices; with the cache ample and tiny (emptied before most masks). */
+static void test_mask_slices(void) {
+    enum { N = 4000 };
+    unsigned char(*buf)[48] = malloc(N * sizeof *buf);
+    unsigned char(*small)[12] = malloc(N * sizeof *small);
+    const unsigned char **tp = malloc(N * sizeof *tp);
+    size_t *tl = malloc(N * sizeof *tl);
+    synth_vocab(N, small, tp, tl);
+    for (int i = 0; i < N; i++) memcpy(buf[i], small[i], tl[i]), tp[i] = buf[i];
+    static const char *const extra[] = {
+        "\"", "\\", "\\\"", "\\n", "\\u00e9", "\\u", "a\"", "ab\",", "xyz\"}", "\",\"", "\":\"", "\"]", "é",
+        "\xc3", "\xa9", "\xa9z", "ab\xc3", "\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97", "x\xe6\x97", "\xf0\x9f\x98\x80",
+        "\xf0\x9f", "\xed\xa0\x80", "\xed\x9f\xbf", "\xc0\xaf", "\xff", "\x7f", "a\x7f", "\t", "a\nb", "\x01",
+        "----------------------------------------", "                                   ", "abcdefghijkl",
+        "abcdefghijklmnopqrstuvwxyzabcdef", "abcdefghijklmnopqrstuvwxyzabcdefg", "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6",
+        "abc\\", "ab\\\"", "12345", "2024-01-02", "a@b.co", "Bob", "active", "\"active\"", "t\xc3\xa9", "\\\\"};
+    enum { NX = sizeof extra / sizeof *extra };
+    for (int i = 0; i < 4 * NX && 300 + i * 17 < N; i++) { /* each a few times, at ids spread over the vocabulary */
+        int at = 300 + i * 17;
+        const char *e = extra[i % NX];
+        tl[at] = strlen(e);
+        memcpy(buf[at], e, tl[at]);
+    }
+    gram_vocab *v = NULL;
+    CHECK(gram_vocab_new(tp, tl, N, &v) == 0);
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":5},"
+        "\"free\":{\"type\":\"string\"},\"long\":{\"type\":\"string\",\"maxLength\":40},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":3},\"maxItems\":3}},"
+        "\"required\":[\"name\",\"free\",\"long\",\"tags\"],\"additionalProperties\":false}",
+        "{\"type\":\"object\",\"properties\":{\"e\":{\"type\":\"string\",\"format\":\"email\"},"
+        "\"d\":{\"type\":\"string\",\"format\":\"date\"},\"p\":{\"type\":\"string\",\"pattern\":\"^[a-z]{0,4}\\\\.?$\"},"
+        "\"s\":{\"enum\":[\"active\",\"a\\\"b\",\"\\u00e9t\\u00e9\"]},\"c\":{\"const\":\"fixed value\"},"
+        "\"m\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"maxLength\":2}}},"
+        "\"required\":[\"e\",\"d\",\"p\",\"s\",\"c\",\"m\"]}",
+        "{\"type\":\"object\"}",
+        "{\"anyOf\":[{\"type\":\"string\",\"maxLength\":3},{\"type\":\"string\",\"pattern\":\"^ab*$\"},{\"type\":\"integer\"}]}",
+    };
+    static const char re[] = "\"([^\"\\\\]|\\\\.){0,6}\" or [a-z]{1,3}é?";
+    static const char gbnf[] = "root ::= \"say \" str (\", \" str)*\nstr ::= \"\\\"\" [^\"\\\\]{0,4} \"\\\"\"\n";
+    const char *choice[] = {"\"ab\"", "\"abc\"", "é", "x"};
+    size_t choice_len[] = {4, 5, 2, 1};
+    enum { NS = sizeof schemas / sizeof *schemas };
+    uint64_t sliced = 0;
+    for (int k = 0; v && k < NS + 3; k++) {
+        gram_grammar *g = NULL;
+        int rc;
+        if (k < NS) {
+            cJSON *j = cJSON_Parse(schemas[k]);
+            gram_schema_opts o = {.any_whitespace = k != 1};
+            rc = gram_from_json_schema(j, &o, &g);
+            cJSON_Delete(j);
+        } else if (k == NS) rc = gram_from_regex(re, strlen(re), NULL, &g);
+        else if (k == NS + 1) rc = gram_from_gbnf(gbnf, strlen(gbnf), NULL, &g);
+        else rc = gram_from_choice(choice, choice_len, 4, &g);
+        CHECK_MSG(rc == 0, "grammar %d: %s", k, vc_errmsg());
+        if (!g) continue;
+        int n = cache_walks(g, v, tp, tl, N, 400);
+        gram_grammar_cache_limit(g, 20000);
+        n += cache_walks(g, v, tp, tl, N, 200);
+        gram_cache_stats st;
+        gram_grammar_cache_stats(g, &st);
+        printf("  grammar %d: %d masks equal to the walk, %llu from slices (%llu emptyings)\n", k, n,
+               (unsigned long long)st.sliced, (unsigned long long)st.flushes);
+        CHECK(n >= 600);
+        sliced += k < NS ? st.sliced : 0;
+        gram_free(g);
+    }
+    CHECK(sliced > 100); /* the schemas' string states did take the sliced path */
+    gram_vocab_free(v);
+    free(buf), free(small), free(tp), free(tl);
+}
+
 /* Mask time after a few JSON prefixes over a synthetic 150k vocabulary: the plain walk, the first
  * cached mask of the state (the cache holds only what earlier states left), and a repeated one. */
 static void test_mask_timing(void) {
@@ -883,6 +960,7 @@ int main(void) {
     test_rollback();
     test_mask_cache();
     test_mask_cache_fronts();
+    test_mask_slices();
     test_mask_timing();
     TEST_END();
 }
