@@ -573,7 +573,11 @@ static int cfg_mlp_only(const cJSON *r, const char *what, uint64_t *dense) {
  * (layer + 1) % decoder_sparse_step == 0 (Qwen2MoeDecoderLayer); every Mixtral layer is. */
 static int cfg_read_moe(const cJSON *r, const char *what, int kind, model_config *c) {
     int rc, mix = kind == CFG_MIXTRAL, q2 = kind == CFG_QWEN2MOE, step = 1;
-    const char *ne = mix ? "num_local_experts" : "num_experts";
+    /* Qwen's published configs say num_experts; transformers 5 saves Qwen3-MoE's as num_local_experts */
+    const char *ne = mix || (!cJSON_GetObjectItemCaseSensitive(r, "num_experts") &&
+                             cJSON_GetObjectItemCaseSensitive(r, "num_local_experts"))
+                         ? "num_local_experts"
+                         : "num_experts";
     uint64_t dense[CFG_MAX_LAYERS / 64] = {0};
     c->moe_names = mix ? CFG_MOE_NAMES_MIXTRAL : CFG_MOE_NAMES_QWEN;
     c->norm_topk_prob = 1; /* Mixtral always renormalizes */
