@@ -780,7 +780,7 @@ static void test_mask_cache_fronts(void) {
     size_t *tl = malloc(N * sizeof *tl);
     synth_vocab(N, buf, tp, tl);
     static const char *const extra[] = {"\":", "\", \"", "\"}", "{\"", "\":\"", "\":[", "],", "\\n", "\\\"",
-                                        "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "a\xc3", "\xa9" "b", "@", ".com", "12",
+                                        "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "a\xc3", "\xa9\x62", "@", ".com", "12",
                                         "true", "\"a", "x\"", "+", "(", "))", "*3"};
     enum { NX = sizeof extra / sizeof *extra };
     for (int i = 256; i < 256 + 2 * NX; i++) {
