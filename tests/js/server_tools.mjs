@@ -119,7 +119,9 @@ function judgeChoice(ch, mode, where) {
 }
 
 const GPU = process.env.VLLMC_TEST_DEVICE === "gpu";
-const settings = GPU ? [[1.0, 1], [0, 4]] : [[1.0, 1], [1.5, 2], [0.7, 3], [0, 4], [1.0, 5]];
+// CI time: three settings (sampled twice, high temperature, greedy) per mode; the grammar cases are in
+// server_structured.mjs and the fuzz targets
+const settings = GPU ? [[1.0, 1], [0, 4]] : [[1.0, 1], [1.5, 2], [0, 4]];
 for (const mode of ["required", "get_weather", "add", "tag", "ping"]) {
   const tool_choice = mode === "required" ? "required" : named(mode);
   await C.check(`${mode}: calls valid (n=2, seeds, temperatures; streaming through the client's helper)`, async () => {

@@ -226,6 +226,16 @@ static int gpu_skips(const char *name) {
     return 0;
 }
 
+/* Under ASan (CI's time) the CPU pass runs the issue-15 families in bf16 only: f32 and bf16 take the same
+ * host code; the plain run checks both. */
+static int asan_skips(const char *name) {
+    static const char *const f32[] = {"gemma2-f32", "gemma3-f32", "phi3-f32", "mixtral-f32", "qwen2moe-f32",
+                                      "qwen3moe-f32"};
+    for (size_t k = 0; k < sizeof f32 / sizeof *f32; k++)
+        if (!strcmp(name, f32[k])) return 1;
+    return 0;
+}
+
 /* The entries of root that hold a golden.json, sorted (malloc'd names). */
 static int list_goldens(const char *root, char **names, int max) {
     DIR *d = opendir(root);
@@ -270,6 +280,7 @@ int main(void) {
         printf("  %s backend\n", be->name);
         for (int i = 0; i < n; i++) {
             if (d == 1 && gpu_skips(names[i])) continue; /* lavapipe is slow */
+            if (d == 0 && UNDER_ASAN && asan_skips(names[i])) continue;
             char dir[600];
             snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
             run_model(be, dir, names[i], NULL);
