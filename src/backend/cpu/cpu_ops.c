@@ -176,22 +176,6 @@ typedef struct {
     const be_tensor *a, *b, *out;
 } bin_args;
 
-static void silu_mul_range(const void *vp, int64_t r0, int64_t r1) {
-    const bin_args *p = vp;
-    int64_t n = p->out->cols;
-    for (int64_t i = r0; i < r1; i++) {
-        const float *g = cpu_f32(p->a) + i * p->a->stride;
-        const float *u = cpu_f32(p->b) + i * p->b->stride;
-        float *y = cpu_f32(p->out) + i * p->out->stride;
-        for (int64_t j = 0; j < n; j++) y[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
-    }
-}
-
-void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
-    bin_args a = {gate, up, out};
-    cpu_for_rows(ctx, out->rows, out->cols, silu_mul_range, &a);
-}
-
 /* HF's gelu_pytorch_tanh, in f32 as torch computes it on the CPU. */
 static inline float gelu_tanh(float x) {
     const float beta = 0.7978845608028654f, kappa = 0.044715f; /* sqrt(2/pi) */
@@ -199,20 +183,35 @@ static inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(inner));
 }
 
-static void gelu_tanh_mul_range(const void *vp, int64_t r0, int64_t r1) {
-    const bin_args *p = vp;
+/* out = act(gate) * up, row by row; act: 0 SiLU, 1 GELU-tanh. */
+typedef struct {
+    bin_args t;
+    int gelu;
+} glu_args;
+
+static void glu_range(const void *vp, int64_t r0, int64_t r1) {
+    const glu_args *q = vp;
+    const bin_args *p = &q->t;
     int64_t n = p->out->cols;
     for (int64_t i = r0; i < r1; i++) {
         const float *g = cpu_f32(p->a) + i * p->a->stride;
         const float *u = cpu_f32(p->b) + i * p->b->stride;
         float *y = cpu_f32(p->out) + i * p->out->stride;
-        for (int64_t j = 0; j < n; j++) y[j] = gelu_tanh(g[j]) * u[j];
+        if (q->gelu)
+            for (int64_t j = 0; j < n; j++) y[j] = gelu_tanh(g[j]) * u[j];
+        else
+            for (int64_t j = 0; j < n; j++) y[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
     }
 }
 
+void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
+    glu_args a = {{gate, up, out}, 0};
+    cpu_for_rows(ctx, out->rows, out->cols, glu_range, &a);
+}
+
 void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out) {
-    bin_args a = {gate, up, out};
-    cpu_for_rows(ctx, out->rows, out->cols, gelu_tanh_mul_range, &a);
+    glu_args a = {{gate, up, out}, 1};
+    cpu_for_rows(ctx, out->rows, out->cols, glu_range, &a);
 }
 
 /* --- scale, softcap: out = f(x) with one float parameter --- */
