@@ -1048,6 +1048,7 @@ static void run_all(void) {
         t_lora(dts[d], 40, 24, 4, 1);
         t_lora(dts[d], 67, 33, 16, 1); /* unaligned K, more than 8 dots per row */
         t_lora(dts[d], 64, 40, 8, 10);
+        t_lora(dts[d], 2056, 24, 12, 1); /* aligned K beyond one pass of 256 threads x 8, R not a multiple of 8 */
     }
     for (int d = 0; d < 3; d++) { /* several 128-token and 128-row tiles, partial ones, and K steps */
         t_matmul(dts[d], 200, 96, 150, 1, 0, 0, 0, 0);

@@ -363,15 +363,19 @@ void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tens
     vk_ctx *c = ctx;
     (void)n_seg, (void)seg, (void)d;
     uint32_t n = (uint32_t)x->rows, R = (uint32_t)t->cols, M = (uint32_t)out->cols, dt = dt_index(a->dtype);
+    uint32_t E = a->dtype == BE_F32 ? 4 : 8;
     if (n == 0) return;
-    struct { uint32_t x_off, x_stride, a_off, a_stride, s_off, t_off, t_stride, K, R, n; } ps = {
+    struct { uint32_t x_off, x_stride, a_off, a_stride, s_off, t_off, t_stride, K, R, n, vec; } ps = {
         eoff(c, x), (uint32_t)x->stride, eoff(c, a), (uint32_t)a->stride, eoff(c, row_slot), eoff(c, t),
-        (uint32_t)t->stride, (uint32_t)x->cols, R, n};
+        (uint32_t)t->stride, (uint32_t)x->cols, R, n, 0};
+    /* 16-byte loads of x and a where every row starts on one */
+    ps.vec = ((ps.x_off | ps.x_stride) % 4 == 0) && ((ps.a_off | ps.a_stride | ps.K) % E == 0);
     vk_use us[4] = {use_of(x, 0), use_of(a, 0), use_of(row_slot, 0), use_of(t, 1)};
-    vk_dispatch(c, VKP_LORA_SHRINK + dt, us, 4, &ps, sizeof ps, n < 65535 ? n : 65535, cdiv(n, 65535), 1);
-    struct { uint32_t t_off, t_stride, b_off, b_stride, s_off, o_off, o_stride, M, R, n; } pe = {
+    vk_dispatch(c, VKP_LORA_SHRINK + dt, us, 4, &ps, sizeof ps, n, cdiv(R, 8), 1);
+    struct { uint32_t t_off, t_stride, b_off, b_stride, s_off, o_off, o_stride, M, R, n, vec; } pe = {
         eoff(c, t), (uint32_t)t->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, row_slot), eoff(c, out),
-        (uint32_t)out->stride, M, R, n};
+        (uint32_t)out->stride, M, R, n, 0};
+    pe.vec = (pe.b_off | pe.b_stride | pe.R) % E == 0;
     vk_use ue[4] = {use_of(t, 0), use_of(b, 0), use_of(row_slot, 0), use_of(out, 1)};
     vk_dispatch(c, VKP_LORA_EXPAND + dt, ue, 4, &pe, sizeof pe, cdiv(M, 256), n < 65535 ? n : 65535, cdiv(n, 65535));
 }
