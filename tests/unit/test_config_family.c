@@ -11,27 +11,7 @@
 #include "base/file.h"
 #include "model/config.h"
 #include "test.h"
-
-static int P(const char *json, model_config *c) { return cfg_parse(json, strlen(json), "config.json", c); }
-
-static void expect_err_at(int line, int rc, const char *a, const char *b) {
-    const char *m = vc_errmsg();
-    CHECK_MSG(rc != 0, "line %d: parsed, want an error", line);
-    CHECK_MSG(!a || strstr(m, a), "line %d: message '%s' lacks '%s'", line, m, a);
-    CHECK_MSG(!b || strstr(m, b), "line %d: message '%s' lacks '%s'", line, m, b);
-}
-#define EXPECT_ERR(rc, a, b) expect_err_at(__LINE__, rc, a, b)
-
-static int load(const char *name, model_config *c) {
-    char path[256], *text = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof path, "bench/configs/%s.json", name);
-    int rc = vc_read_file(path, 1 << 20, &text, &len);
-    if (!rc) rc = cfg_parse(text, len, path, c);
-    CHECK_MSG(rc == 0, "%s: %s", name, vc_errmsg());
-    free(text);
-    return rc;
-}
+#include "test_config_util.h"
 
 static int n_sliding(const model_config *c) {
     int n = 0;
@@ -41,25 +21,25 @@ static int n_sliding(const model_config *c) {
 
 static void test_published(void) {
     model_config c;
-    if (!load("gemma-2-2b-it", &c)) {
+    if (!load_bench_config("gemma-2-2b-it", &c)) {
         CHECK(c.norm_offset == 1.0f && c.post_norms && c.embed_scale && c.act == CFG_ACT_GELU_TANH);
         CHECK(c.query_pre_attn_scalar == 256 && c.attn_softcap == 50.0f && c.final_softcap == 30.0f);
         CHECK(c.sliding_window == 4096 && c.tie_word_embeddings && !c.qk_norm && c.head_dim == 256);
         CHECK(cfg_layer_window(&c, 0) == 4096 && cfg_layer_window(&c, 1) == 0 && n_sliding(&c) == 13);
         CHECK(c.rope_local_theta == 0 && c.rope_theta == 10000.0);
     }
-    if (!load("gemma-3-1b-it", &c)) {
+    if (!load_bench_config("gemma-3-1b-it", &c)) {
         CHECK(c.qk_norm && c.post_norms && c.attn_softcap == 0 && c.final_softcap == 0);
         CHECK(c.rope_theta == 1e6 && c.rope_local_theta == 10000.0 && c.rope_type == CFG_ROPE_DEFAULT);
         CHECK(c.sliding_window == 512 && n_sliding(&c) == 22); /* 26 layers, every 6th global */
         CHECK(cfg_layer_window(&c, 5) == 0 && cfg_layer_local_rope(&c, 4) && !cfg_layer_local_rope(&c, 11));
         CHECK(!strcmp(c.arch, "Gemma3ForCausalLM") && !c.multimodal);
     }
-    if (!load("Phi-3-mini-4k-instruct", &c)) {
+    if (!load_bench_config("Phi-3-mini-4k-instruct", &c)) {
         CHECK(c.fused_qkv && c.act == CFG_ACT_SILU && c.norm_offset == 0 && !c.post_norms);
         CHECK(c.sliding_window == 2047 && n_sliding(&c) == 32 && c.rope_type == CFG_ROPE_DEFAULT);
     }
-    if (!load("Phi-3.5-mini-instruct", &c)) {
+    if (!load_bench_config("Phi-3.5-mini-instruct", &c)) {
         CHECK(c.rope_type == CFG_ROPE_LONGROPE && c.rope_n_factors == 48 && c.rope_original_max_pos == 4096);
         CHECK(fabs(c.rope_attn_factor - sqrt(1 + log(32.0) / log(4096.0))) < 1e-12);
         CHECK(c.rope_short_factor[0] > 0 && c.rope_long_factor[47] > c.rope_short_factor[47]);

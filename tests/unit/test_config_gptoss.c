@@ -16,16 +16,7 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "test.h"
-
-static int P(const char *json, model_config *c) { return cfg_parse(json, strlen(json), "config.json", c); }
-
-static void expect_err_at(int line, int rc, const char *a, const char *b) {
-    const char *m = vc_errmsg();
-    CHECK_MSG(rc != 0, "line %d: parsed, want an error", line);
-    CHECK_MSG(!a || strstr(m, a), "line %d: message '%s' lacks '%s'", line, m, a);
-    CHECK_MSG(!b || strstr(m, b), "line %d: message '%s' lacks '%s'", line, m, b);
-}
-#define EXPECT_ERR(rc, a, b) expect_err_at(__LINE__, rc, a, b)
+#include "test_config_util.h"
 
 static void t_published(const char *path, int layers, int experts) {
     char *text = NULL;

@@ -14,27 +14,7 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "test.h"
-
-static int P(const char *json, model_config *c) { return cfg_parse(json, strlen(json), "config.json", c); }
-
-static void expect_err_at(int line, int rc, const char *a, const char *b) {
-    const char *m = vc_errmsg();
-    CHECK_MSG(rc != 0, "line %d: parsed, want an error", line);
-    CHECK_MSG(!a || strstr(m, a), "line %d: message '%s' lacks '%s'", line, m, a);
-    CHECK_MSG(!b || strstr(m, b), "line %d: message '%s' lacks '%s'", line, m, b);
-}
-#define EXPECT_ERR(rc, a, b) expect_err_at(__LINE__, rc, a, b)
-
-static int load(const char *name, model_config *c) {
-    char path[256], *text = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof path, "bench/configs/%s.json", name);
-    int rc = vc_read_file(path, 1 << 20, &text, &len);
-    if (!rc) rc = cfg_parse(text, len, path, c);
-    CHECK_MSG(rc == 0, "%s: %s", name, vc_errmsg());
-    free(text);
-    return rc;
-}
+#include "test_config_util.h"
 
 static int n_moe(const model_config *c) {
     int n = 0;
@@ -44,17 +24,17 @@ static int n_moe(const model_config *c) {
 
 static void test_published(void) {
     model_config c;
-    if (!load("Mixtral-8x7B-v0.1", &c)) {
+    if (!load_bench_config("Mixtral-8x7B-v0.1", &c)) {
         CHECK(c.n_experts == 8 && c.n_experts_per_tok == 2 && c.moe_intermediate_size == 14336 && c.norm_topk_prob);
         CHECK(c.moe_names == CFG_MOE_NAMES_MIXTRAL && n_moe(&c) == 32 && c.shared_expert_intermediate_size == 0);
         CHECK(c.sliding_window == 0 && !c.qkv_bias && !c.qk_norm && c.rope_theta == 1e6);
     }
-    if (!load("Qwen1.5-MoE-A2.7B", &c)) {
+    if (!load_bench_config("Qwen1.5-MoE-A2.7B", &c)) {
         CHECK(c.n_experts == 60 && c.n_experts_per_tok == 4 && c.moe_intermediate_size == 1408 && !c.norm_topk_prob);
         CHECK(c.shared_expert_intermediate_size == 5632 && c.qkv_bias && !c.o_bias && n_moe(&c) == 24);
         CHECK(c.sliding_window == 0 && c.moe_names == CFG_MOE_NAMES_QWEN);
     }
-    if (!load("Qwen3-30B-A3B", &c)) {
+    if (!load_bench_config("Qwen3-30B-A3B", &c)) {
         CHECK(c.n_experts == 128 && c.n_experts_per_tok == 8 && c.moe_intermediate_size == 768 && c.norm_topk_prob);
         CHECK(c.qk_norm && !c.qkv_bias && c.head_dim == 128 && n_moe(&c) == 48);
         CHECK(c.shared_expert_intermediate_size == 0 && c.sliding_window == 0);
