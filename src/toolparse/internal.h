@@ -107,6 +107,8 @@ static inline int py_digit(int c) { return c >= '0' && c <= '9'; }
 static inline int py_word(int c) { return py_alpha(c) || py_digit(c) || c == '_'; }
 
 void toolp_py_ws(toolp_py *p);                                      /* blanks, newlines, comments, \ + newline */
+int toolp_py_open_level(toolp_py *p);                               /* one more bracket open: 0 (and bad) past Python's
+                                                                       200 levels or when the stack runs low */
 int toolp_py_str_prefix(const toolp_py *p, int *raw, int *kind);    /* a string literal starts: its prefix length, else -1 */
 cJSON *toolp_py_strings(toolp_py *p);                               /* adjacent string literals */
 cJSON *toolp_py_number(toolp_py *p);                                /* a number literal */

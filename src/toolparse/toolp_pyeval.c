@@ -19,10 +19,8 @@
 #include <string.h>
 
 #include "base/grow.h"
-#include "base/stack.h"
 #include "toolparse/internal.h"
 
-#define PY_MAX_LEVEL 200 /* brackets open at once: Python's tokenizer refuses the 201st */
 
 /* Blanks: inside brackets newlines and comments too; outside, a newline ends the expression. */
 static void ws(toolp_py *p) {
@@ -44,11 +42,6 @@ static int eat(toolp_py *p, int c) {
     if (py_at(p, 0) != c) return 0;
     p->i++;
     return 1;
-}
-
-static int open_level(toolp_py *p) {
-    if (++p->level > PY_MAX_LEVEL || vc_stack_low()) p->bad = 1;
-    return !p->bad;
 }
 
 static int number_starts(const toolp_py *p) { return py_digit(py_at(p, 0)) || (py_at(p, 0) == '.' && py_digit(py_at(p, 1))); }
@@ -130,7 +123,7 @@ static int items(toolp_py *p, cJSON *a, int close, int *hashable) {
 /* [ ... ] (list) or ( ... ) (a parenthesized value or a tuple). */
 static cJSON *sequence(toolp_py *p, int close, int *hashable) {
     p->i++;
-    if (!open_level(p)) return NULL;
+    if (!toolp_py_open_level(p)) return NULL;
     cJSON *a = cJSON_CreateArray();
     if (!a) {
         p->oom = 1;
@@ -285,7 +278,7 @@ static cJSON *dict_rest(toolp_py *p, cJSON *k, int kh) {
 static cJSON *brace(toolp_py *p, int *hashable) {
     p->i++;
     *hashable = 0;
-    if (!open_level(p)) return NULL;
+    if (!toolp_py_open_level(p)) return NULL;
     if (eat(p, '}')) {
         p->level--;
         cJSON *d = cJSON_CreateObject();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/stack.h"
 #include "toolparse/internal.h"
 
 #define PY_INT_MAX_DIGITS 4300 /* sys.get_int_max_str_digits() */
@@ -23,6 +24,13 @@ void toolp_py_ws(toolp_py *p) {
 }
 
 /* Code point cp as UTF-8 (U+0000 as C0 80, as js_parse keeps it in cJSON strings). */
+#define PY_MAX_LEVEL 200 /* brackets open at once: Python's tokenizer refuses the 201st */
+
+int toolp_py_open_level(toolp_py *p) {
+    if (++p->level > PY_MAX_LEVEL || vc_stack_low()) p->bad = 1;
+    return !p->bad;
+}
+
 static void put_cp(sbuf *b, uint32_t cp) {
     char u[4];
     size_t k;

@@ -20,10 +20,8 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "base/stack.h"
 #include "toolparse/internal.h"
 
-#define PY_MAX_LEVEL 200 /* brackets open at once: Python's tokenizer refuses the 201st */
 
 /* ---- the regex gate ---- */
 
@@ -73,11 +71,6 @@ static int eat(toolp_py *p, int c) {
     return 1;
 }
 
-static int open_level(toolp_py *p) {
-    if (++p->level > PY_MAX_LEVEL || vc_stack_low()) p->bad = 1;
-    return !p->bad;
-}
-
 static const char *const KEYWORDS[] = {"False", "None", "True", "and", "as", "assert", "async", "await",
                                        "break", "class", "continue", "def", "del", "elif", "else", "except",
                                        "finally", "for", "from", "global", "if", "import", "in", "is",
@@ -125,7 +118,7 @@ static cJSON *container(toolp_py *p, int dict) {
     cJSON *c = dict ? cJSON_CreateObject() : cJSON_CreateArray();
     int bad_key = 0; /* a key json.dumps refuses (bytes, ...): the dict cannot be printed */
     if (!c) p->oom = 1;
-    if (!c || !open_level(p)) goto fail;
+    if (!c || !toolp_py_open_level(p)) goto fail;
     while (!eat(p, close)) {
         cJSON *k = NULL, *v;
         if (dict) {
@@ -186,7 +179,7 @@ static cJSON *value(toolp_py *p) {
     }
     if (c == '(') { /* a parenthesized literal (not a tuple) */
         p->i++;
-        if (!open_level(p)) return NULL;
+        if (!toolp_py_open_level(p)) return NULL;
         v = value(p);
         if (v && !eat(p, ')')) {
             p->bad = 1;
@@ -253,7 +246,7 @@ static void call(toolp_py *p, toolp_result *r) {
         return;
     }
     p->i += k;
-    if (!eat(p, '(') || !open_level(p)) {
+    if (!eat(p, '(') || !toolp_py_open_level(p)) {
         p->bad = 1;
         return;
     }
