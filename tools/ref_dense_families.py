@@ -12,20 +12,11 @@ plumbing (names, splits, layer patterns, op order) independently of the transfor
     python3 tools/ref_dense_families.py gemma2 /tmp/ref/gemma2
     python3 tools/ref_dense_families_cmp.py gemma2 /tmp/ref/gemma2 cpu float32 [max-num-batched-tokens]
 """
-import json, math, os, random, struct, sys
+import json, math, os, random, sys
 
-def save_st(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for name, (shape, vals) in tensors.items():
-        b = struct.pack("<%df" % len(vals), *vals)
-        hdr[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
-        off += len(b); blobs.append(b)
-    h = json.dumps(hdr).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_common import save_st, f32, rows, mm, rmsnorm  # noqa: E402
 
-def f32(x): return struct.unpack("<f", struct.pack("<f", x))[0]
 
 class M:
     def __init__(s, arch, cfg, seed):
@@ -62,18 +53,11 @@ class M:
         if not cfg.get("tie_word_embeddings", gem):
             s.t["lm_head.weight"] = ([V, D], [f32(rnd.gauss(0, 1)) for _ in range(V * D)])
 
-    def W(s, n):
-        shape, v = s.t[n]
-        if len(shape) == 1: return v
-        return [v[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+    def W(s, n): return rows(*s.t[n])
 
-    def mm(s, x, w): return [sum(a * b for a, b in zip(x, row)) for row in w]
+    def mm(s, x, w): return mm(x, w)
 
-    def norm(s, x, w):
-        off = 1.0 if s.a != "phi3" else 0.0
-        eps = s.c["rms_norm_eps"]
-        r = 1.0 / math.sqrt(sum(v * v for v in x) / len(x) + eps)
-        return [v * r * (wi + off) for v, wi in zip(x, w)]
+    def norm(s, x, w): return rmsnorm(x, w, s.c["rms_norm_eps"], 1.0 if s.a != "phi3" else 0.0)
 
     def sliding(s, l):
         c = s.c

@@ -21,30 +21,12 @@ tools/ref_dense_families_cmp.py (its last argument forces chunked prefill):
     python3 tools/ref_gptoss.py /tmp/ref/gptoss [--dequant] [--t5]
     python3 tools/ref_dense_families_cmp.py gptoss /tmp/ref/gptoss cpu float32 [max-num-batched-tokens]
 """
-import json, math, os, random, struct, sys
+import json, math, os, random, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_common import save_st, f32, rows, mm, rmsnorm  # noqa: E402
 
 FP4 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
-
-
-def save_st(path, tensors):
-    """tensors: name -> (dtype "F32" | "U8", shape, flat values)."""
-    hdr, off, blobs = {}, 0, []
-    for name, (dt, shape, vals) in tensors.items():
-        b = struct.pack("<%df" % len(vals), *vals) if dt == "F32" else bytes(vals)
-        hdr[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def f32(x):
-    return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
 def dequant(blocks, scales, rows, K):
@@ -108,18 +90,13 @@ class GptOss:
                                      for e in range(E)]
 
     def W(s, n):
-        _, shape, v = s.t[n]
-        if len(shape) == 1:
-            return v
-        return [v[i * shape[-1]:(i + 1) * shape[-1]] for i in range(len(v) // shape[-1])]
+        return rows(*s.t[n][1:])
 
     def mm(s, x, w, b=None):
-        y = [sum(a * c for a, c in zip(x, row)) for row in w]
-        return [u + v for u, v in zip(y, b)] if b else y
+        return mm(x, w, b)
 
     def norm(s, x, w):
-        r = 1.0 / math.sqrt(sum(v * v for v in x) / len(x) + s.c["rms_norm_eps"])
-        return [v * r * wi for v, wi in zip(x, w)]
+        return rmsnorm(x, w, s.c["rms_norm_eps"])
 
     def yarn(s):
         """inv_freq and the attention factor of rope_scaling {"rope_type": "yarn"}."""

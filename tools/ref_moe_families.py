@@ -13,27 +13,11 @@ tools/ref_dense_families_cmp.py, which runs `vllmc generate --prompt-logprobs` o
     python3 tools/ref_moe_families.py qwen3moe /tmp/ref/qwen3moe [--fused]
     python3 tools/ref_dense_families_cmp.py qwen3moe /tmp/ref/qwen3moe cpu float32 [max-num-batched-tokens]
 """
-import json, math, os, random, struct, sys
+import json, math, os, random, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_common import save_st, f32, rows, mm, rmsnorm  # noqa: E402
 
-def save_st(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for name, (shape, vals) in tensors.items():
-        b = struct.pack("<%df" % len(vals), *vals)
-        hdr[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def f32(x):
-    return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
 class M:
@@ -102,18 +86,13 @@ class M:
         return l not in c.get("mlp_only_layers", []) and s.n_experts() > 0 and (l + 1) % c.get("decoder_sparse_step", 1) == 0
 
     def W(s, n):
-        shape, v = s.t[n]
-        if len(shape) == 1:
-            return v
-        return [v[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+        return rows(*s.t[n])
 
     def mm(s, x, w, b=None):
-        y = [sum(a * c for a, c in zip(x, row)) for row in w]
-        return [u + v for u, v in zip(y, b)] if b else y
+        return mm(x, w, b)
 
     def norm(s, x, w):
-        r = 1.0 / math.sqrt(sum(v * v for v in x) / len(x) + s.c["rms_norm_eps"])
-        return [v * r * wi for v, wi in zip(x, w)]
+        return rmsnorm(x, w, s.c["rms_norm_eps"])
 
     def rope(s, v, pos):
         hd = s.hd
