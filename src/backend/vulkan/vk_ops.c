@@ -2,6 +2,7 @@
  * constants and a workgroup count. Offsets inside a binding are in elements:
  * a binding starts at the view's byte offset rounded down to the device's
  * storage-buffer alignment, and the remainder travels as a push constant. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -156,6 +157,17 @@ static void coop_small(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, cons
     vk_dispatch(c, VKP_MATMUL_REDUCE, ur, 3, &rp, sizeof rp, cdiv(pc.M, 256), pc.n, 1);
 }
 
+/* Batches up to this many tokens run as matvec passes of MATVEC_MAX_N tokens instead of a GEMM
+ * (VLLMC_VULKAN_MATVEC_PASSES_UPTO, default 0: never; an A/B knob for batched decode on the H100). */
+static int64_t matvec_passes_upto(void) {
+    static int64_t v = -1;
+    if (v < 0) {
+        const char *e = getenv("VLLMC_VULKAN_MATVEC_PASSES_UPTO");
+        v = e ? atoll(e) : 0;
+    }
+    return v;
+}
+
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
     mm_push pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0,
                   bias != NULL, eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols,
@@ -165,6 +177,15 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
     uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
     int vec_ok = pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
                  pc.x_stride % 4 == 0;
+    if (x->rows > MATVEC_MAX_N && x->rows <= matvec_passes_upto() && vec_ok) {
+        /* measurement (VLLMC_VULKAN_MATVEC_PASSES_UPTO): a small batch as matvec passes of 8 tokens each */
+        for (int64_t r0 = 0; r0 < x->rows; r0 += MATVEC_MAX_N) {
+            int64_t nr = x->rows - r0 < MATVEC_MAX_N ? x->rows - r0 : MATVEC_MAX_N;
+            be_tensor xs = be_rows(x, r0, nr), os = be_rows(out, r0, nr);
+            matmul_part(c, &xs, w, bias, &os);
+        }
+        return;
+    }
     if (x->rows <= MATVEC_MAX_N && vec_ok && w->rows <= c->matvec_wide_rows) {
         /* few rows (q/k/v/o of most models): a workgroup per row pair, K split across it */
         uint32_t groups = cdiv(w->rows, 2), gx = groups < 65535 ? groups : 65535;
