@@ -136,8 +136,8 @@ typedef struct be_backend {
      * Head-wise norms (Qwen3 q_norm) pass x viewed as [n*heads, head_dim]. */
     void (*rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *w, float eps, float w_offset,
                     const be_tensor *out);
-    /* out = x @ w^T (+ bias); x f32 [n, K], w f32/f16/bf16 [M, K] (the CPU backend: MXFP4 too, decoded
-     * in the kernel, K <= CPU_MXFP4_MAX_K), bias f32 [1, M] or NULL, out f32 [n, M]. Accumulates in f32. */
+    /* out = x @ w^T (+ bias); x f32 [n, K], w f32/f16/bf16/MXFP4 [M, K] (MXFP4 decoded in the kernel; the
+     * CPU backend: K <= CPU_MXFP4_MAX_K), bias f32 [1, M] or NULL, out f32 [n, M]. Accumulates in f32. */
     void (*matmul)(void *ctx, const be_tensor *x, const be_tensor *w, const be_tensor *bias,
                    const be_tensor *out);
     /* (optional) nw (<= 8) matmuls that share x in one pass: out[i] = x @ w[i]^T (+ bias[i]),
@@ -204,7 +204,7 @@ typedef struct be_backend {
     /* --- mixture of experts (issue 15) --- */
     /* (optional) Grouped matmul: for each group g and each i < nw,
      *   out[i][rows of g] = x[rows of g] @ w[i][g.expert]^T,
-     * where w[i] points at an array of one weight per expert ([M_i, K] each, f32/f16/bf16, in any
+     * where w[i] points at an array of one weight per expert ([M_i, K] each, f32/f16/bf16/MXFP4, in any
      * buffers), x f32 [n, K] and out[i] f32 [n, M_i]; groups do not overlap and rows outside every group
      * are left alone. The runner sorts a step's (token, expert) pairs by expert, so each active expert's
      * weights are read once per step for all of its rows; a backend may split the rows of every group's

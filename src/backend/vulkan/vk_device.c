@@ -381,6 +381,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .scale = vk_op_scale,
         .softcap = vk_op_softcap,
         .moe_combine = vk_op_moe_combine,
+        .swiglu_clamp = vk_op_swiglu_clamp,
         .add = vk_op_add,
         .lora = vk_op_lora,
         .lora_max_rows = VK_LORA_MAX_ROWS,

@@ -92,10 +92,13 @@ typedef enum {
     VKP_SCALE,
     VKP_SOFTCAP,
     VKP_MOE_COMBINE,    /* moe_combine.comp: each token's weighted sum of its experts' outputs */
+    VKP_SWIGLU,         /* eltwise.comp's gpt-oss clamped SwiGLU */
+    VKP_MATVEC_MX,      /* + log2(tokens): MXFP4 weights, decode (matvec_mx.comp) */
+    VKP_MATMUL_MX = VKP_MATVEC_MX + 4, /* MXFP4 weights, tiled f32 FMA (matmul_mx.comp) */
     VKP_COUNT
 } vk_pipe_id;
 
-#define VK_MAX_BINDINGS 8
+#define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
 #define VK_NCB 4                /* command buffers in the ring */
 #define VK_FLUSH_DISPATCHES 48  /* submit a piece of the step after this many dispatches
                                    (VLLMC_VULKAN_FLUSH_EVERY overrides it; tests use small pieces) */
@@ -253,6 +256,7 @@ void vk_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, 
 void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
+void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
 /* The kernels read an adapter's weights once per row, so more rows (a prefill) go through the GEMM, which
  * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
  * made the throughput -45% against the base model, the matmuls on every step -38%. */

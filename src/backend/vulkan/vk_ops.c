@@ -1,6 +1,7 @@
 /* The be_backend ops on Vulkan: each turns tensor views into bindings, push
- * constants and a workgroup count. Offsets inside a binding are in elements:
- * a binding starts at the view's byte offset rounded down to the device's
+ * constants and a workgroup count. Offsets inside a binding are in elements
+ * (in bytes for MXFP4 weights, whose 17-byte blocks start on any byte): a
+ * binding starts at the view's byte offset rounded down to the device's
  * storage-buffer alignment, and the remainder travels as a push constant. */
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static uint32_t eoff(const vk_ctx *c, const be_tensor *t) {
 
 static size_t tbytes(const be_tensor *t) {
     if (t->rows <= 0 || t->cols <= 0) return 0;
-    return (size_t)((t->rows - 1) * t->stride + t->cols) * be_dtype_size(t->dtype);
+    return be_dtype_bytes(t->dtype, (t->rows - 1) * t->stride + t->cols);
 }
 
 static vk_use use_of(const be_tensor *t, int write) { return (vk_use){t->buf, t->offset, tbytes(t), write}; }
@@ -25,15 +26,14 @@ static uint32_t cdiv(int64_t a, int64_t b) { return (uint32_t)((a + b - 1) / b);
 
 static uint32_t dt_index(be_dtype t) { return t == BE_F16 ? 1u : t == BE_BF16 ? 2u : 0u; }
 
-/* Rows of `t` (from r0) that fit one binding. */
+/* Rows of `t` (from r0) that fit one binding (in bytes, so MXFP4's 17-byte blocks split on whole rows). */
 static int64_t rows_fitting(const vk_ctx *c, const be_tensor *t, int64_t r0) {
-    size_t es = be_dtype_size(t->dtype);
-    uint64_t start = (t->offset + (size_t)(r0 * t->stride) * es) % c->align;
+    uint64_t row = be_dtype_bytes(t->dtype, t->stride), width = be_dtype_bytes(t->dtype, t->cols);
+    uint64_t start = (t->offset + (uint64_t)r0 * row) % c->align;
     uint64_t range = c->split_range && c->split_range < c->max_range ? c->split_range : c->max_range;
-    uint64_t room = range - start, row = (uint64_t)t->stride * es;
-    int64_t n = (int64_t)((room - (uint64_t)t->cols * es) / row) + 1;
-    if (room < (uint64_t)t->cols * es) n = 0;
-    return n;
+    uint64_t room = range - start;
+    if (room < width) return 0;
+    return (int64_t)((room - width) / row) + 1;
 }
 
 /* Rows [r0, r0 + *nr) of t that fit one binding; 0 (an error recorded) when not even one row fits. */
@@ -157,6 +157,33 @@ static void coop_small(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, cons
     vk_dispatch(c, VKP_MATMUL_REDUCE, ur, 3, &rp, sizeof rp, cdiv(pc.M, 256), pc.n, 1);
 }
 
+/* MXFP4 weights (gpt-oss's experts): the weight's offset and stride travel in bytes (17-byte blocks need not
+ * start on a word). The shaders decode them to f32 and always run f32 FMAs, never the f16 tensor-core GEMM:
+ * a code times its power-of-two scale is exact in f32, not always in f16 (the scales span 2^-127 .. 2^127).
+ * x takes 16-byte loads where its offset and stride allow. */
+static void matmul_mxfp4(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
+    if (w->cols % BE_MXFP4_BLOCK || w->stride % BE_MXFP4_BLOCK || x->cols != w->cols) {
+        vk_fail(c, vc_errf(VC_EINVAL, "vulkan: an MXFP4 weight of %lld columns (stride %lld) against x of %lld",
+                           (long long)w->cols, (long long)w->stride, (long long)x->cols));
+        return;
+    }
+    struct { uint32_t x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, xvec; } pc = {
+        eoff(c, x), (uint32_t)x->stride, (uint32_t)(w->offset % c->align), (uint32_t)be_dtype_bytes(BE_MXFP4, w->stride),
+        bias ? eoff(c, bias) : 0, bias != NULL, eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows,
+        (uint32_t)x->cols, (uint32_t)w->rows, 0};
+    pc.xvec = pc.x_off % 4 == 0 && pc.x_stride % 4 == 0;
+    vk_use u[4] = {use_of(x, 0), use_of(w, 0), bias ? use_of(bias, 0) : use_of(w, 0), use_of(out, 1)};
+    if (x->rows > MATVEC_MAX_N) {
+        vk_dispatch(c, VKP_MATMUL_MX, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
+        return;
+    }
+    /* one row per subgroup, as many rows per workgroup as its 128 invocations hold subgroups */
+    uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+    uint32_t groups = cdiv(w->rows, rpw), gx = groups < 65535 ? groups : 65535;
+    uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
+    vk_dispatch(c, VKP_MATVEC_MX + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
+}
+
 /* Batches up to this many tokens run as matvec passes of MATVEC_MAX_N tokens instead of a GEMM
  * (VLLMC_VULKAN_MATVEC_PASSES_UPTO, default 0: never; an A/B knob for batched decode on the H100). */
 static int64_t matvec_passes_upto(void) {
@@ -169,6 +196,10 @@ static int64_t matvec_passes_upto(void) {
 }
 
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
+    if (w->dtype == BE_MXFP4) {
+        matmul_mxfp4(c, x, w, bias, out);
+        return;
+    }
     mm_push pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, w), (uint32_t)w->stride, bias ? eoff(c, bias) : 0,
                   bias != NULL, eoff(c, out), (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols,
                   (uint32_t)w->rows, (uint32_t)x->cols, 0};
@@ -288,9 +319,22 @@ static int ensure_scratch(vk_ctx *c, size_t bytes) {
     return vk_buffer_alloc(c, sz, &c->scratch);
 }
 
+/* The merge of S > 1 splits (attn_combine.comp), where gpt-oss's sinks join each row's softmax once. */
+static void attn_combine(vk_ctx *c, const be_tensor *q, const be_attn_shape *shape, uint32_t S, size_t part_bytes,
+                         const be_tensor *out) {
+    const be_tensor *sk = shape->sinks;
+    struct { uint32_t o_off, o_stride, H, HD, n_split, has_sinks, sk_off; } cc = {
+        eoff(c, out), (uint32_t)out->stride, (uint32_t)shape->n_heads, (uint32_t)shape->head_dim, S, sk != NULL,
+        sk ? eoff(c, sk) : 0};
+    /* without sinks q fills their binding (never read) */
+    vk_use u2[3] = {{c->scratch, 0, part_bytes, 0}, use_of(out, 1), sk ? use_of(sk, 0) : use_of(q, 0)};
+    vk_dispatch(c, VKP_ATTN_COMBINE, u2, 3, &cc, sizeof cc, (uint32_t)shape->n_heads, (uint32_t)q->rows, 1);
+}
+
 void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                      const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out) {
     vk_ctx *c = ctx;
+    const be_tensor *sk = shape->sinks;
     int HD = shape->head_dim;
     if (HD > 256 || HD % 4 || shape->n_kv_heads < 1 || shape->n_heads % shape->n_kv_heads ||
         k_cache->dtype != v_cache->dtype || k_cache->stride != v_cache->stride) {
@@ -308,12 +352,13 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
         uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
         float scale, softcap;
+        uint32_t has_sinks, sk_off;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
             (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale,
-            shape->softcap > 0 ? shape->softcap : 0.0f};
+            shape->softcap > 0 ? shape->softcap : 0.0f, sk != NULL, sk ? eoff(c, sk) : 0};
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
@@ -323,26 +368,32 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
         vk_fail(c, rc);
         return;
     }
-    /* with one split the scratch binding is unused: the output fills it */
+    /* with one split the scratch binding is unused: the output fills it; without sinks q fills theirs */
     vk_use part = S > 1 ? (vk_use){c->scratch, 0, part_bytes, 1} : use_of(out, 1);
-    vk_use u[8] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
-                   use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0), part};
-    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 8, &pc, sizeof pc, (uint32_t)shape->n_kv_heads * nb,
+    vk_use u[9] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1),
+                   use_of(&meta->q_start, 0), use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0), part,
+                   sk ? use_of(sk, 0) : use_of(q, 0)};
+    vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 9, &pc, sizeof pc, (uint32_t)shape->n_kv_heads * nb,
                 (uint32_t)q->rows, S);
-    if (S > 1) {
-        struct { uint32_t o_off, o_stride, H, HD, n_split; } cc = {eoff(c, out), (uint32_t)out->stride,
-                                                                   (uint32_t)shape->n_heads, (uint32_t)HD, S};
-        vk_use u2[2] = {{c->scratch, 0, part_bytes, 0}, use_of(out, 1)};
-        vk_dispatch(c, VKP_ATTN_COMBINE, u2, 2, &cc, sizeof cc, (uint32_t)shape->n_heads, (uint32_t)q->rows, 1);
-    }
+    if (S > 1) attn_combine(c, q, shape, S, part_bytes, out);
+}
+
+static void eltwise_s2(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, float s, float s2,
+                       const be_tensor *out) {
+    struct { uint32_t a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F; float s, s2; } pc = {
+        eoff(c, a), (uint32_t)a->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, out), (uint32_t)out->stride,
+        (uint32_t)out->rows, (uint32_t)out->cols, s, s2};
+    vk_use u[3] = {use_of(a, 0), use_of(b, 0), use_of(out, 1)};
+    vk_dispatch(c, id, u, 3, &pc, sizeof pc, cdiv(out->cols, 256), (uint32_t)out->rows, 1);
 }
 
 static void eltwise_s(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, float s, const be_tensor *out) {
-    struct { uint32_t a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F; float s; } pc = {
-        eoff(c, a), (uint32_t)a->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, out), (uint32_t)out->stride,
-        (uint32_t)out->rows, (uint32_t)out->cols, s};
-    vk_use u[3] = {use_of(a, 0), use_of(b, 0), use_of(out, 1)};
-    vk_dispatch(c, id, u, 3, &pc, sizeof pc, cdiv(out->cols, 256), (uint32_t)out->rows, 1);
+    eltwise_s2(c, id, a, b, s, 0.0f, out);
+}
+
+/* gpt-oss's clamped SwiGLU: out's F columns from gu's 2F interleaved ones (gu also fills the unused binding) */
+void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out) {
+    eltwise_s2(ctx, VKP_SWIGLU, gu, gu, alpha, limit, out);
 }
 
 static void eltwise(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, const be_tensor *out) {

@@ -66,6 +66,12 @@ static const uint32_t spv_moe_combine[] =
 static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
+static const uint32_t spv_matvec_mx[] =
+#include "matvec_mx.spv.h"
+    ;
+static const uint32_t spv_matmul_mx[] =
+#include "matmul_mx.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
@@ -78,12 +84,19 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id == VKP_MATMUL_MX) return (pipe_src)SRC(spv_matmul_mx, 4, 0);
+    if (id >= VKP_MATVEC_MX) { /* constant 0: tokens, 1: rows per workgroup (one per subgroup) */
+        pipe_src s = SRC(spv_matvec_mx, 4, 1u << (id - VKP_MATVEC_MX));
+        s.spec[1] = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+        return s;
+    }
+    if (id == VKP_SWIGLU) return (pipe_src)SRC(spv_eltwise, 3, 5);
     if (id == VKP_MOE_COMBINE) return (pipe_src)SRC(spv_moe_combine, 4, 0);
     if (id >= VKP_GELU_MUL) return (pipe_src)SRC(spv_eltwise, 3, 2u + (uint32_t)(id - VKP_GELU_MUL));
     if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
     if (id >= VKP_LORA_EXPAND) return (pipe_src)SRC(spv_lora_expand, 4, (uint32_t)(id - VKP_LORA_EXPAND));
     if (id >= VKP_LORA_SHRINK) return (pipe_src)SRC(spv_lora_shrink, 4, (uint32_t)(id - VKP_LORA_SHRINK));
-    if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 2, 0);
+    if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 3, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
     if ((id >= VKP_MATMUL_COOP_L && id < VKP_MATMUL_REDUCE) || (id >= VKP_MATMUL_COOP && id < VKP_ATTN_COMBINE)) {
         int large = id >= VKP_MATMUL_COOP_L;
@@ -117,7 +130,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id < VKP_ROPE) return (pipe_src)SRC(spv_matmul, 4, (uint32_t)(id - VKP_MATMUL));
     if (id == VKP_ROPE) return (pipe_src)SRC(spv_rope, 3, 0);
     if (id < VKP_ATTENTION) return (pipe_src)SRC(spv_kv_write, 3, (uint32_t)(id - VKP_KV_WRITE));
-    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 8, (uint32_t)(id - VKP_ATTENTION));
+    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 9, (uint32_t)(id - VKP_ATTENTION));
     return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);
 }
 
@@ -128,6 +141,9 @@ const char *vk_pipe_name(int id) {
     const char *base;
     int d = -1;
     if (id == VKP_GELU_MUL) base = "gelu_tanh_mul";
+    else if (id == VKP_SWIGLU) base = "swiglu_clamp";
+    else if (id == VKP_MATMUL_MX) base = "matmul_mxfp4";
+    else if (id >= VKP_MATVEC_MX) base = "matvec_mxfp4";
     else if (id == VKP_MOE_COMBINE) base = "moe_combine";
     else if (id == VKP_SCALE) base = "scale";
     else if (id == VKP_SOFTCAP) base = "softcap";

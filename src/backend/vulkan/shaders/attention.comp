@@ -12,6 +12,9 @@
 // then invocation t accumulates 4 output dims for the keys t / (HD/4) (mod
 // 128 / (HD/4)) of the chunk. With one split the result is written; with
 // several, each writes (acc, max, sum) to scratch and attn_combine.comp merges.
+// gpt-oss's sinks (has_sinks): head h's logit sinks[h] joins the row's max and
+// denominator where the splits meet (here with one split, else in the combine),
+// so it counts once per row whatever the number of splits.
 #include "common.glsl"
 #define WG 128u
 #define GMAX 8u
@@ -28,11 +31,13 @@ layout(std430, binding = 1) readonly buffer KC4 { uvec4 d[]; } kc4;
 layout(std430, binding = 2) readonly buffer VC2 { uvec2 d[]; } vc2;
 layout(std430, binding = 2) readonly buffer VC4 { uvec4 d[]; } vc4;
 layout(std430, binding = 7) writeonly buffer SC { float d[]; } part; // [row][head][split][HD + 2]
+layout(std430, binding = 8) readonly buffer SK { float d[]; } sk; // f32 [1, H] (has_sinks)
 layout(push_constant) uniform P {
     uint q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
     uint qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
     uint H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
     float scale, softcap; // softcap > 0: scores become tanh(s / softcap) * softcap (Gemma 2)
+    uint has_sinks, sk_off;
 } p;
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
@@ -167,7 +172,13 @@ void main() {
         for (uint k = 0u; k < KG; k++) v += fin[(k * GB + g) * p.HD + d];
         uint h = kvh * G + g0 + g;
         if (p.n_split == 1u) {
-            o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / fl[g];
+            float den = fl[g];
+            if (p.has_sinks != 0u) { // out = v e^(m - M) / (l e^(m - M) + e^(sink - M)), M = max(m, sink)
+                float sv = sk.d[p.sk_off + h], M = max(fm[g], sv), c = exp(fm[g] - M);
+                v *= c;
+                den = fl[g] * c + exp(sv - M);
+            }
+            o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / den;
         } else {
             uint pb = ((r * p.H + h) * p.n_split + z) * (p.HD + 2u);
             part.d[pb + d] = v;
