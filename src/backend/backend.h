@@ -114,8 +114,12 @@ typedef struct be_backend {
 
     /* --- memory --- */
     int (*buffer_alloc)(void *ctx, size_t bytes, be_buffer **out);
-    /* (optional) Use existing host memory in place (an mmapped weight file).
-     * The memory must outlive the buffer. NULL: the wrapper allocates and copies. */
+    /* (optional) Use existing host memory in place: the model passes a whole mmapped checkpoint file
+     * (page-aligned) and places its tensors as views at their file offsets. The memory must outlive the
+     * buffer, and the buffer is read-only (buffer_write may refuse). A backend may decline (VC_EUNSUP:
+     * a device that cannot import this memory, a file beyond its largest allocation): the model then
+     * copies that file's tensors into buffer_alloc'd buffers. NULL: everything is copied (be_buffer_wrap_host
+     * allocates and copies). */
     int (*buffer_wrap_host)(void *ctx, const void *host, size_t bytes, be_buffer **out);
     void (*buffer_free)(void *ctx, be_buffer *b);
     int (*buffer_write)(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes);

@@ -131,6 +131,29 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
     return rc;
 }
 
+/* The checkpoint file `f` as one backend buffer over its mapping (be_backend.buffer_wrap_host), made on
+ * first use and owned by the model; NULL where the backend has no wrap_host or declines this file (a
+ * Vulkan device that cannot import it: then its tensors are copied). Tensors become views at their offset
+ * in the file, so a GPU that imports host memory binds the mmapped file itself. */
+static be_buffer *file_buffer(mdl_model *m, const st_set *st, int f) {
+    if (!m->be->buffer_wrap_host || f < 0 || f >= st->n_files) return NULL;
+    if (!m->file_state) {
+        m->file_state = calloc((size_t)st->n_files, 1);
+        m->file_bufs = calloc((size_t)st->n_files, sizeof *m->file_bufs);
+        if (!m->file_state || !m->file_bufs) return NULL; /* copies instead */
+    }
+    if (m->file_state[f] == 0) {
+        const vc_map *map = &st->files[f].map;
+        be_buffer *b = NULL;
+        m->file_state[f] = -1;
+        if (map->data && !m->be->buffer_wrap_host(m->be->ctx, map->data, map->size, &b)) {
+            if (mdl_add_buf(m, b)) m->be->buffer_free(m->be->ctx, b);
+            else m->file_bufs[f] = b, m->file_state[f] = 1;
+        }
+    }
+    return m->file_state[f] == 1 ? m->file_bufs[f] : NULL;
+}
+
 /* "[a, b, c]" for messages. */
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *dims) {
     snprintf(buf, cap, "[");
@@ -180,12 +203,15 @@ int mdl_place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int ndim,
         }
         size_t es = be_dtype_size(want);
         ck_bytes = t->nbytes;
+        be_buffer *fb = NULL;
         if (into) {
             rc = fill_into(m, ws, t->data, t->dtype, n, kind, want, into, into_off);
-        } else if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0) {
-            rc = be_buffer_wrap_host(m->be, t->data, t->nbytes, &buf);
-            /* without the backend's own wrap_host, the wrapper allocated and copied */
-            in_place = m->be->buffer_wrap_host != NULL;
+        } else if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0 &&
+                   (fb = file_buffer(m, ws->st, t->file))) {
+            /* in place: a view of the wrapped file (no buffer of its own) */
+            rc = VC_OK, in_place = 1;
+            into = fb;
+            into_off = (size_t)((const char *)t->data - (const char *)ws->st->files[t->file].map.data);
         } else {
             rc = fill_buffer(m, ws, t->data, t->dtype, n, kind, want, &buf);
         }
@@ -382,10 +408,12 @@ static int place_experts(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_lay
         }
         return VC_OK;
     }
-    /* A backend that copies weights anyway (no wrap_host: Vulkan) gets the experts of a projection packed
-     * into buffers of up to 512 MiB, not one allocation per expert (Qwen3-30B-A3B has 18,432 expert
-     * tensors; drivers may allow 4,096 allocations). */
-    int pack = !m->be->buffer_wrap_host;
+    /* Experts the backend copies (no wrap_host, a file it declines to wrap: a discrete GPU) are packed into
+     * buffers of up to 512 MiB, not one allocation per expert (Qwen3-30B-A3B has 18,432 expert tensors;
+     * drivers may allow 4,096 allocations); in place (the CPU, unified GPUs) they are views of the files. */
+    snprintf(nm, sizeof nm, "%slayers.%d.%s.experts.0.%s.weight", pfx, l, blk, pub[mix][0]);
+    const st_tensor *t0 = st_find(ws->st, nm);
+    int pack = !(t0 && t0->dtype == st_of(m->wdtype) && file_buffer(m, ws->st, t0->file));
     size_t eb = (size_t)I * (size_t)D * be_dtype_size(m->wdtype);
     int per = eb >= ((size_t)512 << 20) ? 1 : (int)(((size_t)512 << 20) / eb);
     be_buffer *pb[3] = {NULL, NULL, NULL};
@@ -576,6 +604,8 @@ void mdl_free(mdl_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_bufs; i++) m->be->buffer_free(m->be->ctx, m->bufs[i]);
     free(m->bufs);
+    free(m->file_bufs);
+    free(m->file_state);
     free(m->layers);
     free(m->expert_views);
     st_set_free(&m->st);

@@ -63,6 +63,8 @@ typedef struct {
 
     be_buffer **bufs;             /* every buffer the model owns */
     int n_bufs, cap_bufs;
+    be_buffer **file_bufs;        /* [st.n_files]: each checkpoint file wrapped whole (wrap_host), or NULL */
+    signed char *file_state;      /* [st.n_files]: 0 not tried, 1 wrapped, -1 the backend declined (copies) */
 
     uint64_t n_params;            /* elements of every weight (MXFP4 ones count one each) */
     uint64_t weight_bytes;        /* all weights as held in memory: bytes_in_place + bytes_loaded */

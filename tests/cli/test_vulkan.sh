@@ -227,8 +227,11 @@ dev=$("$V" generate $G/llama-f32 --device gpu --prompt-token-ids 1 --max-tokens 
       sed -n 's/^INFO vllmc: device vulkan: Vulkan [0-9.]*: \([^ ,(]*\).*/\1/p' | head -n1)
 [ -n "$dev" ] || bad "no 'INFO vllmc: device vulkan: Vulkan X.Y: NAME' line to take the device name from"
 fig="[1-9][0-9]*(\.[0-9]+)? (KiB|MiB|GiB)"
-for case in "weights:4000000:" "KV cache:150000000:KV cache"; do
+# (weights copied into device memory, as on a discrete GPU: VLLMC_VULKAN_NO_IMPORT=1; imported in place
+# they are not device allocations)
+for case in "weights:4000000:tensor 'model" "KV cache:150000000:KV cache"; do
   IFS=: read -r what lim need <<<"$case"
+  export VLLMC_VULKAN_NO_IMPORT=1
   VLLMC_VULKAN_ALLOW_CPU=1 VLLMC_VULKAN_MEMORY_LIMIT=$lim VLLM_CPU_KVCACHE_SPACE=0.25 \
     "$V" generate $M --prompt "Once upon" --max-tokens 6 --json >"$tmp/fo" 2>"$tmp/fe"
   expect_cpu "device memory for the $what (limit $lim bytes)" "$tmp/fo" "$tmp/fe" $? "$tmp/cpu_demo" \
@@ -237,7 +240,27 @@ for case in "weights:4000000:" "KV cache:150000000:KV cache"; do
     "$V" generate $M --prompt "Once upon" --max-tokens 6 --device gpu --json >"$tmp/fo" 2>"$tmp/fe"
   expect_err "device memory for the $what (limit $lim bytes)" "$tmp/fe" $? "${need}.*${dev}.*${fig}"
   vl_quiet "the failed allocation's clean-up" "$tmp/fo" "$tmp/fe"
+  unset VLLMC_VULKAN_NO_IMPORT
 done
+
+# weight files used in place (VK_EXT_external_memory_host, which lavapipe has): the checkpoint's bytes are
+# not copied; VLLMC_VULKAN_NO_IMPORT=1 and VLLMC_VULKAN_STAGING=1 copy them; the tokens are the same
+inplace() { grep -o '[0-9.]* GiB used in place' "$1" | cut -d' ' -f1; }
+for env in "" VLLMC_VULKAN_NO_IMPORT=1 VLLMC_VULKAN_STAGING=1; do
+  env $env "$V" generate $G/llama-bf16 "${P[@]}" --max-tokens 8 --device gpu --json >"$tmp/io" 2>"$tmp/ie"
+  rc=$?
+  got=$(inplace "$tmp/ie")
+  want_in=1; [ -n "$env" ] && want_in=0
+  if [ $rc -ne 0 ] || [ -z "$got" ]; then bad "generate --device gpu ${env:-(import)}: exit $rc: $(tail -c 300 "$tmp/ie")"; continue; fi
+  if [ $want_in = 1 ] && ! grep -q "weight files used in place" "$tmp/ie"; then
+    bad "the device line does not say 'weight files used in place' (lavapipe has VK_EXT_external_memory_host)"
+  elif [ $want_in = 1 ] && [ "$got" = "0.0000" ]; then bad "import: no bytes used in place: $(grep 'model weights' "$tmp/ie")"
+  elif [ $want_in = 0 ] && [ "$got" != "0.0000" ]; then bad "$env: $got GiB used in place, want copies"
+  else ok "weights ${env:+($env) }$([ $want_in = 1 ] && echo "imported in place ($got GiB)" || echo copied)"; fi
+  grep '^{"prompt_token_ids"' "$tmp/io" >"$tmp/io_$want_in.$RANDOM"
+done
+n=$(cat "$tmp"/io_* | sort | uniq | wc -l)
+[ "$n" -eq 3 ] && ok "imported and copied weights give the same tokens" || bad "imported vs copied weights: $n distinct lines for 3 prompts"
 
 # a device lost mid-run (the 3rd queue submission) under generate: an error exit, not a crash
 VLLMC_VULKAN_FAULT_AFTER_SUBMITS=3 "${vl_env[@]}" "$V" generate $G/llama-f32 "${P[@]}" --max-tokens 16 --device gpu --json >"$tmp/fo" 2>"$tmp/fe"

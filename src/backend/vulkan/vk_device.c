@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/vulkan/vk_internal.h"
 #include "base/err.h"
@@ -158,6 +159,9 @@ static int create_device(vk_ctx *c) {
     c->f.vkGetPhysicalDeviceProperties(c->pdev, &c->props);
     c->f.vkGetPhysicalDeviceMemoryProperties(c->pdev, &c->memprops);
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceExternalMemoryHostPropertiesEXT hostp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+    sg.pNext = &hostp; /* filled where the extension exists, else left 0 */
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sg};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
     c->f.vkGetPhysicalDeviceProperties2(c->pdev, &p2);
@@ -211,12 +215,21 @@ static int create_device(vk_ctx *c) {
     VkExtensionProperties *ext = calloc(ne ? ne : 1, sizeof *ext);
     if (!ext) return vc_errf(VC_ENOMEM, "out of memory");
     c->f.vkEnumerateDeviceExtensionProperties(c->pdev, NULL, &ne, ext);
-    const char *want[6];
+    const char *want[8];
     uint32_t nw = 0;
     if (has_ext(ext, ne, "VK_KHR_portability_subset")) want[nw++] = "VK_KHR_portability_subset"; /* required when listed */
     if (has_ext(ext, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME)) {
         want[nw++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
         c->has_budget = 1;
+    }
+    /* weight files imported in place on unified devices (VLLMC_VULKAN_NO_IMPORT=1: copied, as before) */
+    const char *noimp = getenv("VLLMC_VULKAN_NO_IMPORT");
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t ia = hostp.minImportedHostPointerAlignment;
+    if (has_ext(ext, ne, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME) && c->unified && !c->force_staging &&
+        !(noimp && !strcmp(noimp, "1")) && ia > 0 && page > 0 && ia <= (uint64_t)page && (ia & (ia - 1)) == 0) {
+        want[nw++] = VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
+        c->import_align = ia;
     }
     int has_f16_ext = has_ext(ext, ne, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     int has_coop_ext = has_ext(ext, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
@@ -253,6 +266,11 @@ static int create_device(vk_ctx *c) {
         return vc_errf(VC_EUNSUP, "the Vulkan device lacks %s", #name);
     VK_DEVICE_FNS(LOAD_DEV)
 #undef LOAD_DEV
+    if (c->import_align) {
+        c->f.vkGetMemoryHostPointerPropertiesEXT =
+            (PFN_vkGetMemoryHostPointerPropertiesEXT)c->f.vkGetDeviceProcAddr(c->dev, "vkGetMemoryHostPointerPropertiesEXT");
+        if (!c->f.vkGetMemoryHostPointerPropertiesEXT) c->import_align = 0;
+    }
     c->f.vkGetDeviceQueue(c->dev, c->qfam, 0, &c->queue);
     return VC_OK;
 }
@@ -340,11 +358,12 @@ static void describe(vk_ctx *c) {
     char tmp[512];
     snprintf(tmp, sizeof tmp,
              "Vulkan %u.%u: %.100s (%s, %.1f GiB%s), subgroup %d%s, fp16 arithmetic %s, bf16 read as 16-bit words, "
-             "%s",
+             "%s%s",
              VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), c->props.deviceName, type_name(c->props.deviceType),
              (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
              c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no",
-             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "cooperative matrix not used");
+             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "cooperative matrix not used",
+             c->import_align ? ", weight files used in place (VK_EXT_external_memory_host)" : "");
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
 }
 
@@ -387,6 +406,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .lora_max_rows = VK_LORA_MAX_ROWS,
         .add_rmsnorm = vk_op_add_rmsnorm,
         .rope_kv_write = vk_op_rope_kv_write,
+        .buffer_wrap_host = c->import_align ? vk_buffer_wrap_host : NULL,
         .sync = vk_sync,
         .free = vk_free_ctx,
     };

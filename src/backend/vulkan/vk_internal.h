@@ -48,6 +48,7 @@ typedef struct {
 #define VK_FN_FIELD(name) PFN_##name name;
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
     PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV vkGetPhysicalDeviceCooperativeMatrixPropertiesNV; /* optional */
+    PFN_vkGetMemoryHostPointerPropertiesEXT vkGetMemoryHostPointerPropertiesEXT;                             /* optional */
     VK_GLOBAL_FNS(VK_FN_FIELD)
     VK_INSTANCE_FNS(VK_FN_FIELD)
     VK_DEVICE_FNS(VK_FN_FIELD)
@@ -62,6 +63,7 @@ struct be_buffer {
     void *map;            /* persistent mapping when host-visible, else NULL */
     int coherent;         /* the mapping needs no flush/invalidate */
     unsigned id;          /* unique per buffer: the descriptor cache's key */
+    int imported;         /* host memory imported in place (VK_EXT_external_memory_host): read-only */
 };
 
 /* Pipelines: one per shader and weight/cache dtype variant. */
@@ -140,6 +142,8 @@ typedef struct {
     int unified;             /* device-local memory is host-visible (Apple, integrated, lavapipe) */
     int force_staging;       /* VLLMC_VULKAN_STAGING=1: never map device buffers, as on a discrete GPU
                                 (so lavapipe in CI tests the staging paths too) */
+    uint64_t import_align;   /* > 0: weight files imported in place (VK_EXT_external_memory_host's
+                                minImportedHostPointerAlignment; unified devices only) */
     int subgroup_size;
     int subgroup_arith;      /* subgroupAdd usable in compute shaders */
     int fp16_arith;
@@ -216,6 +220,9 @@ int vk_info(void *ctx, be_info *out);
 
 /* vk_memory.c */
 int vk_buffer_alloc(void *ctx, size_t bytes, be_buffer **out);
+/* An mmapped weight file in place (unified devices with VK_EXT_external_memory_host): host aligned to
+ * import_align; VC_EUNSUP where the device declines (the caller copies instead). Read-only. */
+int vk_buffer_wrap_host(void *ctx, const void *host, size_t bytes, be_buffer **out);
 int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out);
 void vk_buffer_free(void *ctx, be_buffer *b);
 int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t bytes);

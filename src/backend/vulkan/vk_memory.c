@@ -106,6 +106,62 @@ err:
 
 int vk_buffer_alloc(void *ctx, size_t bytes, be_buffer **out) { return vk_buffer_alloc_kind(ctx, bytes, 0, out); }
 
+/* A memory type for an imported host range: both the buffer and the pointer allow it, device-local and
+ * host-visible preferred (unified devices have such types). */
+static int import_type(vk_ctx *c, uint32_t bits) {
+    const VkMemoryPropertyFlags DL = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, HV = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    int t = find_type(c, bits, DL | HV, 0);
+    if (t < 0) t = find_type(c, bits, HV, 0);
+    return t < 0 ? find_type(c, bits, 0, 0) : t;
+}
+
+/* The mmapped weight file itself as a buffer (unified devices): no copy at load, no second copy of the
+ * weights in memory. The range is imported whole pages at a time (the mapping covers them); whatever the
+ * driver declines is VC_EUNSUP, and the model then copies the file's tensors as before. Read-only: the
+ * mapping is. Not charged against VLLMC_VULKAN_MEMORY_LIMIT (the pages are the page cache's). */
+int vk_buffer_wrap_host(void *ctx, const void *host, size_t bytes, be_buffer **out) {
+    vk_ctx *c = ctx;
+    *out = NULL;
+    if (c->lost) return vc_errf(VC_EIO, "vulkan: %s: device lost", c->props.deviceName);
+    uint64_t a = c->import_align;
+    size_t size = (size_t)((bytes + a - 1) / a * a);
+    if (!a || (uintptr_t)host % a || bytes == 0 || size < bytes || (uint64_t)size > c->max_alloc)
+        return vc_errf(VC_EUNSUP, "vulkan: %s cannot import %zu bytes of host memory here", c->props.deviceName, bytes);
+    const VkExternalMemoryHandleTypeFlagBits ht = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+    VkMemoryHostPointerPropertiesEXT hp = {.sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+    if (c->f.vkGetMemoryHostPointerPropertiesEXT(c->dev, ht, host, &hp) != VK_SUCCESS || !hp.memoryTypeBits)
+        return vc_errf(VC_EUNSUP, "vulkan: %s declines to import this host memory", c->props.deviceName);
+    be_buffer *b = calloc(1, sizeof *b);
+    if (!b) return vc_errf(VC_ENOMEM, "out of memory");
+    b->size = bytes, b->id = ++c->next_id, b->imported = 1;
+    VkExternalMemoryBufferCreateInfo eb = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO, .handleTypes = ht};
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &eb, .size = size,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkMemoryRequirements req = {0};
+    int t = -1;
+    if (c->f.vkCreateBuffer(c->dev, &bi, NULL, &b->buf) == VK_SUCCESS) {
+        c->f.vkGetBufferMemoryRequirements(c->dev, b->buf, &req);
+        if (req.size <= size) t = import_type(c, req.memoryTypeBits & hp.memoryTypeBits);
+    }
+    VkImportMemoryHostPointerInfoEXT imp = {.sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT,
+                                            .handleType = ht, .pHostPointer = (void *)host};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp, .allocationSize = size,
+                               .memoryTypeIndex = (uint32_t)t};
+    if (t < 0 || c->f.vkAllocateMemory(c->dev, &ai, NULL, &b->mem) != VK_SUCCESS ||
+        c->f.vkBindBufferMemory(c->dev, b->buf, b->mem, 0) != VK_SUCCESS) {
+        if (b->mem) c->f.vkFreeMemory(c->dev, b->mem, NULL);
+        if (b->buf) c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
+        free(b);
+        return vc_errf(VC_EUNSUP, "vulkan: %s could not import %zu bytes of host memory", c->props.deviceName, bytes);
+    }
+    /* reads (never needed for weights, but the contract allows them) come straight from the mapping */
+    b->map = (void *)host;
+    b->coherent = 1;
+    *out = b;
+    return VC_OK;
+}
+
 void vk_buffer_free(void *ctx, be_buffer *b) {
     vk_ctx *c = ctx;
     if (!b) return;
@@ -113,7 +169,7 @@ void vk_buffer_free(void *ctx, be_buffer *b) {
     if (c->recording || c->continuing) vk_submit_wait(c);
     c->f.vkDeviceWaitIdle(c->dev);
     vk_dsets_clear(c);
-    if (b->map) c->f.vkUnmapMemory(c->dev, b->mem);
+    if (b->map && !b->imported) c->f.vkUnmapMemory(c->dev, b->mem);
     c->mem_used -= b->charged;
     c->f.vkDestroyBuffer(c->dev, b->buf, NULL);
     c->f.vkFreeMemory(c->dev, b->mem, NULL);
@@ -164,6 +220,7 @@ int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t
     vk_ctx *c = ctx;
     int rc = check_range(c, b, off, bytes, "write");
     if (rc || bytes == 0) return rc;
+    if (b->imported) return vc_errf(VC_EINVAL, "vulkan: a write into an imported (read-only) weight file");
     int pending = c->recording || c->continuing; /* ops of this step recorded or in flight */
     if (pending && bytes <= 65536 && off % 4 == 0 && bytes % 4 == 0) {
         if ((rc = vk_begin(c))) return rc;
