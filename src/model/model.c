@@ -138,9 +138,14 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
 static be_buffer *file_buffer(mdl_model *m, const st_set *st, int f) {
     if (!m->be->buffer_wrap_host || f < 0 || f >= st->n_files) return NULL;
     if (!m->file_state) {
-        m->file_state = calloc((size_t)st->n_files, 1);
-        m->file_bufs = calloc((size_t)st->n_files, sizeof *m->file_bufs);
-        if (!m->file_state || !m->file_bufs) return NULL; /* copies instead */
+        signed char *fs = calloc((size_t)st->n_files, 1);
+        be_buffer **fb = calloc((size_t)st->n_files, sizeof *fb);
+        if (!fs || !fb) { /* copies instead */
+            free(fs);
+            free(fb);
+            return NULL;
+        }
+        m->file_state = fs, m->file_bufs = fb;
     }
     if (m->file_state[f] == 0) {
         const vc_map *map = &st->files[f].map;
