@@ -4,6 +4,7 @@
 #   make fuzz         libFuzzer targets (clang), each run FUZZ_SECONDS
 #   make test-faults  allocation N fails, swept over N (ASan+UBSan+LSan, clang), in build/faults
 #   make test-long    what CI does not run: every fuzz target for 5 minutes
+#   make test-arm64   the CPU kernels cross-built for arm64, run under qemu-user (make test runs it too)
 #   make VLLM_TARGET_DEVICE=cpu   a CPU-only build: no GPU code is compiled
 VLLM_TARGET_DEVICE ?= auto
 ifeq ($(filter $(VLLM_TARGET_DEVICE),auto cpu),)
@@ -146,6 +147,13 @@ test-faults: $(ASAN_BUILD)/lsan_keep_vulkan.so
 	@s=$$SECONDS; $(ASAN_ENV) $(FAULTS_BUILD)/tests/test_faults $(FAULTS_ARGS) || exit 1; echo "   ($$((SECONDS - s)) s)"
 	@s=$$SECONDS; $(ASAN_ENV) VLLMC=$(FAULTS_BUILD)/vllmc node tests/js/server_faults.mjs || exit 1; \
 	  echo "   ($$((SECONDS - s)) s)"
+
+# The NEON paths, which no x86-64 build compiles: the CPU kernels and their tests cross-compiled for
+# arm64 and run under qemu-aarch64 (tests/cli/test_arm64.sh, in build/arm64); a missing cross compiler
+# or qemu fails here (make test skips then, unless VLLMC_TEST_GPU=1).
+test-arm64:
+	VLLMC_TEST_ARM64=1 VLLMC=$(BUILD)/vllmc bash tests/cli/test_arm64.sh
+.PHONY: test-arm64
 
 # The slow suites CI does not run: every fuzz target for FUZZ_LONG_SECONDS (5 minutes) each.
 FUZZ_LONG_SECONDS ?= 300

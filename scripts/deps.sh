@@ -6,6 +6,9 @@ pkgs=(build-essential libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-de
 if [ "${1:-}" = "--test" ]; then
   # Mesa's lavapipe runs the Vulkan backend's tests on the CPU, under the validation layers.
   pkgs+=(clang libclang-rt-14-dev wamerican mesa-vulkan-drivers vulkan-validationlayers)
+  # tests/cli/test_arm64.sh: the CPU kernels built for arm64 (NEON) and run under qemu-user; the C
+  # library for the cross compiler is only its Recommends, so it is named too.
+  pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

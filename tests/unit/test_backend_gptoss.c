@@ -171,23 +171,38 @@ static void t_decode_with(cpu_mxfp4_decode_fn dec, const char *name) {
 
 static void t_decode(void) {
     t_decode_with(cpu_mxfp4_decode_row, "portable decode");
+#if defined(__x86_64__)
     if (cpu_have_avx2()) t_decode_with(cpu_avx2_mxfp4_decode_row, "avx2 decode");
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    t_decode_with(cpu_neon_mxfp4_decode_row, "neon decode");
+#endif
 }
 
-/* Worst error of y [n, M] against x @ (rows of expert e(t))^T (+ bias), relative to sum |products|. */
+enum { N_EXPERTS = 3 }; /* expert weight sets of t_matmul */
+
+/* Worst error of y [n, M] against x @ (rows of expert e(t))^T (+ bias), relative to sum |products|.
+ * Each used row is decoded once for all its tokens (the emulated arm64 run is slow enough as it is). */
 static double mm_err(const float *y, const float *x, int n, int K, int M, const uint8_t *w, const int *expert_of,
                      const float *bias) {
     size_t rb = be_dtype_bytes(BE_MXFP4, K);
-    double worst = 0;
-    for (int t = 0; t < n; t++)
-        for (int r = 0; r < M; r++) {
-            double s = bias ? bias[r] : 0, mag = bias ? fabs(bias[r]) : 0;
-            for (int k = 0; k < K; k++) {
-                double p = x[t * K + k] * mx_elem(w + (size_t)(expert_of[t] * M + r) * rb, k);
-                s += p, mag += fabs(p);
+    double worst = 0, *row = malloc(sizeof(double) * (size_t)K);
+    for (int r = 0; r < M; r++)
+        for (int e = 0; e < N_EXPERTS; e++) {
+            int used = 0;
+            for (int t = 0; t < n; t++) used |= expert_of[t] == e;
+            for (int k = 0; used && k < K; k++) row[k] = mx_elem(w + (size_t)(e * M + r) * rb, k);
+            for (int t = 0; used && t < n; t++) {
+                if (expert_of[t] != e) continue;
+                double s = bias ? bias[r] : 0, mag = bias ? fabs(bias[r]) : 0;
+                for (int k = 0; k < K; k++) {
+                    double p = x[t * K + k] * row[k];
+                    s += p, mag += fabs(p);
+                }
+                worst = worse(worst, fabs(y[t * M + r] - s) / (mag + 1e-30));
             }
-            worst = worse(worst, fabs(y[t * M + r] - s) / (mag + 1e-30));
         }
+    free(row);
     return worst;
 }
 
@@ -196,7 +211,7 @@ static double g_worst_mm, g_worst_swiglu, g_worst_sinks; /* per pass, printed */
 /* y = x @ w^T (+ bias) through matmul with expert 1's rows (a view at M x 17 K / 32 bytes: odd when M and
  * K / 32 are), and the same rows as experts of matmul_grouped. x starts xoff elements into its buffer. */
 static void t_matmul(int n, int K, int M, int with_bias, int xoff) {
-    int E = 3;
+    int E = N_EXPERTS;
     uint8_t *w = rand_mxfp4((int64_t)E * M, K);
     float *x = malloc(sizeof(float) * (size_t)n * K), *bias = malloc(sizeof(float) * (size_t)M);
     float *y = malloc(sizeof(float) * (size_t)n * M);

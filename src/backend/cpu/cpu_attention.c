@@ -42,6 +42,11 @@ void cpu_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int6
         cpu_avx2_attn_qk(q, G, hd, k, kt, kstride, count, scale, scores, lds);
         return;
     }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    if (strcmp(cpu_kernels_isa(), "neon") == 0) {
+        cpu_neon_attn_qk(q, G, hd, k, kt, kstride, count, scale, scores, lds);
+        return;
+    }
 #endif
     qk_scalar(q, G, hd, k, kt, kstride, count, scale, scores, lds);
 }
@@ -51,6 +56,11 @@ void cpu_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const voi
 #if defined(__x86_64__)
     if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
         cpu_avx2_attn_pv(o, G, hd, p, lds, v, vt, vstride, count);
+        return;
+    }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    if (strcmp(cpu_kernels_isa(), "neon") == 0) {
+        cpu_neon_attn_pv(o, G, hd, p, lds, v, vt, vstride, count);
         return;
     }
 #endif
@@ -173,6 +183,11 @@ void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, c
     if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
         a.qk = cpu_avx2_attn_qk;
         a.pv = cpu_avx2_attn_pv;
+    }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    if (strcmp(cpu_kernels_isa(), "neon") == 0) {
+        a.qk = cpu_neon_attn_qk;
+        a.pv = cpu_neon_attn_pv;
     }
 #endif
     if (a.items < 2 || c->nthreads == 1) attn_task(&a, 0, 1);

@@ -4,7 +4,7 @@
  * Weights may be f32, f16 or bf16 (be_dtype); activations are f32 and every
  * product is accumulated in f32. Strides are in elements. Kernels are picked
  * at run time: AVX2+FMA+F16C on x86-64 CPUs that have them (matmul_avx2.c),
- * NEON on aarch64, portable C otherwise. Results of the SIMD and portable
+ * NEON on aarch64 (matmul_neon.c), portable C otherwise. Results of the SIMD and portable
  * paths, and of the decode (n < CPU_GEMM_MIN_N) and prefill kernels, differ
  * only by f32 rounding (summation order); the thread count does not matter. Conversions to f16/bf16
  * round to nearest even and agree bit for bit with base/half.h on every path.
@@ -133,6 +133,19 @@ void cpu_avx2_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt,
                       float scale, float *scores, int64_t lds);
 void cpu_avx2_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
                       int64_t vstride, int count);
+/* The same on NEON (attn_neon.c, aarch64 only). */
+void cpu_neon_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count,
+                      float scale, float *scores, int64_t lds);
+void cpu_neon_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
+                      int64_t vstride, int count);
+/* ---- internal: the NEON entry points (matmul_neon.c, aarch64 only) ----
+ * The same contracts as the AVX2 ones above; cpu_neon_gemv_rows serves every n (no packed GEMM). */
+void cpu_neon_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                        int rows, const float *bias, float *y, int64_t ldy);
+float cpu_neon_dot(const float *a, const void *b, be_dtype bt, int n);
+void cpu_neon_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
+void cpu_neon_to_f32(float *dst, const void *src, be_dtype st, int n);
+void cpu_neon_from_f32(void *dst, be_dtype dt, const float *src, int n);
 /* Element i of a f32/f16/bf16 row, as f32. */
 static inline float cpu_elem_f32(be_dtype dt, const void *row, int64_t i) {
     uint16_t h;
@@ -151,14 +164,25 @@ typedef void (*cpu_f32_rows_fn)(const float *x, int64_t ldx, int n, int K, const
                                 int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
 /* f32 per thread for the decoded panel (256 KiB of stack); K <= CPU_MXFP4_MAX_K keeps one row in it. */
 enum { CPU_MXFP4_PANEL_FLOATS = 16 * 4096, CPU_MXFP4_MAX_K = CPU_MXFP4_PANEL_FLOATS };
-/* dst[0..K) = the K elements of one MXFP4 row (K a multiple of 32), exactly: portable C, and AVX2
- * (mxfp4_avx2.c, after the run-time check; zero codes come out +0 there). */
+/* dst[0..K) = the K elements of one MXFP4 row (K a multiple of 32), exactly: portable C, AVX2
+ * (mxfp4_avx2.c, after the run-time check; zero codes come out +0 there) and NEON (mxfp4_neon.c,
+ * aarch64 only; bit for bit the portable result, -0 included). */
 typedef void (*cpu_mxfp4_decode_fn)(float *dst, const uint8_t *src, int K);
 void cpu_mxfp4_decode_row(float *dst, const uint8_t *src, int K);
 void cpu_avx2_mxfp4_decode_row(float *dst, const uint8_t *src, int K);
+void cpu_neon_mxfp4_decode_row(float *dst, const uint8_t *src, int K);
 /* One token (decode): y[0..rows) = x . row + bias with the decode fused into the dot (nothing stored).
- * AVX2 only; several tokens take the decoded panel instead. */
+ * AVX2 and NEON (aarch64) only; several tokens take the decoded panel instead. */
 void cpu_avx2_mxfp4_gemv1(const float *x, int K, const void *w, int64_t ldwb, int rows, const float *bias, float *y);
+void cpu_neon_mxfp4_gemv1(const float *x, int K, const void *w, int64_t ldwb, int rows, const float *bias, float *y);
+/* An e8m0 block scale, 2^(e - 127), as torch.ldexp gives it in f32, from its bits (no libm call per
+ * block): e = 0 is the subnormal 2^-127, e = 255 overflows to inf. */
+static inline float cpu_e8m0_scale(uint8_t e) {
+    uint32_t bits = e == 255 ? 0x7f800000u : e ? (uint32_t)e << 23 : 0x00400000u;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
 /* The rows kernel contract for MXFP4 weights (w at the first row, ldwb bytes per row): panels of up to
  * `panel` rows (fewer when K is large) decoded to f32 with dec, then kern over each panel. */
 void cpu_mxfp4_rows(const float *x, int64_t ldx, int n, int K, const void *w, int64_t ldwb, int rows,

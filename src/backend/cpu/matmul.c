@@ -1,5 +1,6 @@
-/* matmul: kernel dispatch, threading, portable C kernels and the NEON path
- * (see kernels.h). The AVX2 kernels live in matmul_avx2.c. */
+/* matmul: kernel dispatch, threading and the portable C kernels (see
+ * kernels.h). The AVX2 kernels live in matmul_avx2.c, the NEON ones in
+ * matmul_neon.c. */
 #include "backend/cpu/kernels.h"
 
 #include "base/half.h"
@@ -12,7 +13,6 @@
 #endif
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
 #define CPU_HAVE_NEON 1
 #else
 #define CPU_HAVE_NEON 0
@@ -116,71 +116,6 @@ static void gemv_rows_scalar(const float *x, int64_t ldx, int n, int K, const ch
         }
 }
 
-/* ---- NEON (aarch64) ---- */
-
-#if CPU_HAVE_NEON
-static inline float32x4_t neon_ld4(be_dtype dt, const void *row, int64_t i) {
-    if (dt == BE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + i)));
-    if (dt == BE_BF16) return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)row + i), 16));
-    return vld1q_f32((const float *)row + i);
-}
-
-/* R (<= 4) rows x T (<= 3) tokens, like the AVX2 dot tile. */
-static inline void neon_tile(int R, int T, const float *x, int64_t ldx, int K, const char *w, be_dtype wt,
-                             int64_t ldwb, const float *bias, float *y, int64_t ldy) {
-    float32x4_t acc[4][3][2];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = vdupq_n_f32(0);
-    int k = 0;
-    for (; k + 8 <= K; k += 8)
-        for (int r = 0; r < R; r++) {
-            const char *wr = w + r * ldwb;
-            float32x4_t w0 = neon_ld4(wt, wr, k), w1 = neon_ld4(wt, wr, k + 4);
-            for (int t = 0; t < T; t++) {
-                const float *xt = x + t * ldx + k;
-                acc[r][t][0] = vfmaq_f32(acc[r][t][0], w0, vld1q_f32(xt));
-                acc[r][t][1] = vfmaq_f32(acc[r][t][1], w1, vld1q_f32(xt + 4));
-            }
-        }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) {
-            float s = vaddvq_f32(vaddq_f32(acc[r][t][0], acc[r][t][1]));
-            for (int kk = k; kk < K; kk++) s += x[t * ldx + kk] * ld1(wt, w + r * ldwb, kk);
-            y[t * ldy + r] = bias ? s + bias[r] : s;
-        }
-}
-
-static void gemv_rows_neon(const float *x, int64_t ldx, int n, int K, const char *w, be_dtype wt, int64_t ldwb,
-                           int rows, const float *bias, float *y, int64_t ldy) {
-    for (int r = 0; r < rows; r += 4) {
-        int R = rows - r < 4 ? rows - r : 4;
-        for (int t = 0; t < n; t += 3) {
-            int T = n - t < 3 ? n - t : 3;
-            neon_tile(R, T, x + t * ldx, ldx, K, w + r * ldwb, wt, ldwb, bias ? bias + r : NULL, y + t * ldy + r,
-                      ldy);
-        }
-    }
-}
-
-static float dot_neon(const float *a, const void *b, be_dtype bt, int n) {
-    float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), neon_ld4(bt, b, i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), neon_ld4(bt, b, i + 4));
-    }
-    float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; i < n; i++) s += a[i] * ld1(bt, b, i);
-    return s;
-}
-
-static void axpy_neon(float *y, float alpha, const void *x, be_dtype xt, int n) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), neon_ld4(xt, x, i), alpha));
-    for (; i < n; i++) y[i] += alpha * ld1(xt, x, i);
-}
-#endif
-
 /* ---- threading ---- */
 
 /* One weight of a (multi-, grouped) matmul: y = x @ w^T (+ bias) over M rows, for n tokens. */
@@ -213,13 +148,6 @@ static void gemv_rows_portable(const float *x, int64_t ldx, int n, int K, const 
     gemv_rows_scalar(x, ldx, n, K, w, wt, ldwb, rows, bias, y, ldy);
 }
 
-#if CPU_HAVE_NEON
-static void gemv_rows_neon_v(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
-                             int rows, const float *bias, float *y, int64_t ldy) {
-    gemv_rows_neon(x, ldx, n, K, w, wt, ldwb, rows, bias, y, ldy);
-}
-#endif
-
 /* The f32 rows kernel that this part would run: MXFP4 panels are decoded and handed to it. */
 static cpu_f32_rows_fn mm_f32_kernel(const mm_task *t, const mm_part *p) {
     switch (t->isa) {
@@ -227,7 +155,7 @@ static cpu_f32_rows_fn mm_f32_kernel(const mm_task *t, const mm_part *p) {
     case ISA_AVX2: return p->gemm ? cpu_avx2_gemm_rows : p->avx512 ? cpu_avx512_gemv_rows : cpu_avx2_gemv_rows;
 #endif
 #if CPU_HAVE_NEON
-    case ISA_NEON: return gemv_rows_neon_v;
+    case ISA_NEON: return cpu_neon_gemv_rows;
 #endif
     default: (void)p; return gemv_rows_portable;
     }
@@ -247,6 +175,13 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
         }
         if (t->isa == ISA_AVX2) dec = cpu_avx2_mxfp4_decode_row;
 #endif
+#if CPU_HAVE_NEON
+        if (t->isa == ISA_NEON && p->n == 1) {
+            cpu_neon_mxfp4_gemv1(p->x, t->K, w, p->ldwb, rows, bias, y);
+            return;
+        }
+        if (t->isa == ISA_NEON) dec = cpu_neon_mxfp4_decode_row;
+#endif
         cpu_mxfp4_rows(p->x, p->ldx, p->n, t->K, w, p->ldwb, rows, bias, y, p->ldy, (int)p->align, dec,
                        mm_f32_kernel(t, p));
         return;
@@ -260,7 +195,7 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
         break;
 #endif
 #if CPU_HAVE_NEON
-    case ISA_NEON: gemv_rows_neon(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
+    case ISA_NEON: cpu_neon_gemv_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
 #endif
     default: gemv_rows_scalar(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy); break;
     }
@@ -354,7 +289,7 @@ float cpu_dot(const float *a, const void *b, be_dtype bt, int n) {
     case ISA_AVX2: return cpu_avx2_dot(a, b, bt, n);
 #endif
 #if CPU_HAVE_NEON
-    case ISA_NEON: return dot_neon(a, b, bt, n);
+    case ISA_NEON: return cpu_neon_dot(a, b, bt, n);
 #endif
     default: return dot_scalar(a, b, bt, n);
     }
@@ -366,7 +301,7 @@ void cpu_axpy(float *y, float alpha, const void *x, be_dtype xt, int n) {
     case ISA_AVX2: cpu_avx2_axpy(y, alpha, x, xt, n); return;
 #endif
 #if CPU_HAVE_NEON
-    case ISA_NEON: axpy_neon(y, alpha, x, xt, n); return;
+    case ISA_NEON: cpu_neon_axpy(y, alpha, x, xt, n); return;
 #endif
     default:
         for (int i = 0; i < n; i++) y[i] += alpha * ld1(xt, x, i);
@@ -381,6 +316,12 @@ void cpu_to_f32(float *dst, const void *src, be_dtype st, int n) {
         return;
     }
 #endif
+#if CPU_HAVE_NEON
+    if (isa() == ISA_NEON) {
+        cpu_neon_to_f32(dst, src, st, n);
+        return;
+    }
+#endif
     if (st == BE_F32) memcpy(dst, src, sizeof(float) * (size_t)n);
     else
         for (int i = 0; i < n; i++) dst[i] = ld1(st, src, i);
@@ -391,6 +332,12 @@ void cpu_from_f32(void *dst, be_dtype dt, const float *src, int n) {
 #if defined(__x86_64__)
     if (isa() == ISA_AVX2) {
         cpu_avx2_from_f32(dst, dt, src, n);
+        return;
+    }
+#endif
+#if CPU_HAVE_NEON
+    if (isa() == ISA_NEON) {
+        cpu_neon_from_f32(dst, dt, src, n);
         return;
     }
 #endif

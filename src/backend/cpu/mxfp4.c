@@ -2,27 +2,16 @@
  * rows into f32 on its stack (blocks of 32 FP4 e2m1 codes times one e8m0 power of two, exact in f32)
  * and runs the f32 row kernel of its ISA over the panel, so the weights stay 4.25 bits in memory and
  * are read once per step, as the other dtypes are. See backend.h for the block layout. */
-#include <string.h>
-
 #include "backend/cpu/kernels.h"
 
 /* The e2m1 code's value: sign bit 3, then {0, 0.5, 1, 1.5, 2, 3, 4, 6}. */
 static const float fp4_values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
-/* 2^(e - 127) as torch.ldexp gives it in f32, from its bits (no libm call per block): e = 0 is the
- * subnormal 2^-127, e = 255 overflows to inf. */
-static inline float e8m0_scale(uint8_t e) {
-    uint32_t bits = e == 255 ? 0x7f800000u : e ? (uint32_t)e << 23 : 0x00400000u;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 void cpu_mxfp4_decode_row(float *dst, const uint8_t *src, int K) {
     for (int b = 0; b < K / BE_MXFP4_BLOCK; b++) {
         const uint8_t *blk = src + (size_t)b * BE_MXFP4_BLOCK_BYTES;
-        float s = e8m0_scale(blk[0]), *d = dst + (size_t)b * BE_MXFP4_BLOCK;
+        float s = cpu_e8m0_scale(blk[0]), *d = dst + (size_t)b * BE_MXFP4_BLOCK;
         for (int j = 0; j < 16; j++) {
             d[2 * j] = fp4_values[blk[1 + j] & 15] * s;
             d[2 * j + 1] = fp4_values[blk[1 + j] >> 4] * s;
