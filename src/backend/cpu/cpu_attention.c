@@ -38,7 +38,7 @@ static void pv_scalar(float *o, int G, int hd, const float *p, int64_t lds, cons
 void cpu_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count, float scale,
                  float *scores, int64_t lds) {
 #if defined(__x86_64__)
-    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+    if (strncmp(cpu_kernels_isa(), "avx2", 4) == 0) { /* "avx2" or "avx2+avx512" */
         cpu_avx2_attn_qk(q, G, hd, k, kt, kstride, count, scale, scores, lds);
         return;
     }
@@ -54,7 +54,7 @@ void cpu_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int6
 void cpu_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt, int64_t vstride,
                  int count) {
 #if defined(__x86_64__)
-    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+    if (strncmp(cpu_kernels_isa(), "avx2", 4) == 0) { /* "avx2" or "avx2+avx512" */
         cpu_avx2_attn_pv(o, G, hd, p, lds, v, vt, vstride, count);
         return;
     }
@@ -180,7 +180,7 @@ void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, c
         .pv = pv_scalar,
     };
 #if defined(__x86_64__)
-    if (strcmp(cpu_kernels_isa(), "avx2") == 0) {
+    if (strncmp(cpu_kernels_isa(), "avx2", 4) == 0) { /* "avx2" or "avx2+avx512" */
         a.qk = cpu_avx2_attn_qk;
         a.pv = cpu_avx2_attn_pv;
     }
