@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TP_STACK_BYTES ((size_t)8 << 20)
+
 #if !defined(__linux__)
 /* macOS and other systems without a CPU-affinity API: the online CPUs form
  * the allowed set and pinning is a no-op, so VLLM_CPU_OMP_THREADS_BIND still
@@ -386,6 +388,9 @@ int tp_create(tp_pool **out, int nthreads, const char *bind) {
         w->ith = i;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
+        /* the kernels keep panels on the stack (MXFP4: 256 KiB): the main thread's 8 MiB for every
+         * worker, where macOS gives secondary threads 512 KiB */
+        pthread_attr_setstacksize(&attr, TP_STACK_BYTES);
         if (pinned) {
             cpu_set_t one;
             CPU_ZERO(&one);
