@@ -132,31 +132,40 @@ static int fill_buffer(mdl_model *m, wsrc *ws, const void *src, st_dtype sdt, si
 }
 
 /* The checkpoint file `f` as one backend buffer over its mapping (be_backend.buffer_wrap_host), made on
- * first use and owned by the model; NULL where the backend has no wrap_host or declines this file (a
- * Vulkan device that cannot import it: then its tensors are copied). Tensors become views at their offset
- * in the file, so a GPU that imports host memory binds the mmapped file itself. */
-static be_buffer *file_buffer(mdl_model *m, const st_set *st, int f) {
-    if (!m->be->buffer_wrap_host || f < 0 || f >= st->n_files) return NULL;
+ * first use and owned by the model: *out is NULL where the backend has no wrap_host or declines this file
+ * (VC_EUNSUP: a Vulkan device that cannot import it; its tensors are then copied). Other errors (out of
+ * memory) fail the load. Tensors become views at their offset in the file, so a GPU that imports host
+ * memory binds the mmapped file itself. */
+static int file_buffer(mdl_model *m, const st_set *st, int f, be_buffer **out) {
+    *out = NULL;
+    if (!m->be->buffer_wrap_host || f < 0 || f >= st->n_files) return VC_OK;
     if (!m->file_state) {
         signed char *fs = calloc((size_t)st->n_files, 1);
         be_buffer **fb = calloc((size_t)st->n_files, sizeof *fb);
-        if (!fs || !fb) { /* copies instead */
+        if (!fs || !fb) {
             free(fs);
             free(fb);
-            return NULL;
+            return vc_errf(VC_ENOMEM, "out of memory");
         }
         m->file_state = fs, m->file_bufs = fb;
     }
     if (m->file_state[f] == 0) {
         const vc_map *map = &st->files[f].map;
         be_buffer *b = NULL;
-        m->file_state[f] = -1;
-        if (map->data && !m->be->buffer_wrap_host(m->be->ctx, map->data, map->size, &b)) {
-            if (mdl_add_buf(m, b)) m->be->buffer_free(m->be->ctx, b);
-            else m->file_bufs[f] = b, m->file_state[f] = 1;
+        int rc = map->data ? m->be->buffer_wrap_host(m->be->ctx, map->data, map->size, &b) : VC_EUNSUP;
+        if (rc == VC_EUNSUP) {
+            m->file_state[f] = -1;
+        } else if (rc) {
+            return rc;
+        } else if ((rc = mdl_add_buf(m, b))) {
+            m->be->buffer_free(m->be->ctx, b);
+            return rc;
+        } else {
+            m->file_bufs[f] = b, m->file_state[f] = 1;
         }
     }
-    return m->file_state[f] == 1 ? m->file_bufs[f] : NULL;
+    *out = m->file_state[f] == 1 ? m->file_bufs[f] : NULL;
+    return VC_OK;
 }
 
 /* "[a, b, c]" for messages. */
@@ -209,10 +218,11 @@ int mdl_place_nd(mdl_model *m, wsrc *ws, const char *name, tkind kind, int ndim,
         size_t es = be_dtype_size(want);
         ck_bytes = t->nbytes;
         be_buffer *fb = NULL;
+        int same = t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0;
+        if (!into && same && (rc = file_buffer(m, ws->st, t->file, &fb))) return vc_err_prefix(rc, "tensor '%s'", name);
         if (into) {
             rc = fill_into(m, ws, t->data, t->dtype, n, kind, want, into, into_off);
-        } else if (t->dtype == st_of(want) && ((uintptr_t)t->data % es) == 0 &&
-                   (fb = file_buffer(m, ws->st, t->file))) {
+        } else if (fb) {
             /* in place: a view of the wrapped file (no buffer of its own) */
             rc = VC_OK, in_place = 1;
             into = fb;
@@ -418,7 +428,9 @@ static int place_experts(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_lay
      * drivers may allow 4,096 allocations); in place (the CPU, unified GPUs) they are views of the files. */
     snprintf(nm, sizeof nm, "%slayers.%d.%s.experts.0.%s.weight", pfx, l, blk, pub[mix][0]);
     const st_tensor *t0 = st_find(ws->st, nm);
-    int pack = !(t0 && t0->dtype == st_of(m->wdtype) && file_buffer(m, ws->st, t0->file));
+    be_buffer *fb0 = NULL;
+    if (t0 && t0->dtype == st_of(m->wdtype) && (rc = file_buffer(m, ws->st, t0->file, &fb0))) return rc;
+    int pack = !fb0;
     size_t eb = (size_t)I * (size_t)D * be_dtype_size(m->wdtype);
     int per = eb >= ((size_t)512 << 20) ? 1 : (int)(((size_t)512 << 20) / eb);
     be_buffer *pb[3] = {NULL, NULL, NULL};
