@@ -2,107 +2,49 @@
  * masks in microseconds instead of a walk of the whole vocabulary through the Earley recognizer).
  *
  * Names. What a matcher can still accept depends only on the items of its top Earley set that are
- * not complete (those that scan a byte or wait on a rule) and, through their origins, on the same
- * items of the sets they came from, recursively. (A complete item has done its work in the closure of
- * its set; nothing reads it later, except acceptance, which asks for the root complete at origin 0.)
- * So a set is named by its key: whether it accepts, then the sorted (position, origin) pairs of its
- * incomplete items, with each origin written as the name of that set (or SELF for the set itself).
- * Keys are interned exactly (compared in full, never by hash alone), so two sets with one name accept
- * the same byte strings after them: a mask computed for one is the mask of the other, and a byte
- * leads from one name to one name. A name is a state of a DFA discovered lazily.
+ * not complete (those that scan a byte or wait on a rule) and, through their origins, on what their
+ * rules' completions advance there. (A complete item has done its work in the closure of its set;
+ * nothing reads it later, except acceptance, which asks for the root complete at origin 0.) So a set is
+ * named by its key: whether it accepts, then the sorted (position, origin) pairs of its incomplete
+ * items, each origin written as its sub-name (SELF for the set itself). The sub-name of (origin set o,
+ * rule r) names what completing r at o advances: o's items that wait on r, and, for those that began
+ * in o, what waits on their own rules there, and so on; so an origin's items that can never matter again
+ * (the whitespace before a string's quote, the positions of a domain label before its '.') are not in
+ * the name, and every such context shares it. Keys are interned exactly (compared in full, never by
+ * hash alone), so two sets with one name accept the same byte strings after them: a mask computed for
+ * one is the mask of the other, and a byte leads from one name to one name. A name is a state of a DFA
+ * discovered lazily.
  *
  * Because a repetition x* is left recursive (gram_repeat), the sets inside a JSON string or after
  * each digit of a number repeat the same key: a handful of names cover long outputs.
  *
- * The mask walk (cached_walk) goes over the vocabulary's trie keeping the name at each depth. A node
+ * The mask walk (cache_walk) goes over the vocabulary's trie keeping the name at each depth. A node
  * whose (parent name, byte) transition is known costs a table read; an unknown one catches the
  * Earley matcher up along the path (its bytes were accepted, so they feed), feeds the byte, names the
- * new set and records the transition. Masks are kept per name for the vocabulary they were made for.
+ * new set and records the transition. A large subtree of the root (the tokens that begin with one
+ * byte), once walked from the name its byte leads to, is kept as a bitset (a first-byte memo): every
+ * state whose byte leads to that name takes it as it is. Masks are kept per name for the vocabulary
+ * they were made for.
  *
- * A cold mask need not walk the whole trie (masked, below): a state that takes every JSON string text
- * up to some length takes the vocabulary's slice of such tokens and walks the few others ("facts"), a
- * state that loops on one byte set does the same with that run's table ("runs"), and a state inside a
- * string finds those facts through a name that does not depend on the string's context ("floors").
+ * A cold mask need not walk the whole trie (slices.c): a state that takes every JSON string text up
+ * to some length takes the vocabulary's slice of such tokens and walks the few others, a state that
+ * loops on one byte set does the same with that run's table (facts.c finds the lengths), and a state
+ * inside a string takes the mask of its floored name, which does not depend on the string's context.
  *
  * Bounds: at most GRAM_CACHE_BYTES per grammar; a full cache names nothing new (the walk feeds the
  * matcher for those parts, exactly as the plain walk) and is emptied before the next mask. Sets of more
  * than SIG_MAX_ITEMS relevant items are not named. One mutex per grammar, held for one mask. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "base/err.h"
 #include "base/grow.h"
-#include "grammar/grammar.h"
-#include "grammar/internal.h"
+#include "grammar/cache.h"
 
-#define GRAM_CACHE_BYTES ((size_t)64 << 20)
-#define SIG_MAX_ITEMS 4096
-#define SELF_CODE 0xffffffffu
-#define T_UNKNOWN (-2) /* trans[] entries besides a state id */
-#define T_REJECT (-3)
-
-typedef struct {
-    uint64_t hash;
-    size_t key_off;
-    uint32_t key_len;
-    int32_t mask_count;
-    int32_t *trans; /* NULL or [the grammar's n_byte_classes], by byte class */
-    uint16_t *group; /* NULL or [n_byte_classes]: byte classes this state's items cannot tell apart share
-                      * a group (the lowest such class): one transition found is the transition of all */
-    uint32_t *mask; /* NULL or [mask_words] for vocab_uid */
-    uint8_t pf_a;   /* with PF_KNOWN: every string of P (internal.h) of up to pf_a code points is accepted */
-    uint8_t pf;     /* PF_* */
-} cstate;
-
-#define PF_KNOWN 1 /* pf_a holds (a lower bound of the longest such length, capped, or PF_INF) */
-#define PF_EXACT 2 /* pf_a is that length itself (some string of P of pf_a + 1 code points is refused) */
-#define PF_B 4     /* with PF_EXACT: every string of P of pf_a + 1 code points, and every prefix of one that
-                    * begins its last code point, is refused */
-#define PF_BUSY 8  /* being found (a cycle of names) */
-#define PF_INF 255 /* every string of P is accepted */
-
-#define RUN_MIN_SHARE 150 /* a run that fewer than 1/150 of the tokens (1,000 of 150k) are made of is not worth
-                           * its tables: the walk is cheap */
-#define RUN_WALK_MAX 16384 /* tokens one mask may walk one by one (~10 lookups each) before the walk of the whole
-                           * trie (~330k nodes for 150k tokens) is the cheaper */
-
-/* The facts of a name for the strings of one run's bytes (run_facts). */
-typedef struct {
-    int32_t x;       /* the name, -1: an empty slot */
-    uint8_t run, a, pf, cap; /* a, pf as cstate's pf_a and pf (PF_*); cap: the depth they were found to */
-    uint32_t e[8];   /* the bytes outside the run that some name within cap bytes of the run accepts */
-} runfact;
-
-struct gram_cache {
-    pthread_mutex_t mu;
-    uint64_t gen; /* emptying the cache starts a new generation: names from before mean nothing */
-    cstate *st;
-    uint32_t n_st, cap_st;
-    uint64_t *keys;
-    size_t n_keys, cap_keys;
-    int32_t *tab; /* open addressing over state ids, -1 empty; tab_cap a power of two (or 0) */
-    size_t tab_cap;
-    uint64_t vocab_uid;
-    size_t mask_words;
-    size_t bytes, limit;
-    uint64_t *scratch;
-    size_t cap_scratch;
-    int32_t *pname; /* the walk's path: the name and byte at each depth */
-    unsigned char *pbyte;
-    size_t cap_path;
-    uint64_t n_trans, masks, hits, flushes, sliced;
-    uint64_t n_feeds;      /* bytes fed to a matcher by the cache (step_matcher), for searches' budgets */
-    gram_matcher *floor_m; /* NULL or the floored copy of a matcher (find_floor), to find facts with */
-    runfact *rf;           /* facts per (name, run): open addressing on rf_cap (a power of two, or 0) */
-    size_t rf_n, rf_cap;
-    int32_t *fsig;         /* [cap_fsig] floored names of a matcher's sets from the floor up */
-    size_t cap_fsig;
-};
+#define SUB_MAX_RULES 64     /* rules one sub-name may gather (more: the set is not named) */
+#define SUB_MAX_KEY 256      /* an origin whose name has a longer key is written as that name (no sub-name) */
+#define MEMO_MIN_TOKENS 256  /* subtrees of fewer tokens are walked, never kept */
+#define MEMO_MIN_NODES 1024  /* and walks of fewer nodes are cheaper than a memo's bits */
 
 int gram_cache_new(gram_cache **out) {
     gram_cache *c = calloc(1, sizeof *c);
@@ -117,17 +59,22 @@ int gram_cache_new(gram_cache **out) {
     return 0;
 }
 
-static void drop_runs(gram_cache *c) {
-    for (size_t i = 0; i < c->rf_cap; i++) c->rf[i].x = -1;
-    c->rf_n = 0;
+static void drop_memos(gram_cache *c) {
+    for (size_t i = 0; i < c->memo_cap; i++) {
+        free(c->memo[i].bits);
+        c->memo[i] = (memo){.y = -1};
+    }
+    c->memo_n = 0;
 }
 
 static void drop_states(gram_cache *c) {
-    drop_runs(c);
+    facts_drop_runs(c);
+    drop_memos(c);
+    for (size_t i = 0; i < c->sub_cap; i++) c->sub[i * 3] = -1;
+    c->sub_n = 0;
     for (uint32_t i = 0; i < c->n_st; i++) {
-        free(c->st[i].trans);
-        free(c->st[i].group);
-        free(c->st[i].mask);
+        free(cache_st(c, i)->trans);
+        free(cache_st(c, i)->mask);
     }
     c->n_st = 0;
     c->n_keys = 0;
@@ -141,19 +88,26 @@ void gram_cache_free(gram_cache *c) {
     if (!c) return;
     drop_states(c);
     pthread_mutex_destroy(&c->mu);
-    free(c->st);
-    free(c->keys);
+    for (uint32_t i = 0; i < c->n_st_blocks; i++) free(c->st_block[i]);
+    free(c->st_block);
+    for (size_t i = 0; i < c->n_key_blocks; i++) free(c->key_block[i]);
+    free(c->key_block);
     free(c->tab);
     free(c->scratch);
     free(c->pname);
     free(c->pbyte);
-    free(c->fsig);
     gram_matcher_free(c->floor_m);
     free(c->rf);
+    free(c->lhs);
+    free(c->cls_bc);
+    free(c->form_rep);
+    free(c->sub);
+    free(c->sub_key);
+    free(c->memo);
     free(c);
 }
 
-static int oom(void) { return vc_errf(VC_ENOMEM, "grammar cache: out of memory"); }
+int cache_oom(void) { return vc_errf(VC_ENOMEM, "grammar cache: out of memory"); }
 
 static uint64_t hash_key(const uint64_t *k, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
@@ -165,12 +119,12 @@ static uint64_t hash_key(const uint64_t *k, size_t n) {
 }
 
 static int rehash(gram_cache *c) {
-    size_t nc = c->tab_cap ? c->tab_cap * 2 : 1024;
+    size_t nc = c->tab_cap ? c->tab_cap * 2 : 2 * ST_BLOCK;
     int32_t *t = malloc(nc * sizeof *t);
-    if (!t) return oom();
+    if (!t) return cache_oom();
     memset(t, 0xff, nc * sizeof *t);
     for (uint32_t i = 0; i < c->n_st; i++) {
-        size_t h = (size_t)c->st[i].hash & (nc - 1);
+        size_t h = (size_t)cache_st(c, i)->hash & (nc - 1);
         while (t[h] >= 0) h = (h + 1) & (nc - 1);
         t[h] = (int32_t)i;
     }
@@ -181,27 +135,51 @@ static int rehash(gram_cache *c) {
     return 0;
 }
 
+/* Room for name n_st: its block made when it is the first (blocks stay when the cache is emptied). */
+static int st_room(gram_cache *c) {
+    uint32_t b = c->n_st / ST_BLOCK;
+    if (b < c->n_st_blocks) return 0;
+    size_t cap = c->cap_st_blocks;
+    int rc = vc_grow((void **)&c->st_block, &cap, (size_t)b + 1, sizeof *c->st_block);
+    if (rc) return rc;
+    c->cap_st_blocks = (uint32_t)cap;
+    if (!(c->st_block[b] = malloc(ST_BLOCK * sizeof **c->st_block))) return cache_oom();
+    c->n_st_blocks = b + 1;
+    return 0;
+}
+
+/* Room for a key of n entries at n_keys: the rest of the last block, or a new one (made once: an emptied
+ * cache refills the blocks it has). */
+static int key_room(gram_cache *c, size_t n) {
+    if (c->n_keys % KEY_BLOCK + n <= KEY_BLOCK && c->n_keys / KEY_BLOCK < c->n_key_blocks) return 0;
+    size_t b = c->n_keys % KEY_BLOCK ? c->n_keys / KEY_BLOCK + 1 : c->n_keys / KEY_BLOCK;
+    c->n_keys = b * KEY_BLOCK;
+    if (b < c->n_key_blocks) return 0;
+    int rc = vc_grow((void **)&c->key_block, &c->cap_key_blocks, b + 1, sizeof *c->key_block);
+    if (rc) return rc;
+    if (!(c->key_block[b] = malloc(KEY_BLOCK * sizeof **c->key_block))) return cache_oom();
+    c->n_key_blocks = b + 1;
+    return 0;
+}
+
 /* The name of key[0..n): found, or made (GRAM_SIG_NONE once the cache is full). */
 static int intern(gram_cache *c, const uint64_t *key, size_t n, int32_t *out) {
     uint64_t h = hash_key(key, n);
     if (c->tab_cap)
         for (size_t i = (size_t)h & (c->tab_cap - 1); c->tab[i] >= 0; i = (i + 1) & (c->tab_cap - 1)) {
-            const cstate *s = &c->st[c->tab[i]];
-            if (s->hash == h && s->key_len == n && !memcmp(c->keys + s->key_off, key, n * sizeof *key)) {
+            const cstate *s = cache_st(c, c->tab[i]);
+            if (s->hash == h && s->key_len == n && !memcmp(cache_key(c, c->tab[i]), key, n * sizeof *key)) {
                 *out = c->tab[i];
                 return 0;
             }
         }
     *out = GRAM_SIG_NONE;
     if (c->bytes > c->limit || c->n_st >= INT32_MAX / 2) return 0;
-    size_t cap = c->cap_st;
-    int rc = vc_grow((void **)&c->st, &cap, (size_t)c->n_st + 1, sizeof *c->st);
-    if (rc) return rc;
-    c->cap_st = (uint32_t)cap;
-    if ((rc = vc_grow((void **)&c->keys, &c->cap_keys, c->n_keys + n, sizeof *c->keys))) return rc;
+    int rc = st_room(c);
+    if (rc || (rc = key_room(c, n))) return rc;
     if (((size_t)c->n_st + 1) * 2 > c->tab_cap && (rc = rehash(c))) return rc;
-    memcpy(c->keys + c->n_keys, key, n * sizeof *key);
-    c->st[c->n_st] = (cstate){.hash = h, .key_off = c->n_keys, .key_len = (uint32_t)n};
+    memcpy(c->key_block[c->n_keys / KEY_BLOCK] + c->n_keys % KEY_BLOCK, key, n * sizeof *key);
+    *cache_st(c, (int32_t)c->n_st) = (cstate){.hash = h, .key_off = c->n_keys, .key_len = (uint32_t)n};
     c->n_keys += n;
     size_t i = (size_t)h & (c->tab_cap - 1);
     while (c->tab[i] >= 0) i = (i + 1) & (c->tab_cap - 1);
@@ -229,6 +207,106 @@ static void sort_u64(uint64_t *a, size_t n) {
     }
 }
 
+/* ---- sub-names: an origin written as what its rule's completion advances there ---- */
+
+/* The grammar's tables the names and searches need: the rule of each position, a byte of each byte class,
+ * the byte classes of each class, the byte classes of each of facts.c's UTF-8 ranges. */
+static int grammar_tables(gram_cache *c, const gram_grammar *g) {
+    if (c->lhs) return 0;
+    c->lhs = malloc((g->n_pos + 1) * sizeof *c->lhs);
+    c->cls_bc = calloc((size_t)g->n_classes + 1, sizeof *c->cls_bc);
+    c->form_rep = malloc(UTF8_RANGES * sizeof *c->form_rep);
+    if (!c->lhs || !c->cls_bc || !c->form_rep) {
+        free(c->lhs), free(c->cls_bc), free(c->form_rep);
+        c->lhs = NULL, c->cls_bc = NULL, c->form_rep = NULL;
+        return cache_oom();
+    }
+    for (int r = 0; r < g->n_rules; r++)
+        for (int a = g->alt_first[r]; a < g->alt_first[r + 1]; a++) {
+            uint32_t p = g->alt_start[a];
+            while (g->pos[p] >= 0) c->lhs[p++] = r;
+            c->lhs[p] = r;
+        }
+    for (int b = 255; b >= 0; b--) c->rep[g->byte_class[b]] = (uint8_t)b;
+    for (int k = 0; k < g->n_classes; k++)
+        for (unsigned b = 0; b < 256; b++) {
+            unsigned bc = g->byte_class[b];
+            if (g->classes[k].w[b >> 5] >> (b & 31) & 1) c->cls_bc[k][bc >> 6] |= 1ull << (bc & 63);
+        }
+    facts_form_ranges(c, g);
+    return 0;
+}
+
+static size_t sub_slot(const gram_cache *c, int32_t x, int32_t r) {
+    return ((size_t)(uint32_t)x * 0x9E3779B1u ^ (size_t)(uint32_t)r * 0x85EBCA77u) & (c->sub_cap - 1);
+}
+
+static int sub_put(gram_cache *c, int32_t x, int32_t r, int32_t y) {
+    if ((c->sub_n + 1) * 2 > c->sub_cap) {
+        size_t oc = c->sub_cap, nc = oc ? oc * 2 : 1024;
+        int32_t *t = malloc(nc * 3 * sizeof *t), *old = c->sub;
+        if (!t) return cache_oom();
+        for (size_t i = 0; i < nc; i++) t[i * 3] = -1;
+        c->sub = t;
+        c->sub_cap = nc;
+        c->bytes += (nc - oc) * 3 * sizeof *t;
+        for (size_t i = 0; i < oc; i++) {
+            if (old[i * 3] < 0) continue;
+            size_t j = sub_slot(c, old[i * 3], old[i * 3 + 1]);
+            while (t[j * 3] >= 0) j = (j + 1) & (nc - 1);
+            memcpy(t + j * 3, old + i * 3, 3 * sizeof *t);
+        }
+        free(old);
+    }
+    size_t j = sub_slot(c, x, r);
+    while (c->sub[j * 3] >= 0) j = (j + 1) & (c->sub_cap - 1);
+    c->sub[j * 3] = x, c->sub[j * 3 + 1] = r, c->sub[j * 3 + 2] = y;
+    c->sub_n++;
+    return 0;
+}
+
+/* The key of sub-name (x, r) into c->sub_key: 2 (no set's key begins so), then the items of x's key that
+ * wait on r, or on the rule of an item so taken that began in x (SELF), sorted. Its length, 0: too many rules. */
+static size_t sub_key(gram_cache *c, const gram_grammar *g, int32_t x, int32_t r) {
+    const cstate *s = cache_st(c, x);
+    const uint64_t *key = cache_key(c, x);
+    int32_t rules[SUB_MAX_RULES];
+    int nr = 1;
+    size_t n = 1;
+    rules[0] = r;
+    c->sub_key[0] = 2;
+    for (int q = 0; q < nr; q++)
+        for (uint32_t i = 1; i < s->key_len; i++) {
+            uint32_t p = (uint32_t)(key[i] >> 32);
+            if (g->pos[p] != rules[q]) continue;
+            c->sub_key[n++] = key[i]; /* (each item waits on one rule: taken once) */
+            if ((uint32_t)key[i] != SELF_CODE) continue;
+            int z = 0;
+            while (z < nr && rules[z] != c->lhs[p]) z++;
+            if (z < nr) continue;
+            if (nr == SUB_MAX_RULES) return 0;
+            rules[nr++] = c->lhs[p];
+        }
+    sort_u64(c->sub_key + 1, n - 1);
+    return n;
+}
+
+/* The sub-name of (set named x, rule r): found, or made (GRAM_SIG_NONE: none can be). */
+static int sub_name(gram_cache *c, const gram_grammar *g, int32_t x, int32_t r, int32_t *out) {
+    if (c->sub_cap)
+        for (size_t j = sub_slot(c, x, r); c->sub[j * 3] >= 0; j = (j + 1) & (c->sub_cap - 1))
+            if (c->sub[j * 3] == x && c->sub[j * 3 + 1] == r) {
+                *out = c->sub[j * 3 + 2];
+                return 0;
+            }
+    *out = GRAM_SIG_NONE;
+    int rc = vc_grow((void **)&c->sub_key, &c->cap_sub_key, (size_t)cache_st(c, x)->key_len + 1, sizeof *c->sub_key);
+    if (rc) return rc;
+    size_t n = sub_key(c, g, x, r);
+    if (!n || (rc = intern(c, c->sub_key, n, out)) || *out < 0) return rc;
+    return sub_put(c, x, r, *out);
+}
+
 /* Name committed set k of m as if the sets below f (0: none) were one empty set named below: the name
  * of each origin set o >= f in sig[o - f] (the sets below k are named already). A set named with f > 0
  * is named as gram_matcher_load_floor's copy of it is: one name, whichever matcher holds the items. */
@@ -238,7 +316,7 @@ static int name_set_from(gram_cache *c, const gram_matcher *m, size_t k, size_t 
     size_t s = m->set_start[k], e = m->set_start[k + 1];
     *out = GRAM_SIG_NONE;
     int rc = vc_grow((void **)&c->scratch, &c->cap_scratch, SIG_MAX_ITEMS + 1, sizeof *c->scratch);
-    if (rc) return rc;
+    if (rc || (rc = grammar_tables(c, g))) return rc;
     uint64_t *key = c->scratch;
     size_t n = 1;
     key[0] = 0;
@@ -251,9 +329,14 @@ static int name_set_from(gram_cache *c, const gram_matcher *m, size_t k, size_t 
         }
         uint32_t code = SELF_CODE;
         if (it.origin != k) {
-            int32_t o = f && it.origin < f ? below : sig[it.origin - f];
+            int32_t o = f && it.origin < f ? below : sig[it.origin - f], y;
             if (o < 0) return 0; /* from an unnamed set */
-            code = (uint32_t)o;
+            if (cache_st(c, o)->key_len > SUB_MAX_KEY) { /* its sub-names would cost more than they share */
+                code = (uint32_t)o;
+            } else {
+                if ((rc = sub_name(c, g, o, c->lhs[it.pos], &y)) || y < 0) return rc;
+                code = (uint32_t)y;
+            }
         }
         if (n > SIG_MAX_ITEMS) return 0;
         key[n++] = (uint64_t)it.pos << 32 | code;
@@ -270,8 +353,7 @@ static int name_set(gram_cache *c, const gram_matcher *m, size_t k, int32_t *out
     return name_set_from(c, m, k, 0, m->set_sig, GRAM_SIG_NONE, out);
 }
 
-/* Name every set of m (after a new generation, from the bottom). */
-static int name_sets(gram_cache *c, gram_matcher *m) {
+int cache_name_sets(gram_cache *c, gram_matcher *m) {
     if (m->sig_gen != c->gen) {
         m->sig_gen = c->gen;
         m->n_sig = 0;
@@ -283,56 +365,72 @@ static int name_sets(gram_cache *c, gram_matcher *m) {
     return 0;
 }
 
-/* The byte classes that state x cannot tell apart. A byte only enters a new set through the items of
- * x's set that scan it, and those are in x's key (its incomplete items), so two bytes that every
- * scanning item of x accepts or refuses alike lead x to the same state (or are both refused). The
- * grammar's byte classes are the same thing for all states at once; one state's items usually use
- * few of the grammar's classes (inside a string: the content, the quote, the backslash, the UTF-8
- * lead bytes), so a state's groups are far fewer than the grammar's classes, and each transition
- * found by the Earley matcher is recorded for its whole group. NULL: more than 64 distinct classes
- * scan from x (no grouping; every class is found on its own). */
-static uint16_t *make_groups(const gram_cache *c, const gram_grammar *g, int32_t x) {
-    const cstate *s = &c->st[x];
-    const uint64_t *key = c->keys + s->key_off;
-    int cls[64], n = 0, nbc = g->n_byte_classes;
-    for (uint32_t i = 1; i < s->key_len; i++) {
+int cache_floor_name(gram_cache *c, gram_matcher *m, size_t f, int32_t *out, int32_t *below) {
+    uint64_t empty = 0; /* the key of the copy's set 0 */
+    int rc = intern(c, &empty, 1, below);
+    *out = GRAM_SIG_NONE;
+    if (rc || *below < 0) return rc;
+    if (m->fl_gen != c->gen || m->fl_f != f) {
+        m->fl_gen = c->gen;
+        m->fl_f = f;
+        m->n_fl = 0;
+    }
+    for (; f + m->n_fl < m->n_sets; m->n_fl++) /* (names of unnamed sets are GRAM_SIG_NONE: kept, they stay so) */
+        if ((rc = name_set_from(c, m, f + m->n_fl, f, m->fl_sig + f, *below, &m->fl_sig[f + m->n_fl]))) return rc;
+    *out = m->fl_sig[m->n_sets - 1];
+    return 0;
+}
+
+/* ---- transitions ---- */
+
+/* The byte classes that state x cannot tell apart, into grp (NULL: no grouping). A byte only enters a new
+ * set through the items of x's set that scan it, and those are in x's key (its incomplete items), so two
+ * bytes that every scanning item of x accepts or refuses alike lead x to the same state (or are both
+ * refused). The grammar's byte classes are the same thing for all states at once; one state's items
+ * usually use few of the grammar's classes (inside a string: the content, the quote, the backslash, the
+ * UTF-8 lead bytes), so a state's groups are far fewer than the grammar's classes, and each transition
+ * found by the Earley matcher is recorded for its whole group. The groups are found by refining the
+ * partition of the byte classes by each class x's items scan (as bitsets). */
+static void make_groups(const gram_cache *c, const gram_grammar *g, int32_t x, uint16_t *grp) {
+    const cstate *s = cache_st(c, x);
+    const uint64_t *key = cache_key(c, x);
+    int nbc = g->n_byte_classes, ng = 1;
+    uint64_t part[256][4] = {{0}}; /* the groups so far, as sets of byte classes */
+    for (int bc = 0; bc < nbc; bc++) part[0][bc >> 6] |= 1ull << (bc & 63);
+    for (uint32_t i = 1; i < s->key_len && ng < nbc; i++) {
         int32_t v = g->pos[key[i] >> 32];
         if (v < 0 || !(v & GRAM_POS_CLASS)) continue;
-        int k = v & GRAM_POS_INDEX, j = 0;
-        while (j < n && cls[j] != k) j++;
-        if (j < n) continue;
-        if (n == 64) return NULL;
-        cls[n++] = k;
+        const uint64_t *k = c->cls_bc[v & GRAM_POS_INDEX];
+        for (int q = 0, n0 = ng; q < n0; q++) { /* split each group by the class (again: a no-op) */
+            uint64_t in = 0, out = 0;
+            for (int w = 0; w < 4; w++) in |= part[q][w] & k[w], out |= part[q][w] & ~k[w];
+            if (!in || !out) continue;
+            for (int w = 0; w < 4; w++) part[ng][w] = part[q][w] & ~k[w], part[q][w] &= k[w];
+            ng++;
+        }
     }
-    uint64_t sig[256];
-    int seen[256] = {0};
-    for (int b = 0; b < 256; b++) { /* one byte per byte class stands for its class */
-        int bc = g->byte_class[b];
-        if (seen[bc]) continue;
-        seen[bc] = 1;
-        uint64_t w = 0;
-        for (int j = 0; j < n; j++) w |= (uint64_t)gram_bytes_has(&g->classes[cls[j]], (unsigned)b) << j;
-        sig[bc] = w;
+    for (int q = 0; q < ng; q++) {
+        int low = -1;
+        for (int w = 0; w < 4; w++)
+            for (uint64_t b = part[q][w]; b; b &= b - 1) {
+                int bc = w * 64 + __builtin_ctzll(b);
+                if (low < 0) low = bc;
+                grp[bc] = (uint16_t)low;
+            }
     }
-    uint16_t *grp = malloc((size_t)nbc * sizeof *grp);
-    if (!grp) return NULL;
-    for (int i = 0; i < nbc; i++) {
-        int j = 0;
-        while (sig[j] != sig[i]) j++; /* ends at i at the latest */
-        grp[i] = (uint16_t)j;
-    }
-    return grp;
 }
 
 static int set_trans(gram_cache *c, const gram_grammar *g, int32_t x, unsigned bc, int32_t y) {
-    cstate *s = &c->st[x];
+    cstate *s = cache_st(c, x);
     int nbc = g->n_byte_classes;
     if (!s->trans) {
+        size_t bytes = (size_t)nbc * (sizeof *s->trans + sizeof *s->group);
         if (c->bytes > c->limit) return 0;
-        if (!(s->trans = malloc((size_t)nbc * sizeof *s->trans))) return oom();
+        if (!(s->trans = malloc(bytes))) return cache_oom();
         for (int i = 0; i < nbc; i++) s->trans[i] = T_UNKNOWN;
-        c->bytes += (size_t)nbc * sizeof *s->trans;
-        if (nbc <= UINT16_MAX && (s->group = make_groups(c, g, x))) c->bytes += (size_t)nbc * sizeof *s->group;
+        c->bytes += bytes;
+        s->group = (uint16_t *)(s->trans + nbc);
+        make_groups(c, g, x, s->group);
     }
     s->trans[bc] = y;
     c->n_trans++;
@@ -342,17 +440,26 @@ static int set_trans(gram_cache *c, const gram_grammar *g, int32_t x, unsigned b
     return 0;
 }
 
-/* The byte b at depth d is not in the DFA from x: feed the matcher (caught up along the path) and
- * name what it reaches. *y: T_REJECT, a name, or GRAM_SIG_NONE. */
-static int step_matcher(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d, unsigned char b, int32_t *y) {
-    c->n_feeds += d - *cur;
-    for (; *cur + 1 < d; ++*cur) { /* bytes the DFA accepted: they feed, and their names are known */
+/* Catch the matcher up along the path to depth d - 1 (*cur bytes held): bytes the DFA accepted, so they
+ * feed, and their names are known. */
+static int feed_path(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d) {
+    for (; *cur + 1 < d; ++*cur) {
         int rc = gram_matcher_feed_byte(m, c->pbyte[*cur + 1]);
-        if (rc) return rc < 0 ? rc : vc_errf(VC_EINVAL, "grammar cache: a cached transition disagrees with the matcher");
+        if (rc < 0) return rc;
+        if (rc) return vc_errf(VC_EINVAL, "grammar cache: a cached transition disagrees with the matcher");
         m->set_sig[m->n_sets - 1] = c->pname[*cur + 1];
         m->n_sig = m->n_sets;
     }
-    int rc = gram_matcher_feed_byte(m, b);
+    return 0;
+}
+
+/* The byte b at depth d is not in the DFA from x: feed the matcher (caught up along the path) and
+ * name what it reaches. *y: T_REJECT, a name, or GRAM_SIG_NONE. */
+static int step_matcher(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d, unsigned char b, int32_t *y) {
+    size_t items = m->n_items;
+    int rc = feed_path(c, m, cur, d);
+    if (!rc) rc = gram_matcher_feed_byte(m, b);
+    c->n_items += m->n_items - items;
     if (rc == 1) {
         *y = T_REJECT;
         return 0;
@@ -365,642 +472,185 @@ static int step_matcher(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d,
     return 0;
 }
 
-/* Room in the walk's path for depth bytes beyond the matcher's base. */
-static int path_room(gram_cache *c, size_t depth) {
+int cache_path_room(gram_cache *c, size_t depth) {
     size_t cap = c->cap_path;
     int rc = vc_grow((void **)&c->pname, &cap, depth + 1, sizeof *c->pname);
     return rc ? rc : vc_grow((void **)&c->pbyte, &c->cap_path, depth + 1, sizeof *c->pbyte);
 }
 
-/* Where byte b leads from the name at depth d - 1 of the path (pname; the bytes pbyte[1 .. d - 1] lead
- * there from the matcher's base, and the matcher holds *cur of them): the cached transition, or the
- * matcher's answer (recorded). *y: T_REJECT, a name, or GRAM_SIG_NONE. */
-static int learn_name(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d, unsigned char b, int32_t *y) {
+int cache_learn_name(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d, unsigned char b, int32_t *y) {
     int32_t x = c->pname[d - 1];
     int rc = step_matcher(c, m, cur, d, b, y);
     if (!rc && x >= 0 && *y != GRAM_SIG_NONE) rc = set_trans(c, m->g, x, m->g->byte_class[b], *y);
     return rc;
 }
 
-static inline int next_name(gram_cache *c, gram_matcher *m, size_t *cur, uint32_t d, unsigned char b, int32_t *y) {
-    if (*cur >= d) {
-        gram_matcher_rollback(m, *cur - d + 1);
-        *cur = d - 1;
+/* ---- walks ---- */
+
+/* Mark the tokens that end at trie node i (and their bits in memo bits, numbered from token lo); returns
+ * how many were not marked yet. */
+static inline int mark_node(const gram_vocab *t, uint32_t i, uint32_t *mask, uint32_t *bits, uint32_t lo) {
+    int fresh = 0;
+    for (uint32_t j = t->tok_first[i]; j < t->tok_first[i + 1]; j++) {
+        int32_t k = t->tok_ids[j];
+        uint32_t *w = &mask[k >> 5], bit = 1u << (k & 31);
+        fresh += !(*w & bit);
+        *w |= bit;
+        if (bits) bits[(j - lo) >> 5] |= 1u << ((j - lo) & 31);
     }
-    int32_t x = c->pname[d - 1];
-    *y = x >= 0 && c->st[x].trans ? c->st[x].trans[m->g->byte_class[b]] : T_UNKNOWN;
-    return *y != T_UNKNOWN ? 0 : learn_name(c, m, cur, d, b, y); /* the walk's hot path is the lookup */
+    return fresh;
 }
 
-/* Mark in mask the tokens of trie t's nodes [lo, hi) (a subtree of the root, or all) that name s0 (the
- * matcher's top set) accepts, walking the trie through the DFA; returns how many. */
-static int cached_walk_range(gram_cache *c, gram_matcher *m, const gram_vocab *t, int32_t s0, uint32_t lo, uint32_t hi,
-                             uint32_t *mask) {
-    int rc = path_room(c, t->max_depth);
+/* Mark in mask the tokens of trie t's nodes [lo, hi) (a subtree of the root) that name s0 (the matcher's
+ * top set) accepts, walking the trie through the DFA (and in bits, numbered from token tlo, with bits);
+ * returns how many were not marked yet; *nodes: the nodes looked at. */
+static int walk_range(gram_cache *c, gram_matcher *m, const gram_vocab *t, int32_t s0, uint32_t lo, uint32_t hi,
+                      uint32_t *mask, uint32_t *bits, uint32_t tlo, uint32_t *nodes) {
+    int rc = cache_path_room(c, t->max_depth);
     if (rc) return rc;
     size_t base = gram_matcher_consumed(m), cur = 0; /* cur: bytes the matcher holds beyond base */
     int count = 0;
+    uint32_t seen = 0;
     c->pname[0] = s0;
-    for (uint32_t i = lo; i < hi;) {
+    for (uint32_t i = lo; i < hi; seen++) {
         uint32_t d = t->depth[i];
         int32_t y;
-        if ((rc = next_name(c, m, &cur, d, t->byte[i], &y))) break;
+        if ((rc = cache_next_name(c, m, &cur, d, t->byte[i], &y))) break;
         if (y == T_REJECT) {
             i = t->end[i];
             continue;
         }
         c->pname[d] = y;
         c->pbyte[d] = t->byte[i];
-        count += gram_vocab_mark(t, i, mask);
+        count += mark_node(t, i, mask, bits, tlo);
         i++;
     }
     gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
+    *nodes = seen;
     return rc < 0 ? rc : count;
 }
 
-static int cached_walk(gram_cache *c, gram_matcher *m, const gram_vocab *t, int32_t s0, uint32_t *mask) {
-    return cached_walk_range(c, m, t, s0, 1, t->n_nodes, mask);
+static size_t memo_slot(const gram_cache *c, int32_t y, uint32_t node, uint64_t trie) {
+    uint64_t h = ((uint64_t)(uint32_t)y << 32 | node) * 0x9E3779B97F4A7C15ull ^ trie * 0xff51afd7ed558ccdull;
+    return (size_t)(h >> 20) & (c->memo_cap - 1);
 }
 
-/* ---- facts: how a name treats strings of P (internal.h), for the vocabulary's slices ----
- *
- * A(x): the longest L such that x accepts every string of P of up to L code points (capped at the
- * slices' GRAM_SLICE_MAX); B(x): x refuses every string of L + 1 code points and every prefix of one
- * that has begun its last code point. With A and B a mask is the slice of L plus the walk of the tokens
- * in no slice. They are found over the DFA: every code point of P is tried from x one byte class at a
- * time (one byte stands for its class: the grammar cannot tell the others from it), and then from
- * each name a whole code point reaches, to the depth the cap asks. A(x) = 1 + min A(y) over those
- * names y (a name that leads back to itself adds nothing), B(x) = every y has A(y) = A(x) - 1 and
- * B(y). Facts are kept per name, so each is found once: a name's facts belong to its future, whichever
- * matcher (a real one, or a floored copy) was there when they were found. */
-
-#define FACT_WORK 200000 /* transitions one search may look at before it gives up (facts unknown) */
-#define FACT_FEEDS_PER_NODE 16 /* and bytes it may feed the matcher: one per this many trie nodes (+64), so
-                                * a search never costs much more than the walk it saves */
-
-/* The UTF-8 forms of P's code points: the lead bytes, then each continuation byte's range. */
-static const struct {
-    unsigned char lo, hi, n, c[3][2];
-} utf8_form[] = {
-    {0x20, 0x7F, 0, {{0}}}, /* but '"' and '\\' */
-    {0xC2, 0xDF, 1, {{0x80, 0xBF}}},
-    {0xE0, 0xE0, 2, {{0xA0, 0xBF}, {0x80, 0xBF}}},
-    {0xE1, 0xEC, 2, {{0x80, 0xBF}, {0x80, 0xBF}}},
-    {0xED, 0xED, 2, {{0x80, 0x9F}, {0x80, 0xBF}}}, /* no surrogates */
-    {0xEE, 0xEF, 2, {{0x80, 0xBF}, {0x80, 0xBF}}},
-    {0xF0, 0xF0, 3, {{0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
-    {0xF1, 0xF3, 3, {{0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
-    {0xF4, 0xF4, 3, {{0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}},
-};
-
-typedef struct {
-    gram_cache *c;
-    gram_matcher *m;
-    size_t cur;  /* bytes the matcher holds beyond its base (next_name) */
-    size_t work; /* transitions looked at */
-    uint64_t feeds_end; /* the cache's n_feeds past which the search gives up */
-} search;
-
-static search search_at(gram_cache *c, gram_matcher *m, const gram_vocab *v) {
-    return (search){c, m, 0, 0, c->n_feeds + 64 + v->n_nodes / FACT_FEEDS_PER_NODE};
-}
-
-typedef struct {
-    int a, exact, b; /* A (a lower bound unless exact), B (meaningful when exact) */
-} pfacts;
-
-/* What one name's code points showed, over the names they reach. */
-typedef struct {
-    int32_t x;
-    int refused, lead;    /* some code point refused; some lead byte accepted */
-    int unknown, self;    /* a name could not be made (or the work ran out); x reached itself */
-    int min_a, max_a, min_exact;          /* over the names reached other than x: A's least and greatest... */
-    int all_exact, all_b;                 /* ...the least of the exact ones; whether all are exact, all B */
-} cpfold;
-
-static int find_facts(search *e, uint32_t d, int cap, pfacts *out);
-
-/* One byte of the code points of form f from depth d (lv: 0 the lead byte, then the continuations). */
-static int cp_walk(search *e, uint32_t d, int f, int lv, int cap, cpfold *s) {
-    gram_cache *c = e->c;
-    const gram_grammar *g = e->m->g;
-    unsigned lo = lv ? utf8_form[f].c[lv - 1][0] : utf8_form[f].lo;
-    unsigned hi = lv ? utf8_form[f].c[lv - 1][1] : utf8_form[f].hi;
-    uint32_t seen[8] = {0}; /* byte classes tried */
-    for (unsigned b = lo; b <= hi; b++) {
-        if (b == '"' || b == '\\') continue;
-        unsigned bc = g->byte_class[b];
-        if (seen[bc >> 5] >> (bc & 31) & 1) continue;
-        seen[bc >> 5] |= 1u << (bc & 31);
-        int32_t y;
-        int rc = next_name(c, e->m, &e->cur, d + 1, (unsigned char)b, &y);
-        if (rc) return rc;
-        if (y == GRAM_SIG_NONE || ++e->work > FACT_WORK || c->n_feeds > e->feeds_end) {
-            s->unknown = 1;
-            return 0;
-        }
-        if (y == T_REJECT) {
-            s->refused = 1;
-        } else if (!lv) {
-            s->lead = 1;
-        }
-        if (s->refused && s->lead) return 0; /* A = 0 and no B: nothing more to learn */
-        if (y == T_REJECT || s->refused) continue; /* only whether some lead byte is accepted is left */
-        c->pname[d + 1] = y;
-        c->pbyte[d + 1] = (unsigned char)b;
-        if (lv < utf8_form[f].n) {
-            if ((rc = cp_walk(e, d + 1, f, lv + 1, cap, s))) return rc;
-            if (s->unknown) return 0;
-            continue;
-        }
-        if (y == s->x) { /* a whole code point back to x */
-            s->self = 1;
-            continue;
-        }
-        pfacts p;
-        if ((rc = find_facts(e, d + 1, cap - 1, &p))) return rc;
-        if (p.a < s->min_a) s->min_a = p.a;
-        if (p.a > s->max_a) s->max_a = p.a;
-        if (p.exact && p.a < s->min_exact) s->min_exact = p.a;
-        s->all_exact &= p.exact;
-        s->all_b &= p.b;
+static const memo *memo_find(const gram_cache *c, int32_t y, uint32_t node, uint64_t trie) {
+    if (!c->memo_cap) return NULL;
+    for (size_t i = memo_slot(c, y, node, trie);; i = (i + 1) & (c->memo_cap - 1)) {
+        const memo *e = &c->memo[i];
+        if (e->y < 0) return NULL;
+        if (e->y == y && e->node == node && e->trie == trie) return e;
     }
-    return 0;
 }
 
-/* The facts of the name at depth d of the path, A capped at cap. */
-static int find_facts(search *e, uint32_t d, int cap, pfacts *out) {
-    gram_cache *c = e->c;
-    int32_t x = c->pname[d];
-    *out = (pfacts){0, 0, 0};
-    if (cap <= 0 || (c->st[x].pf & PF_BUSY)) return 0; /* a lower bound of 0 holds */
-    uint8_t pf = c->st[x].pf, pa = c->st[x].pf_a;
-    if ((pf & PF_KNOWN) && ((pf & PF_EXACT) || pa >= cap)) {
-        *out = pa >= cap ? (pfacts){cap, 0, 0} : (pfacts){pa, 1, !!(pf & PF_B)};
+/* Keep bits as the memo of (y, node, trie) (freed when there is no room). */
+static int memo_put(gram_cache *c, int32_t y, uint32_t node, uint64_t trie, uint32_t *bits, size_t words) {
+    if (c->bytes > c->limit) {
+        free(bits);
         return 0;
     }
-    cpfold s = {.x = x, .min_a = INT32_MAX, .max_a = -1, .min_exact = INT32_MAX, .all_exact = 1, .all_b = 1};
-    c->st[x].pf |= PF_BUSY;
-    int rc = 0;
-    for (int f = 0; f < (int)(sizeof utf8_form / sizeof *utf8_form) && !rc; f++) {
-        rc = cp_walk(e, d, f, 0, cap, &s);
-        if (s.unknown || (s.refused && s.lead)) break;
-    }
-    c->st[x].pf &= (uint8_t)~PF_BUSY;
-    if (rc || s.unknown) return rc;
-    if (s.refused) {
-        *out = (pfacts){0, 1, !s.lead};
-    } else if (s.max_a < 0) { /* every code point comes back to x */
-        *out = (pfacts){cap, 0, 0};
-        pa = PF_INF;
-    } else {
-        /* exact when the least is an exact successor's; B when every successor is exactly that */
-        int a = 1 + s.min_a, exact = s.min_exact == s.min_a;
-        *out = a >= cap ? (pfacts){cap, 0, 0}
-                        : (pfacts){a, exact, exact && !s.self && s.all_exact && s.min_a == s.max_a && s.all_b};
-    }
-    if (pa != PF_INF) pa = (uint8_t)out->a;
-    c->st[x].pf_a = pa;
-    c->st[x].pf = (uint8_t)(PF_KNOWN | (pa == PF_INF || out->exact ? PF_EXACT : 0) | (out->b ? PF_B : 0));
-    return 0;
-}
-
-/* ---- floors: one search of facts for every context a string appears in ----
- *
- * Inside a JSON string the name of the matcher's state says where the string sits (the key's origins
- * reach down to the set before the opening quote, and that set's name to the whole output so far), so
- * each context, and each amount of whitespace before it, makes new names whose facts would be searched
- * anew. But the items from below the string's start take no part while its text is fed: only the item
- * that waits for the closing quote is there. The floor of a state is the highest set f such that
- *   - every item of the top set from below f (origin < f) that is not complete scans a byte, and
- *   - every item of the sets f..top from below f that waits on a rule scans a byte once past it,
- * and none of the bytes those items scan (or will, once past their rule) begins or continues a code
- * point of P (or, for a run, is one of its bytes). Then, fed any string of P, the items from below f
- * never complete: they stay as they are or move past their rule to one more byte to scan, wherever
- * they began. The floored copy (gram_matcher_load_floor) holds the same items with every origin below
- * f made one empty set, so it accepts the same strings of P, and the same single byte after one; its
- * name (name_set_from, the same for the real matcher's sets) does not say where the string sits, so
- * every context shares it and its facts, found once. */
-
-#define FLOOR_SCAN 4096 /* sets below the top that find_floor looks through */
-
-/* The bytes that begin or continue a code point of P. */
-static const uint32_t p_bytes[8] = {0,           0xFFFFFFFBu, 0xEFFFFFFFu, 0xFFFFFFFFu,
-                                    0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFCu, 0x001FFFFFu};
-
-/* Whether class position v scans one of the bytes in set. */
-static int scans(const gram_grammar *g, int32_t v, const uint32_t *set) {
-    const gram_bytes *s = &g->classes[v & GRAM_POS_INDEX];
-    for (int w = 0; w < 8; w++)
-        if (s->w[w] & set[w]) return 1;
-    return 0;
-}
-
-static int is_class(int32_t v) { return v >= 0 && (v & GRAM_POS_CLASS); }
-
-/* Whether the items from below f leave the strings of set (P's bytes, or a run's) to the items above. */
-static int floor_clear(const gram_matcher *m, size_t f, const uint32_t *set) {
-    const gram_grammar *g = m->g;
-    size_t k = m->n_sets - 1;
-    for (size_t j = f; j <= k; j++)
-        for (size_t i = m->set_start[j]; i < m->set_start[j + 1]; i++) {
-            gitem it = m->items[i];
-            int32_t v = g->pos[it.pos];
-            if (it.origin >= f || v < 0) continue;
-            if (j == k && (v & GRAM_POS_CLASS) && scans(g, v, set)) return 0;
-            if (!(v & GRAM_POS_CLASS) && scans(g, g->pos[it.pos + 1], set)) return 0; /* a class (find_floor) */
+    if ((c->memo_n + 1) * 2 > c->memo_cap) {
+        size_t oc = c->memo_cap, nc = oc ? oc * 2 : 64;
+        memo *t = malloc(nc * sizeof *t), *old = c->memo;
+        if (!t) {
+            free(bits);
+            return cache_oom();
         }
-    return 1;
-}
-
-/* The floor of m's top set for the strings of set, or 0 when it has none (above). */
-static size_t find_floor(const gram_matcher *m, const uint32_t *set) {
-    const gram_grammar *g = m->g;
-    size_t k = m->n_sets - 1, h = k; /* h: the least origin of an item that must be above the floor */
-    for (size_t j = k; j >= 1 && k - j <= FLOOR_SCAN; j--) {
-        for (size_t i = m->set_start[j]; i < m->set_start[j + 1]; i++) {
-            gitem it = m->items[i];
-            int32_t v = g->pos[it.pos];
-            if (v < 0 || (v & GRAM_POS_CLASS)) continue;
-            if ((j == k || !is_class(g->pos[it.pos + 1])) && it.origin < h) h = it.origin;
-        }
-        if (j <= h) return floor_clear(m, j, set) ? j : 0;
-    }
-    return 0;
-}
-
-/* The floored name of m's top set (floor f): every set from f up named seeing only the items from f up. */
-static int floor_name(gram_cache *c, const gram_matcher *m, size_t f, int32_t *out) {
-    size_t k = m->n_sets - 1;
-    uint64_t empty = 0; /* the key of the copy's set 0 */
-    int32_t below;
-    int rc = vc_grow((void **)&c->fsig, &c->cap_fsig, k - f + 1, sizeof *c->fsig);
-    if (!rc) rc = intern(c, &empty, 1, &below);
-    for (size_t j = f; j <= k && !rc; j++) rc = name_set_from(c, m, j, f, c->fsig, below, &c->fsig[j - f]);
-    *out = rc ? GRAM_SIG_NONE : c->fsig[k - f];
-    return rc;
-}
-
-static int facts_ready(const cstate *s) {
-    return (s->pf & PF_KNOWN) && ((s->pf & PF_EXACT) || s->pf_a >= GRAM_SLICE_MAX);
-}
-
-/* Where name s0 (m's top set) takes the ASCII bytes. *acc: it accepts some byte of ASCII text of P;
- * *mixed: and refuses others (then A = 0 without B: a number, a key, a pattern's character class); run[]
- * is the set of ASCII bytes that lead to the one name most of them lead to (a run, below). */
-static int ascii_scan(gram_cache *c, gram_matcher *m, int32_t s0, int *acc_p, int *mixed, uint32_t run[8]) {
-    const gram_grammar *g = m->g;
-    int32_t to[128];
-    int16_t first[256]; /* the first byte of each class seen */
-    int acc = 0, ref = 0, rc = 0, best = -1, best_n = 0;
-    size_t base = gram_matcher_consumed(m), cur = 0;
-    c->pname[0] = s0;
-    memset(first, 0xff, sizeof first);
-    for (unsigned b = 0; b < 0x80 && !rc; b++) {
-        unsigned bc = g->byte_class[b];
-        if (first[bc] >= 0) to[b] = to[first[bc]]; /* one byte stands for its class */
-        else first[bc] = (int16_t)b, rc = next_name(c, m, &cur, 1, (unsigned char)b, &to[b]);
-        if (!rc && b >= 0x20 && b != '"' && b != '\\') {
-            acc |= to[b] != T_REJECT;
-            ref |= to[b] == T_REJECT;
-        }
-    }
-    gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
-    *mixed = acc && ref;
-    *acc_p = acc;
-    memset(run, 0, 8 * sizeof *run);
-    for (unsigned b = 0; b < 0x80 && !rc; b++) { /* the name most bytes lead to */
-        int n = 0;
-        if (to[b] < 0 || first[g->byte_class[b]] != (int16_t)b) continue;
-        for (unsigned a = b; a < 0x80; a++) n += to[a] == to[b];
-        if (n > best_n) best_n = n, best = (int)b;
-    }
-    for (unsigned b = 0; best >= 0 && b < 0x80; b++)
-        if (to[b] == to[best]) run[b >> 5] |= 1u << (b & 31);
-    return rc;
-}
-
-/* The facts of m's top set (name s0): through its floored name when it has a floor, else its own. */
-static int state_facts(gram_cache *c, gram_matcher *m, const gram_vocab *v, int32_t s0, pfacts *out) {
-    *out = (pfacts){0, 0, 0};
-    gram_matcher *em = m;
-    int32_t x = s0;
-    int rc = path_room(c, 4 * (GRAM_SLICE_MAX + 1));
-    size_t f = facts_ready(&c->st[s0]) ? 0 : find_floor(m, p_bytes);
-    if (f) {
-        int32_t fx;
-        if ((rc = floor_name(c, m, f, &fx))) return rc;
-        if (fx >= 0) {
-            x = fx;
-            if (!facts_ready(&c->st[fx])) { /* search from the floored copy */
-                if (!c->floor_m && (rc = gram_matcher_new(m->g, &c->floor_m))) return rc;
-                if ((rc = gram_matcher_load_floor(c->floor_m, m, f)) || (rc = name_sets(c, c->floor_m))) return rc;
-                em = c->floor_m;
-            }
-        }
-    }
-    if (rc) return rc;
-    search e = search_at(c, em, v);
-    size_t base = gram_matcher_consumed(em);
-    c->pname[0] = x;
-    rc = find_facts(&e, 0, GRAM_SLICE_MAX, out);
-    gram_matcher_rollback(em, gram_matcher_consumed(em) - base);
-    if (!rc && x != s0 && (c->st[x].pf & PF_KNOWN)) {
-        c->st[s0].pf = c->st[x].pf;
-        c->st[s0].pf_a = c->st[x].pf_a;
-    }
-    return rc;
-}
-
-/* ---- runs: states that loop on a set of ASCII bytes (a pattern's [a-z0-9._%+-]{1,64}) ----
- *
- * The same idea for strings of one byte set R (ascii_scan picks it: the bytes that lead to the one name
- * most bytes lead to): A and B as for P, and E, the bytes outside R that some name reached by up to cap
- * bytes of R accepts. A mask is then the tokens of up to A bytes of R (gram_run.len), the tokens that
- * begin with a byte of E (walked from the trie's root), and the tokens that leave R at a byte of E after
- * at most A bytes of R (gram_run's groups, walked one by one); every other token is refused: it is too
- * long a run, or leaves it by a byte no name on the way accepts. */
-
-static runfact *rf_find(gram_cache *c, int32_t x, int run) {
-    if (!c->rf_cap) return NULL;
-    for (size_t i = ((size_t)x * 8 + (size_t)run) * 0x9E3779B1u & (c->rf_cap - 1);; i = (i + 1) & (c->rf_cap - 1)) {
-        if (c->rf[i].x < 0) return NULL;
-        if (c->rf[i].x == x && c->rf[i].run == run) return &c->rf[i];
-    }
-}
-
-/* The slot for (x, run), made when missing (NULL: no memory, or the cache is full). */
-static runfact *rf_get(gram_cache *c, int32_t x, int run) {
-    runfact *r = rf_find(c, x, run);
-    if (r || c->bytes > c->limit) return r;
-    if ((c->rf_n + 1) * 2 > c->rf_cap) {
-        size_t nc = c->rf_cap ? c->rf_cap * 2 : 1024;
-        runfact *t = malloc(nc * sizeof *t), *old = c->rf;
-        if (!t) return NULL;
-        for (size_t i = 0; i < nc; i++) t[i].x = -1;
-        size_t oc = c->rf_cap;
-        c->rf = t;
-        c->rf_cap = nc;
+        for (size_t i = 0; i < nc; i++) t[i] = (memo){.y = -1};
+        c->memo = t;
+        c->memo_cap = nc;
         c->bytes += (nc - oc) * sizeof *t;
         for (size_t i = 0; i < oc; i++) {
-            if (old[i].x < 0) continue;
-            size_t j = ((size_t)old[i].x * 8 + old[i].run) * 0x9E3779B1u & (nc - 1);
-            while (t[j].x >= 0) j = (j + 1) & (nc - 1);
+            if (old[i].y < 0) continue;
+            size_t j = memo_slot(c, old[i].y, old[i].node, old[i].trie);
+            while (t[j].y >= 0) j = (j + 1) & (nc - 1);
             t[j] = old[i];
         }
         free(old);
     }
-    size_t i = ((size_t)x * 8 + (size_t)run) * 0x9E3779B1u & (c->rf_cap - 1);
-    while (c->rf[i].x >= 0) i = (i + 1) & (c->rf_cap - 1);
-    c->rf[i] = (runfact){.x = x, .run = (uint8_t)run};
-    c->rf_n++;
-    return &c->rf[i];
-}
-
-typedef struct {
-    int a, exact, b;
-    uint32_t e[8];
-} rfacts;
-
-/* The run facts of the name at depth d of the path, A capped at cap (E: to cap bytes of the run). */
-static int find_run_facts(search *e, uint32_t d, int cap, const uint32_t *set, int run, rfacts *out) {
-    gram_cache *c = e->c;
-    const gram_grammar *g = e->m->g;
-    int32_t x = c->pname[d];
-    memset(out, 0, sizeof *out);
-    const runfact *r = rf_find(c, x, run);
-    if (r && (r->pf & PF_BUSY)) { /* a cycle: nothing known of E */
-        memset(out->e, 0xff, sizeof out->e);
-        return 0;
-    }
-    if (r && (r->pf & PF_KNOWN) && ((r->pf & PF_EXACT) || r->cap >= cap)) {
-        out->a = r->a >= cap ? cap : r->a;
-        out->exact = r->a < cap && (r->pf & PF_EXACT);
-        out->b = out->exact && (r->pf & PF_B);
-        memcpy(out->e, r->e, sizeof out->e);
-        return 0;
-    }
-    runfact *w = rf_get(c, x, run);
-    if (!w) { /* no room to keep them: a = 0 is a lower bound, and E is not known */
-        memset(out->e, 0xff, sizeof out->e);
-        return 0;
-    }
-    w->pf |= PF_BUSY;
-    int32_t to[256];
-    int16_t first[256];
-    uint8_t followed[256] = {0}; /* classes whose name was followed */
-    memset(first, 0xff, sizeof first);
-    int rc = 0, refused = 0, lead = 0, self = 0, unknown = 0;
-    int min_a = INT32_MAX, max_a = -1, min_exact = INT32_MAX, all_exact = 1, all_b = 1;
-    for (unsigned b = 0; b < 256 && !rc && !unknown; b++) {
-        unsigned bc = g->byte_class[b];
-        int in = b < 0x80 && (set[b >> 5] >> (b & 31) & 1);
-        if (first[bc] >= 0) {
-            to[b] = to[first[bc]];
-        } else {
-            first[bc] = (int16_t)b;
-            if ((rc = next_name(c, e->m, &e->cur, d + 1, (unsigned char)b, &to[b]))) break;
-            if (to[b] == GRAM_SIG_NONE || ++e->work > FACT_WORK || c->n_feeds > e->feeds_end) unknown = 1;
-        }
-        int32_t y = to[b];
-        if (!in) {
-            if (y != T_REJECT) out->e[b >> 5] |= 1u << (b & 31);
-            continue;
-        }
-        if (y == T_REJECT) {
-            refused = 1;
-            continue;
-        }
-        lead = 1;
-        if (y == x) {
-            self = 1;
-            continue;
-        }
-        if (followed[bc] || cap <= 0 || refused) continue; /* each class's name once */
-        followed[bc] = 1;
-        c->pname[d + 1] = y;
-        c->pbyte[d + 1] = (unsigned char)b;
-        rfacts p;
-        if ((rc = find_run_facts(e, d + 1, cap - 1, set, run, &p))) break;
-        for (int i = 0; i < 8; i++) out->e[i] |= p.e[i];
-        if (p.a < min_a) min_a = p.a;
-        if (p.a > max_a) max_a = p.a;
-        if (p.exact && p.a < min_exact) min_exact = p.a;
-        all_exact &= p.exact;
-        all_b &= p.b;
-    }
-    if (!(w = (runfact *)rf_find(c, x, run))) return rc; /* (the table may have moved) */
-    w->pf &= (uint8_t)~PF_BUSY;
-    if (rc || unknown) {
-        memset(out->e, 0xff, sizeof out->e);
-        out->a = out->exact = out->b = 0;
-        return rc;
-    }
-    uint8_t pa;
-    if (refused) {
-        out->a = 0, out->exact = 1, out->b = !lead;
-    } else if (cap <= 0) {
-        out->a = 0; /* a lower bound: the run's bytes were not followed */
-    } else if (max_a < 0) { /* every byte of the run back to x (or nowhere: no byte in the set at all) */
-        out->a = cap;
-    } else {
-        int a = 1 + min_a, exact = min_exact == min_a;
-        if (a >= cap) out->a = cap;
-        else out->a = a, out->exact = exact, out->b = exact && !self && all_exact && min_a == max_a && all_b;
-    }
-    pa = !refused && cap > 0 && max_a < 0 ? PF_INF : (uint8_t)out->a;
-    w->a = pa;
-    w->cap = (uint8_t)(cap < 0 ? 0 : cap);
-    w->pf = (uint8_t)(PF_KNOWN | (pa == PF_INF || out->exact ? PF_EXACT : 0) | (out->b ? PF_B : 0));
-    memcpy(w->e, out->e, sizeof w->e);
+    size_t i = memo_slot(c, y, node, trie);
+    while (c->memo[i].y >= 0) i = (i + 1) & (c->memo_cap - 1);
+    c->memo[i] = (memo){.y = y, .node = node, .trie = trie, .bits = bits};
+    c->memo_n++;
+    c->bytes += words * sizeof *bits;
     return 0;
 }
 
-/* The run facts of m's top set (name s0), through its floored name when it has a floor. */
-static int run_state_facts(gram_cache *c, gram_matcher *m, const gram_vocab *v, int32_t s0, const uint32_t *set, int run,
-                           rfacts *out) {
-    gram_matcher *em = m;
-    int32_t x = s0;
-    int rc = 0;
-    size_t f = find_floor(m, set);
-    if (f) {
-        int32_t fx;
-        if ((rc = floor_name(c, m, f, &fx))) return rc;
-        if (fx >= 0) {
-            const runfact *r = rf_find(c, fx, run);
-            x = fx;
-            if (!r || !(r->pf & PF_KNOWN) || !((r->pf & PF_EXACT) || r->cap >= GRAM_SLICE_MAX)) {
-                if (!c->floor_m && (rc = gram_matcher_new(m->g, &c->floor_m))) return rc;
-                if ((rc = gram_matcher_load_floor(c->floor_m, m, f)) || (rc = name_sets(c, c->floor_m))) return rc;
-                em = c->floor_m;
-            }
+/* Mark the tokens of memo e (the subtree of t's node e->node); returns how many were not marked yet. */
+static int memo_mark(const gram_vocab *t, const memo *e, uint32_t *mask) {
+    uint32_t lo = t->tok_first[e->node], n = t->tok_first[t->end[e->node]] - lo;
+    int fresh = 0;
+    for (uint32_t w = 0; w < (n + 31) / 32; w++)
+        for (uint32_t b = e->bits[w]; b; b &= b - 1) {
+            int32_t k = t->tok_ids[lo + w * 32 + (uint32_t)__builtin_ctz(b)];
+            fresh += !(mask[k >> 5] >> (k & 31) & 1);
+            mask[k >> 5] |= 1u << (k & 31);
         }
-    }
-    search e = search_at(c, em, v);
-    size_t base = gram_matcher_consumed(em);
-    c->pname[0] = x;
-    rc = find_run_facts(&e, 0, GRAM_SLICE_MAX, set, run, out);
-    gram_matcher_rollback(em, gram_matcher_consumed(em) - base);
-    return rc;
+    return fresh;
 }
 
-/* The run of set when it is worth its tables, else NULL: when few tokens are made of its bytes alone
- * the walk is cheap. (Counted on the trie, following only the set's bytes, until enough are seen.) */
-static int run_of(const gram_vocab *v, const uint32_t *set, const gram_run **r, int *run) {
-    size_t least = (size_t)v->n_tokens / RUN_MIN_SHARE, n = 0;
-    *r = NULL;
-    for (uint32_t i = 1; i < v->n_nodes && n < least;) {
-        unsigned b = v->byte[i];
-        if (b >= 0x80 || !(set[b >> 5] >> (b & 31) & 1) || v->depth[i] > GRAM_SLICE_MAX) {
-            i = v->end[i];
-            continue;
-        }
-        n += v->tok_first[i + 1] - v->tok_first[i];
-        i++;
+int cache_walk_child(gram_cache *c, gram_matcher *m, const gram_vocab *t, int32_t s0, uint32_t u, uint32_t *mask) {
+    uint32_t lo = t->tok_first[u], n = t->tok_first[t->end[u]] - lo, seen;
+    if (n < MEMO_MIN_TOKENS || s0 < 0) return walk_range(c, m, t, s0, u, t->end[u], mask, NULL, 0, &seen);
+    int32_t y;
+    size_t base = gram_matcher_consumed(m), cur = 0;
+    int rc = cache_path_room(c, 1);
+    if (rc) return rc;
+    c->pname[0] = s0;
+    rc = cache_next_name(c, m, &cur, 1, t->byte[u], &y);
+    gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
+    if (rc || y == T_REJECT) return rc;
+    const memo *e = y >= 0 ? memo_find(c, y, u, t->uid) : NULL;
+    if (e) {
+        c->memo_hits++;
+        return memo_mark(t, e, mask);
     }
-    if (n < least) return 0;
-    int rc = gram_vocab_run(v, set, (int)least, r, run);
-    if (!rc && *r && !(*r)->len) *r = NULL;
-    return rc;
+    size_t words = (n + 31) / 32;
+    uint32_t *bits = y >= 0 ? calloc(words, sizeof *bits) : NULL;
+    int count = walk_range(c, m, t, s0, u, t->end[u], mask, bits, lo, &seen);
+    if (count < 0 || seen < MEMO_MIN_NODES || !bits) {
+        free(bits);
+        return count;
+    }
+    rc = memo_put(c, y, u, t->uid, bits, words);
+    return rc ? rc : count;
 }
 
-/* Mark the tokens of up to a bytes of the run; returns how many. */
-static int run_slice(const gram_run *r, int n, int a, uint32_t *mask) {
-    int count = 0, t = 0;
-#ifdef __SSE2__
-    const __m128i one = _mm_set1_epi8(1), top = _mm_set1_epi8((char)(a - 1));
-    for (; t + 32 <= n; t += 32) { /* len - 1 <= a - 1, unsigned: a len of 0 wraps to 255 */
-        __m128i v0 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t)), one);
-        __m128i v1 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t + 16)), one);
-        uint32_t w = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v0, top), v0)) |
-                     (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v1, top), v1)) << 16;
-        mask[t >> 5] = w;
-        count += __builtin_popcount(w);
+int cache_walk(gram_cache *c, gram_matcher *m, const gram_vocab *t, int32_t s0, uint32_t *mask) {
+    int count = 0;
+    for (uint32_t u = 1; u < t->n_nodes; u = t->end[u]) {
+        int k = cache_walk_child(c, m, t, s0, u, mask);
+        if (k < 0) return k;
+        count += k;
     }
-#endif
-    for (; t < n; t++)
-        if ((unsigned)r->len[t] - 1 < (unsigned)a) {
-            mask[t >> 5] |= 1u << (t & 31);
-            count++;
-        }
     return count;
 }
 
-/* Walk token t alone from name s0 through the DFA; 1 when it is accepted. */
-static int walk_token(gram_cache *c, gram_matcher *m, size_t *cur, const gram_vocab *v, int t, int *ok) {
-    const unsigned char *s = v->text + v->text_off[t];
-    uint32_t l = v->text_off[t + 1] - v->text_off[t];
-    *ok = 0;
-    for (uint32_t d = 1; d <= l; d++) {
-        int32_t y;
-        int rc = next_name(c, m, cur, d, s[d - 1], &y);
-        if (rc) return rc;
-        if (y == T_REJECT) return 0;
-        c->pname[d] = y;
-        c->pbyte[d] = s[d - 1];
-    }
-    *ok = 1;
-    return 0;
-}
+/* ---- the masks ---- */
 
-/* The mask of name s0 from its run facts (run_slices above); *count -1: not cheaper than the walk. */
-static int run_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, const gram_run *r, int32_t s0,
-                    const rfacts *p, uint32_t *mask, int *count) {
-    *count = -1;
-    int a = p->a, longer = a >= GRAM_SLICE_MAX; /* a >= GRAM_SLICE_MAX: a lower bound, the rest walked */
-    if (!longer && !(p->exact && p->b)) return 0;
-    size_t walk = longer ? r->first[257] - r->first[256] : 0;
-    for (int b = 0; b < 256; b++)
-        if (p->e[b >> 5] >> (b & 31) & 1) walk += r->first[b + 1] - r->first[b];
-    if (walk > RUN_WALK_MAX) return 0;
-    int rc = path_room(c, v->max_depth);
-    if (rc) return rc;
-    memset(mask, 0, c->mask_words * sizeof *mask);
-    int n = a ? run_slice(r, v->n_tokens, a, mask) : 0;
-    uint32_t child[256] = {0}; /* the root's child of each first byte */
-    for (uint32_t i = 1; i < v->n_nodes; i = v->end[i]) child[v->byte[i]] = i;
-    for (int b = 0; b < 256 && !rc; b++) {
-        if (!(p->e[b >> 5] >> (b & 31) & 1)) continue;
-        if (child[b]) {
-            int k = cached_walk_range(c, m, v, s0, child[b], v->end[child[b]], mask);
-            if (k < 0) return k;
-            n += k;
-        }
-        size_t base = gram_matcher_consumed(m), cur = 0;
-        c->pname[0] = s0;
-        for (uint32_t i = r->first[b]; i < r->first[b + 1] && !rc; i++) {
-            int ok, t = r->tok[i];
-            if (r->at[i] > a || (rc = walk_token(c, m, &cur, v, t, &ok)) || !ok) continue;
-            mask[t >> 5] |= 1u << (t & 31);
-            n++;
-        }
-        gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
-    }
-    if (longer && !rc) {
-        size_t base = gram_matcher_consumed(m), cur = 0;
-        c->pname[0] = s0;
-        for (uint32_t i = r->first[256]; i < r->first[257] && !rc; i++) {
-            int ok, t = r->tok[i];
-            if ((rc = walk_token(c, m, &cur, v, t, &ok)) || !ok) continue;
-            mask[t >> 5] |= 1u << (t & 31);
-            n++;
-        }
-        gram_matcher_rollback(m, gram_matcher_consumed(m) - base);
-    }
-    if (!rc) *count = n;
-    return rc;
-}
-
-/* Keep the mask made for name s (when there is room). */
-static int keep_mask(gram_cache *c, int32_t s, const uint32_t *mask, int count) {
+int cache_keep_mask(gram_cache *c, int32_t s, const uint32_t *mask, int count) {
     if (c->bytes > c->limit) return 0;
     uint32_t *q = malloc(c->mask_words * sizeof *q);
-    if (!q) return oom();
+    if (!q) return cache_oom();
     memcpy(q, mask, c->mask_words * sizeof *q);
-    c->st[s].mask = q;
-    c->st[s].mask_count = count;
+    cache_st(c, s)->mask = q;
+    cache_st(c, s)->mask_count = count;
     c->bytes += c->mask_words * sizeof *q;
     return 0;
+}
+
+/* Masks, memos and run facts are per vocabulary: drop those of another. */
+static void use_vocab(gram_cache *c, const gram_vocab *v) {
+    for (uint32_t i = 0; i < c->n_st; i++) {
+        if (cache_st(c, i)->mask) c->bytes -= c->mask_words * sizeof *cache_st(c, i)->mask;
+        free(cache_st(c, i)->mask);
+        cache_st(c, i)->mask = NULL;
+    }
+    drop_memos(c);
+    facts_drop_runs(c);
+    c->vocab_uid = v->uid;
+    c->mask_words = ((size_t)v->n_tokens + 31) / 32;
 }
 
 static int masked(gram_cache *c, gram_matcher *m, const gram_vocab *v, uint32_t *mask) {
@@ -1008,58 +658,18 @@ static int masked(gram_cache *c, gram_matcher *m, const gram_vocab *v, uint32_t 
         drop_states(c);
         c->flushes++;
     }
-    if (c->vocab_uid != v->uid) { /* masks are per vocabulary: drop those of another */
-        for (uint32_t i = 0; i < c->n_st; i++) {
-            if (c->st[i].mask) c->bytes -= c->mask_words * sizeof *c->st[i].mask;
-            free(c->st[i].mask);
-            c->st[i].mask = NULL;
-        }
-        c->vocab_uid = v->uid;
-        c->mask_words = ((size_t)v->n_tokens + 31) / 32;
-        drop_runs(c); /* facts per run: runs are the vocabulary's */
-    }
-    int rc = name_sets(c, m);
+    if (c->vocab_uid != v->uid) use_vocab(c, v);
+    int rc = cache_name_sets(c, m);
     if (rc) return rc;
     int32_t s0 = m->set_sig[m->n_sets - 1];
     c->masks++;
-    if (s0 >= 0 && c->st[s0].mask) {
+    if (s0 >= 0 && cache_st(c, s0)->mask) {
         c->hits++;
-        memcpy(mask, c->st[s0].mask, c->mask_words * sizeof *mask);
-        return c->st[s0].mask_count;
+        memcpy(mask, cache_st(c, s0)->mask, c->mask_words * sizeof *mask);
+        return cache_st(c, s0)->mask_count;
     }
-    /* A state that takes no ASCII text (a structural one, where few tokens pass) is walked: the walk
-     * is cheap there. One that takes all of it may take strings of P up to a length: a slice and the
-     * rest. Else it may take a run of some bytes: a slice of those, and the tokens that leave it. */
-    int count = -1, acc = 0, mixed = 0, run = -1;
-    uint32_t set[8];
-    if (s0 >= 0 && v->slice && !(rc = path_room(c, 4 * (GRAM_SLICE_MAX + 1))))
-        rc = ascii_scan(c, m, s0, &acc, &mixed, set);
-    if (rc) return rc;
-    if (acc && !mixed) {
-        pfacts p;
-        if ((rc = state_facts(c, m, v, s0, &p))) return rc;
-        if (p.a >= GRAM_SLICE_MAX || (p.exact && p.b)) {
-            if (p.a) memcpy(mask, v->slice + (size_t)(p.a - 1) * c->mask_words, c->mask_words * sizeof *mask);
-            else memset(mask, 0, c->mask_words * sizeof *mask);
-            int r = cached_walk(c, m, v->rest, s0, mask);
-            if (r < 0) return r;
-            count = (p.a ? v->slice_count[p.a - 1] : 0) + r;
-            c->sliced++;
-        }
-    }
-    if (acc && count < 0) {
-        rfacts p;
-        const gram_run *r;
-        if (!(rc = run_of(v, set, &r, &run)) && r && !(rc = run_state_facts(c, m, v, s0, set, run, &p)))
-            rc = run_mask(c, m, v, r, s0, &p, mask, &count);
-        if (rc) return rc;
-        if (count >= 0) c->sliced++;
-    }
-    if (count < 0) {
-        memset(mask, 0, c->mask_words * sizeof *mask);
-        count = cached_walk(c, m, v, s0, mask);
-    }
-    if (count >= 0 && s0 >= 0 && (rc = keep_mask(c, s0, mask, count))) return rc;
+    int count = slices_mask(c, m, v, s0, mask);
+    if (count >= 0 && s0 >= 0 && (rc = cache_keep_mask(c, s0, mask, count))) return rc;
     return count;
 }
 
@@ -1087,7 +697,8 @@ void gram_grammar_cache_stats(const gram_grammar *g, gram_cache_stats *out) {
     gram_cache *c = g->cache;
     if (!c) return;
     pthread_mutex_lock(&c->mu);
-    *out = (gram_cache_stats){.masks = c->masks, .mask_hits = c->hits, .sliced = c->sliced, .transitions = c->n_trans,
-                              .states = c->n_st, .bytes = c->bytes, .flushes = c->flushes};
+    *out = (gram_cache_stats){.masks = c->masks, .mask_hits = c->hits, .sliced = c->sliced, .floored = c->floored,
+                              .memo_hits = c->memo_hits, .transitions = c->n_trans, .states = c->n_st,
+                              .bytes = c->bytes, .flushes = c->flushes};
     pthread_mutex_unlock(&c->mu);
 }

@@ -123,6 +123,8 @@ void gram_matcher_use_cache(gram_matcher *m, int on);
 typedef struct {
     uint64_t masks, mask_hits;     /* masks asked for; of them, answered from the cache */
     uint64_t sliced;               /* masks made from a vocabulary slice and a walk of the rest */
+    uint64_t floored;              /* masks made from the mask of a floored name (one for every context) */
+    uint64_t memo_hits;            /* root subtrees taken from a first-byte memo instead of walked */
     uint64_t transitions, states;  /* byte transitions and states the cache holds now */
     uint64_t bytes, flushes;       /* its memory now; times it was emptied for being full */
 } gram_cache_stats;

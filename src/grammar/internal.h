@@ -22,7 +22,7 @@ struct gram_matcher {
     size_t n_items, cap_items;
     size_t *set_start; /* [n_sets + 1] */
     gram_bytes *set_next; /* [n_sets] the bytes some item of the set can scan: a rejected byte costs O(1) */
-    size_t *set_nwait;    /* [n_sets] SMALL_SET: not indexed; else the count of its entries in wkey */
+    size_t *set_nwait;    /* [n_sets] SMALL_SET: not indexed; UNINDEXED: not yet; else its entries in wkey */
     uint64_t *wkey;       /* [cap_wkey] for an indexed set k, from set_start[k]: (rule << 32 | item
                            * offset) of each item that waits on a rule, sorted */
     size_t cap_wkey;
@@ -38,6 +38,11 @@ struct gram_matcher {
     int32_t *set_sig;    /* [cap_sets] */
     size_t n_sig;
     uint64_t sig_gen;
+    /* and their floored names (cache.c, floor_name): fl_sig[j] for fl_f <= j < fl_f + n_fl is set j's name
+     * with every origin below set fl_f made one empty set, valid while fl_gen equals the generation */
+    int32_t *fl_sig;     /* [cap_sets] */
+    size_t fl_f, n_fl;
+    uint64_t fl_gen;
     int use_cache;       /* 0: gram_matcher_mask always walks the matcher (tests, benchmarks) */
 };
 
@@ -102,7 +107,21 @@ typedef struct {
  * *out is NULL). */
 #define GRAM_VOCAB_RUNS 64
 #define GRAM_VOCAB_RUN_TABLES 16
+#define GRAM_RUN_MIN_SHARE 150 /* a run that fewer than 1/150 of the tokens (1,000 of 150k) are made of is not
+                                * worth its table: the walk is cheap */
 int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index);
+/* (The runs of the JSON Schema email format, its local part's bytes and a domain label's with and without
+ * '-', are made with the vocabulary: ~1 ms each for 150k tokens, where the first email of a process would
+ * pay them.) */
+
+/* The tokens that hold a byte of set before their last byte, as a trie of the same ids (cache.c's floored
+ * masks walk them from the real state: set is what closes a floor's context, '"' for a JSON string). Made
+ * on first use (the quote's with the vocabulary) and kept with it, for at most GRAM_VOCAB_EXITS sets;
+ * *out NULL when more than n_tokens / GRAM_EXIT_SHARE tokens hold one (a byte of the set that many hold
+ * is refused at once, without a look at the tokens), or no room is left. */
+#define GRAM_VOCAB_EXITS 16
+#define GRAM_EXIT_SHARE 32
+int gram_vocab_exits(const gram_vocab *v, const uint32_t set[8], const gram_vocab **out);
 
 /* Set the mask bits of the tokens that end at trie node i; returns how many. */
 static inline int gram_vocab_mark(const gram_vocab *v, uint32_t i, uint32_t *mask) {

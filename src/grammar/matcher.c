@@ -22,9 +22,12 @@
 
 #define GRAM_DEFAULT_ITEM_LIMIT 1000000
 /* Sets smaller than this are scanned whole by a completion; larger ones get a sorted index of the
- * items that wait on a rule, so a chain of completions into one big set stays cheap. */
-#define GRAM_INDEX_MIN 64
+ * items that wait on a rule (made the first time a completion looks there), so a chain of completions
+ * into one big set stays cheap (a bounded repetition x{0,n} completes into every set of the run at each
+ * byte: its sets are small, but many, and each is looked into again and again). */
+#define GRAM_INDEX_MIN 8
 #define SMALL_SET ((size_t)-1)
+#define UNINDEXED ((size_t)-2)
 
 static inline int has(const gram_bytes *s, unsigned char c) { return s->w[c >> 5] >> (c & 31) & 1; }
 
@@ -95,6 +98,46 @@ static int add_item(gram_matcher *m, size_t start, uint32_t pos, uint32_t origin
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void sort_keys(uint64_t *a, size_t n) {
+    if (n > 32) {
+        qsort(a, n, sizeof *a, cmp_u64);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* most sets are small: an insertion sort */
+        uint64_t x = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > x; j--) a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+/* Index committed set k's items that wait on a rule (wkey from set_start[k], sorted); *nw: how many. */
+static int index_set(gram_matcher *m, size_t k, size_t *nw) {
+    const gram_grammar *g = m->g;
+    size_t start = m->set_start[k], end = m->set_start[k + 1];
+    if (m->cap_wkey < end) {
+        size_t nc = m->cap_items, bytes; /* >= n_items >= end */
+        if (vc_ckd_array(nc, sizeof *m->wkey, &bytes)) return oom();
+        uint64_t *q = realloc(m->wkey, bytes);
+        if (!q) return oom();
+        m->wkey = q;
+        m->cap_wkey = nc;
+    }
+    *nw = 0;
+    for (size_t i = start; i < end; i++) {
+        int32_t v = g->pos[m->items[i].pos];
+        if (v >= 0 && !(v & GRAM_POS_CLASS)) m->wkey[start + (*nw)++] = (uint64_t)v << 32 | (i - start);
+    }
+    sort_keys(m->wkey + start, *nw);
+    m->set_nwait[k] = *nw;
+    return 0;
+}
+
 /* Predict and complete over set k (items from start) until nothing new appears. */
 static int closure(gram_matcher *m, size_t k, size_t start) {
     const gram_grammar *g = m->g;
@@ -108,6 +151,7 @@ static int closure(gram_matcher *m, size_t k, size_t start) {
              * moved every item of this set that waits on it over it) */
             int32_t r = ~v;
             size_t os = m->set_start[it.origin], oe = m->set_start[it.origin + 1], nw = m->set_nwait[it.origin];
+            if (nw == UNINDEXED && (rc = index_set(m, it.origin, &nw))) return rc;
             if (nw == SMALL_SET) {
                 work += oe - os;
                 for (size_t j = os; j < oe; j++) {
@@ -161,22 +205,20 @@ static int reserve_sets(gram_matcher *m, size_t need) {
     int32_t *sg = realloc(m->set_sig, nc * sizeof *sg);
     if (!sg) return oom();
     m->set_sig = sg;
+    if (!(sg = realloc(m->fl_sig, nc * sizeof *sg))) return oom();
+    m->fl_sig = sg;
     m->cap_sets = nc;
     return 0;
 }
 
 static int reserve_set(gram_matcher *m) { return reserve_sets(m, m->n_sets + 2); }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
-/* Commit the set being built as set k (it ends at n_items): record the bytes it can scan, and index
- * a large set's waiting items. */
+/* Commit the set being built as set k (it ends at n_items): record the bytes it can scan (a large set's
+ * waiting items are indexed when a completion first needs them). */
 static int commit_set(gram_matcher *m, size_t k) {
     const gram_grammar *g = m->g;
-    size_t start = m->set_start[k], nw = 0;
+    size_t start = m->set_start[k];
     gram_bytes u;
     gram_bytes_clear(&u);
     for (size_t i = start; i < m->n_items; i++) {
@@ -184,23 +226,7 @@ static int commit_set(gram_matcher *m, size_t k) {
         if (v >= 0 && (v & GRAM_POS_CLASS))
             for (int w = 0; w < 8; w++) u.w[w] |= g->classes[v & GRAM_POS_INDEX].w[w];
     }
-    m->set_nwait[k] = SMALL_SET;
-    if (m->n_items - start >= GRAM_INDEX_MIN) {
-        if (m->cap_wkey < m->n_items) {
-            size_t nc = m->cap_items, bytes; /* >= n_items */
-            if (vc_ckd_array(nc, sizeof *m->wkey, &bytes)) return oom();
-            uint64_t *q = realloc(m->wkey, bytes);
-            if (!q) return oom();
-            m->wkey = q;
-            m->cap_wkey = nc;
-        }
-        for (size_t i = start; i < m->n_items; i++) {
-            int32_t v = g->pos[m->items[i].pos];
-            if (v >= 0 && !(v & GRAM_POS_CLASS)) m->wkey[start + nw++] = (uint64_t)v << 32 | (i - start);
-        }
-        qsort(m->wkey + start, nw, sizeof *m->wkey, cmp_u64);
-        m->set_nwait[k] = nw;
-    }
+    m->set_nwait[k] = m->n_items - start >= GRAM_INDEX_MIN ? UNINDEXED : SMALL_SET;
     m->set_next[k] = u;
     m->n_sets = k + 1;
     m->set_start[k + 1] = m->n_items;
@@ -233,20 +259,22 @@ int gram_matcher_new(const gram_grammar *g, gram_matcher **out) {
     if (!m) return oom();
     m->g = g;
     m->limit = GRAM_DEFAULT_ITEM_LIMIT;
-    m->cap_items = 256;
-    m->cap_sets = 64;
+    m->cap_items = 8192; /* room for a JSON output of a few hundred bytes (~25 items a byte): a doubling in */
+    m->cap_sets = 512;   /* the middle of a token's feed copies it all (10-30 us); malloc touches none of it */
     m->h_cap = 256;
     m->items = malloc(m->cap_items * sizeof *m->items);
     m->set_start = malloc(m->cap_sets * sizeof *m->set_start);
     m->set_next = malloc(m->cap_sets * sizeof *m->set_next);
     m->set_nwait = malloc(m->cap_sets * sizeof *m->set_nwait);
     m->set_sig = malloc(m->cap_sets * sizeof *m->set_sig);
+    m->fl_sig = malloc(m->cap_sets * sizeof *m->fl_sig);
     m->use_cache = 1;
     m->h_stamp = calloc(m->h_cap, sizeof *m->h_stamp);
     m->h_idx = malloc(m->h_cap * sizeof *m->h_idx);
     m->pred = calloc((size_t)g->n_rules + 1, sizeof *m->pred);
     int rc = oom();
-    if (!m->items || !m->set_start || !m->set_next || !m->set_nwait || !m->set_sig || !m->h_stamp || !m->h_idx || !m->pred || (rc = start_set(m))) {
+    if (!m->items || !m->set_start || !m->set_next || !m->set_nwait || !m->set_sig || !m->fl_sig || !m->h_stamp ||
+        !m->h_idx || !m->pred || (rc = start_set(m))) {
         gram_matcher_free(m);
         return rc;
     }
@@ -261,6 +289,7 @@ void gram_matcher_free(gram_matcher *m) {
     free(m->set_next);
     free(m->set_nwait);
     free(m->set_sig);
+    free(m->fl_sig);
     free(m->wkey);
     free(m->h_stamp);
     free(m->h_idx);
@@ -321,12 +350,18 @@ int gram_matcher_can_continue(const gram_matcher *m) {
     return any != 0;
 }
 
+/* The cache's names of sets that are gone mean nothing (the sets at those indices may be rebuilt). */
+static void drop_names(gram_matcher *m) {
+    if (m->n_sig > m->n_sets) m->n_sig = m->n_sets;
+    if (m->fl_f + m->n_fl > m->n_sets) m->n_fl = m->n_sets > m->fl_f ? m->n_sets - m->fl_f : 0;
+}
+
 int gram_matcher_rollback(gram_matcher *m, size_t n) {
     if (n > m->n_sets - 1)
         return vc_errf(VC_EINVAL, "grammar matcher: cannot roll back %zu bytes (%zu consumed)", n, m->n_sets - 1);
     m->n_sets -= n;
     m->n_items = m->set_start[m->n_sets];
-    if (m->n_sig > m->n_sets) m->n_sig = m->n_sets;
+    drop_names(m);
     return 0;
 }
 
@@ -349,6 +384,7 @@ int gram_matcher_load_floor(gram_matcher *dst, const gram_matcher *src, size_t f
     dst->n_items = 0;
     dst->set_start[0] = 0;
     dst->n_sig = 0;
+    dst->n_fl = 0;
     rc = commit_set(dst, 0);
     for (size_t j = f; j <= k && !rc; j++) {
         for (size_t i = src->set_start[j]; i < src->set_start[j + 1]; i++) {
@@ -368,5 +404,5 @@ void gram_matcher_reset(gram_matcher *m) {
     /* set 0 never changes once built, so the empty input is a rollback to it */
     m->n_sets = 1;
     m->n_items = m->set_start[1];
-    if (m->n_sig > 1) m->n_sig = 1;
+    drop_names(m);
 }

@@ -24,6 +24,10 @@ struct gram_vocab_runs {
     pthread_mutex_t mu;
     gram_run *run[GRAM_VOCAB_RUNS];
     int n, tables;
+    uint32_t exit_set[GRAM_VOCAB_EXITS][8]; /* gram_vocab_exits: the byte sets asked for... */
+    gram_vocab *exits[GRAM_VOCAB_EXITS];    /* ...and their tries (NULL: too many tokens) */
+    int n_exits;
+    int held[256]; /* the tokens that hold byte b before their last byte */
 };
 
 static void run_free(gram_run *r) {
@@ -58,6 +62,7 @@ void gram_vocab_free(gram_vocab *v) {
     gram_vocab_free(v->rest);
     if (v->runs) {
         for (int i = 0; i < v->runs->n; i++) run_free(v->runs->run[i]);
+        for (int i = 0; i < v->runs->n_exits; i++) gram_vocab_free(v->runs->exits[i]);
         pthread_mutex_destroy(&v->runs->mu);
         free(v->runs);
     }
@@ -149,44 +154,55 @@ static int build_slices(gram_vocab *v, const unsigned char *const *tok, const si
     return 0;
 }
 
+static int in_run(const uint32_t set[4], unsigned b) { return b < 0x80 && (set[b >> 5] >> (b & 31) & 1); }
+
+/* One pass over the trie for the run of r->set, following only the set's bytes: len[] of the tokens made of
+ * them, and each token that leaves them counted in its group (first[g + 1]) or, with fill, put there. A
+ * subtree entered by a byte outside the set (or past GRAM_SLICE_MAX bytes of it) is one range of tok_ids,
+ * as the trie is in preorder. */
+static void run_scan(const gram_vocab *v, gram_run *r, uint32_t *fill) {
+    for (uint32_t i = 1; i < v->n_nodes;) {
+        uint32_t d = v->depth[i], e = v->end[i];
+        if (in_run(r->set, v->byte[i]) && d <= GRAM_SLICE_MAX) {
+            for (uint32_t k = v->tok_first[i]; !fill && k < v->tok_first[i + 1]; k++)
+                r->len[v->tok_ids[k]] = (uint8_t)d;
+            r->n_len += fill ? 0 : (int)(v->tok_first[i + 1] - v->tok_first[i]);
+            i++;
+            continue;
+        }
+        if (d > 1) { /* tokens of d - 1 bytes of the set, then byte[i] (or more than GRAM_SLICE_MAX of them) */
+            int g = d > GRAM_SLICE_MAX + 1 || (d > GRAM_SLICE_MAX && in_run(r->set, v->byte[i])) ? 256 : v->byte[i];
+            uint32_t lo = v->tok_first[i], hi = v->tok_first[e];
+            if (!fill) {
+                r->first[g + 1] += hi - lo;
+            } else {
+                memcpy(r->tok + fill[g], v->tok_ids + lo, (hi - lo) * sizeof *r->tok);
+                memset(r->at + fill[g], g == 256 ? GRAM_SLICE_MAX + 1 : (int)d - 1, hi - lo);
+                fill[g] += hi - lo;
+            }
+        }
+        i = e;
+    }
+}
+
 static int run_new(const gram_vocab *v, const uint32_t set[4], gram_run **out) {
     *out = NULL;
     gram_run *r = calloc(1, sizeof *r);
     int n = v->n_tokens;
-    uint8_t *gj = NULL; /* per token: the bytes of the set it begins with (capped), 0xff: all of it */
-    if (!r || !(r->len = calloc((size_t)n + 1, 1)) || !(gj = malloc((size_t)n + 1))) goto oom;
+    if (!r || !(r->len = calloc((size_t)n + 1, 1))) goto oom;
     memcpy(r->set, set, sizeof r->set);
-    for (int t = 0; t < n; t++) {
-        const unsigned char *s = v->text + v->text_off[t];
-        uint32_t l = v->text_off[t + 1] - v->text_off[t], j = 0;
-        while (j < l && j <= GRAM_SLICE_MAX && s[j] < 0x80 && (set[s[j] >> 5] >> (s[j] & 31) & 1)) j++;
-        gj[t] = j == l ? 0xff : (uint8_t)j;
-        if (j == l && l) {
-            if (l <= GRAM_SLICE_MAX) r->len[t] = (uint8_t)l, r->n_len++;
-            else r->first[257]++; /* group 256 */
-        } else if (j) {
-            r->first[(j > GRAM_SLICE_MAX ? 256 : s[j]) + 1]++; /* group g counted in first[g + 1]... */
-        }
-    }
-    for (int b = 0; b < 257; b++) r->first[b + 1] += r->first[b]; /* ...then where each begins */
+    run_scan(v, r, NULL);
+    for (int b = 0; b < 257; b++) r->first[b + 1] += r->first[b]; /* group g counted in first[g + 1]: now offsets */
     uint32_t fill[257];
     memcpy(fill, r->first, sizeof fill);
     r->tok = malloc(((size_t)r->first[257] + 1) * sizeof *r->tok);
     r->at = malloc((size_t)r->first[257] + 1);
     if (!r->tok || !r->at) goto oom;
-    for (int t = 0; t < n; t++) {
-        uint32_t l = v->text_off[t + 1] - v->text_off[t], j = gj[t] == 0xff ? l : gj[t];
-        if (!j || (j == l && l <= GRAM_SLICE_MAX)) continue;
-        int g = j > GRAM_SLICE_MAX ? 256 : v->text[v->text_off[t] + j];
-        r->tok[fill[g]] = t;
-        r->at[fill[g]++] = (uint8_t)(j > GRAM_SLICE_MAX ? GRAM_SLICE_MAX + 1 : j);
-    }
-    free(gj);
+    run_scan(v, r, fill);
     r->bytes = sizeof *r + (size_t)n + (size_t)r->first[257] * (sizeof *r->tok + 1);
     *out = r;
     return 0;
 oom:
-    free(gj);
     run_free(r);
     return vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
 }
@@ -216,9 +232,114 @@ int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const 
     return rc;
 }
 
+/* Set len[t] (its length) for each token t that holds byte b before its last byte and has none yet;
+ * returns how many. */
+static int holders(const gram_vocab *v, unsigned char b, size_t *len) {
+    const unsigned char *text = v->text, *end = text + v->text_off[v->n_tokens];
+    int count = 0;
+    for (const unsigned char *p = memchr(text, b, (size_t)(end - text)); p;
+         p = p + 1 < end ? memchr(p + 1, b, (size_t)(end - p - 1)) : NULL) {
+        uint32_t off = (uint32_t)(p - text);
+        int lo = 0, hi = v->n_tokens - 1; /* the token that holds off: the last to begin at or before it */
+        while (lo < hi) {
+            int mid = lo + (hi - lo + 1) / 2;
+            if (v->text_off[mid] <= off) lo = mid;
+            else hi = mid - 1;
+        }
+        if (off + 1 < v->text_off[lo + 1] && !len[lo]) len[lo] = v->text_off[lo + 1] - v->text_off[lo], count++;
+    }
+    return count;
+}
+
+/* The trie of the tokens that hold a byte of set before their last byte, or NULL when more than
+ * n_tokens / GRAM_EXIT_SHARE do. */
+static int exits_new(const gram_vocab *v, const uint32_t set[8], gram_vocab **out) {
+    int n = v->n_tokens, count = 0, rc = 0;
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    const unsigned char **tp = malloc(((size_t)n + 1) * sizeof *tp);
+    *out = NULL;
+    if (!len || !tp) {
+        rc = vc_errf(VC_ENOMEM, "grammar vocab: out of memory");
+        goto done;
+    }
+    int bytes = 0;
+    for (int w = 0; w < 8; w++) bytes += __builtin_popcount(set[w]);
+    for (int t = 0; t < n; t++) tp[t] = v->text + v->text_off[t];
+    for (unsigned b = 0; b < 256 && bytes <= 4; b++) /* a few bytes: found in the text at once */
+        if (set[b >> 5] >> (b & 31) & 1) count += holders(v, (unsigned char)b, len);
+    for (int t = 0; t < n && bytes > 4; t++) {
+        uint32_t l = v->text_off[t + 1] - v->text_off[t];
+        for (uint32_t j = 0; j + 1 < l && !len[t]; j++)
+            if (set[tp[t][j] >> 5] >> (tp[t][j] & 31) & 1) len[t] = l, count++;
+    }
+    if (count <= n / GRAM_EXIT_SHARE) rc = vocab_build(tp, len, n, out);
+done:
+    free(len);
+    free(tp);
+    return rc;
+}
+
+/* Count the tokens that hold each byte before their last (rs->held). */
+static void count_held(const gram_vocab *v, struct gram_vocab_runs *rs) {
+    int last[256]; /* the last token counted for each byte */
+    memset(last, 0xff, sizeof last);
+    for (int t = 0; t < v->n_tokens; t++) {
+        const unsigned char *c = v->text + v->text_off[t];
+        for (uint32_t j = 0, l = v->text_off[t + 1] - v->text_off[t]; j + 1 < l; j++)
+            if (last[c[j]] != t) last[c[j]] = t, rs->held[c[j]]++;
+    }
+}
+
+int gram_vocab_exits(const gram_vocab *v, const uint32_t set[8], const gram_vocab **out) {
+    struct gram_vocab_runs *rs = v->runs;
+    int rc = 0, i = 0;
+    *out = NULL;
+    if (!rs) return 0;
+    for (int b = 0; b < 256; b++) /* (held is written once, before the vocabulary is shared) */
+        if ((set[b >> 5] >> (b & 31) & 1) && rs->held[b] > v->n_tokens / GRAM_EXIT_SHARE) return 0;
+    pthread_mutex_lock(&rs->mu);
+    while (i < rs->n_exits && memcmp(rs->exit_set[i], set, sizeof rs->exit_set[i])) i++;
+    if (i == rs->n_exits && i < GRAM_VOCAB_EXITS && !(rc = exits_new(v, set, &rs->exits[i]))) {
+        memcpy(rs->exit_set[i], set, sizeof rs->exit_set[i]);
+        rs->n_exits++;
+    }
+    if (i < rs->n_exits) *out = rs->exits[i];
+    pthread_mutex_unlock(&rs->mu);
+    return rc;
+}
+
+/* The byte set of a character class given as ranges ("azAZ09" and single bytes). */
+static void ascii_set(const char *ranges, const char *singles, uint32_t set[4]) {
+    memset(set, 0, 4 * sizeof *set);
+    for (const char *r = ranges; r[0] && r[1]; r += 2)
+        for (unsigned b = (unsigned char)r[0]; b <= (unsigned char)r[1]; b++) set[b >> 5] |= 1u << (b & 31);
+    for (const char *c = singles; *c; c++) set[(unsigned char)*c >> 5] |= 1u << ((unsigned char)*c & 31);
+}
+
+/* The email format's runs (internal.h): its local part, a domain label, a label's first byte. */
+static int email_runs(const gram_vocab *v) {
+    static const char *const singles[] = {"._%+-", "-", ""};
+    const gram_run *r;
+    int rc = 0, index;
+    for (int i = 0; i < 3 && !rc; i++) {
+        uint32_t set[4];
+        ascii_set("azAZ09", singles[i], set);
+        rc = gram_vocab_run(v, set, v->n_tokens / GRAM_RUN_MIN_SHARE, &r, &index);
+    }
+    return rc;
+}
+
 int gram_vocab_new(const unsigned char *const *tok, const size_t *len, int n, gram_vocab **out) {
+    /* made now, as most grammars hold strings: what closes a JSON string, and an email's local part */
+    static const uint32_t quote[8] = {0, 1u << ('"' - 32)}, at[8] = {0, 0, 1u << ('@' - 64)};
+    const gram_vocab *q;
     int rc = vocab_build(tok, len, n, out);
-    if (!rc && (rc = build_slices(*out, tok, len, n))) {
+    if (!rc) rc = build_slices(*out, tok, len, n);
+    if (!rc) count_held(*out, (*out)->runs);
+    if (!rc) rc = gram_vocab_exits(*out, quote, &q);
+    if (!rc) rc = gram_vocab_exits(*out, at, &q);
+    if (!rc) rc = email_runs(*out);
+    if (rc) {
         gram_vocab_free(*out);
         *out = NULL;
     }
