@@ -65,13 +65,27 @@ static int out_of_work(search *e, int32_t y) {
     return e->dead;
 }
 
+/* What the names reached from one name showed (other than itself): A's least and greatest, the least of the
+ * exact ones, whether all are exact and all B. */
+typedef struct {
+    int min_a, max_a, min_exact, all_exact, all_b;
+} afold;
+#define AFOLD_INIT {.min_a = INT32_MAX, .max_a = -1, .min_exact = INT32_MAX, .all_exact = 1, .all_b = 1}
+
+static void afold_add(afold *f, int a, int exact, int b) {
+    if (a < f->min_a) f->min_a = a;
+    if (a > f->max_a) f->max_a = a;
+    if (exact && a < f->min_exact) f->min_exact = a;
+    f->all_exact &= exact;
+    f->all_b &= b;
+}
+
 /* What one name's code points showed, over the names they reach. */
 typedef struct {
     int32_t x;
     int refused, lead;    /* some code point refused; some lead byte accepted */
     int unknown, self;    /* a name could not be made (or the work ran out); x reached itself */
-    int min_a, max_a, min_exact;          /* over the names reached other than x: A's least and greatest... */
-    int all_exact, all_b;                 /* ...the least of the exact ones; whether all are exact, all B */
+    afold f;              /* over the names reached other than x */
 } cpfold;
 
 static int find_facts(search *e, uint32_t d, int cap, pfacts *out);
@@ -127,11 +141,7 @@ static int cp_walk(search *e, uint32_t d, int f, int lv, int cap, cpfold *s) {
         pfacts p;
         if ((rc = find_facts(e, d + 1, cap - 1, &p))) return rc;
         if ((s->unknown = e->dead)) return 0;
-        if (p.a < s->min_a) s->min_a = p.a;
-        if (p.a > s->max_a) s->max_a = p.a;
-        if (p.exact && p.a < s->min_exact) s->min_exact = p.a;
-        s->all_exact &= p.exact;
-        s->all_b &= p.b;
+        afold_add(&s->f, p.a, p.exact, p.b);
     }
     return 0;
 }
@@ -147,7 +157,7 @@ static int find_facts(search *e, uint32_t d, int cap, pfacts *out) {
         *out = pa >= cap ? (pfacts){cap, 0, 0} : (pfacts){pa, 1, !!(pf & PF_B)};
         return 0;
     }
-    cpfold s = {.x = x, .min_a = INT32_MAX, .max_a = -1, .min_exact = INT32_MAX, .all_exact = 1, .all_b = 1};
+    cpfold s = {.x = x, .f = AFOLD_INIT};
     cache_st(c, x)->pf |= PF_BUSY;
     int rc = 0;
     for (int f = 0; f < (int)(sizeof utf8_form / sizeof *utf8_form) && !rc; f++) {
@@ -158,14 +168,14 @@ static int find_facts(search *e, uint32_t d, int cap, pfacts *out) {
     if (rc || s.unknown) return rc;
     if (s.refused) {
         *out = (pfacts){0, 1, !s.lead};
-    } else if (s.max_a < 0) { /* every code point comes back to x */
+    } else if (s.f.max_a < 0) { /* every code point comes back to x */
         *out = (pfacts){cap, 0, 0};
         pa = PF_INF;
     } else {
         /* exact when the least is an exact successor's; B when every successor is exactly that */
-        int a = 1 + s.min_a, exact = s.min_exact == s.min_a;
+        int a = 1 + s.f.min_a, exact = s.f.min_exact == s.f.min_a;
         *out = a >= cap ? (pfacts){cap, 0, 0}
-                        : (pfacts){a, exact, exact && !s.self && s.all_exact && s.min_a == s.max_a && s.all_b};
+                        : (pfacts){a, exact, exact && !s.self && s.f.all_exact && s.f.min_a == s.f.max_a && s.f.all_b};
     }
     if (pa != PF_INF) pa = (uint8_t)out->a;
     cache_st(c, x)->pf_a = pa;
@@ -334,7 +344,7 @@ static void scanned(const gram_cache *c, const gram_grammar *g, int32_t x, uint3
 /* What one name's run bytes showed, over the names they reach (find_run_facts). */
 typedef struct {
     int refused, lead, self, unknown;
-    int min_a, max_a, min_exact, all_exact, all_b;
+    afold f;
 } runfold;
 
 static int find_run_facts(search *e, uint32_t d, int cap, const uint32_t *set, int run, rfacts *out);
@@ -348,11 +358,7 @@ static int run_follow(search *e, uint32_t d, int cap, const uint32_t *set, int r
     int rc = find_run_facts(e, d + 1, cap - 1, set, run, &p);
     if (rc || (s->unknown = e->dead)) return rc;
     for (int i = 0; i < 8; i++) out->e[i] |= p.e[i];
-    if (p.a < s->min_a) s->min_a = p.a;
-    if (p.a > s->max_a) s->max_a = p.a;
-    if (p.exact && p.a < s->min_exact) s->min_exact = p.a;
-    s->all_exact &= p.exact;
-    s->all_b &= p.b;
+    afold_add(&s->f, p.a, p.exact, p.b);
     return 0;
 }
 
@@ -399,15 +405,15 @@ static void run_result(runfact *w, int cap, const runfold *s, rfacts *out) {
         out->a = 0, out->exact = 1, out->b = !s->lead;
     } else if (cap <= 0) {
         out->a = 0; /* a lower bound: the run's bytes were not followed */
-    } else if (s->max_a < 0) { /* every byte of the run back to x (or nowhere: no byte in the set at all) */
+    } else if (s->f.max_a < 0) { /* every byte of the run back to x (or nowhere: no byte in the set at all) */
         out->a = cap;
     } else {
-        int a = 1 + s->min_a, exact = s->min_exact == s->min_a;
+        int a = 1 + s->f.min_a, exact = s->f.min_exact == s->f.min_a;
         if (a >= cap) out->a = cap;
-        else out->a = a, out->exact = exact, out->b = exact && !s->self && s->all_exact && s->min_a == s->max_a;
-        out->b &= s->all_b;
+        else out->a = a, out->exact = exact, out->b = exact && !s->self && s->f.all_exact && s->f.min_a == s->f.max_a;
+        out->b &= s->f.all_b;
     }
-    uint8_t pa = !s->refused && cap > 0 && s->max_a < 0 ? PF_INF : (uint8_t)out->a;
+    uint8_t pa = !s->refused && cap > 0 && s->f.max_a < 0 ? PF_INF : (uint8_t)out->a;
     w->a = pa;
     w->cap = (uint8_t)(cap < 0 ? 0 : cap);
     w->pf = (uint8_t)(PF_KNOWN | (pa == PF_INF || out->exact ? PF_EXACT : 0) | (out->b ? PF_B : 0));
@@ -440,7 +446,7 @@ static int find_run_facts(search *e, uint32_t d, int cap, const uint32_t *set, i
     uint32_t next[8];
     scanned(c, e->m->g, x, next);
     for (int i = 0; i < 8; i++) out->e[i] = next[i] & ~(i < 4 ? set[i] : 0); /* the exits x takes */
-    runfold s = {.min_a = INT32_MAX, .max_a = -1, .min_exact = INT32_MAX, .all_exact = 1, .all_b = 1};
+    runfold s = {.f = AFOLD_INIT};
     int rc = run_bytes(e, d, cap, set, run, next, &s, out);
     if (!(w = (runfact *)rf_find(c, x, run))) return rc; /* (the table may have moved) */
     w->pf &= (uint8_t)~PF_BUSY;
