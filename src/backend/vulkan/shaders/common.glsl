@@ -16,6 +16,14 @@ float bf16_hi(uint w) { return uintBitsToFloat(w & 0xffff0000u); }
                    : ((T) == DT_F16 ? unpackHalf2x16(B.d[(i) >> 1])[(i) & 1u]                  \
                                     : ((((i) & 1u) != 0u) ? bf16_hi(B.d[(i) >> 1]) : bf16_lo(B.d[(i) >> 1]))))
 
+// Element i of buffer B bound as uvec4[] (member d) in dtype T: for shaders that load 16 bytes at a time
+// and need single elements on their unaligned path.
+#define LOADT4(B, T, i)                                                                         \
+    ((T) == DT_F32 ? uintBitsToFloat(B.d[(i) >> 2][(i) & 3u])                                  \
+                   : ((T) == DT_F16 ? unpackHalf2x16(B.d[(i) >> 3][((i) >> 1) & 3u])[(i) & 1u]   \
+                                    : ((((i) & 1u) != 0u) ? bf16_hi(B.d[(i) >> 3][((i) >> 1) & 3u]) \
+                                                          : bf16_lo(B.d[(i) >> 3][((i) >> 1) & 3u]))))
+
 uint f32_to_bf16(float f) {
     uint u = floatBitsToUint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x40u) & 0xffffu;

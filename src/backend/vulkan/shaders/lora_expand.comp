@@ -17,13 +17,6 @@ const uint E = T == DT_F32 ? 4u : 8u;
 
 #include "unpack.glsl"
 
-// element i of b (dtype T) through its uvec4 binding
-float bs(uint i) {
-    if (T == DT_F32) return uintBitsToFloat(b.d[i >> 2][i & 3u]);
-    uint w = b.d[i >> 3][(i >> 1) & 3u];
-    if (T == DT_F16) return unpackHalf2x16(w)[i & 1u];
-    return (i & 1u) != 0u ? bf16_hi(w) : bf16_lo(w);
-}
 
 void main() {
     uint m = gl_GlobalInvocationID.x, row = gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y;
@@ -39,7 +32,7 @@ void main() {
             [[unroll]] for (uint e = 0u; e < E; e++) acc += t.d[tb + j + e] * f[e];
         }
     } else {
-        for (uint j = 0u; j < p.R; j++) acc += t.d[tb + j] * bs(wb + j);
+        for (uint j = 0u; j < p.R; j++) acc += t.d[tb + j] * LOADT4(b, T, wb + j);
     }
     o.d[p.o_off + row * p.o_stride + m] += acc;
 }

@@ -25,13 +25,6 @@ const uint E = T == DT_F32 ? 4u : 8u; // elements per 16-byte load of a
 #include "unpack.glsl"
 
 float xs(uint i) { return x.d[i >> 2][i & 3u]; }
-// element i of a (dtype T) through its uvec4 binding
-float as(uint i) {
-    if (T == DT_F32) return uintBitsToFloat(a.d[i >> 2][i & 3u]);
-    uint w = a.d[i >> 3][(i >> 1) & 3u];
-    if (T == DT_F16) return unpackHalf2x16(w)[i & 1u];
-    return (i & 1u) != 0u ? bf16_hi(w) : bf16_lo(w);
-}
 
 void main() {
     uint row = gl_WorkGroupID.x, j0 = gl_WorkGroupID.y * 8u, tid = gl_LocalInvocationID.x;
@@ -58,7 +51,7 @@ void main() {
         for (uint k = tid; k < p.K; k += WG) {
             float xv = xs(xb + k);
             [[unroll]] for (uint i = 0u; i < 8u; i++)
-                if (j0 + i < p.R) acc[i] += xv * as(ab + i * p.a_stride + k);
+                if (j0 + i < p.R) acc[i] += xv * LOADT4(a, T, ab + i * p.a_stride + k);
         }
     }
     [[unroll]] for (uint i = 0u; i < 8u; i++) {
