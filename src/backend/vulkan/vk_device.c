@@ -184,6 +184,8 @@ static int create_device(vk_ctx *c) {
     c->fault_after = fa ? atol(fa) : 0;
     const char *wr = getenv("VLLMC_VULKAN_MATVEC_WIDE_ROWS");
     c->matvec_wide_rows = wr ? atoll(wr) : 4096;
+    const char *mp = getenv("VLLMC_VULKAN_MATVEC_PASSES_UPTO");
+    c->matvec_passes_upto = mp ? atoll(mp) : 0;
     const char *sr = getenv("VLLMC_VULKAN_SPLIT_RANGE");
     c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");

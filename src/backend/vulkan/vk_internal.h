@@ -142,6 +142,8 @@ typedef struct {
     int unified;             /* device-local memory is host-visible (Apple, integrated, lavapipe) */
     int force_staging;       /* VLLMC_VULKAN_STAGING=1: never map device buffers, as on a discrete GPU
                                 (so lavapipe in CI tests the staging paths too) */
+    int64_t matvec_passes_upto; /* VLLMC_VULKAN_MATVEC_PASSES_UPTO: batches up to this many tokens as matvec
+                                   passes of 8 (an A/B knob for batched decode; 0: off) */
     uint64_t import_align;   /* > 0: weight files imported in place (VK_EXT_external_memory_host's
                                 minImportedHostPointerAlignment; unified devices only) */
     int subgroup_size;

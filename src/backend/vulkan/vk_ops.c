@@ -3,7 +3,6 @@
  * (in bytes for MXFP4 weights, whose 17-byte blocks start on any byte): a
  * binding starts at the view's byte offset rounded down to the device's
  * storage-buffer alignment, and the remainder travels as a push constant. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -184,17 +183,6 @@ static void matmul_mxfp4(vk_ctx *c, const be_tensor *x, const be_tensor *w, cons
     vk_dispatch(c, VKP_MATVEC_MX + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
 }
 
-/* Batches up to this many tokens run as matvec passes of MATVEC_MAX_N tokens instead of a GEMM
- * (VLLMC_VULKAN_MATVEC_PASSES_UPTO, default 0: never; an A/B knob for batched decode on the H100). */
-static int64_t matvec_passes_upto(void) {
-    static int64_t v = -1;
-    if (v < 0) {
-        const char *e = getenv("VLLMC_VULKAN_MATVEC_PASSES_UPTO");
-        v = e ? atoll(e) : 0;
-    }
-    return v;
-}
-
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
     if (w->dtype == BE_MXFP4) {
         matmul_mxfp4(c, x, w, bias, out);
@@ -208,7 +196,7 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
     uint32_t dt = dt_index(w->dtype), E = w->dtype == BE_F32 ? 4 : 8;
     int vec_ok = pc.K % E == 0 && pc.w_off % E == 0 && pc.w_stride % E == 0 && pc.x_off % 4 == 0 &&
                  pc.x_stride % 4 == 0;
-    if (x->rows > MATVEC_MAX_N && x->rows <= matvec_passes_upto() && vec_ok) {
+    if (x->rows > MATVEC_MAX_N && x->rows <= c->matvec_passes_upto && vec_ok) {
         /* measurement (VLLMC_VULKAN_MATVEC_PASSES_UPTO): a small batch as matvec passes of 8 tokens each */
         for (int64_t r0 = 0; r0 < x->rows; r0 += MATVEC_MAX_N) {
             int64_t nr = x->rows - r0 < MATVEC_MAX_N ? x->rows - r0 : MATVEC_MAX_N;
