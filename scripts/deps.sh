@@ -21,6 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Reference implementations for the differential tests (npm, pinned by package-lock.json).
-if [ "${1:-}" = "--test" ] && [ ! -d tests/js/node_modules/@huggingface/jinja ]; then
+if [ "${1:-}" = "--test" ] && { [ ! -d tests/js/node_modules/@huggingface/jinja ] || [ ! -d tests/js/node_modules/openai-harmony ]; }; then
   (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi

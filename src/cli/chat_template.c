@@ -13,7 +13,9 @@
 #include "base/json.h"
 #include "cli/cli.h"
 #include "cli/cli_tmpl.h"
+#include "template/harmony.h"
 #include "template/template.h"
+#include "tokenizer/tokenizer.h"
 
 #define INPUT_MAX ((size_t)1 << 30)
 
@@ -22,7 +24,9 @@ static const char usage[] =
     "           [--chat-template FILE] [--tools FILE.json] [--documents FILE.json]\n"
     "           [--chat-template-kwargs JSON] [--chat-template-name NAME]\n"
     "       vllmc chat-template MODEL_DIR --jsonl [--chat-template FILE]   (requests on stdin)\n"
-    "       --now EPOCH_SECONDS: the clock strftime_now() reads (default: the current time)\n";
+    "       --now EPOCH_SECONDS: the clock strftime_now() reads (default: the current time)\n"
+    "       gpt-oss (config.json model_type gpt_oss): the harmony prompt vLLM sends, not a template;\n"
+    "       --token-ids adds its token ids ({\"text\", \"ids\"} per line with --jsonl, else the ids only)\n";
 
 static char *read_all(FILE *f, size_t *len) {
     size_t cap = 65536, n = 0;
@@ -124,6 +128,104 @@ static tmpl_template *get_template(tmpl_ctx *c, int with_tools) {
     return c->compiled[with_tools];
 }
 
+/* One request object (text) -> the harmony prompt and, with tok, its ids; 0 or a VC_E* (vc_errmsg). */
+static int harmony_one(const char *json, const cJSON *tools, const char *date, const tok_tokenizer *tok,
+                       hm_prompt *p, tok_ids *ids) {
+    js_error je = {0};
+    cJSON *o = js_parse(json, strlen(json), &je), *wrap = NULL;
+    if (!o) return vc_errf(je.oom ? VC_ENOMEM : VC_EFORMAT, "not JSON: %s", je.message);
+    if (cJSON_IsArray(o)) { /* a bare list of messages */
+        wrap = cJSON_CreateObject();
+        if (!wrap || !cJSON_AddItemToObject(wrap, "messages", o)) {
+            cJSON_Delete(wrap);
+            cJSON_Delete(o);
+            return vc_errf(VC_ENOMEM, "out of memory");
+        }
+        o = wrap;
+    }
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return vc_errf(VC_EFORMAT, "a request must be a JSON object or a list of messages");
+    }
+    hm_request r;
+    int rc = hm_request_from_body(o, date, &r);
+    if (tools) r.tools = tools;
+    if (!rc) rc = hm_render(&r, p);
+    if (!rc && tok) rc = hm_tokenize(p, tok, ids);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* gpt-oss: harmony prompts (template/harmony.h), one request or --jsonl lines. */
+static int run_harmony(tmpl_ctx *c, const char *messages, const char *tools_file, int jsonl, int want_ids) {
+    char date[64], *text = NULL, *tools_text = NULL;
+    size_t len;
+    int rc = 1;
+    cJSON *tools = NULL;
+    tok_tokenizer *tok = NULL;
+    hm_start_date(c->now, date, sizeof date);
+    if (c->tmpl_arg) fprintf(stderr, "WARNING vllmc: --chat-template is not used for gpt-oss (harmony), as in vLLM\n");
+    if (want_ids && tok_load_dir(c->dir, &tok)) {
+        cli_error("%s", vc_errmsg());
+        return 1;
+    }
+    if (tools_file) {
+        if (!(tools_text = read_input(tools_file, &len))) goto done;
+        if (!(tools = js_parse(tools_text, len, NULL))) {
+            cli_error("%s: not JSON", tools_file);
+            goto done;
+        }
+    }
+    if (!(text = jsonl ? read_all(stdin, &len) : read_input(messages, &len))) goto done;
+    rc = 0;
+    for (char *line = text; line < text + len || (!jsonl && line == text);) {
+        char *nl = jsonl ? memchr(line, '\n', (size_t)(text + len - line)) : NULL;
+        char *end = nl ? nl : text + len;
+        *end = 0;
+        hm_prompt p = {0};
+        tok_ids ids = {0};
+        if (end > line || !jsonl) {
+            int hrc = harmony_one(line, tools, date, tok, &p, &ids);
+            if (!jsonl) {
+                if (hrc) {
+                    cli_error("%s", vc_errmsg());
+                    rc = 1;
+                } else if (want_ids) {
+                    for (size_t i = 0; i < ids.n; i++) printf("%s%d", i ? "," : "[", ids.ids[i]);
+                    puts(ids.n ? "]" : "[]");
+                } else if (fwrite(p.text.b, 1, p.text.n, stdout) != p.text.n) {
+                    rc = 1;
+                }
+            } else if (hrc) {
+                const char *msg = vc_errmsg();
+                fputs("{\"error\":", stdout);
+                sb_fput_jstr(stdout, msg, strlen(msg));
+                fputs("}\n", stdout);
+            } else {
+                fputs("{\"text\":", stdout);
+                sb_fput_jstr(stdout, p.text.b, p.text.n);
+                if (want_ids) {
+                    fputs(",\"ids\":[", stdout);
+                    for (size_t i = 0; i < ids.n; i++) printf("%s%d", i ? "," : "", ids.ids[i]);
+                    fputs("]", stdout);
+                }
+                fputs("}\n", stdout);
+            }
+        }
+        hm_prompt_free(&p);
+        tok_ids_free(&ids);
+        if (!jsonl) break;
+        line = end + 1;
+    }
+    if (fflush(stdout)) rc = 1;
+done:
+    free(text);
+    free(tools_text);
+    cJSON_Delete(tools);
+    tok_free(tok);
+    return rc;
+}
+
 static int run_jsonl(tmpl_ctx *c) {
     size_t len;
     char *all = read_all(stdin, &len);
@@ -167,7 +269,7 @@ static int run_jsonl(tmpl_ctx *c) {
 int cli_chat_template(int argc, char **argv) {
     tmpl_ctx c = {0};
     const char *messages = NULL, *tools = NULL, *documents = NULL, *kwargs = NULL;
-    int agp = 0, jsonl = 0, rc = 1;
+    int agp = 0, jsonl = 0, want_ids = 0, rc = 1;
     cli_args a = {.argc = argc, .i = 0, .argv = argv};
     while (a.i < argc) {
         const char *s = argv[a.i];
@@ -187,6 +289,8 @@ int cli_chat_template(int argc, char **argv) {
             if (!(c.name = cli_value(&a, "--chat-template-name"))) return 2;
         } else if (cli_flag(&a, "--jsonl")) {
             jsonl = 1;
+        } else if (cli_flag(&a, "--token-ids")) {
+            want_ids = 1;
         } else if (cli_flag(&a, "--now")) {
             const char *v = cli_value(&a, "--now");
             long long t;
@@ -218,6 +322,15 @@ int cli_chat_template(int argc, char **argv) {
     struct stat st;
     if (stat(c.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         cli_error("%s: no such model directory", c.dir);
+        goto done;
+    }
+    if (hm_dir_is_gpt_oss(c.dir)) {
+        rc = run_harmony(&c, messages, tools, jsonl, want_ids);
+        goto done;
+    }
+    if (want_ids) {
+        cli_error("--token-ids is for gpt-oss (harmony) models");
+        rc = 2;
         goto done;
     }
     if (c.tmpl_arg && load_override(&c)) goto done;

@@ -11,6 +11,9 @@
  *   vllmc chat-template DIR --jsonl [--chat-template FILE]
  *       one request object per stdin line -> one line {"text": "..."} or {"error": "..."} each
  *       (for tests that render many conversations in one process).
+ *   gpt-oss (DIR/config.json model_type "gpt_oss"): the harmony prompt vLLM builds instead (template/harmony.h;
+ *       --chat-template is not used, as in vLLM; the date: --now, else $VLLM_SYSTEM_START_DATE, else today);
+ *       --token-ids prints its token ids (or adds "ids" to each --jsonl line).
  * The template is --chat-template FILE (or, as in vLLM, the template text itself when FILE does
  * not exist and looks like a template), else the model's own (tmpl_model_load); the special
  * tokens always come from DIR. */

@@ -20,6 +20,7 @@
 #include "server/structured.h"
 #include "server/tools.h"
 #include "base/sbuf.h"
+#include "template/harmony.h"
 
 static void vfail(srv_error *e, int status, const char *type, const char *param, const char *fmt, va_list ap) {
     e->status = status;
@@ -378,8 +379,50 @@ static int render_chat(const srv_ctx *c, const cJSON *o, char **text, size_t *le
     return 0;
 }
 
+/* gpt-oss: the harmony prompt (template/harmony.h) where other models render their chat template, as vLLM's
+ * harmony path does: the request's chat_template, chat_template_kwargs and add_generation_prompt play no part
+ * (the prompt always ends with "<|start|>assistant"); special tokens are placed by id, so text that spells
+ * "<|end|>" stays text. */
+static int harmony_prompt(const srv_ctx *c, const cJSON *o, int32_t **ids, int *n, char **text, srv_error *err) {
+    int add_gen = 1, cont = 0;
+    if (srv_opt_bool(o, "add_generation_prompt", &add_gen, err) || srv_opt_bool(o, "continue_final_message", &cont, err))
+        return -1;
+    if (add_gen && cont)
+        return srv_fail_parse(err, NULL, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+    if (srv_check_tools(js_field(o, "tools"), err)) return -1;
+    char date[64];
+    hm_start_date(0, date, sizeof date);
+    hm_request hr;
+    hm_prompt p = {0};
+    tok_ids v = {0};
+    int rc = hm_request_from_body(o, date, &hr);
+    if (!rc) rc = hm_render(&hr, &p);
+    if (!rc) rc = hm_tokenize(&p, c->tok, &v);
+    if (rc) {
+        hm_prompt_free(&p);
+        tok_ids_free(&v);
+        return srv_fail(err, rc == VC_ENOMEM ? 500 : 400, NULL, "%s", vc_errmsg());
+    }
+    *text = sb_take(&p.text, NULL);
+    hm_prompt_free(&p);
+    *ids = v.ids ? v.ids : malloc(sizeof(int32_t));
+    *n = (int)v.n;
+    if (!*text || !*ids) {
+        free(*text);
+        free(*ids);
+        return srv_fail(err, 500, NULL, "out of memory");
+    }
+    return 0;
+}
+
 static int chat_prompt(const srv_ctx *c, const cJSON *o, srv_request *r, srv_error *err) {
     if (!c->tok) return srv_fail(err, 400, NULL, "chat completions need a tokenizer; this model has none");
+    if (c->harmony) {
+        int32_t *ids;
+        int n;
+        char *text;
+        return harmony_prompt(c, o, &ids, &n, &text, err) ? -1 : add_prompt(r, ids, n, text, err);
+    }
     char *text = NULL;
     size_t len = 0;
     if (render_chat(c, o, &text, &len, err)) return -1;
@@ -634,7 +677,9 @@ int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out, siz
         srv_fail(err, 400, NULL, "this model has no tokenizer");
         goto done;
     }
-    if (js_field(o, "messages")) {
+    if (js_field(o, "messages") && c->harmony) {
+        if (harmony_prompt(c, o, &ids, &n, &text, err)) goto done;
+    } else if (js_field(o, "messages")) {
         int add_special = 0;
         if (render_chat(c, o, &text, &tl, err) || srv_opt_bool(o, "add_special_tokens", &add_special, err) ||
             encode(c, text, tl, add_special, &ids, &n, err))

@@ -45,6 +45,8 @@ int srv_fail_parse(srv_error *e, const char *param, const char *fmt, ...) __attr
 typedef struct {
     const tok_tokenizer *tok;        /* NULL: token-id prompts only (no chat) */
     const tmpl_template *tmpl;       /* the model's (or --chat-template) chat template; NULL: none */
+    int harmony;                     /* gpt-oss (model_type gpt_oss): chat prompts are harmony's (template/harmony.h),
+                                        as vLLM's harmony path; the chat template is not used */
     const char *bos_token, *eos_token, *unk_token, *pad_token; /* for the template */
     const char *const *names;        /* served model names */
     int n_names;

@@ -83,6 +83,14 @@ static int load_template(srv_server *s) {
     if (rc) return rc;
     s->bos = tm.bos_token, s->eos = tm.eos_token, s->unk = tm.unk_token, s->pad = tm.pad_token;
     tm.bos_token = tm.eos_token = tm.unk_token = tm.pad_token = NULL;
+    if (s->m && !strcmp(s->m->cfg.model_type, "gpt_oss")) {
+        /* vLLM renders gpt-oss chats with openai_harmony whatever template is given (template/harmony.h) */
+        s->ctx.harmony = 1;
+        fprintf(stderr, "INFO vllmc: gpt-oss: chat prompts are rendered in the harmony format%s\n",
+                s->cfg.chat_template ? " (--chat-template is not used, as in vLLM)" : "");
+        s->tmpl_format = SRV_CONTENT_STRING;
+        goto out;
+    }
     if (s->cfg.chat_template) {
         if (vc_file_exists(s->cfg.chat_template)) {
             if ((rc = vc_read_file(s->cfg.chat_template, (size_t)16 << 20, &file, &len))) goto out;

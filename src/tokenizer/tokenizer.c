@@ -279,6 +279,25 @@ int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int add_spe
     return rc;
 }
 
+int tok_encode_ordinary(const tok_tokenizer *t, const char *text, size_t len, tok_ids *out) {
+    out->n = 0;
+    size_t bad = tok_u8check(text, len);
+    if (bad != len) return vc_errf(VC_EINVAL, "input text is not valid UTF-8 (byte %zu)", bad);
+    if (!len) return 0;
+    tok_ws *ws = tok_ws_acquire(t);
+    if (!ws) return vc_errf(VC_ENOMEM, "out of memory");
+    enc_ctx c = {t, ws, out, text, 0, 0};
+    int rc = tok_normalize(t, ws, text, len, &ws->seg, &c.lead_removed);
+    if (!rc) {
+        c.text = ws->seg.s;
+        c.at_start = 1;
+        rc = norm_piece(&c, 0, ws->seg.len, -1);
+    }
+    tok_ws_release(t, ws);
+    if (rc) out->n = 0;
+    return rc;
+}
+
 /* ---- vocabulary ---- */
 
 size_t tok_vocab_size(const tok_tokenizer *t) { return t->vocab_size; }

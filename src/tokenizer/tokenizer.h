@@ -53,6 +53,10 @@ void tok_free(tok_tokenizer *t);
  * add_special: let the post-processor add its special tokens (BOS etc.), as
  * HF encode(text, add_special_tokens=True). Invalid UTF-8 is VC_EINVAL. */
 int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int add_special, tok_ids *out);
+/* text -> ids as tiktoken's encode_ordinary: added tokens written in the text are plain text (no added-token
+ * matching) and no post-processor runs. For prompts built of pieces (harmony) whose special tokens are
+ * placed by id, never read from user text. */
+int tok_encode_ordinary(const tok_tokenizer *t, const char *text, size_t len, tok_ids *out);
 
 /* ---- decoding ---- */
 
