@@ -25,6 +25,13 @@ ifeq ($(ARCH),x86_64)
 # picks the AVX2 kernels at run time when the CPU has them.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw
+AVX512BF16_FLAGS := $(AVX512_FLAGS) -mavx512bf16
+endif
+# arm64: only *_neon_bf16.c (BFMMLA) and *_neon_fhm.c (FMLAL) get these, picked at run time by HWCAP /
+# sysctl; the rest stays the compiler's default arm64 target.
+ifneq ($(filter $(ARCH),aarch64 arm64),)
+NEON_BF16_FLAGS := -march=armv8.6-a+bf16
+NEON_FHM_FLAGS := -march=armv8.2-a+fp16+fp16fml
 endif
 
 CPPFLAGS += -Isrc -Iinclude -D_GNU_SOURCE -DVLLMC_TARGET_DEVICE_$(VLLM_TARGET_DEVICE)
@@ -76,6 +83,18 @@ $(BUILD)/obj/%_avx2.o: %_avx2.c
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(AVX512_FLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%_avx512bf16.o: %_avx512bf16.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(AVX512BF16_FLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%_neon_bf16.o: %_neon_bf16.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(NEON_BF16_FLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%_neon_fhm.o: %_neon_fhm.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(NEON_FHM_FLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -2,7 +2,8 @@
  *
  * latency: one batch through the engine, prefill and decode speed next to the
  * machine's limits measured in the same run (STREAM triad bandwidth, taken
- * after every iteration because this kind of VM drifts, and peak FMA rate).
+ * after every iteration because this kind of VM drifts, and peak FMA rate; on the CPU also the bf16
+ * dot-product peak where the CPU has one).
  * throughput: many requests at once (vLLM's benchmark_throughput): requests/s,
  * output tokens/s, total tokens/s, with the single-sequence decode rate of the
  * same model measured in the same run for comparison. */
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/cli_tok.h"
@@ -207,6 +209,14 @@ static int bench_latency(bench_args *b) {
      * triad is measured next to every timed iteration and each decode figure
      * is compared with its own neighbour; we report medians of both. */
     double peak = be_peak_gflops(be);
+    /* the CPU's bf16 dot-product peak (VDPBF16PS, BFMMLA) beside it, on threads placed as the backend's */
+    int cpu_be = !strcmp(be->name, "cpu");
+    double peak_bf16 = 0;
+    tp_pool *bf16_pool = NULL;
+    if (cpu_be && cpu_have_bf16_dot() && tp_create(&bf16_pool, 0, getenv("VLLM_CPU_OMP_THREADS_BIND")) == 0) {
+        peak_bf16 = cpu_measure_peak_bf16_gflops(bf16_pool);
+        tp_free(bf16_pool);
+    }
     prompt = random_prompts(c->vocab_size, b->batch, b->in_len, 0);
     rq = calloc((size_t)b->batch, sizeof *rq);
     outs = calloc((size_t)b->batch, sizeof *outs);
@@ -255,6 +265,8 @@ static int bench_latency(bench_args *b) {
            (double)m->decode_bytes_per_token * 1e-6);
     printf("machine: %s, %s %.1f GB/s (median of %lld, one after each iteration)", info.desc, bw_name, triad, b->iters);
     if (peak > 0) printf(", peak FMA %.1f GFLOP/s", peak);
+    if (peak_bf16 > 0) printf(", bf16 dot %.1f GFLOP/s", peak_bf16);
+    else if (cpu_be) printf(", no native bf16 dot product");
     printf("\n");
     printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s", pf_tps, b->in_len, b->batch, pf_gflops);
     if (peak > 0) printf(" = %.0f%% of peak", 100.0 * pf_gflops / peak);

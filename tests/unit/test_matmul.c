@@ -4,6 +4,14 @@
  * cpu_from_f32 (bit-exact against base/half.h). Buffers are allocated to their
  * exact extent so ASan catches any over-read past the last row.
  *
+ * The native 16-bit dot-product kernels (AVX-512 BF16, BFMMLA, FMLAL) round the activations to the
+ * weights' dtype: where cpu_matmul_act_dtype says a case takes one, the bound adds that rounding,
+ * u * sum |x w| (u = 2^-8 bf16, 2^-11 f16), and the result must also be within the f32 bound of a
+ * second reference computed from the rounded activations (which catches a wrong layout that the
+ * looser bound might let pass). Each such kernel is also called directly on a sweep of shapes with
+ * tails of every block, and the AVX-512 BF16 one runs on every CPU through portable C versions of
+ * its intrinsics (avx512bf16_emu.h); where the CPU lacks one, a "skipped: no ..." line says so.
+ *
  * VLLMC_TEST_QUICK=1 (the arm64 run under qemu, tests/cli/test_arm64.sh): one
  * case in 7 of the shape sweep (7 is prime to the rotations of pools and
  * strides, so every n, K, M, dtype, stride and pool still occurs) and the large
@@ -16,6 +24,14 @@
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The AVX-512 BF16 GEMM on portable C intrinsics, under another name beside the real one. */
+#define VLLMC_AVX512BF16_EMULATE 1
+#define cpu_avx512bf16_gemm_rows emu_avx512bf16_gemm_rows
+void emu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                              int rows, const float *bias, float *y, int64_t ldy);
+#include "backend/cpu/matmul_avx512bf16.c"
+#undef cpu_avx512bf16_gemm_rows
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rnd64(void) {
@@ -45,7 +61,47 @@ static size_t extent(int rows, int cols, int64_t ld) {
     return rows > 0 && cols > 0 ? (size_t)((int64_t)(rows - 1) * ld + cols) : 1;
 }
 
-static int g_cases, g_bad_cases, g_quick;
+static int g_cases, g_bad_cases, g_quick, g_dot16_cases;
+
+/* x rounded as a native 16-bit kernel rounds it (act = the dtype it is rounded to, BE_F32: not at all) */
+static double act_round(be_dtype act, float v) {
+    if (act == BE_BF16) return vc_bf16_to_f32(vc_f32_to_bf16(v));
+    if (act == BE_F16) return vc_f16_to_f32(vc_f32_to_f16(v));
+    return v;
+}
+
+/* Checks y[t, r] of x[n, K] @ wf[M, K]^T (+ bias) computed with activations rounded to act: within
+ * the f32 bound of the exact reference plus the rounding of x, and within the f32 bound of the
+ * reference on the rounded x. Returns the number of wrong elements reported (at most 3). */
+static int check_y(const float *x, int64_t ldx, int n, int K, const float *wf, int64_t ldw, int M,
+                   const float *bias, const float *y, int64_t ldy, be_dtype act, const char *what) {
+    /* unit roundoff of the activations' dtype, and the absolute error of an f16 subnormal */
+    double u = act == BE_BF16 ? 1.0 / 256 : act == BE_F16 ? 1.0 / 2048 : 0, tiny = act == BE_F16 ? 0x1p-25 : 0;
+    int bad = 0;
+    for (int t = 0; t < n && bad < 3; t++)
+        for (int r = 0; r < M && bad < 3; r++) {
+            double ref = bias ? bias[r] : 0.0, mag = bias ? fabs(bias[r]) : 0.0, refr = ref, wsum = 0;
+            for (int k = 0; k < K; k++) {
+                double xv = x[t * ldx + k], wv = wf[r * ldw + k];
+                ref += xv * wv;
+                mag += fabs(xv * wv);
+                refr += act_round(act, (float)xv) * wv;
+                wsum += fabs(wv);
+            }
+            /* f32 accumulation: a few ulps times sqrt(K) of the magnitude sum */
+            double tol = 4.0 * FLT_EPSILON * sqrt((double)K + 1.0) * mag + 1e-30;
+            double got = y[t * ldy + r];
+            int ok = fabs(got - ref) <= tol + u * mag + tiny * wsum;
+            if (act != BE_F32) ok = ok && fabs(got - refr) <= tol * (1.0 + u) + tiny * wsum;
+            if (!ok) {
+                fprintf(stderr, "  %s n=%d K=%d M=%d ldx=%ld ldw=%ld ldy=%ld bias=%d: y[%d,%d]=%.9g ref=%.9g "
+                        "(x as %s: %.9g)\n", what, n, K, M, (long)ldx, (long)ldw, (long)ldy, bias != NULL, t, r, got,
+                        ref, act == BE_BF16 ? "bf16" : act == BE_F16 ? "f16" : "f32", refr);
+                bad++;
+            }
+        }
+    return bad;
+}
 
 static void run_case(tp_pool *pool, int n, int K, int M, be_dtype dt, int64_t ldx, int64_t ldw, int64_t ldy,
                      int with_bias, const char *path) {
@@ -69,24 +125,12 @@ static void run_case(tp_pool *pool, int n, int K, int M, be_dtype dt, int64_t ld
 
     cpu_matmul(pool, x, ldx, n, K, w, dt, ldw, M, bias, y, ldy);
 
-    int bad = 0;
+    be_dtype act = cpu_matmul_act_dtype(n, dt);
+    char what[64];
+    snprintf(what, sizeof what, "%s%s %s", path, act != BE_F32 ? "(dot16)" : "", dt_name(dt));
+    int bad = check_y(x, ldx, n, K, wf, ldw, M, bias, y, ldy, act, what);
+    if (act != BE_F32) g_dot16_cases++;
     for (int t = 0; t < n && bad < 3; t++) {
-        for (int r = 0; r < M && bad < 3; r++) {
-            double ref = bias ? bias[r] : 0.0, mag = bias ? fabs(bias[r]) : 0.0;
-            for (int k = 0; k < K; k++) {
-                double p = (double)x[t * ldx + k] * (double)wf[r * ldw + k];
-                ref += p;
-                mag += fabs(p);
-            }
-            /* f32 accumulation: a few ulps times sqrt(K) of the magnitude sum */
-            double tol = 4.0 * FLT_EPSILON * sqrt((double)K + 1.0) * mag + 1e-30;
-            double got = y[t * ldy + r];
-            if (!(fabs(got - ref) <= tol)) {
-                fprintf(stderr, "  %s %s n=%d K=%d M=%d ldx=%ld ldw=%ld ldy=%ld bias=%d: y[%d,%d]=%.9g ref=%.9g\n",
-                        path, dt_name(dt), n, K, M, (long)ldx, (long)ldw, (long)ldy, with_bias, t, r, got, ref);
-                bad++;
-            }
-        }
         for (int64_t c = M; t + 1 < n && c < ldy; c++) /* the gaps between rows are untouched */
             if (y[t * ldy + c] != sentinel) {
                 fprintf(stderr, "  %s %s n=%d K=%d M=%d: wrote y[%d,%ld] past M\n", path, dt_name(dt), n, K, M, t,
@@ -282,6 +326,84 @@ static void test_from_f32(const char *path) {
     free(dst);
 }
 
+/* One native 16-bit kernel called directly (one thread, all rows) on shapes with tails of every block:
+ * tokens around its tile (8, 12) and block (128, 192), K around its steps (2, 4, 8, 32), blocks (256,
+ * 2048) and odd, rows around its panels (8, 32) and chunks (64, 128), padded strides, bias. */
+static void sweep_kernel(const char *name, cpu_f32_rows_fn fn, be_dtype dt) {
+    static const int ns[] = {1, 2, 7, 8, 9, 12, 13, 17, 64, 130, 200};
+    static const int Ks[] = {1, 2, 3, 5, 8, 31, 33, 256, 257, 600, 2100};
+    static const int Ms[] = {1, 7, 8, 9, 31, 33, 70, 130};
+    int idx = 0, cases = 0, bad_cases = 0;
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof Ks / sizeof Ks[0]; b++)
+            for (size_t c = 0; c < sizeof Ms / sizeof Ms[0]; c++, idx++) {
+                int n = ns[a], K = Ks[b], M = Ms[c];
+                /* 3 and 7 are prime to 8 and 11: every n, K and M still occurs */
+                if (idx % (g_quick ? 7 : 3) || (g_quick && (int64_t)n * K * M > 3000000)) continue;
+                int64_t ldx = K + (idx % 3 == 1 ? 3 : 0), ldw = K + (idx % 4 == 2 ? 5 : 0), ldy = M + (idx % 5 == 3 ? 2 : 0);
+                size_t nx = extent(n, K, ldx), nw = extent(M, K, ldw), ny = extent(n, M, ldy);
+                float *x = malloc(nx * sizeof(float)), *wf = malloc(nw * sizeof(float)), *y = malloc(ny * sizeof(float));
+                uint16_t *w = malloc(nw * sizeof(uint16_t));
+                float *bias = idx % 2 ? malloc(sizeof(float) * (size_t)M) : NULL;
+                for (size_t i = 0; i < nx; i++) x[i] = frand_nz();
+                for (size_t i = 0; i < nw; i++) {
+                    w[i] = dt == BE_F16 ? vc_f32_to_f16(frand_nz()) : vc_f32_to_bf16(frand_nz());
+                    wf[i] = w_at(w, dt, (int64_t)i);
+                }
+                for (int i = 0; bias && i < M; i++) bias[i] = frand_nz();
+                for (size_t i = 0; i < ny; i++) y[i] = 12345.0f;
+                fn(x, ldx, n, K, w, dt, (int64_t)ldw * 2, M, bias, y, ldy);
+                int bad = check_y(x, ldx, n, K, wf, ldw, M, bias, y, ldy, dt, name);
+                for (int t = 0; t + 1 < n; t++)
+                    for (int64_t g = M; g < ldy; g++) bad += y[t * ldy + g] != 12345.0f; /* gaps untouched */
+                cases++;
+                bad_cases += bad != 0;
+                free(x), free(wf), free(y), free(w), free(bias);
+            }
+    CHECK_MSG(bad_cases == 0, "%s: %d of %d cases wrong", name, bad_cases, cases);
+    printf("%s: %d direct cases (activations as %s), %d wrong\n", name, cases, dt_name(dt), bad_cases);
+}
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+/* FMLAL with an x past the f16 range: the call must give the f32 kernel's result, not inf or NaN. */
+static void fhm_overflow(void) {
+    enum { n = 20, K = 40, M = 9 };
+    float x[n * K], wf[M * K], y[n * M];
+    uint16_t w[M * K];
+    for (int i = 0; i < n * K; i++) x[i] = frand_nz();
+    x[7 * K + 11] = 1e5f;
+    for (int i = 0; i < M * K; i++) wf[i] = vc_f16_to_f32(w[i] = vc_f32_to_f16(frand_nz()));
+    cpu_neon_fhm_gemm_rows(x, K, n, K, w, BE_F16, K * 2, M, NULL, y, M);
+    int bad = check_y(x, K, n, K, wf, K, M, NULL, y, M, BE_F32, "dot16 fhm, x past f16");
+    CHECK_MSG(bad == 0, "fhm: an x of 1e5 must take the f32 kernel");
+}
+#endif
+
+/* The native 16-bit kernels called directly: the emulated AVX-512 BF16 one everywhere, the real ones
+ * where the CPU has them, a "skipped" line where it does not. */
+static void test_dot16_kernels(void) {
+#if !defined(__x86_64__)
+    if (g_quick) /* x86 code, slow on emulated vectors under qemu: the x86 and native arm64 runs check it */
+        printf("dot16 avx512bf16 (emulated intrinsics): skipped in the quick run on this architecture\n");
+    else
+#endif
+        sweep_kernel("dot16 avx512bf16 (emulated intrinsics)", emu_avx512bf16_gemm_rows, BE_BF16);
+#if defined(__x86_64__)
+    if (cpu_have_avx512bf16()) sweep_kernel("dot16 avx512bf16", cpu_avx512bf16_gemm_rows, BE_BF16);
+    else printf("dot16 avx512bf16: skipped: no AVX512_BF16 on this CPU (the emulated run above checked its code)\n");
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    if (cpu_have_neon_bf16()) sweep_kernel("dot16 bfmmla", cpu_neon_bf16_gemm_rows, BE_BF16);
+    else printf("dot16 bfmmla: skipped: no BF16 (ARMv8.6 BFMMLA) on this CPU\n");
+    if (cpu_have_neon_fhm()) {
+        sweep_kernel("dot16 fhm", cpu_neon_fhm_gemm_rows, BE_F16);
+        fhm_overflow();
+    } else {
+        printf("dot16 fhm: skipped: no FHM (FMLAL) on this CPU\n");
+    }
+#endif
+}
+
 int main(void) {
     tp_pool *pools[3] = {NULL, NULL, NULL};
     const char *quick = getenv("VLLMC_TEST_QUICK");
@@ -294,19 +416,31 @@ int main(void) {
     printf("kernels: %s; pools: single thread, %s, %s\n", cpu_kernels_isa(), tp_describe(pools[1]),
            tp_describe(pools[2]));
 
-    /* mode 0: every kernel this CPU has (AVX-512 for 8 <= n < 64 where present); 1: AVX2 alone
-     * (only where AVX-512 is present, else it is mode 0 again); 2: the portable C kernels */
-    for (int mode = 0; mode < 3; mode++) {
-        if (mode == 1 && !cpu_have_avx512()) continue;
-        int forced = mode == 2;
-        cpu_kernels_no_avx512(mode == 1);
+    printf("native 16-bit dot products: %s\n", cpu_kernels_dot16());
+    test_dot16_kernels();
+
+    /* mode 0: every kernel this CPU has (AVX-512 for 8 <= n < 64, the native 16-bit dot products from
+     * their n on, where present); 1: without the 16-bit dot products (only where present); 2: AVX2
+     * alone (only where AVX-512 is present); 3: the portable C kernels */
+    int have_dot16 = strcmp(cpu_kernels_dot16(), "none") != 0;
+    for (int mode = 0; mode < 4; mode++) {
+        if ((mode == 1 && !have_dot16) || (mode == 2 && !cpu_have_avx512())) continue;
+        int forced = mode == 3;
+        cpu_kernels_no_dot16(mode == 1);
+        cpu_kernels_no_avx512(mode == 2);
         cpu_kernels_force_scalar(forced);
-        const char *path = cpu_kernels_isa();
+        char path[64];
+        const char *d16 = cpu_kernels_dot16();
+        snprintf(path, sizeof path, "%s%s%s", cpu_kernels_isa(), strcmp(d16, "none") ? "+" : "",
+                 strcmp(d16, "none") ? d16 : "");
         if (forced) CHECK(strcmp(path, "scalar") == 0);
-        if (mode == 1) CHECK(strcmp(path, "avx2") == 0);
-        g_cases = g_bad_cases = 0;
+        if (mode == 1) CHECK(strcmp(d16, "none") == 0);
+        if (mode == 2) CHECK(strcmp(path, "avx2") == 0);
+        g_cases = g_bad_cases = g_dot16_cases = 0;
         test_matmul_shapes(pools, path);
-        printf("%s: %d matmul cases, %d wrong\n", path, g_cases, g_bad_cases);
+        printf("%s: %d matmul cases (%d through a 16-bit dot-product kernel), %d wrong\n", path, g_cases,
+               g_dot16_cases, g_bad_cases);
+        CHECK_MSG(mode != 0 || !have_dot16 || g_dot16_cases > 0, "%s: no case took the dot16 kernel", path);
         test_matmul_empty(pools[forced + 1]);
         test_matmul_empty(NULL);
         test_dot_axpy(path);
@@ -316,6 +450,7 @@ int main(void) {
     }
     cpu_kernels_force_scalar(0);
     cpu_kernels_no_avx512(0);
+    cpu_kernels_no_dot16(0);
     tp_free(pools[1]);
     tp_free(pools[2]);
     TEST_END();

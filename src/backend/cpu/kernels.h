@@ -9,6 +9,14 @@
  * only by f32 rounding (summation order); the thread count does not matter. Conversions to f16/bf16
  * round to nearest even and agree bit for bit with base/half.h on every path.
  *
+ * One exception, the native 16-bit dot products (cpu_matmul_act_dtype says when): for bf16 weights on
+ * CPUs with AVX-512 BF16 (matmul_avx512bf16.c, n >= CPU_GEMM_MIN_N) or ARMv8.6 BF16
+ * (matmul_neon_bf16.c, BFMMLA, n >= CPU_NEON_DOT16_MIN_N), and f16 weights on arm64 CPUs with FHM
+ * (matmul_neon_fhm.c, FMLAL), the activations are rounded to the weights' dtype first, as a bf16/f16
+ * model computes them in Hugging Face and vLLM; products and sums stay f32. The result then differs
+ * from the f32 path by at most the rounding of x: |dy| <= u * sum_k |x_k w_k| (u = 2^-8 for bf16,
+ * 2^-11 for f16) plus f32 rounding. f32 weights never take these paths.
+ *
  * Preconditions (not checked): counts >= 0, ldx >= K, ldw >= K, ldy >= M,
  * outputs do not overlap inputs. Zero-sized calls (n, M or K = 0) are fine:
  * with K = 0, y = bias (or 0). */
@@ -71,6 +79,11 @@ void cpu_matmul_grouped(tp_pool *pool, int K, int ng, const cpu_mm_group *g);
 double cpu_measure_triad_gbs(tp_pool *pool, size_t bytes_per_array, int reps);
 /* Peak f32 FMA throughput on all threads, GFLOP/s (2 flops per FMA lane). */
 double cpu_measure_peak_gflops(tp_pool *pool);
+/* Peak bf16 dot-product throughput on all threads, GFLOP/s (2 flops per multiply-add): VDPBF16PS
+ * on x86 with AVX-512 BF16, BFMMLA on arm64 with BF16; 0 where the CPU has neither. */
+double cpu_measure_peak_bf16_gflops(tp_pool *pool);
+/* 1 where the CPU has that bf16 dot product (cpu_have_avx512bf16, cpu_have_neon_bf16). */
+int cpu_have_bf16_dot(void);
 
 /* ---- single-threaded building blocks ---- */
 
@@ -91,8 +104,17 @@ const char *cpu_kernels_isa(void);
 /* Tests: nonzero forces the portable C kernels, 0 restores detection. Call it
  * only while no kernel is running. */
 void cpu_kernels_force_scalar(int on);
-/* Tests: nonzero keeps the AVX-512 kernel off (the AVX2 one runs), 0 restores. */
+/* Tests: nonzero keeps the AVX-512 kernels off (the AVX2 ones run; AVX-512 BF16 too), 0 restores. */
 void cpu_kernels_no_avx512(int on);
+/* The native 16-bit dot-product kernels this CPU runs now: "avx512bf16", "bfmmla+fhm", "bfmmla",
+ * "fhm" or "none". */
+const char *cpu_kernels_dot16(void);
+/* Tests: nonzero keeps them off (the f32-activation kernels run), 0 restores. Call it only while no
+ * kernel is running. */
+void cpu_kernels_no_dot16(int on);
+/* The dtype the activations of an n-token matmul with wt weights are rounded to on this CPU now:
+ * wt where a native 16-bit dot-product kernel runs (see the top), else BE_F32 (not rounded). */
+be_dtype cpu_matmul_act_dtype(int n, be_dtype wt);
 
 /* ---- internal: the AVX2 entry points (matmul_avx2.c, measure_avx2.c) ----
  * Only called after a run-time check for avx2, fma and f16c. `w` points at the
@@ -113,6 +135,14 @@ void cpu_avx512_gemv_rows(const float *x, int64_t ldx, int n, int K, const void 
                           int rows, const float *bias, float *y, int64_t ldy);
 /* 1 when the CPU and OS support AVX-512 F and BW (zmm state saved). */
 int cpu_have_avx512(void);
+/* matmul_avx512bf16.c (AVX-512 F + BW + BF16, checked at run time): the prefill GEMM for bf16 weights
+ * (wt must be BE_BF16), the same contract as cpu_avx2_gemm_rows but for the rounding of x to bf16. */
+void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                              int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
+/* 1 when cpu_have_avx512() and CPUID.(EAX=7,ECX=1):EAX bit 5 (AVX512_BF16). */
+int cpu_have_avx512bf16(void);
+/* measure_avx512bf16.c: `iters` rounds of 12 independent VDPBF16PS chains (32 multiply-adds each). */
+float cpu_avx512bf16_dot_loop(long iters);
 void cpu_avx2_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
 void cpu_avx2_to_f32(float *dst, const void *src, be_dtype st, int n);
 void cpu_avx2_from_f32(void *dst, be_dtype dt, const float *src, int n);
@@ -139,7 +169,23 @@ void cpu_neon_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt,
 void cpu_neon_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
                       int64_t vstride, int count);
 /* ---- internal: the NEON entry points (matmul_neon.c, aarch64 only) ----
- * The same contracts as the AVX2 ones above; cpu_neon_gemv_rows serves every n (no packed GEMM). */
+ * The same contracts as the AVX2 ones above; cpu_neon_gemv_rows serves every n of f32 weights, and
+ * of f16/bf16 weights where the CPU lacks FHM/BF16 or n < CPU_NEON_DOT16_MIN_N. */
+/* n from which the native 16-bit kernels below run on arm64: a guess (not measured on any arm64
+ * chip): the BFMMLA tile is 8 tokens, and from 16 tokens on the packing is a small part. */
+enum { CPU_NEON_DOT16_MIN_N = 16 };
+/* matmul_neon_bf16.c (-march=armv8.6-a+bf16; only after cpu_have_neon_bf16()): bf16 weights, BFMMLA. */
+void cpu_neon_bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                             int rows, const float *bias, float *y, int64_t ldy);
+/* matmul_neon_fhm.c (-march=armv8.2-a+fp16+fp16fml; only after cpu_have_neon_fhm()): f16 weights, FMLAL. */
+void cpu_neon_fhm_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                            int rows, const float *bias, float *y, int64_t ldy);
+/* measure_neon_bf16.c: `iters` rounds of 12 independent BFMMLA chains (16 multiply-adds each). */
+float cpu_neon_bfmmla_loop(long iters);
+/* 1 when the CPU has ARMv8.6 BF16 (Linux HWCAP2_BF16, macOS hw.optional.arm.FEAT_BF16); 0 elsewhere. */
+int cpu_have_neon_bf16(void);
+/* 1 when the CPU has FHM (Linux HWCAP_ASIMDFHM, macOS hw.optional.arm.FEAT_FHM); 0 elsewhere. */
+int cpu_have_neon_fhm(void);
 void cpu_neon_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                         int rows, const float *bias, float *y, int64_t ldy);
 float cpu_neon_dot(const float *a, const void *b, be_dtype bt, int n);

@@ -11,6 +11,17 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDFHM
+#define HWCAP_ASIMDFHM (1UL << 23)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1UL << 14)
+#endif
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #define CPU_HAVE_NEON 1
@@ -20,7 +31,7 @@
 
 enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_NEON = 2 };
 
-static atomic_int g_force_scalar, g_no_avx512;
+static atomic_int g_force_scalar, g_no_avx512, g_no_dot16;
 
 int cpu_have_avx2(void) {
 #if defined(__x86_64__)
@@ -65,6 +76,54 @@ int cpu_have_avx512(void) {
 #endif
 }
 
+int cpu_have_avx512bf16(void) {
+#if defined(__x86_64__)
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        /* leaf 7 subleaf 1 exists when subleaf 0's EAX (the highest subleaf) is >= 1; EAX bit 5: AVX512_BF16 */
+        v = cpu_have_avx512() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && a >= 1 &&
+            __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__aarch64__) && defined(__APPLE__)
+static int apple_feature(const char *name) {
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname(name, &v, &len, NULL, 0) == 0 && v != 0;
+}
+#endif
+
+/* which: 0 BF16 (BFMMLA, BFDOT), 1 FHM (FMLAL); cached */
+static int arm_feature(int which) {
+#if defined(__aarch64__) && (defined(__linux__) || defined(__APPLE__))
+    static atomic_int cached[2] = {-1, -1};
+    int v = atomic_load_explicit(&cached[which], memory_order_relaxed);
+    if (v < 0) {
+#if defined(__linux__)
+        v = which == 0 ? (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0 : (getauxval(AT_HWCAP) & HWCAP_ASIMDFHM) != 0;
+#else
+        v = apple_feature(which == 0 ? "hw.optional.arm.FEAT_BF16" : "hw.optional.arm.FEAT_FHM");
+#endif
+        atomic_store_explicit(&cached[which], v, memory_order_relaxed);
+    }
+    return v;
+#else
+    (void)which;
+    return 0;
+#endif
+}
+
+int cpu_have_neon_bf16(void) { return arm_feature(0); }
+int cpu_have_neon_fhm(void) { return arm_feature(1); }
+
 /* The AVX-512 decode kernel, unless a test turned it off. */
 static int use_avx512(void) {
     return !atomic_load_explicit(&g_no_avx512, memory_order_relaxed) && cpu_have_avx512();
@@ -75,6 +134,32 @@ static int isa(void) {
     if (CPU_HAVE_NEON) return ISA_NEON;
     return cpu_have_avx2() ? ISA_AVX2 : ISA_SCALAR;
 }
+
+/* Whether an n-token matmul of wt weights runs a native 16-bit dot-product kernel (isa as isa()):
+ * AVX-512 BF16 for bf16 from CPU_GEMM_MIN_N tokens; BFMMLA for bf16, FMLAL for f16 from
+ * CPU_NEON_DOT16_MIN_N tokens. Never for f32 weights: an f32 model keeps f32 activations. */
+static int use_dot16(int i, int n, be_dtype wt) {
+    if (atomic_load_explicit(&g_no_dot16, memory_order_relaxed)) return 0;
+    if (i == ISA_AVX2) return wt == BE_BF16 && n >= CPU_GEMM_MIN_N && use_avx512() && cpu_have_avx512bf16();
+    if (i == ISA_NEON && n >= CPU_NEON_DOT16_MIN_N)
+        return wt == BE_BF16 ? cpu_have_neon_bf16() : wt == BE_F16 && cpu_have_neon_fhm();
+    return 0;
+}
+
+be_dtype cpu_matmul_act_dtype(int n, be_dtype wt) { return use_dot16(isa(), n, wt) ? wt : BE_F32; }
+
+const char *cpu_kernels_dot16(void) {
+    if (atomic_load_explicit(&g_no_dot16, memory_order_relaxed)) return "none";
+    switch (isa()) {
+    case ISA_AVX2: return use_avx512() && cpu_have_avx512bf16() ? "avx512bf16" : "none";
+    case ISA_NEON:
+        if (cpu_have_neon_bf16()) return cpu_have_neon_fhm() ? "bfmmla+fhm" : "bfmmla";
+        return cpu_have_neon_fhm() ? "fhm" : "none";
+    default: return "none";
+    }
+}
+
+void cpu_kernels_no_dot16(int on) { atomic_store(&g_no_dot16, on != 0); }
 
 const char *cpu_kernels_isa(void) {
     static const char *const names[] = {"scalar", "avx2", "neon"};
@@ -123,8 +208,8 @@ typedef struct {
     const float *x;
     int64_t ldx;
     int n;
-    int gemm, avx512;
-    int64_t align; /* rows per unit: whole panels (16 rows for gemm, 4 for gemv) */
+    int gemm, avx512, dot16; /* dot16: the native bf16/f16 dot-product kernel (use_dot16) */
+    int64_t align; /* rows per unit: whole panels (16 rows for gemm, 32/8 for dot16, 4 for gemv) */
     const char *w;
     be_dtype wt;
     int64_t ldwb; /* bytes */
@@ -166,6 +251,15 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
     const char *w = p->w + r0 * p->ldwb;
     const float *bias = p->bias ? p->bias + r0 : NULL;
     float *y = p->y + r0;
+    if (p->dot16) {
+#if defined(__x86_64__)
+        cpu_avx512bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+#elif CPU_HAVE_NEON
+        if (p->wt == BE_BF16) cpu_neon_bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else cpu_neon_fhm_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+#endif
+        return;
+    }
     if (p->wt == BE_MXFP4) {
         cpu_mxfp4_decode_fn dec = cpu_mxfp4_decode_row;
 #if defined(__x86_64__)
@@ -237,10 +331,11 @@ static void mm_add(mm_task *t, mm_part *parts, const cpu_mm_group *g) {
     if (w->M <= 0 || g->n <= 0) return;
     mm_part *p = &parts[t->nparts++];
     p->x = g->x, p->ldx = g->ldx, p->n = g->n;
-    p->gemm = t->isa == ISA_AVX2 && g->n >= CPU_GEMM_MIN_N;
+    p->dot16 = use_dot16(t->isa, g->n, w->wt);
+    p->gemm = !p->dot16 && t->isa == ISA_AVX2 && g->n >= CPU_GEMM_MIN_N;
     /* n < 8 is memory bound: the AVX2 tiles already stream the weights at the triad rate */
-    p->avx512 = t->isa == ISA_AVX2 && !p->gemm && g->n >= 8 && use_avx512();
-    p->align = p->gemm ? 16 : 4;
+    p->avx512 = t->isa == ISA_AVX2 && !p->gemm && !p->dot16 && g->n >= 8 && use_avx512();
+    p->align = p->dot16 ? (t->isa == ISA_AVX2 ? 32 : 8) : p->gemm ? 16 : 4;
     p->w = (const char *)w->w, p->wt = w->wt, p->ldwb = (int64_t)be_dtype_bytes(w->wt, w->ldw);
     p->M = w->M, p->bias = w->bias, p->y = w->y, p->ldy = w->ldy;
     p->unit0 = t->units, p->units = (w->M + p->align - 1) / p->align;

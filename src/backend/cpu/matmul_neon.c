@@ -139,23 +139,12 @@ void cpu_neon_to_f32(float *dst, const void *src, be_dtype st, int n) {
     for (; i < n; i++) dst[i] = cpu_elem_f32(st, src, i);
 }
 
-/* Lanes of v that are NaN, as a 16-bit mask. */
-NEON_AI uint16x4_t nan4(float32x4_t v) { return vmovn_u32(vmvnq_u32(vceqq_f32(v, v))); }
-
 /* 4 f32 -> 4 f16: FCVTN rounds to nearest even (the default FPCR); NaN -> sign | 0x7e00, as
  * vc_f32_to_f16 (FCVTN would keep the payload). */
 NEON_AI uint16x4_t f16x4(float32x4_t v) {
     uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(v));
     uint16x4_t sign = vand_u16(vshrn_n_u32(vreinterpretq_u32_f32(v), 16), vdup_n_u16(0x8000));
-    return vbsl_u16(nan4(v), vorr_u16(sign, vdup_n_u16(0x7e00)), h);
-}
-
-/* 4 f32 -> 4 bf16, round to nearest even on the bits; NaN -> (bits >> 16) | 0x40, as vc_f32_to_bf16. */
-NEON_AI uint16x4_t bf16x4(float32x4_t v) {
-    uint32x4_t u = vreinterpretq_u32_f32(v);
-    uint32x4_t lsb = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
-    uint16x4_t r = vshrn_n_u32(vaddq_u32(vaddq_u32(u, vdupq_n_u32(0x7fff)), lsb), 16);
-    return vbsl_u16(nan4(v), vorr_u16(vshrn_n_u32(u, 16), vdup_n_u16(0x40)), r);
+    return vbsl_u16(neon_nan4(v), vorr_u16(sign, vdup_n_u16(0x7e00)), h);
 }
 
 void cpu_neon_from_f32(void *dst, be_dtype dt, const float *src, int n) {
@@ -165,7 +154,7 @@ void cpu_neon_from_f32(void *dst, be_dtype dt, const float *src, int n) {
         for (; i + 4 <= n; i += 4) vst1_u16(d + i, f16x4(vld1q_f32(src + i)));
         for (; i < n; i++) d[i] = vc_f32_to_f16(src[i]);
     } else if (dt == BE_BF16) {
-        for (; i + 4 <= n; i += 4) vst1_u16(d + i, bf16x4(vld1q_f32(src + i)));
+        for (; i + 4 <= n; i += 4) vst1_u16(d + i, neon_bf16x4(vld1q_f32(src + i)));
         for (; i < n; i++) d[i] = vc_f32_to_bf16(src[i]);
     } else {
         memcpy(dst, src, sizeof(float) * (size_t)(n > 0 ? n : 0));

@@ -1,4 +1,4 @@
-/* measure: STREAM triad bandwidth and peak FMA throughput (see kernels.h).
+/* measure: STREAM triad bandwidth, peak f32 FMA and bf16 dot-product throughput (see kernels.h).
  * The benchmark compares kernel speed against these ceilings. */
 #include "backend/cpu/kernels.h"
 
@@ -77,9 +77,10 @@ double cpu_measure_triad_gbs(tp_pool *pool, size_t bytes_per_array, int reps) {
 
 typedef struct {
     long iters;
-    int lanes;      /* f32 lanes per FMA chain of the loop that ran */
+    int bf16;      /* 0: the f32 FMA loop; 1: the bf16 dot-product loop (where the CPU has one) */
+    double flops;  /* per iteration of the loop that ran (thread 0's) */
     float sink[256];
-} fma_task;
+} peak_task;
 
 static float fma_loop_portable(long iters, int *lanes) {
 #if defined(__aarch64__) && defined(__ARM_NEON)
@@ -103,41 +104,68 @@ static float fma_loop_portable(long iters, int *lanes) {
 #endif
 }
 
-static void fma_run(void *arg, int ith, int nth) {
-    fma_task *t = arg;
-    (void)nth;
-    int lanes = 8;
-    float r;
+int cpu_have_bf16_dot(void) {
 #if defined(__x86_64__)
-    if (cpu_have_avx2()) r = cpu_avx2_fma_loop(t->iters);
-    else r = fma_loop_portable(t->iters, &lanes);
+    return cpu_have_avx512bf16();
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    return cpu_have_neon_bf16();
 #else
-    r = fma_loop_portable(t->iters, &lanes);
+    return 0;
 #endif
-    t->sink[ith % 256] = r;
-    if (ith == 0) t->lanes = lanes;
 }
 
-double cpu_measure_peak_gflops(tp_pool *pool) {
-    fma_task t;
+static void peak_run(void *arg, int ith, int nth) {
+    peak_task *t = arg;
+    (void)nth;
+    double flops = 0;
+    float r = 0;
+    if (t->bf16) {
+#if defined(__x86_64__)
+        r = cpu_avx512bf16_dot_loop(t->iters);
+        flops = 12.0 * 16 * 2 * 2; /* 12 chains x 16 lanes x 2 products x 2 flops */
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+        r = cpu_neon_bfmmla_loop(t->iters);
+        flops = 12.0 * 16 * 2; /* 12 chains x 16 multiply-adds (2x4 by 4x2) x 2 flops */
+#endif
+    } else {
+        int lanes = 8;
+#if defined(__x86_64__)
+        if (cpu_have_avx2()) r = cpu_avx2_fma_loop(t->iters);
+        else r = fma_loop_portable(t->iters, &lanes);
+#else
+        r = fma_loop_portable(t->iters, &lanes);
+#endif
+        flops = 12.0 * lanes * 2.0;
+    }
+    t->sink[ith % 256] = r;
+    if (ith == 0) t->flops = flops;
+}
+
+static double measure_peak(tp_pool *pool, int bf16) {
+    peak_task t;
     memset(&t, 0, sizeof t);
+    t.bf16 = bf16;
     int nth = pool ? tp_nthreads(pool) : 1;
     t.iters = 1000;
-    run(pool, fma_run, &t);
+    run(pool, peak_run, &t);
     /* grow until one run takes >= 20 ms, then keep the best of 10 */
     double dt = 0;
     for (;;) {
         double t0 = now_s();
-        run(pool, fma_run, &t);
+        run(pool, peak_run, &t);
         dt = now_s() - t0;
         if (dt >= 0.02 || t.iters > (1L << 40)) break;
         t.iters *= dt > 0.002 ? (long)(0.025 / dt) + 1 : 10;
     }
     for (int r = 0; r < 10; r++) {
         double t0 = now_s();
-        run(pool, fma_run, &t);
+        run(pool, peak_run, &t);
         double d = now_s() - t0;
         if (d < dt) dt = d;
     }
-    return (double)nth * (double)t.iters * 12.0 * t.lanes * 2.0 / dt / 1e9;
+    return (double)nth * (double)t.iters * t.flops / dt / 1e9;
 }
+
+double cpu_measure_peak_gflops(tp_pool *pool) { return measure_peak(pool, 0); }
+
+double cpu_measure_peak_bf16_gflops(tp_pool *pool) { return cpu_have_bf16_dot() ? measure_peak(pool, 1) : 0.0; }

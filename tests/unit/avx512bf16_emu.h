@@ -1,0 +1,102 @@
+/* avx512bf16_emu: portable C versions of the AVX-512 intrinsics that matmul_avx512bf16.c uses, for
+ * test_matmul (which includes that file with VLLMC_AVX512BF16_EMULATE) on CPUs without AVX-512 BF16.
+ * Semantics from the Intel SDM: VDPBF16PS adds the even product, then the odd one, to each f32 lane
+ * (the products of two bf16 are exact in f32); VCVTNE2PS2BF16 rounds to nearest even (its flushing
+ * of f32 subnormals to 0 is not modelled: the tests' inputs have none). Vector types are GCC vector
+ * extensions, so casts between them compile as the real ones do. Never include <immintrin.h> with it. */
+#ifndef VLLMC_TESTS_AVX512BF16_EMU_H
+#define VLLMC_TESTS_AVX512BF16_EMU_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "base/half.h"
+
+/* Without AVX-512, GCC and clang warn of the ABI of a 64-byte vector returned (-Wpsabi: silenced here,
+ * every function is inlined) and notes it for one passed by value (no pragma silences that note): the
+ * intrinsics that take vectors are macros over functions that take pointers. */
+#if defined(__clang__)
+#if __has_warning("-Wpsabi")
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+#elif defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float __m512 __attribute__((vector_size(64)));
+typedef long long __m512i __attribute__((vector_size(64)));
+typedef short __m512bh __attribute__((vector_size(64)));
+typedef uint16_t __mmask16;
+
+#define EMU_AI static inline __attribute__((always_inline, unused))
+
+EMU_AI __m512 _mm512_setzero_ps(void) { return (__m512){0}; }
+
+EMU_AI __m512i _mm512_load_si512(const void *p) {
+    __m512i v;
+    memcpy(&v, p, 64);
+    return v;
+}
+
+#define _mm512_storeu_si512(p, v) memcpy((p), (const __m512i[]){(v)}, 64)
+
+EMU_AI __m512i _mm512_set1_epi32(int a) {
+    int32_t l[16];
+    __m512i v;
+    for (int i = 0; i < 16; i++) l[i] = a;
+    memcpy(&v, l, 64);
+    return v;
+}
+
+EMU_AI __m512 _mm512_loadu_ps(const float *p) {
+    __m512 v;
+    memcpy(&v, p, 64);
+    return v;
+}
+
+EMU_AI __m512 _mm512_maskz_loadu_ps(__mmask16 m, const float *p) {
+    float l[16];
+    __m512 v;
+    for (int i = 0; i < 16; i++) l[i] = (m >> i) & 1 ? p[i] : 0.0f; /* masked-off lanes are not read */
+    memcpy(&v, l, 64);
+    return v;
+}
+
+#define _mm512_storeu_ps(p, v) memcpy((p), (const __m512[]){(v)}, 64)
+#define _mm512_store_ps(p, v) memcpy((p), (const __m512[]){(v)}, 64)
+#define _mm512_add_ps(a, b) ((a) + (b))
+
+/* dst.f32[i] = src.f32[i] + a.bf16[2i] * b.bf16[2i] + a.bf16[2i+1] * b.bf16[2i+1], summed in that order */
+#define _mm512_dpbf16_ps(src, a, b) \
+    emu_dpbf16_ps((const __m512[]){(src)}, (const __m512bh[]){(a)}, (const __m512bh[]){(b)})
+EMU_AI __m512 emu_dpbf16_ps(const __m512 *src, const __m512bh *a, const __m512bh *b) {
+    uint16_t ha[32], hb[32];
+    float s[16];
+    memcpy(ha, a, 64);
+    memcpy(hb, b, 64);
+    memcpy(s, src, 64);
+    for (int i = 0; i < 16; i++) {
+        s[i] += vc_bf16_to_f32(ha[2 * i]) * vc_bf16_to_f32(hb[2 * i]);
+        s[i] += vc_bf16_to_f32(ha[2 * i + 1]) * vc_bf16_to_f32(hb[2 * i + 1]);
+    }
+    __m512 r;
+    memcpy(&r, s, 64);
+    return r;
+}
+
+/* bf16 lanes 0..15 from b, 16..31 from a */
+#define _mm512_cvtne2ps_pbh(a, b) emu_cvtne2ps_pbh((const __m512[]){(a)}, (const __m512[]){(b)})
+EMU_AI __m512bh emu_cvtne2ps_pbh(const __m512 *a, const __m512 *b) {
+    float fa[16], fb[16];
+    uint16_t h[32];
+    memcpy(fa, a, 64);
+    memcpy(fb, b, 64);
+    for (int i = 0; i < 16; i++) {
+        h[i] = vc_f32_to_bf16(fb[i]);
+        h[16 + i] = vc_f32_to_bf16(fa[i]);
+    }
+    __m512bh r;
+    memcpy(&r, h, 64);
+    return r;
+}
+
+#endif
