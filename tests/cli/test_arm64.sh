@@ -9,7 +9,8 @@
 #  3. under qemu-aarch64 -cpu max: test_matmul (VLLMC_TEST_QUICK=1: one shape case in 7), test_backend_ops,
 #     test_backend_gptoss, test_threadpool and tests/arm64/test_neon.c (the NEON kernels against the
 #     portable ones, or a double sum, on the same inputs); test_matmul and test_backend_gptoss run both
-#     the NEON path and the forced portable C one.
+#     the NEON path and the forced portable C one; test_act: act_neon.c's exp, tanh and activations
+#     (in LIB with the other *_neon.c) against the portable libm ones, in ulp.
 #  4. test_matmul again under qemu-aarch64 -cpu neoverse-n1 (no BF16, no FHM): the run-time checks must
 #     keep the BFMMLA / FMLAL kernels off there.
 # Objects and binaries go to build/arm64 (VLLMC_ARM64_BUILD); ~25 s on 2 cores, a third of it building.
@@ -45,7 +46,7 @@ LIB=()
 for f in src/backend/cpu/*.c; do case $f in *_avx2.c|*_avx512.c|*_avx512bf16.c) ;; *) LIB+=("$f") ;; esac; done
 LIB+=(src/backend/backend.c src/backend/registry.c src/base/threadpool.c src/base/err.c)
 TESTS=(tests/unit/test_matmul.c tests/unit/test_backend_ops.c tests/unit/test_backend_gptoss.c
-       tests/unit/test_threadpool.c tests/arm64/test_neon.c)
+       tests/unit/test_threadpool.c tests/arm64/test_neon.c tests/unit/test_act.c)
 
 # compile, nproc jobs at a time: every file with gcc (linked below), the library and test_neon.c also
 # with clang (checked only: the tests' other files have no arm64 code)

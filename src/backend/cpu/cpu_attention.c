@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "base/err.h"
 #include "cpu_internal.h"
 #include "kernels.h"
@@ -79,6 +80,7 @@ typedef struct {
     int64_t items;
     void (*qk)(const float *, int, int, const void *, be_dtype, int64_t, int, float, float *, int64_t);
     void (*pv)(float *, int, int, const float *, int64_t, const void *, be_dtype, int64_t, int);
+    const act_ops *act; /* softcap and the softmax's exponentials */
 } attn_args;
 
 /* Sequence that owns query row r (q_start is sorted). */
@@ -125,18 +127,17 @@ static void attn_task(void *vp, int ith, int nth) {
                 j += run;
             }
             if (sh->softcap > 0) /* HF: (scores * scale) / cap, tanh, * cap, before the mask */
-                for (int g = 0; g < Gs; g++)
-                    for (int64_t j = 0; j < nk; j++) {
-                        float *sv = scores + (int64_t)g * lds + j;
-                        *sv = tanhf(*sv / sh->softcap) * sh->softcap;
-                    }
+                for (int g = 0; g < Gs; g++) {
+                    float *sc = scores + (int64_t)g * lds;
+                    a->act->softcap(sc, sc, sh->softcap, nk);
+                }
             for (int g = 0; g < Gs; g++) {
                 float *sc = scores + (int64_t)g * lds, mx = -INFINITY, sum = 0, sink = -INFINITY;
                 if (sh->sinks) sink = cpu_f32(sh->sinks)[(int64_t)kvh * G + g0 + g];
                 mx = sink; /* HF: softmax over [scores, sink], the sink's probability dropped */
                 for (int64_t j = 0; j < nk; j++) mx = sc[j] > mx ? sc[j] : mx;
                 if (sh->sinks) sum = expf(sink - mx);
-                for (int64_t j = 0; j < nk; j++) sum += sc[j] = expf(sc[j] - mx);
+                sum += a->act->exp_sum(sc, mx, nk);
                 float inv = 1.0f / sum;
                 for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
             }
@@ -178,6 +179,7 @@ void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, c
         .items = q->rows * shape->n_kv_heads,
         .qk = qk_scalar,
         .pv = pv_scalar,
+        .act = act_get(),
     };
 #if defined(__x86_64__)
     if (strncmp(cpu_kernels_isa(), "avx2", 4) == 0) { /* "avx2" or "avx2+avx512" */

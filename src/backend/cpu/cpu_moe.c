@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "act.h"
 #include "cpu_internal.h"
 #include "kernels.h"
 
@@ -34,20 +35,13 @@ typedef struct {
     float alpha, limit;
 } swiglu_args;
 
-/* gpt-oss's GptOssExperts activation, in f32 as transformers computes it from f32 inputs. */
+/* gpt-oss's GptOssExperts activation, in f32 as transformers computes it from f32 inputs (act.h). */
 static void swiglu_range(const void *vp, int64_t r0, int64_t r1) {
     const swiglu_args *a = vp;
-    float lim = a->limit;
-    for (int64_t t = r0; t < r1; t++) {
-        const float *gu = cpu_f32(a->gu) + t * a->gu->stride;
-        float *o = cpu_f32(a->out) + t * a->out->stride;
-        for (int64_t i = 0; i < a->out->cols; i++) {
-            float g = gu[2 * i], u = gu[2 * i + 1];
-            g = g > lim ? lim : g; /* clamp(max=limit) keeps NaN, as torch does */
-            u = u > lim ? lim : u < -lim ? -lim : u;
-            o[i] = (u + 1.0f) * (g / (1.0f + expf(-g * a->alpha)));
-        }
-    }
+    const act_ops *k = act_get();
+    for (int64_t t = r0; t < r1; t++)
+        k->swiglu_clamp(cpu_f32(a->out) + t * a->out->stride, cpu_f32(a->gu) + t * a->gu->stride, a->alpha, a->limit,
+                        a->out->cols);
 }
 
 void cpu_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out) {

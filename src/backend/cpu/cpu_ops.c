@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "act.h"
 #include "cpu_internal.h"
 #include "kernels.h"
 
@@ -176,14 +177,7 @@ typedef struct {
     const be_tensor *a, *b, *out;
 } bin_args;
 
-/* HF's gelu_pytorch_tanh, in f32 as torch computes it on the CPU. */
-static inline float gelu_tanh(float x) {
-    const float beta = 0.7978845608028654f, kappa = 0.044715f; /* sqrt(2/pi) */
-    float inner = beta * (x + kappa * (x * x * x));
-    return 0.5f * x * (1.0f + tanhf(inner));
-}
-
-/* out = act(gate) * up, row by row; act: 0 SiLU, 1 GELU-tanh. */
+/* out = act(gate) * up, row by row; act: 0 SiLU, 1 GELU-tanh (act.h: the vector or portable kernels). */
 typedef struct {
     bin_args t;
     int gelu;
@@ -192,15 +186,14 @@ typedef struct {
 static void glu_range(const void *vp, int64_t r0, int64_t r1) {
     const glu_args *q = vp;
     const bin_args *p = &q->t;
+    const act_ops *k = act_get();
     int64_t n = p->out->cols;
     for (int64_t i = r0; i < r1; i++) {
         const float *g = cpu_f32(p->a) + i * p->a->stride;
         const float *u = cpu_f32(p->b) + i * p->b->stride;
         float *y = cpu_f32(p->out) + i * p->out->stride;
-        if (q->gelu)
-            for (int64_t j = 0; j < n; j++) y[j] = gelu_tanh(g[j]) * u[j];
-        else
-            for (int64_t j = 0; j < n; j++) y[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+        if (q->gelu) k->gelu_tanh_mul(y, g, u, n);
+        else k->silu_mul(y, g, u, n);
     }
 }
 
@@ -231,11 +224,9 @@ static void scale_range(const void *vp, int64_t r0, int64_t r1) {
 
 static void softcap_range(const void *vp, int64_t r0, int64_t r1) {
     const unary_args *p = vp;
-    for (int64_t i = r0; i < r1; i++) {
-        const float *x = cpu_f32(p->x) + i * p->x->stride;
-        float *y = cpu_f32(p->out) + i * p->out->stride;
-        for (int64_t j = 0; j < p->out->cols; j++) y[j] = tanhf(x[j] / p->s) * p->s;
-    }
+    const act_ops *k = act_get();
+    for (int64_t i = r0; i < r1; i++)
+        k->softcap(cpu_f32(p->out) + i * p->out->stride, cpu_f32(p->x) + i * p->x->stride, p->s, p->out->cols);
 }
 
 void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out) {
