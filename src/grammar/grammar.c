@@ -43,6 +43,8 @@ struct gram_builder {
     int *rule_nalts;    /* [n_rules] */
     int n_rules, cap_rules;
     int *alt_rule;      /* [n_alts] */
+    int *alt_tail;      /* [n_alts] 0, or the element from which the alternative may end (gram_repeat's
+                         * counted repetitions: the elements from there on are an optional tail) */
     int n_alts, cap_alts;
     int cur_alt;        /* -1: none started */
     belem *elems;
@@ -87,6 +89,7 @@ void gram_builder_free(gram_builder *b) {
     free(b->names);
     free(b->rule_nalts);
     free(b->alt_rule);
+    free(b->alt_tail);
     free(b->elems);
     free(b->classes);
     free(b->chash);
@@ -120,8 +123,11 @@ int gram_rule(gram_builder *b, const char *name) {
 int gram_alt(gram_builder *b, int r) {
     if (r < 0 || r >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: no rule %d", r);
     if (b->n_alts >= GRAM_POS_INDEX / 2) return too_large(b);
+    int cap = b->cap_alts;
+    if (grow(&b->alt_tail, &cap, b->n_alts + 1, sizeof *b->alt_tail)) return nomem(b);
     if (grow(&b->alt_rule, &b->cap_alts, b->n_alts + 1, sizeof *b->alt_rule)) return nomem(b);
     b->alt_rule[b->n_alts] = r;
+    b->alt_tail[b->n_alts] = 0;
     b->rule_nalts[r]++;
     b->cur_alt = b->n_alts++;
     return 0;
@@ -336,51 +342,53 @@ int gram_utf8_class(gram_builder *b, const uint32_t (*ranges)[2], int n, int neg
 
 /* ---- repetition ---- */
 
+/* x* as S ::= "" | S x (left recursion: the Earley matcher's cheap case); its rule or a negative VC_E*. */
+static int repeat_star(gram_builder *b, int r) {
+    int s = gram_rule(b, "repeat-star"), rc;
+    if (s < 0) return s;
+    if ((rc = gram_alt(b, s)) || (rc = gram_alt(b, s)) || (rc = gram_add_rule(b, s)) || (rc = gram_add_rule(b, r)))
+        return rc;
+    return s;
+}
+
+/* x{min,max} (0 <= min <= max) into rule top: one alternative of max references to x, which may end after
+ * the min-th (a counted repetition: the item's position is its count, and the matcher's closure adds the
+ * rule's end beside every item of the tail), and for min 0 an empty one (so the tail begins at 1, and the
+ * rule derives "" even when x derives nothing). Nested optionals (O_k ::= "" | x O_{k-1}) would make each
+ * byte of a run complete every level above it: O(count) items a byte, where this makes O(1). */
+static int repeat_count(gram_builder *b, int top, int r, int min, int max) {
+    int rc = 0;
+    if (min == 0 && max > 0 && (rc = gram_alt(b, top))) return rc;
+    if ((rc = gram_alt(b, top))) return rc;
+    for (int i = 0; i < max && !rc; i++) rc = gram_add_rule(b, r);
+    if (!rc && min < max) b->alt_tail[b->cur_alt] = min ? min : 1;
+    return rc;
+}
+
 int gram_repeat(gram_builder *b, int r, int min, int max) {
     if (r < 0 || r >= b->n_rules) return vc_errf(VC_EINVAL, "grammar: no rule %d", r);
     if (min < 0 || (max >= 0 && max < min)) return vc_errf(VC_EINVAL, "grammar: bad repeat {%d,%d}", min, max);
     if (min > GRAM_MAX_REPEAT || max > GRAM_MAX_REPEAT)
         return vc_errf(VC_EINVAL, "grammar: repeat bound over %d", GRAM_MAX_REPEAT);
-    /* r{min} then either a star (2 elements) or a chain of max - min optionals (2 each) */
-    size_t need = (size_t)min + 2 + (max < 0 ? 2 : 2 * (size_t)(max - min));
+    /* a star (2 elements) after r{min} (min + 1), or the max references of a count */
+    size_t need = max < 0 ? (size_t)min + 3 : (size_t)max;
     if (need > b->max_elems - b->n_elems) /* refused before any change: not sticky */
         return vc_errf(VC_EINVAL, "grammar too large (more than %zu elements)", b->max_elems);
-    int saved = b->cur_alt, rc = 0, tail = -1;
-    if (max < 0) { /* S ::= "" | S r (left recursion: the Earley matcher's cheap case) */
-        if ((tail = gram_rule(b, "repeat-star")) < 0) return tail;
-        if ((rc = gram_alt(b, tail)) || (rc = gram_alt(b, tail)) || (rc = gram_add_rule(b, tail)) ||
-            (rc = gram_add_rule(b, r)))
-            goto out;
-    } else { /* O_1 ::= "" | r;  O_k ::= "" | r O_{k-1} */
-        for (int k = 1; k <= max - min; k++) {
-            int o = gram_rule(b, "repeat-opt");
-            if (o < 0) {
-                rc = o;
-                goto out;
-            }
-            if ((rc = gram_alt(b, o)) || (rc = gram_alt(b, o)) || (rc = gram_add_rule(b, r))) goto out;
-            if (tail >= 0 && (rc = gram_add_rule(b, tail))) goto out;
-            tail = o;
+    int saved = b->cur_alt, rc = 0, star = -1, top = -1;
+    if (max < 0 && (star = rc = repeat_star(b, r)) >= 0 && min == 0) {
+        b->cur_alt = saved;
+        return star;
+    }
+    if (rc >= 0 && (top = rc = gram_rule(b, "repeat")) >= 0) {
+        if (max >= 0) {
+            rc = repeat_count(b, top, r, min, max);
+        } else if (!(rc = gram_alt(b, top))) {
+            for (int i = 0; i < min && !rc; i++) rc = gram_add_rule(b, r);
+            if (!rc) rc = gram_add_rule(b, star);
         }
     }
-    if (min == 0 && tail >= 0) {
-        b->cur_alt = saved;
-        return tail;
-    }
-    int top = gram_rule(b, "repeat");
-    if (top < 0) {
-        rc = top;
-        goto out;
-    }
-    if ((rc = gram_alt(b, top))) goto out;
-    for (int i = 0; i < min; i++)
-        if ((rc = gram_add_rule(b, r))) goto out;
-    if (tail >= 0 && (rc = gram_add_rule(b, tail))) goto out;
     b->cur_alt = saved;
-    return top;
-out:
-    b->cur_alt = saved;
-    return rc;
+    return rc < 0 ? rc : top;
 }
 
 /* ---- build ---- */
@@ -408,6 +416,7 @@ void gram_free(gram_grammar *g) {
     free(g->alt_first);
     free(g->alt_start);
     free(g->nullable);
+    free(g->rep_end);
     gram_cache_free(g->cache);
     free(g);
 }
@@ -451,6 +460,21 @@ static void byte_partition(gram_grammar *g) {
         n = m;
     }
     g->n_byte_classes = n;
+}
+
+/* rep_end for the kept alternatives that have an optional tail (laid out in order from position 0). */
+static int lay_tails(const gram_builder *b, gram_grammar *g, const size_t *first, const uint8_t *keep) {
+    size_t p = 0;
+    for (int a = 0; a < b->n_alts; a++) {
+        if (!keep[a]) continue;
+        size_t len = first[a + 1] - first[a];
+        if (b->alt_tail[a]) {
+            if (!g->rep_end && !(g->rep_end = calloc(g->n_pos + 1, sizeof *g->rep_end))) return VC_ENOMEM;
+            for (size_t i = (size_t)b->alt_tail[a]; i < len; i++) g->rep_end[p + i] = (uint32_t)(p + len);
+        }
+        p += len + 1;
+    }
+    return 0;
 }
 
 int gram_build(gram_builder *b, int root, gram_grammar **out) {
@@ -554,6 +578,7 @@ int gram_build(gram_builder *b, int root, gram_grammar **out) {
         }
         free(afill);
     }
+    if (lay_tails(b, g, first, keep)) goto fail;
     /* nullable rules: alternatives of rule references only, all nullable */
     for (int a = 0; a < na; a++) {
         need[a] = keep[a] ? 0 : BIG;

@@ -64,7 +64,9 @@ int gram_add_rule(gram_builder *b, int r);
  * one UTF-8 encoded code point in the union of n inclusive ranges (or, with negate, any valid code
  * point outside them; surrogates never match); */
 int gram_utf8_class(gram_builder *b, const uint32_t (*ranges)[2], int n, int negate);
-/* r repeated min..max times (max < 0: unbounded), e.g. x* = (0, -1), x+ = (1, -1), x? = (0, 1). */
+/* r repeated min..max times (max < 0: unbounded), e.g. x* = (0, -1), x+ = (1, -1), x? = (0, 1). A bounded
+ * count (min < max) is one rule of max references to r whose items may also end from the min-th on
+ * (a counted repetition: an item's position is its count), so a run costs the matcher O(1) a byte. */
 int gram_repeat(gram_builder *b, int r, int min, int max);
 
 /* Finish with `root` as the start rule. Fails (VC_EINVAL, naming the rule) if a referenced rule has
@@ -139,7 +141,10 @@ void gram_grammar_cache_limit(gram_grammar *g, size_t bytes);
  * A position's value v: v >= 0 and !(v & GRAM_POS_CLASS): a reference to rule v;
  * v >= 0 and (v & GRAM_POS_CLASS): byte class v & GRAM_POS_INDEX; v < 0: the end of an alternative
  * of rule ~v. Alternatives that can never match (an empty byte class, a rule that derives no string)
- * are dropped at build, so every item the matcher holds can still reach a sentence. */
+ * are dropped at build, so every item the matcher holds can still reach a sentence.
+ * A counted repetition x{m,n} (gram_repeat, m < n) is an alternative of n references to x whose positions
+ * m..n-1 (1..n-1 when m is 0: an empty alternative stands for none) may also end it: rep_end[p] is then the
+ * position of its end, and the closure adds the end item (rep_end[p], origin) beside the item at p. */
 #define GRAM_POS_CLASS 0x40000000
 #define GRAM_POS_INDEX 0x3fffffff
 
@@ -152,6 +157,8 @@ struct gram_grammar {
     int *alt_first;       /* [n_rules + 1]: rule r's alternatives are alt_start[alt_first[r] .. alt_first[r+1]) */
     uint32_t *alt_start;  /* [n_alts] the first position of each kept alternative */
     uint8_t *nullable;    /* [n_rules] 1 if the rule derives the empty string */
+    uint32_t *rep_end;    /* NULL (no counted repetition) or [n_pos]: a counted repetition's end, for the
+                           * positions where it may end early; else 0 */
     char **names;         /* [n_rules] NULL where unnamed */
     atomic_int refs;      /* references (gram_retain / gram_free) */
     gram_cache *cache;    /* the one mutable part, behind its own lock: matcher states, transitions, masks */

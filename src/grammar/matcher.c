@@ -1,6 +1,7 @@
 /* matcher: an Earley recognizer over bytes, with Aycock & Horspool's fix for nullable rules
  * (predicting a nullable rule also moves the dot over it), so empty alternatives and left recursion
- * need no special case.
+ * need no special case. A counted repetition's tail (grammar.h, rep_end) adds its rule's end beside each
+ * of its items, so a bounded run is one rule whose items advance a count: O(1) items a byte.
  *
  * The state is the stack of Earley sets, one per consumed byte plus the initial one, all in one
  * flat item array: set k is items[set_start[k] .. set_start[k + 1]), and set_start[n_sets] is
@@ -23,8 +24,7 @@
 #define GRAM_DEFAULT_ITEM_LIMIT 1000000
 /* Sets smaller than this are scanned whole by a completion; larger ones get a sorted index of the
  * items that wait on a rule (made the first time a completion looks there), so a chain of completions
- * into one big set stays cheap (a bounded repetition x{0,n} completes into every set of the run at each
- * byte: its sets are small, but many, and each is looked into again and again). */
+ * into one big set stays cheap (a set looked into again and again: the start of a run, of a value). */
 #define GRAM_INDEX_MIN 8
 #define SMALL_SET ((size_t)-1)
 #define UNINDEXED ((size_t)-2)
@@ -176,12 +176,17 @@ static int closure(gram_matcher *m, size_t k, size_t start) {
             if (work > m->limit * 16)
                 return vc_errf(VC_EINVAL, "grammar: too much parsing work at one position (too ambiguous)");
         } else if (v >= 0 && !(v & GRAM_POS_CLASS)) { /* predict */
+            /* in a counted repetition's tail the rule may end here too: its end item, as if reached */
+            uint32_t end = g->rep_end ? g->rep_end[it.pos] : 0;
+            if (end && (rc = add_item(m, start, end, it.origin))) return rc;
             if (m->pred[v] != m->stamp) {
                 m->pred[v] = m->stamp;
                 for (int a = g->alt_first[v]; a < g->alt_first[v + 1]; a++)
                     if ((rc = add_item(m, start, g->alt_start[a], (uint32_t)k))) return rc;
             }
-            if (g->nullable[v] && (rc = add_item(m, start, it.pos + 1, it.origin))) return rc;
+            /* (in a tail, the item one count on accepts less than this one when x is nullable: not added,
+             * so a nullable x{m,n} makes m items a set, not n) */
+            if (g->nullable[v] && !end && (rc = add_item(m, start, it.pos + 1, it.origin))) return rc;
         }
     }
     return 0;

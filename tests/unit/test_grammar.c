@@ -323,10 +323,35 @@ static void test_exhaustive(void) {
         snprintf(name, sizeof name, "repeat{%d,%d}", mm[kind][0], mm[kind][1]);
         exhaustive(name, &G, 9);
     }
-    tg_init(&G, "ab"); /* a repeat of a nullable rule */
-    tg_rules(&G, (const char *[]){"A=C", "B=a|"}, 2);
-    tg_repeat(&G, 2, 1, 2, 3, 3);
-    exhaustive("repeat-nullable", &G, 8);
+    for (int kind = 0; kind < 6; kind++) { /* counted repetitions (gram_repeat's tail), after and before more */
+        static const int mm[6][2] = {{0, 3}, {1, 5}, {0, 0}, {2, 2}, {3, 6}, {0, 7}};
+        tg_init(&G, "abcxy");
+        tg_rules(&G, (const char *[]){"A=xCy|xCa", "B=a|bc|ab"}, 2);
+        tg_repeat(&G, 2, 1, mm[kind][0], mm[kind][1], 3);
+        char name[32];
+        snprintf(name, sizeof name, "count{%d,%d}", mm[kind][0], mm[kind][1]);
+        exhaustive(name, &G, 9);
+    }
+    tg_init(&G, "abx"); /* nested counts: (B{1,2}){0,3}, and one right after another */
+    tg_rules(&G, (const char *[]){"A=xDy|DE", "B=a|ab"}, 2);
+    tg_repeat(&G, 2, 1, 1, 2, 5);
+    tg_repeat(&G, 3, 2, 0, 3, 5);
+    tg_repeat(&G, 4, 1, 0, 2, 5);
+    G.alpha[3] = 'y';
+    exhaustive("count-nested", &G, 9);
+    for (int kind = 0; kind < 3; kind++) { /* a repeat of a nullable rule */
+        static const int mm[3][2] = {{2, 3}, {0, 3}, {1, 6}};
+        tg_init(&G, "ab");
+        tg_rules(&G, (const char *[]){"A=Cb|C", "B=a|"}, 2);
+        tg_repeat(&G, 2, 1, mm[kind][0], mm[kind][1], 3);
+        char name[40];
+        snprintf(name, sizeof name, "repeat-nullable{%d,%d}", mm[kind][0], mm[kind][1]);
+        exhaustive(name, &G, 8);
+    }
+    tg_init(&G, "ab"); /* a count of a rule that derives nothing: only its empty part is left */
+    tg_rules(&G, (const char *[]){"A=aCb", "B=bB"}, 2);
+    tg_repeat(&G, 2, 1, 0, 3, 3);
+    exhaustive("count-unproductive", &G, 6);
 }
 
 /* ---- UTF-8 classes ---- */
