@@ -1,7 +1,9 @@
 /* Backend-independent wrappers: defaults for optional entries. */
 #include "backend.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/err.h"
 
@@ -87,6 +89,37 @@ void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be
         }
         be_matmul_multi(b, &xs, nw, wp, bias, op);
     }
+}
+
+/* The k largest of p[0..E) into sel (descending; ties to the lower index: torch.topk does not promise an
+ * order for equal values). */
+static void top_k(const float *p, int E, int k, int32_t *sel) {
+    unsigned char taken[BE_MOE_MAX_EXPERTS];
+    memset(taken, 0, (size_t)E);
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+        taken[best] = 1;
+        sel[j] = best;
+    }
+}
+
+void be_moe_route_row(const float *p, int E, int k, int flags, int32_t *sel, float *w) {
+    if (flags & BE_MOE_TOPK_FIRST) { /* gpt-oss: the top k of the logits, then their softmax */
+        top_k(p, E, k, sel);
+        float mx = p[sel[0]], sum = 0;
+        for (int j = 0; j < k; j++) sum += (w[j] = expf(p[sel[j]] - mx));
+        for (int j = 0; j < k; j++) w[j] /= sum;
+        return;
+    }
+    float q[BE_MOE_MAX_EXPERTS], mx = p[0], sum = 0, tot = 0; /* softmax as torch: max subtracted */
+    for (int e = 1; e < E; e++) mx = p[e] > mx ? p[e] : mx;
+    for (int e = 0; e < E; e++) sum += (q[e] = expf(p[e] - mx));
+    for (int e = 0; e < E; e++) q[e] /= sum;
+    top_k(q, E, k, sel);
+    for (int j = 0; j < k; j++) tot += (w[j] = q[sel[j]]);
+    for (int j = 0; (flags & BE_MOE_NORM) && j < k; j++) w[j] /= tot;
 }
 
 double be_bandwidth_gbs(be_backend *b, size_t bytes) { return b->bandwidth_gbs ? b->bandwidth_gbs(b->ctx, bytes) : 0; }

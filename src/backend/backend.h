@@ -99,6 +99,11 @@ typedef struct {
     int64_t row0, n;
 } be_moe_group;
 
+/* moe_topk's flags (issue 12). */
+enum { BE_MOE_TOPK_FIRST = 1, BE_MOE_NORM = 2 };
+/* Limits of the device-routing ops: experts per layer, (token, expert) pairs per call. */
+enum { BE_MOE_MAX_EXPERTS = 1024, BE_MOE_MAX_PAIRS = 256, BE_MOE_MAX_K = 64, BE_MOE_MAX_NW = 4 };
+
 /* What the device is and what memory it computes from. */
 typedef struct {
     char desc[256];          /* one line for the start-up log: device, threads or features */
@@ -220,6 +225,28 @@ typedef struct be_backend {
      * y f32 [A, D], idx i32 [n, k] (each in [0, A)), wt f32 [n, k], out f32 [n, D]. */
     void (*moe_combine)(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt,
                         const be_tensor *out);
+    /* (optional, issue 12) Routing on the device, so a decode step's MoE layers need no read-back. For each
+     * token t < n of the router logits lg f32 [n, E] (any bias already added by the matmul), with
+     * flags & BE_MOE_TOPK_FIRST (gpt-oss): the k largest logits, then their softmax; else the softmax over
+     * all E (f32, max subtracted) and the k largest probabilities, renormalised to sum 1 with
+     * flags & BE_MOE_NORM (norm_topk_prob). ids[t, j] (i32 [n, k]) gets the experts in descending order
+     * (ties: the lower index first, as be_moe_route_row), wt[t, j] (f32 [n, >= k]) their weights; with a
+     * gate (f32 [n, 1], Qwen2-MoE's shared-expert gate logit) also wt[t, k] = sigmoid(gate[t]), else
+     * columns from k on are left alone. k <= BE_MOE_MAX_K, n * k <= BE_MOE_MAX_PAIRS,
+     * E <= BE_MOE_MAX_EXPERTS. NULL: the runner routes on the host (reads the logits back). */
+    void (*moe_topk)(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate,
+                     const be_tensor *ids, const be_tensor *wt);
+    /* (optional, issue 12) Expert matmul by device-made ids: for the A = n * k pairs p = t * k + j of
+     * ids i32 [n, k] (contiguous), with e = ids[t, j], and each of the nw (<= BE_MOE_MAX_NW) weight sets i,
+     *   out[i][p, :] = x[xr, :] @ w[i][e]^T (+ bias[i][e, :]),  xr = t when x has n rows (the token's k
+     *   pairs share its row), p when x has A rows;
+     * w[i] an array of n_experts weights ([M_i, K] each, f32/f16/bf16/MXFP4, in any buffers; M_i =
+     * out[i]->cols, all of one dtype and shape), bias[i] f32 [n_experts, M_i] or NULL (bias itself may be
+     * NULL: none), out[i] f32 [A, M_i]; an id outside [0, n_experts) leaves its rows alone. Gate and up
+     * share x, as in matmul_grouped. A backend should read each active expert's weights once for all of its
+     * pairs. A <= BE_MOE_MAX_PAIRS. Implemented with moe_topk or not at all. */
+    void (*moe_matmul_ids)(void *ctx, const be_tensor *x, int n_experts, int nw, const be_tensor *const *w,
+                           const be_tensor *const *bias, const be_tensor *ids, const be_tensor *const *out);
 
     /* Wait until every recorded op has finished. */
     int (*sync)(void *ctx);
@@ -252,6 +279,9 @@ void be_lora(be_backend *b, const be_tensor *x, const be_tensor *a, const be_ten
              const be_tensor *out);
 void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
                        const be_tensor *const *w, const be_tensor *const *out);
+/* One token's routing as moe_topk defines it, in f32 with libm's expf: the host path and the CPU op share
+ * it, so they agree bit for bit. p: E logits (not changed); sel/w: k experts and weights. */
+void be_moe_route_row(const float *p, int E, int k, int flags, int32_t *sel, float *w);
 double be_bandwidth_gbs(be_backend *b, size_t bytes);
 double be_peak_gflops(be_backend *b);
 void be_free(be_backend *b);

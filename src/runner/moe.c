@@ -1,9 +1,10 @@
 /* runner/moe: the sparse MLP of Mixtral, Qwen2-MoE, Qwen3-MoE and gpt-oss layers (issue 15).
  *
- * Routing runs on the host: the router's logits are read back (buffer_read, as the final logits are),
- * and for each token the softmax over the experts (f32), the top k (ties: the lower expert index first;
- * torch.topk does not promise an order for equal values) and, with norm_topk_prob (always for Mixtral),
- * their renormalisation give the token's experts and weights, as transformers computes them. The
+ * Host routing (passes above dev_max tokens: prefill): the router's logits are read back (buffer_read, as
+ * the final logits are), and for each token (be_moe_route_row) the softmax over the experts (f32), the top
+ * k (ties: the lower expert index first; torch.topk does not promise an order for equal values) and, with
+ * norm_topk_prob (always for Mixtral), their renormalisation give the token's experts and weights, as
+ * transformers computes them. The
  * (token, expert) pairs are then counting-sorted by expert, so that the backend's grouped matmul reads
  * each active expert's weights once per step for all of its tokens (a decode step reads only the k
  * active experts per token). The pairs' inputs are gathered with get_rows, and moe_combine sums each
@@ -13,8 +14,18 @@
  * gpt-oss (GptOssTopKRouter, GptOssExperts): the router has a bias; the top k of the raw logits are
  * taken first and softmaxed among themselves; each expert's gate_up (gate and up columns interleaved)
  * and down projections add that expert's bias row (gathered per pair with get_rows), and the clamped
- * SwiGLU (swiglu_clamp) joins them. */
+ * SwiGLU (swiglu_clamp) joins them.
+ *
+ * Device routing (issue 12): a pass of at most `dev_max` tokens (16; a decode step) on a backend with
+ * moe_topk and moe_matmul_ids never reads back: moe_topk writes each token's k experts (ids, in gid's
+ * buffer as [n, k]) and combine weights (cwt, with sigmoid of the shared-expert gate logit as column k),
+ * moe_matmul_ids runs gate/up (x = h: a token's k pairs share its row) and down (x = the pair's row) by
+ * those ids (gpt-oss's bias rows inside it), and moe_combine reads the pairs in token order through a
+ * constant index table (didx: pair t * k + j, the shared expert at row chunk * k + t). The host path
+ * serves larger passes (prefill: its sort lets each expert's rows run as a GEMM), backends without the
+ * ops and VLLMC_MOE_HOST_ROUTING=1 (A/B runs); VLLMC_MOE_DEVICE_MAX_TOKENS=<n> moves the threshold. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +63,7 @@ uint64_t rn_moe_bytes(const mdl_model *m, int max_tokens) {
     uint64_t T = (uint64_t)moe_chunk(m, max_tokens), A = T * (uint64_t)c->n_experts_per_tok, D = (uint64_t)c->hidden_size;
     uint64_t I = (uint64_t)c->moe_intermediate_size, kk = (uint64_t)combine_cols(c);
     return 4 * (A * D + 2 * A * I + (A + T) * D + T * (uint64_t)c->n_experts + T + A + 2 * T * kk +
-                A * gptoss_cols(c));
+                A * gptoss_cols(c) + RN_MOE_DEVICE_TOKENS * kk);
 }
 
 static int gptoss_create(rn_runner *r, int64_t A) {
@@ -66,6 +77,34 @@ static int gptoss_create(rn_runner *r, int64_t A) {
         return rc;
     if (!(mo->h_eid = malloc(sizeof(int32_t) * (size_t)A))) return vc_errf(VC_ENOMEM, "out of memory");
     return VC_OK;
+}
+
+/* Tokens per pass that route on the device: RN_MOE_DEVICE_TOKENS (or VLLMC_MOE_DEVICE_MAX_TOKENS) where the
+ * backend has the ops and the shapes fit their limits; 0 (the host path) otherwise. */
+static int device_tokens(const rn_runner *r) {
+    const model_config *c = &r->m->cfg;
+    const be_backend *be = r->be;
+    const char *host = getenv("VLLMC_MOE_HOST_ROUTING"), *env = getenv("VLLMC_MOE_DEVICE_MAX_TOKENS");
+    if (!be->moe_topk || !be->moe_matmul_ids || (host && atoi(host) == 1)) return 0;
+    if (c->n_experts > BE_MOE_MAX_EXPERTS || c->n_experts_per_tok > BE_MOE_MAX_K) return 0;
+    int t = env ? atoi(env) : RN_MOE_DEVICE_TOKENS;
+    if (t > BE_MOE_MAX_PAIRS / c->n_experts_per_tok) t = BE_MOE_MAX_PAIRS / c->n_experts_per_tok;
+    if (t > r->moe.chunk) t = r->moe.chunk;
+    return t < 0 ? 0 : t;
+}
+
+/* The device path's constant combine rows: token t's pair j at ys row t * k + j, its shared expert at
+ * chunk * k + t. */
+static int device_create(rn_runner *r) {
+    const model_config *c = &r->m->cfg;
+    struct rn_moe *mo = &r->moe;
+    int k = c->n_experts_per_tok, kk = combine_cols(c), rc;
+    if ((mo->dev_max = device_tokens(r)) <= 0) return VC_OK;
+    if ((rc = rn_alloc(r, BE_I32, mo->dev_max, kk, &mo->didx))) return rc;
+    for (int t = 0; t < mo->dev_max; t++)
+        for (int j = 0; j < kk; j++) mo->h_idx[t * kk + j] = j < k ? t * k + j : mo->chunk * k + t;
+    return r->be->buffer_write(r->be->ctx, mo->didx.buf, mo->didx.offset, mo->h_idx,
+                               sizeof(int32_t) * (size_t)mo->dev_max * (size_t)kk);
 }
 
 int rn_moe_create(rn_runner *r) {
@@ -95,7 +134,7 @@ int rn_moe_create(rn_runner *r) {
     if (!mo->h_rl || !mo->h_sg || !mo->h_w || !mo->h_wt || !mo->h_sel || !mo->h_gid || !mo->h_idx || !mo->cnt ||
         !mo->off || !mo->grp)
         return vc_errf(VC_ENOMEM, "out of memory");
-    return VC_OK;
+    return device_create(r);
 }
 
 void rn_moe_free(rn_runner *r) {
@@ -113,38 +152,9 @@ void rn_moe_free(rn_runner *r) {
     free(mo->h_eid);
 }
 
-/* The k largest of p[0..E) into sel (descending; ties to the lower index). */
-static void top_k(const float *p, int E, int k, int32_t *sel) {
-    unsigned char taken[CFG_MAX_EXPERTS];
-    memset(taken, 0, (size_t)E);
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int e = 0; e < E; e++)
-            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-        taken[best] = 1;
-        sel[j] = best;
-    }
-}
-
-/* gpt-oss: the top k of the logits, then the softmax of those k (f32, max subtracted). */
-static void route_token_topk_first(const float *p, int E, int k, int32_t *sel, float *w) {
-    top_k(p, E, k, sel);
-    float mx = p[sel[0]], sum = 0;
-    for (int j = 0; j < k; j++) sum += (w[j] = expf(p[sel[j]] - mx));
-    for (int j = 0; j < k; j++) w[j] /= sum;
-}
-
-/* One token: softmax of the router logits p[0..E) in place (f32, max subtracted, as torch), then the
- * k largest into sel/w (descending; ties to the lower index), renormalised to sum 1 when `norm`. */
-static void route_token(float *p, int E, int k, int norm, int32_t *sel, float *w) {
-    float mx = p[0], sum = 0;
-    for (int e = 1; e < E; e++) mx = p[e] > mx ? p[e] : mx;
-    for (int e = 0; e < E; e++) sum += (p[e] = expf(p[e] - mx));
-    for (int e = 0; e < E; e++) p[e] /= sum;
-    top_k(p, E, k, sel);
-    float tot = 0;
-    for (int j = 0; j < k; j++) tot += (w[j] = p[sel[j]]);
-    for (int j = 0; norm && j < k; j++) w[j] /= tot;
+/* moe_topk's flags for the model's routing flavour. */
+static int route_flags(const model_config *c) {
+    return c->topk_then_softmax ? BE_MOE_TOPK_FIRST : c->norm_topk_prob ? BE_MOE_NORM : 0;
 }
 
 /* Route n tokens and sort their pairs by expert: the groups, each pair's token (h_gid), and each token's
@@ -155,12 +165,8 @@ static int route(rn_runner *r, int n) {
     int E = c->n_experts, k = c->n_experts_per_tok, kk = combine_cols(c), ng = 0;
     memset(mo->cnt, 0, sizeof(int) * (size_t)E);
     for (int t = 0; t < n; t++) {
-        if (c->topk_then_softmax)
-            route_token_topk_first(mo->h_rl + (size_t)t * (size_t)E, E, k, mo->h_sel + (size_t)t * k,
-                                   mo->h_w + (size_t)t * k);
-        else
-            route_token(mo->h_rl + (size_t)t * (size_t)E, E, k, c->norm_topk_prob, mo->h_sel + (size_t)t * k,
-                        mo->h_w + (size_t)t * k);
+        be_moe_route_row(mo->h_rl + (size_t)t * (size_t)E, E, k, route_flags(c), mo->h_sel + (size_t)t * k,
+                         mo->h_w + (size_t)t * k);
         for (int j = 0; j < k; j++) mo->cnt[mo->h_sel[t * k + j]]++;
     }
     for (int e = 0, o = 0; e < E; o += mo->cnt[e], e++) {
@@ -211,13 +217,13 @@ static int upload_routes(rn_runner *r, int n) {
     return be->buffer_write(be->ctx, mo->cwt.buf, mo->cwt.offset, mo->h_wt, nk * sizeof(float));
 }
 
-/* Qwen2-MoE's shared expert over all n rows into ys rows [n * k, n * k + n). */
-static void shared_expert(rn_runner *r, int n, const be_tensor *h, const mdl_layer *L) {
+/* Qwen2-MoE's shared expert over all n rows into ys rows [row0, row0 + n). */
+static void shared_expert(rn_runner *r, int n, const be_tensor *h, const mdl_layer *L, int64_t row0) {
     const model_config *c = &r->m->cfg;
     be_backend *be = r->be;
     int64_t Fs = c->shared_expert_intermediate_size;
     be_tensor g = be_view(r->g.buf, r->g.offset, BE_F32, n, Fs), u = be_view(r->u.buf, r->u.offset, BE_F32, n, Fs);
-    be_tensor ys = be_rows(&r->moe.ys, (int64_t)n * c->n_experts_per_tok, n);
+    be_tensor ys = be_rows(&r->moe.ys, row0, n);
     const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {NULL, NULL}, *o[2] = {&g, &u};
     be_matmul_multi(be, h, 2, wt, bias, o);
     be->silu_mul(be->ctx, &g, &u, &g);
@@ -268,7 +274,7 @@ static int moe_pass(rn_runner *r, int n, const be_tensor *h, int l) {
     be_matmul_grouped(be, &xs, ng, mo->grp, 2, wgu, ogu);
     be->silu_mul(be->ctx, &eg, &eu, &eg);
     be_matmul_grouped(be, &eg, ng, mo->grp, 1, wd, od);
-    if (kk > c->n_experts_per_tok) shared_expert(r, n, h, L);
+    if (kk > c->n_experts_per_tok) shared_expert(r, n, h, L, A);
     be_tensor all = be_rows(&mo->ys, 0, A + (kk > c->n_experts_per_tok ? n : 0));
     be_tensor idx = be_view(mo->cidx.buf, mo->cidx.offset, BE_I32, n, kk);
     be_tensor wts = be_view(mo->cwt.buf, mo->cwt.offset, BE_F32, n, kk);
@@ -276,8 +282,53 @@ static int moe_pass(rn_runner *r, int n, const be_tensor *h, int l) {
     return VC_OK;
 }
 
+static _Atomic uint64_t device_passes;
+
+uint64_t rn_moe_device_passes(void) { return atomic_load(&device_passes); }
+
+/* A pass of n <= dev_max tokens routed on the device: nothing is read back (see the header). */
+static void device_pass(rn_runner *r, int n, const be_tensor *h, int l) {
+    const model_config *c = &r->m->cfg;
+    const mdl_layer *L = &r->m->layers[l];
+    be_backend *be = r->be;
+    struct rn_moe *mo = &r->moe;
+    int E = c->n_experts, k = c->n_experts_per_tok, kk = combine_cols(c);
+    int64_t A = (int64_t)n * k, shared_row = (int64_t)mo->chunk * k;
+    be_tensor rl = be_view(mo->rl.buf, mo->rl.offset, BE_F32, n, E), sg = be_rows(&mo->sgl, 0, n);
+    be_tensor ids = be_view(mo->gid.buf, mo->gid.offset, BE_I32, n, k);
+    be_tensor wts = be_view(mo->cwt.buf, mo->cwt.offset, BE_F32, n, kk);
+    be_tensor idx = be_view(mo->didx.buf, mo->didx.offset, BE_I32, n, kk);
+    be_tensor eg = be_rows(&mo->eg, 0, A), ys = be_rows(&mo->ys, 0, A);
+    be->matmul(be->ctx, h, &L->router, L->router_b.rows ? &L->router_b : NULL, &rl);
+    if (L->shared_gate.rows) be->matmul(be->ctx, h, &L->shared_gate, NULL, &sg);
+    be->moe_topk(be->ctx, &rl, k, route_flags(c), L->shared_gate.rows ? &sg : NULL, &ids, &wts);
+    const be_tensor *wd[1] = {L->exp_down}, *od[1] = {&ys};
+    if (c->moe_names == CFG_MOE_NAMES_GPTOSS) {
+        be_tensor egu = be_rows(&mo->egu, 0, A);
+        const be_tensor *wgu[1] = {L->exp_gate}, *bgu[1] = {&L->exp_b_gate_up}, *ogu[1] = {&egu};
+        const be_tensor *bd[1] = {&L->exp_b_down};
+        be->moe_matmul_ids(be->ctx, h, E, 1, wgu, bgu, &ids, ogu);
+        be->swiglu_clamp(be->ctx, &egu, c->swiglu_alpha, c->swiglu_limit, &eg);
+        be->moe_matmul_ids(be->ctx, &eg, E, 1, wd, bd, &ids, od);
+    } else {
+        be_tensor eu = be_rows(&mo->eu, 0, A);
+        const be_tensor *wgu[2] = {L->exp_gate, L->exp_up}, *ogu[2] = {&eg, &eu};
+        be->moe_matmul_ids(be->ctx, h, E, 2, wgu, NULL, &ids, ogu);
+        be->silu_mul(be->ctx, &eg, &eu, &eg);
+        be->moe_matmul_ids(be->ctx, &eg, E, 1, wd, NULL, &ids, od);
+        if (kk > k) shared_expert(r, n, h, L, shared_row);
+    }
+    be_tensor all = be_rows(&mo->ys, 0, shared_row + (kk > k ? n : 0));
+    be->moe_combine(be->ctx, &all, &idx, &wts, h);
+    atomic_fetch_add(&device_passes, 1);
+}
+
 int rn_moe_forward(rn_runner *r, int n, const be_tensor *h, int l) {
     int rc = VC_OK;
+    if (n <= r->moe.dev_max) {
+        device_pass(r, n, h, l);
+        return VC_OK;
+    }
     for (int t0 = 0; t0 < n && !rc; t0 += r->moe.chunk) {
         int nc = n - t0 < r->moe.chunk ? n - t0 : r->moe.chunk;
         be_tensor hc = be_rows(h, t0, nc);

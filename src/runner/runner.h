@@ -77,6 +77,9 @@ void rn_lora_dims(const model_config *c, int mod, int64_t *in, int64_t *out);
 uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank);
 /* Bytes of activations and batch metadata rn_create allocates for these limits. */
 uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits);
+/* MoE passes routed on the device (issue 12) since the process started, over every runner: tests read
+ * it to see that the path ran. */
+uint64_t rn_moe_device_passes(void);
 /* KV cache bytes per block (all layers, K and V). */
 uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_dtype);
 

@@ -43,6 +43,10 @@ struct rn_runner {
         int *cnt, *off;                  /* [E] pairs per expert, first pair of each */
         be_moe_group *grp;               /* [E] */
         int chunk;                       /* tokens per pass (the buffers' max_tokens above) */
+        /* device routing (issue 12): passes of at most dev_max tokens (0: never) route with moe_topk;
+         * didx i32 [dev_max, k + 1] their constant combine rows (moe.c's header) */
+        int dev_max;
+        be_tensor didx;
     } moe;
     /* longrope: one forward's runs of consecutive rows that use the same factors */
     struct rn_rope_run { int row0, n, is_long; } *runs;
@@ -57,6 +61,12 @@ int rn_moe_create(rn_runner *r);
 void rn_moe_free(rn_runner *r);
 uint64_t rn_moe_bytes(const mdl_model *m, int max_tokens);
 int rn_moe_forward(rn_runner *r, int n, const be_tensor *h, int l);
+/* Steps of at most this many tokens route on the device (moe.c): decode batches, where a round trip per
+ * layer costs as much as the layer's expert reads. The device kernel serves an expert's pairs 4 at a time
+ * (re-reading its rows from cache for more): at 16 tokens gpt-oss's 32 experts get ~2 pairs each, Qwen3's
+ * 128 fewer than 1; far above, the host path's sort feeds each expert's tokens to the GEMM kernels and
+ * the one read-back per pass is amortised over the batch. VLLMC_MOE_DEVICE_MAX_TOKENS moves it. */
+#define RN_MOE_DEVICE_TOKENS 16
 /* lora.c: the slots, and out += the LoRA update of module mod in layer l for the batch's rows. */
 int rn_lora_create(rn_runner *r);
 void rn_lora_free(rn_runner *r);

@@ -87,6 +87,10 @@ if [ $vl = 1 ]; then
   # in f32 on lavapipe's 128 MiB): here every weight row range of ~1000 bytes is a dispatch of its own
   VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 "${vl_env[@]}" "$B/tests/test_backend_ops" >"$tmp/ops_split" 2>&1
   vl_check "test_backend_ops (weights split at 1000-byte bindings)" "$tmp/ops_split" $?
+  # MoE routing on the device (issue 12) with every expert in a binding of its own: one expert matvec
+  # dispatch per expert, as for per-expert tensors that do not lie at equal steps in one buffer
+  VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 "${vl_env[@]}" "$B/tests/test_backend_moe_route" >"$tmp/moe_split" 2>&1
+  vl_check "test_backend_moe_route (experts in 1000-byte bindings)" "$tmp/moe_split" $?
 fi
 a=$(VLLMC_VULKAN_SPLIT_RANGE=1000 "$V" generate $G/llama-f32 --prompt-token-ids 1,2,3,4 --max-tokens 8 --device gpu --json 2>/dev/null | grep -o '"token_ids":[^]]*')
 b=$("$V" generate $G/llama-f32 --prompt-token-ids 1,2,3,4 --max-tokens 8 --device cpu --json 2>/dev/null | grep -o '"token_ids":[^]]*')

@@ -4,7 +4,8 @@
 # GPU passes, weights split into small bindings in the second) and test_model_gptoss (a whole tiny model,
 # mapped memory and then VLLMC_VULKAN_STAGING=1). Any error, warning or performance warning fails, and
 # each run must show the layer's "Validation Layer Active" line. test_vulkan.sh does the same for the
-# other ops. Runs where the GPU opens; VLLMC_TEST_GPU=1 makes a missing GPU or layer a failure.
+# other ops. test_backend_moe_route (issue 12: MoE routing on the device, moe_topk and the expert matvec by
+# device-made ids, MXFP4 included) runs here too, mapped and staged. Runs where the GPU opens; VLLMC_TEST_GPU=1 makes a missing GPU or layer a failure.
 set -uo pipefail
 V=${VLLMC:-build/vllmc}
 B=$(dirname "$V")/tests
@@ -19,7 +20,7 @@ skip() {
 # The validation layers judge API use, which the build does not change: under ASan (make asan) the plain
 # run's verdict stands, and the two tests run under ASan anyway as unit tests (CI time)
 case "$V" in *asan*) echo "  skipped under ASan: the plain run checks the same calls"; exit 0 ;; esac
-for t in test_backend_gptoss test_model_gptoss; do
+for t in test_backend_gptoss test_model_gptoss test_backend_moe_route; do
   [ -x "$B/$t" ] || { echo "  FAIL: $B/$t is not built (make test builds it)" >&2; exit 1; }
 done
 found=0
@@ -58,4 +59,6 @@ run() {
 run test_backend_gptoss 0
 run test_model_gptoss 0
 run test_model_gptoss 1
+run test_backend_moe_route 0
+run test_backend_moe_route 1
 exit $fail

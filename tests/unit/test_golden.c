@@ -25,6 +25,7 @@
 #include "engine/offline.h"
 #include "lora/registry.h"
 #include "model/model.h"
+#include "runner/runner.h"
 #include "test.h"
 
 #define STEPS 24
@@ -297,7 +298,13 @@ int main(void) {
             if (d == 0 && UNDER_ASAN && asan_skips(names[i])) continue;
             char dir[600];
             snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
+            uint64_t dp = rn_moe_device_passes();
             run_model(be, dir, names[i], NULL);
+            /* MoE models: decode steps route on the device (issue 12) unless forced to the host */
+            const char *host = getenv("VLLMC_MOE_HOST_ROUTING");
+            int moe = strstr(names[i], "moe") || strstr(names[i], "mixtral") || strstr(names[i], "gptoss");
+            if (moe && !(host && !strcmp(host, "1")))
+                CHECK_MSG(rn_moe_device_passes() > dp, "%s %s: no MoE pass was routed on the device", devs[d], names[i]);
         }
         for (int i = 0; i < nl; i++) {
             /* on the GPU (lavapipe in CI: slow) two of them, one of each adapter shape (under ASan one): the

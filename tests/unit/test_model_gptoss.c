@@ -9,6 +9,11 @@
  * bf16 weights with a bf16 cache (gpt-oss's own dtype). The GPU pass cuts decode contexts into splits
  * of 4 keys (VLLMC_VULKAN_ATTN_SPLIT) and submits in pieces of 7 dispatches, as test_golden does.
  *
+ * MoE routing (issue 12): decode steps (and small prefill chunks) route on the device (moe_topk,
+ * moe_matmul_ids; rn_moe_device_passes() must grow); each backend also runs with VLLMC_MOE_HOST_ROUTING=1
+ * (every pass reads the router logits back): the GPU's host-routed run must match the CPU as well, and the
+ * CPU's two paths must give the same bits (the CPU ops share the host path's routing and kernels).
+ *
  * Backends: the CPU always; the GPU when be_open("gpu") succeeds (VLLMC_TEST_GPU=1: a failure if not). */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include "engine/offline.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "runner/runner.h"
 #include "test.h"
 
 #define STEPS 10
@@ -33,7 +39,23 @@ static const char CONFIG[] =
     "\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":8.0,\"original_max_position_embeddings\":64}}";
 
 /* Greedy completions of the three prompts on backend `dev` with weights in dt (the cache too). */
-static int run(const char *dev, be_dtype dt, off_completion *outs) {
+static int run_on(const char *dev, be_dtype dt, off_completion *outs);
+
+/* One run, with routing on the device (decode) or forced to the host, checking which one ran. */
+static int run(const char *dev, be_dtype dt, int host, off_completion *outs) {
+    if (host) setenv("VLLMC_MOE_HOST_ROUTING", "1", 1);
+    uint64_t before = rn_moe_device_passes();
+    int rc = run_on(dev, dt, outs);
+    uint64_t passes = rn_moe_device_passes() - before;
+    unsetenv("VLLMC_MOE_HOST_ROUTING");
+    printf("  %s %s %s routing: %llu MoE passes routed on the device\n", dev, be_dtype_name(dt),
+           host ? "host" : "device", (unsigned long long)passes);
+    CHECK_MSG(host ? passes == 0 : passes > 0, "%s %s: %llu device-routed passes with host routing %s", dev,
+              be_dtype_name(dt), (unsigned long long)passes, host ? "forced" : "allowed");
+    return rc;
+}
+
+static int run_on(const char *dev, be_dtype dt, off_completion *outs) {
     model_config cfg;
     be_backend *be = NULL;
     mdl_model *m = NULL;
@@ -113,11 +135,20 @@ int main(void) {
     be_free(probe);
     static const be_dtype dts[2] = {BE_F32, BE_BF16};
     for (int d = 0; d < 2; d++) {
-        off_completion cpu[NREQ], gpu[NREQ];
+        off_completion cpu[NREQ], gpu[NREQ], cpu_h[NREQ], gpu_h[NREQ];
         memset(cpu, 0, sizeof cpu), memset(gpu, 0, sizeof gpu);
-        if (run("cpu", dts[d], cpu) == 0 && run("gpu", dts[d], gpu) == 0) compare(dts[d], cpu, gpu);
-        off_free(cpu, NREQ);
-        off_free(gpu, NREQ);
+        memset(cpu_h, 0, sizeof cpu_h), memset(gpu_h, 0, sizeof gpu_h);
+        if (run("cpu", dts[d], 0, cpu) == 0 && run("gpu", dts[d], 0, gpu) == 0) compare(dts[d], cpu, gpu);
+        if (run("gpu", dts[d], 1, gpu_h) == 0) compare(dts[d], cpu, gpu_h);
+        if (run("cpu", dts[d], 1, cpu_h) == 0)
+            for (int i = 0; i < NREQ; i++) {
+                int same = cpu[i].n_tokens == cpu_h[i].n_tokens && cpu[i].lp_k == cpu_h[i].lp_k &&
+                           !memcmp(cpu[i].tokens, cpu_h[i].tokens, sizeof(int32_t) * (size_t)cpu[i].n_tokens) &&
+                           !memcmp(cpu[i].lp_vals, cpu_h[i].lp_vals,
+                                   sizeof(*cpu[i].lp_vals) * (size_t)cpu[i].n_tokens * (size_t)cpu[i].lp_k);
+                CHECK_MSG(same, "%s request %d: the CPU's device and host routing differ", be_dtype_name(dts[d]), i);
+            }
+        off_free(cpu, NREQ), off_free(gpu, NREQ), off_free(cpu_h, NREQ), off_free(gpu_h, NREQ);
     }
     TEST_END();
 }

@@ -103,6 +103,7 @@ static void cpu_free(void *vctx) {
     if (!c) return;
     tp_free(c->pool);
     free(c->scratch);
+    free(c->moe_buf);
     free(c);
 }
 
@@ -148,6 +149,8 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .matmul_grouped = cpu_op_matmul_grouped,
         .swiglu_clamp = cpu_op_swiglu_clamp,
         .moe_combine = cpu_op_moe_combine,
+        .moe_topk = cpu_op_moe_topk,
+        .moe_matmul_ids = cpu_op_moe_matmul_ids,
         .sync = cpu_sync,
         .free = cpu_free,
     };

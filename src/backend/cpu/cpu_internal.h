@@ -20,6 +20,8 @@ typedef struct {
     int nthreads;
     float *scratch;        /* per-thread attention scratch: nthreads * scratch_per_thread floats */
     size_t scratch_per_thread;
+    float *moe_buf;        /* moe_matmul_ids' gathered inputs and outputs (cpu_moe.c), moe_cap floats */
+    size_t moe_cap;
     int error;             /* first failure inside an op (VC_E*), reported by sync() */
 } cpu_ctx;
 
@@ -54,6 +56,10 @@ void cpu_op_matmul_grouped(void *ctx, const be_tensor *x, int n_groups, const be
 void cpu_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
 void cpu_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt,
                         const be_tensor *out);
+void cpu_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate, const be_tensor *ids,
+                     const be_tensor *wt);
+void cpu_op_moe_matmul_ids(void *ctx, const be_tensor *x, int E, int nw, const be_tensor *const *w,
+                           const be_tensor *const *bias, const be_tensor *ids, const be_tensor *const *out);
 /* attention (cpu_attention.c) */
 void cpu_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
                       const be_attn_meta *meta, const be_attn_shape *shape, const be_tensor *out);

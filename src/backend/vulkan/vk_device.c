@@ -402,6 +402,8 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .scale = vk_op_scale,
         .softcap = vk_op_softcap,
         .moe_combine = vk_op_moe_combine,
+        .moe_topk = vk_op_moe_topk,
+        .moe_matmul_ids = vk_op_moe_matmul_ids,
         .swiglu_clamp = vk_op_swiglu_clamp,
         .add = vk_op_add,
         .lora = vk_op_lora,

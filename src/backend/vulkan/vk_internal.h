@@ -97,7 +97,9 @@ typedef enum {
     VKP_SWIGLU,         /* eltwise.comp's gpt-oss clamped SwiGLU */
     VKP_MATVEC_MX,      /* + log2(tokens): MXFP4 weights, decode (matvec_mx.comp) */
     VKP_MATMUL_MX = VKP_MATVEC_MX + 4, /* MXFP4 weights, tiled f32 FMA (matmul_mx.comp) */
-    VKP_COUNT
+    VKP_MOE_TOPK,       /* moe_topk.comp: routing on the device (issue 12) */
+    VKP_MOE_MATVEC,     /* + dtype (3: MXFP4): moe_matvec.comp, expert matmul by device-made ids */
+    VKP_COUNT = VKP_MOE_MATVEC + 4
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
@@ -266,6 +268,10 @@ void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
 void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
+void vk_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate, const be_tensor *ids,
+                    const be_tensor *wt);
+void vk_op_moe_matmul_ids(void *ctx, const be_tensor *x, int n_experts, int nw, const be_tensor *const *w,
+                          const be_tensor *const *bias, const be_tensor *ids, const be_tensor *const *out);
 /* The kernels read an adapter's weights once per row, so more rows (a prefill) go through the GEMM, which
  * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
  * made the throughput -45% against the base model, the matmuls on every step -38%. */

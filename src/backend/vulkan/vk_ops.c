@@ -439,3 +439,95 @@ void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tens
     vk_use ue[4] = {use_of(t, 0), use_of(b, 0), use_of(row_slot, 0), use_of(out, 1)};
     vk_dispatch(c, VKP_LORA_EXPAND + dt, ue, 4, &pe, sizeof pe, cdiv(M, 256), n < 65535 ? n : 65535, cdiv(n, 65535));
 }
+
+/* Routing on the device (issue 12): one workgroup per token (moe_topk.comp). */
+void vk_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate, const be_tensor *ids,
+                    const be_tensor *wt) {
+    vk_ctx *c = ctx;
+    if (logits->rows <= 0) return;
+    if (logits->cols > BE_MOE_MAX_EXPERTS || k < 1 || k > BE_MOE_MAX_K || k > logits->cols) {
+        vk_fail(c, vc_errf(VC_EINVAL, "vulkan: moe_topk of %d among %lld experts", k, (long long)logits->cols));
+        return;
+    }
+    struct { uint32_t l_off, l_stride, g_off, g_stride, has_gate, i_off, i_stride, w_off, w_stride, n, E, k, flags; } pc = {
+        eoff(c, logits), (uint32_t)logits->stride, gate ? eoff(c, gate) : 0, gate ? (uint32_t)gate->stride : 0,
+        gate != NULL, eoff(c, ids), (uint32_t)ids->stride, eoff(c, wt), (uint32_t)wt->stride, (uint32_t)logits->rows,
+        (uint32_t)logits->cols, (uint32_t)k, (uint32_t)flags};
+    /* without a gate the logits fill its binding (never read) */
+    vk_use u[4] = {use_of(logits, 0), gate ? use_of(gate, 0) : use_of(logits, 0), use_of(ids, 1), use_of(wt, 1)};
+    vk_dispatch(c, VKP_MOE_TOPK, u, 4, &pc, sizeof pc, (uint32_t)logits->rows, 1, 1);
+}
+
+/* Experts [e0, e0 + n) of w that one dispatch can take: one buffer, one shape, equal byte steps, all in
+ * one binding. *step gets the step in bytes (0 for a single expert). */
+static int expert_run(const vk_ctx *c, const be_tensor *w, int E, int e0, uint64_t *step) {
+    const be_tensor *a = &w[e0];
+    uint64_t one = tbytes(a), start = a->offset % c->align;
+    uint64_t range = c->split_range && c->split_range < c->max_range ? c->split_range : c->max_range;
+    *step = 0;
+    if (e0 + 1 >= E) return 1;
+    const be_tensor *b = &w[e0 + 1];
+    if (b->buf != a->buf || b->offset <= a->offset) return 1;
+    uint64_t st = b->offset - a->offset, unit = a->dtype == BE_MXFP4 ? 1 : be_dtype_size(a->dtype);
+    if (st % unit) return 1;
+    int n = 1;
+    for (; e0 + n < E; n++) {
+        const be_tensor *e = &w[e0 + n];
+        if (e->buf != a->buf || e->offset != a->offset + (uint64_t)n * st || e->dtype != a->dtype ||
+            e->rows != a->rows || e->cols != a->cols || e->stride != a->stride || start + (uint64_t)n * st + one > range)
+            break;
+    }
+    *step = n > 1 ? st : 0;
+    return n;
+}
+
+/* moe_matvec.comp, one dispatch per run of experts that share a binding (one for the stacked weights of
+ * the fused layout, gpt-oss and packed copies; more for per-expert tensors imported from a file). The nw
+ * weight sets' dispatches read x and ids and write apart: back to back, no barrier between them. */
+static void moe_matmul_ids_one(vk_ctx *c, const be_tensor *x, int E, const be_tensor *w, const be_tensor *bias,
+                               const be_tensor *ids, const be_tensor *out) {
+    int64_t n = ids->rows, k = ids->cols, A = n * k;
+    if (A <= 0 || E <= 0) return;
+    int mx = w[0].dtype == BE_MXFP4;
+    if (A > BE_MOE_MAX_PAIRS || (x->rows != n && x->rows != A) || w[0].cols != x->cols || w[0].rows != out->cols ||
+        (mx && (x->cols % BE_MXFP4_BLOCK || w[0].stride % BE_MXFP4_BLOCK))) {
+        vk_fail(c, vc_errf(VC_EINVAL, "vulkan: moe_matmul_ids of %lld pairs, x [%lld, %lld], experts [%lld, %lld]",
+                           (long long)A, (long long)x->rows, (long long)x->cols, (long long)w[0].rows,
+                           (long long)w[0].cols));
+        return;
+    }
+    uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+    for (int e0 = 0, ne; e0 < E; e0 += ne) {
+        uint64_t step;
+        ne = expert_run(c, w, E, e0, &step);
+        const be_tensor *a = &w[e0];
+        uint64_t bytes = (uint64_t)(ne - 1) * step + tbytes(a);
+        if (a->offset % c->align + bytes > c->max_range) {
+            vk_fail(c, vc_errf(VC_EUNSUP, "vulkan: %s: an expert's weight exceeds maxStorageBufferRange", c->props.deviceName));
+            return;
+        }
+        uint64_t unit = mx ? 1 : be_dtype_size(a->dtype);
+        struct {
+            uint32_t x_off, x_stride, x_div, w_off, w_estride, w_stride, b_off, b_stride, has_bias, i_off, i_stride, k, A;
+            uint32_t o_off, o_stride, K, M, e0, ne, vec;
+        } pc = {eoff(c, x), (uint32_t)x->stride, x->rows == A ? 1u : (uint32_t)k,
+                mx ? (uint32_t)(a->offset % c->align) : eoff(c, a), (uint32_t)(step / unit),
+                (uint32_t)(mx ? be_dtype_bytes(BE_MXFP4, a->stride) : (size_t)a->stride), bias ? eoff(c, bias) : 0,
+                bias ? (uint32_t)bias->stride : 0, bias != NULL, eoff(c, ids), (uint32_t)ids->stride, (uint32_t)k,
+                (uint32_t)A, eoff(c, out), (uint32_t)out->stride, (uint32_t)x->cols, (uint32_t)out->cols, (uint32_t)e0,
+                (uint32_t)ne, 0};
+        uint32_t el = a->dtype == BE_F32 ? 4 : 8;
+        int xv = pc.x_off % 4 == 0 && pc.x_stride % 4 == 0;
+        pc.vec = mx ? (uint32_t)xv : (uint32_t)(xv && (pc.w_off | pc.w_estride | pc.w_stride | pc.K) % el == 0);
+        vk_use wu = {a->buf, a->offset, bytes, 0};
+        /* without a bias the weights fill its binding (never read) */
+        vk_use u[5] = {use_of(x, 0), wu, bias ? use_of(bias, 0) : wu, use_of(ids, 0), use_of(out, 1)};
+        vk_pipe_id pid = VKP_MOE_MATVEC + (mx ? 3u : dt_index(a->dtype));
+        vk_dispatch(c, pid, u, 5, &pc, sizeof pc, cdiv(out->cols, rpw), (uint32_t)A, 1);
+    }
+}
+
+void vk_op_moe_matmul_ids(void *ctx, const be_tensor *x, int E, int nw, const be_tensor *const *w,
+                          const be_tensor *const *bias, const be_tensor *ids, const be_tensor *const *out) {
+    for (int i = 0; i < nw; i++) moe_matmul_ids_one(ctx, x, E, w[i], bias ? bias[i] : NULL, ids, out[i]);
+}

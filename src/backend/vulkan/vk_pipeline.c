@@ -72,6 +72,12 @@ static const uint32_t spv_matvec_mx[] =
 static const uint32_t spv_matmul_mx[] =
 #include "matmul_mx.spv.h"
     ;
+static const uint32_t spv_moe_topk[] =
+#include "moe_topk.spv.h"
+    ;
+static const uint32_t spv_moe_matvec[] =
+#include "moe_matvec.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
@@ -84,6 +90,12 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id >= VKP_MOE_MATVEC) { /* constant 0: dtype (3: MXFP4), 1: rows per workgroup (one per subgroup) */
+        pipe_src s = SRC(spv_moe_matvec, 5, (uint32_t)(id - VKP_MOE_MATVEC));
+        s.spec[1] = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+        return s;
+    }
+    if (id == VKP_MOE_TOPK) return (pipe_src)SRC(spv_moe_topk, 4, 0);
     if (id == VKP_MATMUL_MX) return (pipe_src)SRC(spv_matmul_mx, 4, 0);
     if (id >= VKP_MATVEC_MX) { /* constant 0: tokens, 1: rows per workgroup (one per subgroup) */
         pipe_src s = SRC(spv_matvec_mx, 4, 1u << (id - VKP_MATVEC_MX));
@@ -141,6 +153,9 @@ const char *vk_pipe_name(int id) {
     const char *base;
     int d = -1;
     if (id == VKP_GELU_MUL) base = "gelu_tanh_mul";
+    else if (id == VKP_MOE_MATVEC + 3) base = "moe_matvec_mxfp4";
+    else if (id >= VKP_MOE_MATVEC) base = "moe_matvec", d = id - VKP_MOE_MATVEC;
+    else if (id == VKP_MOE_TOPK) base = "moe_topk";
     else if (id == VKP_SWIGLU) base = "swiglu_clamp";
     else if (id == VKP_MATMUL_MX) base = "matmul_mxfp4";
     else if (id >= VKP_MATVEC_MX) base = "matvec_mxfp4";
