@@ -100,6 +100,9 @@ typedef struct {
     uint8_t *at;         /* [first[257]] */
     int n_len;           /* tokens with a len */
     size_t bytes;        /* memory held */
+    uint32_t *slice[GRAM_SLICE_MAX]; /* slice[a - 1]: NULL or [(n_tokens + 31) / 32], the tokens of 1..a bytes of
+                                      * the set as a bitset (gram_vocab_run_slice)... */
+    int slice_count[GRAM_SLICE_MAX]; /* ...and how many */
 } gram_run;
 /* The run of set, with its index: made on first use and kept with the vocabulary (under its own lock)
  * for every grammar. Only the first GRAM_VOCAB_RUN_TABLES runs that at least `least` tokens are made of
@@ -110,6 +113,19 @@ typedef struct {
 #define GRAM_RUN_MIN_SHARE 150 /* a run that fewer than 1/150 of the tokens (1,000 of 150k) are made of is not
                                 * worth its table: the walk is cheap */
 int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index);
+/* The run of set when at least `least` tokens are made of its bytes and it has its table, else *out NULL:
+ * what cache.c's run searches use. The count is made once per vocabulary, not per grammar: a set made
+ * already is found by its key, and the first GRAM_VOCAB_FEW sets counted short of `least` are kept with
+ * their counts (a name's mask is made once per grammar, so a count kept per name would not be read again,
+ * and each fresh grammar's names counted the same sets anew, ~5-20 us each). */
+#define GRAM_VOCAB_FEW 64
+int gram_vocab_run_of(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index);
+/* Write into mask (the whole of it) the tokens of 1..a bytes of run number index's set (a >= 1; from
+ * GRAM_SLICE_MAX on, all of its len); returns how many. The bitset of each (run, a) is the same for every
+ * grammar: made by a scan of len[] the first time (~180 k instructions for 150k tokens), then kept with
+ * the run and copied, within GRAM_RUN_SLICE_BYTES per vocabulary. */
+#define GRAM_RUN_SLICE_BYTES (4u << 20)
+int gram_vocab_run_slice(const gram_vocab *v, int index, int a, uint32_t *mask);
 /* (The runs of the JSON Schema email format, its local part's bytes and a domain label's with and without
  * '-', are made with the vocabulary: ~1 ms each for 150k tokens, where the first email of a process would
  * pay them.) */

@@ -15,55 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "grammar/cache.h"
 
 #define RUN_WALK_MAX 16384 /* tokens one mask may walk one by one (~10 lookups each) before the walk of the whole
                            * trie (~330k nodes for 150k tokens) is the cheaper */
 
 /* The run of set when it is worth its tables, else NULL: when few tokens are made of its bytes alone
- * the walk is cheap. (Counted on the trie, following only the set's bytes, until enough are seen.) */
+ * the walk is cheap (counted once per vocabulary, gram_vocab_run_of). */
 static int run_of(const gram_vocab *v, const uint32_t *set, const gram_run **r, int *run) {
-    size_t least = (size_t)v->n_tokens / GRAM_RUN_MIN_SHARE, n = 0;
-    *r = NULL;
-    for (uint32_t i = 1; i < v->n_nodes && n < least;) {
-        unsigned b = v->byte[i];
-        if (b >= 0x80 || !(set[b >> 5] >> (b & 31) & 1) || v->depth[i] > GRAM_SLICE_MAX) {
-            i = v->end[i];
-            continue;
-        }
-        n += v->tok_first[i + 1] - v->tok_first[i];
-        i++;
-    }
-    if (n < least) return 0;
-    int rc = gram_vocab_run(v, set, (int)least, r, run);
-    if (!rc && *r && !(*r)->len) *r = NULL;
-    return rc;
-}
-
-/* Mark the tokens of up to a bytes of the run; returns how many. */
-static int run_slice(const gram_run *r, int n, int a, uint32_t *mask) {
-    int count = 0, t = 0;
-#ifdef __SSE2__
-    const __m128i one = _mm_set1_epi8(1), top = _mm_set1_epi8((char)(a - 1));
-    for (; t + 32 <= n; t += 32) { /* len - 1 <= a - 1, unsigned: a len of 0 wraps to 255 */
-        __m128i v0 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t)), one);
-        __m128i v1 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t + 16)), one);
-        uint32_t w = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v0, top), v0)) |
-                     (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v1, top), v1)) << 16;
-        mask[t >> 5] = w;
-        count += popcount32(w);
-    }
-#endif
-    for (; t < n; t++)
-        if ((unsigned)r->len[t] - 1 < (unsigned)a) {
-            mask[t >> 5] |= 1u << (t & 31);
-            count++;
-        }
-    return count;
+    return gram_vocab_run_of(v, set, v->n_tokens / GRAM_RUN_MIN_SHARE, r, run);
 }
 
 /* Walk token t alone from name s0 through the DFA; 1 when it is accepted. */
@@ -103,7 +63,7 @@ static int walk_group(gram_cache *c, gram_matcher *m, const gram_vocab *v, const
 /* The mask of name s0 from its run facts (facts.c); *count -1: not cheaper than the walk. The tokens that
  * begin with a byte of the run are its slice, its groups and the longer ones; so E, which a search that met
  * a cycle of names leaves full, counts only outside the run. */
-static int run_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, const gram_run *r, int32_t s0,
+static int run_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, const gram_run *r, int run, int32_t s0,
                     const rfacts *p, uint32_t *mask, int *count) {
     *count = -1;
     int a = p->a, longer = a >= GRAM_SLICE_MAX; /* a >= GRAM_SLICE_MAX: a lower bound, the rest walked */
@@ -116,8 +76,8 @@ static int run_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, const g
     if (walk > RUN_WALK_MAX) return 0;
     int rc = cache_path_room(c, v->max_depth);
     if (rc) return rc;
-    memset(mask, 0, c->mask_words * sizeof *mask);
-    int n = a ? run_slice(r, v->n_tokens, a, mask) : 0;
+    int n = a ? gram_vocab_run_slice(v, run, a, mask) : 0;
+    if (!a) memset(mask, 0, c->mask_words * sizeof *mask);
     uint32_t child[256] = {0}; /* the root's child of each first byte */
     for (uint32_t i = 1; i < v->n_nodes; i = v->end[i]) child[v->byte[i]] = i;
     for (int b = 0; b < 256; b++) {
@@ -155,7 +115,7 @@ static int run_try(gram_cache *c, gram_matcher *m, const gram_vocab *v, int32_t 
     int run, rc = run_of(v, set, &r, &run);
     *count = -1;
     if (rc || !r || (rc = facts_run(c, m, v, s0, set, run, &p))) return rc;
-    return run_mask(c, m, v, r, s0, &p, mask, count);
+    return run_mask(c, m, v, r, run, s0, &p, mask, count);
 }
 
 static int empty_set(const uint32_t *set) { return !(set[0] | set[1] | set[2] | set[3]); }

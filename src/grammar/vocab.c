@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "base/ckd.h"
 #include "base/err.h"
 #include "grammar/grammar.h"
@@ -28,6 +32,10 @@ struct gram_vocab_runs {
     gram_vocab *exits[GRAM_VOCAB_EXITS];    /* ...and their tries (NULL: too many tokens) */
     int n_exits;
     int held[256]; /* the tokens that hold byte b before their last byte */
+    uint32_t few_set[GRAM_VOCAB_FEW][4]; /* gram_vocab_run_of: sets that too few tokens are made of for a run... */
+    int few_n[GRAM_VOCAB_FEW];           /* ...and how many are (exact: below the least they were counted to) */
+    int n_few;
+    size_t slice_bytes; /* held by the runs' slice bitsets (at most GRAM_RUN_SLICE_BYTES) */
 };
 
 static void run_free(gram_run *r) {
@@ -35,6 +43,7 @@ static void run_free(gram_run *r) {
     free(r->len);
     free(r->tok);
     free(r->at);
+    for (int a = 0; a < GRAM_SLICE_MAX; a++) free(r->slice[a]);
     free(r);
 }
 
@@ -230,6 +239,105 @@ int gram_vocab_run(const gram_vocab *v, const uint32_t set[4], int least, const 
     }
     pthread_mutex_unlock(&rs->mu);
     return rc;
+}
+
+/* How many tokens are made of at most GRAM_SLICE_MAX bytes of set, counted on the trie following only the
+ * set's bytes until least are seen (the count of run_scan's n_len, exact below least). */
+static int run_count(const gram_vocab *v, const uint32_t set[4], int least) {
+    int n = 0;
+    for (uint32_t i = 1; i < v->n_nodes && n < least;) {
+        if (!in_run(set, v->byte[i]) || v->depth[i] > GRAM_SLICE_MAX) {
+            i = v->end[i];
+            continue;
+        }
+        n += (int)(v->tok_first[i + 1] - v->tok_first[i]);
+        i++;
+    }
+    return n;
+}
+
+int gram_vocab_run_of(const gram_vocab *v, const uint32_t set[4], int least, const gram_run **out, int *index) {
+    struct gram_vocab_runs *rs = v->runs;
+    int known = 0, rc = 0;
+    *out = NULL;
+    *index = -1;
+    if (!rs) return 0;
+    pthread_mutex_lock(&rs->mu);
+    for (int i = 0; i < rs->n && !known; i++)
+        if (!memcmp(rs->run[i]->set, set, sizeof rs->run[i]->set)) {
+            known = 1; /* (a run without its table, or of fewer than least tokens, is no run here) */
+            if (rs->run[i]->len && rs->run[i]->n_len >= least) *out = rs->run[i], *index = i;
+        }
+    for (int i = 0; i < rs->n_few && !known; i++)
+        if (!memcmp(rs->few_set[i], set, sizeof rs->few_set[i]) && rs->few_n[i] < least) known = 1;
+    pthread_mutex_unlock(&rs->mu);
+    if (known) return 0;
+    int n = run_count(v, set, least); /* (the trie never changes: counted outside the lock) */
+    if (n >= least) {
+        if (!(rc = gram_vocab_run(v, set, least, out, index)) && *out && !(*out)->len) *out = NULL, *index = -1;
+        return rc;
+    }
+    pthread_mutex_lock(&rs->mu);
+    int i = 0;
+    while (i < rs->n_few && memcmp(rs->few_set[i], set, sizeof rs->few_set[i])) i++;
+    if (i == rs->n_few && i < GRAM_VOCAB_FEW) {
+        memcpy(rs->few_set[i], set, sizeof rs->few_set[i]);
+        rs->few_n[i] = n;
+        rs->n_few++;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return 0;
+}
+
+/* Mark the tokens of up to a bytes of the run in mask (zeroed); returns how many. */
+static int run_scan_slice(const gram_run *r, int n, int a, uint32_t *mask) {
+    int count = 0, t = 0;
+#ifdef __SSE2__
+    const __m128i one = _mm_set1_epi8(1), top = _mm_set1_epi8((char)(a - 1));
+    for (; t + 32 <= n; t += 32) { /* len - 1 <= a - 1, unsigned: a len of 0 wraps to 255 */
+        __m128i v0 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t)), one);
+        __m128i v1 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(r->len + t + 16)), one);
+        uint32_t w = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v0, top), v0)) |
+                     (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v1, top), v1)) << 16;
+        mask[t >> 5] = w;
+        count += __builtin_popcount(w);
+    }
+#endif
+    for (; t < n; t++)
+        if ((unsigned)r->len[t] - 1 < (unsigned)a) {
+            mask[t >> 5] |= 1u << (t & 31);
+            count++;
+        }
+    return count;
+}
+
+int gram_vocab_run_slice(const gram_vocab *v, int index, int a, uint32_t *mask) {
+    struct gram_vocab_runs *rs = v->runs;
+    size_t words = ((size_t)v->n_tokens + 31) / 32;
+    a = a > GRAM_SLICE_MAX ? GRAM_SLICE_MAX : a;
+    pthread_mutex_lock(&rs->mu);
+    gram_run *r = rs->run[index];
+    const uint32_t *kept = r->slice[a - 1]; /* (kept bitsets never change nor go until the vocabulary does) */
+    int count = r->slice_count[a - 1];
+    pthread_mutex_unlock(&rs->mu);
+    if (kept) {
+        memcpy(mask, kept, words * sizeof *mask);
+        return count;
+    }
+    memset(mask, 0, words * sizeof *mask);
+    count = run_scan_slice(r, v->n_tokens, a, mask);
+    pthread_mutex_lock(&rs->mu);
+    uint32_t *q = !r->slice[a - 1] && rs->slice_bytes + words * sizeof *q <= GRAM_RUN_SLICE_BYTES
+                      ? malloc(words * sizeof *q) : NULL; /* (no room, or no memory: scanned again next time) */
+    if (q) {
+        memcpy(q, mask, words * sizeof *q);
+        r->slice[a - 1] = q;
+        r->slice_count[a - 1] = count;
+        r->bytes += words * sizeof *q;
+        rs->slice_bytes += words * sizeof *q;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return count;
 }
 
 /* Set len[t] (its length) for each token t that holds byte b before its last byte and has none yet;

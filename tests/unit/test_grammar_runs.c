@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "grammar/compile.h"
 #include "grammar/grammar.h"
+#include "grammar/internal.h"
 #include "grammar/schema.h"
 #include "test.h"
 
@@ -272,6 +273,67 @@ static void test_pairs(const gram_vocab *v, const unsigned char *const *tp, cons
     }
 }
 
+/* ---- a run's count kept with the vocabulary (gram_vocab_run_of) ---- */
+
+/* The tokens made of 1..max bytes of set, counted token by token (and marked in mask, when given). */
+static int count_made_of(const uint32_t set[4], const unsigned char *const *tp, const size_t *tl, size_t max,
+                         uint32_t *mask) {
+    int n = 0;
+    for (int t = 0; t < N; t++) {
+        size_t j = 0;
+        while (j < tl[t] && tp[t][j] < 0x80 && (set[tp[t][j] >> 5] >> (tp[t][j] & 31) & 1)) j++;
+        int in = tl[t] && j == tl[t] && j <= max;
+        n += in;
+        if (mask && in) mask[t >> 5] |= 1u << (t & 31);
+    }
+    return n;
+}
+
+/* gram_vocab_run_slice against the tokens counted one by one, for every length (past GRAM_SLICE_MAX: all of len),
+ * scanned the first time and copied from the kept bitset the second; every word of the mask written. */
+static void check_run_slices(const gram_vocab *v, int index, const uint32_t set[4], const unsigned char *const *tp,
+                             const size_t *tl) {
+    static uint32_t got[(N + 31) / 32], want[(N + 31) / 32];
+    for (int a = 1; a <= GRAM_SLICE_MAX + 2; a++)
+        for (int again = 0; again < 2; again++) {
+            memset(got, again ? 0x5a : 0xff, sizeof got);
+            memset(want, 0, sizeof want);
+            int n = gram_vocab_run_slice(v, index, a, got), k = count_made_of(set, tp, tl, (size_t)(a < GRAM_SLICE_MAX ? a : GRAM_SLICE_MAX), want);
+            CHECK_MSG(n == k && !memcmp(got, want, sizeof got), "run %d, up to %d bytes (%s): %d tokens, want %d", index,
+                      a, again ? "kept" : "scanned", n, k);
+        }
+}
+
+/* gram_vocab_run_of answers as the count on the trie would, the first time (counted), the second (kept:
+ * a run found by its key, or a set remembered as too few) and for another least (a kept count is exact). */
+static void test_run_counts(const unsigned char *const *tp, const size_t *tl) {
+    gram_vocab *v = NULL; /* (its own: the runs made here take table room that the grammars' would use) */
+    CHECK(gram_vocab_new(tp, tl, N, &v) == 0);
+    if (!v) return;
+    static const char *const sets[] = {"abcdefghijklmnopqrstuvwxyz0123456789", "0123456789", "@", "-", ".-",
+                                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-", "xyz",
+                                       "abcdefghijklmnopqrstuvwxyz", "\"\\"};
+    int least = N / GRAM_RUN_MIN_SHARE, runs = 0, few = 0;
+    for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
+        uint32_t set[4] = {0};
+        for (const char *c = sets[k]; *c; c++) set[(unsigned char)*c >> 5] |= 1u << ((unsigned char)*c & 31);
+        int n = count_made_of(set, tp, tl, GRAM_SLICE_MAX, NULL);
+        for (int l = 0; l < 4; l++) { /* least, again, a lower least (where n is below least), least again */
+            int lst = l == 2 && n < least ? (n > 1 ? n - 1 : 1) : least, index = -2;
+            const gram_run *r = (const gram_run *)1;
+            CHECK(gram_vocab_run_of(v, set, lst, &r, &index) == 0);
+            CHECK_MSG((r != NULL) == (n >= lst), "set \"%s\" (%d tokens made of it), least %d: run %p", sets[k], n, lst,
+                      (const void *)r);
+            CHECK(r ? index >= 0 && r->len && r->n_len == n && !memcmp(r->set, set, sizeof set) : index == -1);
+            runs += r != NULL, few += r == NULL;
+            if (r && l == 0) check_run_slices(v, index, set, tp, tl);
+        }
+    }
+    printf("  run counts: %d answers with a run, %d without, equal to the counts token by token\n", runs, few);
+    CHECK(runs > 4 && few > 4);
+    gram_vocab_free(v);
+}
+
 /* under ASan (CI's time: ~27 s at full length) 2/5 of the steps */
 #if defined(__SANITIZE_ADDRESS__)
 #define STEPS 200
@@ -309,6 +371,7 @@ int main(void) {
         CHECK(n == STEPS + STEPS / 2);
         gram_free(g);
     }
+    test_run_counts(tp, tl);
     if (v) test_pairs(v, tp, tl, STEPS / 4); /* (the nested optionals' plain walks of long runs are slow) */
     CHECK(sliced > 100 && floored > 100 && memos > 20); /* the runs, the floors and the memos did take their paths */
     gram_vocab_free(v);
