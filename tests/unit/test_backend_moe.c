@@ -21,12 +21,12 @@
 #include "base/err.h"
 #include "base/half.h"
 #include "test.h"
+#include "test_backend_util.h"
 
 #define TOL_F32 1e-4
 #define TOL_F16 2e-3
 #define TOL_BF16 1e-2
 
-static be_backend *g_be;
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static double urand(void) {
@@ -40,30 +40,6 @@ static float frand(void) {
     }
 }
 static int irand(int n) { return (int)(urand() * n); }
-
-static float rnd_dt(be_dtype dt, float v) {
-    return dt == BE_F16 ? vc_f16_to_f32(vc_f32_to_f16(v)) : dt == BE_BF16 ? vc_bf16_to_f32(vc_f32_to_bf16(v)) : v;
-}
-
-/* Buffers of one case, freed after its sync. */
-static be_buffer *g_bufs[512];
-static int g_nbufs;
-
-static be_buffer *buf_of(size_t bytes, const void *img) {
-    be_buffer *b = NULL;
-    int rc = g_be->buffer_alloc(g_be->ctx, bytes, &b);
-    CHECK_MSG(rc == 0, "buffer_alloc: %s", vc_errmsg());
-    if (rc) return NULL;
-    rc = g_be->buffer_write(g_be->ctx, b, 0, img, bytes);
-    CHECK_MSG(rc == 0, "buffer_write: %s", vc_errmsg());
-    g_bufs[g_nbufs++] = b;
-    return b;
-}
-
-static void case_end(void) {
-    for (int i = 0; i < g_nbufs; i++) g_be->buffer_free(g_be->ctx, g_bufs[i]);
-    g_nbufs = 0;
-}
 
 /* Host values v (rows x cols, rounded to dt in place) into a new buffer at element offset `off` with row
  * stride `stride`; the rest of the buffer is NaN. */

@@ -22,8 +22,8 @@
 #include "base/err.h"
 #include "base/half.h"
 #include "test.h"
+#include "test_backend_util.h"
 
-static be_backend *g_be;
 static const char *g_name;
 static uint64_t rng = 0x51ed270b2a9f3c1dull;
 
@@ -34,29 +34,6 @@ static uint64_t next(void) {
 static double urand(void) { return (double)(next() >> 11) * (1.0 / 9007199254740992.0); }
 static float frand(void) { return (float)(urand() * 2.0 - 1.0); }
 static int irand(int n) { return (int)(urand() * n); }
-
-static be_buffer *g_bufs[512];
-static int g_nbufs;
-
-static be_buffer *buf_of(size_t bytes, const void *img) {
-    be_buffer *b = NULL;
-    int rc = g_be->buffer_alloc(g_be->ctx, bytes, &b);
-    CHECK_MSG(rc == 0, "buffer_alloc: %s", vc_errmsg());
-    if (rc) return NULL;
-    rc = g_be->buffer_write(g_be->ctx, b, 0, img, bytes);
-    CHECK_MSG(rc == 0, "buffer_write: %s", vc_errmsg());
-    g_bufs[g_nbufs++] = b;
-    return b;
-}
-
-static void case_end(void) {
-    for (int i = 0; i < g_nbufs; i++) g_be->buffer_free(g_be->ctx, g_bufs[i]);
-    g_nbufs = 0;
-}
-
-static float rnd_dt(be_dtype dt, float v) {
-    return dt == BE_F16 ? vc_f16_to_f32(vc_f32_to_f16(v)) : dt == BE_BF16 ? vc_bf16_to_f32(vc_f32_to_bf16(v)) : v;
-}
 
 /* v (rows x cols; rounded to dt in place; NULL: NaN) at element offset off with row stride `stride` in a new
  * buffer whose other elements are NaN (i32: -7). */
