@@ -26,6 +26,7 @@ typedef float __m512 __attribute__((vector_size(64)));
 typedef long long __m512i __attribute__((vector_size(64)));
 typedef short __m512bh __attribute__((vector_size(64)));
 typedef uint16_t __mmask16;
+typedef uint32_t __mmask32;
 
 #define EMU_AI static inline __attribute__((always_inline, unused))
 
@@ -38,6 +39,38 @@ EMU_AI __m512i _mm512_load_si512(const void *p) {
 }
 
 #define _mm512_storeu_si512(p, v) memcpy((p), (const __m512i[]){(v)}, 64)
+#define _mm512_store_si512(p, v) memcpy((p), (const __m512i[]){(v)}, 64)
+#define _mm512_loadu_si512(p) _mm512_load_si512(p)
+EMU_AI __m512i _mm512_setzero_si512(void) { return (__m512i){0}; }
+
+/* 32 16-bit lanes from p where m has a 1 (masked-off lanes are not read), else 0 */
+EMU_AI __m512i _mm512_maskz_loadu_epi16(__mmask32 m, const void *p) {
+    uint16_t l[32];
+    __m512i v;
+    for (int i = 0; i < 32; i++) {
+        l[i] = 0;
+        if ((m >> i) & 1) memcpy(&l[i], (const char *)p + 2 * i, 2);
+    }
+    memcpy(&v, l, 64);
+    return v;
+}
+
+/* VPERMT2D: lane i = (idx[i] & 16 ? b : a)[idx[i] & 15] */
+#define _mm512_permutex2var_epi32(a, idx, b) \
+    emu_permutex2var_epi32((const __m512i[]){(a)}, (const __m512i[]){(idx)}, (const __m512i[]){(b)})
+EMU_AI __m512i emu_permutex2var_epi32(const __m512i *a, const __m512i *idx, const __m512i *b) {
+    int32_t la[16], lb[16], li[16], r[16];
+    __m512i v;
+    memcpy(la, a, 64);
+    memcpy(lb, b, 64);
+    memcpy(li, idx, 64);
+    for (int i = 0; i < 16; i++) r[i] = (li[i] & 16 ? lb : la)[li[i] & 15];
+    memcpy(&v, r, 64);
+    return v;
+}
+
+#define _MM_HINT_T0 3
+#define _mm_prefetch(p, hint) ((void)(p), (void)(hint))
 
 EMU_AI __m512i _mm512_set1_epi32(int a) {
     int32_t l[16];
