@@ -269,7 +269,7 @@ static int bench_latency(bench_args *b) {
     else if (cpu_be) printf(", no native bf16 dot product");
     printf("\n");
     printf("prefill: %.1f tokens/s (input %lld x batch %lld), %.1f GFLOP/s", pf_tps, b->in_len, b->batch, pf_gflops);
-    /* bf16 weights run on the bf16 dot product where the CPU has one (from 64 tokens on x86-64, 16 on arm64) */
+    /* bf16 weights run on the bf16 dot product where the CPU has one (from 16 tokens) */
     if (peak_bf16 > 0 && m->wdtype == BE_BF16)
         printf(" = %.0f%% of the bf16 dot peak (%.0f%% of the FMA peak)", 100.0 * pf_gflops / peak_bf16,
                100.0 * pf_gflops / peak);

@@ -459,7 +459,7 @@ static int place_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *
         snprintf(alt, sizeof alt, "%slayers.%d.mlp.gate.weight", pfx, l);
         if (st_find(ws->st, alt)) memcpy(nm, alt, sizeof nm);
     }
-    if ((rc = mdl_place(m, ws, nm, T_MAT, c->n_experts, D, 0, &L->router))) return rc;
+    if ((rc = mdl_place(m, ws, nm, T_ROUTER, c->n_experts, D, 0, &L->router))) return rc;
     L->exp_gate = views, L->exp_up = views + c->n_experts, L->exp_down = views + 2 * c->n_experts;
     if ((rc = place_experts(m, ws, pfx, l, L))) return rc;
     if (Fs > 0) {
@@ -470,7 +470,7 @@ static int place_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *
             if ((rc = mdl_place(m, ws, nm, T_MAT, j < 2 ? Fs : D, j < 2 ? D : Fs, 0, dst[j]))) return rc;
         }
         snprintf(nm, sizeof nm, "%slayers.%d.mlp.shared_expert_gate.weight", pfx, l);
-        if ((rc = mdl_place(m, ws, nm, T_MAT, 1, D, 0, &L->shared_gate))) return rc;
+        if ((rc = mdl_place(m, ws, nm, T_ROUTER, 1, D, 0, &L->shared_gate))) return rc;
     }
     /* a decode step reads the router, the shared expert (counted with the dense MLP) and k experts */
     m->decode_bytes_per_token += mdl_tbytes(&L->router) + mdl_tbytes(&L->shared_gate) +

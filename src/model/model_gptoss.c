@@ -165,7 +165,7 @@ int mdl_place_gptoss_moe(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_lay
     char nm[200];
     int rc;
     snprintf(nm, sizeof nm, "%slayers.%d.mlp.router.weight", pfx, l);
-    if ((rc = mdl_place(m, ws, nm, T_MAT, E, D, 0, &L->router))) return rc;
+    if ((rc = mdl_place(m, ws, nm, T_ROUTER, E, D, 0, &L->router))) return rc;
     snprintf(nm, sizeof nm, "%slayers.%d.mlp.router.bias", pfx, l);
     if ((rc = mdl_place(m, ws, nm, T_BIAS, E, 0, 0, &L->router_b))) return rc;
     int64_t bg[2] = {E, 2 * I}, bd[2] = {E, D};

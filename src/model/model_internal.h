@@ -10,7 +10,10 @@
 #include "base/rng.h"
 #include "model/model.h"
 
-typedef enum { T_MAT, T_NORM, T_BIAS } tkind;
+/* T_MAT: a weight matrix in the model's dtype; T_ROUTER: a MoE router (or shared-expert gate) matrix, kept
+ * in f32 whatever the model's dtype (exact from f16/bf16; the expert choice then never depends on the
+ * activations' rounding, e.g. by the CPU's bf16 dot products, issue 18); T_NORM, T_BIAS: vectors, f32. */
+typedef enum { T_MAT, T_ROUTER, T_NORM, T_BIAS } tkind;
 
 typedef struct {
     const char *dir;

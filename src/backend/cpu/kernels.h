@@ -10,7 +10,7 @@
  * round to nearest even and agree bit for bit with base/half.h on every path.
  *
  * One exception, the native 16-bit dot products (cpu_matmul_act_dtype says when): for bf16 weights on
- * CPUs with AVX-512 BF16 (matmul_avx512bf16.c, n >= CPU_GEMM_MIN_N) or ARMv8.6 BF16
+ * CPUs with AVX-512 BF16 (matmul_avx512bf16.c, n >= CPU_AVX512BF16_MIN_N) or ARMv8.6 BF16
  * (matmul_neon_bf16.c, BFMMLA, n >= CPU_NEON_DOT16_MIN_N), and f16 weights on arm64 CPUs with FHM
  * (matmul_neon_fhm.c, FMLAL), the activations are rounded to the weights' dtype first, as a bf16/f16
  * model computes them in Hugging Face and vLLM; products and sums stay f32. The result then differs
@@ -124,6 +124,10 @@ be_dtype cpu_matmul_act_dtype(int n, be_dtype wt);
  * (4 rows x 3 tokens) are as fast or faster on Zen 4 (~150-170 GFLOP/s from
  * n = 16 on), since packing is amortised over fewer tokens. */
 enum { CPU_GEMM_MIN_N = 64 };
+/* n from which bf16 weights take the AVX-512 BF16 GEMM (matmul_avx512bf16.c): one Zen 4 core, a
+ * 4864 x 896 matrix from memory, against the AVX-512 f32 tiles: 0.55x at n = 4, 0.9x at 12, 1.0x at 16,
+ * 1.13x at 24, 1.33x at 32, 1.5x at 64 (2026-12-07). */
+enum { CPU_AVX512BF16_MIN_N = 16 };
 void cpu_avx2_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                         int rows, const float *bias, float *y, int64_t ldy);
 void cpu_avx2_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,

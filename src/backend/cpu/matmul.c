@@ -136,11 +136,11 @@ static int isa(void) {
 }
 
 /* Whether an n-token matmul of wt weights runs a native 16-bit dot-product kernel (isa as isa()):
- * AVX-512 BF16 for bf16 from CPU_GEMM_MIN_N tokens; BFMMLA for bf16, FMLAL for f16 from
+ * AVX-512 BF16 for bf16 from CPU_AVX512BF16_MIN_N tokens; BFMMLA for bf16, FMLAL for f16 from
  * CPU_NEON_DOT16_MIN_N tokens. Never for f32 weights: an f32 model keeps f32 activations. */
 static int use_dot16(int i, int n, be_dtype wt) {
     if (atomic_load_explicit(&g_no_dot16, memory_order_relaxed)) return 0;
-    if (i == ISA_AVX2) return wt == BE_BF16 && n >= CPU_GEMM_MIN_N && use_avx512() && cpu_have_avx512bf16();
+    if (i == ISA_AVX2) return wt == BE_BF16 && n >= CPU_AVX512BF16_MIN_N && use_avx512() && cpu_have_avx512bf16();
     if (i == ISA_NEON && n >= CPU_NEON_DOT16_MIN_N)
         return wt == BE_BF16 ? cpu_have_neon_bf16() : wt == BE_F16 && cpu_have_neon_fhm();
     return 0;
