@@ -69,6 +69,21 @@ EMU_AI __m512i emu_permutex2var_epi32(const __m512i *a, const __m512i *idx, cons
     return v;
 }
 
+/* VPERMT2PS: the same on f32 lanes */
+#define _mm512_permutex2var_ps(a, idx, b) \
+    emu_permutex2var_ps((const __m512[]){(a)}, (const __m512i[]){(idx)}, (const __m512[]){(b)})
+EMU_AI __m512 emu_permutex2var_ps(const __m512 *a, const __m512i *idx, const __m512 *b) {
+    float la[16], lb[16], r[16];
+    int32_t li[16];
+    __m512 v;
+    memcpy(la, a, 64);
+    memcpy(lb, b, 64);
+    memcpy(li, idx, 64);
+    for (int i = 0; i < 16; i++) r[i] = (li[i] & 16 ? lb : la)[li[i] & 15];
+    memcpy(&v, r, 64);
+    return v;
+}
+
 #define _MM_HINT_T0 3
 #define _mm_prefetch(p, hint) ((void)(p), (void)(hint))
 

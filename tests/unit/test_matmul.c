@@ -25,13 +25,17 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The AVX-512 BF16 GEMM on portable C intrinsics, under another name beside the real one. */
+/* The AVX-512 BF16 GEMM and row tiles on portable C intrinsics, under other names beside the real ones. */
 #define VLLMC_AVX512BF16_EMULATE 1
 #define cpu_avx512bf16_gemm_rows emu_avx512bf16_gemm_rows
+#define cpu_avx512bf16_gemv_rows emu_avx512bf16_gemv_rows
 void emu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                              int rows, const float *bias, float *y, int64_t ldy);
+void emu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                               int rows, const float *bias, float *y, int64_t ldy);
 #include "backend/cpu/matmul_avx512bf16.c"
 #undef cpu_avx512bf16_gemm_rows
+#undef cpu_avx512bf16_gemv_rows
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rnd64(void) {
@@ -387,10 +391,15 @@ static void test_dot16_kernels(void) {
         printf("dot16 avx512bf16 (emulated intrinsics): skipped in the quick run on this architecture\n");
     else
 #endif
+    {
         sweep_kernel("dot16 avx512bf16 (emulated intrinsics)", emu_avx512bf16_gemm_rows, BE_BF16);
+        sweep_kernel("dot16 avx512bf16 row tiles (emulated intrinsics)", emu_avx512bf16_gemv_rows, BE_BF16);
+    }
 #if defined(__x86_64__)
-    if (cpu_have_avx512bf16()) sweep_kernel("dot16 avx512bf16", cpu_avx512bf16_gemm_rows, BE_BF16);
-    else printf("dot16 avx512bf16: skipped: no AVX512_BF16 on this CPU (the emulated run above checked its code)\n");
+    if (cpu_have_avx512bf16()) {
+        sweep_kernel("dot16 avx512bf16", cpu_avx512bf16_gemm_rows, BE_BF16);
+        sweep_kernel("dot16 avx512bf16 row tiles", cpu_avx512bf16_gemv_rows, BE_BF16);
+    } else printf("dot16 avx512bf16: skipped: no AVX512_BF16 on this CPU (the emulated run above checked its code)\n");
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
     if (cpu_have_neon_bf16()) sweep_kernel("dot16 bfmmla", cpu_neon_bf16_gemm_rows, BE_BF16);

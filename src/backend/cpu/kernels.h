@@ -124,10 +124,13 @@ be_dtype cpu_matmul_act_dtype(int n, be_dtype wt);
  * (4 rows x 3 tokens) are as fast or faster on Zen 4 (~150-170 GFLOP/s from
  * n = 16 on), since packing is amortised over fewer tokens. */
 enum { CPU_GEMM_MIN_N = 64 };
-/* n from which bf16 weights take the AVX-512 BF16 GEMM (matmul_avx512bf16.c): one Zen 4 core, a
- * 4864 x 896 matrix from memory, against the AVX-512 f32 tiles: 0.55x at n = 4, 0.9x at 12, 1.0x at 16,
- * 1.13x at 24, 1.33x at 32, 1.5x at 64 (2026-12-07). */
-enum { CPU_AVX512BF16_MIN_N = 16 };
+/* n from which bf16 weights take the AVX-512 BF16 kernels (matmul_avx512bf16.c): its row tiles from
+ * CPU_AVX512BF16_MIN_N, its packed GEMM from CPU_AVX512BF16_GEMM_MIN_N. One Zen 4 core, 4864 x 896 and
+ * 896 x 4864 bf16 matrices streamed from memory (2026-12-07), GFLOP/s of the AVX-512 f32 tiles / the bf16
+ * tiles / the bf16 GEMM: n = 4: 50-62 / 64 / 31; 8: 81-84 / 92 / 54; 16: 93-98 / 121-141 / 92-102;
+ * 32: 102 / 159 / 127; 48: 103-104 / 143-162 / 138-146; 64: 104 / 137-141 / 157-165. Below 8 tokens
+ * (decode of a few sequences, bandwidth bound) the f32 kernels stay: f32 activations. */
+enum { CPU_AVX512BF16_MIN_N = 8, CPU_AVX512BF16_GEMM_MIN_N = 64 };
 void cpu_avx2_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                         int rows, const float *bias, float *y, int64_t ldy);
 void cpu_avx2_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
@@ -140,9 +143,13 @@ void cpu_avx512_gemv_rows(const float *x, int64_t ldx, int n, int K, const void 
 /* 1 when the CPU and OS support AVX-512 F and BW (zmm state saved). */
 int cpu_have_avx512(void);
 /* matmul_avx512bf16.c (AVX-512 F + BW + BF16, checked at run time): the prefill GEMM for bf16 weights
- * (wt must be BE_BF16), the same contract as cpu_avx2_gemm_rows but for the rounding of x to bf16. */
+ * (wt must be BE_BF16), the same contract as cpu_avx2_gemm_rows but for the rounding of x to bf16, used
+ * from CPU_AVX512BF16_GEMM_MIN_N tokens; below it (from CPU_AVX512BF16_MIN_N) cpu_avx512bf16_gemv_rows,
+ * the same contract with 4-row x 6-token tiles over the weight rows as they lie (no packing). */
 void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
                               int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
+void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                              int rows, const float *bias, float *y, int64_t ldy);
 /* 1 when cpu_have_avx512() and CPUID.(EAX=7,ECX=1):EAX bit 5 (AVX512_BF16). */
 int cpu_have_avx512bf16(void);
 /* measure_avx512bf16.c: `iters` rounds of 12 independent VDPBF16PS chains (32 multiply-adds each). */

@@ -253,7 +253,10 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
     float *y = p->y + r0;
     if (p->dot16) {
 #if defined(__x86_64__)
-        cpu_avx512bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        if (p->n >= CPU_AVX512BF16_GEMM_MIN_N)
+            cpu_avx512bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+        else
+            cpu_avx512bf16_gemv_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
 #elif CPU_HAVE_NEON
         if (p->wt == BE_BF16) cpu_neon_bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
         else cpu_neon_fhm_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);

@@ -206,6 +206,134 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
     }
 }
 
+/* ---- batched decode (CPU_AVX512BF16_MIN_N <= n < CPU_AVX512BF16_GEMM_MIN_N): tiles over the weight rows ----
+ * The packed GEMM above pays its panel packing (a transpose per 16 x 16 pairs, strided reads of 32 rows)
+ * for every call, amortised over few tokens here, and its row-strided reads stream badly at decode, where
+ * the weights come from memory. These tiles read the weight rows as they lie instead (4 rows in step, as
+ * matmul_avx512.c's f32 tiles): per 32 elements, one load of a row's 16 pairs, the tokens' 32 values
+ * converted to pairs (VCVTNE2PS2BF16) and one VDPBF16PS per (row, token), 24 accumulators for 4 rows x 6
+ * tokens; at the end each accumulator's 16 lanes are summed, 16 accumulators at a time, by the butterfly
+ * of transpose16 with adds (lane l of the result = the sum of accumulator l). The last partial step is
+ * masked (zeros past K on both sides). */
+
+/* s[i] = the sum of v[i]'s lanes, i < 16 (v is overwritten). */
+BF_AI __m512 reduce16(__m512 v[16]) {
+    static const int32_t idx[4][2][16] = {
+        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+    };
+    /* after stage d, vector i < d holds v[i]'s partial sums in the lanes with bit d clear, v[i + d]'s in the rest */
+#pragma GCC unroll 4
+    for (int st = 0; st < 4; st++) {
+        int d = 8 >> st;
+        __m512i ilo = _mm512_loadu_si512((const void *)idx[st][0]), ihi = _mm512_loadu_si512((const void *)idx[st][1]);
+#pragma GCC unroll 8
+        for (int i = 0; i < d; i++)
+            v[i] = _mm512_add_ps(_mm512_permutex2var_ps(v[i], ilo, v[i + d]), _mm512_permutex2var_ps(v[i], ihi, v[i + d]));
+    }
+    return v[0];
+}
+
+/* y[t*ldy + r*ys] (=|+=) sum_k xb[t*ldxb + k] * w_r[k] (+ bias[r*ys]) for r < R, t < T, k < kc (R 4 or 1,
+ * T <= 6); xb holds bf16 values, zero from kc up to the next multiple of 32; mode 0: =, 1: += (no bias). */
+BF_AI void tile(const int R, const int T, const uint16_t *xb, int ldxb, int kc, const char *w, int64_t rs, int64_t ys,
+                int mode, const float *bias, float *y, int64_t ldy) {
+    __m512 acc[4][6];
+    const uint16_t *wr[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) wr[r] = (const uint16_t *)(w + r * rs);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k += 32) {
+        int left = kc - k;
+        __mmask32 m = left >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << left) - 1);
+        __m512bh xv[6];
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) xv[t] = (__m512bh)_mm512_load_si512((const void *)(xb + t * ldxb + k));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[r] + k);
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
+        }
+    }
+    /* the sums, accumulator (r, t) at r * T + t, 16 at a time */
+    __m512 v[32];
+    _Alignas(64) float s[32];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) v[r * T + t] = acc[r][t];
+#pragma GCC unroll 32
+    for (int i = R * T; i < 32; i++) v[i] = _mm512_setzero_ps();
+    _mm512_store_ps(s, reduce16(v));
+    if (R * T > 16) _mm512_store_ps(s + 16, reduce16(v + 16));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            float *yp = y + t * ldy + r * ys;
+            *yp = mode ? *yp + s[r * T + t] : bias ? s[r * T + t] + bias[r * ys] : s[r * T + t];
+        }
+}
+
+/* Every token for R rows: tiles of 6, then the rest in one tile. */
+BF_AI void rows_all_tokens(const int R, const uint16_t *xb, int ldxb, int n, int kc, const char *w, int64_t rs,
+                           int64_t ys, int mode, const float *bias, float *y, int64_t ldy) {
+    int t = 0;
+    for (; t + 6 <= n; t += 6) tile(R, 6, xb + t * ldxb, ldxb, kc, w, rs, ys, mode, bias, y + t * ldy, ldy);
+    const uint16_t *xt = xb + t * ldxb;
+    float *yt = y + t * ldy;
+    switch (n - t) {
+    case 5: tile(R, 5, xt, ldxb, kc, w, rs, ys, mode, bias, yt, ldy); break;
+    case 4: tile(R, 4, xt, ldxb, kc, w, rs, ys, mode, bias, yt, ldy); break;
+    case 3: tile(R, 3, xt, ldxb, kc, w, rs, ys, mode, bias, yt, ldy); break;
+    case 2: tile(R, 2, xt, ldxb, kc, w, rs, ys, mode, bias, yt, ldy); break;
+    case 1: tile(R, 1, xt, ldxb, kc, w, rs, ys, mode, bias, yt, ldy); break;
+    default: break;
+    }
+}
+
+/* xb[t][0 .. ldxb) = bf16 of x[t][k0 .. k0+kc), zero past kc (ldxb: kc rounded up to 32) */
+static void convert_x(const float *x, int64_t ldx, int n, int k0, int kc, int ldxb, uint16_t *xb) {
+    for (int t = 0; t < n; t++) {
+        const float *xr = x + (int64_t)t * ldx + k0;
+        for (int k = 0; k < ldxb; k += 32) {
+            int left = kc - k;
+            __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+            __m512 lo = _mm512_maskz_loadu_ps(m0, xr + k), hi = _mm512_maskz_loadu_ps(m1, xr + k + 16);
+            _mm512_store_si512((void *)(xb + (int64_t)t * ldxb + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
+
+enum { XB_ELEMS = 48 * 1024 }; /* the bf16 x block: 96 KiB */
+
+void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                              int rows, const float *bias, float *y, int64_t ldy) {
+    (void)wt; /* bf16 only (matmul.c checks) */
+    _Alignas(64) uint16_t xb[XB_ELEMS];
+    const char *wb = w;
+    int kb = (XB_ELEMS / (n > 0 ? n : 1)) & ~31; /* K block: every token's x in bf16 fits xb */
+    if (kb < 32) kb = 32; /* n <= 1536: never below */
+    int sub = rows / 4;
+    for (int k0 = 0; k0 < K; k0 += kb) {
+        int kc = K - k0 < kb ? K - k0 : kb, ldxb = (kc + 31) & ~31, mode = k0 > 0;
+        convert_x(x, ldx, n, k0, kc, ldxb, xb);
+        const char *wk = wb + (int64_t)k0 * 2;
+        /* 4 strips of rows in step (row i of each), so 4 rows stream at once; then the rows left one by one */
+        for (int i = 0; i < sub; i++)
+            rows_all_tokens(4, xb, ldxb, n, kc, wk + i * ldwb, sub * ldwb, sub, mode, bias ? bias + i : NULL, y + i, ldy);
+        for (int r = 4 * sub; r < rows; r++)
+            rows_all_tokens(1, xb, ldxb, n, kc, wk + r * ldwb, 0, 0, mode, bias ? bias + r : NULL, y + r, ldy);
+    }
+}
+
 #else
 typedef int cpu_matmul_avx512bf16_unused; /* not x86-64: nothing to build */
 #endif
