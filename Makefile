@@ -179,21 +179,27 @@ FUZZ_LONG_SECONDS ?= 300
 test-long:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
 
-# Fuzz targets link the library built with fuzzer instrumentation.
+# Fuzz targets link the library built with fuzzer instrumentation; `make -j N fuzz` builds the library and
+# the targets N at a time (test.sh passes its job count), then runs FUZZ_JOBS targets at a time.
 FUZZ_BUILD := build/fuzz
-fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 \
-	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" $(FUZZ_BUILD)/libvllmc.a
-	@mkdir -p $(FUZZ_BUILD)/bin
-	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  echo "== build $$n"; \
-	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/bin/$$n $$f \
-	    $(FUZZ_BUILD)/libvllmc.a $(LDLIBS); done
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/bin/%)
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+ifneq ($(BUILD),$(FUZZ_BUILD))
+$(FUZZ_BUILD)/libvllmc.a: FORCE
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BUILD)/libvllmc.a
+endif
+$(FUZZ_BUILD)/bin/%: tests/fuzz/%.c $(FUZZ_BUILD)/libvllmc.a
+	@mkdir -p $(@D)
+	@echo "== build $*"
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libvllmc.a $(LDLIBS)
+fuzz: $(FUZZ_BIN)
 	@mkdir -p $(FUZZ_BUILD)/log; printf '%s\n' $(FUZZ_SRC) | xargs -P $(FUZZ_JOBS) -I{} bash -c '\
 	  n=$$(basename {} .c); mkdir -p $(FUZZ_BUILD)/corpus/$$n; seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
 	    $(FUZZ_BUILD)/corpus/$$n $$seeds > $(FUZZ_BUILD)/log/$$n.log 2>&1; rc=$$?; \
 	  echo "== $$n, $(FUZZ_SECONDS)s: exit $$rc"; tail -n $$(( rc ? 60 : 3 )) $(FUZZ_BUILD)/log/$$n.log; exit $$(( rc ? 255 : 0 ))'
+FORCE:
+.PHONY: FORCE fuzz
 
 clean:
 	rm -rf build

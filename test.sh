@@ -63,7 +63,7 @@ phase "make asan" make -j"$jobs" asan
 phase "make test-faults" make -j"$jobs" test-faults
 phase "CPU-only build" make -j"$jobs" BUILD=build/cpu-only VLLM_TARGET_DEVICE=cpu all
 phase "CPU-only checks" cpu_only_checks
-phase "make fuzz" make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-7}"
+phase "make fuzz" make -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-7}"
 echo "test.sh: phases (wall time, $jobs CPUs):"
 printf '  %s\n' "${times[@]}"
 echo "test.sh: all passed"
