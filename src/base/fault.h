@@ -1,8 +1,8 @@
 /* fault: allocation-failure injection, as SQLite's test harness does it (allocation number N
  * fails), for `make test-faults`.
  *
- * The build mode: `make test-faults` builds everything in build/faults with clang, ASan + UBSan +
- * LeakSanitizer and -DVLLMC_FAULTS, and links its binaries (tests and build/faults/vllmc) with
+ * The build mode: `make asan` / `make test-faults` build everything in build/asan with clang, ASan +
+ * UBSan + LeakSanitizer and -DVLLMC_FAULTS, and link its binaries (tests and build/asan/vllmc) with
  * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc:
  * every such call from vllmc's own objects goes to __wrap_X here, which counts it and either fails
  * it (NULL, errno ENOMEM; a failed realloc leaves the block as it was) or calls __real_X (libc's,

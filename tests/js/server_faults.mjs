@@ -1,12 +1,12 @@
 // Allocation failures through the whole server, as SQLite's fault injection does it: against a
-// `make test-faults` build (build/faults/vllmc: ASan + LeakSanitizer, allocation counters), each
+// `make test-faults` build (build/asan/vllmc: ASan + LeakSanitizer, allocation counters), each
 // kind of request is sent with `X-Vllmc-Fault-Alloc: N` for N = 1, 2, ... until allocation N is never
 // reached. Every answer must be the clean answer, or an error with a message (a JSON 4xx/5xx; for a
 // stream, an error event and [DONE], or a cut stream); afterwards the server must answer the same
 // request exactly as before (nothing poisoned: engine, tokenizer, caches). At exit LeakSanitizer
 // reports any leak on the failure paths (the server must exit 0).
 //
-// Usage (from the repository root): VLLMC=build/faults/vllmc node tests/js/server_faults.mjs
+// Usage (from the repository root): VLLMC=build/asan/vllmc node tests/js/server_faults.mjs
 import assert from "node:assert/strict";
 import { Checks, startServerOrExit, request, post, streamPost, sleep, MODEL_NAME } from "./server_util.mjs";
 
