@@ -11,8 +11,11 @@ are rounded to MXFP4 (per block of 32 along K: a power-of-two scale so that the 
 FP4's 6, each value to the nearest of FP4's 16 values) and written as blocks and scales; then the folder
 is loaded back by transformers itself, with Mxfp4Config(dequantize=True), so that transformers' own
 reading of the published layout (nibble order, scale bias, gate/up interleave) decides the reference;
-its logits must equal those of the in-memory model holding the rounded weights, which checks that this
+its weights must equal those of the in-memory model holding the rounded weights, which checks that this
 script wrote what it meant to. The goldens are computed by that loaded model (float32 compute on CPU).
+(Run 2026-12-07, transformers 5.17: the weights are equal but the logits are not, 0.35-0.60 of ~42: the
+MXFP4-loaded experts run another code path; see tests/golden_pending/README.md. GPTOSS_DIAG=1 prints
+where the two models' weights differ, if they do.)
 
 (intermediate 96 != hidden 64, so that the orientation of each expert tensor is unambiguous.)
 The tiny config exercises what differs from the other families: attention sinks, alternating sliding
@@ -20,9 +23,9 @@ The tiny config exercises what differs from the other families: attention sinks,
 64 positions, truncate false as published), q/k/v/o biases, router bias, top-2 of 4 experts with expert
 biases, and the clamped SwiGLU (limit 7, which the random weights reach).
 
-Status: written 2026-12-06 and not yet run (the H100 machine, where torch and transformers are, could not
-be started that session), so tests/golden/gptoss-* do not exist yet; test_golden already treats them as an
-issue-15 family (f32 on the CPU only, bf16 on both backends) once they are made.
+Status: run on 2026-12-07 (H100 machine); its output is kept in tests/golden_pending/ (not read by
+test_golden) until the difference above is understood; test_golden treats tests/golden/gptoss-* as an
+issue-15 family (f32 on the CPU only, bf16 on both backends) once they move there.
 
 Needs torch, transformers (5.x) and safetensors. Usage:
     PYTHONUNBUFFERED=1 python3 tools/make_gptoss_goldens.py --out tests/golden
@@ -210,7 +213,45 @@ def main():
         d = float((a - b).abs().max())
         print("%s: transformers' MXFP4 load vs the in-memory model: max |logit diff| %.3g (logits up to %.3g)"
               % (name, d, float(a.abs().max())), flush=True)
-        assert d <= 1e-4 * max(1.0, float(a.abs().max())), "transformers reads the folder differently"
+        if os.environ.get("GPTOSS_DIAG"):  # where the two models' weights differ
+            ms, rs = mem.state_dict(), ref.state_dict()
+            for k in sorted(ms):
+                if k not in rs:
+                    print("  only in memory:", k, tuple(ms[k].shape))
+                    continue
+                x, y = ms[k].float(), rs[k].float()
+                if x.shape != y.shape:
+                    print("  shape %-50s %s vs %s" % (k, tuple(x.shape), tuple(y.shape)))
+                    if x.dim() == 3 and x.transpose(1, 2).shape == y.shape:
+                        print("    transposed diff %.3g" % float((x.transpose(1, 2) - y).abs().max()))
+                    continue
+                dd = float((x - y).abs().max())
+                if dd > 0:
+                    print("  diff %-50s %.3g %s" % (k, dd, tuple(x.shape)))
+                    if x.dim() == 3:
+                        print("    mem", [round(v, 3) for v in x[0, 0, :8].tolist()], "ref", [round(v, 3) for v in y[0, 0, :8].tolist()])
+                        print("    mem col", [round(v, 3) for v in x[0, :8, 0].tolist()], "ref col", [round(v, 3) for v in y[0, :8, 0].tolist()])
+                        print("    transposed-shape diff?", x.shape, "sorted-equal", bool(torch.equal(x.flatten().sort()[0], y.flatten().sort()[0])))
+                        if x.shape[-1] % 2 == 0:
+                            sw = x.reshape(*x.shape[:-1], -1, 2).flip(-1).reshape(x.shape)
+                            print("    pair-swapped diff %.3g" % float((sw - y).abs().max()))
+                        if x.shape[-1] >= 2:
+                            il = torch.cat([x[..., 0::2], x[..., 1::2]], -1)
+                            print("    deinterleaved(last) diff %.3g" % float((il - y).abs().max()))
+                            il2 = torch.stack([x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]], -1).reshape(x.shape)
+                            print("    interleaved(last) diff %.3g" % float((il2 - y).abs().max()))
+            for k in sorted(rs):
+                if k not in ms:
+                    print("  only in transformers' load:", k, tuple(rs[k].shape))
+        # what the folder holds, as transformers reads it, must be the in-memory model's weights exactly;
+        # the logits may still differ (transformers 5.17: 0.35 of 42 for the f32 folder with equal weights:
+        # the MXFP4-loaded model runs its experts through another code path), and the goldens are those of
+        # transformers' own load of the folder, as a published checkpoint is loaded
+        ms, rs = mem.state_dict(), ref.state_dict()
+        assert sorted(ms) == sorted(rs), "transformers' load has other parameters"
+        wd = max(float((ms[k].float() - rs[k].float()).abs().max()) for k in ms)
+        print("%s: weights as transformers reads them vs the in-memory model: max |diff| %.3g" % (name, wd))
+        assert wd == 0.0, "transformers reads the folder differently"
         cases, margins = reference_cases(ref, prompts)
         hdr = read_safetensors_header(os.path.join(folder, "model.safetensors"))
         head = {"model": name, "transformers_version": tv, "torch_version": torch.__version__,
