@@ -55,32 +55,28 @@ EMU_AI __m512i _mm512_maskz_loadu_epi16(__mmask32 m, const void *p) {
     return v;
 }
 
-/* VPERMT2D: lane i = (idx[i] & 16 ? b : a)[idx[i] & 15] */
+/* VPERMT2D / VPERMT2PS: lane i = (idx[i] & 16 ? b : a)[idx[i] & 15], on 32-bit lanes of either type */
+EMU_AI void emu_permute32(const void *a, const __m512i *idx, const void *b, void *out) {
+    uint32_t la[16], lb[16], r[16];
+    int32_t li[16];
+    memcpy(la, a, 64);
+    memcpy(lb, b, 64);
+    memcpy(li, idx, 64);
+    for (int i = 0; i < 16; i++) r[i] = (li[i] & 16 ? lb : la)[li[i] & 15];
+    memcpy(out, r, 64);
+}
 #define _mm512_permutex2var_epi32(a, idx, b) \
     emu_permutex2var_epi32((const __m512i[]){(a)}, (const __m512i[]){(idx)}, (const __m512i[]){(b)})
 EMU_AI __m512i emu_permutex2var_epi32(const __m512i *a, const __m512i *idx, const __m512i *b) {
-    int32_t la[16], lb[16], li[16], r[16];
     __m512i v;
-    memcpy(la, a, 64);
-    memcpy(lb, b, 64);
-    memcpy(li, idx, 64);
-    for (int i = 0; i < 16; i++) r[i] = (li[i] & 16 ? lb : la)[li[i] & 15];
-    memcpy(&v, r, 64);
+    emu_permute32(a, idx, b, &v);
     return v;
 }
-
-/* VPERMT2PS: the same on f32 lanes */
 #define _mm512_permutex2var_ps(a, idx, b) \
     emu_permutex2var_ps((const __m512[]){(a)}, (const __m512i[]){(idx)}, (const __m512[]){(b)})
 EMU_AI __m512 emu_permutex2var_ps(const __m512 *a, const __m512i *idx, const __m512 *b) {
-    float la[16], lb[16], r[16];
-    int32_t li[16];
     __m512 v;
-    memcpy(la, a, 64);
-    memcpy(lb, b, 64);
-    memcpy(li, idx, 64);
-    for (int i = 0; i < 16; i++) r[i] = (li[i] & 16 ? lb : la)[li[i] & 15];
-    memcpy(&v, r, 64);
+    emu_permute32(a, idx, b, &v);
     return v;
 }
 

@@ -41,41 +41,6 @@ static float frand(void) {
 }
 static int irand(int n) { return (int)(urand() * n); }
 
-/* Host values v (rows x cols, rounded to dt in place) into a new buffer at element offset `off` with row
- * stride `stride`; the rest of the buffer is NaN. */
-static be_tensor put(be_dtype dt, float *v, int64_t rows, int64_t cols, int64_t stride, int64_t off) {
-    size_t es = be_dtype_size(dt), n = (size_t)(off + rows * stride + 8);
-    unsigned char *img = malloc(n * es);
-    for (size_t i = 0; i < n; i++) {
-        float nanv = NAN;
-        if (dt == BE_F32) memcpy(img + 4 * i, &nanv, 4);
-        else ((uint16_t *)img)[i] = dt == BE_F16 ? 0x7e01 : 0x7fc1;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) {
-            size_t i = (size_t)(off + r * stride + c);
-            float x = v ? (v[r * cols + c] = rnd_dt(dt, v[r * cols + c])) : NAN;
-            if (dt == BE_F32) memcpy(img + 4 * i, &x, 4);
-            else if (dt == BE_I32) {
-                int32_t iv = (int32_t)x;
-                memcpy(img + 4 * i, &iv, 4);
-            } else ((uint16_t *)img)[i] = dt == BE_F16 ? vc_f32_to_f16(x) : vc_f32_to_bf16(x);
-        }
-    be_tensor t = be_view(buf_of(n * es, img), (size_t)off * es, dt, rows, cols);
-    t.stride = stride;
-    free(img);
-    return t;
-}
-
-/* Read back rows x cols of an f32 view. */
-static void get(const be_tensor *t, float *out) {
-    for (int64_t r = 0; r < t->rows; r++) {
-        int rc = g_be->buffer_read(g_be->ctx, t->buf, t->offset + (size_t)(r * t->stride) * 4, out + r * t->cols,
-                                   (size_t)t->cols * 4);
-        CHECK_MSG(rc == 0, "buffer_read: %s", vc_errmsg());
-    }
-}
-
 enum { MAXE = 80, MAXN = 300 };
 
 typedef struct {
@@ -142,7 +107,7 @@ static void t_grouped(const gm_case *g) {
     for (int i = 0; i < g->nw; i++) {
         int M = g->M[i];
         float *got = malloc(sizeof(float) * (size_t)n * (size_t)M);
-        get(&out[i], got);
+        get_raw(&out[i], got);
         for (int r = 0; r < n; r++) {
             double mx = 1e-6, err = 0;
             for (int m = 0; m < M && in_group[r]; m++) {
@@ -173,7 +138,7 @@ static void t_combine(int A, int n, int k, int D) {
     g_be->moe_combine(g_be->ctx, &yt, &it, &wt, &ot);
     CHECK_MSG(g_be->sync(g_be->ctx) == 0, "sync: %s", vc_errmsg());
     float *got = malloc(sizeof(float) * (size_t)n * (size_t)D);
-    get(&ot, got);
+    get_raw(&ot, got);
     double worst = 0;
     for (int t = 0; t < n; t++) {
         double mx = 1e-6, err = 0;

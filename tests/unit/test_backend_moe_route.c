@@ -35,42 +35,6 @@ static double urand(void) { return (double)(next() >> 11) * (1.0 / 9007199254740
 static float frand(void) { return (float)(urand() * 2.0 - 1.0); }
 static int irand(int n) { return (int)(urand() * n); }
 
-/* v (rows x cols; rounded to dt in place; NULL: NaN) at element offset off with row stride `stride` in a new
- * buffer whose other elements are NaN (i32: -7). */
-static be_tensor put(be_dtype dt, float *v, int64_t rows, int64_t cols, int64_t stride, int64_t off) {
-    size_t es = be_dtype_size(dt), n = (size_t)(off + rows * stride + 8);
-    unsigned char *img = malloc(n * es);
-    for (size_t i = 0; i < n; i++) {
-        float nanv = NAN;
-        int32_t bad = -7;
-        if (dt == BE_F32) memcpy(img + 4 * i, &nanv, 4);
-        else if (dt == BE_I32) memcpy(img + 4 * i, &bad, 4);
-        else ((uint16_t *)img)[i] = dt == BE_F16 ? 0x7e01 : 0x7fc1;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) {
-            size_t i = (size_t)(off + r * stride + c);
-            float x = v ? (v[r * cols + c] = rnd_dt(dt, v[r * cols + c])) : NAN;
-            if (dt == BE_F32) memcpy(img + 4 * i, &x, 4);
-            else if (dt == BE_I32) {
-                int32_t iv = v ? (int32_t)x : -7;
-                memcpy(img + 4 * i, &iv, 4);
-            } else ((uint16_t *)img)[i] = dt == BE_F16 ? vc_f32_to_f16(x) : vc_f32_to_bf16(x);
-        }
-    be_tensor t = be_view(buf_of(n * es, img), (size_t)off * es, dt, rows, cols);
-    t.stride = stride;
-    free(img);
-    return t;
-}
-
-static void get_raw(const be_tensor *t, void *out) {
-    for (int64_t r = 0; r < t->rows; r++) {
-        int rc = g_be->buffer_read(g_be->ctx, t->buf, t->offset + (size_t)(r * t->stride) * 4,
-                                   (char *)out + (size_t)(r * t->cols) * 4, (size_t)t->cols * 4);
-        CHECK_MSG(rc == 0, "buffer_read: %s", vc_errmsg());
-    }
-}
-
 /* --- moe_topk --- */
 
 /* The reference in double: experts (ties to the lower index) and weights. */

@@ -107,17 +107,18 @@ static void ukr12(int kp, const uint32_t *wp, const uint32_t *xb, float *y, int6
     ukr(12, kp, wp, xb, y, ldy, mode, bias, MR);
 }
 
-/* xb[t][0 .. KP) = bf16 pairs of x[t][k0 .. k0+kc) for t < nt, zero past kc (kc <= KC). */
-static void convert_block(const float *x, int64_t ldx, int nt, int k0, int kc, uint32_t *xb) {
+/* Rows t < nt of xb (row stride ld bf16 values) = bf16 of x[t][k0 .. k0+kc), as pairs; the last 32-value
+ * step is zero past kc (so a row holds kc rounded up to 32 values). */
+static void convert_block(const float *x, int64_t ldx, int nt, int k0, int kc, int ld, void *xb) {
     for (int t = 0; t < nt; t++) {
         const float *xr = x + (int64_t)t * ldx + k0;
-        uint32_t *d = xb + (int64_t)t * KP;
+        uint16_t *d = (uint16_t *)xb + (int64_t)t * ld;
         for (int k = 0; k < kc; k += 32) { /* 32 values -> 16 pairs; the masks zero what lies past kc */
             int left = kc - k;
             __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
             __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
             __m512 lo = _mm512_maskz_loadu_ps(m0, xr + k), hi = _mm512_maskz_loadu_ps(m1, xr + k + 16);
-            _mm512_storeu_si512((void *)(d + k / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512((void *)(d + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
         }
     }
 }
@@ -125,18 +126,20 @@ static void convert_block(const float *x, int64_t ldx, int nt, int k0, int kc, u
 /* v[0..16) := its transpose as a 16 x 16 matrix of 32-bit elements (v[i] lane l <- v[l] lane i). Four
  * butterfly stages, d = 8, 4, 2, 1: each swaps bit d of the vector index with bit d of the lane index,
  * two 2-source permutes (VPERMT2D) per pair of vectors: 64 per transpose. */
+/* The butterfly's VPERMT2D/PS indexes, stage s (d = 8 >> s): lo[l] = l with bit d clear ? l (a's) :
+ * 16 + l - d (b's); hi[l] = l + d (a's) : 16 + l (b's). */
+static const int32_t g_bfly[4][2][16] = {
+    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+    {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+    {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+    {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+};
+
 BF_AI void transpose16(__m512i v[16]) {
-    /* stage d: lo[l] = l with bit d clear ? l (a's) : 16 + l - d (b's); hi[l] = l + d (a's) : 16 + l (b's) */
-    static const int32_t idx[4][2][16] = {
-        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
-        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
-        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
-    };
 #pragma GCC unroll 4
     for (int s = 0; s < 4; s++) {
         int d = 8 >> s;
-        __m512i ilo = _mm512_loadu_si512((const void *)idx[s][0]), ihi = _mm512_loadu_si512((const void *)idx[s][1]);
+        __m512i ilo = _mm512_loadu_si512((const void *)g_bfly[s][0]), ihi = _mm512_loadu_si512((const void *)g_bfly[s][1]);
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
             if (i & d) continue;
@@ -188,7 +191,7 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
             for (int k0 = 0; k0 < K; k0 += KC) {
                 int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
                 int mode = k0 > 0;
-                convert_block(xn, ldx, nb, k0, kc, xb);
+                convert_block(xn, ldx, nb, k0, kc, KC, xb);
                 for (int p0 = m0; p0 < m0 + mc; p0 += MR) {
                     int mr = m0 + mc - p0 < MR ? m0 + mc - p0 : MR;
                     pack_panel(wb + (int64_t)p0 * ldwb, ldwb, mr, k0, kc, wp);
@@ -218,17 +221,11 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
 
 /* s[i] = the sum of v[i]'s lanes, i < 16 (v is overwritten). */
 BF_AI __m512 reduce16(__m512 v[16]) {
-    static const int32_t idx[4][2][16] = {
-        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
-        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
-        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
-    };
     /* after stage d, vector i < d holds v[i]'s partial sums in the lanes with bit d clear, v[i + d]'s in the rest */
 #pragma GCC unroll 4
     for (int st = 0; st < 4; st++) {
         int d = 8 >> st;
-        __m512i ilo = _mm512_loadu_si512((const void *)idx[st][0]), ihi = _mm512_loadu_si512((const void *)idx[st][1]);
+        __m512i ilo = _mm512_loadu_si512((const void *)g_bfly[st][0]), ihi = _mm512_loadu_si512((const void *)g_bfly[st][1]);
 #pragma GCC unroll 8
         for (int i = 0; i < d; i++)
             v[i] = _mm512_add_ps(_mm512_permutex2var_ps(v[i], ilo, v[i + d]), _mm512_permutex2var_ps(v[i], ihi, v[i + d]));
@@ -298,20 +295,6 @@ BF_AI void rows_all_tokens(const int R, const uint16_t *xb, int ldxb, int n, int
     }
 }
 
-/* xb[t][0 .. ldxb) = bf16 of x[t][k0 .. k0+kc), zero past kc (ldxb: kc rounded up to 32) */
-static void convert_x(const float *x, int64_t ldx, int n, int k0, int kc, int ldxb, uint16_t *xb) {
-    for (int t = 0; t < n; t++) {
-        const float *xr = x + (int64_t)t * ldx + k0;
-        for (int k = 0; k < ldxb; k += 32) {
-            int left = kc - k;
-            __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-            __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-            __m512 lo = _mm512_maskz_loadu_ps(m0, xr + k), hi = _mm512_maskz_loadu_ps(m1, xr + k + 16);
-            _mm512_store_si512((void *)(xb + (int64_t)t * ldxb + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
-    }
-}
-
 enum { XB_ELEMS = 48 * 1024 }; /* the bf16 x block: 96 KiB */
 
 void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
@@ -324,7 +307,7 @@ void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const v
     int sub = rows / 4;
     for (int k0 = 0; k0 < K; k0 += kb) {
         int kc = K - k0 < kb ? K - k0 : kb, ldxb = (kc + 31) & ~31, mode = k0 > 0;
-        convert_x(x, ldx, n, k0, kc, ldxb, xb);
+        convert_block(x, ldx, n, k0, kc, ldxb, xb);
         const char *wk = wb + (int64_t)k0 * 2;
         /* 4 strips of rows in step (row i of each), so 4 rows stream at once; then the rows left one by one */
         for (int i = 0; i < sub; i++)
