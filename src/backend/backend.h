@@ -198,16 +198,21 @@ typedef struct be_backend {
     void (*add_rmsnorm)(void *ctx, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                         float w_offset, const be_tensor *out);
 
-    /* (optional) LoRA for a batch whose rows use different adapters (Punica's SGMV): for each segment
-     * (rows [row0, row0 + n) of x and out, adapter slot `slot`), out[rows] += (x[rows] @ a_s^T) @ b_s^T,
-     * where a_s is rows [slot * R, +R) of a ([slots * R, K], f32/f16/bf16), b_s rows [slot * M, +M) of b
-     * ([slots * M, R]) and R = t->cols. row_slot (i32 [1, n], -1: no adapter) says the same per row,
-     * for a backend that reads it on the device; t f32 [n, R] and d f32 [n, M] are scratch (a fused
-     * kernel may leave d alone). x f32 [n, K], out f32 [n, M]. be_lora() calls it for at most
-     * lora_max_rows rows; NULL, or more rows: be_lora() runs matmul, matmul and add per segment. */
-    void (*lora)(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg,
-                 const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
-                 const be_tensor *out);
+    /* (optional) LoRA for a batch whose rows use different adapters (Punica's SGMV), in two halves: for
+     * each segment (rows [row0, row0 + n) of x, t and out, adapter slot `slot`),
+     *   lora_shrink: t[rows] = x[rows] @ a_s^T, a_s = rows [slot * R, +R) of a ([slots * R, K],
+     *                f32/f16/bf16), R = t->cols; t's other rows are left alone;
+     *   lora_expand: out[rows] += t[rows] @ b_s^T, b_s = rows [slot * M, +M) of b ([slots * M, R]),
+     *                M = out->cols; d f32 [n, M] is scratch (a fused kernel may leave it alone).
+     * row_slot (i32 [1, n], -1: no adapter) says the same per row, for a backend that reads it on the
+     * device. x f32 [n, K], t f32 [n, R], out f32 [n, M]. Two halves so that the caller can record the
+     * shrinks of the modules sharing an input before their base matmul (they only read x: a GPU runs
+     * them beside it) and the expands after it. be_lora_shrink()/be_lora_expand() call them for at most
+     * lora_max_rows rows; NULL, or more rows: they run a matmul per segment (and an add to expand). */
+    void (*lora_shrink)(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
+                        const be_tensor *row_slot, const be_tensor *t);
+    void (*lora_expand)(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                        const be_tensor *row_slot, const be_tensor *d, const be_tensor *out);
     int64_t lora_max_rows;
 
     /* --- mixture of experts (issue 15) --- */
@@ -274,9 +279,10 @@ void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, con
                       const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache);
 void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const be_tensor *w, float eps,
                     float w_offset, const be_tensor *out);
-void be_lora(be_backend *b, const be_tensor *x, const be_tensor *a, const be_tensor *b_w, int n_seg,
-             const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *t, const be_tensor *d,
-             const be_tensor *out);
+void be_lora_shrink(be_backend *b, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
+                    const be_tensor *row_slot, const be_tensor *t);
+void be_lora_expand(be_backend *b, const be_tensor *t, const be_tensor *b_w, int n_seg, const be_lora_seg *seg,
+                    const be_tensor *row_slot, const be_tensor *d, const be_tensor *out);
 void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
                        const be_tensor *const *w, const be_tensor *const *out);
 /* One token's routing as moe_topk defines it, in f32 with libm's expf: the host path and the CPU op share

@@ -43,7 +43,7 @@ static int64_t lora_widest(const model_config *c) {
 uint64_t rn_lora_bytes(const mdl_model *m, int max_tokens, int max_loras, int max_lora_rank) {
     if (max_loras <= 0) return 0;
     return (uint64_t)max_loras * lora_slot_bytes(m, max_lora_rank) +
-           4ull * (uint64_t)max_tokens * (uint64_t)(max_lora_rank + lora_widest(&m->cfg) + 1);
+           4ull * (uint64_t)max_tokens * (uint64_t)(RN_LORA_MODULES * max_lora_rank + lora_widest(&m->cfg) + 1);
 }
 
 int rn_lora_create(rn_runner *r) {
@@ -55,7 +55,7 @@ int rn_lora_create(rn_runner *r) {
     r->lseg = calloc((size_t)r->p.max_seqs, sizeof *r->lseg);
     r->lrows = calloc((size_t)r->p.max_tokens, sizeof *r->lrows);
     if (!r->la || !r->lb || !r->lrank || !r->lseg || !r->lrows) return vc_errf(VC_ENOMEM, "out of memory");
-    if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, R, &r->lt)) ||
+    if ((rc = rn_alloc(r, BE_F32, (int64_t)RN_LORA_MODULES * r->p.max_tokens, R, &r->lt)) ||
         (rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)) ||
         (rc = rn_alloc(r, BE_I32, 1, r->p.max_tokens, &r->row_slot)))
         return rc;
@@ -154,10 +154,10 @@ int rn_lora_batch(rn_runner *r, const rn_batch *b) {
                                sizeof *r->lrows * (size_t)b->n_tokens);
 }
 
-/* out += (x a_s^T) b_s^T for the rows of each segment (consecutive sequences with one slot s whose
- * adapter has this module). */
-void rn_lora_apply(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out) {
-    if (!b->seq_lora || !r->lrank) return;
+/* The segments of module mod in layer l (consecutive sequences with one slot s whose adapter has this
+ * module) into r->lseg; returns their count (0: nothing to add). */
+static int lora_segments(rn_runner *r, const rn_batch *b, int l, int mod) {
+    if (!b->seq_lora || !r->lrank) return 0;
     int L = r->m->cfg.n_layers, n_seg = 0;
     for (int s = 0, e; s < b->n_seqs; s = e) {
         int slot = b->seq_lora[s];
@@ -165,9 +165,28 @@ void rn_lora_apply(rn_runner *r, const rn_batch *b, int l, int mod, const be_ten
         if (slot < 0 || !r->lrank[((size_t)slot * (size_t)L + (size_t)l) * RN_LORA_MODULES + (size_t)mod]) continue;
         r->lseg[n_seg++] = (be_lora_seg){b->q_start[s], b->q_start[e] - b->q_start[s], slot};
     }
+    return n_seg;
+}
+
+/* Module mod's rows of lt: its own block, so shrinks of modules sharing an input do not wait on each other */
+static be_tensor lora_t(const rn_runner *r, const rn_batch *b, int mod) {
+    return be_rows(&r->lt, (int64_t)mod * r->p.max_tokens, b->n_tokens);
+}
+
+/* The first half of module mod's update: lt[mod] = x a_s^T for the rows of each segment. The forward pass
+ * records it before the module's base matmul (both only read x). */
+void rn_lora_shrink(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x) {
+    int n_seg = lora_segments(r, b, l, mod);
     if (!n_seg) return;
-    int i = l * RN_LORA_MODULES + mod;
-    be_tensor t = be_rows(&r->lt, 0, b->n_tokens), d = be_view(r->ld.buf, r->ld.offset, BE_F32, b->n_tokens, out->cols);
-    be_tensor rs = be_cols(&r->row_slot, 0, b->n_tokens);
-    be_lora(r->be, x, &r->la[i], &r->lb[i], n_seg, r->lseg, &rs, &t, &d, out);
+    be_tensor t = lora_t(r, b, mod), rs = be_cols(&r->row_slot, 0, b->n_tokens);
+    be_lora_shrink(r->be, x, &r->la[l * RN_LORA_MODULES + mod], n_seg, r->lseg, &rs, &t);
+}
+
+/* The second half, after the base matmul: out += lt[mod] b_s^T for the rows of each segment. */
+void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *out) {
+    int n_seg = lora_segments(r, b, l, mod);
+    if (!n_seg) return;
+    be_tensor t = lora_t(r, b, mod), rs = be_cols(&r->row_slot, 0, b->n_tokens);
+    be_tensor d = be_view(r->ld.buf, r->ld.offset, BE_F32, b->n_tokens, out->cols);
+    be_lora_expand(r->be, &t, &r->lb[l * RN_LORA_MODULES + mod], n_seg, r->lseg, &rs, &d, out);
 }

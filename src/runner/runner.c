@@ -218,16 +218,18 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     const mdl_layer *L = &m->layers[l];
     const be_tensor *wt[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
     const be_tensor *o[3] = {&w->q, &w->k, &w->v};
+    for (int j = 0; j < 3; j++) rn_lora_shrink(r, b, l, RN_LORA_Q + j, &w->h);
     be_matmul_multi(be, &w->h, 3, wt, bias, o);
-    for (int j = 0; j < 3; j++) rn_lora_apply(r, b, l, RN_LORA_Q + j, &w->h, o[j]);
+    for (int j = 0; j < 3; j++) rn_lora_expand(r, b, l, RN_LORA_Q + j, o[j]);
     rn_qk_rope(r, w, l);
     float scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5)
                                                : 1.0f / sqrtf((float)c->head_dim);
     be_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, scale, cfg_layer_window(c, l), c->attn_softcap,
                            L->sinks.rows ? &L->sinks : NULL};
     be->attention(be->ctx, &w->q, &r->kc[l], &r->vc[l], &w->meta, &shape, &w->att);
+    rn_lora_shrink(r, b, l, RN_LORA_O, &w->att);
     be->matmul(be->ctx, &w->att, &L->wo, BIAS(L->bo), &w->h);
-    rn_lora_apply(r, b, l, RN_LORA_O, &w->att, &w->h);
+    rn_lora_expand(r, b, l, RN_LORA_O, &w->h);
     if (L->post_attn_norm.rows)
         be->rmsnorm(be->ctx, &w->h, &L->post_attn_norm, c->rms_norm_eps, c->norm_offset, &w->h);
     be_add_rmsnorm(be, &w->x, &w->h, &L->mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);
@@ -247,13 +249,16 @@ static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     } else {
         const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
         const be_tensor *o[2] = {&w->g, &w->u};
+        rn_lora_shrink(r, b, l, RN_LORA_GATE, &w->h);
+        rn_lora_shrink(r, b, l, RN_LORA_UP, &w->h);
         be_matmul_multi(be, &w->h, 2, wt, bias, o);
-        rn_lora_apply(r, b, l, RN_LORA_GATE, &w->h, &w->g);
-        rn_lora_apply(r, b, l, RN_LORA_UP, &w->h, &w->u);
+        rn_lora_expand(r, b, l, RN_LORA_GATE, &w->g);
+        rn_lora_expand(r, b, l, RN_LORA_UP, &w->u);
         if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
         else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
+        rn_lora_shrink(r, b, l, RN_LORA_DOWN, &w->g);
         be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
-        rn_lora_apply(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
+        rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->h);
     }
     if (L->post_mlp_norm.rows)
         be->rmsnorm(be->ctx, &w->h, &L->post_mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);

@@ -20,7 +20,8 @@ struct rn_runner {
     /* LoRA (lora.c): per layer and module the weights of every slot, a [slots * R, in] and
      * b [slots * out, R] (R = max_lora_rank; a smaller rank is padded with zeros), views into one
      * buffer; the ranks per (slot, layer, module); each batch row's slot (i32); the low-rank product's
-     * activations lt [T, R] and ld [T, widest output] */
+     * activations lt [modules * T, R] (a block of T rows per module, so that the shrinks of q, k and v,
+     * or of gate and up, can run together) and ld [T, widest output] */
     be_tensor *la, *lb;
     int *lrank;
     be_lora_seg *lseg; /* [max_seqs] one forward's segments */
@@ -71,6 +72,7 @@ int rn_moe_forward(rn_runner *r, int n, const be_tensor *h, int l);
 int rn_lora_create(rn_runner *r);
 void rn_lora_free(rn_runner *r);
 int rn_lora_batch(rn_runner *r, const rn_batch *b);
-void rn_lora_apply(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out);
+void rn_lora_shrink(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x);
+void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *out);
 
 #endif

@@ -517,7 +517,7 @@ static void t_matmul(be_dtype dt, int n, int K, int M, int has_bias, int xpad, i
     free(x), free(w), free(b), free(ref), free(nob);
 }
 
-/* be_lora: rows in segments of three adapter slots (one slot in two segments, some rows without an
+/* be_lora_shrink + be_lora_expand: rows in segments of three adapter slots (one slot in two segments, some rows without an
  * adapter), out added to (not overwritten), x and out strided. */
 static void t_lora(be_dtype dt, int K, int M, int R, int f) {
     enum { S = 3 };
@@ -548,7 +548,8 @@ static void t_lora(be_dtype dt, int K, int M, int R, int f) {
     dten RS = mk(BE_I32, 1, N, 0, 1, rs), T = mk(BE_F32, N, R, 0, 0, NULL), D = mk(BE_F32, N, M, 0, 0, NULL);
     dten O = mk(BE_F32, N, M, 2, 1, o0);
     if (!g_case_bad) {
-        be_lora(g_be, &X.t, &A.t, &B.t, 3, seg, &RS.t, &T.t, &D.t, &O.t);
+        be_lora_shrink(g_be, &X.t, &A.t, 3, seg, &RS.t, &T.t);
+        be_lora_expand(g_be, &T.t, &B.t, 3, seg, &RS.t, &D.t, &O.t);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
             record("lora", dt, out_err(&O, wh, ref), dt_tol(dt), "%d rows, 3 slots, K=%d M=%d R=%d", N, K, M, R);

@@ -276,8 +276,10 @@ void vk_op_moe_matmul_ids(void *ctx, const be_tensor *x, int n_experts, int nw, 
  * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
  * made the throughput -45% against the base model, the matmuls on every step -38%. */
 #define VK_LORA_MAX_ROWS 64
-void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
-                const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out);
+void vk_op_lora_shrink(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
+                       const be_tensor *row_slot, const be_tensor *t);
+void vk_op_lora_expand(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                       const be_tensor *row_slot, const be_tensor *d, const be_tensor *out);
 void vk_op_rope_kv_write(void *ctx, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim, int rot_dim,
                          const be_tensor *pos, const be_tensor *inv_freq, float mscale, const be_tensor *slot,
                          const be_tensor *k_cache, const be_tensor *v_cache);

@@ -415,14 +415,14 @@ void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const
 
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out) { eltwise(ctx, VKP_ADD, a, b, out); }
 
-/* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora runs matmuls per segment above) in two dispatches
- * for every adapter of the batch: each row finds its slot in row_slot on the device, so the segments
- * (and d) are not needed here. */
-void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tensor *b, int n_seg, const be_lora_seg *seg,
-                const be_tensor *row_slot, const be_tensor *t, const be_tensor *d, const be_tensor *out) {
+/* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora_shrink/expand run matmuls per segment above), a
+ * dispatch per half for every adapter of the batch: each row finds its slot in row_slot on the device, so
+ * the segments (and d) are not needed here. */
+void vk_op_lora_shrink(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
+                       const be_tensor *row_slot, const be_tensor *t) {
     vk_ctx *c = ctx;
-    (void)n_seg, (void)seg, (void)d;
-    uint32_t n = (uint32_t)x->rows, R = (uint32_t)t->cols, M = (uint32_t)out->cols, dt = dt_index(a->dtype);
+    (void)n_seg, (void)seg;
+    uint32_t n = (uint32_t)x->rows, R = (uint32_t)t->cols, dt = dt_index(a->dtype);
     uint32_t E = a->dtype == BE_F32 ? 4 : 8;
     if (n == 0) return;
     struct { uint32_t x_off, x_stride, a_off, a_stride, s_off, t_off, t_stride, K, R, n, vec; } ps = {
@@ -432,6 +432,15 @@ void vk_op_lora(void *ctx, const be_tensor *x, const be_tensor *a, const be_tens
     ps.vec = ((ps.x_off | ps.x_stride) % 4 == 0) && ((ps.a_off | ps.a_stride | ps.K) % E == 0);
     vk_use us[4] = {use_of(x, 0), use_of(a, 0), use_of(row_slot, 0), use_of(t, 1)};
     vk_dispatch(c, VKP_LORA_SHRINK + dt, us, 4, &ps, sizeof ps, n, cdiv(R, 8), 1);
+}
+
+void vk_op_lora_expand(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                       const be_tensor *row_slot, const be_tensor *d, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    (void)n_seg, (void)seg, (void)d;
+    uint32_t n = (uint32_t)t->rows, R = (uint32_t)t->cols, M = (uint32_t)out->cols, dt = dt_index(b->dtype);
+    uint32_t E = b->dtype == BE_F32 ? 4 : 8;
+    if (n == 0) return;
     struct { uint32_t t_off, t_stride, b_off, b_stride, s_off, o_off, o_stride, M, R, n, vec; } pe = {
         eoff(c, t), (uint32_t)t->stride, eoff(c, b), (uint32_t)b->stride, eoff(c, row_slot), eoff(c, out),
         (uint32_t)out->stride, M, R, n, 0};
