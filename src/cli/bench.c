@@ -351,7 +351,7 @@ static int bench_throughput(bench_args *b) {
     sp.ignore_eos = 1;
     if (nl && !(loras = calloc((size_t)nl, sizeof *loras))) goto done;
     for (int k = 0; k < nl; k++)
-        if (eng_lora_random(&m->cfg, k + 1, (1u << RN_LORA_MODULES) - 1, BENCH_LORA_RANK, 0,
+        if (eng_lora_random(&m->cfg, m->wdtype, k + 1, (1u << RN_LORA_MODULES) - 1, BENCH_LORA_RANK, 0,
                             0x9E3779B97F4A7C15ull * (uint64_t)(k + 1), &loras[k])) {
             cli_error("%s", vc_errmsg());
             goto done;

@@ -47,7 +47,7 @@ int eng_lora_max_rank(const eng_lora *l) { return l->max_rank; }
 
 typedef struct {
     rn_lora_weight *w;
-    float *data;
+    void *data;
 } random_adapter;
 
 static void random_free(void *p) {
@@ -62,7 +62,7 @@ static float uniform(uint64_t *x, float div) {
     return ((float)(*x % 2001) - 1000.0f) / div;
 }
 
-int eng_lora_random(const model_config *c, int id, unsigned mask, int rank, int zero_b, uint64_t seed,
+int eng_lora_random(const model_config *c, be_dtype wdt, int id, unsigned mask, int rank, int zero_b, uint64_t seed,
                     eng_lora **out) {
     *out = NULL;
     size_t total = 0;
@@ -86,14 +86,25 @@ int eng_lora_random(const model_config *c, int id, unsigned mask, int rank, int 
             int64_t in, o;
             rn_lora_dims(c, k, &in, &o);
             rn_lora_weight *w = &ra->w[l * RN_LORA_MODULES + k];
-            *w = (rn_lora_weight){rank, 2.0f, p, p + (size_t)rank * (size_t)in};
+            *w = (rn_lora_weight){rank, 2.0f, p, p + (size_t)rank * (size_t)in, BE_F32};
             for (int64_t i = 0; i < rank * in; i++) *p++ = uniform(&x, 1000.0f) / sqrtf((float)in);
             for (int64_t i = 0; i < rank * o; i++) {
                 float v = uniform(&x, 2000.0f) / sqrtf((float)rank);
                 *p++ = zero_b ? 0.0f : v;
             }
         }
-    int rc = eng_lora_new(id, ra->w, c->n_layers, ra, random_free, out);
+    /* in the model's dtype, as the registry keeps a loaded adapter */
+    rn_lora_weight *pw;
+    void *pd;
+    int rc = rn_lora_prepare(c, wdt, ra->w, &pw, &pd);
+    if (rc) {
+        random_free(ra);
+        return rc;
+    }
+    free(ra->w);
+    free(ra->data);
+    ra->w = pw, ra->data = pd;
+    rc = eng_lora_new(id, ra->w, c->n_layers, ra, random_free, out);
     if (rc) random_free(ra);
     return rc;
 }

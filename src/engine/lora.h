@@ -25,8 +25,9 @@ int eng_lora_new(int id, const rn_lora_weight *w, int n_layers, void *owner, voi
                  eng_lora **out);
 /* A random adapter for benchmarks and tests (as mdl_random is a random model): rank `rank` on the modules
  * whose bit (1 << RN_LORA_*) is in mask, scale 2, values uniform in [-1, 1] times 1/sqrt(in) for A and
- * 1/(2 sqrt(rank)) for B (B zero with zero_b), from an xorshift state seeded with `seed` (nonzero). */
-int eng_lora_random(const model_config *c, int id, unsigned mask, int rank, int zero_b, uint64_t seed,
+ * 1/(2 sqrt(rank)) for B (B zero with zero_b), from an xorshift state seeded with `seed` (nonzero); kept
+ * in the weights' dtype wdt (rn_lora_prepare), as a loaded adapter is. */
+int eng_lora_random(const model_config *c, be_dtype wdt, int id, unsigned mask, int rank, int zero_b, uint64_t seed,
                     eng_lora **out);
 eng_lora *eng_lora_ref(eng_lora *l);
 void eng_lora_unref(eng_lora *l); /* NULL is fine */

@@ -30,16 +30,16 @@ struct lora_registry {
     uint64_t clock;
 };
 
-/* what an eng_lora owns: the adapter and its weights as the runner reads them */
+/* what an eng_lora owns: its weights as the runner reads them, in the model's dtype (rn_lora_prepare) */
 typedef struct {
-    lora_adapter *a;
     rn_lora_weight *w;
+    void *data;
 } owned;
 
 static void free_owned(void *p) {
     owned *o = p;
-    lora_adapter_free(o->a);
     free(o->w);
+    free(o->data);
     free(o);
 }
 
@@ -106,9 +106,17 @@ static int load(lora_registry *r, entry *x) {
         return vc_errf(VC_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) /* the module order is the runner's (RN_LORA_Q .. RN_LORA_DOWN) */
-        w[i] = (rn_lora_weight){a->w[i].rank, a->w[i].scale, a->w[i].a, a->w[i].b};
-    ow->a = a, ow->w = w;
-    if ((rc = eng_lora_new(x->id, w, a->n_layers, ow, free_owned, &x->lora))) {
+        w[i] = (rn_lora_weight){a->w[i].rank, a->w[i].scale, a->w[i].a, a->w[i].b, BE_F32};
+    /* converted once here (the adapter's dtype to the model's, PEFT's scale into B), not at each slot load */
+    rc = rn_lora_prepare(&r->o.m->cfg, r->o.m->wdtype, w, &ow->w, &ow->data);
+    int n_layers = a->n_layers;
+    free(w);
+    lora_adapter_free(a);
+    if (rc) {
+        free(ow);
+        return rc;
+    }
+    if ((rc = eng_lora_new(x->id, ow->w, n_layers, ow, free_owned, &x->lora))) {
         free_owned(ow);
         return rc;
     }

@@ -99,21 +99,71 @@ static void to_wdtype(be_dtype dt, const float *src, size_t n, float scale, void
 }
 
 /* One (layer, module) of an adapter into slot `slot`, padded to R with zeros: a's R rows, and b's rows
- * of R columns. tmp holds at least max(R * in, out * R) elements. */
+ * of R columns. A prepared adapter (x->dt the weights' dtype) is written straight from its memory where
+ * its layout is the slot's; f32 is converted through tmp, which holds at least max(R * in, out * R)
+ * elements. */
 static int set_one(rn_runner *r, int slot, int i, const rn_lora_weight *x, void *tmp) {
     int64_t in, out;
     int R = r->p.max_lora_rank;
+    be_dtype wdt = r->m->wdtype;
     rn_lora_dims(&r->m->cfg, i % RN_LORA_MODULES, &in, &out);
-    size_t es = be_dtype_size(r->m->wdtype), na = (size_t)R * (size_t)in, nb = (size_t)out * (size_t)R;
-    memset(tmp, 0, (na > nb ? na : nb) * es);
-    if (x->rank) to_wdtype(r->m->wdtype, x->a, (size_t)x->rank * (size_t)in, 1.0f, tmp);
+    size_t es = be_dtype_size(wdt), na = (size_t)R * (size_t)in, nb = (size_t)out * (size_t)R;
+    size_t ra = (size_t)x->rank * (size_t)in; /* a's values */
+    int ready = x->rank && x->dt == wdt && (wdt != BE_F32 || x->scale == 1.0f);
+    if (x->rank && !ready && x->dt != BE_F32)
+        return vc_errf(VC_EINVAL, "LoRA: adapter weights in %s for a %s model", be_dtype_name(x->dt), be_dtype_name(wdt));
     be_tensor a = be_rows(&r->la[i], (int64_t)slot * R, R), b = be_rows(&r->lb[i], (int64_t)slot * out, out);
-    int rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, tmp, na * es);
-    if (rc) return rc;
+    int rc;
+    if (ready) { /* a's rank rows as they are, then zero rows */
+        memset(tmp, 0, (na - ra) * es);
+        if ((rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, x->a, ra * es))) return rc;
+        if (na > ra && (rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset + ra * es, tmp, (na - ra) * es))) return rc;
+    } else {
+        memset(tmp, 0, na * es);
+        if (x->rank) to_wdtype(wdt, x->a, ra, 1.0f, tmp);
+        if ((rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, tmp, na * es))) return rc;
+    }
+    if (ready && x->rank == R) return r->be->buffer_write(r->be->ctx, b.buf, b.offset, x->b, nb * es);
     memset(tmp, 0, nb * es);
-    for (int64_t o = 0; o < out && x->rank; o++) /* b's row o: rank values, then zeros */
-        to_wdtype(r->m->wdtype, x->b + o * x->rank, (size_t)x->rank, x->scale, (char *)tmp + (size_t)o * R * es);
+    for (int64_t o = 0; o < out && x->rank; o++) { /* b's row o: rank values, then zeros */
+        char *d = (char *)tmp + (size_t)o * R * es;
+        if (ready) memcpy(d, (const char *)x->b + (size_t)o * x->rank * es, (size_t)x->rank * es);
+        else to_wdtype(wdt, (const float *)x->b + o * x->rank, (size_t)x->rank, x->scale, d);
+    }
     return r->be->buffer_write(r->be->ctx, b.buf, b.offset, tmp, nb * es);
+}
+
+int rn_lora_prepare(const model_config *c, be_dtype wdt, const rn_lora_weight *w, rn_lora_weight **out, void **data) {
+    *out = NULL, *data = NULL;
+    size_t n = (size_t)c->n_layers * RN_LORA_MODULES, total = 0, es = be_dtype_size(wdt);
+    for (size_t i = 0; i < n; i++) {
+        int64_t in, o;
+        rn_lora_dims(c, (int)(i % RN_LORA_MODULES), &in, &o);
+        if (w[i].rank && w[i].dt != BE_F32) return vc_errf(VC_EINVAL, "LoRA: rn_lora_prepare takes f32 weights");
+        total += (size_t)w[i].rank * (size_t)(in + o);
+    }
+    rn_lora_weight *nw = calloc(n, sizeof *nw);
+    char *p = malloc(total * es + 1);
+    if (!nw || !p) {
+        free(nw);
+        free(p);
+        return vc_errf(VC_ENOMEM, "out of memory for a LoRA adapter");
+    }
+    *out = nw, *data = p;
+    for (size_t i = 0; i < n; i++) {
+        int64_t in, o;
+        rn_lora_dims(c, (int)(i % RN_LORA_MODULES), &in, &o);
+        size_t ra = (size_t)w[i].rank * (size_t)in, rb = (size_t)w[i].rank * (size_t)o;
+        nw[i] = (rn_lora_weight){w[i].rank, 1.0f, p, p + ra * es, wdt};
+        if (!w[i].rank) {
+            nw[i].a = nw[i].b = NULL;
+            continue;
+        }
+        to_wdtype(wdt, w[i].a, ra, 1.0f, p); /* the scale folded into b before its one rounding, as before */
+        to_wdtype(wdt, w[i].b, rb, w[i].scale, p + ra * es);
+        p += (ra + rb) * es;
+    }
+    return VC_OK;
 }
 
 int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w) {

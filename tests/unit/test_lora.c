@@ -26,7 +26,7 @@ typedef struct {
 /* A random adapter on the modules in `mask` at rank r (B zero when zero_b). */
 static eng_lora *make_adapter(const mdl_model *m, int id, unsigned mask, int r, int zero_b, uint64_t seed) {
     eng_lora *l = NULL;
-    CHECK(eng_lora_random(&m->cfg, id, mask, r, zero_b, seed, &l) == 0);
+    CHECK(eng_lora_random(&m->cfg, m->wdtype, id, mask, r, zero_b, seed, &l) == 0);
     return l;
 }
 

@@ -369,6 +369,14 @@ static void describe(vk_ctx *c) {
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
 }
 
+/* Rows up to which be_lora_shrink/expand use the fused kernels (VK_LORA_MAX_ROWS; VLLMC_VULKAN_LORA_MAX_ROWS
+ * for measurements, at most 65535: the shrink's grid is one workgroup column per row). */
+static int64_t lora_max_rows(void) {
+    const char *e = getenv("VLLMC_VULKAN_LORA_MAX_ROWS");
+    long long v = e ? atoll(e) : VK_LORA_MAX_ROWS;
+    return v < 0 ? 0 : v > 65535 ? 65535 : v;
+}
+
 int be_vk_create(be_backend **out, vk_pick pick) {
     *out = NULL;
     vk_ctx *c = calloc(1, sizeof *c);
@@ -408,7 +416,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .add = vk_op_add,
         .lora_shrink = vk_op_lora_shrink,
         .lora_expand = vk_op_lora_expand,
-        .lora_max_rows = VK_LORA_MAX_ROWS,
+        .lora_max_rows = lora_max_rows(),
         .add_rmsnorm = vk_op_add_rmsnorm,
         .rope_kv_write = vk_op_rope_kv_write,
         .buffer_wrap_host = c->import_align ? vk_buffer_wrap_host : NULL,
