@@ -50,6 +50,11 @@ void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up,
 void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
+/* LoRA's halves (cpu_lora.c) */
+void cpu_op_lora_shrink(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
+                        const be_tensor *row_slot, const be_tensor *t);
+void cpu_op_lora_expand(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
+                        const be_tensor *row_slot, const be_tensor *d, const be_tensor *out);
 /* mixture of experts (cpu_moe.c) */
 void cpu_op_matmul_grouped(void *ctx, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
                            const be_tensor *const *w, const be_tensor *const *out);
