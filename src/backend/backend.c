@@ -53,28 +53,22 @@ void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const
 
 void be_lora_shrink(be_backend *be, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
                     const be_tensor *row_slot, const be_tensor *t) {
-    if (be->lora_shrink && x->rows <= be->lora_max_rows) {
-        be->lora_shrink(be->ctx, x, a, n_seg, seg, row_slot, t);
-        return;
-    }
-    int64_t R = t->cols;
-    for (int s = 0; s < n_seg; s++) {
-        be_tensor xs = be_rows(x, seg[s].row0, seg[s].n), ts = be_rows(t, seg[s].row0, seg[s].n);
-        be_tensor as = be_rows(a, seg[s].slot * R, R);
-        be->matmul(be->ctx, &xs, &as, NULL, &ts);
-    }
+    if (be->lora_shrink && x->rows <= be->lora_max_rows) be->lora_shrink(be->ctx, x, a, n_seg, seg, row_slot, t);
 }
 
-void be_lora_expand(be_backend *be, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
-                    const be_tensor *row_slot, const be_tensor *d, const be_tensor *out) {
-    if (be->lora_expand && t->rows <= be->lora_max_rows) {
+void be_lora_expand(be_backend *be, const be_tensor *x, const be_tensor *a, const be_tensor *t, const be_tensor *b,
+                    int n_seg, const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *d,
+                    const be_tensor *out) {
+    if (be->lora_expand && be->lora_shrink && x->rows <= be->lora_max_rows) {
         be->lora_expand(be->ctx, t, b, n_seg, seg, row_slot, d, out);
         return;
     }
-    int64_t M = out->cols;
+    int64_t R = t->cols, M = out->cols;
     for (int s = 0; s < n_seg; s++) {
-        be_tensor ts = be_rows(t, seg[s].row0, seg[s].n), os = be_rows(out, seg[s].row0, seg[s].n);
-        be_tensor bs = be_rows(b, seg[s].slot * M, M), ds = be_rows(d, seg[s].row0, seg[s].n);
+        be_tensor xs = be_rows(x, seg[s].row0, seg[s].n), os = be_rows(out, seg[s].row0, seg[s].n);
+        be_tensor as = be_rows(a, seg[s].slot * R, R), bs = be_rows(b, seg[s].slot * M, M);
+        be_tensor ts = be_rows(t, 0, seg[s].n), ds = be_rows(d, 0, seg[s].n);
+        be->matmul(be->ctx, &xs, &as, NULL, &ts);
         be->matmul(be->ctx, &ts, &bs, NULL, &ds);
         be->add(be->ctx, &os, &ds, &os);
     }

@@ -208,7 +208,10 @@ typedef struct be_backend {
      * device. x f32 [n, K], t f32 [n, R], out f32 [n, M]. Two halves so that the caller can record the
      * shrinks of the modules sharing an input before their base matmul (they only read x: a GPU runs
      * them beside it) and the expands after it. be_lora_shrink()/be_lora_expand() call them for at most
-     * lora_max_rows rows; NULL, or more rows: they run a matmul per segment (and an add to expand). */
+     * lora_max_rows rows. NULL, or more rows: be_lora_shrink() does nothing and be_lora_expand() runs the
+     * whole update per segment (a matmul into t's first rows, a matmul into d's, an add: each segment
+     * reuses the same scratch rows, so a recording backend orders them by its hazards), which is why it
+     * takes x and a too. */
     void (*lora_shrink)(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
                         const be_tensor *row_slot, const be_tensor *t);
     void (*lora_expand)(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
@@ -281,8 +284,9 @@ void be_add_rmsnorm(be_backend *b, const be_tensor *x, const be_tensor *h, const
                     float w_offset, const be_tensor *out);
 void be_lora_shrink(be_backend *b, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
                     const be_tensor *row_slot, const be_tensor *t);
-void be_lora_expand(be_backend *b, const be_tensor *t, const be_tensor *b_w, int n_seg, const be_lora_seg *seg,
-                    const be_tensor *row_slot, const be_tensor *d, const be_tensor *out);
+void be_lora_expand(be_backend *b, const be_tensor *x, const be_tensor *a, const be_tensor *t, const be_tensor *b_w,
+                    int n_seg, const be_lora_seg *seg, const be_tensor *row_slot, const be_tensor *d,
+                    const be_tensor *out);
 void be_matmul_grouped(be_backend *b, const be_tensor *x, int n_groups, const be_moe_group *groups, int nw,
                        const be_tensor *const *w, const be_tensor *const *out);
 /* One token's routing as moe_topk defines it, in f32 with libm's expf: the host path and the CPU op share

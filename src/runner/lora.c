@@ -55,12 +55,14 @@ int rn_lora_create(rn_runner *r) {
     r->lseg = calloc((size_t)r->p.max_seqs, sizeof *r->lseg);
     r->lrows = calloc((size_t)r->p.max_tokens, sizeof *r->lrows);
     if (!r->la || !r->lb || !r->lrank || !r->lseg || !r->lrows) return vc_errf(VC_ENOMEM, "out of memory");
-    if ((rc = rn_alloc(r, BE_F32, (int64_t)RN_LORA_MODULES * r->p.max_tokens, R, &r->lt)) ||
-        (rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)) ||
+    for (int mod = 0; mod < RN_LORA_MODULES; mod++)
+        if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, R, &r->lt[mod]))) return rc;
+    if ((rc = rn_alloc(r, BE_F32, r->p.max_tokens, lora_widest(c), &r->ld)) ||
         (rc = rn_alloc(r, BE_I32, 1, r->p.max_tokens, &r->row_slot)))
         return rc;
     be_buffer *buf;
     size_t es = be_dtype_size(r->m->wdtype), off = 0;
+    if (r->n_bufs >= r->cap_bufs) return vc_errf(VC_ERR, "runner: more buffers than the %d planned", r->cap_bufs);
     if ((rc = r->be->buffer_alloc(r->be->ctx, (size_t)S * lora_slot_bytes(r->m, R), &buf))) return rc;
     r->bufs[r->n_bufs++] = buf;
     for (int i = 0; i < L * RN_LORA_MODULES; i++) {
@@ -218,10 +220,8 @@ static int lora_segments(rn_runner *r, const rn_batch *b, int l, int mod) {
     return n_seg;
 }
 
-/* Module mod's rows of lt: its own block, so shrinks of modules sharing an input do not wait on each other */
-static be_tensor lora_t(const rn_runner *r, const rn_batch *b, int mod) {
-    return be_rows(&r->lt, (int64_t)mod * r->p.max_tokens, b->n_tokens);
-}
+/* Module mod's rows of lt: its own buffer, so shrinks of modules sharing an input do not wait on each other */
+static be_tensor lora_t(const rn_runner *r, const rn_batch *b, int mod) { return be_rows(&r->lt[mod], 0, b->n_tokens); }
 
 /* The first half of module mod's update: lt[mod] = x a_s^T for the rows of each segment. The forward pass
  * records it before the module's base matmul (both only read x). */
@@ -232,11 +232,13 @@ void rn_lora_shrink(rn_runner *r, const rn_batch *b, int l, int mod, const be_te
     be_lora_shrink(r->be, x, &r->la[l * RN_LORA_MODULES + mod], n_seg, r->lseg, &rs, &t);
 }
 
-/* The second half, after the base matmul: out += lt[mod] b_s^T for the rows of each segment. */
-void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *out) {
+/* The second half, after the base matmul: out += lt[mod] b_s^T for the rows of each segment (x: the same
+ * input as the shrink's, for the backend's fallback that runs both halves here). */
+void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out) {
     int n_seg = lora_segments(r, b, l, mod);
     if (!n_seg) return;
     be_tensor t = lora_t(r, b, mod), rs = be_cols(&r->row_slot, 0, b->n_tokens);
     be_tensor d = be_view(r->ld.buf, r->ld.offset, BE_F32, b->n_tokens, out->cols);
-    be_lora_expand(r->be, &t, &r->lb[l * RN_LORA_MODULES + mod], n_seg, r->lseg, &rs, &d, out);
+    be_lora_expand(r->be, x, &r->la[l * RN_LORA_MODULES + mod], &t, &r->lb[l * RN_LORA_MODULES + mod], n_seg, r->lseg, &rs,
+                   &d, out);
 }

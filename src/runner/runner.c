@@ -15,6 +15,7 @@
 int rn_alloc(rn_runner *r, be_dtype dt, int64_t rows, int64_t cols, be_tensor *out) {
     be_buffer *b;
     size_t bytes = (size_t)rows * (size_t)cols * be_dtype_size(dt);
+    if (r->n_bufs >= r->cap_bufs) return vc_errf(VC_ERR, "runner: more buffers than the %d planned", r->cap_bufs);
     int rc = r->be->buffer_alloc(r->be->ctx, bytes ? bytes : 4, &b);
     if (rc) return rc;
     r->bufs[r->n_bufs++] = b;
@@ -55,7 +56,8 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     int L = c->n_layers;
     if (p->max_loras < 0 || (p->max_loras > 0 && p->max_lora_rank < 1))
         return free(r), vc_errf(VC_EINVAL, "runner: LoRA slots need a positive rank");
-    r->bufs = calloc((size_t)(48 + 2 * L + p->max_loras), sizeof *r->bufs);
+    r->cap_bufs = 64 + 2 * L + p->max_loras;
+    r->bufs = calloc((size_t)r->cap_bufs, sizeof *r->bufs);
     r->kc = calloc((size_t)L, sizeof *r->kc);
     r->vc = calloc((size_t)L, sizeof *r->vc);
     r->runs = calloc((size_t)p->max_seqs, sizeof *r->runs);
@@ -220,7 +222,7 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     const be_tensor *o[3] = {&w->q, &w->k, &w->v};
     for (int j = 0; j < 3; j++) rn_lora_shrink(r, b, l, RN_LORA_Q + j, &w->h);
     be_matmul_multi(be, &w->h, 3, wt, bias, o);
-    for (int j = 0; j < 3; j++) rn_lora_expand(r, b, l, RN_LORA_Q + j, o[j]);
+    for (int j = 0; j < 3; j++) rn_lora_expand(r, b, l, RN_LORA_Q + j, &w->h, o[j]);
     rn_qk_rope(r, w, l);
     float scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5)
                                                : 1.0f / sqrtf((float)c->head_dim);
@@ -229,7 +231,7 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     be->attention(be->ctx, &w->q, &r->kc[l], &r->vc[l], &w->meta, &shape, &w->att);
     rn_lora_shrink(r, b, l, RN_LORA_O, &w->att);
     be->matmul(be->ctx, &w->att, &L->wo, BIAS(L->bo), &w->h);
-    rn_lora_expand(r, b, l, RN_LORA_O, &w->h);
+    rn_lora_expand(r, b, l, RN_LORA_O, &w->att, &w->h);
     if (L->post_attn_norm.rows)
         be->rmsnorm(be->ctx, &w->h, &L->post_attn_norm, c->rms_norm_eps, c->norm_offset, &w->h);
     be_add_rmsnorm(be, &w->x, &w->h, &L->mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);
@@ -252,13 +254,13 @@ static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
         rn_lora_shrink(r, b, l, RN_LORA_GATE, &w->h);
         rn_lora_shrink(r, b, l, RN_LORA_UP, &w->h);
         be_matmul_multi(be, &w->h, 2, wt, bias, o);
-        rn_lora_expand(r, b, l, RN_LORA_GATE, &w->g);
-        rn_lora_expand(r, b, l, RN_LORA_UP, &w->u);
+        rn_lora_expand(r, b, l, RN_LORA_GATE, &w->h, &w->g);
+        rn_lora_expand(r, b, l, RN_LORA_UP, &w->h, &w->u);
         if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
         else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
         rn_lora_shrink(r, b, l, RN_LORA_DOWN, &w->g);
         be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
-        rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->h);
+        rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
     }
     if (L->post_mlp_norm.rows)
         be->rmsnorm(be->ctx, &w->h, &L->post_mlp_norm, c->rms_norm_eps, c->norm_offset, &w->h);

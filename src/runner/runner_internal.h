@@ -10,7 +10,7 @@ struct rn_runner {
     be_backend *be;
     rn_params p;
     be_buffer **bufs;
-    int n_bufs;
+    int n_bufs, cap_bufs;
     /* activations (f32) */
     be_tensor x, h, q, k, v, att, g, u, sel, logits;
     /* batch metadata (i32) */
@@ -20,13 +20,13 @@ struct rn_runner {
     /* LoRA (lora.c): per layer and module the weights of every slot, a [slots * R, in] and
      * b [slots * out, R] (R = max_lora_rank; a smaller rank is padded with zeros), views into one
      * buffer; the ranks per (slot, layer, module); each batch row's slot (i32); the low-rank product's
-     * activations lt [modules * T, R] (a block of T rows per module, so that the shrinks of q, k and v,
-     * or of gate and up, can run together) and ld [T, widest output] */
+     * activations lt[module] [T, R] (a buffer per module, so that the shrinks of q, k and v, or of gate
+     * and up, have no hazard between them and run together) and ld [T, widest output] */
     be_tensor *la, *lb;
     int *lrank;
     be_lora_seg *lseg; /* [max_seqs] one forward's segments */
     int32_t *lrows;    /* [max_tokens] host copy of one forward's row slots */
-    be_tensor row_slot, lt, ld;
+    be_tensor row_slot, lt[RN_LORA_MODULES], ld;
     /* mixture of experts (moe.c; rows == 0 in a dense model), for `chunk` tokens per pass (max_tokens
      * below). A = max_tokens * k (token, expert) pairs,
      * sorted by expert: xs f32 [A, D] the gathered inputs, eg/eu f32 [A, I] gate and up, ys f32
@@ -73,6 +73,6 @@ int rn_lora_create(rn_runner *r);
 void rn_lora_free(rn_runner *r);
 int rn_lora_batch(rn_runner *r, const rn_batch *b);
 void rn_lora_shrink(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x);
-void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *out);
+void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out);
 
 #endif

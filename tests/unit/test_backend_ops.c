@@ -549,7 +549,7 @@ static void t_lora(be_dtype dt, int K, int M, int R, int f) {
     dten O = mk(BE_F32, N, M, 2, 1, o0);
     if (!g_case_bad) {
         be_lora_shrink(g_be, &X.t, &A.t, 3, seg, &RS.t, &T.t);
-        be_lora_expand(g_be, &T.t, &B.t, 3, seg, &RS.t, &D.t, &O.t);
+        be_lora_expand(g_be, &X.t, &A.t, &T.t, &B.t, 3, seg, &RS.t, &D.t, &O.t);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
             record("lora", dt, out_err(&O, wh, ref), dt_tol(dt), "%d rows, 3 slots, K=%d M=%d R=%d", N, K, M, R);
