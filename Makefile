@@ -25,7 +25,7 @@ ifeq ($(ARCH),x86_64)
 # picks the AVX2 kernels at run time when the CPU has them.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw
-AVX512BF16_FLAGS := $(AVX512_FLAGS) -mavx512bf16
+AVX512BF16_FLAGS := $(AVX512_FLAGS) -mavx512bf16 -mamx-tile -mamx-bf16
 endif
 # arm64: only *_neon_bf16.c (BFMMLA) and *_neon_fhm.c (FMLAL) get these, picked at run time by HWCAP /
 # sysctl; the rest stays the compiler's default arm64 target.

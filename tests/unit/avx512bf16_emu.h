@@ -1,4 +1,4 @@
-/* avx512bf16_emu: portable C versions of the AVX-512 intrinsics that matmul_avx512bf16.c uses, for
+/* avx512bf16_emu: portable C versions of the AVX-512 and AMX intrinsics that matmul_avx512bf16.c uses, for
  * test_matmul (which includes that file with VLLMC_AVX512BF16_EMULATE) on CPUs without AVX-512 BF16.
  * Semantics from the Intel SDM: VDPBF16PS adds the even product, then the odd one, to each f32 lane
  * (the products of two bf16 are exact in f32); VCVTNE2PS2BF16 rounds to nearest even (its flushing
@@ -141,6 +141,54 @@ EMU_AI __m512bh emu_cvtne2ps_pbh(const __m512 *a, const __m512 *b) {
     __m512bh r;
     memcpy(&r, h, 64);
     return r;
+}
+
+/* AMX (the tile intrinsics matmul_avx512bf16.c uses), after the SDM: a configuration of rows and bytes per
+ * row for each of 8 tiles of up to 16 x 64 bytes; TILELOADD / TILESTORED move the configured rows (base +
+ * row * stride); TDPBF16PS adds to each f32 of C[m][n], for every pair k of A's row m, the even product
+ * A[m].bf16[2k] * B[k].bf16[2n], then the odd one. One emulated tile file for the process (the tests run
+ * the emulated kernels on one thread). */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} emu_tilecfg;
+static emu_tilecfg emu_tcfg;
+static uint8_t emu_tmm[8][16 * 64];
+
+#define _tile_loadconfig(p) memcpy(&emu_tcfg, (p), sizeof emu_tcfg)
+#define _tile_release() memset(&emu_tcfg, 0, sizeof emu_tcfg)
+#define _tile_zero(t) memset(emu_tmm[t], 0, sizeof emu_tmm[t])
+#define _tile_loadd(t, base, stride) emu_tile_loadd((t), (const void *)(base), (int64_t)(stride))
+#define _tile_stored(t, base, stride) emu_tile_stored((t), (void *)(base), (int64_t)(stride))
+#define _tile_dpbf16ps(c, a, b) emu_tile_dpbf16ps((c), (a), (b))
+
+EMU_AI void emu_tile_loadd(int t, const void *base, int64_t stride) {
+    memset(emu_tmm[t], 0, sizeof emu_tmm[t]);
+    for (int r = 0; r < emu_tcfg.rows[t]; r++)
+        memcpy(emu_tmm[t] + r * 64, (const char *)base + r * stride, emu_tcfg.colsb[t]);
+}
+
+EMU_AI void emu_tile_stored(int t, void *base, int64_t stride) {
+    for (int r = 0; r < emu_tcfg.rows[t]; r++) memcpy((char *)base + r * stride, emu_tmm[t] + r * 64, emu_tcfg.colsb[t]);
+}
+
+EMU_AI void emu_tile_dpbf16ps(int c, int a, int b) {
+    for (int m = 0; m < emu_tcfg.rows[c]; m++) {
+        float acc[16];
+        memcpy(acc, emu_tmm[c] + m * 64, 64);
+        for (int k = 0; k < emu_tcfg.colsb[a] / 4; k++)
+            for (int n = 0; n < emu_tcfg.colsb[c] / 4; n++) {
+                uint16_t a0, a1, b0, b1;
+                memcpy(&a0, emu_tmm[a] + m * 64 + 4 * k, 2);
+                memcpy(&a1, emu_tmm[a] + m * 64 + 4 * k + 2, 2);
+                memcpy(&b0, emu_tmm[b] + k * 64 + 4 * n, 2);
+                memcpy(&b1, emu_tmm[b] + k * 64 + 4 * n + 2, 2);
+                acc[n] += vc_bf16_to_f32(a0) * vc_bf16_to_f32(b0);
+                acc[n] += vc_bf16_to_f32(a1) * vc_bf16_to_f32(b1);
+            }
+        memcpy(emu_tmm[c] + m * 64, acc, 64);
+    }
 }
 
 #endif

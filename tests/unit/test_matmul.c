@@ -29,6 +29,9 @@
 #define VLLMC_AVX512BF16_EMULATE 1
 #define cpu_avx512bf16_gemm_rows emu_avx512bf16_gemm_rows
 #define cpu_avx512bf16_gemv_rows emu_avx512bf16_gemv_rows
+#define cpu_amx_gemm_rows emu_amx_gemm_rows
+void emu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb, int rows,
+                       const float *bias, float *y, int64_t ldy);
 void emu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                               int rows, const float *bias, float *y, int64_t ldy);
 void emu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
@@ -36,6 +39,7 @@ void emu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const v
 #include "backend/cpu/matmul_avx512bf16.c"
 #undef cpu_avx512bf16_gemm_rows
 #undef cpu_avx512bf16_gemv_rows
+#undef cpu_amx_gemm_rows
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rnd64(void) {
@@ -394,12 +398,15 @@ static void test_dot16_kernels(void) {
     {
         sweep_kernel("dot16 avx512bf16 (emulated intrinsics)", emu_avx512bf16_gemm_rows, BE_BF16);
         sweep_kernel("dot16 avx512bf16 row tiles (emulated intrinsics)", emu_avx512bf16_gemv_rows, BE_BF16);
+        sweep_kernel("dot16 amx (emulated intrinsics)", emu_amx_gemm_rows, BE_BF16);
     }
 #if defined(__x86_64__)
     if (cpu_have_avx512bf16()) {
         sweep_kernel("dot16 avx512bf16", cpu_avx512bf16_gemm_rows, BE_BF16);
         sweep_kernel("dot16 avx512bf16 row tiles", cpu_avx512bf16_gemv_rows, BE_BF16);
     } else printf("dot16 avx512bf16: skipped: no AVX512_BF16 on this CPU (the emulated run above checked its code)\n");
+    if (cpu_have_amx()) sweep_kernel("dot16 amx", cpu_amx_gemm_rows, BE_BF16);
+    else printf("dot16 amx: skipped: no AMX-BF16 on this CPU or not granted by the OS (the emulated run above checked its code)\n");
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
     if (cpu_have_neon_bf16()) sweep_kernel("dot16 bfmmla", cpu_neon_bf16_gemm_rows, BE_BF16);

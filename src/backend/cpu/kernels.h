@@ -106,8 +106,8 @@ const char *cpu_kernels_isa(void);
 void cpu_kernels_force_scalar(int on);
 /* Tests: nonzero keeps the AVX-512 kernels off (the AVX2 ones run; AVX-512 BF16 too), 0 restores. */
 void cpu_kernels_no_avx512(int on);
-/* The native 16-bit dot-product kernels this CPU runs now: "avx512bf16", "bfmmla+fhm", "bfmmla",
- * "fhm" or "none". */
+/* The native 16-bit dot-product kernels this CPU runs now: "amx+avx512bf16" (AMX tiles for the GEMM),
+ * "avx512bf16", "bfmmla+fhm", "bfmmla", "fhm" or "none". */
 const char *cpu_kernels_dot16(void);
 /* Tests: nonzero keeps them off (the f32-activation kernels run), 0 restores. Call it only while no
  * kernel is running. */
@@ -152,8 +152,18 @@ void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const v
                               int rows, const float *bias, float *y, int64_t ldy);
 /* 1 when cpu_have_avx512() and CPUID.(EAX=7,ECX=1):EAX bit 5 (AVX512_BF16). */
 int cpu_have_avx512bf16(void);
-/* measure_avx512bf16.c: `iters` rounds of 12 independent VDPBF16PS chains (32 multiply-adds each). */
+/* The same contract as cpu_avx512bf16_gemm_rows with AMX tiles (TDPBF16PS) for 16- and 32-token blocks
+ * of whole panels (matmul_avx512bf16.c); called only after cpu_have_amx(). */
+void cpu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb, int rows,
+                       const float *bias, float *y, int64_t ldy);
+/* 1 when cpu_have_avx512bf16(), CPUID.(7,0):EDX bits 24 and 22 (AMX-TILE, AMX-BF16), the OS enables the
+ * tile state (XCR0 bits 17, 18) and Linux grants this process its use (arch_prctl ARCH_REQ_XCOMP_PERM);
+ * VLLMC_CPU_NO_AMX=1 keeps it 0 (for measurements against the AVX-512 BF16 GEMM). */
+int cpu_have_amx(void);
+/* measure_avx512bf16.c: `iters` rounds of 12 independent VDPBF16PS chains (32 multiply-adds each);
+ * cpu_amx_dot_loop: `iters` rounds of 4 TDPBF16PS on independent 16 x 16 accumulators. */
 float cpu_avx512bf16_dot_loop(long iters);
+float cpu_amx_dot_loop(long iters);
 void cpu_avx2_axpy(float *y, float alpha, const void *x, be_dtype xt, int n);
 void cpu_avx2_to_f32(float *dst, const void *src, be_dtype st, int n);
 void cpu_avx2_from_f32(void *dst, be_dtype dt, const float *src, int n);

@@ -11,6 +11,11 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDFHM
@@ -93,6 +98,29 @@ int cpu_have_avx512bf16(void) {
 #endif
 }
 
+int cpu_have_amx(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        const char *off = getenv("VLLMC_CPU_NO_AMX");
+        v = 0;
+        if (!(off && !strcmp(off, "1")) && cpu_have_avx512bf16() && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+            (d & (1u << 24)) && (d & (1u << 22))) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            /* XTILECFG and XTILEDATA enabled; then this process asks for XTILEDATA (feature 18) */
+            v = (lo & (3u << 17)) == (3u << 17) && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18) == 0;
+        }
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
 #if defined(__aarch64__) && defined(__APPLE__)
 static int apple_feature(const char *name) {
     int v = 0;
@@ -151,7 +179,9 @@ be_dtype cpu_matmul_act_dtype(int n, be_dtype wt) { return use_dot16(isa(), n, w
 const char *cpu_kernels_dot16(void) {
     if (atomic_load_explicit(&g_no_dot16, memory_order_relaxed)) return "none";
     switch (isa()) {
-    case ISA_AVX2: return use_avx512() && cpu_have_avx512bf16() ? "avx512bf16" : "none";
+    case ISA_AVX2:
+        if (!use_avx512() || !cpu_have_avx512bf16()) return "none";
+        return cpu_have_amx() ? "amx+avx512bf16" : "avx512bf16";
     case ISA_NEON:
         if (cpu_have_neon_bf16()) return cpu_have_neon_fhm() ? "bfmmla+fhm" : "bfmmla";
         return cpu_have_neon_fhm() ? "fhm" : "none";
@@ -254,7 +284,8 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
     if (p->dot16) {
 #if defined(__x86_64__)
         if (p->n >= CPU_AVX512BF16_GEMM_MIN_N)
-            cpu_avx512bf16_gemm_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
+            (cpu_have_amx() ? cpu_amx_gemm_rows : cpu_avx512bf16_gemm_rows)(p->x, p->ldx, p->n, t->K, w, p->wt,
+                                                                            p->ldwb, rows, bias, y, p->ldy);
         else
             cpu_avx512bf16_gemv_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
 #elif CPU_HAVE_NEON

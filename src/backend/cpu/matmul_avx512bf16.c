@@ -1,6 +1,8 @@
-/* matmul_avx512bf16: the prefill GEMM for bf16 weights with AVX-512 BF16 (VDPBF16PS), compiled with
- * -mavx512f -mavx512bw -mavx512bf16 and called only after the run-time check (cpu_have_avx512bf16:
- * CPUID.(7,1):EAX[5] and the OS saving zmm state); CPUs without it run matmul_avx2.c's f32 GEMM.
+/* matmul_avx512bf16: the prefill GEMM for bf16 weights with AVX-512 BF16 (VDPBF16PS) and, where the CPU
+ * has AMX-BF16 (Sapphire Rapids and later), with AMX tiles (TDPBF16PS) for its micro-kernel; compiled with
+ * -mavx512f -mavx512bw -mavx512bf16 -mamx-tile -mamx-bf16 and called only after the run-time checks
+ * (cpu_have_avx512bf16: CPUID.(7,1):EAX[5] and the OS saving zmm state; cpu_have_amx); CPUs without them
+ * run matmul_avx2.c's f32 GEMM.
  *
  * VDPBF16PS multiplies bf16 pairs and adds both products to an f32 lane: twice the multiply-adds of
  * an f32 FMA per instruction. The activations are rounded to bf16 (VCVTNE2PS2BF16: to nearest even;
@@ -16,15 +18,17 @@
  * (it was a scalar store per pair: 35% of the time at 128 tokens, measured on Zen 4).
  *
  * VLLMC_AVX512BF16_EMULATE (tests only: test_matmul.c includes this file with it) runs the same code
- * on portable C versions of the intrinsics, so the loops are checked on CPUs without AVX-512 BF16. */
+ * on portable C versions of the intrinsics (AMX's too), so the loops are checked on CPUs without them. */
 #include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) || defined(VLLMC_AVX512BF16_EMULATE)
 #if defined(VLLMC_AVX512BF16_EMULATE)
 #include "avx512bf16_emu.h"
 #else
-#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512BF16__)
-#error "matmul_avx512bf16.c must be compiled with -mavx512f -mavx512bw -mavx512bf16"
+/* gcc spells the AMX macros __AMX_TILE__ / __AMX_BF16__, clang __AMXTILE__ / __AMXBF16__ */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512BF16__) || \
+    !(defined(__AMX_TILE__) || defined(__AMXTILE__)) || !(defined(__AMX_BF16__) || defined(__AMXBF16__))
+#error "matmul_avx512bf16.c must be compiled with -mavx512f -mavx512bw -mavx512bf16 -mamx-tile -mamx-bf16"
 #endif
 #include <immintrin.h>
 #endif
@@ -176,12 +180,81 @@ static void pack_panel(const char *w, int64_t ldwb, int rows, int k0, int kc, ui
     }
 }
 
-void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
-                              int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy) {
-    (void)wt; /* bf16 only (matmul.c checks) */
+/* ---- AMX (AMX-TILE + AMX-BF16: Sapphire Rapids and later; cpu_have_amx checks the CPU and asks Linux for
+ * the tile state) ----
+ * The same loops with TDPBF16PS on 16 x 16 tiles for the micro-kernel: per 32 tokens and one packed 32-row
+ * panel, four f32 accumulator tiles (tmm0/1: tokens 0-15 x rows 0-15 / 16-31; tmm2/3: tokens 16-31), the
+ * tokens' bf16 pairs as A tiles (tmm4/5: 16 tokens x 32 values, rows of xb) and the panel's pairs as B
+ * tiles (tmm6/7: 16 pairs x 16 rows, rows of wp: the layout VDPBF16PS takes is AMX's pair layout). The
+ * accumulators start from y (mode 1), from the bias (one 64-byte row loaded with stride 0) or from zero,
+ * and go back to y after each K block. The tokens past a multiple of 16 and a partial panel take the
+ * AVX-512 BF16 micro-kernel. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* Tiles 0-7 all 16 rows of 64 bytes. */
+static void amx_begin(void) {
+    _Alignas(64) amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    _tile_loadconfig(&cfg);
+}
+
+/* y[t][0..32) (=|+=) xb[t] . wp for 16 * T tokens (T 1 or 2): mode 0 from bias (or zero), 1 from y */
+BF_AI void amx_tiles(const int T, int kp, const uint32_t *wp, const uint32_t *xb, float *y, int64_t ldy, int mode,
+                     const float *bias) {
+    int64_t sy = ldy * 4;
+    if (mode) {
+        _tile_loadd(0, y, sy);
+        _tile_loadd(1, y + 16, sy);
+        if (T == 2) {
+            _tile_loadd(2, y + 16 * ldy, sy);
+            _tile_loadd(3, y + 16 * ldy + 16, sy);
+        }
+    } else if (bias) {
+        _tile_loadd(0, bias, 0);
+        _tile_loadd(1, bias + 16, 0);
+        if (T == 2) {
+            _tile_loadd(2, bias, 0);
+            _tile_loadd(3, bias + 16, 0);
+        }
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        if (T == 2) {
+            _tile_zero(2);
+            _tile_zero(3);
+        }
+    }
+    for (int k = 0; k < kp; k += 16) { /* 16 pairs = 32 values a step; wp and xb hold zeros past kc */
+        _tile_loadd(6, wp + k * MR, MR * 4);
+        _tile_loadd(7, wp + k * MR + 16, MR * 4);
+        _tile_loadd(4, xb + k, KP * 4);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        if (T == 2) {
+            _tile_loadd(5, xb + 16 * KP + k, KP * 4);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, y, sy);
+    _tile_stored(1, y + 16, sy);
+    if (T == 2) {
+        _tile_stored(2, y + 16 * ldy, sy);
+        _tile_stored(3, y + 16 * ldy + 16, sy);
+    }
+}
+
+static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb, int64_t ldwb, int rows,
+                      const float *bias, float *y, int64_t ldy, int amx) {
     _Alignas(64) uint32_t wp[KP * MR];
     _Alignas(64) uint32_t xb[NC * KP];
-    const char *wb = w;
+    if (amx) amx_begin();
     for (int n0 = 0; n0 < n; n0 += NC) {
         int nb = n - n0 < NC ? n - n0 : NC;
         const float *xn = x + (int64_t)n0 * ldx;
@@ -197,6 +270,13 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
                     pack_panel(wb + (int64_t)p0 * ldwb, ldwb, mr, k0, kc, wp);
                     const float *bp = bias ? bias + p0 : NULL;
                     int t = 0;
+                    if (mr == MR && amx) {
+                        for (; t + 32 <= nb; t += 32) amx_tiles(2, kp, wp, xb + t * KP, yb + t * ldy + p0, ldy, mode, bp);
+                        if (t + 16 <= nb) {
+                            amx_tiles(1, kp, wp, xb + t * KP, yb + t * ldy + p0, ldy, mode, bp);
+                            t += 16;
+                        }
+                    }
                     if (mr == MR)
                         for (; t + NR <= nb; t += NR) ukr12(kp, wp, xb + t * KP, yb + t * ldy + p0, ldy, mode, bp);
                     for (; t < nb; t += NR) {
@@ -207,6 +287,19 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
             }
         }
     }
+    if (amx) _tile_release();
+}
+
+void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                              int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy) {
+    (void)wt; /* bf16 only (matmul.c checks) */
+    gemm_rows(x, ldx, n, K, w, ldwb, rows, bias, y, ldy, 0);
+}
+
+void cpu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb, int rows,
+                       const float *bias, float *y, int64_t ldy) {
+    (void)wt; /* bf16 only (matmul.c checks) */
+    gemm_rows(x, ldx, n, K, w, ldwb, rows, bias, y, ldy, 1);
 }
 
 /* ---- batched decode (CPU_AVX512BF16_MIN_N <= n < CPU_AVX512BF16_GEMM_MIN_N): tiles over the weight rows ----

@@ -121,8 +121,13 @@ static void peak_run(void *arg, int ith, int nth) {
     float r = 0;
     if (t->bf16) {
 #if defined(__x86_64__)
-        r = cpu_avx512bf16_dot_loop(t->iters);
-        flops = 12.0 * 16 * 2 * 2; /* 12 chains x 16 lanes x 2 products x 2 flops */
+        if (cpu_have_amx()) { /* the prefill GEMM's own instruction where it runs: TDPBF16PS */
+            r = cpu_amx_dot_loop(t->iters);
+            flops = 4.0 * 16 * 16 * 32 * 2; /* 4 tiles x 16 x 16 outputs x 32 products x 2 flops */
+        } else {
+            r = cpu_avx512bf16_dot_loop(t->iters);
+            flops = 12.0 * 16 * 2 * 2; /* 12 chains x 16 lanes x 2 products x 2 flops */
+        }
 #elif defined(__aarch64__) && defined(__ARM_NEON)
         r = cpu_neon_bfmmla_loop(t->iters);
         flops = 12.0 * 16 * 2; /* 12 chains x 16 multiply-adds (2x4 by 4x2) x 2 flops */
