@@ -517,13 +517,14 @@ static void t_matmul(be_dtype dt, int n, int K, int M, int has_bias, int xpad, i
     free(x), free(w), free(b), free(ref), free(nob);
 }
 
-/* be_lora_shrink + be_lora_expand: rows in segments of three adapter slots (one slot in two segments, some rows without an
- * adapter), out added to (not overwritten), x and out strided. */
+/* be_lora_shrink + be_lora_expand: rows in segments of three adapter slots (one slot in two segments, some
+ * rows without an adapter), out added to (not overwritten), x and out strided. 11 * f rows: the GPU's fused
+ * kernels up to its lora_max_rows (4096), its matmuls per segment above (f = 400). */
 static void t_lora(be_dtype dt, int K, int M, int R, int f) {
     enum { S = 3 };
-    const int N = 11 * f; /* f = 1: the GPU's per-row kernels; f = 10: its matmuls per segment */
+    const int N = 11 * f;
     const be_lora_seg seg[3] = {{0, 3 * f, 2}, {5 * f, 4 * f, 0}, {9 * f, 2 * f, 2}};
-    int32_t rs[110];
+    int32_t *rs = malloc(sizeof(int32_t) * (size_t)N);
     for (int i = 0; i < N; i++) rs[i] = -1;
     for (int s = 0; s < 3; s++)
         for (int64_t i = seg[s].row0; i < seg[s].row0 + seg[s].n; i++) rs[i] = seg[s].slot;
@@ -557,7 +558,7 @@ static void t_lora(be_dtype dt, int K, int M, int R, int f) {
         }
     }
     case_end();
-    free(x), free(o0), free(a), free(b), free(ref);
+    free(x), free(o0), free(a), free(b), free(ref), free(rs);
 }
 
 /* be_matmul_multi: 3 weights sharing x; bias[1] is NULL; outputs are column
@@ -1054,6 +1055,7 @@ static void run_all(void) {
         t_lora(dts[d], 40, 24, 4, 1);
         t_lora(dts[d], 67, 33, 16, 1); /* unaligned K, more than 8 dots per row */
         t_lora(dts[d], 64, 40, 8, 10);
+        t_lora(dts[d], 64, 40, 8, 400); /* 4,400 rows: above the GPU's fused kernels' 4096 */
         t_lora(dts[d], 2056, 24, 12, 1); /* aligned K beyond one pass of 256 threads x 8, R not a multiple of 8 */
     }
     for (int d = 0; d < 3; d++) { /* several 128-token and 128-row tiles, partial ones, and K steps */

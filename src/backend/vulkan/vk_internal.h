@@ -272,10 +272,14 @@ void vk_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const 
                     const be_tensor *wt);
 void vk_op_moe_matmul_ids(void *ctx, const be_tensor *x, int n_experts, int nw, const be_tensor *const *w,
                           const be_tensor *const *bias, const be_tensor *ids, const be_tensor *const *out);
-/* The kernels read an adapter's weights once per row, so more rows (a prefill) go through the GEMM, which
- * reads them once per tile: on the H100 (8B, 16 x (128 + 128), 4 adapters) the kernels on every step
- * made the throughput -45% against the base model, the matmuls on every step -38%. */
-#define VK_LORA_MAX_ROWS 64
+/* Rows up to which the fused kernels run LoRA; above, be_lora_expand runs matmuls per segment. The
+ * kernels read an adapter's weights once per row (from cache after the first), which measured badly with
+ * the first, latency-bound shrink kernel (session 5: -45% at every step, so 64 was the limit); with
+ * today's kernels the H100 (8B, 16 x (128 + 128), 4 adapters, 2026-12-07) gives the same throughput
+ * with them at the 2,048-row prefill (403.8 / 404.2 output tokens/s) as with matmuls per segment on
+ * separate rows (405.4 / 402.5), and more than with the per-segment matmuls through one scratch (390.4
+ * / 385.4), which Vulkan's synchronization validation requires of the fallback. */
+#define VK_LORA_MAX_ROWS 4096
 void vk_op_lora_shrink(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,
                        const be_tensor *row_slot, const be_tensor *t);
 void vk_op_lora_expand(void *ctx, const be_tensor *t, const be_tensor *b, int n_seg, const be_lora_seg *seg,
