@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backend/backend.h"
 #include "base/half.h"
@@ -160,6 +161,18 @@ void cpu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w,
  * tile state (XCR0 bits 17, 18) and Linux grants this process its use (arch_prctl ARCH_REQ_XCOMP_PERM);
  * VLLMC_CPU_NO_AMX=1 keeps it 0 (for measurements against the AVX-512 BF16 GEMM). */
 int cpu_have_amx(void);
+/* AMX's 64-byte tile configuration (LDTILECFG): palette, then the bytes per row and the rows of each tile. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} cpu_amx_cfg;
+/* Palette 1 with tiles 0-7 of 16 rows x 64 bytes, the only shape the AMX code uses. */
+static inline void cpu_amx_cfg_16x64(cpu_amx_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->palette = 1;
+    for (int i = 0; i < 8; i++) c->colsb[i] = 64, c->rows[i] = 16;
+}
 /* measure_avx512bf16.c: `iters` rounds of 12 independent VDPBF16PS chains (32 multiply-adds each);
  * cpu_amx_dot_loop: `iters` rounds of 4 TDPBF16PS on independent 16 x 16 accumulators. */
 float cpu_avx512bf16_dot_loop(long iters);

@@ -189,18 +189,9 @@ static void pack_panel(const char *w, int64_t ldwb, int rows, int k0, int kc, ui
  * accumulators start from y (mode 1), from the bias (one 64-byte row loaded with stride 0) or from zero,
  * and go back to y after each K block. The tokens past a multiple of 16 and a partial panel take the
  * AVX-512 BF16 micro-kernel. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} amx_config;
-
-/* Tiles 0-7 all 16 rows of 64 bytes. */
 static void amx_begin(void) {
-    _Alignas(64) amx_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    _Alignas(64) cpu_amx_cfg cfg;
+    cpu_amx_cfg_16x64(&cfg);
     _tile_loadconfig(&cfg);
 }
 

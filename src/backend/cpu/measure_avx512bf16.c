@@ -26,20 +26,12 @@ float cpu_avx512bf16_dot_loop(long iters) {
     return _mm512_reduce_add_ps(s);
 }
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} amx_cfg;
-
 float cpu_amx_dot_loop(long iters) {
     /* 4 independent accumulator tiles fed by 2 A and 2 B tiles: TDPBF16PS back to back */
-    _Alignas(64) amx_cfg cfg;
+    _Alignas(64) cpu_amx_cfg cfg;
     _Alignas(64) uint16_t src[16 * 32];
     _Alignas(64) float out[16 * 16];
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    cpu_amx_cfg_16x64(&cfg);
     for (int i = 0; i < 16 * 32; i++) src[i] = 0x3a83; /* ~1e-3 in bf16 */
     _tile_loadconfig(&cfg);
     _tile_zero(0);
