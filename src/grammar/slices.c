@@ -150,6 +150,41 @@ static int load_floor(gram_cache *c, gram_matcher *m, size_t f, int32_t below) {
     return 0;
 }
 
+/* After the cold floored mask of a string's text state (fx, the floored copy's top set): the masks of the
+ * states that the next code points of text lead to, made now, while the copy is loaded. A bounded string
+ * (maxLength) names a state per count, and a generation meets the counts its tokens land on, each once,
+ * in whichever sequence gets there first: made together, they cost one mask's time once instead of a
+ * cold mask in many steps (the schema's cold p99, issue 13). Each is made by state_mask on the copy in
+ * exactly that state, so it is the mask a later visit would make. Stops at the first state that is not
+ * plain text, that has its mask already, or after PRECOMPUTE_MAX code points. */
+#define PRECOMPUTE_MAX 32
+static int precompute_text(gram_cache *c, const gram_vocab *v) {
+    gram_matcher *fm = c->floor_m;
+    size_t base = gram_matcher_consumed(fm);
+    uint32_t *mask = malloc(c->mask_words * sizeof *mask);
+    int rc = mask ? 0 : cache_oom();
+    for (int i = 0; i < PRECOMPUTE_MAX && !rc; i++) {
+        int f = gram_matcher_feed_byte(fm, 'a'), acc = 0, mixed = 0, n;
+        uint32_t major[8], cls[8];
+        if (f) { /* 1: the string takes no more text; < 0: out of memory */
+            rc = f < 0 ? f : 0;
+            break;
+        }
+        if ((rc = cache_name_sets(c, fm))) break;
+        int32_t y = fm->set_sig[fm->n_sets - 1];
+        if (y < 0 || cache_st(c, y)->mask) break;
+        if ((rc = facts_ascii_scan(c, fm, y, &acc, &mixed, major, cls)) || !acc || mixed) break;
+        if ((n = state_mask(c, fm, v, y, mask)) < 0) {
+            rc = n;
+            break;
+        }
+        rc = cache_keep_mask(c, y, mask, n);
+    }
+    gram_matcher_rollback(fm, gram_matcher_consumed(fm) - base);
+    free(mask);
+    return rc;
+}
+
 /* The mask of s0 from its floored name's (above); *count -1 when it has no floor worth it. */
 static int floored_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, int32_t s0, uint32_t *mask, int *count) {
     uint32_t exits[8];
@@ -168,6 +203,7 @@ static int floored_mask(gram_cache *c, gram_matcher *m, const gram_vocab *v, int
         if ((rc = load_floor(c, m, f, below))) return rc;
         if ((n = state_mask(c, c->floor_m, v, fx, mask)) < 0) return n;
         if ((rc = cache_keep_mask(c, fx, mask, n))) return rc;
+        if ((rc = precompute_text(c, v))) return rc;
     }
     int k = cache_walk(c, m, out, s0, mask);
     if (k < 0) return k;
