@@ -100,10 +100,9 @@ static void to_wdtype(be_dtype dt, const float *src, size_t n, float scale, void
     }
 }
 
-/* One (layer, module) of an adapter into slot `slot`, padded to R with zeros: a's R rows, and b's rows
- * of R columns. A prepared adapter (x->dt the weights' dtype) is written straight from its memory where
- * its layout is the slot's; f32 is converted through tmp, which holds at least max(R * in, out * R)
- * elements. */
+/* One (layer, module) of an adapter (prepared: rn_lora_prepare) into slot `slot`, padded to R with zeros:
+ * a's rank rows straight from the adapter, then zero rows; b's rows of R columns, straight from the
+ * adapter when its rank is R, else through tmp, which holds at least max(R * in, out * R) elements. */
 static int set_one(rn_runner *r, int slot, int i, const rn_lora_weight *x, void *tmp) {
     int64_t in, out;
     int R = r->p.max_lora_rank;
@@ -111,27 +110,17 @@ static int set_one(rn_runner *r, int slot, int i, const rn_lora_weight *x, void 
     rn_lora_dims(&r->m->cfg, i % RN_LORA_MODULES, &in, &out);
     size_t es = be_dtype_size(wdt), na = (size_t)R * (size_t)in, nb = (size_t)out * (size_t)R;
     size_t ra = (size_t)x->rank * (size_t)in; /* a's values */
-    int ready = x->rank && x->dt == wdt && (wdt != BE_F32 || x->scale == 1.0f);
-    if (x->rank && !ready && x->dt != BE_F32)
-        return vc_errf(VC_EINVAL, "LoRA: adapter weights in %s for a %s model", be_dtype_name(x->dt), be_dtype_name(wdt));
+    if (x->rank && (x->dt != wdt || x->scale != 1.0f))
+        return vc_errf(VC_EINVAL, "LoRA: adapter weights in %s, scale %g, for a %s model (not prepared)",
+                       be_dtype_name(x->dt), (double)x->scale, be_dtype_name(wdt));
     be_tensor a = be_rows(&r->la[i], (int64_t)slot * R, R), b = be_rows(&r->lb[i], (int64_t)slot * out, out);
     int rc;
-    if (ready) { /* a's rank rows as they are, then zero rows */
-        memset(tmp, 0, (na - ra) * es);
-        if ((rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, x->a, ra * es))) return rc;
-        if (na > ra && (rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset + ra * es, tmp, (na - ra) * es))) return rc;
-    } else {
-        memset(tmp, 0, na * es);
-        if (x->rank) to_wdtype(wdt, x->a, ra, 1.0f, tmp);
-        if ((rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, tmp, na * es))) return rc;
-    }
-    if (ready && x->rank == R) return r->be->buffer_write(r->be->ctx, b.buf, b.offset, x->b, nb * es);
-    memset(tmp, 0, nb * es);
-    for (int64_t o = 0; o < out && x->rank; o++) { /* b's row o: rank values, then zeros */
-        char *d = (char *)tmp + (size_t)o * R * es;
-        if (ready) memcpy(d, (const char *)x->b + (size_t)o * x->rank * es, (size_t)x->rank * es);
-        else to_wdtype(wdt, (const float *)x->b + o * x->rank, (size_t)x->rank, x->scale, d);
-    }
+    memset(tmp, 0, (na > nb ? na : nb) * es);
+    if (ra && (rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset, x->a, ra * es))) return rc;
+    if (na > ra && (rc = r->be->buffer_write(r->be->ctx, a.buf, a.offset + ra * es, tmp, (na - ra) * es))) return rc;
+    if (x->rank == R) return r->be->buffer_write(r->be->ctx, b.buf, b.offset, x->b, nb * es);
+    for (int64_t o = 0; o < out && x->rank; o++) /* b's row o: rank values, then zeros */
+        memcpy((char *)tmp + (size_t)o * R * es, (const char *)x->b + (size_t)o * x->rank * es, (size_t)x->rank * es);
     return r->be->buffer_write(r->be->ctx, b.buf, b.offset, tmp, nb * es);
 }
 

@@ -37,9 +37,10 @@ typedef struct {
 /* LoRA modules, in PEFT's names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
 enum { RN_LORA_Q, RN_LORA_K, RN_LORA_V, RN_LORA_O, RN_LORA_GATE, RN_LORA_UP, RN_LORA_DOWN, RN_LORA_MODULES };
 
-/* One (layer, module) of an adapter on the host: out += scale * (x @ a^T) @ b^T. a and b hold f32, or
- * (rn_lora_prepare) the model's weight dtype with the scale already in b (scale 1), so that putting the
- * adapter into a slot is a copy, not a conversion of every value (an 8B adapter of rank 16 has 42 M). */
+/* One (layer, module) of an adapter on the host: out += scale * (x @ a^T) @ b^T. a and b hold f32 as an
+ * adapter is read; rn_lora_prepare turns them into the model's weight dtype with the scale already in b
+ * (scale 1), the form rn_lora_set takes, so that putting an adapter into a slot is a copy, not a
+ * conversion of every value (an 8B adapter of rank 16 has 42 M). */
 typedef struct {
     int rank;                    /* 0: no LoRA on this module */
     float scale;                 /* alpha / rank (or alpha / sqrt(rank), rsLoRA); 1 once folded into b */
@@ -73,7 +74,7 @@ void rn_free(rn_runner *r);
 /* Put an adapter into LoRA slot `slot` (w: [n_layers * RN_LORA_MODULES], layer-major), in the
  * weights' dtype with the scale folded into b. Ordered with the forward passes as every buffer write
  * is: a pass recorded before runs with the old contents. Ranks above max_lora_rank are VC_EINVAL. */
-int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w);
+int rn_lora_set(rn_runner *r, int slot, const rn_lora_weight *w); /* w prepared (rn_lora_prepare) */
 /* w (f32, n_layers * RN_LORA_MODULES) in the weights' dtype wdt, b scaled (scale then 1), as rn_lora_set
  * copies it: *out (an array of as many) points into *data; free both. */
 int rn_lora_prepare(const model_config *c, be_dtype wdt, const rn_lora_weight *w, rn_lora_weight **out, void **data);
