@@ -487,8 +487,9 @@ static void t_matmul(be_dtype dt, int n, int K, int M, int has_bias, int xpad, i
     double *ref = malloc(sizeof(double) * (size_t)n * M), *nob = malloc(sizeof(double) * (size_t)n * M);
     /* On the CPU x is representable in the weights' dtype: its kernels that round the activations to it
      * (AVX-512 BF16 / BFMMLA / FMLAL, as a bf16 model computes) then match the f32 ones; that rounding's
-     * own bound is test_matmul's. Other backends keep f32 activations, so x keeps all its bits there (a
-     * GPU kernel that dropped the low half of an activation would go unseen otherwise). */
+     * own bound is test_matmul's. Other backends get x with all its bits: the GPU's tensor-core GEMM rounds
+     * a 16-bit weight's activations to f16 (more bits than a bf16 model's own), and that must stay within
+     * dt_tol; its f32 kernels within the f32 tolerance. */
     int round_x = !strcmp(g_be->name, "cpu");
     for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
     for (int i = 0; i < M * K; i++) w[i] = dt_round(dt, frand());
@@ -1063,6 +1064,12 @@ static void run_all(void) {
         /* a few tokens, deep K: the GPU's split along K (rows of 2-4 KiB: not under test_vulkan.sh's
          * VLLMC_VULKAN_SPLIT_RANGE=1000, where one weight row must fit 1000 bytes) */
         if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul(dts[d], 20, 1040, 40, 1, 0, 0, 0, 0);
+        /* the shapes of the GPU's direct tensor-core GEMM (K and M multiples of 16): 16-, 32- and 64-token
+         * tiles, a weight at an offset, partial tiles and K blocks, and its split along K */
+        t_matmul(dts[d], 12, 80, 48, 1, 0, 0, 0, 0);
+        t_matmul(dts[d], 33, 144, 32, 0, 0, 4, 8, 0);
+        t_matmul(dts[d], 70, 208, 160, 1, 0, 0, 0, 0);
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul(dts[d], 20, 1040, 48, 1, 0, 0, 0, 0);
     }
 
     static const int Ms[3] = {33, 16, 16};

@@ -297,6 +297,31 @@ static int list_goldens(const char *root, char **names, int max) {
     return n;
 }
 
+/* The GPU's tensor-core GEMM as it runs by default: a batch's activations rounded to f16 (a 16-bit
+ * model's own arithmetic has 8 or 11 significant bits there). Where the device uses it (the NVIDIA
+ * cooperative-matrix path; never lavapipe), the 16-bit goldens once more under the rules of the CPU's
+ * bf16 dot-product pass (DOT16_TOK_TOL, DOT16_KL_TOL). Reopens *be. */
+static void gpu_f16_pass(be_backend **be, const char *root, char **names, int n) {
+    be_free(*be);
+    *be = NULL;
+    setenv("VLLMC_VULKAN_COOP_SPLIT", "0", 1);
+    int rc = be_open("gpu", be);
+    CHECK_MSG(rc == 0, "gpu: %s", vc_errmsg());
+    if (rc) return;
+    be_info info;
+    if ((*be)->info((*be)->ctx, &info) || !strstr(info.desc, "f16 activations")) return;
+    g_dot16_pass = 1;
+    printf("  vulkan backend, f16 activations in the tensor-core GEMM: 16-bit goldens, each case alone\n");
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (l < 5 || (strcmp(names[i] + l - 5, "-bf16") && strcmp(names[i] + l - 4, "-f16"))) continue;
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/%.500s", root, names[i]);
+        run_model(*be, dir, names[i], NULL);
+    }
+    g_dot16_pass = 0;
+}
+
 int main(void) {
     const char *root = "tests/golden";
     char *names[256], *lnames[256];
@@ -314,6 +339,8 @@ int main(void) {
         if (d == 1) setenv("VLLMC_VULKAN_FLUSH_EVERY", "7", 1);
         /* and decode contexts cut into splits of 16 keys, merged as a long context's are */
         if (d == 1) setenv("VLLMC_VULKAN_ATTN_SPLIT", "16", 1);
+        /* the tensor-core GEMM with its activations split hi + lo (f32-level) for the goldens' own rules */
+        if (d == 1) setenv("VLLMC_VULKAN_COOP_SPLIT", "1", 1);
         int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
         cpu_kernels_no_dot16(d == 0); /* the CPU pass: f32 activations, the goldens' arithmetic */
         const char *req = getenv("VLLMC_TEST_GPU");
@@ -352,6 +379,7 @@ int main(void) {
             g_dot16_pass = 0;
             cpu_kernels_no_dot16(1);
         }
+        if (d == 1) gpu_f16_pass(&be, root, names, n);
         for (int i = 0; i < nl; i++) {
             /* on the GPU (lavapipe in CI: slow) two of them, one of each adapter shape (under ASan one): the
              * LoRA op is test_backend_ops', the engine's slots test_lora's */

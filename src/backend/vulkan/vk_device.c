@@ -196,6 +196,11 @@ static int create_device(vk_ctx *c) {
     /* matmul_coop.comp's shared memory with 128-token tiles: 2 x 10 KiB of activations, 10 KiB of weights,
      * 8 KiB of staging */
     c->coop_tokens = (ct && atoi(ct) == 64) || c->props.limits.maxComputeSharedMemorySize < 38912 ? 64 : 128;
+    const char *cd = getenv("VLLMC_VULKAN_COOP_DIRECT"), *cs = getenv("VLLMC_VULKAN_COOP_SPLIT");
+    /* 64 by default: longer prompts keep matmul_coop.comp's 128-token tiles (measured faster for them) */
+    c->coop_direct_max_n = cd && *cd ? atoll(cd) : 64;
+    /* matmul_cd.comp's shared memory: 18 KiB of f16 activations (twice that split), 4 KiB of staging */
+    c->coop_split = cs && !strcmp(cs, "1") && c->props.limits.maxComputeSharedMemorySize >= 41984;
     const char *fe = getenv("VLLMC_VULKAN_FLUSH_EVERY");
     c->flush_every = fe && atoi(fe) > 0 ? atoi(fe) : VK_FLUSH_DISPATCHES;
     const char *st = getenv("VLLMC_VULKAN_STAGING");
@@ -237,8 +242,10 @@ static int create_device(vk_ctx *c) {
     int has_coop_ext = has_ext(ext, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     free(ext);
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                .pNext = has_coop_ext ? &cmf : NULL};
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
-                                                      .pNext = has_coop_ext ? &cmf : NULL};
+                                                      .pNext = &s16};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
     c->f.vkGetPhysicalDeviceFeatures2(c->pdev, &f2);
     c->fp16_arith = f16.shaderFloat16 != 0;
@@ -249,9 +256,14 @@ static int create_device(vk_ctx *c) {
                  coop_shape_ok(c) && !(nocoop && !strcmp(nocoop, "1"));
     if (c->fp16_arith && has_f16_ext) want[nw++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     if (c->coopmat) want[nw++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    /* matmul_cd.comp loads weight fragments through a float16_t view of the weight buffer */
+    if (!c->coopmat || !s16.storageBuffer16BitAccess) c->coop_direct_max_n = 0;
     /* enable exactly the features the shaders use */
+    VkPhysicalDevice16BitStorageFeatures s16e = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                 .storageBuffer16BitAccess = VK_TRUE};
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cme = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
-                                                       .cooperativeMatrix = VK_TRUE};
+                                                       .cooperativeMatrix = VK_TRUE,
+                                                       .pNext = c->coop_direct_max_n > 0 ? &s16e : NULL};
     VkPhysicalDeviceShaderFloat16Int8Features f16e = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
                                                        .shaderFloat16 = VK_TRUE, .pNext = c->coopmat ? &cme : NULL};
 
@@ -364,7 +376,9 @@ static void describe(vk_ctx *c) {
              VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), c->props.deviceName, type_name(c->props.deviceType),
              (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
              c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no",
-             c->coopmat ? "cooperative matrix (NV, f16 16x16x16) for prefill" : "cooperative matrix not used",
+             !c->coopmat                                    ? "cooperative matrix not used"
+             : c->coop_direct_max_n > 0 && !c->coop_split ? "cooperative matrix (NV, f16 16x16x16), f16 activations in batches"
+                                                            : "cooperative matrix (NV, f16 16x16x16)",
              c->import_align ? ", weight files used in place (VK_EXT_external_memory_host)" : "");
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);
 }

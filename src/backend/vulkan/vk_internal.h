@@ -99,7 +99,9 @@ typedef enum {
     VKP_MATMUL_MX = VKP_MATVEC_MX + 4, /* MXFP4 weights, tiled f32 FMA (matmul_mx.comp) */
     VKP_MOE_TOPK,       /* moe_topk.comp: routing on the device (issue 12) */
     VKP_MOE_MATVEC,     /* + dtype (3: MXFP4): moe_matvec.comp, expert matmul by device-made ids */
-    VKP_COUNT = VKP_MOE_MATVEC + 4
+    VKP_MATMUL_CD = VKP_MOE_MATVEC + 4, /* + 3 * (dtype - 1) + log2(token fragments): matmul_cd.comp, weights
+                                         * loaded straight into tensor-core fragments (f16 and bf16) */
+    VKP_COUNT = VKP_MATMUL_CD + 6
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
@@ -193,6 +195,10 @@ typedef struct {
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
     int coop_splitk;         /* split matmul_coop along K when it has too few workgroups (VLLMC_VULKAN_COOP_SPLITK=0
                                 turns it off, for A/B runs) */
+    int64_t coop_direct_max_n; /* matmul_cd.comp (weights straight into the fragments) for up to this many tokens:
+                                  64 by default (batched decode); VLLMC_VULKAN_COOP_DIRECT=0 keeps matmul_coop.comp */
+    int coop_split;          /* matmul_cd.comp's activations as hi + lo f16 parts, f32-level exact
+                                (VLLMC_VULKAN_COOP_SPLIT=1; test_golden's exact pass) instead of f16-rounded */
     int coop_tokens;         /* token tile of the cooperative-matrix GEMM for more than 64 tokens: 128
                                 where the shared memory allows it, else 64 (VLLMC_VULKAN_COOP_TOKENS, A/B) */
 

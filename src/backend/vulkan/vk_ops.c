@@ -119,7 +119,7 @@ typedef struct {
 
 static int ensure_scratch(vk_ctx *c, size_t bytes);
 
-/* Splits along K for the cooperative-matrix GEMM with 64-token tiles: enough workgroups to fill the GPU
+/* Splits along K for the cooperative-matrix GEMMs with few tokens: enough workgroups to fill the GPU
  * (about two per compute unit, as attn_splits), each at least 256 deep. */
 static uint32_t coop_splits(const vk_ctx *c, uint32_t wgs, uint32_t K) {
     if (!c->coop_splitk || wgs >= 264) return 1;
@@ -129,15 +129,17 @@ static uint32_t coop_splits(const vk_ctx *c, uint32_t wgs, uint32_t K) {
     return s < 1 ? 1 : s;
 }
 
-/* matmul_coop with 64-token tiles, split along K where the grid would be small (batched decode):
- * the partial sums go to the scratch buffer and matmul_reduce adds them (and the bias). */
-static void coop_small(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, const be_tensor *bias, const be_tensor *out) {
-    uint32_t gx = cdiv(pc.M, 128), gy = cdiv(pc.n, 64), S = coop_splits(c, gx * gy, pc.K);
-    uint32_t chunk = (cdiv(pc.K, S) + 31) / 32 * 32;
+/* A cooperative-matrix GEMM of 128-row x bt-token tiles, split along K (chunks of a multiple of `align`)
+ * where the grid would be small (batched decode): the partial sums go to the scratch buffer and
+ * matmul_reduce adds them (and the bias). */
+static void coop_grid(vk_ctx *c, int pipe, uint32_t bt, uint32_t align, mm_push pc, const vk_use *u,
+                      const be_tensor *bias, const be_tensor *out) {
+    uint32_t gx = cdiv(pc.M, 128), gy = cdiv(pc.n, bt), S = pc.n <= 64 ? coop_splits(c, gx * gy, pc.K) : 1;
+    uint32_t chunk = (cdiv(pc.K, S) + align - 1) / align * align;
     S = cdiv(pc.K, chunk);
     if (S <= 1) {
         pc.k_chunk = pc.K, pc.split_stride = 0;
-        vk_dispatch(c, VKP_MATMUL_COOP + dt, u, 4, &pc, sizeof pc, gx, gy, 1);
+        vk_dispatch(c, pipe, u, 4, &pc, sizeof pc, gx, gy, 1);
         return;
     }
     size_t part = (size_t)S * pc.n * pc.M * sizeof(float);
@@ -149,11 +151,26 @@ static void coop_small(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, cons
     mm_push sp = pc;
     sp.has_bias = 0, sp.o_off = 0, sp.o_stride = pc.M, sp.k_chunk = chunk, sp.split_stride = pc.n * pc.M;
     vk_use us[4] = {u[0], u[1], u[2], {c->scratch, 0, part, 1}};
-    vk_dispatch(c, VKP_MATMUL_COOP + dt, us, 4, &sp, sizeof sp, gx, gy, S);
+    vk_dispatch(c, pipe, us, 4, &sp, sizeof sp, gx, gy, S);
     struct { uint32_t n, M, S, b_off, has_bias, o_off, o_stride; } rp = {pc.n, pc.M, S, pc.b_off, pc.has_bias,
                                                                          pc.o_off, pc.o_stride};
     vk_use ur[3] = {{c->scratch, 0, part, 0}, bias ? use_of(bias, 0) : u[1], use_of(out, 1)};
     vk_dispatch(c, VKP_MATMUL_REDUCE, ur, 3, &rp, sizeof rp, cdiv(pc.M, 256), pc.n, 1);
+}
+
+/* The tensor-core GEMMs (f16/bf16 weights; f32 weights keep the f32 kernels: f16 would round them).
+ * matmul_cd.comp where its shapes hold: 16, 32 or 64 tokens per tile by the batch. Else matmul_coop.comp:
+ * 128-token tiles for prefill, 64 for batched decode (twice the workgroups). */
+static void matmul_tc(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, const be_tensor *bias,
+                      const be_tensor *out) {
+    if (pc.n <= c->coop_direct_max_n && pc.K % 16 == 0 && pc.M % 16 == 0) {
+        uint32_t lg = pc.n <= 16 ? 0 : pc.n <= 32 ? 1 : 2;
+        coop_grid(c, VKP_MATMUL_CD + 3 * ((int)dt - 1) + (int)lg, 16u << lg, 64, pc, u, bias, out);
+    } else if (pc.n > 64 && c->coop_tokens == 128) {
+        vk_dispatch(c, VKP_MATMUL_COOP_L + dt, u, 4, &pc, sizeof pc, cdiv(pc.M, 128), cdiv(pc.n, 128), 1);
+    } else {
+        coop_grid(c, VKP_MATMUL_COOP + (int)dt, 64, 32, pc, u, bias, out);
+    }
 }
 
 /* MXFP4 weights (gpt-oss's experts): the weight's offset and stride travel in bytes (17-byte blocks need not
@@ -216,12 +233,7 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
         vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
-        /* f32 weights keep the f32 kernel: f16 would round them. 128-token tiles for prefill, 64 for
-         * batched decode (twice the workgroups) */
-        if (x->rows > 64 && c->coop_tokens == 128)
-            vk_dispatch(c, VKP_MATMUL_COOP_L + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 128), 1);
-        else
-            coop_small(c, dt, pc, u, bias, out);
+        matmul_tc(c, dt, pc, u, bias, out);
     } else if (x->rows > MATVEC_MAX_N && vec_ok) {
         vk_dispatch(c, VKP_MATMUL_V + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
     } else if (x->rows <= MATVEC_MAX_N) {

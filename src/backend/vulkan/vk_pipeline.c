@@ -78,6 +78,9 @@ static const uint32_t spv_moe_topk[] =
 static const uint32_t spv_moe_matvec[] =
 #include "moe_matvec.spv.h"
     ;
+static const uint32_t spv_matmul_cd[] =
+#include "matmul_cd.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
@@ -90,6 +93,13 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id >= VKP_MATMUL_CD) { /* constant 0: dtype (f16, bf16), 1: activations split, 2: token fragments */
+        uint32_t v = (uint32_t)(id - VKP_MATMUL_CD);
+        pipe_src s = SRC(spv_matmul_cd, 4, 1u + v / 3u);
+        s.spec[1] = (uint32_t)c->coop_split;
+        s.spec[2] = 1u << (v % 3u);
+        return s;
+    }
     if (id >= VKP_MOE_MATVEC) { /* constant 0: dtype (3: MXFP4), 1: rows per workgroup (one per subgroup) */
         pipe_src s = SRC(spv_moe_matvec, 5, (uint32_t)(id - VKP_MOE_MATVEC));
         s.spec[1] = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
@@ -152,6 +162,11 @@ const char *vk_pipe_name(int id) {
     if (id < 0 || id >= VKP_COUNT) return "?";
     const char *base;
     int d = -1;
+    if (id >= VKP_MATMUL_CD) {
+        int v = id - VKP_MATMUL_CD;
+        snprintf(buf[id], sizeof buf[id], "matmul_cd%d %s", 16 << (v % 3), dt[1 + v / 3]);
+        return buf[id];
+    }
     if (id == VKP_GELU_MUL) base = "gelu_tanh_mul";
     else if (id == VKP_MOE_MATVEC + 3) base = "moe_matvec_mxfp4";
     else if (id >= VKP_MOE_MATVEC) base = "moe_matvec", d = id - VKP_MOE_MATVEC;
