@@ -48,24 +48,38 @@ shared float fin[4096];     // (128 / (HD/4)) key groups x GB x HD partial outpu
 
 const uint E = T == DT_F32 ? 4u : 8u;
 
-float red_max(float v, uint g) {
-    v = subgroupMax(v);
-    if (subgroupElect()) red[g][gl_SubgroupID] = v;
+// v[g] := the maximum (red_max) or sum (red_sum) of v[g] over the workgroup, for every head g < GB at
+// once: one pair of barriers for all heads (the per-head reductions were a pair each)
+void red_max(inout float v[GMAX], uint GB) {
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+        if (g >= GB) continue;
+        float t = subgroupMax(v[g]);
+        if (subgroupElect()) red[g][gl_SubgroupID] = t;
+    }
     barrier();
-    float r = red[g][0];
-    for (uint i = 1u; i < gl_NumSubgroups; i++) r = max(r, red[g][i]);
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+        if (g >= GB) continue;
+        float r = red[g][0];
+        for (uint i = 1u; i < gl_NumSubgroups; i++) r = max(r, red[g][i]);
+        v[g] = r;
+    }
     barrier();
-    return r;
 }
 
-float red_sum(float v, uint g) {
-    v = subgroupAdd(v);
-    if (subgroupElect()) red[g][gl_SubgroupID] = v;
+void red_sum(inout float v[GMAX], uint GB) {
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+        if (g >= GB) continue;
+        float t = subgroupAdd(v[g]);
+        if (subgroupElect()) red[g][gl_SubgroupID] = t;
+    }
     barrier();
-    float r = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; i++) r += red[g][i];
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+        if (g >= GB) continue;
+        float r = 0.0;
+        for (uint i = 0u; i < gl_NumSubgroups; i++) r += red[g][i];
+        v[g] = r;
+    }
     barrier();
-    return r;
 }
 
 #include "unpack.glsl"
@@ -120,20 +134,26 @@ void main() {
                 }
             }
         }
-        float corr[GMAX];
+        float corr[GMAX], red_v[GMAX];
         [[unroll]] for (uint g = 0u; g < GMAX; g++) {
-            if (g >= GB) continue; // uniform: the barriers inside stay in uniform control flow
             float sv = sc[g] * p.scale;
             if (p.softcap > 0.0) sv = tanh(clamp(sv / p.softcap, -15.0, 15.0)) * p.softcap;
-            sv = valid ? sv : -1.0 / 0.0;
-            float mn = max(m[g], red_max(sv, g));
-            float pj = valid ? exp(sv - mn) : 0.0;
-            pr[g][tid] = pj;
-            corr[g] = exp(m[g] - mn); // 0 on the first chunk
-            l[g] = l[g] * corr[g] + red_sum(pj, g);
-            m[g] = mn;
+            sc[g] = valid ? sv : -1.0 / 0.0;
+            red_v[g] = sc[g];
         }
-        barrier();
+        red_max(red_v, GB); // GB is uniform: the barriers inside stay in uniform control flow
+        [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+            if (g >= GB) continue;
+            float mn = max(m[g], red_v[g]);
+            float pj = valid ? exp(sc[g] - mn) : 0.0;
+            pr[g][tid] = pj; // read by the products below, after red_sum's barriers
+            corr[g] = exp(m[g] - mn); // 0 on the first chunk
+            m[g] = mn;
+            red_v[g] = pj;
+        }
+        red_sum(red_v, GB);
+        [[unroll]] for (uint g = 0u; g < GMAX; g++)
+            if (g < GB) l[g] = l[g] * corr[g] + red_v[g];
         [[unroll]] for (uint g = 0u; g < GMAX; g++)
             if (g < GB)
                 [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
