@@ -192,6 +192,12 @@ typedef struct be_backend {
     void (*scale)(void *ctx, const be_tensor *x, float s, const be_tensor *out);
     /* out = tanh(x / cap) * cap (Gemma 2's final_logit_softcapping); f32 [n, D]; in place is allowed. */
     void (*softcap)(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
+    /* (optional) out[0, i] = the index of the largest element of row i of x: the first of equal ones; a
+     * NaN never counts, except that a row whose first element is NaN gives 0 (what a left-to-right scan
+     * that keeps the first maximum gives, as the engine's greedy sampler does). x f32 [n, V], out i32
+     * [1, n]. Greedy decoding on the device: the runner reads n indexes back instead of n rows of
+     * logits (0.5 MiB a row for a 128k vocabulary). NULL: the host scans the logits. */
+    void (*argmax)(void *ctx, const be_tensor *x, const be_tensor *out);
     /* (optional) The residual add and the next norm in one pass: x += h, then
      * out = x / rms(x) * (w + w_offset). x, h, out f32 [n, D]; out may be h.
      * NULL: be_add_rmsnorm() runs add, then rmsnorm. */

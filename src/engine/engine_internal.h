@@ -82,6 +82,8 @@ struct eng_engine {
     int max_rows_used;        /* logit rows of the current step */
     int32_t *row_seq, *row_pos; /* [max_num_seqs + ENG_PLP_ROWS]: batch index and prompt position (-1: sample) */
     float *raw;               /* [vocab] copy of raw logits for logprobs */
+    int32_t *amax;            /* [max_num_seqs + ENG_PLP_ROWS] the device's greedy picks (rn_batch.argmax) */
+    int amax_step;            /* this step's rows are all plain greedy: their tokens are in amax */
     samp_scratch sc;
     eng_output *outs;
     int n_outs, cap_outs;

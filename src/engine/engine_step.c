@@ -72,23 +72,31 @@ static eng_finish check_stop(const eng_engine *e, eng_seq *s, int32_t t) {
 static int reserve_lp(eng_engine *e, int k) { return e->lp_used + k <= e->lp_cap ? 0 : -1; }
 
 /* Sample for a sequence whose scheduled tokens reached the end of its context. */
-static int sample_one(eng_engine *e, eng_seq *s, float *logits) {
+/* A sampling row the device's argmax can pick (rn_batch.argmax): greedy, no logits processor, no logprobs. */
+static int plain_greedy(const eng_seq *s) { return s->sp.temperature < SAMP_EPS && !s->lp.active && s->sp.logprobs < 0; }
+
+/* Sample s's next token from its logits row, or take `picked` (>= 0: the device's argmax of the row, for a
+ * plain_greedy sequence, whose logits were not read back). */
+static int sample_one(eng_engine *e, eng_seq *s, float *logits, int32_t picked) {
     const model_config *c = &e->m->cfg;
     int V = c->vocab_size, K = s->sp.logprobs;
-    if (K >= 0) memcpy(e->raw, logits, sizeof(float) * (size_t)V);
-    int rc = lp_apply(&s->lp, s->tokens + s->n_prompt, s->n_tokens - s->n_prompt, logits);
-    if (rc && s->lp.g_err) {
-        /* its grammar allows no token (or was violated): the request ends, the step goes on */
-        eng_output *o = new_output(e, s);
-        if (!o) return vc_errf(VC_ERR, "engine: no output slot reserved");
-        o->finish = ENG_FINISH_ABORT;
-        o->error = s->lp.g_msg;
-        if (finish(e, s, ENG_FINISH_ABORT)) return vc_errf(VC_ERR, "engine: no finished slot reserved");
-        return VC_OK;
+    int32_t t = picked;
+    if (t < 0) {
+        if (K >= 0) memcpy(e->raw, logits, sizeof(float) * (size_t)V);
+        int rc = lp_apply(&s->lp, s->tokens + s->n_prompt, s->n_tokens - s->n_prompt, logits);
+        if (rc && s->lp.g_err) {
+            /* its grammar allows no token (or was violated): the request ends, the step goes on */
+            eng_output *o = new_output(e, s);
+            if (!o) return vc_errf(VC_ERR, "engine: no output slot reserved");
+            o->finish = ENG_FINISH_ABORT;
+            o->error = s->lp.g_msg;
+            if (finish(e, s, ENG_FINISH_ABORT)) return vc_errf(VC_ERR, "engine: no finished slot reserved");
+            return VC_OK;
+        }
+        if (rc) return rc;
+        samp_params p = {s->sp.temperature, s->sp.top_p, s->sp.top_k, s->sp.min_p};
+        t = samp_sample(logits, V, &p, &s->rng, &e->sc);
     }
-    if (rc) return rc;
-    samp_params p = {s->sp.temperature, s->sp.top_p, s->sp.top_k, s->sp.min_p};
-    int32_t t = samp_sample(logits, V, &p, &s->rng, &e->sc);
     s->tokens[s->n_tokens++] = t;
     e->generation_tokens++;
     eng_output *o = new_output(e, s);
@@ -321,10 +329,16 @@ static int run_batch(eng_engine *e) {
         }
     }
     e->max_rows_used = nl;
+    /* every row a plain greedy sampling row: the runner returns each row's argmax (on the device where it
+     * can) instead of the logits */
+    e->amax_step = nl > 0;
+    for (int r = 0; r < nl && e->amax_step; r++)
+        e->amax_step = e->row_pos[r] < 0 && plain_greedy(e->b_seqs[e->row_seq[r]]);
     rn_batch b = {.n_tokens = nt, .tokens = e->b_tokens, .positions = e->b_pos, .slots = e->b_slots,
                   .n_seqs = e->n_sched, .q_start = e->b_qstart, .seq_len = e->b_seqlen, .block_table = e->b_bt,
                   .max_blocks = mb, .n_logits = nl, .logit_rows = e->b_lrows,
-                  .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL, .seq_rope_len = e->b_ropelen};
+                  .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL, .seq_rope_len = e->b_ropelen,
+                  .argmax = e->amax_step ? e->amax : NULL};
     return rn_forward(e->runner, &b, e->logits);
 }
 
@@ -367,7 +381,7 @@ static int step(eng_engine *e) {
             if (got < 0) rc = got;
             for (int q = got; q >= 0 && q < s->plp_k; q++) s->plp_ids[(size_t)p * s->plp_k + q] = -1;
         } else {
-            rc = sample_one(e, s, row);
+            rc = sample_one(e, s, row, e->amax_step ? e->amax[r] : -1);
         }
     }
     return rc;

@@ -3,6 +3,7 @@
 #include "runner/runner.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits)
     const model_config *c = &m->cfg;
     uint64_t T = (uint64_t)max_tokens, qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
     uint64_t per_tok = 2ull * c->hidden_size + 2 * qd + 2 * kvd + 2ull * rn_mlp_width(c) + 3;
-    return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 1)) +
+    /* per logit row: sel, logits, logit_rows, amax */
+    return 4 * (T * per_tok + (uint64_t)max_logits * ((uint64_t)c->hidden_size + c->vocab_size + 2)) +
            rn_moe_bytes(m, max_tokens);
 }
 
@@ -57,6 +59,8 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     if (p->max_loras < 0 || (p->max_loras > 0 && p->max_lora_rank < 1))
         return free(r), vc_errf(VC_EINVAL, "runner: LoRA slots need a positive rank");
     r->cap_bufs = 64 + 2 * L + p->max_loras;
+    const char *ha = getenv("VLLMC_HOST_ARGMAX");
+    r->host_argmax = ha && !strcmp(ha, "1");
     r->bufs = calloc((size_t)r->cap_bufs, sizeof *r->bufs);
     r->kc = calloc((size_t)L, sizeof *r->kc);
     r->vc = calloc((size_t)L, sizeof *r->vc);
@@ -78,7 +82,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         (rc = rn_alloc(r, BE_I32, 1, T, &r->slots)) || (rc = rn_alloc(r, BE_I32, 1, S + 1, &r->q_start)) ||
         (rc = rn_alloc(r, BE_I32, 1, S, &r->seq_len)) ||
         (rc = rn_alloc(r, BE_I32, S, p->max_blocks, &r->block_table)) ||
-        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows))) {
+        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows)) || (rc = rn_alloc(r, BE_I32, 1, NL, &r->amax))) {
         vc_err_prefix(rc, "activations for %lld tokens per step", (long long)T);
         goto err;
     }
@@ -316,7 +320,20 @@ static int rn_fail_step(rn_runner *r, int rc) {
     return vc_errf(rc, "%s", msg);
 }
 
-/* Final norm, LM head and (Gemma 2) soft-capping of the selected rows, then the read-back. */
+static _Atomic uint64_t argmax_passes;
+
+uint64_t rn_device_argmax_passes(void) { return atomic_load(&argmax_passes); }
+
+/* backend.h's argmax on the host: the first maximum of a left-to-right scan. */
+static int32_t rn_argmax(const float *row, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (row[i] > row[best]) best = i;
+    return best;
+}
+
+/* Final norm, LM head and (Gemma 2) soft-capping of the selected rows, then the read-back: the logits, or
+ * for a greedy batch (b->argmax) each row's argmax. */
 static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits) {
     const mdl_model *m = r->m;
     const model_config *c = &m->cfg;
@@ -332,8 +349,17 @@ static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits
         if (c->final_softcap > 0) be->softcap(ctx, &lg, c->final_softcap, &lg);
         /* The read first: a recording backend submits the step with the copy of the logits in it and
          * waits once; sync() then only reports (and clears) an op's error. */
-        rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
-                             (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));
+        if (b->argmax && be->argmax && !r->host_argmax) { /* greedy: n indexes instead of n rows */
+            be_tensor ids = be_cols(&r->amax, 0, b->n_logits);
+            be->argmax(ctx, &lg, &ids);
+            atomic_fetch_add(&argmax_passes, 1);
+            rc = be->buffer_read(ctx, ids.buf, ids.offset, b->argmax, (size_t)b->n_logits * sizeof(int32_t));
+        } else {
+            rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
+                                 (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));
+            for (int i = 0; !rc && b->argmax && i < b->n_logits; i++)
+                b->argmax[i] = rn_argmax(logits + (size_t)i * (size_t)c->vocab_size, c->vocab_size);
+        }
     }
     if (rc) return rn_fail_step(r, rc);
     return be->sync(ctx);

@@ -32,6 +32,10 @@ typedef struct {
                                     original_max_position_embeddings, as transformers does per forward pass):
                                     the engine passes max(prompt, seq_len), so a chunked prompt uses the
                                     factors of its whole length; NULL: seq_len */
+    int32_t *argmax;             /* non-NULL: greedy rows only: argmax[i] receives the index of logit row
+                                    i's largest logit (backend.h's argmax), computed on the device where
+                                    the backend has the op, and the logits are not read back (else the
+                                    host scans them: rn_forward's logits buffer is still required) */
 } rn_batch;
 
 /* LoRA modules, in PEFT's names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
@@ -87,6 +91,9 @@ uint64_t rn_activation_bytes(const mdl_model *m, int max_tokens, int max_logits)
 /* MoE passes routed on the device (issue 12) since the process started, over every runner: tests read
  * it to see that the path ran. */
 uint64_t rn_moe_device_passes(void);
+/* Batches whose greedy tokens the backend's argmax picked (rn_batch.argmax), process-wide: tests check
+ * that the path ran. */
+uint64_t rn_device_argmax_passes(void);
 /* KV cache bytes per block (all layers, K and V). */
 uint64_t rn_kv_bytes_per_block(const mdl_model *m, int block_size, be_dtype kv_dtype);
 

@@ -6,6 +6,8 @@
 #include "runner/runner.h"
 
 struct rn_runner {
+    int host_argmax;             /* VLLMC_HOST_ARGMAX=1: greedy batches read the logits back and scan them
+                                    on the host, as before the device argmax (A/B runs) */
     mdl_model *m;
     be_backend *be;
     rn_params p;
@@ -15,6 +17,7 @@ struct rn_runner {
     be_tensor x, h, q, k, v, att, g, u, sel, logits;
     /* batch metadata (i32) */
     be_tensor tokens, pos, slots, q_start, seq_len, block_table, logit_rows;
+    be_tensor amax;              /* i32 [1, max_logits]: each logit row's argmax (rn_batch.argmax) */
     /* KV cache per layer */
     be_tensor *kc, *vc;
     /* LoRA (lora.c): per layer and module the weights of every slot, a [slots * R, in] and

@@ -562,6 +562,55 @@ static void t_lora(be_dtype dt, int K, int M, int R, int f) {
     free(x), free(o0), free(a), free(b), free(ref), free(rs);
 }
 
+/* ---------------------------------------------------------------- argmax */
+
+/* out[i] = the first maximum of row i of x (backend.h): ties, all -inf, a NaN first (0) and NaNs later
+ * (never win), +0 after -0, the maximum last; V below and above a workgroup's width; x strided. */
+static void t_argmax(int V, int xpad) {
+    enum { R = 8 };
+    float *x = malloc(sizeof(float) * (size_t)R * V);
+    int want[R];
+    for (int i = 0; i < R * V; i++) x[i] = frand() * 4.0f - 8.0f; /* all negative */
+    for (int r = 0; r < R; r++) {
+        float *row = x + (size_t)r * V;
+        int a = V / 3, b = V - 2 > a ? V - 2 : a;
+        switch (r) {
+        case 0: row[a] = 3.0f; break;                                                   /* one maximum */
+        case 1: row[a] = row[b] = 5.0f; break;                                          /* a tie: the first */
+        case 2: for (int j = 0; j < V; j++) row[j] = -INFINITY; break;                  /* all -inf: 0 */
+        case 3: row[0] = NAN, row[a] = 7.0f; break;                                     /* NaN first: 0 */
+        case 4: row[1 % V] = NAN, row[b] = 2.0f, row[V - 1] = NAN; break;               /* later NaNs lose */
+        case 5: row[V - 1] = 1.0f; break;                                               /* the last */
+        case 6: row[a] = -0.0f, row[b] = 0.0f; break;                                   /* -0 then +0: equal */
+        default: row[a] = 1e30f, row[b] = INFINITY; break;                              /* +inf wins */
+        }
+        int best = 0;
+        for (int j = 1; j < V; j++)
+            if (row[j] > row[best]) best = j;
+        want[r] = best;
+    }
+    dten X = mk(BE_F32, R, V, xpad, xpad ? 7 : 0, x), O = mk(BE_I32, 1, R, 0, 3, NULL);
+    if (!g_case_bad) {
+        g_be->argmax(g_be->ctx, &X.t, &O.t);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            int wrong = wh ? 0 : R;
+            for (int r = 0; wh && r < R; r++) {
+                int32_t got;
+                memcpy(&got, wh + O.t.offset + 4 * (size_t)r, 4);
+                if (got != want[r]) {
+                    wrong++;
+                    printf("  argmax V=%d row %d: got %d want %d\n", V, r, got, want[r]);
+                }
+            }
+            record("argmax", BE_F32, wrong, 0, "V=%d, x stride %d", V, V + xpad);
+            free(wh);
+        }
+    }
+    case_end();
+    free(x);
+}
+
 /* be_matmul_multi: 3 weights sharing x; bias[1] is NULL; outputs are column
  * slices of one [n, M0+M1+M2] buffer (strided views). */
 static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3]) {
@@ -1072,6 +1121,11 @@ static void run_all(void) {
         if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul(dts[d], 20, 1040, 48, 1, 0, 0, 0, 0);
     }
 
+    if (g_be->argmax) {
+        t_argmax(33, 0);
+        t_argmax(1000, 5);
+        t_argmax(4099, 0);
+    }
     static const int Ms[3] = {33, 16, 16};
     for (int d = 0; d < 3; d++) {
         const be_dtype same[3] = {dts[d], dts[d], dts[d]};

@@ -202,7 +202,10 @@ static void run_model(be_backend *be, const char *dir, const char *name, const c
         CHECK_MSG(rc == 0, "%s: %s", name, vc_errmsg());
     }
     if (rc == 0 && !g_dot16_pass) {
+        uint64_t ap = rn_device_argmax_passes();
         rc = off_run(e, rq, nc, outs, NULL, NULL, NULL);
+        /* greedy without logprobs: the backend's argmax picks the tokens, against the reference's greedy ones */
+        CHECK_MSG(rn_device_argmax_passes() > ap, "%s batched: the greedy steps did not take the backend's argmax", name);
         CHECK_MSG(rc == 0, "%s batched: %s", name, vc_errmsg());
         if (rc == 0) check_outputs(name, "batched", cs, outs, nc, vocab, half, &worst_lp);
         off_free(outs, nc);

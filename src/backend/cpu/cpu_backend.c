@@ -145,6 +145,7 @@ int be_cpu_create(be_backend **out, int nthreads, const char *bind) {
         .gelu_tanh_mul = cpu_op_gelu_tanh_mul,
         .scale = cpu_op_scale,
         .softcap = cpu_op_softcap,
+        .argmax = cpu_op_argmax,
         .add = cpu_op_add,
         .lora_shrink = cpu_op_lora_shrink,
         .lora_expand = cpu_op_lora_expand,

@@ -49,6 +49,7 @@ void cpu_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, cons
 void cpu_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void cpu_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
+void cpu_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out);
 void cpu_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out);
 /* LoRA's halves (cpu_lora.c) */
 void cpu_op_lora_shrink(void *ctx, const be_tensor *x, const be_tensor *a, int n_seg, const be_lora_seg *seg,

@@ -239,6 +239,18 @@ void cpu_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *o
     cpu_for_rows(ctx, out->rows, out->cols, softcap_range, &a);
 }
 
+/* The first maximum of a left-to-right scan (a NaN first element stays, later NaNs never win). */
+void cpu_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out) {
+    (void)ctx;
+    for (int64_t i = 0; i < x->rows; i++) {
+        const float *r = cpu_f32(x) + i * x->stride;
+        int64_t best = 0;
+        for (int64_t j = 1; j < x->cols; j++)
+            if (r[j] > r[best]) best = j;
+        cpu_i32(out)[i] = (int32_t)best;
+    }
+}
+
 static void add_range(const void *vp, int64_t r0, int64_t r1) {
     const bin_args *p = vp;
     int64_t n = p->out->cols;

@@ -101,7 +101,8 @@ typedef enum {
     VKP_MOE_MATVEC,     /* + dtype (3: MXFP4): moe_matvec.comp, expert matmul by device-made ids */
     VKP_MATMUL_CD = VKP_MOE_MATVEC + 4, /* + 3 * (dtype - 1) + log2(token fragments): matmul_cd.comp, weights
                                          * loaded straight into tensor-core fragments (f16 and bf16) */
-    VKP_COUNT = VKP_MATMUL_CD + 6
+    VKP_ARGMAX = VKP_MATMUL_CD + 6, /* argmax.comp: greedy sampling's index per row */
+    VKP_COUNT
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
@@ -272,6 +273,7 @@ void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tenso
 void vk_op_gelu_tanh_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const be_tensor *out);
 void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
+void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out);
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
 void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
 void vk_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate, const be_tensor *ids,

@@ -411,6 +411,19 @@ void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *ou
     eltwise_s(ctx, VKP_SOFTCAP, x, x, cap, out);
 }
 
+void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    if (x->rows <= 0) return;
+    if (x->rows > 65535) {
+        vk_fail(c, vc_errf(VC_EINVAL, "vulkan: argmax of %lld rows (at most 65535)", (long long)x->rows));
+        return;
+    }
+    struct { uint32_t x_off, x_stride, o_off, V; } pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, out),
+                                                         (uint32_t)x->cols};
+    vk_use u[2] = {use_of(x, 0), use_of(out, 1)};
+    vk_dispatch(c, VKP_ARGMAX, u, 2, &pc, sizeof pc, (uint32_t)x->rows, 1, 1);
+}
+
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out) {
     vk_ctx *c = ctx;
     struct { uint32_t y_off, y_stride, y_rows, i_off, i_stride, w_off, w_stride, o_off, o_stride, n, D, k; } pc = {

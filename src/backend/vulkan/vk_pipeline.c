@@ -78,6 +78,9 @@ static const uint32_t spv_moe_topk[] =
 static const uint32_t spv_moe_matvec[] =
 #include "moe_matvec.spv.h"
     ;
+static const uint32_t spv_argmax[] =
+#include "argmax.spv.h"
+    ;
 static const uint32_t spv_matmul_cd[] =
 #include "matmul_cd.spv.h"
     ;
@@ -93,6 +96,7 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
+    if (id == VKP_ARGMAX) return (pipe_src)SRC(spv_argmax, 2, 0);
     if (id >= VKP_MATMUL_CD) { /* constant 0: dtype (f16, bf16), 1: activations split, 2: token fragments */
         uint32_t v = (uint32_t)(id - VKP_MATMUL_CD);
         pipe_src s = SRC(spv_matmul_cd, 4, 1u + v / 3u);
@@ -162,6 +166,7 @@ const char *vk_pipe_name(int id) {
     if (id < 0 || id >= VKP_COUNT) return "?";
     const char *base;
     int d = -1;
+    if (id == VKP_ARGMAX) return "argmax";
     if (id >= VKP_MATMUL_CD) {
         int v = id - VKP_MATMUL_CD;
         snprintf(buf[id], sizeof buf[id], "matmul_cd%d %s", 16 << (v % 3), dt[1 + v / 3]);
