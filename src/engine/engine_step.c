@@ -71,12 +71,12 @@ static eng_finish check_stop(const eng_engine *e, eng_seq *s, int32_t t) {
  * (outputs point into it, so it cannot move during the step). */
 static int reserve_lp(eng_engine *e, int k) { return e->lp_used + k <= e->lp_cap ? 0 : -1; }
 
-/* Sample for a sequence whose scheduled tokens reached the end of its context. */
 /* A sampling row the device's argmax can pick (rn_batch.argmax): greedy, no logits processor, no logprobs. */
 static int plain_greedy(const eng_seq *s) { return s->sp.temperature < SAMP_EPS && !s->lp.active && s->sp.logprobs < 0; }
 
-/* Sample s's next token from its logits row, or take `picked` (>= 0: the device's argmax of the row, for a
- * plain_greedy sequence, whose logits were not read back). */
+/* Sample for a sequence whose scheduled tokens reached the end of its context: from its logits row, or take
+ * `picked` (>= 0: the device's argmax of the row, for a plain_greedy sequence, whose logits were not read
+ * back). */
 static int sample_one(eng_engine *e, eng_seq *s, float *logits, int32_t picked) {
     const model_config *c = &e->m->cfg;
     int V = c->vocab_size, K = s->sp.logprobs;
