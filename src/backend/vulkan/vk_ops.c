@@ -134,7 +134,7 @@ static uint32_t coop_splits(const vk_ctx *c, uint32_t wgs, uint32_t K) {
  * matmul_reduce adds them (and the bias). */
 static void coop_grid(vk_ctx *c, int pipe, uint32_t bt, uint32_t align, mm_push pc, const vk_use *u,
                       const be_tensor *bias, const be_tensor *out) {
-    uint32_t gx = cdiv(pc.M, 128), gy = cdiv(pc.n, bt), S = pc.n <= 64 ? coop_splits(c, gx * gy, pc.K) : 1;
+    uint32_t gx = cdiv(pc.M, 128), gy = cdiv(pc.n, bt), S = coop_splits(c, gx * gy, pc.K);
     uint32_t chunk = (cdiv(pc.K, S) + align - 1) / align * align;
     S = cdiv(pc.K, chunk);
     if (S <= 1) {
