@@ -102,8 +102,10 @@ static void attn_task(void *vp, int ith, int nth) {
     size_t es = be_dtype_size(a->kc->dtype);
     float *scores = a->c->scratch + (size_t)ith * a->c->scratch_per_thread;
     int64_t lds = a->meta->max_seq_len;
-    int64_t i0 = a->items * ith / nth, i1 = a->items * (ith + 1) / nth;
-    for (int64_t it = i0; it < i1; it++) {
+    /* items strided over the threads, not in contiguous halves: a causal prefill's later rows read more
+     * keys (the second half of 128 rows cost three times the first), and a thread's share stays one KV
+     * head's rows where the heads are as many as the threads */
+    for (int64_t it = ith; it < a->items; it += nth) {
         int64_t r = it / HKV;
         int kvh = (int)(it % HKV);
         int s = seq_of_row(a->q_start, a->meta->n_seqs, r);
