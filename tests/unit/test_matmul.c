@@ -30,8 +30,11 @@
 #define cpu_avx512bf16_gemm_rows emu_avx512bf16_gemm_rows
 #define cpu_avx512bf16_gemv_rows emu_avx512bf16_gemv_rows
 #define cpu_amx_gemm_rows emu_amx_gemm_rows
+#define cpu_avx512bf16_gemm_t_rows emu_avx512bf16_gemm_t_rows
 void emu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb, int rows,
                        const float *bias, float *y, int64_t ldy);
+void emu_avx512bf16_gemm_t_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
+                                int rows, const float *bias, float *y, int64_t ldy);
 void emu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                               int rows, const float *bias, float *y, int64_t ldy);
 void emu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
@@ -337,6 +340,28 @@ static void test_from_f32(const char *path) {
 /* One native 16-bit kernel called directly (one thread, all rows) on shapes with tails of every block:
  * tokens around its tile (8, 12) and block (128, 192), K around its steps (2, 4, 8, 32), blocks (256,
  * 2048) and odd, rows around its panels (8, 32) and chunks (64, 128), padded strides, bias. */
+/* One direct case of fn: n tokens, K columns, M rows, strides and bias varied by idx; 1 when wrong. */
+static int direct_case(const char *name, cpu_f32_rows_fn fn, be_dtype dt, int n, int K, int M, int idx) {
+    int64_t ldx = K + (idx % 3 == 1 ? 3 : 0), ldw = K + (idx % 4 == 2 ? 5 : 0), ldy = M + (idx % 5 == 3 ? 2 : 0);
+    size_t nx = extent(n, K, ldx), nw = extent(M, K, ldw), ny = extent(n, M, ldy);
+    float *x = malloc(nx * sizeof(float)), *wf = malloc(nw * sizeof(float)), *y = malloc(ny * sizeof(float));
+    uint16_t *w = malloc(nw * sizeof(uint16_t));
+    float *bias = idx % 2 ? malloc(sizeof(float) * (size_t)M) : NULL;
+    for (size_t i = 0; i < nx; i++) x[i] = frand_nz();
+    for (size_t i = 0; i < nw; i++) {
+        w[i] = dt == BE_F16 ? vc_f32_to_f16(frand_nz()) : vc_f32_to_bf16(frand_nz());
+        wf[i] = w_at(w, dt, (int64_t)i);
+    }
+    for (int i = 0; bias && i < M; i++) bias[i] = frand_nz();
+    for (size_t i = 0; i < ny; i++) y[i] = 12345.0f;
+    fn(x, ldx, n, K, w, dt, (int64_t)ldw * 2, M, bias, y, ldy);
+    int bad = check_y(x, ldx, n, K, wf, ldw, M, bias, y, ldy, dt, name);
+    for (int t = 0; t + 1 < n; t++)
+        for (int64_t g = M; g < ldy; g++) bad += y[t * ldy + g] != 12345.0f; /* gaps untouched */
+    free(x), free(wf), free(y), free(w), free(bias);
+    return bad != 0;
+}
+
 static void sweep_kernel(const char *name, cpu_f32_rows_fn fn, be_dtype dt) {
     static const int ns[] = {1, 2, 7, 8, 9, 12, 13, 17, 64, 130, 200};
     static const int Ks[] = {1, 2, 3, 5, 8, 31, 33, 256, 257, 600, 2100};
@@ -348,28 +373,19 @@ static void sweep_kernel(const char *name, cpu_f32_rows_fn fn, be_dtype dt) {
                 int n = ns[a], K = Ks[b], M = Ms[c];
                 /* 3 and 7 are prime to 8 and 11: every n, K and M still occurs */
                 if (idx % (g_quick ? 7 : 3) || (g_quick && (int64_t)n * K * M > 3000000)) continue;
-                int64_t ldx = K + (idx % 3 == 1 ? 3 : 0), ldw = K + (idx % 4 == 2 ? 5 : 0), ldy = M + (idx % 5 == 3 ? 2 : 0);
-                size_t nx = extent(n, K, ldx), nw = extent(M, K, ldw), ny = extent(n, M, ldy);
-                float *x = malloc(nx * sizeof(float)), *wf = malloc(nw * sizeof(float)), *y = malloc(ny * sizeof(float));
-                uint16_t *w = malloc(nw * sizeof(uint16_t));
-                float *bias = idx % 2 ? malloc(sizeof(float) * (size_t)M) : NULL;
-                for (size_t i = 0; i < nx; i++) x[i] = frand_nz();
-                for (size_t i = 0; i < nw; i++) {
-                    w[i] = dt == BE_F16 ? vc_f32_to_f16(frand_nz()) : vc_f32_to_bf16(frand_nz());
-                    wf[i] = w_at(w, dt, (int64_t)i);
-                }
-                for (int i = 0; bias && i < M; i++) bias[i] = frand_nz();
-                for (size_t i = 0; i < ny; i++) y[i] = 12345.0f;
-                fn(x, ldx, n, K, w, dt, (int64_t)ldw * 2, M, bias, y, ldy);
-                int bad = check_y(x, ldx, n, K, wf, ldw, M, bias, y, ldy, dt, name);
-                for (int t = 0; t + 1 < n; t++)
-                    for (int64_t g = M; g < ldy; g++) bad += y[t * ldy + g] != 12345.0f; /* gaps untouched */
                 cases++;
-                bad_cases += bad != 0;
-                free(x), free(wf), free(y), free(w), free(bias);
+                bad_cases += direct_case(name, fn, dt, n, K, M, idx);
             }
     CHECK_MSG(bad_cases == 0, "%s: %d of %d cases wrong", name, bad_cases, cases);
     printf("%s: %d direct cases (activations as %s), %d wrong\n", name, cases, dt_name(dt), bad_cases);
+}
+
+/* The tokens-in-lanes GEMM's token blocks (256 tokens): more than one, a partial last, odd K across its
+ * 1024-column K blocks. */
+static void token_blocks(const char *name, cpu_f32_rows_fn fn) {
+    int bad = direct_case(name, fn, BE_BF16, 300, 70, 30, 1) + direct_case(name, fn, BE_BF16, 513, 1031, 13, 2);
+    CHECK_MSG(bad == 0, "%s: %d of 2 token-block cases wrong", name, bad);
+    printf("%s: 2 token-block cases (300 and 513 tokens), %d wrong\n", name, bad);
 }
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
@@ -399,11 +415,15 @@ static void test_dot16_kernels(void) {
         sweep_kernel("dot16 avx512bf16 (emulated intrinsics)", emu_avx512bf16_gemm_rows, BE_BF16);
         sweep_kernel("dot16 avx512bf16 row tiles (emulated intrinsics)", emu_avx512bf16_gemv_rows, BE_BF16);
         sweep_kernel("dot16 amx (emulated intrinsics)", emu_amx_gemm_rows, BE_BF16);
+        sweep_kernel("dot16 avx512bf16 tokens in lanes (emulated intrinsics)", emu_avx512bf16_gemm_t_rows, BE_BF16);
+        token_blocks("dot16 avx512bf16 tokens in lanes (emulated intrinsics)", emu_avx512bf16_gemm_t_rows);
     }
 #if defined(__x86_64__)
     if (cpu_have_avx512bf16()) {
         sweep_kernel("dot16 avx512bf16", cpu_avx512bf16_gemm_rows, BE_BF16);
         sweep_kernel("dot16 avx512bf16 row tiles", cpu_avx512bf16_gemv_rows, BE_BF16);
+        sweep_kernel("dot16 avx512bf16 tokens in lanes", cpu_avx512bf16_gemm_t_rows, BE_BF16);
+        token_blocks("dot16 avx512bf16 tokens in lanes", cpu_avx512bf16_gemm_t_rows);
     } else printf("dot16 avx512bf16: skipped: no AVX512_BF16 on this CPU (the emulated run above checked its code)\n");
     if (cpu_have_amx()) sweep_kernel("dot16 amx", cpu_amx_gemm_rows, BE_BF16);
     else printf("dot16 amx: skipped: no AMX-BF16 on this CPU or not granted by the OS (the emulated run above checked its code)\n");

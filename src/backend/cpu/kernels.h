@@ -149,6 +149,10 @@ int cpu_have_avx512(void);
  * the same contract with 4-row x 6-token tiles over the weight rows as they lie (no packing). */
 void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
                               int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
+/* The same contract as cpu_avx512bf16_gemm_rows with the tokens in the vector lanes and the weights read
+ * as they lie (no packing; matmul_avx512bf16.c): matmul.c's choice for weights of more than 128 rows. */
+void cpu_avx512bf16_gemm_t_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                                int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy);
 void cpu_avx512bf16_gemv_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb,
                               int rows, const float *bias, float *y, int64_t ldy);
 /* 1 when cpu_have_avx512() and CPUID.(EAX=7,ECX=1):EAX bit 5 (AVX512_BF16). */

@@ -33,6 +33,7 @@
 #include <immintrin.h>
 #endif
 
+#include <stdlib.h>
 #include <string.h>
 
 #define BF_AI static inline __attribute__((always_inline))
@@ -285,6 +286,128 @@ void cpu_avx512bf16_gemm_rows(const float *x, int64_t ldx, int n, int K, const v
                               int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy) {
     (void)wt; /* bf16 only (matmul.c checks) */
     gemm_rows(x, ldx, n, K, w, ldwb, rows, bias, y, ldy, 0);
+}
+
+/* ---- the prefill GEMM with the tokens in the lanes (cpu_avx512bf16_gemm_t_rows) ----
+ * The activations, not the weights, are rearranged: xt[tile][j][TT] holds token t's bf16 pair (2j, 2j+1) of
+ * the K block (zero past kc and past n), so one zmm is 16 tokens' pairs, and each weight pair is broadcast
+ * straight from its row as it lies: no panel packing (pack_panel's strided reads and transposes were ~10-15%
+ * of the packed GEMM at 128 tokens on Zen 4). Micro-tile: 12 rows x 32 tokens, 24 accumulators; per pair 2
+ * loads, 12 broadcasts, 24 VDPBF16PS (the packed kernel's mix, which runs at the peak). Loops: per K block
+ * of TKC, the block's activations converted once; per 12 rows (their TKC columns, 24 KiB, stay in L1) every
+ * token tile. The accumulators (lanes = tokens) reach y through a transposing store per K block. An odd kc
+ * ends with a half pair: the weight's last element is read as 16 bits (never past the row). */
+enum { TR = 12, TT = 32, TKC = 1024, TNB = 256 }; /* TNB: tokens per block (xt: 512 KiB) */
+
+typedef int32_t u32_unaligned __attribute__((aligned(1), may_alias));
+
+/* xt = the activations of tokens [0, n) x [k0, k0 + kc) as above (kp = ceil(kc / 2) pairs per token):
+ * 16 tokens at a time, converted to pairs (convert_block), then per 16 pairs a 16 x 16 transpose
+ * (transpose16, as pack_panel does for the weights) gives 16 tokens' pair j in one vector. */
+static void convert_t(const float *x, int64_t ldx, int n, int k0, int kc, uint32_t *xt) {
+    int kp = (kc + 1) / 2, tiles = (n + TT - 1) / TT;
+    enum { LD = TKC + 32 }; /* bf16 values per converted row (convert_block writes whole 32-value steps) */
+    _Alignas(64) static _Thread_local uint16_t rows[16][LD];
+    for (int t0 = 0; t0 < tiles * TT; t0 += 16) {
+        int nt = n - t0 < 16 ? (n - t0 > 0 ? n - t0 : 0) : 16;
+        if (nt > 0) convert_block(x + (int64_t)t0 * ldx, ldx, nt, k0, kc, LD, rows);
+        uint32_t *d = xt + (size_t)(t0 / TT) * (size_t)kp * TT + t0 % TT;
+        for (int j0 = 0; j0 < kp; j0 += 16) {
+            __m512i v[16];
+            for (int t = 0; t < 16; t++) /* rows past n are zero; pairs past kp land past the block, unread */
+                v[t] = t < nt ? _mm512_load_si512((const void *)((const uint32_t *)rows[t] + j0)) : _mm512_setzero_si512();
+            transpose16(v);
+            for (int j = 0; j < 16 && j0 + j < kp; j++) _mm512_store_si512((void *)(d + (size_t)(j0 + j) * TT), v[j]);
+        }
+    }
+}
+
+/* y[t0 + i][r] (=|+=) rows r < R of w (from column k0) . tokens t0 + i < n of xt, over kc columns */
+BF_AI void ukt(const int R, int kc, const uint32_t *xt, const char *w, int64_t ldwb, int k0, float *y, int64_t ldy,
+               int t0, int n, int mode, const float *bias) {
+    __m512 acc[TR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const char *wk = w + (int64_t)k0 * 2;
+    int full = kc / 2;
+    for (int k = 0; k < full; k++) {
+        __m512bh x0 = (__m512bh)_mm512_load_si512((const void *)(xt + (size_t)k * TT));
+        __m512bh x1 = (__m512bh)_mm512_load_si512((const void *)(xt + (size_t)k * TT + 16));
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            __m512bh b = (__m512bh)_mm512_set1_epi32(*(const u32_unaligned *)(wk + r * ldwb + 4 * k));
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x0, b);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x1, b);
+        }
+    }
+    if (kc & 1) { /* the half pair: (w[kc-1], 0) against (x[kc-1], 0) */
+        __m512bh x0 = (__m512bh)_mm512_load_si512((const void *)(xt + (size_t)full * TT));
+        __m512bh x1 = (__m512bh)_mm512_load_si512((const void *)(xt + (size_t)full * TT + 16));
+        for (int r = 0; r < R; r++) {
+            uint16_t h;
+            memcpy(&h, wk + r * ldwb + 4 * full, 2);
+            __m512bh b = (__m512bh)_mm512_set1_epi32((int)h);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x0, b);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x1, b);
+        }
+    }
+    _Alignas(64) float tmp[TT];
+    for (int r = 0; r < R; r++) {
+        _mm512_store_ps(tmp, acc[r][0]);
+        _mm512_store_ps(tmp + 16, acc[r][1]);
+        float bv = !mode && bias ? bias[r] : 0.0f;
+        for (int i = 0; i < TT && t0 + i < n; i++) {
+            float *yp = y + (int64_t)(t0 + i) * ldy + r;
+            *yp = mode ? *yp + tmp[i] : tmp[i] + bv;
+        }
+    }
+}
+
+static void ukt_any(int R, int kc, const uint32_t *xt, const char *w, int64_t ldwb, int k0, float *y, int64_t ldy,
+                    int t0, int n, int mode, const float *bias) {
+#define UKT(r) ukt(r, kc, xt, w, ldwb, k0, y, ldy, t0, n, mode, bias)
+    switch (R) {
+    case 1: UKT(1); break;
+    case 2: UKT(2); break;
+    case 3: UKT(3); break;
+    case 4: UKT(4); break;
+    case 5: UKT(5); break;
+    case 6: UKT(6); break;
+    case 7: UKT(7); break;
+    case 8: UKT(8); break;
+    case 9: UKT(9); break;
+    case 10: UKT(10); break;
+    case 11: UKT(11); break;
+    default: UKT(12); break;
+    }
+#undef UKT
+}
+
+void cpu_avx512bf16_gemm_t_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt,
+                                int64_t ldwb, int rows, const float *bias, float *y, int64_t ldy) {
+    (void)wt; /* bf16 only (matmul.c checks) */
+    uint32_t *xt = aligned_alloc(64, sizeof(uint32_t) * (size_t)(TNB / TT) * (TKC / 2) * TT);
+    if (!xt) { /* no scratch: the packed GEMM needs none */
+        gemm_rows(x, ldx, n, K, w, ldwb, rows, bias, y, ldy, 0);
+        return;
+    }
+    for (int n0 = 0; n0 < n; n0 += TNB) { /* a token block's converted activations stay in L2 */
+        int nb = n - n0 < TNB ? n - n0 : TNB, tiles = (nb + TT - 1) / TT;
+        const float *xn = x + (int64_t)n0 * ldx;
+        float *yn = y + (int64_t)n0 * ldy;
+        for (int k0 = 0; k0 < K; k0 += TKC) {
+            int kc = K - k0 < TKC ? K - k0 : TKC, kp = (kc + 1) / 2;
+            convert_t(xn, ldx, nb, k0, kc, xt);
+            for (int m0 = 0; m0 < rows; m0 += TR) {
+                int R = rows - m0 < TR ? rows - m0 : TR;
+                const char *wm = (const char *)w + (int64_t)m0 * ldwb;
+                for (int t = 0; t < tiles; t++)
+                    ukt_any(R, kc, xt + (size_t)t * (size_t)kp * TT, wm, ldwb, k0, yn + m0, ldy, t * TT, nb, k0 > 0,
+                            bias ? bias + m0 : NULL);
+            }
+        }
+    }
+    free(xt);
 }
 
 void cpu_amx_gemm_rows(const float *x, int64_t ldx, int n, int K, const void *w, be_dtype wt, int64_t ldwb, int rows,
