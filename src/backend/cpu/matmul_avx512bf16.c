@@ -314,7 +314,7 @@ static void convert_t(const float *x, int64_t ldx, int n, int k0, int kc, uint32
         uint32_t *d = xt + (size_t)(t0 / TT) * (size_t)kp * TT + t0 % TT;
         for (int j0 = 0; j0 < kp; j0 += 16) {
             __m512i v[16];
-            for (int t = 0; t < 16; t++) /* rows past n are zero; pairs past kp land past the block, unread */
+            for (int t = 0; t < 16; t++) /* tokens past n are zero; pairs past kp are not stored */
                 v[t] = t < nt ? _mm512_load_si512((const void *)((const uint32_t *)rows[t] + j0)) : _mm512_setzero_si512();
             transpose16(v);
             for (int j = 0; j < 16 && j0 + j < kp; j++) _mm512_store_si512((void *)(d + (size_t)(j0 + j) * TT), v[j]);
