@@ -28,6 +28,18 @@ void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor 
     for (int i = 0; i < nw; i++) b->matmul(b->ctx, x, w[i], bias[i], out[i]);
 }
 
+void be_matmul_glu(be_backend *b, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
+                   const be_tensor *up, const be_tensor *out) {
+    if (b->matmul_glu) {
+        b->matmul_glu(b->ctx, x, w_gate, w_up, act, up, out);
+        return;
+    }
+    const be_tensor *w[2] = {w_gate, w_up}, *bias[2] = {NULL, NULL}, *o[2] = {out, up};
+    be_matmul_multi(b, x, 2, w, bias, o);
+    if (act == BE_ACT_GELU_TANH) b->gelu_tanh_mul(b->ctx, out, up, out);
+    else b->silu_mul(b->ctx, out, up, out);
+}
+
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
                       int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
                       const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache) {

@@ -154,6 +154,14 @@ typedef struct be_backend {
      * its threads at once. NULL: be_matmul_multi() calls matmul nw times. */
     void (*matmul_multi)(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                          const be_tensor *const *bias, const be_tensor *const *out);
+    /* (optional) The gated MLP's first half in one op: out = act(x @ w_gate^T) * (x @ w_up^T), act silu
+     * (BE_ACT_SILU) or gelu_tanh (BE_ACT_GELU_TANH) exactly as silu_mul / gelu_tanh_mul compute it; no
+     * bias; x f32 [n, K], w_gate and w_up [F, K] of one dtype, out f32 [n, F]; `up` f32 [n, F] is scratch
+     * the backend may use (a GPU fuses both matvecs and the activation into one dispatch where w_up's
+     * rows follow w_gate's in one buffer, the runner's layout on copying backends). NULL:
+     * be_matmul_glu() runs matmul_multi into out and up, then the activation. */
+    void (*matmul_glu)(void *ctx, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
+                       const be_tensor *up, const be_tensor *out);
     /* Rotary embedding in place on x f32 [n, heads*head_dim] (heads = cols / head_dim):
      * the first rot_dim dims of each head are rotated, pairing i with i + rot_dim/2
      * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i], with cos and sin
@@ -283,6 +291,10 @@ int be_have_gpu(void);
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
+/* BE_ACT_SILU / BE_ACT_GELU_TANH: matmul_glu's activation. */
+enum { BE_ACT_SILU, BE_ACT_GELU_TANH };
+void be_matmul_glu(be_backend *b, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
+                   const be_tensor *up, const be_tensor *out);
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
                       int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
                       const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache);

@@ -341,8 +341,37 @@ static int make_inv_freq(mdl_model *m) {
     return rc;
 }
 
-/* q/k/v and gate/up: separate tensors, or row ranges of Phi-3's fused qkv_proj / gate_up_proj (used
- * where they lie, no copy). */
+static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out);
+
+/* n tensors of rows[i] x cols (cols 0: vectors of rows[i]) named names[i]: where the backend copies them
+ * (a discrete GPU, random weights, a dtype conversion), one after another in one new buffer, so that a
+ * backend can run q/k/v or gate/up as one matmul (be_backend.matmul_multi / matmul_glu); where the first
+ * one can be used in place (a view of the file), each where it lies. */
+static int place_stacked(mdl_model *m, wsrc *ws, tkind kind, int n, const char *const *names, const int64_t *rows,
+                         int64_t cols, be_tensor *const *dst) {
+    be_dtype want = kind == T_MAT ? m->wdtype : BE_F32;
+    const st_tensor *t0 = ws->st ? st_find(ws->st, names[0]) : NULL;
+    be_buffer *fb = NULL, *pb = NULL;
+    int rc;
+    if (ws->st && !t0) return mdl_place(m, ws, names[0], kind, rows[0], cols, 0, dst[0]); /* its error */
+    if (t0 && t0->dtype == st_of(want) && (uintptr_t)t0->data % be_dtype_size(want) == 0 &&
+        (rc = file_buffer(m, ws->st, t0->file, &fb)))
+        return vc_err_prefix(rc, "tensor '%s'", names[0]);
+    size_t total = 0, w = cols > 0 ? (size_t)cols : 1;
+    for (int i = 0; i < n; i++) total += (size_t)rows[i] * w * be_dtype_size(want);
+    if (!fb && (rc = pack_buffer(m, total, &pb))) return rc;
+    size_t off = 0;
+    for (int i = 0; i < n; off += (size_t)rows[i] * w * be_dtype_size(want), i++) {
+        int64_t dims[2] = {rows[i], cols};
+        if (fb) rc = mdl_place(m, ws, names[i], kind, rows[i], cols, 0, dst[i]);
+        else rc = mdl_place_nd(m, ws, names[i], kind, cols > 0 ? 2 : 1, dims, 0, pb, off, dst[i]);
+        if (rc) return rc;
+    }
+    return VC_OK;
+}
+
+/* q/k/v and gate/up: separate tensors (stacked where copied), or row ranges of Phi-3's fused qkv_proj /
+ * gate_up_proj (used where they lie, no copy). */
 static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer *L) {
     const model_config *c = &m->cfg;
     int64_t D = c->hidden_size, F = c->intermediate_size;
@@ -363,11 +392,14 @@ static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer 
                                    "mlp.up_proj"};
     be_tensor *dst[5] = {&L->wq, &L->wk, &L->wv, &L->w_gate, &L->w_up};
     int64_t rows[5] = {qd, kvd, kvd, F, F};
-    for (int i = 0; i < (cfg_layer_moe(c, l) ? 3 : 5); i++) {
-        snprintf(nm, sizeof nm, "%slayers.%d.%s.weight", pfx, l, names[i]);
-        if ((rc = mdl_place(m, ws, nm, T_MAT, rows[i], D, 0, dst[i]))) return rc;
+    char full[5][200];
+    const char *fn[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(full[i], sizeof full[i], "%slayers.%d.%s.weight", pfx, l, names[i]);
+        fn[i] = full[i];
     }
-    return VC_OK;
+    if ((rc = place_stacked(m, ws, T_MAT, 3, fn, rows, D, dst))) return rc;
+    return cfg_layer_moe(c, l) ? VC_OK : place_stacked(m, ws, T_MAT, 2, fn + 3, rows + 3, D, dst + 3);
 }
 
 /* The prefix of the language model's tensors: "model." for a causal LM; a multimodal Gemma 3
@@ -495,9 +527,16 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
     if ((rc = place_proj(m, ws, pfx, l, L))) return rc;
     PLACE(T_MAT, D, qd, 0, &L->wo, "%slayers.%d.self_attn.o_proj.weight", pfx, l);
     if (c->qkv_bias) {
-        PLACE(T_BIAS, qd, 0, 0, &L->bq, "%slayers.%d.self_attn.q_proj.bias", pfx, l);
-        PLACE(T_BIAS, kvd, 0, 0, &L->bk, "%slayers.%d.self_attn.k_proj.bias", pfx, l);
-        PLACE(T_BIAS, kvd, 0, 0, &L->bv, "%slayers.%d.self_attn.v_proj.bias", pfx, l);
+        static const char *bn[3] = {"q_proj", "k_proj", "v_proj"};
+        char full[3][200];
+        const char *fn[3];
+        int64_t rows[3] = {qd, kvd, kvd};
+        be_tensor *dst[3] = {&L->bq, &L->bk, &L->bv};
+        for (int i = 0; i < 3; i++) {
+            snprintf(full[i], sizeof full[i], "%slayers.%d.self_attn.%s.bias", pfx, l, bn[i]);
+            fn[i] = full[i];
+        }
+        if ((rc = place_stacked(m, ws, T_BIAS, 3, fn, rows, 0, dst))) return rc;
     }
     if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "%slayers.%d.self_attn.o_proj.bias", pfx, l);
     if (c->attn_sinks) PLACE(T_BIAS, c->n_heads, 0, 0, &L->sinks, "%slayers.%d.self_attn.sinks", pfx, l);

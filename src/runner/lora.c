@@ -209,6 +209,8 @@ static int lora_segments(rn_runner *r, const rn_batch *b, int l, int mod) {
     return n_seg;
 }
 
+int rn_lora_active(rn_runner *r, const rn_batch *b, int l, int mod) { return lora_segments(r, b, l, mod) > 0; }
+
 /* Module mod's rows of lt: its own buffer, so shrinks of modules sharing an input do not wait on each other */
 static be_tensor lora_t(const rn_runner *r, const rn_batch *b, int mod) { return be_rows(&r->lt[mod], 0, b->n_tokens); }
 

@@ -74,8 +74,7 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = rn_mlp_width(c), NL = r->p.max_logits;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     if ((rc = rn_alloc(r, BE_F32, T, D, &r->x)) || (rc = rn_alloc(r, BE_F32, T, D, &r->h)) ||
-        (rc = rn_alloc(r, BE_F32, T, qd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, kvd, &r->k)) ||
-        (rc = rn_alloc(r, BE_F32, T, kvd, &r->v)) || (rc = rn_alloc(r, BE_F32, T, qd, &r->att)) ||
+        (rc = rn_alloc(r, BE_F32, T, qd + 2 * kvd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, qd, &r->att)) ||
         (rc = rn_alloc(r, BE_F32, T, F, &r->g)) || (rc = rn_alloc(r, BE_F32, T, F, &r->u)) ||
         (rc = rn_alloc(r, BE_F32, NL, D, &r->sel)) || (rc = rn_alloc(r, BE_F32, NL, c->vocab_size, &r->logits)) ||
         (rc = rn_alloc(r, BE_I32, 1, T, &r->tokens)) || (rc = rn_alloc(r, BE_I32, 1, T, &r->pos)) ||
@@ -86,6 +85,10 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         vc_err_prefix(rc, "activations for %lld tokens per step", (long long)T);
         goto err;
     }
+    /* q, k and v one after another in one buffer: a backend can write all three in one pass (matmul_multi) */
+    r->k = be_view(r->q.buf, (size_t)(T * qd) * sizeof(float), BE_F32, T, kvd);
+    r->v = be_view(r->q.buf, (size_t)(T * (qd + kvd)) * sizeof(float), BE_F32, T, kvd);
+    r->q = be_view(r->q.buf, 0, BE_F32, T, qd);
     int64_t slots = (int64_t)p->num_blocks * p->block_size;
     for (int l = 0; l < L; l++) {
         if ((rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->kc[l])) || (rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->vc[l]))) {
@@ -253,15 +256,21 @@ static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
         int rc = rn_moe_forward(r, b->n_tokens, &w->h, l);
         if (rc) return rc;
     } else {
-        const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
-        const be_tensor *o[2] = {&w->g, &w->u};
-        rn_lora_shrink(r, b, l, RN_LORA_GATE, &w->h);
-        rn_lora_shrink(r, b, l, RN_LORA_UP, &w->h);
-        be_matmul_multi(be, &w->h, 2, wt, bias, o);
-        rn_lora_expand(r, b, l, RN_LORA_GATE, &w->h, &w->g);
-        rn_lora_expand(r, b, l, RN_LORA_UP, &w->h, &w->u);
-        if (c->act == CFG_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
-        else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
+        int act = c->act == CFG_ACT_GELU_TANH ? BE_ACT_GELU_TANH : BE_ACT_SILU;
+        if (!L->b_gate.rows && !L->b_up.rows && !rn_lora_active(r, b, l, RN_LORA_GATE) &&
+            !rn_lora_active(r, b, l, RN_LORA_UP)) {
+            be_matmul_glu(be, &w->h, &L->w_gate, &L->w_up, act, &w->u, &w->g);
+        } else {
+            const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
+            const be_tensor *o[2] = {&w->g, &w->u};
+            rn_lora_shrink(r, b, l, RN_LORA_GATE, &w->h);
+            rn_lora_shrink(r, b, l, RN_LORA_UP, &w->h);
+            be_matmul_multi(be, &w->h, 2, wt, bias, o);
+            rn_lora_expand(r, b, l, RN_LORA_GATE, &w->h, &w->g);
+            rn_lora_expand(r, b, l, RN_LORA_UP, &w->h, &w->u);
+            if (act == BE_ACT_GELU_TANH) be->gelu_tanh_mul(be->ctx, &w->g, &w->u, &w->g);
+            else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
+        }
         rn_lora_shrink(r, b, l, RN_LORA_DOWN, &w->g);
         be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
         rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->g, &w->h);

@@ -75,6 +75,8 @@ int rn_moe_forward(rn_runner *r, int n, const be_tensor *h, int l);
 int rn_lora_create(rn_runner *r);
 void rn_lora_free(rn_runner *r);
 int rn_lora_batch(rn_runner *r, const rn_batch *b);
+/* 1 when some sequence of the batch has an adapter with module mod in layer l. */
+int rn_lora_active(rn_runner *r, const rn_batch *b, int l, int mod);
 void rn_lora_shrink(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x);
 void rn_lora_expand(rn_runner *r, const rn_batch *b, int l, int mod, const be_tensor *x, const be_tensor *out);
 

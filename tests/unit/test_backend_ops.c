@@ -256,6 +256,24 @@ static int pad_intact(const dten *d, const unsigned char *whole) {
     return ok;
 }
 
+/* 1 if every byte of d's buffer outside the views v[0..nv) (inside it) is what was last written. */
+static int views_intact(const dten *d, const be_tensor *v, int nv, const unsigned char *whole) {
+    if (!whole) return 0;
+    unsigned char *tmp = malloc(d->bytes);
+    if (!tmp) return 0;
+    memcpy(tmp, whole, d->bytes);
+    for (int i = 0; i < nv; i++) {
+        size_t es = be_dtype_size(v[i].dtype);
+        for (int64_t r = 0; r < v[i].rows; r++) {
+            size_t at = v[i].offset + (size_t)(r * v[i].stride) * es;
+            memcpy(tmp + at, d->img + at, (size_t)v[i].cols * es);
+        }
+    }
+    int ok = memcmp(tmp, d->img, d->bytes) == 0;
+    free(tmp);
+    return ok;
+}
+
 /* view_err of d's own view, infinite if anything outside it changed. */
 static double out_err(const dten *d, const unsigned char *whole, const double *ref) {
     if (!pad_intact(d, whole)) return INFINITY;
@@ -653,6 +671,94 @@ static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3])
     case_end();
     free(x);
     for (int p = 0; p < 3; p++) free(w[p]), free(b[p]), free(ref[p]);
+}
+
+/* be_matmul_multi over nw weights stacked in one buffer (the model's q/k/v layout on a copying backend: the
+ * GPU's one-dispatch path), outputs in separate regions of one buffer with their own strides (as the
+ * runner's q, k and v), biases all absent or all in one buffer. */
+static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw, int has_bias) {
+    int Mt = 0;
+    for (int p = 0; p < nw; p++) Mt += Ms[p];
+    float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)Mt * K);
+    float *b = malloc(sizeof(float) * (size_t)Mt);
+    double *ref = malloc(sizeof(double) * (size_t)n * Mt), *rp[3];
+    int round_x = !strcmp(g_be->name, "cpu"); /* as t_matmul */
+    for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
+    for (int i = 0; i < Mt * K; i++) w[i] = dt_round(dt, frand());
+    for (int i = 0; i < Mt; i++) b[i] = frand();
+    int64_t base[3], total = 1;
+    for (int p = 0; p < nw; p++) base[p] = total + 3, total = base[p] + (int64_t)n * (Ms[p] + 1 + p);
+    dten X = mk(BE_F32, n, K, 0, 4, x), W = mk(dt, Mt, K, 0, 0, w), B = mk(BE_F32, 1, Mt, 0, 2, b);
+    dten O = mk(BE_F32, 1, total, 0, 0, NULL);
+    be_tensor wv[3], bv[3], ov[3];
+    for (int p = 0, r0 = 0; p < nw; r0 += Ms[p++]) {
+        wv[p] = be_rows(&W.t, r0, Ms[p]), bv[p] = be_cols(&B.t, r0, Ms[p]);
+        ov[p] = be_view(O.t.buf, (size_t)base[p] * sizeof(float), BE_F32, n, Ms[p]);
+        ov[p].stride = Ms[p] + 1 + p;
+        rp[p] = ref + (size_t)n * r0;
+        for (int t = 0; t < n; t++)
+            for (int m = 0; m < Ms[p]; m++) {
+                double acc = has_bias ? b[r0 + m] : 0;
+                for (int k = 0; k < K; k++) acc += (double)x[t * K + k] * w[(size_t)(r0 + m) * K + k];
+                rp[p][(size_t)t * Ms[p] + m] = acc;
+            }
+    }
+    if (!g_case_bad) {
+        const be_tensor *wp[3] = {&wv[0], &wv[1], &wv[2]}, *op[3] = {&ov[0], &ov[1], &ov[2]};
+        const be_tensor *bp[3] = {has_bias ? &bv[0] : NULL, has_bias ? &bv[1] : NULL, has_bias ? &bv[2] : NULL};
+        be_matmul_multi(g_be, &X.t, nw, wp, bp, op);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            double err = views_intact(&O, ov, nw, wh) ? 0 : INFINITY;
+            for (int p = 0; p < nw; p++) err = fmax(err, view_err(&ov[p], wh, rp[p]));
+            record("matmul_stacked", dt, err, dt_tol(dt), "%d parts, n=%d K=%d M=%d/%d/%d%s", nw, n, K,
+                   Ms[0], Ms[1], nw > 2 ? Ms[2] : 0, has_bias ? " +bias" : "");
+            free(wh);
+        }
+    }
+    case_end();
+    free(x), free(w), free(b), free(ref);
+}
+
+/* be_matmul_glu: out = act(x gate^T) * (x up^T), gate and up stacked in one buffer (the GPU's one-dispatch
+ * path) or apart (its fallback); the scratch `up` may hold anything afterwards. */
+static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked) {
+    float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)2 * F * K);
+    double *ref = malloc(sizeof(double) * (size_t)n * F);
+    int round_x = !strcmp(g_be->name, "cpu");
+    for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
+    for (int i = 0; i < 2 * F * K; i++) w[i] = dt_round(dt, frand());
+    for (int t = 0; t < n; t++)
+        for (int m = 0; m < F; m++) {
+            double g = 0, u = 0;
+            for (int k = 0; k < K; k++) {
+                g += (double)x[t * K + k] * w[(size_t)m * K + k];
+                u += (double)x[t * K + k] * w[(size_t)(F + m) * K + k];
+            }
+            double a = act == BE_ACT_SILU ? g / (1.0 + exp(-g))
+                                          : 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+            ref[(size_t)t * F + m] = a * u;
+        }
+    dten X = mk(BE_F32, n, K, 4, 0, x), O = mk(BE_F32, n, F, 1, 3, NULL), U = mk(BE_F32, n, F, 0, 0, NULL);
+    dten W = mk(dt, stacked ? 2 * F : F, K, 0, 0, w), W2 = {0};
+    be_tensor wg = be_rows(&W.t, 0, F), wu;
+    if (stacked) {
+        wu = be_rows(&W.t, F, F);
+    } else {
+        W2 = mk(dt, F, K, 0, 3, w + (size_t)F * K);
+        wu = W2.t;
+    }
+    if (!g_case_bad) {
+        be_matmul_glu(g_be, &X.t, &wg, &wu, act, &U.t, &O.t);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            record("matmul_glu", dt, out_err(&O, wh, ref), dt_tol(dt), "%s, n=%d K=%d F=%d, %s",
+                   act == BE_ACT_SILU ? "silu" : "gelu_tanh", n, K, F, stacked ? "stacked" : "apart");
+            free(wh);
+        }
+    }
+    case_end();
+    free(x), free(w), free(ref);
 }
 
 /* ---------------------------------------------------------------- rope */
@@ -1134,6 +1240,23 @@ static void run_all(void) {
         t_matmul_multi(same, 70, 67, Ms);
     }
     t_matmul_multi(dts, 17, 40, Ms); /* one weight of each dtype */
+    static const int Mq[3] = {33, 7, 7}, Mw[3] = {4100, 8, 8}, Mg[3] = {40, 24, 0};
+    for (int d = 0; d < 3; d++) {
+        t_matmul_stacked(dts[d], 1, 64, Mq, 3, 1); /* odd parts: a row pair across a part's end */
+        t_matmul_stacked(dts[d], 3, 136, Mq, 3, 0);
+        t_matmul_stacked(dts[d], 8, 64, Mg, 2, 1);
+        t_matmul_stacked(dts[d], 2, 67, Mq, 3, 1); /* unaligned K: one matmul each */
+        t_matmul_stacked(dts[d], 12, 64, Mq, 3, 1); /* more tokens than the decode kernels take */
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_stacked(dts[d], 2, 16, Mw, 3, 1); /* > 4096 rows */
+        for (int act = 0; act < 2; act++) {
+            t_matmul_glu(dts[d], 1, 64, 40, act, 1);
+            t_matmul_glu(dts[d], 5, 136, 17, act, 1);
+            t_matmul_glu(dts[d], 3, 64, 40, act, 0);
+            t_matmul_glu(dts[d], 9, 64, 24, act, 1); /* more tokens than the decode kernels take */
+            t_matmul_glu(dts[d], 2, 67, 24, act, 1); /* unaligned K */
+        }
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_glu(dts[d], 4, 16, 4100, BE_ACT_SILU, 1); /* > 4096 rows */
+    }
 
     {
         const float inv_a[3] = {1.0f, 0.1f, 0.01f};

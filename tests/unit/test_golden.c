@@ -152,6 +152,13 @@ static void run_model(be_backend *be, const char *dir, const char *name, const c
             return;
         }
     }
+    const char *stg = getenv("VLLMC_VULKAN_STAGING");
+    if (!strcmp(be->name, "vulkan") && stg && !strcmp(stg, "1")) {
+        const mdl_layer *L0 = &m->layers[0];
+        CHECK_MSG(L0->wk.buf == L0->wq.buf && L0->wk.offset == L0->wq.offset + be_dtype_bytes(L0->wq.dtype, L0->wq.rows * L0->wq.stride) &&
+                      L0->wv.buf == L0->wk.buf && L0->wv.offset == L0->wk.offset + be_dtype_bytes(L0->wk.dtype, L0->wk.rows * L0->wk.stride),
+                  "%s: q/k/v copied to the device are not stacked in one buffer", name);
+    }
     int vocab = m->cfg.vocab_size;
     const cJSON *cases = cJSON_GetObjectItem(g, "cases");
     int nc = cJSON_GetArraySize(cases);
@@ -344,6 +351,9 @@ int main(void) {
         if (d == 1) setenv("VLLMC_VULKAN_ATTN_SPLIT", "16", 1);
         /* the tensor-core GEMM with its activations split hi + lo (f32-level) for the goldens' own rules */
         if (d == 1) setenv("VLLMC_VULKAN_COOP_SPLIT", "1", 1);
+        /* weights copied to the device, as on a discrete GPU: q/k/v and gate/up stacked, so decode steps run
+         * the fused matvecs (matmul_multi / matmul_glu in one dispatch each; run_model checks the layout) */
+        if (d == 1) setenv("VLLMC_VULKAN_STAGING", "1", 1);
         int rc = d == 0 ? be_cpu_create(&be, 0, NULL) : be_open("gpu", &be);
         cpu_kernels_no_dot16(d == 0); /* the CPU pass: f32 activations, the goldens' arithmetic */
         const char *req = getenv("VLLMC_TEST_GPU");

@@ -190,6 +190,8 @@ static int create_device(vk_ctx *c) {
     c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
+    const char *nf = getenv("VLLMC_VULKAN_NO_FUSE");
+    c->no_fuse = nf && !strcmp(nf, "1");
     const char *sk = getenv("VLLMC_VULKAN_COOP_SPLITK");
     c->coop_splitk = !(sk && !strcmp(sk, "0"));
     const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS");
@@ -416,6 +418,8 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .get_rows = vk_op_get_rows,
         .rmsnorm = vk_op_rmsnorm,
         .matmul = vk_op_matmul,
+        .matmul_multi = vk_op_matmul_multi,
+        .matmul_glu = vk_op_matmul_glu,
         .rope = vk_op_rope,
         .kv_write = vk_op_kv_write,
         .attention = vk_op_attention,

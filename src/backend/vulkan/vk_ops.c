@@ -3,6 +3,7 @@
  * (in bytes for MXFP4 weights, whose 17-byte blocks start on any byte): a
  * binding starts at the view's byte offset rounded down to the device's
  * storage-buffer alignment, and the remainder travels as a push constant. */
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -200,6 +201,29 @@ static void matmul_mxfp4(vk_ctx *c, const be_tensor *x, const be_tensor *w, cons
     vk_dispatch(c, VKP_MATVEC_MX + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
 }
 
+/* matvec_sg.comp's push constants: mm_push, then its fused forms' (the parts of stacked q/k/v; glu) */
+typedef struct {
+    mm_push mm;
+    uint32_t e1, e2, o_off1, o_stride1, o_off2, o_stride2, b_off1, b_off2, glu;
+} mv_push;
+
+static uint32_t tokens_lg(int64_t n) { return n <= 1 ? 0 : n <= 2 ? 1 : n <= 4 ? 2 : 3; }
+
+/* matvec_sg.comp for n <= 8 tokens over wrows weight rows: the K-split form (a workgroup per row pair, or
+ * per glu output row) for weights of up to matvec_wide_rows rows (many workgroups for few rows), else two
+ * weight rows per subgroup. */
+static void matvec_sg(vk_ctx *c, uint32_t dt, const mv_push *pc, const vk_use *u, int64_t wrows) {
+    uint32_t lg = tokens_lg(pc->mm.n), units = pc->glu ? pc->mm.M : cdiv(pc->mm.M, 2);
+    if (wrows <= c->matvec_wide_rows) {
+        uint32_t gx = units < 65535 ? units : 65535;
+        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 4, pc, sizeof *pc, gx, cdiv(units, 65535), 1);
+    } else {
+        uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
+        uint32_t groups = cdiv(units, rpw), gx = groups < 65535 ? groups : 65535;
+        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, pc, sizeof *pc, gx, cdiv(groups, 65535), 1);
+    }
+}
+
 static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const be_tensor *bias, const be_tensor *out) {
     if (w->dtype == BE_MXFP4) {
         matmul_mxfp4(c, x, w, bias, out);
@@ -222,23 +246,16 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         }
         return;
     }
-    if (x->rows <= MATVEC_MAX_N && vec_ok && w->rows <= c->matvec_wide_rows) {
-        /* few rows (q/k/v/o of most models): a workgroup per row pair, K split across it */
-        uint32_t groups = cdiv(w->rows, 2), gx = groups < 65535 ? groups : 65535;
-        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
-        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
-    } else if (x->rows <= MATVEC_MAX_N && vec_ok) {
-        uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
-        uint32_t groups = cdiv(w->rows, 2 * rpw), gx = groups < 65535 ? groups : 65535; /* 2 rows a subgroup */
-        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3;
-        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
+    if (x->rows <= MATVEC_MAX_N && vec_ok) {
+        mv_push mp = {.mm = pc, .e1 = pc.M, .e2 = pc.M}; /* one part */
+        matvec_sg(c, dt, &mp, u, w->rows);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
         matmul_tc(c, dt, pc, u, bias, out);
     } else if (x->rows > MATVEC_MAX_N && vec_ok) {
         vk_dispatch(c, VKP_MATMUL_V + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 128), cdiv(x->rows, 64), 1);
     } else if (x->rows <= MATVEC_MAX_N) {
         uint32_t groups = cdiv(w->rows, 4), gx = groups < 65535 ? groups : 65535;
-        uint32_t lg = x->rows <= 1 ? 0 : x->rows <= 2 ? 1 : x->rows <= 4 ? 2 : 3; /* tokens per workgroup: 1 << lg */
+        uint32_t lg = tokens_lg(x->rows); /* tokens per workgroup: 1 << lg */
         vk_dispatch(c, VKP_MATVEC + 4 * dt + lg, u, 4, &pc, sizeof pc, gx, cdiv(groups, 65535), 1);
     } else {
         vk_dispatch(c, VKP_MATMUL + dt, u, 4, &pc, sizeof pc, cdiv(w->rows, 64), cdiv(x->rows, 64), 1);
@@ -439,6 +456,99 @@ void vk_op_silu_mul(void *ctx, const be_tensor *gate, const be_tensor *up, const
 }
 
 void vk_op_add(void *ctx, const be_tensor *a, const be_tensor *b, const be_tensor *out) { eltwise(ctx, VKP_ADD, a, b, out); }
+
+/* The byte range [*lo, *hi) that t[0..n) cover; 0 unless all lie in one buffer. */
+static int one_buffer(const be_tensor *const *t, int n, size_t *lo, size_t *hi) {
+    *lo = SIZE_MAX, *hi = 0;
+    for (int i = 0; i < n; i++) {
+        if (!t[i] || t[i]->buf != t[0]->buf) return 0;
+        size_t a = t[i]->offset, b = a + tbytes(t[i]);
+        if (a < *lo) *lo = a;
+        if (b > *hi) *hi = b;
+    }
+    return 1;
+}
+
+/* t's element offset in a binding made for a range that starts at byte lo */
+static uint32_t eoff_in(const vk_ctx *c, size_t lo, const be_tensor *t) {
+    return (uint32_t)((t->offset - (lo - lo % c->align)) / be_dtype_size(t->dtype));
+}
+
+/* w[0..nw) as one [sum of rows, K] view where each starts right after the one before in one buffer (the
+ * model's layout of q/k/v and gate/up on a copying backend); 0 where they do not. */
+static int stacked(const be_tensor *const *w, int nw, be_tensor *all) {
+    *all = *w[0];
+    for (int i = 1; i < nw; i++) {
+        const be_tensor *a = w[i - 1], *b = w[i];
+        if (b->buf != a->buf || b->dtype != a->dtype || b->cols != a->cols || b->stride != a->stride ||
+            b->offset != a->offset + be_dtype_bytes(a->dtype, a->rows * a->stride))
+            return 0;
+        all->rows += b->rows;
+    }
+    return all->dtype != BE_MXFP4;
+}
+
+/* A decode-sized x against stacked weights, in one matvec_sg.comp dispatch with 16-byte loads? */
+static int fusable(vk_ctx *c, const be_tensor *x, const be_tensor *all) {
+    uint32_t E = all->dtype == BE_F32 ? 4 : 8;
+    return !c->no_fuse && x->rows >= 1 && x->rows <= MATVEC_MAX_N && all->cols == x->cols && x->cols % E == 0 &&
+           eoff(c, all) % E == 0 && all->stride % E == 0 && eoff(c, x) % 4 == 0 && x->stride % 4 == 0 &&
+           rows_fitting(c, all, 0) >= all->rows;
+}
+
+/* q/k/v (or gate/up) of a decode step: one dispatch where the weights are stacked, the outputs share a
+ * buffer and the biases are all absent or share one; else one matmul each. */
+void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
+                        const be_tensor *const *bias, const be_tensor *const *out) {
+    vk_ctx *c = ctx;
+    be_tensor all;
+    size_t olo, ohi, blo = 0, bhi = 0;
+    int nb = 0;
+    for (int i = 0; i < nw; i++) nb += bias[i] != NULL;
+    int ok = nw >= 2 && nw <= 3 && stacked(w, nw, &all) && fusable(c, x, &all) && one_buffer(out, nw, &olo, &ohi) &&
+             ohi - olo + c->align <= c->max_range &&
+             (nb == 0 || (nb == nw && one_buffer(bias, nw, &blo, &bhi) && bhi - blo + c->align <= c->max_range));
+    if (!ok) {
+        for (int i = 0; i < nw; i++) vk_op_matmul(c, x, w[i], bias[i], out[i]);
+        return;
+    }
+    mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride,
+                         nb ? eoff_in(c, blo, bias[0]) : 0, nb > 0, eoff_in(c, olo, out[0]), (uint32_t)out[0]->stride,
+                         (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)all.rows, 0, 0}};
+    pc.e1 = (uint32_t)w[0]->rows;
+    pc.e2 = nw == 3 ? pc.e1 + (uint32_t)w[1]->rows : (uint32_t)all.rows;
+    pc.o_off1 = eoff_in(c, olo, out[1]), pc.o_stride1 = (uint32_t)out[1]->stride;
+    pc.b_off1 = nb ? eoff_in(c, blo, bias[1]) : 0;
+    if (nw == 3) {
+        pc.o_off2 = eoff_in(c, olo, out[2]), pc.o_stride2 = (uint32_t)out[2]->stride;
+        pc.b_off2 = nb ? eoff_in(c, blo, bias[2]) : 0;
+    }
+    /* without biases the weights fill their binding (never read) */
+    vk_use u[4] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
+                   {out[0]->buf, olo, ohi - olo, 1}};
+    matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
+}
+
+/* gate/up and the activation of a decode step in one dispatch where up's rows follow gate's; else
+ * matmul_multi into out and up, then silu_mul / gelu_tanh_mul. */
+void vk_op_matmul_glu(void *ctx, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
+                      const be_tensor *up, const be_tensor *out) {
+    vk_ctx *c = ctx;
+    const be_tensor *w[2] = {w_gate, w_up};
+    be_tensor all;
+    if (w_gate->rows != w_up->rows || !stacked(w, 2, &all) || !fusable(c, x, &all)) {
+        const be_tensor *bias[2] = {NULL, NULL}, *o[2] = {out, up};
+        vk_op_matmul_multi(c, x, 2, w, bias, o);
+        eltwise(c, act == BE_ACT_GELU_TANH ? VKP_GELU_MUL : VKP_SILU_MUL, out, up, out);
+        return;
+    }
+    mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride, 0, 0, eoff(c, out),
+                         (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w_gate->rows, 0, 0},
+                  .glu = act == BE_ACT_GELU_TANH ? 2u : 1u};
+    pc.e1 = pc.e2 = pc.mm.M;
+    vk_use u[4] = {use_of(x, 0), use_of(&all, 0), use_of(&all, 0), use_of(out, 1)};
+    matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
+}
 
 /* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora_shrink/expand run matmuls per segment above), a
  * dispatch per half for every adapter of the batch: each row finds its slot in row_slot on the device, so

@@ -9,6 +9,11 @@
 // four loads in flight, then one subgroupAdd per token and row. Needs 16-byte aligned weight rows and 4-float
 // aligned x rows (the host checks; matvec.comp covers the rest). RPW rows per
 // workgroup, whatever subgroup size the device picks.
+// Fused forms (push constants, no extra pipelines): the weight's rows may be up to three
+// matrices that lie one after another in the binding (q, k, v), rows [0, e1), [e1, e2), [e2, M),
+// each part with its own output offset and stride and bias offset; with glu != 0 the rows m and
+// m + M of the binding are a gate and an up row and out[m] = act(gate) * up (1 silu, 2 gelu_tanh,
+// as eltwise.comp computes them), one output row per subgroup (per workgroup when WIDE).
 #include "common.glsl"
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const uint T = 0;
@@ -20,7 +25,8 @@ layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
 layout(std430, binding = 3) writeonly buffer O { float d[]; } o;
 layout(push_constant) uniform P {
-    uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M;
+    uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, unused0, unused1;
+    uint e1, e2, o_off1, o_stride1, o_off2, o_stride2, b_off1, b_off2, glu;
 } p;
 
 const uint E = T == DT_F32 ? 4u : 8u; // elements per 16-byte load
@@ -47,15 +53,33 @@ void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8]) 
     }
 }
 
+float tanh_c(float v) { return tanh(clamp(v, -15.0, 15.0)); }
+
+// Output row m (of all the parts) of token j: into its part's output, its bias added.
+void store(uint m, uint j, float v) {
+    uint off = p.o_off, st = p.o_stride, bo = p.b_off, r = m;
+    if (m >= p.e2) { off = p.o_off2; st = p.o_stride2; bo = p.b_off2; r = m - p.e2; }
+    else if (m >= p.e1) { off = p.o_off1; st = p.o_stride1; bo = p.b_off1; r = m - p.e1; }
+    if (p.has_bias != 0u) v += bias.d[bo + r];
+    o.d[off + j * st + r] = v;
+}
+
+// glu: out[j][m] = act(gate) * up
+void store_glu(uint m, uint j, float g, float u) {
+    float y = p.glu == 1u ? g / (1.0 + exp(-g)) * u
+                          : 0.5 * g * (1.0 + tanh_c(0.7978845608028654 * (g + 0.044715 * (g * g * g)))) * u;
+    o.d[p.o_off + j * p.o_stride + m] = y;
+}
+
 shared float part[32][16]; // WIDE: per subgroup, 2 rows x NT partial sums
 
 // WIDE: the 128 invocations split K of one row pair (many workgroups for a matrix of few rows,
 // where one subgroup per pair would leave most of the GPU idle); sums meet in shared memory.
 void main_wide() {
     uint tid = gl_LocalInvocationID.x, step = 128u * E;
-    uint m = flat_group() * 2u;
+    uint m = p.glu != 0u ? flat_group() : flat_group() * 2u;
     if (m >= p.M) return;
-    uint m1 = min(m + 1u, p.M - 1u);
+    uint m1 = p.glu != 0u ? m + p.M : min(m + 1u, p.M - 1u);
     float acc0[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     float acc1[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     uint wa = (p.w_off + m * p.w_stride) / E, wb = (p.w_off + m1 * p.w_stride) / E;
@@ -72,15 +96,17 @@ void main_wide() {
         if (subgroupElect()) { part[gl_SubgroupID][j] = v0; part[gl_SubgroupID][8u + j] = v1; }
     }
     barrier();
-    if (tid < 2u * NT) {
+    if (p.glu != 0u) {
+        if (tid < NT && tid < p.n) {
+            float g = 0.0, u = 0.0;
+            for (uint i = 0u; i < gl_NumSubgroups; i++) { g += part[i][tid]; u += part[i][8u + tid]; }
+            store_glu(m, tid, g, u);
+        }
+    } else if (tid < 2u * NT) {
         uint row = tid / NT, j = tid % NT;
         float v = 0.0;
         for (uint i = 0u; i < gl_NumSubgroups; i++) v += part[i][row * 8u + j];
-        uint mm = row == 0u ? m : m1;
-        if (j < p.n && (row == 0u || m1 != m)) {
-            if (p.has_bias != 0u) v += bias.d[p.b_off + mm];
-            o.d[p.o_off + j * p.o_stride + mm] = v;
-        }
+        if (j < p.n && (row == 0u || m1 != m)) store(row == 0u ? m : m1, j, v);
     }
 }
 
@@ -93,9 +119,10 @@ void main() {
     uint lane = gl_SubgroupInvocationID, S = gl_SubgroupSize;
     uint step = S * E;
     for (uint r = gl_SubgroupID; r < RPW; r += gl_NumSubgroups) {
-        uint m = (flat_group() * RPW + r) * 2u;
+        uint m = (flat_group() * RPW + r) * (p.glu != 0u ? 1u : 2u);
         if (m >= p.M) break;
-        uint m1 = min(m + 1u, p.M - 1u); // an odd last row is computed twice, written once
+        // an odd last row is computed twice, written once; glu: the gate row and its up row
+        uint m1 = p.glu != 0u ? m + p.M : min(m + 1u, p.M - 1u);
         float acc0[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         float acc1[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         uint wa = (p.w_off + m * p.w_stride) / E, wb = (p.w_off + m1 * p.w_stride) / E; // in uvec4 units
@@ -110,9 +137,12 @@ void main() {
         [[unroll]] for (uint j = 0u; j < NT; j++) {
             float v0 = subgroupAdd(acc0[j]), v1 = subgroupAdd(acc1[j]);
             if (lane == 0u && j < p.n) {
-                if (p.has_bias != 0u) { v0 += bias.d[p.b_off + m]; v1 += bias.d[p.b_off + m1]; }
-                o.d[p.o_off + j * p.o_stride + m] = v0;
-                if (m1 != m) o.d[p.o_off + j * p.o_stride + m1] = v1;
+                if (p.glu != 0u) {
+                    store_glu(m, j, v0, v1);
+                } else {
+                    store(m, j, v0);
+                    if (m1 != m) store(m1, j, v1);
+                }
             }
         }
     }
