@@ -584,7 +584,7 @@ static void t_lora(be_dtype dt, int K, int M, int R, int f) {
 
 /* out[i] = the first maximum of row i of x (backend.h): ties, all -inf, a NaN first (0) and NaNs later
  * (never win), +0 after -0, the maximum last; V below and above a workgroup's width; x strided. */
-static void t_argmax(int V, int xpad) {
+static void t_argmax(int V, int xpad, int xoff) {
     enum { R = 8 };
     float *x = malloc(sizeof(float) * (size_t)R * V);
     int want[R];
@@ -607,7 +607,7 @@ static void t_argmax(int V, int xpad) {
             if (row[j] > row[best]) best = j;
         want[r] = best;
     }
-    dten X = mk(BE_F32, R, V, xpad, xpad ? 7 : 0, x), O = mk(BE_I32, 1, R, 0, 3, NULL);
+    dten X = mk(BE_F32, R, V, xpad, xoff, x), O = mk(BE_I32, 1, R, 0, 3, NULL);
     if (!g_case_bad) {
         g_be->argmax(g_be->ctx, &X.t, &O.t);
         if (sync_ok()) {
@@ -1228,9 +1228,13 @@ static void run_all(void) {
     }
 
     if (g_be->argmax) {
-        t_argmax(33, 0);
-        t_argmax(1000, 5);
-        t_argmax(4099, 0);
+        t_argmax(33, 0, 0);
+        t_argmax(1000, 5, 7);
+        t_argmax(4099, 0, 0);
+        /* rows on 16 bytes (the GPU's vector loads): several passes of 2,048 vectors, a tail of V % 4 */
+        t_argmax(36, 0, 0);
+        t_argmax(20480, 0, 0);
+        t_argmax(20483, 1, 4);
     }
     static const int Ms[3] = {33, 16, 16};
     for (int d = 0; d < 3; d++) {

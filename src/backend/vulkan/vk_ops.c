@@ -435,8 +435,9 @@ void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out) {
         vk_fail(c, vc_errf(VC_EINVAL, "vulkan: argmax of %lld rows (at most 65535)", (long long)x->rows));
         return;
     }
-    struct { uint32_t x_off, x_stride, o_off, V; } pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, out),
-                                                         (uint32_t)x->cols};
+    struct { uint32_t x_off, x_stride, o_off, V, vec; } pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, out),
+                                                              (uint32_t)x->cols, 0};
+    pc.vec = pc.x_off % 4 == 0 && pc.x_stride % 4 == 0;
     vk_use u[2] = {use_of(x, 0), use_of(out, 1)};
     vk_dispatch(c, VKP_ARGMAX, u, 2, &pc, sizeof pc, (uint32_t)x->rows, 1, 1);
 }
