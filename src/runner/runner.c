@@ -74,7 +74,8 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
     int64_t T = p->max_tokens, S = p->max_seqs, D = c->hidden_size, F = rn_mlp_width(c), NL = r->p.max_logits;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     if ((rc = rn_alloc(r, BE_F32, T, D, &r->x)) || (rc = rn_alloc(r, BE_F32, T, D, &r->h)) ||
-        (rc = rn_alloc(r, BE_F32, T, qd + 2 * kvd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, qd, &r->att)) ||
+        (rc = rn_alloc(r, BE_F32, T, qd, &r->q)) || (rc = rn_alloc(r, BE_F32, T, kvd, &r->k)) ||
+        (rc = rn_alloc(r, BE_F32, T, kvd, &r->v)) || (rc = rn_alloc(r, BE_F32, T, qd, &r->att)) ||
         (rc = rn_alloc(r, BE_F32, T, F, &r->g)) || (rc = rn_alloc(r, BE_F32, T, F, &r->u)) ||
         (rc = rn_alloc(r, BE_F32, NL, D, &r->sel)) || (rc = rn_alloc(r, BE_F32, NL, c->vocab_size, &r->logits)) ||
         (rc = rn_alloc(r, BE_I32, 1, T, &r->tokens)) || (rc = rn_alloc(r, BE_I32, 1, T, &r->pos)) ||
@@ -85,10 +86,6 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         vc_err_prefix(rc, "activations for %lld tokens per step", (long long)T);
         goto err;
     }
-    /* q, k and v one after another in one buffer: a backend can write all three in one pass (matmul_multi) */
-    r->k = be_view(r->q.buf, (size_t)(T * qd) * sizeof(float), BE_F32, T, kvd);
-    r->v = be_view(r->q.buf, (size_t)(T * (qd + kvd)) * sizeof(float), BE_F32, T, kvd);
-    r->q = be_view(r->q.buf, 0, BE_F32, T, qd);
     int64_t slots = (int64_t)p->num_blocks * p->block_size;
     for (int l = 0; l < L; l++) {
         if ((rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->kc[l])) || (rc = rn_alloc(r, p->kv_dtype, slots, kvd, &r->vc[l]))) {

@@ -62,6 +62,7 @@ struct be_buffer {
     uint64_t charged;     /* bytes counted against the memory limit */
     void *map;            /* persistent mapping when host-visible, else NULL */
     int coherent;         /* the mapping needs no flush/invalidate */
+    int cached;           /* HOST_CACHED memory: host reads from the mapping are fast */
     unsigned id;          /* unique per buffer: the descriptor cache's key */
     int imported;         /* host memory imported in place (VK_EXT_external_memory_host): read-only */
 };
@@ -215,6 +216,9 @@ typedef struct {
     int host_prof;
     double h_record, h_submit, h_wait;
     long h_dispatches, h_syncs;
+    double h_read;           /* seconds copying read-backs out of the staging buffer (host profile) */
+    uint64_t h_read_bytes;
+    int stage_cached;        /* the staging buffer's memory is HOST_CACHED (reads from it run at memory speed) */
 
     /* fault injection for tests: VLLMC_VULKAN_MEMORY_LIMIT (bytes the device pretends to have for
      * buffers) and VLLMC_VULKAN_FAULT_AFTER_SUBMITS (that submission reports a lost device) */

@@ -93,6 +93,7 @@ int vk_buffer_alloc_kind(vk_ctx *c, size_t bytes, int host, be_buffer **out) {
     if ((f & HV) && (host || !c->force_staging)) {
         if ((rc = vk_check(c, c->f.vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory"))) goto err;
         b->coherent = (f & HC) != 0;
+        b->cached = (f & CA) != 0;
     }
     *out = b;
     return VC_OK;
@@ -186,7 +187,9 @@ static int check_range(vk_ctx *c, be_buffer *b, size_t off, size_t bytes, const 
 static int ensure_stage(vk_ctx *c) {
     if (c->stage) return VC_OK;
     c->stage_size = STAGE_BYTES;
-    return vk_buffer_alloc_kind(c, c->stage_size, 1, &c->stage);
+    int rc = vk_buffer_alloc_kind(c, c->stage_size, 1, &c->stage);
+    if (!rc) c->stage_cached = c->stage->cached;
+    return rc;
 }
 
 static void mapped_sync(vk_ctx *c, be_buffer *b, int flush) {
@@ -249,6 +252,12 @@ int vk_buffer_write(void *ctx, be_buffer *b, size_t off, const void *src, size_t
     return VC_OK;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes) {
     vk_ctx *c = ctx;
     int rc = check_range(c, b, off, bytes, "read");
@@ -269,17 +278,14 @@ int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes)
             return rc;
         if (c->error) return c->error;
         mapped_sync(c, c->stage, 0);
+        double t0 = c->host_prof ? now_s() : 0;
         memcpy((char *)dst + done, (const char *)c->stage->map + at, n);
+        if (c->host_prof) c->h_read += now_s() - t0, c->h_read_bytes += n;
         done += n;
     }
     return VC_OK;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Device memory bandwidth as shaders see it: a copy shader with 16-byte loads
  * and stores, counting the bytes read and written (as a STREAM copy does);

@@ -209,18 +209,18 @@ typedef struct {
 
 static uint32_t tokens_lg(int64_t n) { return n <= 1 ? 0 : n <= 2 ? 1 : n <= 4 ? 2 : 3; }
 
-/* matvec_sg.comp for n <= 8 tokens over wrows weight rows: the K-split form (a workgroup per row pair, or
+/* matvec_sg.comp for n <= 8 tokens over wrows weight rows (u: x, w, bias, and the three parts' outputs): the K-split form (a workgroup per row pair, or
  * per glu output row) for weights of up to matvec_wide_rows rows (many workgroups for few rows), else two
  * weight rows per subgroup. */
 static void matvec_sg(vk_ctx *c, uint32_t dt, const mv_push *pc, const vk_use *u, int64_t wrows) {
     uint32_t lg = tokens_lg(pc->mm.n), units = pc->glu ? pc->mm.M : cdiv(pc->mm.M, 2);
     if (wrows <= c->matvec_wide_rows) {
         uint32_t gx = units < 65535 ? units : 65535;
-        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 4, pc, sizeof *pc, gx, cdiv(units, 65535), 1);
+        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 6, pc, sizeof *pc, gx, cdiv(units, 65535), 1);
     } else {
         uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
         uint32_t groups = cdiv(units, rpw), gx = groups < 65535 ? groups : 65535;
-        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 4, pc, sizeof *pc, gx, cdiv(groups, 65535), 1);
+        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 6, pc, sizeof *pc, gx, cdiv(groups, 65535), 1);
     }
 }
 
@@ -247,8 +247,9 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         return;
     }
     if (x->rows <= MATVEC_MAX_N && vec_ok) {
-        mv_push mp = {.mm = pc, .e1 = pc.M, .e2 = pc.M}; /* one part */
-        matvec_sg(c, dt, &mp, u, w->rows);
+        mv_push mp = {.mm = pc, .e1 = pc.M, .e2 = pc.M}; /* one part: its output fills the others' bindings */
+        vk_use u6[6] = {u[0], u[1], u[2], u[3], u[3], u[3]};
+        matvec_sg(c, dt, &mp, u6, w->rows);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
         matmul_tc(c, dt, pc, u, bias, out);
     } else if (x->rows > MATVEC_MAX_N && vec_ok) {
@@ -497,36 +498,35 @@ static int fusable(vk_ctx *c, const be_tensor *x, const be_tensor *all) {
            rows_fitting(c, all, 0) >= all->rows;
 }
 
-/* q/k/v (or gate/up) of a decode step: one dispatch where the weights are stacked, the outputs share a
- * buffer and the biases are all absent or share one; else one matmul each. */
+/* q/k/v (or gate/up) of a decode step: one dispatch where the weights are stacked and the biases are all
+ * absent or share one buffer; else one matmul each. */
 void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                         const be_tensor *const *bias, const be_tensor *const *out) {
     vk_ctx *c = ctx;
     be_tensor all;
-    size_t olo, ohi, blo = 0, bhi = 0;
+    size_t blo = 0, bhi = 0;
     int nb = 0;
     for (int i = 0; i < nw; i++) nb += bias[i] != NULL;
-    int ok = nw >= 2 && nw <= 3 && stacked(w, nw, &all) && fusable(c, x, &all) && one_buffer(out, nw, &olo, &ohi) &&
-             ohi - olo + c->align <= c->max_range &&
+    int ok = nw >= 2 && nw <= 3 && stacked(w, nw, &all) && fusable(c, x, &all) &&
              (nb == 0 || (nb == nw && one_buffer(bias, nw, &blo, &bhi) && bhi - blo + c->align <= c->max_range));
     if (!ok) {
         for (int i = 0; i < nw; i++) vk_op_matmul(c, x, w[i], bias[i], out[i]);
         return;
     }
     mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride,
-                         nb ? eoff_in(c, blo, bias[0]) : 0, nb > 0, eoff_in(c, olo, out[0]), (uint32_t)out[0]->stride,
+                         nb ? eoff_in(c, blo, bias[0]) : 0, nb > 0, eoff(c, out[0]), (uint32_t)out[0]->stride,
                          (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)all.rows, 0, 0}};
     pc.e1 = (uint32_t)w[0]->rows;
     pc.e2 = nw == 3 ? pc.e1 + (uint32_t)w[1]->rows : (uint32_t)all.rows;
-    pc.o_off1 = eoff_in(c, olo, out[1]), pc.o_stride1 = (uint32_t)out[1]->stride;
+    pc.o_off1 = eoff(c, out[1]), pc.o_stride1 = (uint32_t)out[1]->stride;
     pc.b_off1 = nb ? eoff_in(c, blo, bias[1]) : 0;
     if (nw == 3) {
-        pc.o_off2 = eoff_in(c, olo, out[2]), pc.o_stride2 = (uint32_t)out[2]->stride;
+        pc.o_off2 = eoff(c, out[2]), pc.o_stride2 = (uint32_t)out[2]->stride;
         pc.b_off2 = nb ? eoff_in(c, blo, bias[2]) : 0;
     }
     /* without biases the weights fill their binding (never read) */
-    vk_use u[4] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
-                   {out[0]->buf, olo, ohi - olo, 1}};
+    vk_use u[6] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
+                   use_of(out[0], 1), use_of(out[1], 1), use_of(out[nw - 1], 1)};
     matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
 }
 
@@ -547,7 +547,7 @@ void vk_op_matmul_glu(void *ctx, const be_tensor *x, const be_tensor *w_gate, co
                          (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w_gate->rows, 0, 0},
                   .glu = act == BE_ACT_GELU_TANH ? 2u : 1u};
     pc.e1 = pc.e2 = pc.mm.M;
-    vk_use u[4] = {use_of(x, 0), use_of(&all, 0), use_of(&all, 0), use_of(out, 1)};
+    vk_use u[6] = {use_of(x, 0), use_of(&all, 0), use_of(&all, 0), use_of(out, 1), use_of(out, 1), use_of(out, 1)};
     matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
 }
 

@@ -11,7 +11,7 @@
 // workgroup, whatever subgroup size the device picks.
 // Fused forms (push constants, no extra pipelines): the weight's rows may be up to three
 // matrices that lie one after another in the binding (q, k, v), rows [0, e1), [e1, e2), [e2, M),
-// each part with its own output offset and stride and bias offset; with glu != 0 the rows m and
+// each part with its own output (o, o1, o2: separate buffers) and its bias offset; with glu != 0 the rows m and
 // m + M of the binding are a gate and an up row and out[m] = act(gate) * up (1 silu, 2 gelu_tanh,
 // as eltwise.comp computes them), one output row per subgroup (per workgroup when WIDE).
 #include "common.glsl"
@@ -24,6 +24,8 @@ layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
 layout(std430, binding = 3) writeonly buffer O { float d[]; } o;
+layout(std430, binding = 4) writeonly buffer O1 { float d[]; } o1; // the second and third parts' outputs
+layout(std430, binding = 5) writeonly buffer O2 { float d[]; } o2;
 layout(push_constant) uniform P {
     uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, unused0, unused1;
     uint e1, e2, o_off1, o_stride1, o_off2, o_stride2, b_off1, b_off2, glu;
@@ -57,11 +59,16 @@ float tanh_c(float v) { return tanh(clamp(v, -15.0, 15.0)); }
 
 // Output row m (of all the parts) of token j: into its part's output, its bias added.
 void store(uint m, uint j, float v) {
-    uint off = p.o_off, st = p.o_stride, bo = p.b_off, r = m;
-    if (m >= p.e2) { off = p.o_off2; st = p.o_stride2; bo = p.b_off2; r = m - p.e2; }
-    else if (m >= p.e1) { off = p.o_off1; st = p.o_stride1; bo = p.b_off1; r = m - p.e1; }
-    if (p.has_bias != 0u) v += bias.d[bo + r];
-    o.d[off + j * st + r] = v;
+    if (m >= p.e2) {
+        if (p.has_bias != 0u) v += bias.d[p.b_off2 + m - p.e2];
+        o2.d[p.o_off2 + j * p.o_stride2 + m - p.e2] = v;
+    } else if (m >= p.e1) {
+        if (p.has_bias != 0u) v += bias.d[p.b_off1 + m - p.e1];
+        o1.d[p.o_off1 + j * p.o_stride1 + m - p.e1] = v;
+    } else {
+        if (p.has_bias != 0u) v += bias.d[p.b_off + m];
+        o.d[p.o_off + j * p.o_stride + m] = v;
+    }
 }
 
 // glu: out[j][m] = act(gate) * up
