@@ -28,16 +28,21 @@ void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor 
     for (int i = 0; i < nw; i++) b->matmul(b->ctx, x, w[i], bias[i], out[i]);
 }
 
-void be_matmul_glu(be_backend *b, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
-                   const be_tensor *up, const be_tensor *out) {
-    if (b->matmul_glu) {
-        b->matmul_glu(b->ctx, x, w_gate, w_up, act, up, out);
+void be_matmul_fused(be_backend *b, const be_mm *op) {
+    if (b->matmul_fused && b->matmul_fused(b->ctx, op)) return;
+    const be_tensor *x = op->x;
+    if (op->norm_w) {
+        b->rmsnorm(b->ctx, x, op->norm_w, op->eps, op->w_offset, op->h);
+        x = op->h;
+    }
+    if (op->accumulate) {
+        b->matmul(b->ctx, x, op->w[0], op->bias[0], op->tmp);
+        b->add(b->ctx, op->out[0], op->tmp, op->out[0]);
         return;
     }
-    const be_tensor *w[2] = {w_gate, w_up}, *bias[2] = {NULL, NULL}, *o[2] = {out, up};
-    be_matmul_multi(b, x, 2, w, bias, o);
-    if (act == BE_ACT_GELU_TANH) b->gelu_tanh_mul(b->ctx, out, up, out);
-    else b->silu_mul(b->ctx, out, up, out);
+    be_matmul_multi(b, x, op->nw, op->w, op->bias, op->out);
+    if (op->act == BE_ACT_SILU) b->silu_mul(b->ctx, op->out[0], op->out[1], op->out[0]);
+    else if (op->act == BE_ACT_GELU_TANH) b->gelu_tanh_mul(b->ctx, op->out[0], op->out[1], op->out[0]);
 }
 
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,

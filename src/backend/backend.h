@@ -113,6 +113,21 @@ typedef struct {
     uint64_t max_view_bytes; /* the largest tensor view one op can address (maxStorageBufferRange) */
 } be_info;
 
+/* One step of a layer's linear algebra with its neighbours folded in (be_backend.matmul_fused). */
+enum { BE_ACT_NONE, BE_ACT_SILU, BE_ACT_GELU_TANH };
+typedef struct be_mm {
+    const be_tensor *x;      /* f32 [n, K] */
+    const be_tensor *norm_w; /* non-NULL: the matmuls read rmsnorm(x) = x / rms(x) * (norm_w + w_offset), f32 [1, K] */
+    float eps, w_offset;
+    int nw;                  /* 1..3 weights [M_i, K] sharing x */
+    const be_tensor *w[3], *bias[3], *out[3]; /* bias[i] may be NULL; out[i] f32 [n, M_i] */
+    int act;                 /* BE_ACT_SILU / BE_ACT_GELU_TANH: nw == 2, no bias, out[0] = act(x w[0]^T) *
+                              * (x w[1]^T) as silu_mul / gelu_tanh_mul compute it; out[1] is scratch */
+    int accumulate;          /* out[0] += x w[0]^T (+ bias[0]) (nw == 1, act none): a residual add */
+    const be_tensor *h;      /* scratch f32 [n, K] for rmsnorm(x) (norm_w set) */
+    const be_tensor *tmp;    /* scratch f32 [n, M_0] for the product to add (accumulate) */
+} be_mm;
+
 typedef struct be_backend {
     const char *name;   /* "cpu", "vulkan" */
     void *ctx;
@@ -154,14 +169,14 @@ typedef struct be_backend {
      * its threads at once. NULL: be_matmul_multi() calls matmul nw times. */
     void (*matmul_multi)(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                          const be_tensor *const *bias, const be_tensor *const *out);
-    /* (optional) The gated MLP's first half in one op: out = act(x @ w_gate^T) * (x @ w_up^T), act silu
-     * (BE_ACT_SILU) or gelu_tanh (BE_ACT_GELU_TANH) exactly as silu_mul / gelu_tanh_mul compute it; no
-     * bias; x f32 [n, K], w_gate and w_up [F, K] of one dtype, out f32 [n, F]; `up` f32 [n, F] is scratch
-     * the backend may use (a GPU fuses both matvecs and the activation into one dispatch where w_up's
-     * rows follow w_gate's in one buffer, the runner's layout on copying backends). NULL:
-     * be_matmul_glu() runs matmul_multi into out and up, then the activation. */
-    void (*matmul_glu)(void *ctx, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
-                       const be_tensor *up, const be_tensor *out);
+    /* (optional) A be_mm (below) in as few passes as the backend can: returns 1 when it ran it, 0 to leave it
+     * to be_matmul_fused()'s decomposition (rmsnorm into h, matmul_multi, the activation, matmul into tmp and
+     * add). A GPU runs a decode step's be_mm as one dispatch where its weights lie one after another in one
+     * buffer (the model stacks q/k/v and gate/up on copying backends). */
+    int (*matmul_fused)(void *ctx, const struct be_mm *op);
+    /* Up to this many rows of x, matmul_fused folds a norm and a residual add into its matmuls without extra
+     * passes: the runner then leaves add_rmsnorm out (0: it never does). */
+    int norm_fold_rows;
     /* Rotary embedding in place on x f32 [n, heads*head_dim] (heads = cols / head_dim):
      * the first rot_dim dims of each head are rotated, pairing i with i + rot_dim/2
      * (GPT-NeoX / HF rotate_half), angle pos[t] * inv_freq[i], with cos and sin
@@ -291,10 +306,9 @@ int be_have_gpu(void);
 int be_buffer_wrap_host(be_backend *b, const void *host, size_t bytes, be_buffer **out);
 void be_matmul_multi(be_backend *b, const be_tensor *x, int nw, const be_tensor *const *w,
                      const be_tensor *const *bias, const be_tensor *const *out);
-/* BE_ACT_SILU / BE_ACT_GELU_TANH: matmul_glu's activation. */
-enum { BE_ACT_SILU, BE_ACT_GELU_TANH };
-void be_matmul_glu(be_backend *b, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
-                   const be_tensor *up, const be_tensor *out);
+/* Runs op: the backend's matmul_fused, else its decomposition into rmsnorm, matmul_multi, silu_mul /
+ * gelu_tanh_mul, matmul and add. */
+void be_matmul_fused(be_backend *b, const be_mm *op);
 void be_rope_kv_write(be_backend *b, const be_tensor *q, const be_tensor *k, const be_tensor *v, int head_dim,
                       int rot_dim, const be_tensor *pos, const be_tensor *inv_freq, float mscale,
                       const be_tensor *slot, const be_tensor *k_cache, const be_tensor *v_cache);

@@ -170,7 +170,28 @@ static int upload(rn_runner *r, const be_tensor *t, const int32_t *src, size_t n
 typedef struct {
     be_tensor tokens, pos, slots, x, h, q, k, v, att, g, u, qh, kh;
     be_attn_meta meta;
+    /* fold: the backend folds norms and residual adds into this step's matmuls (be_backend.norm_fold_rows);
+     * pend: then the norm weight whose rmsnorm of x the next matmul still has to apply (h is stale) */
+    int fold;
+    const be_tensor *pend;
 } rn_views;
+
+/* h = rmsnorm(x) now, for a consumer that reads h itself (LoRA, MoE, a biased MLP). */
+static void rn_norm_now(rn_runner *r, rn_views *w) {
+    const model_config *c = &r->m->cfg;
+    if (!w->pend) return;
+    r->be->rmsnorm(r->be->ctx, &w->x, w->pend, c->rms_norm_eps, c->norm_offset, &w->h);
+    w->pend = NULL;
+}
+
+/* A be_mm reading x through the pending norm, or h. */
+static be_mm rn_mm_in(const rn_runner *r, rn_views *w) {
+    const model_config *c = &r->m->cfg;
+    be_mm op = {.x = w->pend ? &w->x : &w->h, .norm_w = w->pend, .eps = c->rms_norm_eps, .w_offset = c->norm_offset,
+                .h = &w->h};
+    w->pend = NULL;
+    return op;
+}
 
 /* longrope: runs of consecutive rows whose sequences use the same factors (short, or long once the
  * sequence's length passes original_max_position_embeddings). One run for every other model. */
@@ -222,10 +243,16 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     const model_config *c = &m->cfg;
     be_backend *be = r->be;
     const mdl_layer *L = &m->layers[l];
-    const be_tensor *wt[3] = {&L->wq, &L->wk, &L->wv}, *bias[3] = {BIAS(L->bq), BIAS(L->bk), BIAS(L->bv)};
     const be_tensor *o[3] = {&w->q, &w->k, &w->v};
+    if (rn_lora_active(r, b, l, RN_LORA_Q) || rn_lora_active(r, b, l, RN_LORA_K) || rn_lora_active(r, b, l, RN_LORA_V))
+        rn_norm_now(r, w); /* the adapters read h */
     for (int j = 0; j < 3; j++) rn_lora_shrink(r, b, l, RN_LORA_Q + j, &w->h);
-    be_matmul_multi(be, &w->h, 3, wt, bias, o);
+    be_mm qkv = rn_mm_in(r, w);
+    qkv.nw = 3;
+    qkv.w[0] = &L->wq, qkv.w[1] = &L->wk, qkv.w[2] = &L->wv;
+    qkv.bias[0] = BIAS(L->bq), qkv.bias[1] = BIAS(L->bk), qkv.bias[2] = BIAS(L->bv);
+    qkv.out[0] = o[0], qkv.out[1] = o[1], qkv.out[2] = o[2];
+    be_matmul_fused(be, &qkv);
     for (int j = 0; j < 3; j++) rn_lora_expand(r, b, l, RN_LORA_Q + j, &w->h, o[j]);
     rn_qk_rope(r, w, l);
     float scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5)
@@ -234,6 +261,14 @@ static void rn_attn(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
                            L->sinks.rows ? &L->sinks : NULL};
     be->attention(be->ctx, &w->q, &r->kc[l], &r->vc[l], &w->meta, &shape, &w->att);
     rn_lora_shrink(r, b, l, RN_LORA_O, &w->att);
+    if (w->fold && !L->post_attn_norm.rows) { /* o_proj added into the residual; mlp_norm left to the MLP */
+        be_mm om = {.x = &w->att, .nw = 1, .w = {&L->wo}, .bias = {BIAS(L->bo)}, .out = {&w->x}, .accumulate = 1,
+                    .tmp = &w->h};
+        be_matmul_fused(be, &om);
+        rn_lora_expand(r, b, l, RN_LORA_O, &w->att, &w->x);
+        w->pend = &L->mlp_norm;
+        return;
+    }
     be->matmul(be->ctx, &w->att, &L->wo, BIAS(L->bo), &w->h);
     rn_lora_expand(r, b, l, RN_LORA_O, &w->att, &w->h);
     if (L->post_attn_norm.rows)
@@ -250,14 +285,19 @@ static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
     be_backend *be = r->be;
     const mdl_layer *L = &m->layers[l];
     if (cfg_layer_moe(c, l)) {
+        rn_norm_now(r, w);
         int rc = rn_moe_forward(r, b->n_tokens, &w->h, l);
         if (rc) return rc;
     } else {
         int act = c->act == CFG_ACT_GELU_TANH ? BE_ACT_GELU_TANH : BE_ACT_SILU;
         if (!L->b_gate.rows && !L->b_up.rows && !rn_lora_active(r, b, l, RN_LORA_GATE) &&
             !rn_lora_active(r, b, l, RN_LORA_UP)) {
-            be_matmul_glu(be, &w->h, &L->w_gate, &L->w_up, act, &w->u, &w->g);
+            be_mm gu = rn_mm_in(r, w);
+            gu.nw = 2, gu.act = act;
+            gu.w[0] = &L->w_gate, gu.w[1] = &L->w_up, gu.out[0] = &w->g, gu.out[1] = &w->u;
+            be_matmul_fused(be, &gu);
         } else {
+            rn_norm_now(r, w);
             const be_tensor *wt[2] = {&L->w_gate, &L->w_up}, *bias[2] = {BIAS(L->b_gate), BIAS(L->b_up)};
             const be_tensor *o[2] = {&w->g, &w->u};
             rn_lora_shrink(r, b, l, RN_LORA_GATE, &w->h);
@@ -269,6 +309,14 @@ static int rn_mlp(rn_runner *r, const rn_batch *b, rn_views *w, int l) {
             else be->silu_mul(be->ctx, &w->g, &w->u, &w->g);
         }
         rn_lora_shrink(r, b, l, RN_LORA_DOWN, &w->g);
+        if (w->fold && !L->post_mlp_norm.rows) { /* down_proj added into the residual; the next norm left */
+            be_mm dm = {.x = &w->g, .nw = 1, .w = {&L->w_down}, .bias = {BIAS(L->b_down)}, .out = {&w->x},
+                        .accumulate = 1, .tmp = &w->h};
+            be_matmul_fused(be, &dm);
+            rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->g, &w->x);
+            w->pend = l + 1 < c->n_layers ? &m->layers[l + 1].attn_norm : NULL;
+            return VC_OK;
+        }
         be->matmul(be->ctx, &w->g, &L->w_down, BIAS(L->b_down), &w->h);
         rn_lora_expand(r, b, l, RN_LORA_DOWN, &w->g, &w->h);
     }
@@ -381,7 +429,9 @@ int rn_forward(rn_runner *r, const rn_batch *b, float *logits) {
     rn_views_of(r, b, &w);
     be->get_rows(be->ctx, &m->embed, &w.tokens, &w.x);
     if (m->embed_scale != 1.0f) be->scale(be->ctx, &w.x, m->embed_scale, &w.x);
-    be->rmsnorm(be->ctx, &w.x, &m->layers[0].attn_norm, c->rms_norm_eps, c->norm_offset, &w.h);
+    w.fold = b->n_tokens <= be->norm_fold_rows;
+    w.pend = &m->layers[0].attn_norm;
+    if (!w.fold) rn_norm_now(r, &w);
     for (int l = 0; l < c->n_layers; l++) {
         rn_attn(r, b, &w, l);
         if ((rc = rn_mlp(r, b, &w, l))) return rn_fail_step(r, rc);

@@ -673,10 +673,20 @@ static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3])
     for (int p = 0; p < 3; p++) free(w[p]), free(b[p]), free(ref[p]);
 }
 
+/* x's rows as rmsnorm(x) = x / rms(x) * (nw + off) in double, in place (be_mm's folded norm) */
+static void norm_ref(float *x, int n, int K, const float *nw, float off, float eps) {
+    for (int t = 0; t < n; t++) {
+        double ss = 0;
+        for (int k = 0; k < K; k++) ss += (double)x[t * K + k] * x[t * K + k];
+        double inv = 1.0 / sqrt(ss / K + eps);
+        for (int k = 0; k < K; k++) x[t * K + k] = (float)(x[t * K + k] * inv * (nw[k] + off));
+    }
+}
+
 /* be_matmul_multi over nw weights stacked in one buffer (the model's q/k/v layout on a copying backend: the
  * GPU's one-dispatch path), outputs in separate regions of one buffer with their own strides (as the
  * runner's q, k and v), biases all absent or all in one buffer. */
-static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw, int has_bias) {
+static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw, int has_bias, int norm) {
     int Mt = 0;
     for (int p = 0; p < nw; p++) Mt += Ms[p];
     float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)Mt * K);
@@ -686,10 +696,14 @@ static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw,
     for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
     for (int i = 0; i < Mt * K; i++) w[i] = dt_round(dt, frand());
     for (int i = 0; i < Mt; i++) b[i] = frand();
+    float *nv = malloc(sizeof(float) * (size_t)K), *xr = malloc(sizeof(float) * (size_t)n * K);
+    for (int k = 0; k < K; k++) nv[k] = 1.0f + 0.5f * frand();
+    memcpy(xr, x, sizeof(float) * (size_t)n * K);
+    if (norm) norm_ref(xr, n, K, nv, 0.0f, 1e-5f); /* the reference's x */
     int64_t base[3], total = 1;
     for (int p = 0; p < nw; p++) base[p] = total + 3, total = base[p] + (int64_t)n * (Ms[p] + 1 + p);
     dten X = mk(BE_F32, n, K, 0, 4, x), W = mk(dt, Mt, K, 0, 0, w), B = mk(BE_F32, 1, Mt, 0, 2, b);
-    dten O = mk(BE_F32, 1, total, 0, 0, NULL);
+    dten O = mk(BE_F32, 1, total, 0, 0, NULL), NW = mk(BE_F32, 1, K, 0, 4, nv), H = mk(BE_F32, n, K, 0, 0, NULL);
     be_tensor wv[3], bv[3], ov[3];
     for (int p = 0, r0 = 0; p < nw; r0 += Ms[p++]) {
         wv[p] = be_rows(&W.t, r0, Ms[p]), bv[p] = be_cols(&B.t, r0, Ms[p]);
@@ -699,35 +713,39 @@ static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw,
         for (int t = 0; t < n; t++)
             for (int m = 0; m < Ms[p]; m++) {
                 double acc = has_bias ? b[r0 + m] : 0;
-                for (int k = 0; k < K; k++) acc += (double)x[t * K + k] * w[(size_t)(r0 + m) * K + k];
+                for (int k = 0; k < K; k++) acc += (double)xr[t * K + k] * w[(size_t)(r0 + m) * K + k];
                 rp[p][(size_t)t * Ms[p] + m] = acc;
             }
     }
     if (!g_case_bad) {
-        const be_tensor *wp[3] = {&wv[0], &wv[1], &wv[2]}, *op[3] = {&ov[0], &ov[1], &ov[2]};
-        const be_tensor *bp[3] = {has_bias ? &bv[0] : NULL, has_bias ? &bv[1] : NULL, has_bias ? &bv[2] : NULL};
-        be_matmul_multi(g_be, &X.t, nw, wp, bp, op);
+        be_mm op = {.x = &X.t, .norm_w = norm ? &NW.t : NULL, .eps = 1e-5f, .nw = nw, .h = &H.t};
+        for (int p = 0; p < nw; p++) op.w[p] = &wv[p], op.bias[p] = has_bias ? &bv[p] : NULL, op.out[p] = &ov[p];
+        be_matmul_fused(g_be, &op);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
             double err = views_intact(&O, ov, nw, wh) ? 0 : INFINITY;
             for (int p = 0; p < nw; p++) err = fmax(err, view_err(&ov[p], wh, rp[p]));
-            record("matmul_stacked", dt, err, dt_tol(dt), "%d parts, n=%d K=%d M=%d/%d/%d%s", nw, n, K,
-                   Ms[0], Ms[1], nw > 2 ? Ms[2] : 0, has_bias ? " +bias" : "");
+            record("matmul_stacked", dt, err, dt_tol(dt), "%d parts, n=%d K=%d M=%d/%d/%d%s%s", nw, n, K,
+                   Ms[0], Ms[1], nw > 2 ? Ms[2] : 0, has_bias ? " +bias" : "", norm ? ", norm folded" : "");
             free(wh);
         }
     }
     case_end();
-    free(x), free(w), free(b), free(ref);
+    free(x), free(w), free(b), free(ref), free(nv), free(xr);
 }
 
 /* be_matmul_glu: out = act(x gate^T) * (x up^T), gate and up stacked in one buffer (the GPU's one-dispatch
  * path) or apart (its fallback); the scratch `up` may hold anything afterwards. */
-static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked) {
+static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked, int norm) {
     float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)2 * F * K);
+    float *nv = malloc(sizeof(float) * (size_t)K), *x0 = malloc(sizeof(float) * (size_t)n * K);
     double *ref = malloc(sizeof(double) * (size_t)n * F);
     int round_x = !strcmp(g_be->name, "cpu");
     for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
     for (int i = 0; i < 2 * F * K; i++) w[i] = dt_round(dt, frand());
+    for (int k = 0; k < K; k++) nv[k] = 0.5f * frand(); /* with w_offset 1, Gemma-style */
+    memcpy(x0, x, sizeof(float) * (size_t)n * K);
+    if (norm) norm_ref(x, n, K, nv, 1.0f, 1e-6f); /* the reference's x; x0 goes to the backend */
     for (int t = 0; t < n; t++)
         for (int m = 0; m < F; m++) {
             double g = 0, u = 0;
@@ -739,7 +757,8 @@ static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked)
                                           : 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
             ref[(size_t)t * F + m] = a * u;
         }
-    dten X = mk(BE_F32, n, K, 4, 0, x), O = mk(BE_F32, n, F, 1, 3, NULL), U = mk(BE_F32, n, F, 0, 0, NULL);
+    dten X = mk(BE_F32, n, K, 4, 0, x0), O = mk(BE_F32, n, F, 1, 3, NULL), U = mk(BE_F32, n, F, 0, 0, NULL);
+    dten NW = mk(BE_F32, 1, K, 0, 8, nv), H = mk(BE_F32, n, K, 0, 0, NULL);
     dten W = mk(dt, stacked ? 2 * F : F, K, 0, 0, w), W2 = {0};
     be_tensor wg = be_rows(&W.t, 0, F), wu;
     if (stacked) {
@@ -749,16 +768,52 @@ static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked)
         wu = W2.t;
     }
     if (!g_case_bad) {
-        be_matmul_glu(g_be, &X.t, &wg, &wu, act, &U.t, &O.t);
+        be_mm op = {.x = &X.t, .norm_w = norm ? &NW.t : NULL, .eps = 1e-6f, .w_offset = 1.0f, .nw = 2,
+                    .w = {&wg, &wu}, .out = {&O.t, &U.t}, .act = act, .h = &H.t};
+        be_matmul_fused(g_be, &op);
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
-            record("matmul_glu", dt, out_err(&O, wh, ref), dt_tol(dt), "%s, n=%d K=%d F=%d, %s",
-                   act == BE_ACT_SILU ? "silu" : "gelu_tanh", n, K, F, stacked ? "stacked" : "apart");
+            record("matmul_glu", dt, out_err(&O, wh, ref), dt_tol(dt), "%s, n=%d K=%d F=%d, %s%s",
+                   act == BE_ACT_SILU ? "silu" : "gelu_tanh", n, K, F, stacked ? "stacked" : "apart",
+                   norm ? ", norm folded" : "");
             free(wh);
         }
     }
     case_end();
-    free(x), free(w), free(ref);
+    free(x), free(w), free(ref), free(nv), free(x0);
+}
+
+/* be_mm's accumulate: out (a residual, strided) += x w^T (+ bias). */
+static void t_matmul_acc(be_dtype dt, int n, int K, int M, int has_bias) {
+    float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)M * K);
+    float *b = malloc(sizeof(float) * (size_t)M), *r0 = malloc(sizeof(float) * (size_t)n * M);
+    double *ref = malloc(sizeof(double) * (size_t)n * M);
+    int round_x = !strcmp(g_be->name, "cpu");
+    for (int i = 0; i < n * K; i++) x[i] = round_x ? dt_round(dt, frand()) : frand();
+    for (int i = 0; i < M * K; i++) w[i] = dt_round(dt, frand());
+    for (int i = 0; i < M; i++) b[i] = frand();
+    for (int i = 0; i < n * M; i++) r0[i] = 4.0f * frand();
+    for (int t = 0; t < n; t++)
+        for (int m = 0; m < M; m++) {
+            double acc = (double)r0[t * M + m] + (has_bias ? b[m] : 0);
+            for (int k = 0; k < K; k++) acc += (double)x[t * K + k] * w[(size_t)m * K + k];
+            ref[(size_t)t * M + m] = acc;
+        }
+    dten X = mk(BE_F32, n, K, 0, 0, x), W = mk(dt, M, K, 0, 0, w), B = mk(BE_F32, 1, M, 0, 3, b);
+    dten O = mk(BE_F32, n, M, 4, 2, r0), T = mk(BE_F32, n, M, 0, 0, NULL);
+    if (!g_case_bad) {
+        be_mm op = {.x = &X.t, .nw = 1, .w = {&W.t}, .bias = {has_bias ? &B.t : NULL}, .out = {&O.t}, .accumulate = 1,
+                    .tmp = &T.t};
+        be_matmul_fused(g_be, &op);
+        if (sync_ok()) {
+            unsigned char *wh = rd(&O);
+            record("matmul_acc", dt, out_err(&O, wh, ref), dt_tol(dt), "n=%d K=%d M=%d%s", n, K, M,
+                   has_bias ? " +bias" : "");
+            free(wh);
+        }
+    }
+    case_end();
+    free(x), free(w), free(b), free(r0), free(ref);
 }
 
 /* ---------------------------------------------------------------- rope */
@@ -1246,20 +1301,25 @@ static void run_all(void) {
     t_matmul_multi(dts, 17, 40, Ms); /* one weight of each dtype */
     static const int Mq[3] = {33, 7, 7}, Mw[3] = {4100, 8, 8}, Mg[3] = {40, 24, 0};
     for (int d = 0; d < 3; d++) {
-        t_matmul_stacked(dts[d], 1, 64, Mq, 3, 1); /* odd parts: a row pair across a part's end */
-        t_matmul_stacked(dts[d], 3, 136, Mq, 3, 0);
-        t_matmul_stacked(dts[d], 8, 64, Mg, 2, 1);
-        t_matmul_stacked(dts[d], 2, 67, Mq, 3, 1); /* unaligned K: one matmul each */
-        t_matmul_stacked(dts[d], 12, 64, Mq, 3, 1); /* more tokens than the decode kernels take */
-        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_stacked(dts[d], 2, 16, Mw, 3, 1); /* > 4096 rows */
-        for (int act = 0; act < 2; act++) {
-            t_matmul_glu(dts[d], 1, 64, 40, act, 1);
-            t_matmul_glu(dts[d], 5, 136, 17, act, 1);
-            t_matmul_glu(dts[d], 3, 64, 40, act, 0);
-            t_matmul_glu(dts[d], 9, 64, 24, act, 1); /* more tokens than the decode kernels take */
-            t_matmul_glu(dts[d], 2, 67, 24, act, 1); /* unaligned K */
+        t_matmul_stacked(dts[d], 1, 64, Mq, 3, 1, 0); /* odd parts: a row pair across a part's end */
+        t_matmul_stacked(dts[d], 3, 136, Mq, 3, 0, 1);
+        t_matmul_stacked(dts[d], 8, 64, Mg, 2, 1, 1);
+        t_matmul_stacked(dts[d], 2, 67, Mq, 3, 1, 1); /* unaligned K: the decomposition */
+        t_matmul_stacked(dts[d], 12, 64, Mq, 3, 1, 1); /* more tokens than the decode kernels take */
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_stacked(dts[d], 2, 16, Mw, 3, 1, 1); /* > 4096 rows */
+        for (int act = BE_ACT_SILU; act <= BE_ACT_GELU_TANH; act++) {
+            t_matmul_glu(dts[d], 1, 64, 40, act, 1, 0);
+            t_matmul_glu(dts[d], 5, 136, 17, act, 1, 1);
+            t_matmul_glu(dts[d], 3, 64, 40, act, 0, 1);
+            t_matmul_glu(dts[d], 9, 64, 24, act, 1, 1); /* more tokens than the decode kernels take */
+            t_matmul_glu(dts[d], 2, 67, 24, act, 1, 0); /* unaligned K */
         }
-        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_glu(dts[d], 4, 16, 4100, BE_ACT_SILU, 1); /* > 4096 rows */
+        t_matmul_acc(dts[d], 1, 64, 40, 1);
+        t_matmul_acc(dts[d], 8, 136, 33, 0);
+        t_matmul_acc(dts[d], 3, 67, 24, 1); /* unaligned K: matmul into tmp, then add */
+        t_matmul_acc(dts[d], 12, 64, 24, 1);
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_acc(dts[d], 2, 16, 4100, 1); /* > 4096 rows */
+        if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_glu(dts[d], 4, 16, 4100, BE_ACT_SILU, 1, 1); /* > 4096 rows */
     }
 
     {

@@ -419,7 +419,8 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .rmsnorm = vk_op_rmsnorm,
         .matmul = vk_op_matmul,
         .matmul_multi = vk_op_matmul_multi,
-        .matmul_glu = vk_op_matmul_glu,
+        .matmul_fused = vk_op_matmul_fused,
+        .norm_fold_rows = c->no_fuse ? 0 : 8, /* matvec_sg.comp's token count */
         .rope = vk_op_rope,
         .kv_write = vk_op_kv_write,
         .attention = vk_op_attention,

@@ -195,7 +195,7 @@ typedef struct {
     uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
-    int no_fuse;             /* VLLMC_VULKAN_NO_FUSE=1: matmul_multi / matmul_glu as separate dispatches (A/B runs) */
+    int no_fuse;             /* VLLMC_VULKAN_NO_FUSE=1: matmul_multi / matmul_fused as separate dispatches (A/B runs) */
     int coop_splitk;         /* split matmul_coop along K when it has too few workgroups (VLLMC_VULKAN_COOP_SPLITK=0
                                 turns it off, for A/B runs) */
     int64_t coop_direct_max_n; /* matmul_cd.comp (weights straight into the fragments) for up to this many tokens:
@@ -280,8 +280,7 @@ void vk_op_scale(void *ctx, const be_tensor *x, float s, const be_tensor *out);
 void vk_op_softcap(void *ctx, const be_tensor *x, float cap, const be_tensor *out);
 void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                         const be_tensor *const *bias, const be_tensor *const *out);
-void vk_op_matmul_glu(void *ctx, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
-                      const be_tensor *up, const be_tensor *out);
+int vk_op_matmul_fused(void *ctx, const be_mm *op);
 void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out);
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
 void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);

@@ -205,22 +205,25 @@ static void matmul_mxfp4(vk_ctx *c, const be_tensor *x, const be_tensor *w, cons
 typedef struct {
     mm_push mm;
     uint32_t e1, e2, o_off1, o_stride1, o_off2, o_stride2, b_off1, b_off2, glu;
+    uint32_t nrm, nw_off, acc;
+    float eps, nw_add;
 } mv_push;
 
 static uint32_t tokens_lg(int64_t n) { return n <= 1 ? 0 : n <= 2 ? 1 : n <= 4 ? 2 : 3; }
 
-/* matvec_sg.comp for n <= 8 tokens over wrows weight rows (u: x, w, bias, and the three parts' outputs): the K-split form (a workgroup per row pair, or
+/* matvec_sg.comp for n <= 8 tokens over wrows weight rows (u: x, w, bias, the three parts' outputs, the norm's
+ * weight): the K-split form (a workgroup per row pair, or
  * per glu output row) for weights of up to matvec_wide_rows rows (many workgroups for few rows), else two
  * weight rows per subgroup. */
 static void matvec_sg(vk_ctx *c, uint32_t dt, const mv_push *pc, const vk_use *u, int64_t wrows) {
     uint32_t lg = tokens_lg(pc->mm.n), units = pc->glu ? pc->mm.M : cdiv(pc->mm.M, 2);
     if (wrows <= c->matvec_wide_rows) {
         uint32_t gx = units < 65535 ? units : 65535;
-        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 6, pc, sizeof *pc, gx, cdiv(units, 65535), 1);
+        vk_dispatch(c, VKP_MATVEC_SGW + 4 * dt + lg, u, 7, pc, sizeof *pc, gx, cdiv(units, 65535), 1);
     } else {
         uint32_t rpw = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
         uint32_t groups = cdiv(units, rpw), gx = groups < 65535 ? groups : 65535;
-        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 6, pc, sizeof *pc, gx, cdiv(groups, 65535), 1);
+        vk_dispatch(c, VKP_MATVEC_SG + 4 * dt + lg, u, 7, pc, sizeof *pc, gx, cdiv(groups, 65535), 1);
     }
 }
 
@@ -247,9 +250,10 @@ static void matmul_part(vk_ctx *c, const be_tensor *x, const be_tensor *w, const
         return;
     }
     if (x->rows <= MATVEC_MAX_N && vec_ok) {
-        mv_push mp = {.mm = pc, .e1 = pc.M, .e2 = pc.M}; /* one part: its output fills the others' bindings */
-        vk_use u6[6] = {u[0], u[1], u[2], u[3], u[3], u[3]};
-        matvec_sg(c, dt, &mp, u6, w->rows);
+        /* one part: its output fills the others' bindings, x the norm's (neither is read) */
+        mv_push mp = {.mm = pc, .e1 = pc.M, .e2 = pc.M};
+        vk_use u7[7] = {u[0], u[1], u[2], u[3], u[3], u[3], u[0]};
+        matvec_sg(c, dt, &mp, u7, w->rows);
     } else if (x->rows > MATVEC_MAX_N && c->coopmat && vec_ok && w->dtype != BE_F32) {
         matmul_tc(c, dt, pc, u, bias, out);
     } else if (x->rows > MATVEC_MAX_N && vec_ok) {
@@ -525,30 +529,49 @@ void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *
         pc.b_off2 = nb ? eoff_in(c, blo, bias[2]) : 0;
     }
     /* without biases the weights fill their binding (never read) */
-    vk_use u[6] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
-                   use_of(out[0], 1), use_of(out[1], 1), use_of(out[nw - 1], 1)};
+    vk_use u[7] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
+                   use_of(out[0], 1), use_of(out[1], 1), use_of(out[nw - 1], 1), use_of(x, 0)};
     matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
 }
 
-/* gate/up and the activation of a decode step in one dispatch where up's rows follow gate's; else
- * matmul_multi into out and up, then silu_mul / gelu_tanh_mul. */
-void vk_op_matmul_glu(void *ctx, const be_tensor *x, const be_tensor *w_gate, const be_tensor *w_up, int act,
-                      const be_tensor *up, const be_tensor *out) {
+/* A decode step's be_mm in one matvec_sg.comp dispatch: q/k/v or gate/up (and their activation) with the
+ * norm folded in where the weights are stacked, o_proj / down_proj added into the residual; 0 (the
+ * decomposition) for anything else. */
+int vk_op_matmul_fused(void *ctx, const be_mm *op) {
     vk_ctx *c = ctx;
-    const be_tensor *w[2] = {w_gate, w_up};
+    const be_tensor *x = op->x, *nw = op->norm_w;
     be_tensor all;
-    if (w_gate->rows != w_up->rows || !stacked(w, 2, &all) || !fusable(c, x, &all)) {
-        const be_tensor *bias[2] = {NULL, NULL}, *o[2] = {out, up};
-        vk_op_matmul_multi(c, x, 2, w, bias, o);
-        eltwise(c, act == BE_ACT_GELU_TANH ? VKP_GELU_MUL : VKP_SILU_MUL, out, up, out);
-        return;
-    }
-    mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride, 0, 0, eoff(c, out),
-                         (uint32_t)out->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)w_gate->rows, 0, 0},
-                  .glu = act == BE_ACT_GELU_TANH ? 2u : 1u};
+    size_t blo = 0, bhi = 0;
+    int nb = 0;
+    for (int i = 0; i < op->nw; i++) nb += op->bias[i] != NULL;
+    if (op->nw < 1 || op->nw > 3 || !stacked(op->w, op->nw, &all) || !fusable(c, x, &all) ||
+        (nb && (nb != op->nw || !one_buffer(op->bias, op->nw, &blo, &bhi) || bhi - blo + c->align > c->max_range)) ||
+        (op->act != BE_ACT_NONE && (op->nw != 2 || nb || op->w[0]->rows != op->w[1]->rows)) ||
+        (op->accumulate && (op->nw != 1 || op->act != BE_ACT_NONE)) ||
+        (nw && (nw->cols != x->cols || eoff(c, nw) % 4 != 0)))
+        return 0;
+    const be_tensor *const *out = op->out;
+    int glu = op->act != BE_ACT_NONE, last = glu ? 0 : op->nw - 1;
+    mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride,
+                         nb ? eoff_in(c, blo, op->bias[0]) : 0, nb > 0, eoff(c, out[0]), (uint32_t)out[0]->stride,
+                         (uint32_t)x->rows, (uint32_t)x->cols, glu ? (uint32_t)op->w[0]->rows : (uint32_t)all.rows, 0, 0},
+                  .glu = op->act == BE_ACT_GELU_TANH ? 2u : glu ? 1u : 0u, .nrm = nw != NULL,
+                  .nw_off = nw ? eoff(c, nw) : 0, .acc = op->accumulate != 0, .eps = op->eps, .nw_add = op->w_offset};
     pc.e1 = pc.e2 = pc.mm.M;
-    vk_use u[6] = {use_of(x, 0), use_of(&all, 0), use_of(&all, 0), use_of(out, 1), use_of(out, 1), use_of(out, 1)};
+    if (!glu && op->nw >= 2) {
+        pc.e1 = (uint32_t)op->w[0]->rows;
+        pc.e2 = op->nw == 3 ? pc.e1 + (uint32_t)op->w[1]->rows : (uint32_t)all.rows;
+        pc.o_off1 = eoff(c, out[1]), pc.o_stride1 = (uint32_t)out[1]->stride;
+        pc.b_off1 = nb ? eoff_in(c, blo, op->bias[1]) : 0;
+        pc.o_off2 = eoff(c, out[last]), pc.o_stride2 = (uint32_t)out[last]->stride;
+        pc.b_off2 = nb ? eoff_in(c, blo, op->bias[last]) : 0;
+    }
+    /* without biases the weights fill their binding, without a norm x fills its (never read) */
+    vk_use u[7] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){op->bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
+                   use_of(out[0], 1), use_of(out[glu ? 0 : op->nw > 1 ? 1 : 0], 1), use_of(out[last], 1),
+                   nw ? use_of(nw, 0) : use_of(x, 0)};
     matvec_sg(c, dt_index(all.dtype), &pc, u, all.rows);
+    return 1;
 }
 
 /* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora_shrink/expand run matmuls per segment above), a

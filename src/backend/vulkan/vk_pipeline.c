@@ -133,7 +133,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
         return s;
     }
     if (id >= VKP_MATVEC_SGW) {
-        pipe_src s = SRC(spv_matvec_sg, 6, (uint32_t)(id - VKP_MATVEC_SGW) / 4);
+        pipe_src s = SRC(spv_matvec_sg, 7, (uint32_t)(id - VKP_MATVEC_SGW) / 4);
         s.spec[1] = 1u << ((id - VKP_MATVEC_SGW) % 4);
         s.spec[3] = 1;
         return s;
@@ -141,7 +141,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id >= VKP_MATMUL_V) return (pipe_src)SRC(spv_matmul_v, 4, (uint32_t)(id - VKP_MATMUL_V));
     if (id >= VKP_ROPE_KV) return (pipe_src)SRC(spv_rope_kv, 8, (uint32_t)(id - VKP_ROPE_KV));
     if (id >= VKP_MATVEC_SG) {
-        pipe_src s = SRC(spv_matvec_sg, 6, (uint32_t)(id - VKP_MATVEC_SG) / 4);
+        pipe_src s = SRC(spv_matvec_sg, 7, (uint32_t)(id - VKP_MATVEC_SG) / 4);
         s.spec[1] = 1u << ((id - VKP_MATVEC_SG) % 4);
         s.spec[2] = c->subgroup_size >= 1 && c->subgroup_size <= 128 ? 128u / (uint32_t)c->subgroup_size : 1u;
         return s;
