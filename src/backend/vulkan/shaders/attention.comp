@@ -84,17 +84,6 @@ void red_sum(inout float v[GMAX], uint GB) {
 
 #include "unpack.glsl"
 
-// V elements vb .. vb + 3 (as f32)
-vec4 load_v(uint vb) {
-    if (p.vvec != 0u && T == DT_F32) return uintBitsToFloat(vc4.d[vb >> 2]);
-    if (p.vvec != 0u) {
-        uvec2 w2 = vc2.d[vb >> 2];
-        return T == DT_F16 ? vec4(unpackHalf2x16(w2.x), unpackHalf2x16(w2.y))
-                           : vec4(bf16_lo(w2.x), bf16_hi(w2.x), bf16_lo(w2.y), bf16_hi(w2.y));
-    }
-    return vec4(LOADT(vc, T, vb), LOADT(vc, T, vb + 1u), LOADT(vc, T, vb + 2u), LOADT(vc, T, vb + 3u));
-}
-
 void main() {
     uint nb = (p.H / p.HKV + p.GB - 1u) / p.GB;
     uint kvh = gl_WorkGroupID.x / nb, r = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
@@ -130,18 +119,12 @@ void main() {
             slots[tid] = slot;
             uint kb = p.k_off + slot * p.c_stride + kvh * p.HD;
             if (p.vec != 0u) {
-                for (uint d0 = 0u; d0 < p.HD; d0 += 4u * E) { // four 16-byte loads in flight, then their products
-                    uvec4 kw[4];
-                    [[unroll]] for (uint b = 0u; b < 4u; b++)
-                        kw[b] = kc4.d[(kb + min(d0 + b * E, p.HD - E)) / E];
-                    [[unroll]] for (uint b = 0u; b < 4u; b++) {
-                        if (d0 + b * E >= p.HD) break;
-                        float f[8];
-                        unpack8(kw[b], f);
-                        [[unroll]] for (uint g = 0u; g < GMAX; g++)
-                            if (g < GB)
-                                [[unroll]] for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + b * E + i] * f[i];
-                    }
+                for (uint d0 = 0u; d0 < p.HD; d0 += E) {
+                    float f[8];
+                    unpack8(kc4.d[(kb + d0) / E], f);
+                    [[unroll]] for (uint g = 0u; g < GMAX; g++)
+                        if (g < GB)
+                            [[unroll]] for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d0 + i] * f[i];
                 }
             } else {
                 for (uint d = 0u; d < p.HD; d++) {
@@ -175,23 +158,22 @@ void main() {
             if (g < GB)
                 [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
         int cn = min(int(WG), je - c0);
-        // four keys' V loads in flight (a key past the chunk's end reads the first key's row, unused), then
-        // their products: a decode step's attention waits on load latency, not bandwidth
-        for (int j0 = int(kg); j0 < cn && kg < KG; j0 += 4 * int(KG)) {
-            vec4 vv[4];
-            [[unroll]] for (uint b = 0u; b < 4u; b++) {
-                int jj = j0 + int(b * KG);
-                vv[b] = load_v(p.v_off + slots[jj < cn ? jj : 0] * p.c_stride + kvh * p.HD + dg * 4u);
+        for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
+            uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
+            vec4 vv;
+            if (p.vvec != 0u && T == DT_F32) {
+                vv = uintBitsToFloat(vc4.d[vb >> 2]);
+            } else if (p.vvec != 0u) {
+                uvec2 w2 = vc2.d[vb >> 2];
+                vv = T == DT_F16 ? vec4(unpackHalf2x16(w2.x), unpackHalf2x16(w2.y))
+                                 : vec4(bf16_lo(w2.x), bf16_hi(w2.x), bf16_lo(w2.y), bf16_hi(w2.y));
+            } else {
+                vv = vec4(LOADT(vc, T, vb), LOADT(vc, T, vb + 1u), LOADT(vc, T, vb + 2u), LOADT(vc, T, vb + 3u));
             }
-            [[unroll]] for (uint b = 0u; b < 4u; b++) {
-                int jj = j0 + int(b * KG);
-                if (jj >= cn) break;
-                [[unroll]] for (uint g = 0u; g < GMAX; g++) {
-                    if (g >= GB) continue;
-                    float pj = pr[g][jj];
-                    acc[g][0] += pj * vv[b].x; acc[g][1] += pj * vv[b].y;
-                    acc[g][2] += pj * vv[b].z; acc[g][3] += pj * vv[b].w;
-                }
+            [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+                if (g >= GB) continue;
+                float pj = pr[g][jj];
+                acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
         }
         barrier();
