@@ -1291,6 +1291,9 @@ static void run_all(void) {
         t_argmax(36, 0, 0);
         t_argmax(20480, 0, 0);
         t_argmax(20483, 1, 4);
+        /* rows of 4+ slices of 8,192: the GPU's two passes (slices, then their pairs) */
+        t_argmax(40000, 0, 0);
+        t_argmax(70001, 3, 4);
     }
     static const int Ms[3] = {33, 16, 16};
     for (int d = 0; d < 3; d++) {

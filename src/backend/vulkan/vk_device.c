@@ -192,6 +192,8 @@ static int create_device(vk_ctx *c) {
     c->attn_split = as ? atoi(as) : 0;
     const char *nf = getenv("VLLMC_VULKAN_NO_FUSE");
     c->no_fuse = nf && !strcmp(nf, "1");
+    const char *nfo = getenv("VLLMC_VULKAN_NO_FOLD");
+    c->no_fold = nfo && !strcmp(nfo, "1");
     const char *sk = getenv("VLLMC_VULKAN_COOP_SPLITK");
     c->coop_splitk = !(sk && !strcmp(sk, "0"));
     const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS");
@@ -420,7 +422,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .matmul = vk_op_matmul,
         .matmul_multi = vk_op_matmul_multi,
         .matmul_fused = vk_op_matmul_fused,
-        .norm_fold_rows = c->no_fuse ? 0 : 8, /* matvec_sg.comp's token count */
+        .norm_fold_rows = c->no_fuse || c->no_fold ? 0 : 8, /* matvec_sg.comp's token count */
         .rope = vk_op_rope,
         .kv_write = vk_op_kv_write,
         .attention = vk_op_attention,

@@ -196,6 +196,7 @@ typedef struct {
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
     int no_fuse;             /* VLLMC_VULKAN_NO_FUSE=1: matmul_multi / matmul_fused as separate dispatches (A/B runs) */
+    int no_fold;             /* VLLMC_VULKAN_NO_FOLD=1: fused matvecs kept, norms and residual adds not folded (A/B) */
     int coop_splitk;         /* split matmul_coop along K when it has too few workgroups (VLLMC_VULKAN_COOP_SPLITK=0
                                 turns it off, for A/B runs) */
     int64_t coop_direct_max_n; /* matmul_cd.comp (weights straight into the fragments) for up to this many tokens:

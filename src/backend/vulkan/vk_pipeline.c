@@ -96,7 +96,7 @@ typedef struct {
 
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
-    if (id == VKP_ARGMAX) return (pipe_src)SRC(spv_argmax, 2, 0);
+    if (id == VKP_ARGMAX) return (pipe_src)SRC(spv_argmax, 3, 0);
     if (id >= VKP_MATMUL_CD) { /* constant 0: dtype (f16, bf16), 1: activations split, 2: token fragments */
         uint32_t v = (uint32_t)(id - VKP_MATMUL_CD);
         pipe_src s = SRC(spv_matmul_cd, 4, 1u + v / 3u);
