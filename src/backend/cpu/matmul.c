@@ -122,19 +122,21 @@ int cpu_have_amx(void) {
 }
 
 #if defined(__x86_64__)
-/* The prefill GEMM with the tokens in the lanes (no weight packing: measured +3-4% at pp128 and +4-11% at
- * 16 x 128 on Zen 4, docs/PERFORMANCE.md), except under AMX and for weights of few rows (k/v projections,
- * where converting the whole token block costs more than packing). VLLMC_CPU_NO_GEMM_T=1: the packed GEMM
- * (A/B runs). */
-static int use_gemm_t(int rows) {
+/* The prefill GEMM with the tokens in the lanes (no weight packing) where it measured faster than the packed
+ * one on Zen 4 (docs/PERFORMANCE.md, sessions 10-11): a call's x fits one 1,024-column K block and its rows
+ * outnumber its tokens 16 times (Qwen2.5-0.5B's gate/up: +9% per shape), never under AMX. Elsewhere it lost
+ * (Llama-3.2-1B's shapes, K 2,048 and 8,192: -20 to -28%; 2,048 x 896: -14%). VLLMC_CPU_GEMM_T=0 never,
+ * =1 for every call of more than 128 rows (session 10's rule), for A/B runs. */
+static int use_gemm_t(int rows, int K, int n) {
     static atomic_int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
-        const char *off = getenv("VLLMC_CPU_NO_GEMM_T");
-        v = !(off && !strcmp(off, "1"));
+        const char *e = getenv("VLLMC_CPU_GEMM_T");
+        v = e && !strcmp(e, "0") ? 0 : e && !strcmp(e, "1") ? 1 : 2;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
-    return v && rows > 128 && !cpu_have_amx();
+    if (v == 0 || cpu_have_amx()) return 0;
+    return v == 1 ? rows > 128 : K <= 1024 && rows >= 16 * n;
 }
 #endif
 
@@ -300,7 +302,7 @@ static void mm_rows(const mm_task *t, const mm_part *p, int64_t r0, int64_t r1) 
     float *y = p->y + r0;
     if (p->dot16) {
 #if defined(__x86_64__)
-        if (p->n >= CPU_AVX512BF16_GEMM_MIN_N && use_gemm_t(rows))
+        if (p->n >= CPU_AVX512BF16_GEMM_MIN_N && use_gemm_t(rows, t->K, p->n))
             cpu_avx512bf16_gemm_t_rows(p->x, p->ldx, p->n, t->K, w, p->wt, p->ldwb, rows, bias, y, p->ldy);
         else if (p->n >= CPU_AVX512BF16_GEMM_MIN_N)
             (cpu_have_amx() ? cpu_amx_gemm_rows : cpu_avx512bf16_gemm_rows)(p->x, p->ldx, p->n, t->K, w, p->wt,
