@@ -88,14 +88,20 @@ int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng,
         m = p->top_k;
     }
     if (p->top_p < 1.0f) {
-        qsort(c, (size_t)m, sizeof *c, cand_cmp);
         double tot = 0;
         for (int i = 0; i < m; i++) tot += c[i].p;
         /* vLLM drops a token once the mass of the tokens more likely than it
-         * reaches top_p: keep the prefix whose preceding mass is < top_p. */
+         * reaches top_p: keep the prefix whose preceding mass is < top_p. The prefix is sorted a block
+         * at a time (the next block's most likely selected to the front, then sorted; blocks doubling),
+         * not the whole vocabulary: a full qsort of 152k candidates took 16.6 ms a row. */
         double acc = 0;
         int keep = 0;
-        while (keep < m && acc < (double)p->top_p * tot) acc += c[keep++].p;
+        for (int blk = 64; keep < m && acc < (double)p->top_p * tot; blk *= 2) {
+            int b = m - keep < blk ? m - keep : blk;
+            if (b < m - keep) select_topk(c + keep, m - keep, b);
+            qsort(c + keep, (size_t)b, sizeof *c, cand_cmp);
+            for (int end = keep + b; keep < end && acc < (double)p->top_p * tot;) acc += c[keep++].p;
+        }
         m = keep > 0 ? keep : 1;
     }
     double tot = 0;

@@ -13,6 +13,40 @@ static samp_params P(float t, float top_p, int top_k, float min_p) {
     return p;
 }
 
+/* top_p over a vocabulary whose nucleus spans several of the sampler's sorted blocks (64, 128, ...):
+ * exactly the prefix of the full order whose preceding mass is < top_p comes out, its far end included. */
+static void top_p_many(void) {
+    enum { NV = 3000 };
+    static float lg[NV];
+    static double pr[NV];
+    static int ord[NV], seen[NV];
+    double mx = -1e30, z = 0;
+    for (int i = 0; i < NV; i++) lg[i] = (float)((i * 7919) % NV) / 600.0f, mx = lg[i] > mx ? lg[i] : mx;
+    for (int i = 0; i < NV; i++) z += pr[i] = exp(lg[i] - mx), ord[i] = i;
+    for (int i = 1; i < NV; i++) /* insertion sort by probability, ties to the lower id (none here) */
+        for (int j = i; j > 0 && lg[ord[j]] > lg[ord[j - 1]]; j--) {
+            int t = ord[j];
+            ord[j] = ord[j - 1];
+            ord[j - 1] = t;
+        }
+    double cum = 0;
+    int keep = 0;
+    while (keep < NV && cum < 0.9 * z) cum += pr[ord[keep++]];
+    CHECK_MSG(keep > 64 + 128 + 256, "the nucleus (%d) should span several blocks", keep);
+    samp_scratch sc;
+    CHECK(samp_scratch_init(&sc, NV) == 0);
+    samp_rng rng;
+    samp_rng_seed(&rng, 11);
+    samp_params tp = P(1.0f, 0.9f, 0, 0);
+    for (int i = 0; i < 40000; i++) seen[samp_sample(lg, NV, &tp, &rng, &sc)]++;
+    for (int i = keep; i < NV; i++) CHECK_MSG(seen[ord[i]] == 0, "top_p let rank %d through (keep %d)", i, keep);
+    int late = 0; /* kept tokens beyond the first two blocks do come out */
+    for (int i = 64 + 128; i < keep; i++) late += seen[ord[i]];
+    CHECK_MSG(late > 0, "no token of rank 192..%d came out", keep - 1);
+    CHECK(seen[ord[keep - 1]] + seen[ord[keep - 2]] + seen[ord[keep - 3]] > 0);
+    samp_scratch_free(&sc);
+}
+
 int main(void) {
     float logits[V];
     for (int i = 0; i < V; i++) logits[i] = (float)sin(i * 1.7) * 3.0f;
@@ -119,5 +153,6 @@ int main(void) {
     }
     CHECK(samp_top_logprobs(logits, V, 100, (int32_t[V]){0}, (float[V]){0}) == V);
     samp_scratch_free(&sc);
+    top_p_many();
     TEST_END();
 }
