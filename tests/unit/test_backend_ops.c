@@ -721,7 +721,8 @@ static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw,
     if (!g_case_bad) {
         be_mm op = {.x = &X.t, .norm_w = norm ? &NW.t : NULL, .eps = 1e-5f, .nw = nw, .h = &H.t};
         for (int p = 0; p < nw; p++) op.w[p] = &wv[p], op.bias[p] = has_bias ? &bv[p] : NULL, op.out[p] = &ov[p];
-        be_matmul_fused(g_be, &op);
+        if (norm) be_matmul_fused(g_be, &op);
+        else be_matmul_multi(g_be, &X.t, nw, op.w, op.bias, op.out); /* the backend's matmul_multi, stacked */
         if (sync_ok()) {
             unsigned char *wh = rd(&O);
             double err = views_intact(&O, ov, nw, wh) ? 0 : INFINITY;

@@ -523,38 +523,6 @@ static int fusable(vk_ctx *c, const be_tensor *x, const be_tensor *all) {
            rows_fitting(c, all, 0) >= all->rows;
 }
 
-/* q/k/v (or gate/up) of a decode step: one dispatch where the weights are stacked and the biases are all
- * absent or share one buffer; else one matmul each. */
-void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
-                        const be_tensor *const *bias, const be_tensor *const *out) {
-    vk_ctx *c = ctx;
-    be_tensor all;
-    size_t blo = 0, bhi = 0;
-    int nb = 0;
-    for (int i = 0; i < nw; i++) nb += bias[i] != NULL;
-    int ok = nw >= 2 && nw <= 3 && stacked(w, nw, &all) && fusable(c, x, &all) &&
-             (nb == 0 || (nb == nw && one_buffer(bias, nw, &blo, &bhi) && bhi - blo + c->align <= c->max_range));
-    if (!ok) {
-        for (int i = 0; i < nw; i++) vk_op_matmul(c, x, w[i], bias[i], out[i]);
-        return;
-    }
-    mv_push pc = {.mm = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride,
-                         nb ? eoff_in(c, blo, bias[0]) : 0, nb > 0, eoff(c, out[0]), (uint32_t)out[0]->stride,
-                         (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)all.rows, 0, 0}};
-    pc.e1 = (uint32_t)w[0]->rows;
-    pc.e2 = nw == 3 ? pc.e1 + (uint32_t)w[1]->rows : (uint32_t)all.rows;
-    pc.o_off1 = eoff(c, out[1]), pc.o_stride1 = (uint32_t)out[1]->stride;
-    pc.b_off1 = nb ? eoff_in(c, blo, bias[1]) : 0;
-    if (nw == 3) {
-        pc.o_off2 = eoff(c, out[2]), pc.o_stride2 = (uint32_t)out[2]->stride;
-        pc.b_off2 = nb ? eoff_in(c, blo, bias[2]) : 0;
-    }
-    /* without biases the weights fill their binding (never read) */
-    vk_use u[7] = {use_of(x, 0), use_of(&all, 0), nb ? (vk_use){bias[0]->buf, blo, bhi - blo, 0} : use_of(&all, 0),
-                   use_of(out[0], 1), use_of(out[1], 1), use_of(out[nw - 1], 1), use_of(x, 0)};
-    matvec_sg(c, dt_index(all.dtype), &pc, u, max_rows(w, nw));
-}
-
 /* A decode step's be_mm in one matvec_sg.comp dispatch: q/k/v or gate/up (and their activation) with the
  * norm folded in where the weights are stacked, o_proj / down_proj added into the residual; 0 (the
  * decomposition) for anything else. */
@@ -593,6 +561,16 @@ int vk_op_matmul_fused(void *ctx, const be_mm *op) {
                    nw ? use_of(nw, 0) : use_of(x, 0)};
     matvec_sg(c, dt_index(all.dtype), &pc, u, max_rows(op->w, op->nw));
     return 1;
+}
+
+/* q/k/v (or gate/up) of a decode step: matmul_fused's one dispatch where the weights are stacked and the
+ * biases are all absent or share one buffer; else one matmul each. */
+void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
+                        const be_tensor *const *bias, const be_tensor *const *out) {
+    be_mm op = {.x = x, .nw = nw};
+    for (int i = 0; i < nw && i < 3; i++) op.w[i] = w[i], op.bias[i] = bias[i], op.out[i] = out[i];
+    if (nw >= 2 && nw <= 3 && vk_op_matmul_fused(ctx, &op)) return;
+    for (int i = 0; i < nw; i++) vk_op_matmul(ctx, x, w[i], bias[i], out[i]);
 }
 
 /* LoRA for few rows (decode, VK_LORA_MAX_ROWS: be_lora_shrink/expand run matmuls per segment above), a
