@@ -345,7 +345,7 @@ static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out);
 
 /* n tensors of rows[i] x cols (cols 0: vectors of rows[i]) named names[i]: where the backend copies them
  * (a discrete GPU, random weights, a dtype conversion), one after another in one new buffer, so that a
- * backend can run q/k/v or gate/up as one matmul (be_backend.matmul_multi / matmul_glu); where the first
+ * backend can run q/k/v or gate/up as one matmul (be_backend.matmul_multi / matmul_fused); where the first
  * one can be used in place (a view of the file), each where it lies. */
 static int place_stacked(mdl_model *m, wsrc *ws, tkind kind, int n, const char *const *names, const int64_t *rows,
                          int64_t cols, be_tensor *const *dst) {

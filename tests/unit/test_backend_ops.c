@@ -736,8 +736,8 @@ static void t_matmul_stacked(be_dtype dt, int n, int K, const int Ms[3], int nw,
     free(x), free(w), free(b), free(ref), free(nv), free(xr);
 }
 
-/* be_matmul_glu: out = act(x gate^T) * (x up^T), gate and up stacked in one buffer (the GPU's one-dispatch
- * path) or apart (its fallback); the scratch `up` may hold anything afterwards. */
+/* be_matmul_fused with an activation: out = act(x gate^T) * (x up^T), gate and up stacked in one buffer
+ * (the GPU's one-dispatch path) or apart (its fallback); the scratch `up` may hold anything afterwards. */
 static void t_matmul_glu(be_dtype dt, int n, int K, int F, int act, int stacked, int norm) {
     float *x = malloc(sizeof(float) * (size_t)n * K), *w = malloc(sizeof(float) * (size_t)2 * F * K);
     float *nv = malloc(sizeof(float) * (size_t)K), *x0 = malloc(sizeof(float) * (size_t)n * K);
