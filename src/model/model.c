@@ -341,30 +341,38 @@ static int make_inv_freq(mdl_model *m) {
     return rc;
 }
 
-static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out);
+/* A new buffer of `bytes` owned by the model. */
+static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out) {
+    int rc = m->be->buffer_alloc(m->be->ctx, bytes, out);
+    if (!rc && (rc = mdl_add_buf(m, *out))) m->be->buffer_free(m->be->ctx, *out);
+    return rc;
+}
 
-/* n tensors of rows[i] x cols (cols 0: vectors of rows[i]) named names[i]: where the backend copies them
- * (a discrete GPU, random weights, a dtype conversion), one after another in one new buffer, so that a
- * backend can run q/k/v or gate/up as one matmul (be_backend.matmul_multi / matmul_fused); where the first
- * one can be used in place (a view of the file), each where it lies. */
-static int place_stacked(mdl_model *m, wsrc *ws, tkind kind, int n, const char *const *names, const int64_t *rows,
-                         int64_t cols, be_tensor *const *dst) {
+/* The n (<= 3) tensors "<pfx>layers.<l>.<mods[i]>.<suffix>" of rows[i] x cols (cols 0: vectors): where the backend
+ * copies them (a discrete GPU, random weights, a dtype conversion), one after another in one new buffer, so
+ * that a backend can run q/k/v or gate/up as one matmul (be_backend.matmul_multi / matmul_fused); where the
+ * first one can be used in place (a view of the file), each where it lies. */
+static int place_stacked(mdl_model *m, wsrc *ws, tkind kind, const char *pfx, int l, int n, const char *const *mods,
+                         const char *suffix, const int64_t *rows, int64_t cols, be_tensor *const *dst) {
     be_dtype want = kind == T_MAT ? m->wdtype : BE_F32;
-    const st_tensor *t0 = ws->st ? st_find(ws->st, names[0]) : NULL;
+    char nm[3][200];
+    for (int i = 0; i < n; i++) snprintf(nm[i], sizeof nm[i], "%slayers.%d.%s.%s", pfx, l, mods[i], suffix);
+    const st_tensor *t0 = ws->st ? st_find(ws->st, nm[0]) : NULL;
     be_buffer *fb = NULL, *pb = NULL;
     int rc;
-    if (ws->st && !t0) return mdl_place(m, ws, names[0], kind, rows[0], cols, 0, dst[0]); /* its error */
+    if (ws->st && !t0) return mdl_place(m, ws, nm[0], kind, rows[0], cols, 0, dst[0]); /* its error */
     if (t0 && t0->dtype == st_of(want) && (uintptr_t)t0->data % be_dtype_size(want) == 0 &&
         (rc = file_buffer(m, ws->st, t0->file, &fb)))
-        return vc_err_prefix(rc, "tensor '%s'", names[0]);
-    size_t total = 0, w = cols > 0 ? (size_t)cols : 1;
-    for (int i = 0; i < n; i++) total += (size_t)rows[i] * w * be_dtype_size(want);
+        return vc_err_prefix(rc, "tensor '%s'", nm[0]);
+    size_t bytes[3], total = 0;
+    for (int i = 0; i < n; i++)
+        total += bytes[i] = (size_t)rows[i] * (size_t)(cols > 0 ? cols : 1) * be_dtype_size(want);
     if (!fb && (rc = pack_buffer(m, total, &pb))) return rc;
     size_t off = 0;
-    for (int i = 0; i < n; off += (size_t)rows[i] * w * be_dtype_size(want), i++) {
+    for (int i = 0; i < n; off += bytes[i++]) {
         int64_t dims[2] = {rows[i], cols};
-        if (fb) rc = mdl_place(m, ws, names[i], kind, rows[i], cols, 0, dst[i]);
-        else rc = mdl_place_nd(m, ws, names[i], kind, cols > 0 ? 2 : 1, dims, 0, pb, off, dst[i]);
+        rc = fb ? mdl_place(m, ws, nm[i], kind, rows[i], cols, 0, dst[i])
+                : mdl_place_nd(m, ws, nm[i], kind, cols > 0 ? 2 : 1, dims, 0, pb, off, dst[i]);
         if (rc) return rc;
     }
     return VC_OK;
@@ -392,14 +400,9 @@ static int place_proj(mdl_model *m, wsrc *ws, const char *pfx, int l, mdl_layer 
                                    "mlp.up_proj"};
     be_tensor *dst[5] = {&L->wq, &L->wk, &L->wv, &L->w_gate, &L->w_up};
     int64_t rows[5] = {qd, kvd, kvd, F, F};
-    char full[5][200];
-    const char *fn[5];
-    for (int i = 0; i < 5; i++) {
-        snprintf(full[i], sizeof full[i], "%slayers.%d.%s.weight", pfx, l, names[i]);
-        fn[i] = full[i];
-    }
-    if ((rc = place_stacked(m, ws, T_MAT, 3, fn, rows, D, dst))) return rc;
-    return cfg_layer_moe(c, l) ? VC_OK : place_stacked(m, ws, T_MAT, 2, fn + 3, rows + 3, D, dst + 3);
+    if ((rc = place_stacked(m, ws, T_MAT, pfx, l, 3, names, "weight", rows, D, dst))) return rc;
+    if (cfg_layer_moe(c, l)) return VC_OK; /* the experts take gate/up's place */
+    return place_stacked(m, ws, T_MAT, pfx, l, 2, names + 3, "weight", rows + 3, D, dst + 3);
 }
 
 /* The prefix of the language model's tensors: "model." for a causal LM; a multimodal Gemma 3
@@ -414,13 +417,6 @@ static const char *weight_prefix(const mdl_model *m, const wsrc *ws) {
         if (st_find(ws->st, nm)) return mm[i];
     }
     return mm[0];
-}
-
-/* A new buffer of `bytes` owned by the model. */
-static int pack_buffer(mdl_model *m, size_t bytes, be_buffer **out) {
-    int rc = m->be->buffer_alloc(m->be->ctx, bytes, out);
-    if (!rc && (rc = mdl_add_buf(m, *out))) m->be->buffer_free(m->be->ctx, *out);
-    return rc;
 }
 
 /* The experts of MoE layer l, from per-expert tensors (the published checkpoints) or transformers 5's
@@ -527,16 +523,10 @@ static int place_layer(mdl_model *m, wsrc *ws, const char *pfx, int l) {
     if ((rc = place_proj(m, ws, pfx, l, L))) return rc;
     PLACE(T_MAT, D, qd, 0, &L->wo, "%slayers.%d.self_attn.o_proj.weight", pfx, l);
     if (c->qkv_bias) {
-        static const char *bn[3] = {"q_proj", "k_proj", "v_proj"};
-        char full[3][200];
-        const char *fn[3];
+        static const char *mods[3] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
         int64_t rows[3] = {qd, kvd, kvd};
         be_tensor *dst[3] = {&L->bq, &L->bk, &L->bv};
-        for (int i = 0; i < 3; i++) {
-            snprintf(full[i], sizeof full[i], "%slayers.%d.self_attn.%s.bias", pfx, l, bn[i]);
-            fn[i] = full[i];
-        }
-        if ((rc = place_stacked(m, ws, T_BIAS, 3, fn, rows, 0, dst))) return rc;
+        if ((rc = place_stacked(m, ws, T_BIAS, pfx, l, 3, mods, "bias", rows, 0, dst))) return rc;
     }
     if (c->o_bias) PLACE(T_BIAS, D, 0, 0, &L->bo, "%slayers.%d.self_attn.o_proj.bias", pfx, l);
     if (c->attn_sinks) PLACE(T_BIAS, c->n_heads, 0, 0, &L->sinks, "%slayers.%d.self_attn.sinks", pfx, l);

@@ -286,7 +286,6 @@ int vk_buffer_read(void *ctx, be_buffer *b, size_t off, void *dst, size_t bytes)
     return VC_OK;
 }
 
-
 /* Device memory bandwidth as shaders see it: a copy shader with 16-byte loads
  * and stores, counting the bytes read and written (as a STREAM copy does);
  * best of 3 runs of 4 copies of `bytes`. 0 on failure. */

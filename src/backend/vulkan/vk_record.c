@@ -101,14 +101,14 @@ static void prof_collect(vk_ctx *c) {
 }
 
 void vk_prof_print(vk_ctx *c) {
-    if (c->host_prof)
+    if (c->host_prof) {
         fprintf(stderr, "vulkan host time: %ld dispatches recorded in %.3f ms (%.2f us each), %.3f ms submitting, "
                 "%.3f ms waiting for the GPU, %ld syncs\n", c->h_dispatches, 1e3 * c->h_record,
                 c->h_dispatches ? 1e6 * c->h_record / (double)c->h_dispatches : 0.0, 1e3 * c->h_submit, 1e3 * c->h_wait,
                 c->h_syncs);
-    if (c->host_prof)
         fprintf(stderr, "vulkan host read-backs: %.1f MB copied out of the staging buffer (%s memory) in %.3f ms\n",
                 (double)c->h_read_bytes * 1e-6, c->stage_cached ? "host-cached" : "uncached", 1e3 * c->h_read);
+    }
     if (!c->qpool) return;
     double total = 0;
     for (int i = 0; i < VKP_COUNT; i++) total += c->prof_ms[i];

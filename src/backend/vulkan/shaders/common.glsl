@@ -56,3 +56,13 @@ uint f32_to_t(float f, uint T) { return T == DT_F16 ? f32_to_f16(f) : f32_to_bf1
 
 // Workgroups beyond 65535 in x continue in y.
 uint flat_group() { return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x; }
+
+// tanh with its argument clamped to +-15 (where it is 1 in f32), so no implementation overflows
+float tanh_c(float v) { return tanh(clamp(v, -15.0, 15.0)); }
+
+// silu(g) * u and gelu_tanh(g) * u (HF's gelu_pytorch_tanh): silu_mul / gelu_tanh_mul of backend.h, one
+// formula for eltwise.comp and matvec_sg.comp's fused gate/up
+float silu_mul1(float g, float u) { return g / (1.0 + exp(-g)) * u; }
+float gelu_tanh_mul1(float g, float u) {
+    return 0.5 * g * (1.0 + tanh_c(0.7978845608028654 * (g + 0.044715 * (g * g * g)))) * u;
+}

@@ -16,7 +16,6 @@ layout(push_constant) uniform P {
     uint a_off, a_stride, b_off, b_stride, o_off, o_stride, n, F;
     float s, s2;
 } p;
-float tanh_c(float x) { return tanh(clamp(x, -15.0, 15.0)); }
 void main() {
     uint r = gl_WorkGroupID.y, c = gl_GlobalInvocationID.x;
     if (r >= p.n || c >= p.F) return;
@@ -33,8 +32,8 @@ void main() {
     else {
         float bv = b.d[p.b_off + r * p.b_stride + c];
         if (OP == 0u) y = av + bv;
-        else if (OP == 1u) y = av / (1.0 + exp(-av)) * bv;
-        else y = 0.5 * av * (1.0 + tanh_c(0.7978845608028654 * (av + 0.044715 * (av * av * av)))) * bv;
+        else if (OP == 1u) y = silu_mul1(av, bv);
+        else y = gelu_tanh_mul1(av, bv);
     }
     o.d[p.o_off + r * p.o_stride + c] = y;
 }

@@ -31,7 +31,7 @@ layout(std430, binding = 4) buffer O1 { float d[]; } o1; // the second and third
 layout(std430, binding = 5) buffer O2 { float d[]; } o2;
 layout(std430, binding = 6) readonly buffer NW { vec4 d[]; } nw; // nrm: the norm's weight, f32 [K]
 layout(push_constant) uniform P {
-    uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, unused0, unused1;
+    uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M, k_chunk, split_stride; // mm_push (the last two: matmul_coop's, unused here)
     uint e1, e2, o_off1, o_stride1, o_off2, o_stride2, b_off1, b_off2, glu;
     uint nrm, nw_off, acc;
     float eps, nw_add;
@@ -70,8 +70,6 @@ void fma2(uvec4 wa, uvec4 wb, uint k, inout float acc0[8], inout float acc1[8], 
     }
 }
 
-float tanh_c(float v) { return tanh(clamp(v, -15.0, 15.0)); }
-
 // Output row m (of all the parts) of token j: into its part's output, its bias added.
 void store(uint m, uint j, float v) {
     if (m >= p.e2) {
@@ -91,9 +89,7 @@ void store(uint m, uint j, float v) {
 
 // glu: out[j][m] = act(gate) * up
 void store_glu(uint m, uint j, float g, float u) {
-    float y = p.glu == 1u ? g / (1.0 + exp(-g)) * u
-                          : 0.5 * g * (1.0 + tanh_c(0.7978845608028654 * (g + 0.044715 * (g * g * g)))) * u;
-    o.d[p.o_off + j * p.o_stride + m] = y;
+    o.d[p.o_off + j * p.o_stride + m] = p.glu == 1u ? silu_mul1(g, u) : gelu_tanh_mul1(g, u);
 }
 
 // 1 / rms of a token's x from its sum of squares over K (rmsnorm.comp's arithmetic); 1 without nrm
