@@ -1363,6 +1363,13 @@ static void run_all(void) {
         static const int sl3[3] = {5, 17, 30}, ql3[3] = {5, 3, 1}; /* a full prefill, a chunk, a decode */
         static const int sl4[4] = {1, 9, 16, 23}, ql4[4] = {1, 1, 1, 1}; /* a decode batch */
         static const int sl2[2] = {33, 7}, ql2[2] = {4, 7};
+        /* decode rows of long contexts: split over the context on the GPU (128-key chunks, a partial one at the
+         * end, V loads issued VU at a time past the chunk's end), the splits merged by attn_combine */
+        static const int slL[2] = {300, 521}, qlL[2] = {1, 1};
+        for (int d = 0; d < 3; d++) {
+            t_attention(dts[d], 0, 8, 2, 64, 2, slL, qlL);
+            t_attention(dts[d], 0, 8, 2, 128, 2, slL, qlL);
+        }
         for (int d = 0; d < 3; d++) {
             t_attention(dts[d], 0, 4, 2, 16, 3, sl3, ql3);
             t_attention(dts[d], 6, 4, 2, 16, 3, sl3, ql3);

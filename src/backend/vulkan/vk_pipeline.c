@@ -156,7 +156,12 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id < VKP_ROPE) return (pipe_src)SRC(spv_matmul, 4, (uint32_t)(id - VKP_MATMUL));
     if (id == VKP_ROPE) return (pipe_src)SRC(spv_rope, 3, 0);
     if (id < VKP_ATTENTION) return (pipe_src)SRC(spv_kv_write, 3, (uint32_t)(id - VKP_KV_WRITE));
-    if (id < VKP_SILU_MUL) return (pipe_src)SRC(spv_attention, 9, (uint32_t)(id - VKP_ATTENTION));
+    if (id < VKP_SILU_MUL) { /* constant 1: V loads in flight (VLLMC_VULKAN_ATTN_VU, A/B runs; 0 the old loop) */
+        pipe_src s = SRC(spv_attention, 9, (uint32_t)(id - VKP_ATTENTION));
+        const char *vu = getenv("VLLMC_VULKAN_ATTN_VU");
+        s.spec[1] = vu && *vu ? (uint32_t)atoi(vu) : 16;
+        return s;
+    }
     return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);
 }
 

@@ -20,6 +20,7 @@
 #define GMAX 8u
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const uint T = 0;
+layout(constant_id = 1) const uint VU = 16; // V loads in flight per invocation (0: one at a time, for A/B runs)
 layout(std430, binding = 0) readonly buffer Q { float d[]; } q;
 layout(std430, binding = 1) readonly buffer KC { uint d[]; } kc;
 layout(std430, binding = 2) readonly buffer VC { uint d[]; } vc;
@@ -158,6 +159,29 @@ void main() {
             if (g < GB)
                 [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] *= corr[g];
         int cn = min(int(WG), je - c0);
+        if (VU > 0u && p.vvec != 0u) {
+            // VU keys' V loads issued together, then their products. The loop below issues one and waits for
+            // it before the next: a decode step's attention was bound by that latency, not by bandwidth
+            // (PERFORMANCE.md, session 12: 16 of 37 us a layer on 8B went to the V loads)
+            for (int j0 = int(kg); j0 < cn && kg < KG; j0 += int(VU * KG)) {
+                uvec4 raw[VU > 0u ? VU : 1u];
+                [[unroll]] for (uint b = 0u; b < VU; b++) { // past the chunk: the last key's row (weight 0)
+                    uint vb = p.v_off + slots[min(j0 + int(b * KG), cn - 1)] * p.c_stride + kvh * p.HD + dg * 4u;
+                    raw[b] = T == DT_F32 ? vc4.d[vb >> 2] : uvec4(vc2.d[vb >> 2], 0u, 0u);
+                }
+                [[unroll]] for (uint b = 0u; b < VU; b++) {
+                    int jj = j0 + int(b * KG);
+                    vec4 vv = T == DT_F32 ? uintBitsToFloat(raw[b])
+                            : T == DT_F16 ? vec4(unpackHalf2x16(raw[b].x), unpackHalf2x16(raw[b].y))
+                                          : vec4(bf16_lo(raw[b].x), bf16_hi(raw[b].x), bf16_lo(raw[b].y), bf16_hi(raw[b].y));
+                    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+                        if (g >= GB) continue;
+                        float pj = jj < cn ? pr[g][min(jj, int(WG) - 1)] : 0.0;
+                        acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
+                    }
+                }
+            }
+        } else
         for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
             uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
             vec4 vv;
