@@ -6,13 +6,13 @@
 #include "base/half.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
 #if defined(__x86_64__) && defined(__linux__)
-#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
