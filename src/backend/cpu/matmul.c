@@ -361,8 +361,8 @@ static int64_t mm_unit_at(const mm_task *t, int64_t c) {
     return t->units;
 }
 
-/* Each thread takes a contiguous range of units of the combined row space of all parts, split by cost
- * (rows x tokens, plus the weight stream), so every weight byte is read by one thread and several small
+/* Units [u0, u1) of the combined row space of all parts. A thread takes contiguous ranges of it, split by
+ * cost (rows x tokens, plus the weight stream), so every weight byte is read by one thread and several small
  * matrices (or experts with different token counts) cost one hand-off instead of one each. */
 static void mm_units(const mm_task *t, int64_t u0, int64_t u1) {
     for (int i = 0; i < t->nparts && u0 < u1; i++) {
@@ -375,10 +375,11 @@ static void mm_units(const mm_task *t, int64_t u0, int64_t u1) {
     }
 }
 
-/* Prefill-sized calls go in chunks that the threads take in turn (an atomic counter), so a thread slowed
- * by its core's other work (a VM's vCPU, interrupts) holds the other less at the end: on the 2-core dev VM
- * the caller waited ~11% of a Llama-3.2-1B prefill for the worker under the static split.
- * Each chunk is still whole rows read by one thread, computed as before (same results). */
+/* Decode-sized calls: one range per thread. Calls with 16 or more tokens go in chunks that the threads take
+ * in turn (an atomic counter), so a thread slowed by its core's other work (a VM's vCPU, interrupts) holds
+ * the other less at the end: on the 2-core dev VM the caller waited ~11% of a Llama-3.2-1B prefill for the
+ * worker under the static split. Each chunk is still whole rows read by one thread, computed as before
+ * (same results). */
 static void mm_run(void *arg, int ith, int nth) {
     mm_task *t = arg;
     if (t->chunk <= 0) {
