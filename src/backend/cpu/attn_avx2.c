@@ -34,7 +34,7 @@ AI void qk_g(const int G, const float *q, int hd, const char *k, be_dtype kt, si
     for (int j = 0; j < count; j++) {
         const char *kr = k + (size_t)(j * kstride) * es;
         if (j + KPF < count)
-            for (size_t b = 0; b < rowb; b += 64) _mm_prefetch(k + (size_t)((j + KPF) * kstride) * es + b, _MM_HINT_T0);
+            for (size_t b = 0; b < rowb; b += 64) _mm_prefetch(kr + (size_t)(KPF * kstride) * es + b, _MM_HINT_T0);
         __m256 acc[CPU_ATTN_MAX_GROUP];
         for (int g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();
         for (int c = 0; c < hd8; c += 8) {
@@ -52,12 +52,11 @@ AI void qk_g(const int G, const float *q, int hd, const char *k, be_dtype kt, si
 void cpu_avx2_attn_qk(const float *q, int G, int hd, const void *k, be_dtype kt, int64_t kstride, int count,
                       float scale, float *scores, int64_t lds) {
     size_t es = be_dtype_size(kt);
-    const char *kb = k;
     switch (G) {
-#define QK(n) case n: qk_g(n, q, hd, kb, kt, es, kstride, count, scale, scores, lds); break;
+#define QK(n) case n: qk_g(n, q, hd, k, kt, es, kstride, count, scale, scores, lds); break;
         QK(1) QK(2) QK(3) QK(4) QK(5) QK(6) QK(7) QK(8)
 #undef QK
-    default: qk_g(G, q, hd, kb, kt, es, kstride, count, scale, scores, lds); break;
+    default: qk_g(G, q, hd, k, kt, es, kstride, count, scale, scores, lds); break;
     }
 }
 
@@ -83,12 +82,11 @@ AI void pv_g(const int G, float *o, int hd, const float *p, int64_t lds, const c
 void cpu_avx2_attn_pv(float *o, int G, int hd, const float *p, int64_t lds, const void *v, be_dtype vt,
                       int64_t vstride, int count) {
     size_t es = be_dtype_size(vt);
-    const char *vb = v;
     switch (G) {
-#define PV(n) case n: pv_g(n, o, hd, p, lds, vb, vt, es, vstride, count); break;
+#define PV(n) case n: pv_g(n, o, hd, p, lds, v, vt, es, vstride, count); break;
         PV(1) PV(2) PV(3) PV(4) PV(5) PV(6) PV(7) PV(8)
 #undef PV
-    default: pv_g(G, o, hd, p, lds, vb, vt, es, vstride, count); break;
+    default: pv_g(G, o, hd, p, lds, v, vt, es, vstride, count); break;
     }
 }
 #endif
