@@ -349,6 +349,8 @@ static void run_ops(int small_range) {
         t_sinks(cdts[d], 8, 1, 16, 23, 5, 0); /* a chunk of 5 rows, 8 heads on one KV head */
         t_sinks(cdts[d], 12, 1, 64, 30, 3, 5); /* head_dim 64 (gpt-oss's), 12 query heads: 2 blocks of them */
         t_sinks(cdts[d], 6, 3, 16, 40, 20, 7);
+        t_sinks(cdts[d], 8, 2, 64, 70, 40, 0);  /* a 40-row chunk (attn_prefill.comp on the GPU for bf16) */
+        t_sinks(cdts[d], 8, 2, 64, 70, 40, 16);
     }
 }
 

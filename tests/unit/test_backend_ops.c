@@ -1370,6 +1370,19 @@ static void run_all(void) {
             t_attention(dts[d], 0, 8, 2, 64, 2, slL, qlL);
             t_attention(dts[d], 0, 8, 2, 128, 2, slL, qlL);
         }
+        /* prompt rows at head_dim 64 and 128 (attn_prefill.comp on the GPU for 16-bit caches: blocks of rows x
+         * query heads): a block spanning two sequences, a chunk that continues a context, a decode row beside */
+        static const int slP[3] = {45, 70, 9}, qlP[3] = {45, 37, 1}, slM[2] = {600, 300}, qlM[2] = {3, 1};
+        for (int d = 0; d < 3; d++) {
+            t_attention(dts[d], 0, 8, 2, 128, 2, slM, qlM); /* few rows: the decode row's context in splits */
+            t_attention(dts[d], 0, 8, 2, 128, 3, slP, qlP);  /* 4 heads per KV head: blocks of 8 rows */
+            t_attention(dts[d], 20, 4, 4, 64, 3, slP, qlP);  /* no GQA (32 rows a block), a sliding window */
+            t_attention(dts[d], 0, 14, 2, 64, 3, slP, qlP);  /* 7 heads per KV head: 4 rows, 28 query vectors */
+            t_attention(dts[d], 0, 40, 1, 64, 2, slP, qlP);  /* 40 heads on one: head blocks of 32 and 8 */
+            g_softcap = 1.5f;
+            t_attention(dts[d], 9, 8, 2, 128, 3, slP, qlP);
+            g_softcap = 0;
+        }
         for (int d = 0; d < 3; d++) {
             t_attention(dts[d], 0, 4, 2, 16, 3, sl3, ql3);
             t_attention(dts[d], 6, 4, 2, 16, 3, sl3, ql3);

@@ -166,6 +166,8 @@ static int create_device(vk_ctx *c) {
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
     c->f.vkGetPhysicalDeviceProperties2(c->pdev, &p2);
     c->subgroup_size = (int)sg.subgroupSize;
+    c->subgroup_shuffle = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                          (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
     c->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                         (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && sg.subgroupSize >= 4;
     /* Reductions use subgroupAdd/subgroupMax: every target (NVIDIA, AMD, Intel, Apple through
@@ -190,6 +192,8 @@ static int create_device(vk_ctx *c) {
     c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
+    const char *ab = getenv("VLLMC_VULKAN_ATTN_BLOCK_MIN");
+    c->attn_block_min = ab && *ab ? atoi(ab) : 2;
     const char *nf = getenv("VLLMC_VULKAN_NO_FUSE");
     c->no_fuse = nf && !strcmp(nf, "1");
     const char *nfo = getenv("VLLMC_VULKAN_NO_FOLD");

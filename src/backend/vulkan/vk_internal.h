@@ -103,7 +103,9 @@ typedef enum {
     VKP_MATMUL_CD = VKP_MOE_MATVEC + 4, /* + 3 * (dtype - 1) + log2(token fragments): matmul_cd.comp, weights
                                          * loaded straight into tensor-core fragments (f16 and bf16) */
     VKP_ARGMAX = VKP_MATMUL_CD + 6, /* argmax.comp: greedy sampling's index per row */
-    VKP_COUNT
+    VKP_ATTN_PREFILL,   /* + 2 * (dtype - 1) + (head_dim == 128): attn_prefill.comp, a block of prompt rows per
+                         * workgroup (f16/bf16 caches, head_dim 64 or 128) */
+    VKP_COUNT = VKP_ATTN_PREFILL + 4
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
@@ -154,6 +156,7 @@ typedef struct {
                                 minImportedHostPointerAlignment; unified devices only) */
     int subgroup_size;
     int subgroup_arith;      /* subgroupAdd usable in compute shaders */
+    int subgroup_shuffle;    /* subgroupShuffleXor usable in compute shaders */
     int fp16_arith;
     int coopmat;             /* VK_NV_cooperative_matrix with 16x16x16 f16 -> f32 on 32-wide subgroups */
     uint64_t max_range;      /* maxStorageBufferRange */
@@ -195,6 +198,8 @@ typedef struct {
     uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
+    int attn_block_min;      /* sequences with at least this many query rows run attn_prefill.comp (0: never;
+                              * VLLMC_VULKAN_ATTN_BLOCK_MIN, default 2) */
     int no_fuse;             /* VLLMC_VULKAN_NO_FUSE=1: matmul_multi / matmul_fused as separate dispatches (A/B runs) */
     int no_fold;             /* VLLMC_VULKAN_NO_FOLD=1: fused matvecs kept, norms and residual adds not folded (A/B) */
     int coop_splitk;         /* split matmul_coop along K when it has too few workgroups (VLLMC_VULKAN_COOP_SPLITK=0

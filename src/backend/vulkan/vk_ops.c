@@ -342,15 +342,55 @@ static int ensure_scratch(vk_ctx *c, size_t bytes) {
 }
 
 /* The merge of S > 1 splits (attn_combine.comp), where gpt-oss's sinks join each row's softmax once. */
-static void attn_combine(vk_ctx *c, const be_tensor *q, const be_attn_shape *shape, uint32_t S, size_t part_bytes,
-                         const be_tensor *out) {
+static void attn_combine(vk_ctx *c, const be_tensor *q, const be_attn_meta *meta, const be_attn_shape *shape,
+                         uint32_t S, size_t part_bytes, uint32_t skip_q, const be_tensor *out) {
     const be_tensor *sk = shape->sinks;
-    struct { uint32_t o_off, o_stride, H, HD, n_split, has_sinks, sk_off; } cc = {
+    struct { uint32_t o_off, o_stride, H, HD, n_split, has_sinks, sk_off, qs_off, n_seqs, skip_q; } cc = {
         eoff(c, out), (uint32_t)out->stride, (uint32_t)shape->n_heads, (uint32_t)shape->head_dim, S, sk != NULL,
-        sk ? eoff(c, sk) : 0};
+        sk ? eoff(c, sk) : 0, eoff(c, &meta->q_start), (uint32_t)meta->n_seqs, skip_q};
     /* without sinks q fills their binding (never read) */
-    vk_use u2[3] = {{c->scratch, 0, part_bytes, 0}, use_of(out, 1), sk ? use_of(sk, 0) : use_of(q, 0)};
-    vk_dispatch(c, VKP_ATTN_COMBINE, u2, 3, &cc, sizeof cc, (uint32_t)shape->n_heads, (uint32_t)q->rows, 1);
+    vk_use u2[4] = {{c->scratch, 0, part_bytes, 0}, use_of(out, 1), sk ? use_of(sk, 0) : use_of(q, 0),
+                    use_of(&meta->q_start, 0)};
+    vk_dispatch(c, VKP_ATTN_COMBINE, u2, 4, &cc, sizeof cc, (uint32_t)shape->n_heads, (uint32_t)q->rows, 1);
+}
+
+/* attn_prefill.comp: blocks of BR prompt rows x GB query heads (32 query vectors) per workgroup and KV head,
+ * for the sequences with at least c->attn_block_min query rows. Returns that minimum (what attention.comp
+ * then skips), or 0 where the kernel does not apply (attention.comp runs every row). */
+static uint32_t attn_block_min(const vk_ctx *c, const be_tensor *q, const be_tensor *k_cache,
+                               const be_tensor *v_cache, const be_attn_meta *meta, const be_attn_shape *shape) {
+    int HD = shape->head_dim;
+    uint32_t G = (uint32_t)(shape->n_heads / shape->n_kv_heads), GB = G < 32 ? G : 32;
+    if (c->attn_block_min <= 0 || q->rows <= meta->n_seqs || (HD != 64 && HD != 128) ||
+        (k_cache->dtype != BE_F16 && k_cache->dtype != BE_BF16) || !c->subgroup_shuffle || c->subgroup_size < 8 ||
+        c->subgroup_size > 128 || (c->subgroup_size & (c->subgroup_size - 1)) ||
+        (eoff(c, k_cache) | eoff(c, v_cache) | (uint32_t)k_cache->stride) % 8 ||
+        (uint64_t)q->rows > 65535ull * (32 / GB))
+        return 0;
+    return (uint32_t)c->attn_block_min;
+}
+
+static void attn_prefill(vk_ctx *c, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
+                         const be_attn_meta *meta, const be_attn_shape *shape, uint32_t min_q, const be_tensor *out) {
+    const be_tensor *sk = shape->sinks;
+    uint32_t G = (uint32_t)(shape->n_heads / shape->n_kv_heads), GB = G < 32 ? G : 32, BR = 32 / GB;
+    struct {
+        uint32_t q_off, q_stride, k_off, v_off, c_stride, o_off, o_stride;
+        uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
+        uint32_t H, HKV, window, GB, BR, min_q, has_sinks, sk_off;
+        float scale, softcap;
+    } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
+            eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
+            eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
+            (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads,
+            (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), GB, BR, min_q, sk != NULL,
+            sk ? eoff(c, sk) : 0, shape->scale, shape->softcap > 0 ? shape->softcap : 0.0f};
+    /* without sinks q fills their binding (never read) */
+    vk_use u[8] = {use_of(q, 0), use_of(k_cache, 0), use_of(v_cache, 0), use_of(out, 1), use_of(&meta->q_start, 0),
+                   use_of(&meta->seq_len, 0), use_of(&meta->block_table, 0), sk ? use_of(sk, 0) : use_of(q, 0)};
+    vk_pipe_id id = VKP_ATTN_PREFILL + 2 * (k_cache->dtype == BE_BF16) + (shape->head_dim == 128);
+    vk_dispatch(c, id, u, 8, &pc, sizeof pc, (uint32_t)shape->n_kv_heads * ((G + GB - 1) / GB),
+                (uint32_t)cdiv(q->rows, BR), 1);
 }
 
 void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, const be_tensor *v_cache,
@@ -374,13 +414,14 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
         uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
         float scale, softcap;
-        uint32_t has_sinks, sk_off;
+        uint32_t has_sinks, sk_off, skip_q;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
             (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale,
-            shape->softcap > 0 ? shape->softcap : 0.0f, sk != NULL, sk ? eoff(c, sk) : 0};
+            shape->softcap > 0 ? shape->softcap : 0.0f, sk != NULL, sk ? eoff(c, sk) : 0, 0};
+    pc.skip_q = attn_block_min(c, q, k_cache, v_cache, meta, shape);
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
@@ -397,7 +438,8 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
                    sk ? use_of(sk, 0) : use_of(q, 0)};
     vk_dispatch(c, VKP_ATTENTION + dt_index(k_cache->dtype), u, 9, &pc, sizeof pc, (uint32_t)shape->n_kv_heads * nb,
                 (uint32_t)q->rows, S);
-    if (S > 1) attn_combine(c, q, shape, S, part_bytes, out);
+    if (S > 1) attn_combine(c, q, meta, shape, S, part_bytes, pc.skip_q, out);
+    if (pc.skip_q) attn_prefill(c, q, k_cache, v_cache, meta, shape, pc.skip_q, out);
 }
 
 static void eltwise_s2(vk_ctx *c, vk_pipe_id id, const be_tensor *a, const be_tensor *b, float s, float s2,

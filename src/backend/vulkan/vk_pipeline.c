@@ -84,6 +84,9 @@ static const uint32_t spv_argmax[] =
 static const uint32_t spv_matmul_cd[] =
 #include "matmul_cd.spv.h"
     ;
+static const uint32_t spv_attn_prefill[] =
+#include "attn_prefill.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
@@ -97,6 +100,11 @@ typedef struct {
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
     if (id == VKP_ARGMAX) return (pipe_src)SRC(spv_argmax, 3, 0);
+    if (id >= VKP_ATTN_PREFILL) { /* constant 0: cache dtype (f16, bf16), 1: head_dim (64, 128) */
+        pipe_src s = SRC(spv_attn_prefill, 8, 1u + (uint32_t)(id - VKP_ATTN_PREFILL) / 2u);
+        s.spec[1] = (id - VKP_ATTN_PREFILL) % 2 ? 128u : 64u;
+        return s;
+    }
     if (id >= VKP_MATMUL_CD) { /* constant 0: dtype (f16, bf16), 1: activations split, 2: token fragments */
         uint32_t v = (uint32_t)(id - VKP_MATMUL_CD);
         pipe_src s = SRC(spv_matmul_cd, 4, 1u + v / 3u);
@@ -122,7 +130,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_MATMUL_REDUCE) return (pipe_src)SRC(spv_matmul_reduce, 3, 0);
     if (id >= VKP_LORA_EXPAND) return (pipe_src)SRC(spv_lora_expand, 4, (uint32_t)(id - VKP_LORA_EXPAND));
     if (id >= VKP_LORA_SHRINK) return (pipe_src)SRC(spv_lora_shrink, 4, (uint32_t)(id - VKP_LORA_SHRINK));
-    if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 3, 0);
+    if (id == VKP_ATTN_COMBINE) return (pipe_src)SRC(spv_attn_combine, 4, 0);
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
     if ((id >= VKP_MATMUL_COOP_L && id < VKP_MATMUL_REDUCE) || (id >= VKP_MATMUL_COOP && id < VKP_ATTN_COMBINE)) {
         int large = id >= VKP_MATMUL_COOP_L;
@@ -172,6 +180,11 @@ const char *vk_pipe_name(int id) {
     const char *base;
     int d = -1;
     if (id == VKP_ARGMAX) return "argmax";
+    if (id >= VKP_ATTN_PREFILL) {
+        int v = id - VKP_ATTN_PREFILL;
+        snprintf(buf[id], sizeof buf[id], "attn_prefill%d %s", v % 2 ? 128 : 64, dt[1 + v / 2]);
+        return buf[id];
+    }
     if (id >= VKP_MATMUL_CD) {
         int v = id - VKP_MATMUL_CD;
         snprintf(buf[id], sizeof buf[id], "matmul_cd%d %s", 16 << (v % 3), dt[1 + v / 3]);

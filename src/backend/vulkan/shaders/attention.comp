@@ -39,6 +39,7 @@ layout(push_constant) uniform P {
     uint H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
     float scale, softcap; // softcap > 0: scores become tanh(s / softcap) * softcap (Gemma 2)
     uint has_sinks, sk_off;
+    uint skip_q; // > 0: rows of sequences with at least skip_q query rows are attn_prefill.comp's (skipped here)
 } p;
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
@@ -96,6 +97,7 @@ void main() {
     }
     uint s = uint(lo);
     int q0 = qs.d[p.qs_off + s], q1 = qs.d[p.qs_off + s + 1u];
+    if (p.skip_q > 0u && uint(q1 - q0) >= p.skip_q) return; // the whole workgroup: r is uniform
     int pos = sl.d[p.sl_off + s] - (q1 - q0) + (int(r) - q0);
     int j0 = 0;
     if (p.window > 0u && pos + 1 > int(p.window)) j0 = pos + 1 - int(p.window);
