@@ -414,17 +414,19 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
         uint32_t qs_off, sl_off, bt_off, bt_stride, n_seqs, block_size;
         uint32_t H, HKV, HD, window, vec, GB, n_split, split_keys, vvec;
         float scale, softcap;
-        uint32_t has_sinks, sk_off, skip_q;
+        uint32_t has_sinks, sk_off, skip_q, kstage;
     } pc = {eoff(c, q), (uint32_t)q->stride, eoff(c, k_cache), eoff(c, v_cache), (uint32_t)k_cache->stride,
             eoff(c, out), (uint32_t)out->stride, eoff(c, &meta->q_start), eoff(c, &meta->seq_len),
             eoff(c, &meta->block_table), (uint32_t)meta->block_table.stride, (uint32_t)meta->n_seqs,
             (uint32_t)meta->block_size, (uint32_t)shape->n_heads, (uint32_t)shape->n_kv_heads, (uint32_t)HD,
             (uint32_t)(shape->sliding_window > 0 ? shape->sliding_window : 0), 0, GB, S, split_keys, 0, shape->scale,
-            shape->softcap > 0 ? shape->softcap : 0.0f, sk != NULL, sk ? eoff(c, sk) : 0, 0};
+            shape->softcap > 0 ? shape->softcap : 0.0f, sk != NULL, sk ? eoff(c, sk) : 0, 0, 0};
     pc.skip_q = attn_block_min(c, q, k_cache, v_cache, meta, shape);
     uint32_t E = k_cache->dtype == BE_F32 ? 4 : 8; /* K rows read 16 bytes at a time where aligned */
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
+    uint32_t DG = (uint32_t)HD / E; /* 16-byte pieces of a K row: staged through shared memory (1024 of them) */
+    pc.kstage = c->attn_kstage && pc.vec && DG >= 1 && DG <= 1024 && (DG & (DG - 1)) == 0;
     size_t part_bytes = (size_t)q->rows * (size_t)shape->n_heads * S * (size_t)(HD + 2) * sizeof(float);
     int rc = S > 1 ? ensure_scratch(c, part_bytes) : VC_OK;
     if (rc) {

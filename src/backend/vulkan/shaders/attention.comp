@@ -40,13 +40,17 @@ layout(push_constant) uniform P {
     float scale, softcap; // softcap > 0: scores become tanh(s / softcap) * softcap (Gemma 2)
     uint has_sinks, sk_off;
     uint skip_q; // > 0: rows of sequences with at least skip_q query rows are attn_prefill.comp's (skipped here)
+    uint kstage; // K rows read together through shared memory (needs vec and HD / E a power of two)
 } p;
 shared float qv[1024];      // GB * HD <= 1024
 shared float pr[GMAX][WG];
 shared uint slots[WG];      // cache slot of each key of the chunk
 shared float fm[GMAX], fl[GMAX]; // final max and sum per head (read by a computed head index)
 shared float red[GMAX][32]; // per subgroup (subgroups of 4 or more invocations)
-shared float fin[4096];     // (128 / (HD/4)) key groups x GB x HD partial outputs
+// the chunk's K rows staged for the scores (kstage), then (after the loop) the (128 / (HD/4)) key groups x GB x HD
+// partial outputs as floats
+shared uvec4 stage[1024];
+#define FIN(i) stage[(i) >> 2][(i) & 3u]
 
 const uint E = T == DT_F32 ? 4u : 8u;
 
@@ -86,6 +90,42 @@ void red_sum(inout float v[GMAX], uint GB) {
 
 #include "unpack.glsl"
 
+// The scores of this invocation's key (sc[g] += q_g . k) with the chunk's K rows read through shared memory:
+// KP keys at a time, each row's 16-byte pieces read by neighbouring invocations (whole rows per load
+// instruction, all of an invocation's loads in flight together), stored with the piece index XORed by the key
+// (so the 8 rows that 8 neighbouring invocations read at once fall in distinct banks). Reading each key's row
+// straight from memory, one dependent 16-byte load after another, was most of a decode step's attention
+// (PERFORMANCE.md, session 13).
+void scores_staged(int c0, int je, uint kvh, uint GB, inout float sc[GMAX]) {
+    uint tid = gl_LocalInvocationID.x, DG = p.HD / E, KP = min(WG, 1024u / DG), sw = min(DG, 8u) - 1u;
+    barrier(); // slots[] written
+    for (uint k0 = 0u; k0 < WG; k0 += KP) {
+        uvec4 r[8];
+        [[unroll]] for (uint i = 0u; i < 8u; i++) {
+            uint e = tid + i * WG, key = k0 + e / DG;
+            r[i] = uvec4(0u);
+            if (e < KP * DG && c0 + int(key) < je)
+                r[i] = kc4.d[(p.k_off + slots[key] * p.c_stride + kvh * p.HD) / E + e % DG];
+        }
+        [[unroll]] for (uint i = 0u; i < 8u; i++) {
+            uint e = tid + i * WG, kl = e / DG;
+            if (e < KP * DG) stage[kl * DG + ((e % DG) ^ (kl & sw))] = r[i];
+        }
+        barrier();
+        if (tid >= k0 && tid < k0 + KP && c0 + int(tid) < je) {
+            uint kl = tid - k0;
+            for (uint d8 = 0u; d8 < DG; d8++) {
+                float f[8];
+                unpack8(stage[kl * DG + (d8 ^ (kl & sw))], f);
+                [[unroll]] for (uint g = 0u; g < GMAX; g++)
+                    if (g < GB)
+                        [[unroll]] for (uint i = 0u; i < E; i++) sc[g] += qv[g * p.HD + d8 * E + i] * f[i];
+            }
+        }
+        barrier();
+    }
+}
+
 void main() {
     uint nb = (p.H / p.HKV + p.GB - 1u) / p.GB;
     uint kvh = gl_WorkGroupID.x / nb, r = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
@@ -120,6 +160,10 @@ void main() {
         if (valid) {
             uint slot = uint(bt.d[btb + uint(j) / p.block_size]) * p.block_size + uint(j) % p.block_size;
             slots[tid] = slot;
+        }
+        if (p.kstage != 0u) scores_staged(c0, je, kvh, GB, sc);
+        else if (valid) {
+            uint slot = slots[tid];
             uint kb = p.k_off + slot * p.c_stride + kvh * p.HD;
             if (p.vec != 0u) {
                 for (uint d0 = 0u; d0 < p.HD; d0 += E) {
@@ -208,14 +252,14 @@ void main() {
     if (kg < KG) // when HD/4 does not divide 128 the last few invocations have no key group
         [[unroll]] for (uint g = 0u; g < GMAX; g++)
             if (g < GB)
-                [[unroll]] for (uint i = 0u; i < 4u; i++) fin[(kg * GB + g) * p.HD + dg * 4u + i] = acc[g][i];
+                [[unroll]] for (uint i = 0u; i < 4u; i++) FIN((kg * GB + g) * p.HD + dg * 4u + i) = floatBitsToUint(acc[g][i]);
     if (tid == 0u)
         [[unroll]] for (uint g = 0u; g < GMAX; g++) { fm[g] = m[g]; fl[g] = l[g]; }
     barrier();
     for (uint e = tid; e < GB * p.HD; e += WG) {
         uint g = e / p.HD, d = e % p.HD;
         float v = 0.0;
-        for (uint k = 0u; k < KG; k++) v += fin[(k * GB + g) * p.HD + d];
+        for (uint k = 0u; k < KG; k++) v += uintBitsToFloat(FIN((k * GB + g) * p.HD + d));
         uint h = kvh * G + g0 + g;
         if (p.n_split == 1u) {
             float den = fl[g];
