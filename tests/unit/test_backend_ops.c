@@ -1304,7 +1304,7 @@ static void run_all(void) {
         t_matmul_multi(same, 70, 67, Ms);
     }
     t_matmul_multi(dts, 17, 40, Ms); /* one weight of each dtype */
-    static const int Mq[3] = {33, 7, 7}, Mw[3] = {4100, 8, 8}, Mg[3] = {40, 24, 0};
+    static const int Mq[3] = {33, 7, 7}, Mw[3] = {4100, 8, 8}, Mg[3] = {40, 24, 0}, Mp[3] = {200, 72, 40};
     /* A folded norm's x is not representable in a 16-bit dtype, so the CPU's 16-bit dot products (which
      * round activations to it: test_matmul bounds that) are off here and the f32 reference holds */
     cpu_kernels_no_dot16(1);
@@ -1314,12 +1314,17 @@ static void run_all(void) {
         t_matmul_stacked(dts[d], 8, 64, Mg, 2, 1, 1);
         t_matmul_stacked(dts[d], 2, 67, Mq, 3, 1, 1); /* unaligned K: the decomposition */
         t_matmul_stacked(dts[d], 12, 64, Mq, 3, 1, 1); /* more tokens than the decode kernels take */
+        /* a prompt's q/k/v without biases: one tensor-core GEMM over the stacked weights where the GPU has one
+         * (parts that end inside a 128-row tile) */
+        t_matmul_stacked(dts[d], 130, 64, Mp, 3, 0, 0);
+        t_matmul_stacked(dts[d], 70, 136, Mp, 2, 0, 1);
         if (!getenv("VLLMC_VULKAN_SPLIT_RANGE")) t_matmul_stacked(dts[d], 2, 16, Mw, 3, 1, 1); /* > 4096 rows */
         for (int act = BE_ACT_SILU; act <= BE_ACT_GELU_TANH; act++) {
             t_matmul_glu(dts[d], 1, 64, 40, act, 1, 0);
             t_matmul_glu(dts[d], 5, 136, 17, act, 1, 1);
             t_matmul_glu(dts[d], 3, 64, 40, act, 0, 1);
             t_matmul_glu(dts[d], 9, 64, 24, act, 1, 1); /* more tokens than the decode kernels take */
+            t_matmul_glu(dts[d], 70, 64, 72, act, 1, 0); /* a prompt: one stacked tensor-core GEMM on a GPU */
             t_matmul_glu(dts[d], 2, 67, 24, act, 1, 0); /* unaligned K */
         }
         t_matmul_acc(dts[d], 1, 64, 40, 1);
@@ -1372,7 +1377,7 @@ static void run_all(void) {
         }
         /* prompt rows at head_dim 64 and 128 (attn_prefill.comp on the GPU for 16-bit caches: blocks of rows x
          * query heads): a block spanning two sequences, a chunk that continues a context, a decode row beside */
-        static const int slP[3] = {45, 70, 9}, qlP[3] = {45, 37, 1}, slM[2] = {600, 300}, qlM[2] = {3, 1};
+        static const int slP[3] = {45, 70, 9}, qlP[3] = {45, 37, 1}, slM[2] = {600, 300}, qlM[2] = {24, 1};
         for (int d = 0; d < 3; d++) {
             t_attention(dts[d], 0, 8, 2, 128, 2, slM, qlM); /* few rows: the decode row's context in splits */
             t_attention(dts[d], 0, 8, 2, 128, 3, slP, qlP);  /* 4 heads per KV head: blocks of 8 rows */

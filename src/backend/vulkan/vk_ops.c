@@ -120,6 +120,25 @@ typedef struct {
 
 static int ensure_scratch(vk_ctx *c, size_t bytes);
 
+/* matmul_coop.comp's push constants: mm_push, then the row ranges of stacked weights and their outputs */
+typedef struct {
+    mm_push mm;
+    uint32_t e1, e2, o_off1, o_stride1, o_off2, o_stride2;
+} coop_push;
+
+/* A matmul_coop.comp dispatch of one output (u[3]; it also fills the stacked outputs' bindings, never
+ * written), or a matmul_cd.comp one (four bindings). */
+static void mm_dispatch(vk_ctx *c, int pipe, const vk_use *u, const mm_push *pc, uint32_t gx, uint32_t gy,
+                        uint32_t gz) {
+    if (pipe >= VKP_MATMUL_CD && pipe < VKP_MATMUL_CD + 6) {
+        vk_dispatch(c, pipe, u, 4, pc, sizeof *pc, gx, gy, gz);
+        return;
+    }
+    coop_push cp = {*pc, pc->M, pc->M, 0, 0, 0, 0};
+    vk_use u6[6] = {u[0], u[1], u[2], u[3], u[3], u[3]};
+    vk_dispatch(c, pipe, u6, 6, &cp, sizeof cp, gx, gy, gz);
+}
+
 /* Splits along K for the cooperative-matrix GEMMs with few tokens: enough workgroups to fill the GPU
  * (about two per compute unit, as attn_splits), each at least 256 deep. */
 static uint32_t coop_splits(const vk_ctx *c, uint32_t wgs, uint32_t K) {
@@ -140,7 +159,7 @@ static void coop_grid(vk_ctx *c, int pipe, uint32_t bt, uint32_t align, mm_push 
     S = cdiv(pc.K, chunk);
     if (S <= 1) {
         pc.k_chunk = pc.K, pc.split_stride = 0;
-        vk_dispatch(c, pipe, u, 4, &pc, sizeof pc, gx, gy, 1);
+        mm_dispatch(c, pipe, u, &pc, gx, gy, 1);
         return;
     }
     size_t part = (size_t)S * pc.n * pc.M * sizeof(float);
@@ -152,7 +171,7 @@ static void coop_grid(vk_ctx *c, int pipe, uint32_t bt, uint32_t align, mm_push 
     mm_push sp = pc;
     sp.has_bias = 0, sp.o_off = 0, sp.o_stride = pc.M, sp.k_chunk = chunk, sp.split_stride = pc.n * pc.M;
     vk_use us[4] = {u[0], u[1], u[2], {c->scratch, 0, part, 1}};
-    vk_dispatch(c, pipe, us, 4, &sp, sizeof sp, gx, gy, S);
+    mm_dispatch(c, pipe, us, &sp, gx, gy, S);
     struct { uint32_t n, M, S, b_off, has_bias, o_off, o_stride; } rp = {pc.n, pc.M, S, pc.b_off, pc.has_bias,
                                                                          pc.o_off, pc.o_stride};
     vk_use ur[3] = {{c->scratch, 0, part, 0}, bias ? use_of(bias, 0) : u[1], use_of(out, 1)};
@@ -168,7 +187,7 @@ static void matmul_tc(vk_ctx *c, uint32_t dt, mm_push pc, const vk_use *u, const
         uint32_t lg = pc.n <= 16 ? 0 : pc.n <= 32 ? 1 : 2;
         coop_grid(c, VKP_MATMUL_CD + 3 * ((int)dt - 1) + (int)lg, 16u << lg, 64, pc, u, bias, out);
     } else if (pc.n > 64 && c->coop_tokens == 128) {
-        vk_dispatch(c, VKP_MATMUL_COOP_L + dt, u, 4, &pc, sizeof pc, cdiv(pc.M, 128), cdiv(pc.n, 128), 1);
+        mm_dispatch(c, VKP_MATMUL_COOP_L + (int)dt, u, &pc, cdiv(pc.M, 128), cdiv(pc.n, 128), 1);
     } else {
         coop_grid(c, VKP_MATMUL_COOP + (int)dt, 64, 32, pc, u, bias, out);
     }
@@ -607,13 +626,39 @@ int vk_op_matmul_fused(void *ctx, const be_mm *op) {
     return 1;
 }
 
+/* q/k/v (or gate/up) of a prompt on the tensor cores: one matmul_coop.comp GEMM over the stacked weights
+ * (without biases), each output from its own row range (k and v alone are grids of 8 x 4 workgroups at
+ * pp512 on 8B, a quarter of the GPU). 0 where the shapes do not allow it. */
+static int stacked_gemm(vk_ctx *c, const be_tensor *x, int nw, const be_tensor *const *w,
+                        const be_tensor *const *bias, const be_tensor *const *out) {
+    be_tensor all;
+    if (nw < 2 || nw > 3 || !c->coopmat || c->no_fuse || x->rows <= 64 || c->coop_tokens != 128 ||
+        !stacked(w, nw, &all) || (all.dtype != BE_F16 && all.dtype != BE_BF16) || rows_fitting(c, &all, 0) < all.rows)
+        return 0;
+    for (int i = 0; i < nw; i++)
+        if (bias[i] || out[i]->rows != x->rows || out[i]->cols != w[i]->rows) return 0;
+    mm_push pc = {eoff(c, x), (uint32_t)x->stride, eoff(c, &all), (uint32_t)all.stride, 0, 0, eoff(c, out[0]),
+                  (uint32_t)out[0]->stride, (uint32_t)x->rows, (uint32_t)x->cols, (uint32_t)all.rows, (uint32_t)x->cols, 0};
+    if (pc.K % 8 || pc.w_off % 8 || pc.w_stride % 8 || pc.x_off % 4 || pc.x_stride % 4) return 0;
+    int last = nw - 1;
+    coop_push cp = {pc, (uint32_t)w[0]->rows, nw == 3 ? (uint32_t)(w[0]->rows + w[1]->rows) : pc.M,
+                    eoff(c, out[1]), (uint32_t)out[1]->stride, eoff(c, out[last]), (uint32_t)out[last]->stride};
+    vk_use u[6] = {use_of(x, 0), use_of(&all, 0), use_of(&all, 0), use_of(out[0], 1), use_of(out[1], 1),
+                   use_of(out[last], 1)};
+    vk_dispatch(c, VKP_MATMUL_COOP_L + (int)dt_index(all.dtype), u, 6, &cp, sizeof cp, cdiv(pc.M, 128),
+                cdiv(pc.n, 128), 1);
+    return 1;
+}
+
 /* q/k/v (or gate/up) of a decode step: matmul_fused's one dispatch where the weights are stacked and the
- * biases are all absent or share one buffer; else one matmul each. */
+ * biases are all absent or share one buffer; of a prompt, one tensor-core GEMM where they are stacked; else
+ * one matmul each. */
 void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *const *w,
                         const be_tensor *const *bias, const be_tensor *const *out) {
     be_mm op = {.x = x, .nw = nw};
     for (int i = 0; i < nw && i < 3; i++) op.w[i] = w[i], op.bias[i] = bias[i], op.out[i] = out[i];
     if (nw >= 2 && nw <= 3 && vk_op_matmul_fused(ctx, &op)) return;
+    if (stacked_gemm(ctx, x, nw, w, bias, out)) return;
     for (int i = 0; i < nw; i++) vk_op_matmul(ctx, x, w[i], bias[i], out[i]);
 }
 

@@ -134,7 +134,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_ADD_RMSNORM) return (pipe_src)SRC(spv_add_rmsnorm, 4, 0);
     if ((id >= VKP_MATMUL_COOP_L && id < VKP_MATMUL_REDUCE) || (id >= VKP_MATMUL_COOP && id < VKP_ATTN_COMBINE)) {
         int large = id >= VKP_MATMUL_COOP_L;
-        pipe_src s = SRC(spv_matmul_coop, 4, (uint32_t)(id - (large ? VKP_MATMUL_COOP_L : VKP_MATMUL_COOP)));
+        pipe_src s = SRC(spv_matmul_coop, 6, (uint32_t)(id - (large ? VKP_MATMUL_COOP_L : VKP_MATMUL_COOP)));
         const char *v = getenv("VLLMC_VULKAN_COOP_VARIANT"); /* measurement only (PERFORMANCE.md) */
         s.spec[1] = v ? (uint32_t)atoi(v) : 0;
         s.spec[2] = large ? 4 : 2; /* fragments per subgroup along the tokens */

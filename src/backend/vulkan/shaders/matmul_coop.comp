@@ -30,9 +30,14 @@ layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
 layout(std430, binding = 2) readonly buffer B { float d[]; } bias;
 layout(std430, binding = 3) writeonly buffer O { float d[]; } o;
+layout(std430, binding = 4) writeonly buffer O1 { float d[]; } o1;
+layout(std430, binding = 5) writeonly buffer O2 { float d[]; } o2;
 layout(push_constant) uniform P {
     uint x_off, x_stride, w_off, w_stride, b_off, has_bias, o_off, o_stride, n, K, M;
     uint k_chunk, split_stride; // split-K: workgroup z sums K in [z * k_chunk, +k_chunk) into plane z of o
+    // stacked weights (q/k/v or gate/up in one buffer, one GEMM): rows [0, e1) go to o, [e1, e2) to o1 and
+    // [e2, M) to o2, each from its own column 0 (e1 = e2 = M: o alone)
+    uint e1, e2, o_off1, o_stride1, o_off2, o_stride2;
 } p;
 // f16 tiles, packed: 4 halves per uvec2 (x) and 8 per uvec4 (w), so one
 // store writes a whole 16-byte load's worth (fragment loads count in those units)
@@ -158,7 +163,9 @@ void main() {
             if (t < p.n && m < p.M) {
                 float v = Cw[sg][e];
                 if (p.has_bias != 0u) v += bias.d[p.b_off + m];
-                o.d[o_off + t * p.o_stride + m] = v;
+                if (m < p.e1) o.d[o_off + t * p.o_stride + m] = v;
+                else if (m < p.e2) o1.d[p.o_off1 + t * p.o_stride1 + (m - p.e1)] = v;
+                else o2.d[p.o_off2 + t * p.o_stride2 + (m - p.e2)] = v;
             }
         }
         subgroupBarrier(); // the tile is read before the next store overwrites it
