@@ -192,6 +192,8 @@ static int create_device(vk_ctx *c) {
     c->split_range = sr ? strtoull(sr, NULL, 10) : 0;
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
+    const char *sg2 = getenv("VLLMC_VULKAN_STACKED_GEMM");
+    c->stacked_gemm = !(sg2 && !strcmp(sg2, "0"));
     const char *ks = getenv("VLLMC_VULKAN_ATTN_KSTAGE");
     c->attn_kstage = !(ks && !strcmp(ks, "0"));
     const char *ab = getenv("VLLMC_VULKAN_ATTN_BLOCK_MIN");

@@ -198,6 +198,7 @@ typedef struct {
     uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
+    int stacked_gemm;        /* a prompt's stacked q/k/v, gate/up as one GEMM (VLLMC_VULKAN_STACKED_GEMM=0: not) */
     int attn_kstage;         /* attention.comp stages K rows through shared memory (VLLMC_VULKAN_ATTN_KSTAGE=0: not) */
     int attn_block_min;      /* sequences with at least this many query rows run attn_prefill.comp (0: never;
                               * VLLMC_VULKAN_ATTN_BLOCK_MIN, default 2) */

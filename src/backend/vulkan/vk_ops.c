@@ -632,7 +632,7 @@ int vk_op_matmul_fused(void *ctx, const be_mm *op) {
 static int stacked_gemm(vk_ctx *c, const be_tensor *x, int nw, const be_tensor *const *w,
                         const be_tensor *const *bias, const be_tensor *const *out) {
     be_tensor all;
-    if (nw < 2 || nw > 3 || !c->coopmat || c->no_fuse || x->rows <= 64 || c->coop_tokens != 128 ||
+    if (nw < 2 || nw > 3 || !c->coopmat || !c->stacked_gemm || x->rows <= 64 || c->coop_tokens != 128 ||
         !stacked(w, nw, &all) || (all.dtype != BE_F16 && all.dtype != BE_BF16) || rows_fitting(c, &all, 0) < all.rows)
         return 0;
     for (int i = 0; i < nw; i++)
