@@ -204,11 +204,16 @@ static int create_device(vk_ctx *c) {
     c->no_fold = nfo && !strcmp(nfo, "1");
     const char *sk = getenv("VLLMC_VULKAN_COOP_SPLITK");
     c->coop_splitk = !(sk && !strcmp(sk, "0"));
-    const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS");
-    /* matmul_coop.comp's shared memory with 128-token tiles: 2 x 10 KiB of activations, 10 KiB of weights,
-     * 8 KiB of staging */
-    c->coop_tokens = (ct && atoi(ct) == 64) || c->props.limits.maxComputeSharedMemorySize < 38912 ? 64 : 128;
-    const char *cd = getenv("VLLMC_VULKAN_COOP_DIRECT"), *cs = getenv("VLLMC_VULKAN_COOP_SPLIT");
+    const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS"), *cs = getenv("VLLMC_VULKAN_COOP_SPLIT");
+    const char *bk = getenv("VLLMC_VULKAN_COOP_BK");
+    /* matmul_coop.comp's shared memory with 128-token tiles: split activations 2 x 10 KiB, weights 10 KiB,
+     * staging 8 KiB (38 KiB); f16 activations in K steps of 64: 18 + 18 + 8 (44 KiB), of 32: 10 + 10 + 8 */
+    uint32_t smem = c->props.limits.maxComputeSharedMemorySize;
+    const char *ls = getenv("VLLMC_VULKAN_COOP_L_SPLIT"); /* the prompts' tiles alone (A/B runs) */
+    c->coop_l_split = (cs && !strcmp(cs, "1")) || (ls && !strcmp(ls, "1"));
+    c->coop_bk64 = !c->coop_l_split && !(bk && atoi(bk) == 32) && smem >= 45056;
+    c->coop_tokens = (ct && atoi(ct) == 64) || smem < (c->coop_l_split ? 38912u : c->coop_bk64 ? 45056u : 28672u) ? 64 : 128;
+    const char *cd = getenv("VLLMC_VULKAN_COOP_DIRECT");
     /* 64 by default: longer prompts keep matmul_coop.comp's 128-token tiles (measured faster for them) */
     c->coop_direct_max_n = cd && *cd ? atoll(cd) : 64;
     /* matmul_cd.comp's shared memory: 18 KiB of f16 activations (twice that split), 4 KiB of staging */
@@ -389,7 +394,8 @@ static void describe(vk_ctx *c) {
              (double)total / 1073741824.0, c->unified ? " shared with the CPU" : "", c->subgroup_size,
              c->subgroup_arith ? " (subgroupAdd)" : "", c->fp16_arith ? "yes" : "no",
              !c->coopmat                                    ? "cooperative matrix not used"
-             : c->coop_direct_max_n > 0 && !c->coop_split ? "cooperative matrix (NV, f16 16x16x16), f16 activations in batches"
+             : (c->coop_direct_max_n > 0 && !c->coop_split) || !c->coop_l_split
+                 ? "cooperative matrix (NV, f16 16x16x16), f16 activations"
                                                             : "cooperative matrix (NV, f16 16x16x16)",
              c->import_align ? ", weight files used in place (VK_EXT_external_memory_host)" : "");
     snprintf(c->desc, sizeof c->desc, "%.255s", tmp);

@@ -210,6 +210,10 @@ typedef struct {
                                   64 by default (batched decode); VLLMC_VULKAN_COOP_DIRECT=0 keeps matmul_coop.comp */
     int coop_split;          /* matmul_cd.comp's activations as hi + lo f16 parts, f32-level exact
                                 (VLLMC_VULKAN_COOP_SPLIT=1; test_golden's exact pass) instead of f16-rounded */
+    int coop_l_split;        /* matmul_coop.comp's 128-token tiles (prompts): activations as hi + lo
+                                (VLLMC_VULKAN_COOP_SPLIT=1, as coop_split, or VLLMC_VULKAN_COOP_L_SPLIT=1 for
+                                these alone) instead of f16-rounded */
+    int coop_bk64;           /* ... and, without the split, K steps of 64 (VLLMC_VULKAN_COOP_BK=32: 32) */
     int coop_tokens;         /* token tile of the cooperative-matrix GEMM for more than 64 tokens: 128
                                 where the shared memory allows it, else 64 (VLLMC_VULKAN_COOP_TOKENS, A/B) */
 

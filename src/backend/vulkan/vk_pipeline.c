@@ -92,7 +92,7 @@ typedef struct {
     const uint32_t *code;
     size_t bytes;
     int n_bindings;
-    uint32_t spec[4];  /* values of constant_id 0 .. 3 */
+    uint32_t spec[5];  /* values of constant_id 0 .. 4 */
 } pipe_src;
 
 #define SRC(a, nb, sp) {a, sizeof a, nb, {sp, 1, 1, 0}}
@@ -138,6 +138,8 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
         const char *v = getenv("VLLMC_VULKAN_COOP_VARIANT"); /* measurement only (PERFORMANCE.md) */
         s.spec[1] = v ? (uint32_t)atoi(v) : 0;
         s.spec[2] = large ? 4 : 2; /* fragments per subgroup along the tokens */
+        s.spec[3] = large ? (uint32_t)c->coop_l_split : 1u; /* activations as hi + lo, or rounded to f16 */
+        s.spec[4] = large ? (uint32_t)c->coop_bk64 : 0u;   /* K steps of 64 */
         return s;
     }
     if (id >= VKP_MATVEC_SGW) {
@@ -245,8 +247,8 @@ int vk_pipe_ensure(vk_ctx *c, vk_pipe_id id) {
     VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = s.bytes, .pCode = s.code};
     VkShaderModule mod;
     if ((rc = vk_check(c, c->f.vkCreateShaderModule(c->dev, &mci, NULL, &mod), "vkCreateShaderModule"))) return rc;
-    VkSpecializationMapEntry me[4] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}};
-    VkSpecializationInfo si = {4, me, sizeof s.spec, s.spec};
+    VkSpecializationMapEntry me[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
+    VkSpecializationInfo si = {5, me, sizeof s.spec, s.spec};
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,

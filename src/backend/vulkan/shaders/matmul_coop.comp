@@ -14,17 +14,21 @@
 // K advances 32 at a time through shared memory; the next step's global loads
 // (16 bytes each) are issued before this step's products, into registers.
 // Precision: weights (f16, or bf16 widened) are exact in f16 apart from
-// subnormals; activations are split x = hi + lo into two f16 parts and both
-// products are accumulated, so x keeps about 21 bits instead of f16's 11.
+// subnormals; with SPLIT activations are split x = hi + lo into two f16 parts and both
+// products are accumulated, so x keeps about 21 bits instead of f16's 11; without, they are
+// rounded to f16 (more than the 8 bits of a bf16 model's own activations), half the products
+// and shared memory, which lets K advance 64 at a time (BK64).
 // Needs K % 8 == 0 and aligned rows (the host checks; matmul.comp covers the rest).
 #include "common.glsl"
 #define BM 128u
-#define BK 32u
-#define BKP 40u // padded row (f16 elements) against bank conflicts
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint T = 0;
 layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 the hi ones
 layout(constant_id = 2) const uint FT = 2;      // 16 x 16 fragments per subgroup along the tokens: 2 or 4
+layout(constant_id = 3) const uint SPLIT = 1;   // activations as hi + lo (1) or rounded to f16 (0)
+layout(constant_id = 4) const uint BK64 = 0;    // K steps of 64 instead of 32 (only without SPLIT: shared memory)
+const uint BK = BK64 != 0u ? 64u : 32u;
+const uint BKP = BK + 8u; // padded row (f16 elements) against bank conflicts
 const uint BT = 32u * FT;
 layout(std430, binding = 0) readonly buffer X { vec4 d[]; } x;
 layout(std430, binding = 1) readonly buffer W { uvec4 d[]; } w;
@@ -42,16 +46,16 @@ layout(push_constant) uniform P {
 // f16 tiles, packed: 4 halves per uvec2 (x) and 8 per uvec4 (w), so one
 // store writes a whole 16-byte load's worth (fragment loads count in those units)
 shared uvec2 Ah[BT * BKP / 4u];
-shared uvec2 Al[BT * BKP / 4u];
+shared uvec2 Al[SPLIT != 0u ? BT * BKP / 4u : 1u];
 shared uvec4 Bs[BM * BKP / 8u];
 shared float Cw[8][256]; // one 16 x 16 staging tile per subgroup
 
 const uint E = T == DT_F32 ? 4u : 8u;
 const uint WL = BM * BK / E / 256u; // 16-byte weight loads per invocation per step (2 for 16-bit, 4 for f32)
-const uint XL = BT * BK / 4u / 256u; // 16-byte activation loads per invocation per step (FT)
+const uint XL = BT * BK / 4u / 256u; // 16-byte activation loads per invocation per step (FT, 2 FT with BK64)
 
-vec4 xr[4];
-uvec4 wr[4];
+vec4 xr[XL];
+uvec4 wr[WL];
 
 void load_global(uint k0, uint ke, uint tid, uint t0, uint m0) {
     [[unroll]] for (uint i = 0u; i < XL; i++) {
@@ -70,6 +74,10 @@ void store_shared(uint tid) {
     [[unroll]] for (uint i = 0u; i < XL; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
         vec4 v = xr[i];
+        if (SPLIT == 0u) {
+            Ah[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
+            continue;
+        }
         // hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
         // split away), exact in f16 within its range; lo: the exact f32 remainder, rounded to f16
         vec4 hv = uintBitsToFloat(floatBitsToUint(v) & uvec4(0xffffe000u));
@@ -117,7 +125,7 @@ void main() {
             HALF a, b0, b1;
             coopMatLoadNV(b0, Bs, (rb + kk) / 8u, BKP / 8u, true);
             coopMatLoadNV(b1, Bs, (rb + 16u * BKP + kk) / 8u, BKP / 8u, true);
-            if (VARIANT != 1u) { // the lo parts
+            if (SPLIT != 0u && VARIANT != 1u) { // the lo parts
                 coopMatLoadNV(a, Al, (ra + kk) / 4u, BKP / 4u, false);
                 MMA2(c00, c01, a);
                 coopMatLoadNV(a, Al, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
