@@ -193,7 +193,7 @@ static int create_device(vk_ctx *c) {
     const char *as = getenv("VLLMC_VULKAN_ATTN_SPLIT");
     c->attn_split = as ? atoi(as) : 0;
     const char *sg2 = getenv("VLLMC_VULKAN_STACKED_GEMM");
-    c->stacked_gemm = !(sg2 && !strcmp(sg2, "0"));
+    c->stacked_gemm = sg2 && !strcmp(sg2, "1"); /* opt-in until measured on a GPU with cooperative matrices */
     const char *ks = getenv("VLLMC_VULKAN_ATTN_KSTAGE");
     c->attn_kstage = !(ks && !strcmp(ks, "0"));
     const char *ab = getenv("VLLMC_VULKAN_ATTN_BLOCK_MIN");
@@ -209,8 +209,10 @@ static int create_device(vk_ctx *c) {
     /* matmul_coop.comp's shared memory with 128-token tiles: split activations 2 x 10 KiB, weights 10 KiB,
      * staging 8 KiB (38 KiB); f16 activations in K steps of 64: 18 + 18 + 8 (44 KiB), of 32: 10 + 10 + 8 */
     uint32_t smem = c->props.limits.maxComputeSharedMemorySize;
-    const char *ls = getenv("VLLMC_VULKAN_COOP_L_SPLIT"); /* the prompts' tiles alone (A/B runs) */
-    c->coop_l_split = (cs && !strcmp(cs, "1")) || (ls && !strcmp(ls, "1"));
+    /* the prompts' tiles alone (A/B runs): split unless VLLMC_VULKAN_COOP_L_SPLIT=0, until the f16 form is
+     * measured on a GPU with cooperative matrices (session 13 had none) */
+    const char *ls = getenv("VLLMC_VULKAN_COOP_L_SPLIT");
+    c->coop_l_split = (cs && !strcmp(cs, "1")) || !(ls && !strcmp(ls, "0"));
     c->coop_bk64 = !c->coop_l_split && !(bk && atoi(bk) == 32) && smem >= 45056;
     c->coop_tokens = (ct && atoi(ct) == 64) || smem < (c->coop_l_split ? 38912u : c->coop_bk64 ? 45056u : 28672u) ? 64 : 128;
     const char *cd = getenv("VLLMC_VULKAN_COOP_DIRECT");

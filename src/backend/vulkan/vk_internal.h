@@ -198,7 +198,8 @@ typedef struct {
     uint64_t split_range;    /* VLLMC_VULKAN_SPLIT_RANGE=<bytes>: weights and tables split as if bindings
                                 reached only this far (tests of the maxStorageBufferRange path) */
     int attn_split;          /* VLLMC_VULKAN_ATTN_SPLIT=<keys>: force context splits of that size (tests) */
-    int stacked_gemm;        /* a prompt's stacked q/k/v, gate/up as one GEMM (VLLMC_VULKAN_STACKED_GEMM=0: not) */
+    int stacked_gemm;        /* a prompt's stacked q/k/v, gate/up as one GEMM (VLLMC_VULKAN_STACKED_GEMM=1; off
+                              * until measured on a GPU with cooperative matrices) */
     int attn_kstage;         /* attention.comp stages K rows through shared memory (VLLMC_VULKAN_ATTN_KSTAGE=0: not) */
     int attn_block_min;      /* sequences with at least this many query rows run attn_prefill.comp (0: never;
                               * VLLMC_VULKAN_ATTN_BLOCK_MIN, default 2) */
@@ -210,9 +211,9 @@ typedef struct {
                                   64 by default (batched decode); VLLMC_VULKAN_COOP_DIRECT=0 keeps matmul_coop.comp */
     int coop_split;          /* matmul_cd.comp's activations as hi + lo f16 parts, f32-level exact
                                 (VLLMC_VULKAN_COOP_SPLIT=1; test_golden's exact pass) instead of f16-rounded */
-    int coop_l_split;        /* matmul_coop.comp's 128-token tiles (prompts): activations as hi + lo
-                                (VLLMC_VULKAN_COOP_SPLIT=1, as coop_split, or VLLMC_VULKAN_COOP_L_SPLIT=1 for
-                                these alone) instead of f16-rounded */
+    int coop_l_split;        /* matmul_coop.comp's 128-token tiles (prompts): activations as hi + lo (the
+                                default until the f16 form is measured; VLLMC_VULKAN_COOP_L_SPLIT=0: f16-rounded,
+                                K steps of 64 where the shared memory allows) */
     int coop_bk64;           /* ... and, without the split, K steps of 64 (VLLMC_VULKAN_COOP_BK=32: 32) */
     int coop_tokens;         /* token tile of the cooperative-matrix GEMM for more than 64 tokens: 128
                                 where the shared memory allows it, else 64 (VLLMC_VULKAN_COOP_TOKENS, A/B) */
