@@ -33,6 +33,7 @@
 #include <immintrin.h>
 #endif
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,16 @@ static void pack_panel(const char *w, int64_t ldwb, int rows, int k0, int kc, ui
     }
 }
 
+/* Part `part` of `parts` of the 64-byte lines of a panel (rows x kc bf16 values from k0) prefetched into L2:
+ * the next panel's weights, requested while the micro-kernel works on this one, so that pack_panel reads
+ * them from L2 instead of waiting on memory for each row's first lines. */
+static void prefetch_panel(const char *w, int64_t ldwb, int rows, int k0, int kc, int part, int parts) {
+    int per_row = (kc * 2 + 63) / 64, lines = rows * per_row;
+    int a = (int)((int64_t)lines * part / parts), b = (int)((int64_t)lines * (part + 1) / parts);
+    for (int l = a; l < b; l++)
+        _mm_prefetch(w + (int64_t)(l / per_row) * ldwb + (int64_t)k0 * 2 + (l % per_row) * 64, _MM_HINT_T1);
+}
+
 /* ---- AMX (AMX-TILE + AMX-BF16: Sapphire Rapids and later; cpu_have_amx checks the CPU and asks Linux for
  * the tile state) ----
  * The same loops with TDPBF16PS on 16 x 16 tiles for the micro-kernel: per 32 tokens and one packed 32-row
@@ -246,6 +257,18 @@ BF_AI void amx_tiles(const int T, int kp, const uint32_t *wp, const uint32_t *xb
  * not once per MC rows: a thread's share of a wide weight has many MC chunks (Llama-3.2-1B's gate/up: 64),
  * and the conversion was ~7% of the GEMM's samples at 128 tokens (Zen 4). Without the scratch (allocation
  * failed) each chunk converts into the stack block as before. */
+/* VLLMC_CPU_NO_PANEL_PREFETCH=1: no prefetch of the next panel (A/B runs); read on first use */
+static int prefetch_next(void) {
+    static _Atomic int v = -1;
+    int r = atomic_load_explicit(&v, memory_order_relaxed);
+    if (r < 0) {
+        const char *e = getenv("VLLMC_CPU_NO_PANEL_PREFETCH");
+        r = !(e && !strcmp(e, "1"));
+        atomic_store_explicit(&v, r, memory_order_relaxed);
+    }
+    return r;
+}
+
 static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb, int64_t ldwb, int rows,
                       const float *bias, float *y, int64_t ldy, int amx) {
     _Alignas(64) uint32_t wp[KP * MR];
@@ -253,6 +276,7 @@ static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb,
     int nkb = (K + KC - 1) / KC, nbm = n < NC ? n : NC;
     uint32_t *xall = aligned_alloc(64, sizeof(uint32_t) * (size_t)nkb * (size_t)nbm * KP);
     if (amx) amx_begin();
+    int pf = prefetch_next();
     for (int n0 = 0; n0 < n; n0 += NC) {
         int nb = n - n0 < NC ? n - n0 : NC;
         const float *xn = x + (int64_t)n0 * ldx;
@@ -270,6 +294,11 @@ static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb,
                     int mr = m0 + mc - p0 < MR ? m0 + mc - p0 : MR;
                     pack_panel(wb + (int64_t)p0 * ldwb, ldwb, mr, k0, kc, wp);
                     const float *bp = bias ? bias + p0 : NULL;
+                    /* the panel packed next: the next rows of this chunk, else the chunk's first rows of the next
+                     * K block (none after the last), prefetched a part before each full micro-tile below */
+                    int q0 = p0 + MR < m0 + mc ? p0 + MR : m0, qk = p0 + MR < m0 + mc ? k0 : k0 + KC;
+                    int qr = m0 + mc - q0 < MR ? m0 + mc - q0 : MR, qkc = K - qk < KC ? K - qk : KC;
+                    int tiles = mr == MR && !amx && qk < K && pf ? nb / NR : 0;
                     int t = 0;
                     if (mr == MR && amx) {
                         for (; t + 32 <= nb; t += 32) amx_tiles(2, kp, wp, xk + t * KP, yb + t * ldy + p0, ldy, mode, bp);
@@ -279,7 +308,10 @@ static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb,
                         }
                     }
                     if (mr == MR)
-                        for (; t + NR <= nb; t += NR) ukr12(kp, wp, xk + t * KP, yb + t * ldy + p0, ldy, mode, bp);
+                        for (; t + NR <= nb; t += NR) {
+                            if (tiles) prefetch_panel(wb + (int64_t)q0 * ldwb, ldwb, qr, qk, qkc, t / NR, tiles);
+                            ukr12(kp, wp, xk + t * KP, yb + t * ldy + p0, ldy, mode, bp);
+                        }
                     for (; t < nb; t += NR) {
                         int nt = nb - t < NR ? nb - t : NR;
                         ukr_any(nt, kp, wp, xk + t * KP, yb + t * ldy + p0, ldy, mode, bp, mr);
