@@ -68,25 +68,15 @@ static void select_topk(samp_cand *c, int m, int k) {
     }
 }
 
-int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng, samp_scratch *s) {
-    if (p->temperature < SAMP_EPS || n <= 1) return samp_argmax(logits, n);
-    samp_cand *c = s->cand;
-    float inv_t = 1.0f / p->temperature;
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (logits[i] * inv_t > mx) mx = logits[i] * inv_t;
-    /* Unnormalised probabilities (the max is 1). min_p keeps p >= min_p * max. */
-    float thr = p->min_p > 0.0f ? p->min_p : 0.0f;
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        float e = expf(logits[i] * inv_t - mx);
-        if (e > 0.0f && e >= thr) c[m++] = (samp_cand){e, i};
-    }
-    if (m == 0) return samp_argmax(logits, n);
+/* The draw over c[0..m) (unnormalised probabilities, each > 0): top_k, top_p, then r * total. With top_k the
+ * kept tokens are sorted (descending probability, ties by lower id) before the draw, so the token does not
+ * depend on the order they came in: samp_sample_top draws from the row's best tokens alone and gets the same. */
+static int draw(samp_cand *c, int m, const samp_params *p, samp_rng *rng) {
     if (p->top_k > 0 && p->top_k < m) {
         select_topk(c, m, p->top_k);
         m = p->top_k;
     }
+    if (p->top_k > 0) qsort(c, (size_t)m, sizeof *c, cand_cmp);
     if (p->top_p < 1.0f) {
         double tot = 0;
         for (int i = 0; i < m; i++) tot += c[i].p;
@@ -112,6 +102,54 @@ int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng,
         if (r < acc) return c[i].id;
     }
     return c[m - 1].id;
+}
+
+int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng, samp_scratch *s) {
+    if (p->temperature < SAMP_EPS || n <= 1) return samp_argmax(logits, n);
+    samp_cand *c = s->cand;
+    float inv_t = 1.0f / p->temperature;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (logits[i] * inv_t > mx) mx = logits[i] * inv_t;
+    /* Unnormalised probabilities (the max is 1). min_p keeps p >= min_p * max. */
+    float thr = p->min_p > 0.0f ? p->min_p : 0.0f;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(logits[i] * inv_t - mx);
+        if (e > 0.0f && e >= thr) c[m++] = (samp_cand){e, i};
+    }
+    if (m == 0) return samp_argmax(logits, n);
+    return draw(c, m, p, rng);
+}
+
+int samp_sample_top(const int32_t *ids, const float *vals, int k, int n, const samp_params *p, samp_rng *rng,
+                    samp_scratch *s) {
+    if (k < 1 || n <= 1) return -1;
+    if (p->temperature < SAMP_EPS) return ids[0]; /* the first maximum, as samp_argmax */
+    if (p->top_k <= 0 || (p->top_k >= k && k < n)) return -1;
+    samp_cand *c = s->cand;
+    float inv_t = 1.0f / p->temperature, mx = vals[0] * inv_t; /* x * inv_t keeps the order: the max */
+    float thr = p->min_p > 0.0f ? p->min_p : 0.0f;
+    int m = 0;
+    for (int i = 0; i < k; i++) {
+        float e = expf(vals[i] * inv_t - mx);
+        if (e > 0.0f && e >= thr) c[m++] = (samp_cand){e, ids[i]};
+    }
+    if (m == 0) return -1;
+    if (k < n) {
+        /* A token past the k has a probability <= the last one's (expf keeps the order, weakly). If the last
+         * one is kept by min_p, such a token could be too; then the top_k kept must all be strictly more
+         * likely than the last one, or a token past the k could tie into them. */
+        float el = expf(vals[k - 1] * inv_t - mx);
+        if (el > 0.0f && el >= thr) {
+            if (m < p->top_k) return -1;
+            select_topk(c, m, p->top_k);
+            qsort(c, (size_t)p->top_k, sizeof *c, cand_cmp);
+            if (!(c[p->top_k - 1].p > el)) return -1;
+            m = p->top_k;
+        }
+    }
+    return draw(c, m, p, rng);
 }
 
 static double log_sum_exp(const float *logits, int n, float *mx_out) {

@@ -49,6 +49,12 @@ void samp_scratch_free(samp_scratch *s);
 int samp_argmax(const float *logits, int n);
 /* Sample one token. */
 int samp_sample(const float *logits, int n, const samp_params *p, samp_rng *rng, samp_scratch *s);
+/* The token samp_sample would draw from a row of n logits (the same RNG state gives the same token), from
+ * the row's k best alone: ids/vals sorted by logit descending, ties by lower id (backend.h's topk). -1,
+ * with the RNG untouched, where those k do not determine it: sampling without top_k (every token can be
+ * drawn), top_k >= k, or ties at the edge of the k. Greedy: ids[0]. */
+int samp_sample_top(const int32_t *ids, const float *vals, int k, int n, const samp_params *p, samp_rng *rng,
+                    samp_scratch *s);
 /* Top-k log-probabilities of log_softmax(logits), best first (ties: lower id
  * first). Writes min(k, n) entries; returns that count. */
 int samp_top_logprobs(const float *logits, int n, int k, int32_t *ids, float *logprobs);

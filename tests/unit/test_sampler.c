@@ -1,6 +1,8 @@
 /* Sampler: vLLM's parameter semantics, seeded reproducibility, and that every
  * filter only ever lets allowed tokens through, with the right frequencies. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/sampler.h"
@@ -44,6 +46,71 @@ static void top_p_many(void) {
     for (int i = 64 + 128; i < keep; i++) late += seen[ord[i]];
     CHECK_MSG(late > 0, "no token of rank 192..%d came out", keep - 1);
     CHECK(seen[ord[keep - 1]] + seen[ord[keep - 2]] + seen[ord[keep - 3]] > 0);
+    samp_scratch_free(&sc);
+}
+
+/* samp_sample_top from a row's best k (sorted by logit, ties by lower id, as backend.h's topk gives them)
+ * draws what samp_sample draws from the whole row with the same RNG state, or declines (-1, the RNG
+ * untouched). Rows of random logits, and rows of few distinct values (ties at the edge of the k). */
+static int top_cmp_lg[4096];
+static const float *g_row;
+static int by_logit(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (g_row[i] != g_row[j]) return g_row[i] > g_row[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+static void sample_top_cases(void) {
+    enum { NV = 1000 };
+    static float row[NV], vals[NV];
+    static int32_t ids[NV];
+    samp_scratch sc;
+    CHECK(samp_scratch_init(&sc, NV) == 0);
+    vc_rng gen;
+    vc_rng_seed(&gen, 99);
+    int same = 0, declined = 0, declined_ties = 0;
+    for (int it = 0; it < 3000; it++) {
+        /* ties: few distinct values; near: ~100 distinct logits within 1e-6 of 0 over a low rest, whose
+         * probabilities all round to the same float (a tie in probability, not in logit) */
+        int ties = it % 3 == 2, near = it % 3 == 1 && it % 2 == 0;
+        for (int i = 0; i < NV; i++) {
+            float u = (float)(vc_rng_next(&gen) >> 40) / 16777216.0f;
+            row[i] = ties ? (float)(int)(u * 6.0f)
+                   : near ? (u < 0.1f ? (float)(vc_rng_next(&gen) % 1000) * 1e-9f : u * 6.0f - 10.0f)
+                          : u * 12.0f - 6.0f;
+        }
+        ties |= near;
+        g_row = row;
+        for (int i = 0; i < NV; i++) top_cmp_lg[i] = i;
+        qsort(top_cmp_lg, NV, sizeof(int), by_logit);
+        int tk = 1 + (int)(vc_rng_next(&gen) % 56), k = tk + 1 + (int)(vc_rng_next(&gen) % 9);
+        float temps[3] = {0.0f, 0.7f, 1.3f}, tps[3] = {1.0f, 0.9f, 0.5f}, mps[3] = {0.0f, 0.05f, 0.3f};
+        samp_params p = P(temps[it % 3 == 0 ? 1 : (it / 3) % 3], tps[(it / 5) % 3], it % 17 == 0 ? -1 : tk,
+                          mps[(it / 7) % 3]);
+        for (int i = 0; i < k; i++) ids[i] = top_cmp_lg[i], vals[i] = row[top_cmp_lg[i]];
+        samp_rng r1, r2;
+        samp_rng_seed(&r1, (uint64_t)it);
+        r2 = r1;
+        int full = samp_sample(row, NV, &p, &r1, &sc);
+        int top = samp_sample_top(ids, vals, k, NV, &p, &r2, &sc);
+        if (top < 0) {
+            declined++, declined_ties += ties;
+            samp_rng r0;
+            samp_rng_seed(&r0, (uint64_t)it);
+            CHECK_MSG(samp_rng_uniform(&r0) == samp_rng_uniform(&r2), "case %d: a declined draw moved the RNG", it);
+            CHECK_MSG(p.top_k <= 0 || ties || p.top_k >= k, "case %d: declined without ties (top_k %d, k %d)", it,
+                      p.top_k, k);
+        } else {
+            CHECK_MSG(top == full, "case %d: %d from the best %d, %d from the row (t %g top_k %d top_p %g min_p %g)",
+                      it, top, k, full, p.temperature, p.top_k, p.top_p, p.min_p);
+            CHECK_MSG(samp_rng_uniform(&r1) == samp_rng_uniform(&r2), "case %d: the RNG moved differently", it);
+            same++;
+        }
+    }
+    printf("sample_top: %d draws as the whole row's, %d declined (%d of them with ties)\n", same, declined,
+           declined_ties);
+    CHECK(same > 2000);
+    CHECK(declined_ties > 0); /* the edge check is exercised */
     samp_scratch_free(&sc);
 }
 
@@ -154,5 +221,6 @@ int main(void) {
     CHECK(samp_top_logprobs(logits, V, 100, (int32_t[V]){0}, (float[V]){0}) == V);
     samp_scratch_free(&sc);
     top_p_many();
+    sample_top_cases();
     TEST_END();
 }
