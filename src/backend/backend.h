@@ -53,6 +53,8 @@ const char *be_dtype_name(be_dtype t);
 
 typedef struct be_buffer be_buffer; /* opaque, backend-defined */
 
+#define BE_TOPK_MAX 64 /* the most elements per row backend.topk selects */
+
 typedef struct {
     be_buffer *buf;
     size_t offset;    /* bytes from the buffer start to element [0,0] */
@@ -221,6 +223,11 @@ typedef struct be_backend {
      * [1, n]. Greedy decoding on the device: the runner reads n indexes back instead of n rows of
      * logits (0.5 MiB a row for a 128k vocabulary). NULL: the host scans the logits. */
     void (*argmax)(void *ctx, const be_tensor *x, const be_tensor *out);
+    /* (optional) The k largest elements of every row of x (f32 [n, V]) and their column indexes, best first
+     * (ties: the lower index first; a NaN counts as -inf): ids i32 [n, k], vals f32 [n, k];
+     * 1 <= k <= BE_TOPK_MAX, k <= V. What a sampled row needs of its logits (samp_sample_top), without
+     * reading the whole row back. NULL: the runner reads the logits and selects on the host. */
+    void (*topk)(void *ctx, const be_tensor *x, int k, const be_tensor *ids, const be_tensor *vals);
     /* (optional) The residual add and the next norm in one pass: x += h, then
      * out = x / rms(x) * (w + w_offset). x, h, out f32 [n, D]; out may be h.
      * NULL: be_add_rmsnorm() runs add, then rmsnorm. */

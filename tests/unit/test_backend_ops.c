@@ -630,6 +630,61 @@ static void t_argmax(int V, int xpad, int xoff) {
     free(x);
 }
 
+/* backend.topk (where the backend has it): rows with one peak, ties (few distinct values), NaNs, -inf, the
+ * best at the very end; against a sort by (value desc, index asc), a NaN counting as -inf. */
+static const float *g_topk_row;
+static int topk_cmp(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = isnan(g_topk_row[i]) ? -INFINITY : g_topk_row[i], y = isnan(g_topk_row[j]) ? -INFINITY : g_topk_row[j];
+    if (x != y) return x > y ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+static void t_topk(int V, int k, int xpad, int xoff) {
+    enum { R = 6 };
+    if (!g_be->topk) return;
+    float *x = malloc(sizeof(float) * (size_t)R * V);
+    int *ord = malloc(sizeof(int) * (size_t)V);
+    for (int i = 0; i < R * V; i++) x[i] = frand() * 8.0f - 4.0f;
+    for (int r = 0; r < R; r++) {
+        float *row = x + (size_t)r * V;
+        switch (r) {
+        case 1: for (int j = 0; j < V; j++) row[j] = (float)(int)(row[j]); break; /* 8 values: ties everywhere */
+        case 2: for (int j = 0; j < V; j += 3) row[j] = NAN; break;
+        case 3: for (int j = 0; j < V; j++) row[j] = j % 2 ? -INFINITY : row[j]; break;
+        case 4: row[V - 1] = 100.0f; row[0] = -0.0f; break;
+        case 5: for (int j = 0; j < V; j++) row[j] = j < V - k / 2 ? -INFINITY : row[j]; break; /* -inf ties at the edge */
+        default: break;
+        }
+    }
+    dten X = mk(BE_F32, R, V, xpad, xoff, x), I = mk(BE_I32, R, k, 1, 2, NULL), W = mk(BE_F32, R, k, 3, 1, NULL);
+    if (!g_case_bad) {
+        g_be->topk(g_be->ctx, &X.t, k, &I.t, &W.t);
+        if (sync_ok()) {
+            unsigned char *wi = rd(&I), *wv = rd(&W);
+            int wrong = wi && wv ? 0 : R * k;
+            for (int r = 0; wi && wv && r < R; r++) {
+                g_topk_row = x + (size_t)r * V;
+                for (int j = 0; j < V; j++) ord[j] = j;
+                qsort(ord, (size_t)V, sizeof(int), topk_cmp);
+                for (int q = 0; q < k; q++) {
+                    int32_t gi;
+                    float gv, want = isnan(g_topk_row[ord[q]]) ? -INFINITY : g_topk_row[ord[q]];
+                    memcpy(&gi, wi + I.t.offset + 4 * ((size_t)r * I.t.stride + q), 4);
+                    memcpy(&gv, wv + W.t.offset + 4 * ((size_t)r * W.t.stride + q), 4);
+                    if (gi != ord[q] || !(gv == want)) {
+                        if (wrong++ < 4) printf("  topk V=%d k=%d row %d #%d: got %d (%g) want %d (%g)\n", V, k, r, q, gi, gv, ord[q], want);
+                    }
+                }
+            }
+            record("topk", BE_F32, wrong, 0, "V=%d k=%d, x stride %d", V, k, V + xpad);
+            free(wi), free(wv);
+        }
+    }
+    case_end();
+    free(x), free(ord);
+}
+
 /* be_matmul_multi: 3 weights sharing x; bias[1] is NULL; outputs are column
  * slices of one [n, M0+M1+M2] buffer (strided views). */
 static void t_matmul_multi(const be_dtype dts[3], int n, int K, const int Ms[3]) {
@@ -1295,6 +1350,11 @@ static void run_all(void) {
         /* rows of 4+ slices of 8,192: the GPU's two passes (slices, then their pairs) */
         t_argmax(40000, 0, 0);
         t_argmax(70001, 3, 4);
+        t_topk(67, 1, 0, 0);
+        t_topk(67, 64, 2, 3);
+        t_topk(5000, 64, 0, 1); /* two slices */
+        t_topk(70001, 50, 3, 4); /* 18 slices */
+        t_topk(4096, 9, 0, 0);
     }
     static const int Ms[3] = {33, 16, 16};
     for (int d = 0; d < 3; d++) {

@@ -447,6 +447,7 @@ int be_vk_create(be_backend **out, vk_pick pick) {
         .scale = vk_op_scale,
         .softcap = vk_op_softcap,
         .argmax = vk_op_argmax,
+        .topk = vk_op_topk,
         .moe_combine = vk_op_moe_combine,
         .moe_topk = vk_op_moe_topk,
         .moe_matmul_ids = vk_op_moe_matmul_ids,

@@ -105,7 +105,8 @@ typedef enum {
     VKP_ARGMAX = VKP_MATMUL_CD + 6, /* argmax.comp: greedy sampling's index per row */
     VKP_ATTN_PREFILL,   /* + 2 * (dtype - 1) + (head_dim == 128): attn_prefill.comp, a block of prompt rows per
                          * workgroup (f16/bf16 caches, head_dim 64 or 128) */
-    VKP_COUNT = VKP_ATTN_PREFILL + 4
+    VKP_TOPK = VKP_ATTN_PREFILL + 4, /* topk.comp: a sampled row's best k on the device */
+    VKP_COUNT
 } vk_pipe_id;
 
 #define VK_MAX_BINDINGS 9   /* attention: q, K, V, out, 3 metadata tensors, split scratch, sinks */
@@ -295,6 +296,7 @@ void vk_op_matmul_multi(void *ctx, const be_tensor *x, int nw, const be_tensor *
                         const be_tensor *const *bias, const be_tensor *const *out);
 int vk_op_matmul_fused(void *ctx, const be_mm *op);
 void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out);
+void vk_op_topk(void *ctx, const be_tensor *x, int k, const be_tensor *ids, const be_tensor *vals);
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out);
 void vk_op_swiglu_clamp(void *ctx, const be_tensor *gu, float alpha, float limit, const be_tensor *out);
 void vk_op_moe_topk(void *ctx, const be_tensor *logits, int k, int flags, const be_tensor *gate, const be_tensor *ids,

@@ -524,6 +524,33 @@ void vk_op_argmax(void *ctx, const be_tensor *x, const be_tensor *out) {
     vk_dispatch(c, VKP_ARGMAX, u2, 3, &pc, sizeof pc, (uint32_t)x->rows, 1, 1);
 }
 
+/* topk.comp: a workgroup per 4,096-element slice of a row picks its k best into the scratch buffer, then
+ * one per row the k best of its slices' (at most 4,096 candidates: a vocabulary of up to 262,144 at k = 64). */
+void vk_op_topk(void *ctx, const be_tensor *x, int k, const be_tensor *ids, const be_tensor *vals) {
+    vk_ctx *c = ctx;
+    if (x->rows <= 0) return;
+    uint32_t G = cdiv(x->cols, 4096);
+    if (k < 1 || k > BE_TOPK_MAX || k > x->cols || (uint64_t)G * (uint32_t)k > 4096 || x->rows > 65535) {
+        vk_fail(c, vc_errf(VC_EINVAL, "vulkan: topk of %d over %lld rows of %lld", k, (long long)x->rows,
+                           (long long)x->cols));
+        return;
+    }
+    struct { uint32_t x_off, x_stride, i_off, i_stride, v_off, v_stride, V, K, G, stage; } pc = {
+        eoff(c, x), (uint32_t)x->stride, eoff(c, ids), (uint32_t)ids->stride, eoff(c, vals), (uint32_t)vals->stride,
+        (uint32_t)x->cols, (uint32_t)k, G, 1};
+    size_t part_bytes = (size_t)x->rows * G * (size_t)k * 2 * sizeof(float);
+    int rc = ensure_scratch(c, part_bytes);
+    if (rc) {
+        vk_fail(c, rc);
+        return;
+    }
+    vk_use u1[4] = {use_of(x, 0), use_of(ids, 1), use_of(vals, 1), {c->scratch, 0, part_bytes, 1}};
+    vk_dispatch(c, VKP_TOPK, u1, 4, &pc, sizeof pc, G, (uint32_t)x->rows, 1);
+    vk_use u2[4] = {use_of(x, 0), use_of(ids, 1), use_of(vals, 1), {c->scratch, 0, part_bytes, 0}};
+    pc.stage = 2;
+    vk_dispatch(c, VKP_TOPK, u2, 4, &pc, sizeof pc, (uint32_t)x->rows, 1, 1);
+}
+
 void vk_op_moe_combine(void *ctx, const be_tensor *y, const be_tensor *idx, const be_tensor *wt, const be_tensor *out) {
     vk_ctx *c = ctx;
     struct { uint32_t y_off, y_stride, y_rows, i_off, i_stride, w_off, w_stride, o_off, o_stride, n, D, k; } pc = {

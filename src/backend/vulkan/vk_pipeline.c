@@ -87,6 +87,9 @@ static const uint32_t spv_matmul_cd[] =
 static const uint32_t spv_attn_prefill[] =
 #include "attn_prefill.spv.h"
     ;
+static const uint32_t spv_topk[] =
+#include "topk.spv.h"
+    ;
 
 typedef struct {
     const uint32_t *code;
@@ -100,6 +103,7 @@ typedef struct {
 static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
     if (id == VKP_COPY) return (pipe_src)SRC(spv_copy, 2, 0);
     if (id == VKP_ARGMAX) return (pipe_src)SRC(spv_argmax, 3, 0);
+    if (id == VKP_TOPK) return (pipe_src)SRC(spv_topk, 4, 0);
     if (id >= VKP_ATTN_PREFILL) { /* constant 0: cache dtype (f16, bf16), 1: head_dim (64, 128) */
         pipe_src s = SRC(spv_attn_prefill, 8, 1u + (uint32_t)(id - VKP_ATTN_PREFILL) / 2u);
         s.spec[1] = (id - VKP_ATTN_PREFILL) % 2 ? 128u : 64u;
@@ -182,6 +186,7 @@ const char *vk_pipe_name(int id) {
     const char *base;
     int d = -1;
     if (id == VKP_ARGMAX) return "argmax";
+    if (id == VKP_TOPK) return "topk";
     if (id >= VKP_ATTN_PREFILL) {
         int v = id - VKP_ATTN_PREFILL;
         snprintf(buf[id], sizeof buf[id], "attn_prefill%d %s", v % 2 ? 128 : 64, dt[1 + v / 2]);
