@@ -156,13 +156,17 @@ int eng_create(mdl_model *m, const eng_config *cin, eng_engine **out) {
     e->row_pos = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
     e->raw = malloc(sizeof(float) * (size_t)V);
     e->amax = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS));
+    e->top_ids = malloc(sizeof(int32_t) * (size_t)(S + ENG_PLP_ROWS) * BE_TOPK_MAX);
+    e->top_vals = malloc(sizeof(float) * (size_t)(S + ENG_PLP_ROWS) * BE_TOPK_MAX);
+    const char *ntk = getenv("VLLMC_NO_TOPK_STEP");
+    e->no_topk = ntk && !strcmp(ntk, "1");
     e->b_lora = malloc(sizeof(int32_t) * (size_t)S);
     if (c.max_loras > 0) {
         e->lslot = calloc((size_t)c.max_loras, sizeof *e->lslot);
         e->lstamp = calloc((size_t)c.max_loras, sizeof *e->lstamp);
     }
     if (!e->b_lora || (c.max_loras > 0 && (!e->lslot || !e->lstamp)) || !e->running || !e->b_seqs || !e->b_tokens || !e->b_pos || !e->b_slots || !e->b_qstart || !e->b_seqlen || !e->b_ropelen ||
-        !e->b_lrows || !e->b_bt || !e->logits || !e->raw || !e->amax || !e->row_seq || !e->row_pos) {
+        !e->b_lrows || !e->b_bt || !e->logits || !e->raw || !e->amax || !e->top_ids || !e->top_vals || !e->row_seq || !e->row_pos) {
         rc = vc_errf(VC_ENOMEM, "out of memory");
         goto err;
     }
@@ -213,6 +217,8 @@ void eng_free(eng_engine *e) {
     free(e->row_pos);
     free(e->raw);
     free(e->amax);
+    free(e->top_ids);
+    free(e->top_vals);
     free(e->b_lora);
     for (int i = 0; e->lslot && i < e->cfg.max_loras; i++) eng_lora_unref(e->lslot[i]);
     free(e->lslot);

@@ -79,6 +79,8 @@ typedef struct {
     uint64_t preemptions;
     uint64_t prefix_queries, prefix_hits; /* tokens */
     uint64_t prompt_tokens, generation_tokens;
+    uint64_t topk_rows, topk_full_rows; /* tokens sampled from their row's best few (rn_batch.topk); of them,
+                                           from the whole row read back after all (samp_sample_top declined) */
     /* LoRA adapters (ids) of the running and the waiting requests, for vLLM's vllm:lora_requests_info;
      * at most ENG_STATS_LORAS of each (more are left out) */
 #define ENG_STATS_LORAS 32

@@ -84,6 +84,12 @@ struct eng_engine {
     float *raw;               /* [vocab] copy of raw logits for logprobs */
     int32_t *amax;            /* [max_num_seqs + ENG_PLP_ROWS] the device's greedy picks (rn_batch.argmax) */
     int amax_step;            /* this step's rows are all plain greedy: their tokens are in amax */
+    int32_t *top_ids;         /* [(max_num_seqs + ENG_PLP_ROWS) * BE_TOPK_MAX] each row's best (rn_batch.topk) */
+    float *top_vals;
+    int topk_step;            /* > 0: this step's rows are plain greedy or top_k sampled (top_sampled): their
+                                 topk_step best are in top_ids/top_vals, not their logits */
+    int no_topk;              /* VLLMC_NO_TOPK_STEP=1: such steps read whole logit rows (A/B runs, tests) */
+    uint64_t topk_rows, topk_full_rows; /* rows sampled in top-k steps; of them, read back whole */
     samp_scratch sc;
     eng_output *outs;
     int n_outs, cap_outs;

@@ -74,6 +74,17 @@ static int reserve_lp(eng_engine *e, int k) { return e->lp_used + k <= e->lp_cap
 /* A sampling row the device's argmax can pick (rn_batch.argmax): greedy, no logits processor, no logprobs. */
 static int plain_greedy(const eng_seq *s) { return s->sp.temperature < SAMP_EPS && !s->lp.active && s->sp.logprobs < 0; }
 
+/* Candidates a top-k step reads per row beyond a row's top_k: samp_sample_top needs the k-th best to be
+ * strictly more likely than the last one read (else it asks for the whole row). */
+#define TOPK_MARGIN 8
+
+/* A sampling row whose token samp_sample_top can draw from its best few (rn_batch.topk): sampled with a
+ * top_k the device's selection covers, no logits processor, no logprobs. */
+static int top_sampled(const eng_seq *s) {
+    return s->sp.temperature >= SAMP_EPS && s->sp.top_k > 0 && s->sp.top_k + TOPK_MARGIN <= BE_TOPK_MAX &&
+           !s->lp.active && s->sp.logprobs < 0;
+}
+
 /* Sample for a sequence whose scheduled tokens reached the end of its context: from its logits row, or take
  * `picked` (>= 0: the device's argmax of the row, for a plain_greedy sequence, whose logits were not read
  * back). */
@@ -129,6 +140,21 @@ static int sample_one(eng_engine *e, eng_seq *s, float *logits, int32_t picked) 
         if (finish(e, s, f)) return vc_errf(VC_ERR, "engine: no finished slot reserved");
     }
     return VC_OK;
+}
+
+/* Sample row r of a top-k step from its best few (samp_sample_top); where they do not decide the token,
+ * from the whole row, read back now into `row`. */
+static int sample_top(eng_engine *e, eng_seq *s, int r, float *row) {
+    int k = e->topk_step, V = e->m->cfg.vocab_size;
+    samp_params p = {s->sp.temperature, s->sp.top_p, s->sp.top_k, s->sp.min_p};
+    int32_t t = samp_sample_top(e->top_ids + (size_t)r * k, e->top_vals + (size_t)r * k, k, V, &p, &s->rng, &e->sc);
+    e->topk_rows++;
+    if (t < 0) {
+        int rc = rn_read_logits(e->runner, r, row);
+        if (rc) return rc;
+        e->topk_full_rows++;
+    }
+    return sample_one(e, s, row, t);
 }
 
 static int grow_to(void *arrp, int *cap, int need, size_t elem) {
@@ -334,11 +360,22 @@ static int run_batch(eng_engine *e) {
     e->amax_step = nl > 0;
     for (int r = 0; r < nl && e->amax_step; r++)
         e->amax_step = e->row_pos[r] < 0 && plain_greedy(e->b_seqs[e->row_seq[r]]);
+    /* else every row plain greedy or top_k sampled: each row's best few come back instead of its logits */
+    e->topk_step = 0;
+    int topk_ok = !e->amax_step && !e->no_topk && nl > 0;
+    for (int r = 0; r < nl && topk_ok; r++) {
+        const eng_seq *s = e->b_seqs[e->row_seq[r]];
+        topk_ok = e->row_pos[r] < 0 && (plain_greedy(s) || top_sampled(s));
+        int k = plain_greedy(s) ? 1 : s->sp.top_k + TOPK_MARGIN;
+        if (topk_ok && k > e->topk_step) e->topk_step = k;
+    }
+    if (!topk_ok || e->topk_step > e->m->cfg.vocab_size) e->topk_step = 0;
     rn_batch b = {.n_tokens = nt, .tokens = e->b_tokens, .positions = e->b_pos, .slots = e->b_slots,
                   .n_seqs = e->n_sched, .q_start = e->b_qstart, .seq_len = e->b_seqlen, .block_table = e->b_bt,
                   .max_blocks = mb, .n_logits = nl, .logit_rows = e->b_lrows,
                   .seq_lora = e->cfg.max_loras > 0 ? e->b_lora : NULL, .seq_rope_len = e->b_ropelen,
-                  .argmax = e->amax_step ? e->amax : NULL};
+                  .argmax = e->amax_step ? e->amax : NULL, .topk = e->topk_step, .top_ids = e->top_ids,
+                  .top_vals = e->top_vals};
     return rn_forward(e->runner, &b, e->logits);
 }
 
@@ -380,6 +417,8 @@ static int step(eng_engine *e) {
                                   s->plp_vals + (size_t)p * (size_t)s->plp_k, &s->plp_tok[p], &s->plp_rank[p]);
             if (got < 0) rc = got;
             for (int q = got; q >= 0 && q < s->plp_k; q++) s->plp_ids[(size_t)p * s->plp_k + q] = -1;
+        } else if (e->topk_step > 0) {
+            rc = sample_top(e, s, r, row);
         } else {
             rc = sample_one(e, s, row, e->amax_step ? e->amax[r] : -1);
         }
@@ -424,6 +463,8 @@ int eng_step(eng_engine *e, const eng_output **outs, int *n_outs) {
     e->stats.prefix_hits = ks.hits;
     e->stats.prompt_tokens = e->prompt_tokens;
     e->stats.generation_tokens = e->generation_tokens;
+    e->stats.topk_rows = e->topk_rows;
+    e->stats.topk_full_rows = e->topk_full_rows;
     e->stats.max_loras = e->cfg.max_loras;
     e->stats.n_lora_running = lora_ids(e->running, e->n_running, e->stats.lora_running, 0);
     int nw = lora_ids(e->waiting, e->n_waiting, e->stats.lora_waiting, 0);

@@ -82,7 +82,9 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out) {
         (rc = rn_alloc(r, BE_I32, 1, T, &r->slots)) || (rc = rn_alloc(r, BE_I32, 1, S + 1, &r->q_start)) ||
         (rc = rn_alloc(r, BE_I32, 1, S, &r->seq_len)) ||
         (rc = rn_alloc(r, BE_I32, S, p->max_blocks, &r->block_table)) ||
-        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows)) || (rc = rn_alloc(r, BE_I32, 1, NL, &r->amax))) {
+        (rc = rn_alloc(r, BE_I32, 1, NL, &r->logit_rows)) || (rc = rn_alloc(r, BE_I32, 1, NL, &r->amax)) ||
+        (rc = rn_alloc(r, BE_I32, NL, BE_TOPK_MAX, &r->top_ids)) ||
+        (rc = rn_alloc(r, BE_F32, NL, BE_TOPK_MAX, &r->top_vals))) {
         vc_err_prefix(rc, "activations for %lld tokens per step", (long long)T);
         goto err;
     }
@@ -131,6 +133,8 @@ static int rn_check(const rn_runner *r, const rn_batch *b) {
         return vc_errf(VC_EINVAL, "block table of %d columns (limit %d)", b->max_blocks, p->max_blocks);
     if (b->n_logits < 0 || b->n_logits > p->max_logits)
         return vc_errf(VC_EINVAL, "%d logit rows (limit %d)", b->n_logits, p->max_logits);
+    if (b->topk < 0 || b->topk > BE_TOPK_MAX || b->topk > V || (b->topk > 0 && (!b->top_ids || !b->top_vals)))
+        return vc_errf(VC_EINVAL, "top-k of %d per logit row (limit %d)", b->topk, BE_TOPK_MAX < V ? BE_TOPK_MAX : V);
     int64_t nslots = (int64_t)p->num_blocks * p->block_size;
     for (int i = 0; i < b->n_tokens; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= V)
@@ -386,8 +390,52 @@ static int32_t rn_argmax(const float *row, int n) {
     return best;
 }
 
+/* backend.h's topk on the host: the k best of row[0..n) by (value desc, index asc), a NaN as -inf. */
+static void rn_topk_row(const float *row, int n, int k, int32_t *ids, float *vals) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float v = isnan(row[i]) ? -INFINITY : row[i];
+        if (m == k && !(v > vals[k - 1])) continue; /* equal: the earlier index stays */
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && v > vals[j - 1]) {
+            vals[j] = vals[j - 1];
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        vals[j] = v;
+        ids[j] = i;
+    }
+}
+
+/* The step's top-k read-back (b->topk): the device's selection where the backend has it, else the host's
+ * from the logits read back. */
+static int rn_read_topk(rn_runner *r, const rn_batch *b, be_tensor *lg, float *logits) {
+    be_backend *be = r->be;
+    void *ctx = be->ctx;
+    int V = r->m->cfg.vocab_size, k = b->topk, n = b->n_logits, rc;
+    if (be->topk && !r->host_argmax) {
+        be_tensor ids = be_rows(&r->top_ids, 0, n), vals = be_rows(&r->top_vals, 0, n);
+        ids.cols = vals.cols = k;
+        ids.stride = vals.stride = k; /* packed [n, k]: one read each */
+        be->topk(ctx, lg, k, &ids, &vals);
+        if ((rc = be->buffer_read(ctx, ids.buf, ids.offset, b->top_ids, (size_t)n * (size_t)k * sizeof(int32_t))))
+            return rc;
+        return be->buffer_read(ctx, vals.buf, vals.offset, b->top_vals, (size_t)n * (size_t)k * sizeof(float));
+    }
+    rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits, (size_t)n * (size_t)V * sizeof(float));
+    for (int i = 0; !rc && i < n; i++)
+        rn_topk_row(logits + (size_t)i * V, V, k, b->top_ids + (size_t)i * k, b->top_vals + (size_t)i * k);
+    return rc;
+}
+
+int rn_read_logits(rn_runner *r, int i, float *out) {
+    size_t row = (size_t)r->m->cfg.vocab_size * sizeof(float);
+    if (i < 0 || i >= r->p.max_logits) return vc_errf(VC_EINVAL, "logit row %d out of range", i);
+    return r->be->buffer_read(r->be->ctx, r->logits.buf, r->logits.offset + (size_t)i * row, out, row);
+}
+
 /* Final norm, LM head and (Gemma 2) soft-capping of the selected rows, then the read-back: the logits, or
- * for a greedy batch (b->argmax) each row's argmax. */
+ * for a greedy batch (b->argmax) each row's argmax, or each row's best (b->topk). */
 static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits) {
     const mdl_model *m = r->m;
     const model_config *c = &m->cfg;
@@ -408,6 +456,8 @@ static int rn_logits(rn_runner *r, const rn_batch *b, rn_views *w, float *logits
             be->argmax(ctx, &lg, &ids);
             atomic_fetch_add(&argmax_passes, 1);
             rc = be->buffer_read(ctx, ids.buf, ids.offset, b->argmax, (size_t)b->n_logits * sizeof(int32_t));
+        } else if (!b->argmax && b->topk > 0) {
+            rc = rn_read_topk(r, b, &lg, logits);
         } else {
             rc = be->buffer_read(ctx, r->logits.buf, r->logits.offset, logits,
                                  (size_t)b->n_logits * (size_t)c->vocab_size * sizeof(float));

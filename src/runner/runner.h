@@ -36,6 +36,12 @@ typedef struct {
                                     i's largest logit (backend.h's argmax), computed on the device where
                                     the backend has the op, and the logits are not read back (else the
                                     host scans them: rn_forward's logits buffer is still required) */
+    int topk;                    /* 1..BE_TOPK_MAX, argmax NULL: each logit row's topk best (backend.h's topk)
+                                    go to top_ids/top_vals [n_logits x topk] (on the device where the
+                                    backend has the op, and the logits are not read back; else the host
+                                    selects from them); rn_read_logits gives a whole row afterwards */
+    int32_t *top_ids;
+    float *top_vals;
 } rn_batch;
 
 /* LoRA modules, in PEFT's names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
@@ -74,6 +80,9 @@ int rn_create(mdl_model *m, const rn_params *p, rn_runner **out);
  * Bad batches (ids out of range, too many tokens, positions beyond the
  * table) are VC_EINVAL and touch nothing. */
 int rn_forward(rn_runner *r, const rn_batch *b, float *logits);
+/* Logit row i of the last rn_forward (its rows as computed, whether or not they were read back) into out
+ * [vocab_size]: for a row whose topk did not decide its token (samp_sample_top). */
+int rn_read_logits(rn_runner *r, int i, float *out);
 void rn_free(rn_runner *r);
 /* Put an adapter into LoRA slot `slot` (w: [n_layers * RN_LORA_MODULES], layer-major), in the
  * weights' dtype with the scale folded into b. Ordered with the forward passes as every buffer write

@@ -18,6 +18,7 @@ struct rn_runner {
     /* batch metadata (i32) */
     be_tensor tokens, pos, slots, q_start, seq_len, block_table, logit_rows;
     be_tensor amax;              /* i32 [1, max_logits]: each logit row's argmax (rn_batch.argmax) */
+    be_tensor top_ids, top_vals; /* [max_logits, BE_TOPK_MAX] i32 / f32: each logit row's best (rn_batch.topk) */
     /* KV cache per layer */
     be_tensor *kc, *vc;
     /* LoRA (lora.c): per layer and module the weights of every slot, a [slots * R, in] and

@@ -194,6 +194,21 @@ static void run_suite(be_backend *be) {
     CHECK_MSG(same(&kids[0], &alone) && same(&kids[1], &alone1), "n=3 completions are not seed+i");
     CHECK(kids[2].n == 16 && kids[0].seen_finish == 1 && kids[2].seen_finish == 1);
     CHECK(eng_check_kv(e, 0) == 0);
+    /* those top_k draws came from each row's best few (the device's topk where the backend has it), and
+     * give the tokens of whole rows read back (VLLMC_NO_TOPK_STEP=1), alone and batched */
+    eng_stats ts = eng_get_stats(e);
+    CHECK_MSG(ts.topk_rows >= 16 * 3 && ts.topk_full_rows < ts.topk_rows, "%s: %llu top-k rows, %llu read whole",
+              be->name, (unsigned long long)ts.topk_rows, (unsigned long long)ts.topk_full_rows);
+    eng_free(e);
+    setenv("VLLMC_NO_TOPK_STEP", "1", 1);
+    e = mk(m, 16, 8, 64, 1, 0.01, 256);
+    unsetenv("VLLMC_NO_TOPK_STEP");
+    result w_alone, w_many[MAXR];
+    CHECK(run_all(e, 1, &pr[2], &pl[2], &s, NULL, &w_alone, 1) > 0);
+    CHECK(run_all(e, MAXR, pr5, pl5, mix, NULL, w_many, 1) > 0);
+    CHECK_MSG(same(&w_alone, &alone) && same(&w_many[5], &alone), "%s: top_k sampling from the whole rows differs",
+              be->name);
+    CHECK(eng_get_stats(e).topk_rows == 0);
 
     /* 5. stop conditions and logprobs */
     eng_sampling_params st1 = greedy(20);
