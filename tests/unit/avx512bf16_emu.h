@@ -81,6 +81,7 @@ EMU_AI __m512 emu_permutex2var_ps(const __m512 *a, const __m512i *idx, const __m
 }
 
 #define _MM_HINT_T0 3
+#define _MM_HINT_T1 2
 #define _mm_prefetch(p, hint) ((void)(p), (void)(hint))
 
 EMU_AI __m512i _mm512_set1_epi32(int a) {
