@@ -269,39 +269,16 @@ static int prefetch_next(void) {
     return r;
 }
 
-enum { XALL_MAX = 1 << 22 }; /* bf16 values of converted activations per token block (8 MiB) */
-/* VLLMC_CPU_NC_BLOCKS=1: token blocks of NC whatever n (A/B runs); read on first use */
-static int big_blocks(void) {
-    static _Atomic int v = -1;
-    int r = atomic_load_explicit(&v, memory_order_relaxed);
-    if (r < 0) {
-        const char *e = getenv("VLLMC_CPU_NC_BLOCKS");
-        r = !(e && !strcmp(e, "1"));
-        atomic_store_explicit(&v, r, memory_order_relaxed);
-    }
-    return r;
-}
-
 static void gemm_rows(const float *x, int64_t ldx, int n, int K, const char *wb, int64_t ldwb, int rows,
                       const float *bias, float *y, int64_t ldy, int amx) {
     _Alignas(64) uint32_t wp[KP * MR];
     _Alignas(64) uint32_t xb[NC * KP];
-    /* token blocks as large as XALL_MAX converted activations allow (each block packs, and reads from memory,
-     * every weight panel once: at 16 x 128 tokens, blocks of NC packed Llama-3.2-1B's weights 11 times a
-     * call); NC, the stack block's size, where the scratch cannot be had */
-    int nkb = (K + KC - 1) / KC, blk = n * (int64_t)nkb * KC <= XALL_MAX ? n : (int)(XALL_MAX / ((int64_t)nkb * KC));
-    if (blk < NC || !big_blocks()) blk = NC;
-    int nbm = n < blk ? n : blk;
+    int nkb = (K + KC - 1) / KC, nbm = n < NC ? n : NC;
     uint32_t *xall = aligned_alloc(64, sizeof(uint32_t) * (size_t)nkb * (size_t)nbm * KP);
-    if (!xall && blk > NC) {
-        blk = NC;
-        nbm = n < blk ? n : blk;
-        xall = aligned_alloc(64, sizeof(uint32_t) * (size_t)nkb * (size_t)nbm * KP);
-    }
     if (amx) amx_begin();
     int pf = prefetch_next();
-    for (int n0 = 0; n0 < n; n0 += blk) {
-        int nb = n - n0 < blk ? n - n0 : blk;
+    for (int n0 = 0; n0 < n; n0 += NC) {
+        int nb = n - n0 < NC ? n - n0 : NC;
         const float *xn = x + (int64_t)n0 * ldx;
         float *yb = y + (int64_t)n0 * ldy;
         for (int k0 = 0; xall && k0 < K; k0 += KC)
