@@ -407,13 +407,19 @@ static void rn_topk_row(const float *row, int n, int k, int32_t *ids, float *val
     }
 }
 
-/* The step's top-k read-back (b->topk): the device's selection where the backend has it, else the host's
- * from the logits read back. */
+/* Vocabularies from which a top-k step selects on the device: the backend's topk takes k rounds of a
+ * workgroup-wide pick (~50-100 us on a GPU, far more on lavapipe), which pays where it saves reading large rows
+ * back (0.5 MiB a row at 128k) but not for small vocabularies (the test models' 512 logits a row: lavapipe's
+ * sampled decode ran at 216 tokens/s with it, 530 without). */
+#define RN_DEVICE_TOPK_MIN_VOCAB 16384
+
+/* The step's top-k read-back (b->topk): the device's selection where the backend has it and the rows are
+ * long, else the host's from the logits read back. */
 static int rn_read_topk(rn_runner *r, const rn_batch *b, be_tensor *lg, float *logits) {
     be_backend *be = r->be;
     void *ctx = be->ctx;
     int V = r->m->cfg.vocab_size, k = b->topk, n = b->n_logits, rc;
-    if (be->topk && !r->host_argmax) {
+    if (be->topk && !r->host_argmax && V >= RN_DEVICE_TOPK_MIN_VOCAB) {
         be_tensor ids = be_rows(&r->top_ids, 0, n), vals = be_rows(&r->top_vals, 0, n);
         ids.cols = vals.cols = k;
         ids.stride = vals.stride = k; /* packed [n, k]: one read each */
