@@ -130,7 +130,7 @@ typedef struct {
  * written), or a matmul_cd.comp one (four bindings). */
 static void mm_dispatch(vk_ctx *c, int pipe, const vk_use *u, const mm_push *pc, uint32_t gx, uint32_t gy,
                         uint32_t gz) {
-    if (pipe >= VKP_MATMUL_CD && pipe < VKP_MATMUL_CD + 6) {
+    if (pipe >= VKP_MATMUL_CD && pipe < VKP_ARGMAX) { /* matmul_cd.comp's six pipelines */
         vk_dispatch(c, pipe, u, 4, pc, sizeof *pc, gx, gy, gz);
         return;
     }
