@@ -225,6 +225,18 @@ static void case_end(void) {
  * (v->rows x v->cols doubles, row-major): max over rows of
  * max |got - ref| / max(1e-6, max |ref| of the row). Any non-finite value in
  * the view is an infinite error. NULL whole (nothing was read) is infinite. */
+/* VLLMC_TEST_EXPLAIN=1 (debugging a failed case): where a view holds non-finite values, row by row */
+static void explain_nonfinite(const be_tensor *v, const unsigned char *whole, int64_t r0, int64_t c0) {
+    fprintf(stderr, "  first non-finite at row %lld col %lld of %lld x %lld; non-finite per row:",
+            (long long)r0, (long long)c0, (long long)v->rows, (long long)v->cols);
+    for (int64_t r = 0; r < v->rows; r++) {
+        int bad = 0;
+        for (int64_t c = 0; c < v->cols; c++) bad += !isfinite(view_at(v, whole, r, c));
+        fprintf(stderr, " %d", bad);
+    }
+    fprintf(stderr, "\n");
+}
+
 static double view_err(const be_tensor *v, const unsigned char *whole, const double *ref) {
     if (!whole) return INFINITY;
     double worst = 0;
@@ -233,12 +245,24 @@ static double view_err(const be_tensor *v, const unsigned char *whole, const dou
         for (int64_t c = 0; c < v->cols; c++) scale = fmax(scale, fabs(ref[r * v->cols + c]));
         for (int64_t c = 0; c < v->cols; c++) {
             float g = view_at(v, whole, r, c);
-            if (!isfinite(g)) return INFINITY;
+            if (!isfinite(g)) {
+                if (getenv("VLLMC_TEST_EXPLAIN")) explain_nonfinite(v, whole, r, c);
+                return INFINITY;
+            }
             double e = fabs((double)g - ref[r * v->cols + c]) / scale;
             if (!(e <= worst)) worst = e; /* also takes a NaN e, should a reference ever be one */
         }
     }
     return worst;
+}
+
+/* VLLMC_TEST_EXPLAIN=1: the elements outside d's view that changed (expected: the image `want`) */
+static void explain_pad(const dten *d, const unsigned char *want, size_t es) {
+    size_t n = d->bytes / es, first = n, bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(want + i * es, d->img + i * es, es)) bad++, first = first < i ? first : i;
+    fprintf(stderr, "  %zu elements outside the view (offset %lld, %lld x %lld, stride %lld) changed; first at %zu\n",
+            bad, (long long)d->t.offset, (long long)d->t.rows, (long long)d->t.cols, (long long)d->t.stride, first);
 }
 
 /* 1 if every byte of the buffer outside d's view is what was last written. */
@@ -253,6 +277,7 @@ static int pad_intact(const dten *d, const unsigned char *whole) {
         memcpy(tmp + at, d->img + at, (size_t)d->t.cols * es);
     }
     int ok = memcmp(tmp, d->img, d->bytes) == 0;
+    if (!ok && getenv("VLLMC_TEST_EXPLAIN")) explain_pad(d, tmp, es);
     free(tmp);
     return ok;
 }

@@ -207,14 +207,15 @@ static int create_device(vk_ctx *c) {
     const char *ct = getenv("VLLMC_VULKAN_COOP_TOKENS"), *cs = getenv("VLLMC_VULKAN_COOP_SPLIT");
     const char *bk = getenv("VLLMC_VULKAN_COOP_BK");
     /* matmul_coop.comp's shared memory with 128-token tiles: split activations 2 x 10 KiB, weights 10 KiB,
-     * staging 8 KiB (38 KiB); f16 activations in K steps of 64: 18 + 18 + 8 (44 KiB), of 32: 10 + 10 + 8 */
+     * staging 8 KiB (38,912 bytes); f16 activations in K steps of 64: 18 + 18 + 8 KiB and the unused lo
+     * tile's 16 bytes (45,072), of 32: 10 + 10 + 8 KiB + 16 (28,688) */
     uint32_t smem = c->props.limits.maxComputeSharedMemorySize;
     /* the prompts' tiles alone (A/B runs): split unless VLLMC_VULKAN_COOP_L_SPLIT=0, until the f16 form is
      * measured on a GPU with cooperative matrices (session 13 had none) */
     const char *ls = getenv("VLLMC_VULKAN_COOP_L_SPLIT");
     c->coop_l_split = (cs && !strcmp(cs, "1")) || !(ls && !strcmp(ls, "0"));
-    c->coop_bk64 = !c->coop_l_split && !(bk && atoi(bk) == 32) && smem >= 45056;
-    c->coop_tokens = (ct && atoi(ct) == 64) || smem < (c->coop_l_split ? 38912u : c->coop_bk64 ? 45056u : 28672u) ? 64 : 128;
+    c->coop_bk64 = !c->coop_l_split && !(bk && atoi(bk) == 32) && smem >= 45072;
+    c->coop_tokens = (ct && atoi(ct) == 64) || smem < (c->coop_l_split ? 38912u : c->coop_bk64 ? 45072u : 28688u) ? 64 : 128;
     const char *cd = getenv("VLLMC_VULKAN_COOP_DIRECT");
     /* 64 by default: longer prompts keep matmul_coop.comp's 128-token tiles (measured faster for them) */
     c->coop_direct_max_n = cd && *cd ? atoll(cd) : 64;

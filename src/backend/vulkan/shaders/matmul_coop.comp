@@ -43,12 +43,14 @@ layout(push_constant) uniform P {
     // [e2, M) to o2, each from its own column 0 (e1 = e2 = M: o alone)
     uint e1, e2, o_off1, o_stride1, o_off2, o_stride2;
 } p;
-// f16 tiles, packed: 4 halves per uvec2 (x) and 8 per uvec4 (w), so one
-// store writes a whole 16-byte load's worth (fragment loads count in those units)
-shared uvec2 Ah[BT * BKP / 4u];
-shared uvec2 Al[SPLIT != 0u ? BT * BKP / 4u : 1u];
+// f16 tiles, packed 8 halves per uvec4 (fragment loads count in those units). uvec4, never uvec2, and
+// every array a multiple of 16 bytes: cooperative-matrix loads want 16-byte aligned addresses, and the
+// driver places an array of 8-byte elements on an 8-byte boundary (measured on the H100: with Al one
+// uvec2 long, Ah began 8 bytes off and the f16 form read garbage; session 10 found the same in matmul_cd)
+shared uvec4 Ah[BT * BKP / 8u];
+shared uvec4 Al[SPLIT != 0u ? BT * BKP / 8u : 1u];
 shared uvec4 Bs[BM * BKP / 8u];
-shared float Cw[8][256]; // one 16 x 16 staging tile per subgroup
+shared uvec4 Cw[8][64]; // one 16 x 16 staging tile per subgroup (uvec4: 16-byte aligned too)
 
 const uint E = T == DT_F32 ? 4u : 8u;
 const uint WL = BM * BK / E / 256u; // 16-byte weight loads per invocation per step (2 for 16-bit, 4 for f32)
@@ -74,15 +76,15 @@ void store_shared(uint tid) {
     [[unroll]] for (uint i = 0u; i < XL; i++) {
         uint e = tid + i * 256u, r = e / (BK / 4u), q = e % (BK / 4u);
         vec4 v = xr[i];
-        if (SPLIT == 0u) {
-            Ah[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
-            continue;
-        }
-        // hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
+        uint at = (r * BKP) / 8u + q / 2u; // 4 halves: the first or second half of a uvec4
+        // with SPLIT, hi: v with its low 13 mantissa bits cleared (integer ops, so no compiler can fold the
         // split away), exact in f16 within its range; lo: the exact f32 remainder, rounded to f16
-        vec4 hv = uintBitsToFloat(floatBitsToUint(v) & uvec4(0xffffe000u));
-        Ah[(r * BKP) / 4u + q] = uvec2(packHalf2x16(hv.xy), packHalf2x16(hv.zw));
-        Al[(r * BKP) / 4u + q] = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
+        vec4 hv = SPLIT != 0u ? uintBitsToFloat(floatBitsToUint(v) & uvec4(0xffffe000u)) : v;
+        uvec2 h = uvec2(packHalf2x16(hv.xy), packHalf2x16(hv.zw));
+        if ((q & 1u) == 0u) { Ah[at].x = h.x; Ah[at].y = h.y; } else { Ah[at].z = h.x; Ah[at].w = h.y; }
+        if (SPLIT == 0u) continue;
+        uvec2 l = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
+        if ((q & 1u) == 0u) { Al[at].x = l.x; Al[at].y = l.y; } else { Al[at].z = l.x; Al[at].w = l.y; }
     }
     [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E);
@@ -126,26 +128,26 @@ void main() {
             coopMatLoadNV(b0, Bs, (rb + kk) / 8u, BKP / 8u, true);
             coopMatLoadNV(b1, Bs, (rb + 16u * BKP + kk) / 8u, BKP / 8u, true);
             if (SPLIT != 0u && VARIANT != 1u) { // the lo parts
-                coopMatLoadNV(a, Al, (ra + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(a, Al, (ra + kk) / 8u, BKP / 8u, false);
                 MMA2(c00, c01, a);
-                coopMatLoadNV(a, Al, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(a, Al, (ra + 16u * BKP + kk) / 8u, BKP / 8u, false);
                 MMA2(c10, c11, a);
                 if (FT == 4u) {
-                    coopMatLoadNV(a, Al, (ra + 32u * BKP + kk) / 4u, BKP / 4u, false);
+                    coopMatLoadNV(a, Al, (ra + 32u * BKP + kk) / 8u, BKP / 8u, false);
                     MMA2(c20, c21, a);
-                    coopMatLoadNV(a, Al, (ra + 48u * BKP + kk) / 4u, BKP / 4u, false);
+                    coopMatLoadNV(a, Al, (ra + 48u * BKP + kk) / 8u, BKP / 8u, false);
                     MMA2(c30, c31, a);
                 }
             }
             if (VARIANT != 2u) { // the hi parts
-                coopMatLoadNV(a, Ah, (ra + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(a, Ah, (ra + kk) / 8u, BKP / 8u, false);
                 MMA2(c00, c01, a);
-                coopMatLoadNV(a, Ah, (ra + 16u * BKP + kk) / 4u, BKP / 4u, false);
+                coopMatLoadNV(a, Ah, (ra + 16u * BKP + kk) / 8u, BKP / 8u, false);
                 MMA2(c10, c11, a);
                 if (FT == 4u) {
-                    coopMatLoadNV(a, Ah, (ra + 32u * BKP + kk) / 4u, BKP / 4u, false);
+                    coopMatLoadNV(a, Ah, (ra + 32u * BKP + kk) / 8u, BKP / 8u, false);
                     MMA2(c20, c21, a);
-                    coopMatLoadNV(a, Ah, (ra + 48u * BKP + kk) / 4u, BKP / 4u, false);
+                    coopMatLoadNV(a, Ah, (ra + 48u * BKP + kk) / 8u, BKP / 8u, false);
                     MMA2(c30, c31, a);
                 }
             }
@@ -155,21 +157,21 @@ void main() {
     [[unroll]] for (uint f = 0u; f < 2u * FT; f++) {
         uint i = f / 2u, j = f % 2u;
         switch (f) {
-        case 0u: coopMatStoreNV(c00, Cw[sg], 0u, 16u, false); break;
-        case 1u: coopMatStoreNV(c01, Cw[sg], 0u, 16u, false); break;
-        case 2u: coopMatStoreNV(c10, Cw[sg], 0u, 16u, false); break;
-        case 3u: coopMatStoreNV(c11, Cw[sg], 0u, 16u, false); break;
-        case 4u: coopMatStoreNV(c20, Cw[sg], 0u, 16u, false); break;
-        case 5u: coopMatStoreNV(c21, Cw[sg], 0u, 16u, false); break;
-        case 6u: coopMatStoreNV(c30, Cw[sg], 0u, 16u, false); break;
-        default: coopMatStoreNV(c31, Cw[sg], 0u, 16u, false); break;
+        case 0u: coopMatStoreNV(c00, Cw[sg], 0u, 4u, false); break;
+        case 1u: coopMatStoreNV(c01, Cw[sg], 0u, 4u, false); break;
+        case 2u: coopMatStoreNV(c10, Cw[sg], 0u, 4u, false); break;
+        case 3u: coopMatStoreNV(c11, Cw[sg], 0u, 4u, false); break;
+        case 4u: coopMatStoreNV(c20, Cw[sg], 0u, 4u, false); break;
+        case 5u: coopMatStoreNV(c21, Cw[sg], 0u, 4u, false); break;
+        case 6u: coopMatStoreNV(c30, Cw[sg], 0u, 4u, false); break;
+        default: coopMatStoreNV(c31, Cw[sg], 0u, 4u, false); break;
         }
         subgroupMemoryBarrierShared();
         subgroupBarrier();
         for (uint e = lane; e < 256u; e += 32u) {
             uint t = t0 + wt * 16u * FT + i * 16u + e / 16u, m = m0 + wm * 32u + j * 16u + e % 16u;
             if (t < p.n && m < p.M) {
-                float v = Cw[sg][e];
+                float v = uintBitsToFloat(Cw[sg][e >> 2][e & 3u]);
                 if (p.has_bias != 0u) v += bias.d[p.b_off + m];
                 if (m < p.e1) o.d[o_off + t * p.o_stride + m] = v;
                 else if (m < p.e2) o1.d[p.o_off1 + t * p.o_stride1 + (m - p.e1)] = v;
