@@ -23,7 +23,8 @@
 #define BM 128u
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint T = 0;
-layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 the hi ones
+layout(constant_id = 1) const uint VARIANT = 0; // measurement only: 1 skips the lo products, 2 the hi ones,
+                                                // 3 stores bf16 weights unconverted (wrong results, the time)
 layout(constant_id = 2) const uint FT = 2;      // 16 x 16 fragments per subgroup along the tokens: 2 or 4
 layout(constant_id = 3) const uint SPLIT = 1;   // activations as hi + lo (1) or rounded to f16 (0)
 layout(constant_id = 4) const uint BK64 = 0;    // K steps of 64 instead of 32 (only without SPLIT: shared memory)
@@ -94,7 +95,7 @@ void store_shared(uint tid) {
                             packHalf2x16(vec2(uintBitsToFloat(u.z), uintBitsToFloat(u.w))));
             uint at = (r * BKP + q * 4u) / 8u;
             if ((q & 1u) == 0u) { Bs[at].x = h.x; Bs[at].y = h.y; } else { Bs[at].z = h.x; Bs[at].w = h.y; }
-        } else if (T == DT_F16) {
+        } else if (T == DT_F16 || VARIANT == 3u) {
             Bs[(r * BKP) / 8u + q] = u;
         } else {
             Bs[(r * BKP) / 8u + q] = uvec4(pack_f16(vec2(bf16_lo(u.x), bf16_hi(u.x))), pack_f16(vec2(bf16_lo(u.y), bf16_hi(u.y))),
