@@ -80,8 +80,9 @@ if [ $vl = 1 ]; then
   for staging in 0 1; do
     t=$B/tests/test_backend_ops
     [ -x "$t" ] || { bad "$t is not built (make test builds it)"; break; }
-    VLLMC_TEST_GPU=1 VLLMC_VULKAN_STAGING=$staging "${vl_env[@]}" "$t" >"$tmp/ops$staging" 2>&1
-    vl_check "test_backend_ops (VLLMC_VULKAN_STAGING=$staging)" "$tmp/ops$staging" $?
+    # the staging pass also runs attention.comp's opt-in staged K reads (VLLMC_VULKAN_ATTN_KSTAGE=1)
+    VLLMC_TEST_GPU=1 VLLMC_VULKAN_STAGING=$staging VLLMC_VULKAN_ATTN_KSTAGE=$staging "${vl_env[@]}" "$t" >"$tmp/ops$staging" 2>&1
+    vl_check "test_backend_ops (VLLMC_VULKAN_STAGING=$staging, VLLMC_VULKAN_ATTN_KSTAGE=$staging)" "$tmp/ops$staging" $?
   done
   # weights and tables split into row ranges, as a tensor beyond maxStorageBufferRange is (a big LM head
   # in f32 on lavapipe's 128 MiB): here every weight row range of ~1000 bytes is a dispatch of its own

@@ -93,9 +93,9 @@ void red_sum(inout float v[GMAX], uint GB) {
 // The scores of this invocation's key (sc[g] += q_g . k) with the chunk's K rows read through shared memory:
 // KP keys at a time, each row's 16-byte pieces read by neighbouring invocations (whole rows per load
 // instruction, all of an invocation's loads in flight together), stored with the piece index XORed by the key
-// (so the 8 rows that 8 neighbouring invocations read at once fall in distinct banks). Reading each key's row
-// straight from memory, one dependent 16-byte load after another, was most of a decode step's attention
-// (PERFORMANCE.md, session 13).
+// (so the 8 rows that 8 neighbouring invocations read at once fall in distinct banks). Opt-in (kstage): on the
+// H100 a decode step ran 2-5% slower with it than with each invocation reading its key's row itself
+// (PERFORMANCE.md, session 14).
 void scores_staged(int c0, int je, uint kvh, uint GB, inout float sc[GMAX]) {
     uint tid = gl_LocalInvocationID.x, DG = p.HD / E, KP = min(WG, 1024u / DG), sw = min(DG, 8u) - 1u;
     barrier(); // slots[] written
