@@ -82,10 +82,10 @@ void store_shared(uint tid) {
         // split away), exact in f16 within its range; lo: the exact f32 remainder, rounded to f16
         vec4 hv = SPLIT != 0u ? uintBitsToFloat(floatBitsToUint(v) & uvec4(0xffffe000u)) : v;
         uvec2 h = uvec2(packHalf2x16(hv.xy), packHalf2x16(hv.zw));
-        if ((q & 1u) == 0u) { Ah[at].x = h.x; Ah[at].y = h.y; } else { Ah[at].z = h.x; Ah[at].w = h.y; }
+        if ((q & 1u) == 0u) Ah[at].xy = h; else Ah[at].zw = h;
         if (SPLIT == 0u) continue;
         uvec2 l = uvec2(packHalf2x16(v.xy - hv.xy), packHalf2x16(v.zw - hv.zw));
-        if ((q & 1u) == 0u) { Al[at].x = l.x; Al[at].y = l.y; } else { Al[at].z = l.x; Al[at].w = l.y; }
+        if ((q & 1u) == 0u) Al[at].xy = l; else Al[at].zw = l;
     }
     [[unroll]] for (uint i = 0u; i < WL; i++) {
         uint e = tid + i * 256u, r = e / (BK / E), q = e % (BK / E);
