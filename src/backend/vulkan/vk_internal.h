@@ -202,6 +202,7 @@ typedef struct {
     int stacked_gemm;        /* a prompt's stacked q/k/v, gate/up as one GEMM (VLLMC_VULKAN_STACKED_GEMM=1; off
                               * until measured on a GPU with cooperative matrices) */
     int attn_kstage;         /* attention.comp stages K rows through shared memory (VLLMC_VULKAN_ATTN_KSTAGE=1) */
+    int attn_groups;         /* attention.comp's groups of 128 per workgroup (VLLMC_VULKAN_ATTN_GROUPS: 1, 2, 4) */
     int attn_block_min;      /* sequences with at least this many query rows run attn_prefill.comp (0: never;
                               * VLLMC_VULKAN_ATTN_BLOCK_MIN, default 2) */
     int no_fuse;             /* VLLMC_VULKAN_NO_FUSE=1: matmul_multi / matmul_fused as separate dispatches (A/B runs) */

@@ -344,6 +344,7 @@ static uint32_t attn_splits(const vk_ctx *c, int64_t rows, uint32_t heads_blocks
     uint64_t wgs = (uint64_t)rows * heads_blocks;
     uint32_t s = wgs >= 264 ? 1 : (uint32_t)((264 + wgs - 1) / wgs);
     if (s > chunks) s = chunks;
+    s = (s + (uint32_t)c->attn_groups - 1) / (uint32_t)c->attn_groups; /* a workgroup's groups take a chunk each */
     if (s > 64) s = 64;
     if (s < 1) s = 1;
     *split_keys = 128 * ((chunks + s - 1) / s);
@@ -445,7 +446,7 @@ void vk_op_attention(void *ctx, const be_tensor *q, const be_tensor *k_cache, co
     pc.vec = pc.k_off % E == 0 && pc.c_stride % E == 0 && pc.HD % E == 0;
     pc.vvec = pc.v_off % 4 == 0 && pc.c_stride % 4 == 0; /* V: 4 values per load */
     uint32_t DG = (uint32_t)HD / E; /* 16-byte pieces of a K row: staged through shared memory (1024 of them) */
-    pc.kstage = c->attn_kstage && pc.vec && DG >= 1 && DG <= 1024 && (DG & (DG - 1)) == 0;
+    pc.kstage = c->attn_kstage && c->attn_groups == 1 && pc.vec && DG >= 1 && DG <= 1024 && (DG & (DG - 1)) == 0;
     size_t part_bytes = (size_t)q->rows * (size_t)shape->n_heads * S * (size_t)(HD + 2) * sizeof(float);
     int rc = S > 1 ? ensure_scratch(c, part_bytes) : VC_OK;
     if (rc) {

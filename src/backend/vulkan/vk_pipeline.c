@@ -174,6 +174,7 @@ static pipe_src source_of(const vk_ctx *c, vk_pipe_id id) {
         pipe_src s = SRC(spv_attention, 9, (uint32_t)(id - VKP_ATTENTION));
         const char *vu = getenv("VLLMC_VULKAN_ATTN_VU");
         s.spec[1] = vu && *vu ? (uint32_t)atoi(vu) : 16;
+        s.spec[2] = 128u * (uint32_t)c->attn_groups; /* invocations: groups of 128 */
         return s;
     }
     return (pipe_src)SRC(spv_eltwise, 3, id == VKP_SILU_MUL ? 1u : 0u);

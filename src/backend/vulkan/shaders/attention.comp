@@ -15,12 +15,17 @@
 // gpt-oss's sinks (has_sinks): head h's logit sinks[h] joins the row's max and
 // denominator where the splits meet (here with one split, else in the combine),
 // so it counts once per row whatever the number of splits.
+// Groups (WGS = 128 x NG invocations, opt-in): the workgroup's NG groups of 128 take the split's chunks in
+// turn, each with its own running max and sum, and are merged in shared memory at the end, so a context of
+// up to NG chunks needs no second workgroup (nor attn_combine) and its chunks' load chains run side by side.
 #include "common.glsl"
 #define WG 128u
 #define GMAX 8u
-layout(local_size_x = 128) in;
+layout(local_size_x_id = 2) in;
 layout(constant_id = 0) const uint T = 0;
 layout(constant_id = 1) const uint VU = 16; // V loads in flight per invocation (0: one at a time, for A/B runs)
+layout(constant_id = 2) const uint WGS = 128; // invocations: NG groups of 128 (the host checks shared memory)
+const uint NG = WGS / WG;
 layout(std430, binding = 0) readonly buffer Q { float d[]; } q;
 layout(std430, binding = 1) readonly buffer KC { uint d[]; } kc;
 layout(std430, binding = 2) readonly buffer VC { uint d[]; } vc;
@@ -43,10 +48,10 @@ layout(push_constant) uniform P {
     uint kstage; // K rows read together through shared memory (needs vec and HD / E a power of two)
 } p;
 shared float qv[1024];      // GB * HD <= 1024
-shared float pr[GMAX][WG];
-shared uint slots[WG];      // cache slot of each key of the chunk
-shared float fm[GMAX], fl[GMAX]; // final max and sum per head (read by a computed head index)
-shared float red[GMAX][32]; // per subgroup (subgroups of 4 or more invocations)
+shared float pr[NG * GMAX * WG]; // [group][head][key of the chunk]
+shared uint slots[NG * WG];      // cache slot of each key of the group's chunk
+shared float fm[NG * GMAX], fl[NG * GMAX]; // final max and sum per group and head
+shared float red[NG * GMAX * 32]; // per group, head and subgroup (subgroups of 4 or more invocations)
 // the chunk's K rows staged for the scores (kstage), then (after the loop) the (128 / (HD/4)) key groups x GB x HD
 // partial outputs as floats
 shared uvec4 stage[1024];
@@ -56,33 +61,39 @@ const uint E = T == DT_F32 ? 4u : 8u;
 
 // v[g] := the maximum (red_max) or sum (red_sum) of v[g] over the workgroup, for every head g < GB at
 // once: one pair of barriers for all heads (the per-head reductions were a pair each)
+// a group's subgroups (subgroups never straddle groups: 128 is a multiple of the subgroup size)
+uint group_subgroups() { return gl_NumSubgroups / NG; }
+uint red_at(uint g, uint i) { return ((gl_LocalInvocationID.x / WG) * GMAX + g) * 32u + i; }
+
 void red_max(inout float v[GMAX], uint GB) {
+    uint ns = group_subgroups(), me = gl_SubgroupID % ns;
     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
         if (g >= GB) continue;
         float t = subgroupMax(v[g]);
-        if (subgroupElect()) red[g][gl_SubgroupID] = t;
+        if (subgroupElect()) red[red_at(g, me)] = t;
     }
     barrier();
     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
         if (g >= GB) continue;
-        float r = red[g][0];
-        for (uint i = 1u; i < gl_NumSubgroups; i++) r = max(r, red[g][i]);
+        float r = red[red_at(g, 0u)];
+        for (uint i = 1u; i < ns; i++) r = max(r, red[red_at(g, i)]);
         v[g] = r;
     }
     barrier();
 }
 
 void red_sum(inout float v[GMAX], uint GB) {
+    uint ns = group_subgroups(), me = gl_SubgroupID % ns;
     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
         if (g >= GB) continue;
         float t = subgroupAdd(v[g]);
-        if (subgroupElect()) red[g][gl_SubgroupID] = t;
+        if (subgroupElect()) red[red_at(g, me)] = t;
     }
     barrier();
     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
         if (g >= GB) continue;
         float r = 0.0;
-        for (uint i = 0u; i < gl_NumSubgroups; i++) r += red[g][i];
+        for (uint i = 0u; i < ns; i++) r += red[red_at(g, i)];
         v[g] = r;
     }
     barrier();
@@ -128,7 +139,8 @@ void scores_staged(int c0, int je, uint kvh, uint GB, inout float sc[GMAX]) {
 
 void main() {
     uint nb = (p.H / p.HKV + p.GB - 1u) / p.GB;
-    uint kvh = gl_WorkGroupID.x / nb, r = gl_WorkGroupID.y, z = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
+    uint kvh = gl_WorkGroupID.x / nb, r = gl_WorkGroupID.y, z = gl_WorkGroupID.z;
+    uint gi = gl_LocalInvocationID.x / WG, tid = gl_LocalInvocationID.x % WG; // group, and place in it
     uint G = p.H / p.HKV, g0 = (gl_WorkGroupID.x % nb) * p.GB, GB = min(p.GB, G - g0);
     int lo = 0, hi = int(p.n_seqs) - 1; // the sequence that owns row r (q_start is sorted)
     while (lo < hi) {
@@ -142,7 +154,7 @@ void main() {
     int j0 = 0;
     if (p.window > 0u && pos + 1 > int(p.window)) j0 = pos + 1 - int(p.window);
     int jb = j0 + int(z * p.split_keys), je = min(pos + 1, jb + int(p.split_keys)); // this split's keys [jb, je)
-    for (uint e = tid; e < GB * p.HD; e += WG)
+    for (uint e = gl_LocalInvocationID.x; e < GB * p.HD; e += WGS)
         qv[e] = q.d[p.q_off + r * p.q_stride + (kvh * G + g0) * p.HD + e];
     barrier();
     uint DG = p.HD / 4u, KG = WG / DG, dg = tid % DG, kg = tid / DG; // PV: 4 dims x every KG-th key
@@ -151,19 +163,22 @@ void main() {
         m[g] = -1.0 / 0.0; l[g] = 0.0;
         [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
     }
-    uint btb = p.bt_off + s * p.bt_stride;
-    for (int c0 = jb; c0 < je; c0 += int(WG)) {
+    uint btb = p.bt_off + s * p.bt_stride, sb = gi * WG, pb = gi * GMAX * WG; // the group's slots and pr
+    // every group runs the same number of rounds (the barriers): in the last, some groups may have no chunk
+    int rounds = je > jb ? (je - jb + int(WG * NG) - 1) / int(WG * NG) : 0;
+    for (int it = 0; it < rounds; it++) {
+        int c0 = jb + (it * int(NG) + int(gi)) * int(WG);
         int j = c0 + int(tid);
         bool valid = j < je;
         float sc[GMAX];
         [[unroll]] for (uint g = 0u; g < GMAX; g++) sc[g] = 0.0;
         if (valid) {
             uint slot = uint(bt.d[btb + uint(j) / p.block_size]) * p.block_size + uint(j) % p.block_size;
-            slots[tid] = slot;
+            slots[sb + tid] = slot;
         }
         if (p.kstage != 0u) scores_staged(c0, je, kvh, GB, sc);
         else if (valid) {
-            uint slot = slots[tid];
+            uint slot = slots[sb + tid];
             uint kb = p.k_off + slot * p.c_stride + kvh * p.HD;
             if (p.vec != 0u) {
                 for (uint d0 = 0u; d0 < p.HD; d0 += E) {
@@ -191,10 +206,10 @@ void main() {
         red_max(red_v, GB); // GB is uniform: the barriers inside stay in uniform control flow
         [[unroll]] for (uint g = 0u; g < GMAX; g++) {
             if (g >= GB) continue;
-            float mn = max(m[g], red_v[g]);
+            float mn = max(m[g], red_v[g]); // -inf only while a group has had no key (NG > 1)
             float pj = valid ? exp(sc[g] - mn) : 0.0;
-            pr[g][tid] = pj; // read by the products below, after red_sum's barriers
-            corr[g] = exp(m[g] - mn); // 0 on the first chunk
+            pr[pb + g * WG + tid] = pj; // read by the products below, after red_sum's barriers
+            corr[g] = mn == -1.0 / 0.0 ? 1.0 : exp(m[g] - mn); // 0 on the first chunk
             m[g] = mn;
             red_v[g] = pj;
         }
@@ -212,7 +227,7 @@ void main() {
             for (int j0 = int(kg); j0 < cn && kg < KG; j0 += int(VU * KG)) {
                 uvec4 raw[VU > 0u ? VU : 1u];
                 [[unroll]] for (uint b = 0u; b < VU; b++) { // past the chunk: the last key's row (weight 0)
-                    uint vb = p.v_off + slots[min(j0 + int(b * KG), cn - 1)] * p.c_stride + kvh * p.HD + dg * 4u;
+                    uint vb = p.v_off + slots[sb + uint(min(j0 + int(b * KG), cn - 1))] * p.c_stride + kvh * p.HD + dg * 4u;
                     raw[b] = T == DT_F32 ? vc4.d[vb >> 2] : uvec4(vc2.d[vb >> 2], 0u, 0u);
                 }
                 [[unroll]] for (uint b = 0u; b < VU; b++) {
@@ -222,14 +237,14 @@ void main() {
                                           : vec4(bf16_lo(raw[b].x), bf16_hi(raw[b].x), bf16_lo(raw[b].y), bf16_hi(raw[b].y));
                     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                         if (g >= GB) continue;
-                        float pj = jj < cn ? pr[g][min(jj, int(WG) - 1)] : 0.0;
+                        float pj = jj < cn ? pr[pb + g * WG + uint(min(jj, int(WG) - 1))] : 0.0;
                         acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
                     }
                 }
             }
         } else
         for (int jj = int(kg); jj < cn && kg < KG; jj += int(KG)) {
-            uint vb = p.v_off + slots[jj] * p.c_stride + kvh * p.HD + dg * 4u;
+            uint vb = p.v_off + slots[sb + uint(jj)] * p.c_stride + kvh * p.HD + dg * 4u;
             vec4 vv;
             if (p.vvec != 0u && T == DT_F32) {
                 vv = uintBitsToFloat(vc4.d[vb >> 2]);
@@ -242,37 +257,65 @@ void main() {
             }
             [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                 if (g >= GB) continue;
-                float pj = pr[g][jj];
+                float pj = pr[pb + g * WG + uint(jj)];
                 acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
         }
         barrier();
     }
-    // merge the KG key groups, then write (or hand the split's partial to attn_combine)
-    if (kg < KG) // when HD/4 does not divide 128 the last few invocations have no key group
-        [[unroll]] for (uint g = 0u; g < GMAX; g++)
-            if (g < GB)
-                [[unroll]] for (uint i = 0u; i < 4u; i++) FIN((kg * GB + g) * p.HD + dg * 4u + i) = floatBitsToUint(acc[g][i]);
+    // merge the key groups of every group (each group's sums scaled to the workgroup's running max, M), then
+    // write (or hand the split's partial to attn_combine). The partial outputs go through FIN in passes of as
+    // many as it holds (one pass with one group, in the order of the key groups)
     if (tid == 0u)
-        [[unroll]] for (uint g = 0u; g < GMAX; g++) { fm[g] = m[g]; fl[g] = l[g]; }
+        [[unroll]] for (uint g = 0u; g < GMAX; g++) { fm[gi * GMAX + g] = m[g]; fl[gi * GMAX + g] = l[g]; }
     barrier();
-    for (uint e = tid; e < GB * p.HD; e += WG) {
-        uint g = e / p.HD, d = e % p.HD;
-        float v = 0.0;
-        for (uint k = 0u; k < KG; k++) v += uintBitsToFloat(FIN((k * GB + g) * p.HD + d));
-        uint h = kvh * G + g0 + g;
+    float M[GMAX], L[GMAX], own[GMAX];
+    [[unroll]] for (uint g = 0u; g < GMAX; g++) {
+        M[g] = fm[g];
+        for (uint i = 1u; i < NG; i++) M[g] = max(M[g], fm[i * GMAX + g]);
+        L[g] = NG == 1u ? fl[g] : 0.0;
+        for (uint i = 0u; NG > 1u && i < NG; i++)
+            if (fm[i * GMAX + g] != -1.0 / 0.0) L[g] += fl[i * GMAX + g] * exp(fm[i * GMAX + g] - M[g]);
+        own[g] = NG == 1u ? 1.0 : m[g] == -1.0 / 0.0 ? 0.0 : exp(m[g] - M[g]);
+    }
+    uint lid = gl_LocalInvocationID.x, P = NG * KG, cap = 4096u / (GB * p.HD), slot = gi * KG + kg;
+    float vout[1024u / WGS];
+    [[unroll]] for (uint i = 0u; i < 1024u / WGS; i++) vout[i] = 0.0;
+    for (uint b0 = 0u; b0 < P; b0 += cap) {
+        if (kg < KG && slot >= b0 && slot < b0 + cap) // when HD/4 does not divide 128 the last few have no key group
+            [[unroll]] for (uint g = 0u; g < GMAX; g++)
+                if (g < GB)
+                    [[unroll]] for (uint i = 0u; i < 4u; i++)
+                        FIN(((slot - b0) * GB + g) * p.HD + dg * 4u + i) =
+                            floatBitsToUint(NG == 1u ? acc[g][i] : acc[g][i] * own[g]);
+        barrier();
+        uint nk = min(cap, P - b0);
+        [[unroll]] for (uint i = 0u; i < 1024u / WGS; i++) {
+            uint e = lid + i * WGS;
+            if (e >= GB * p.HD) continue;
+            for (uint k = 0u; k < nk; k++) vout[i] += uintBitsToFloat(FIN((k * GB + e / p.HD) * p.HD + e % p.HD));
+        }
+        barrier();
+    }
+    [[unroll]] for (uint i = 0u; i < 1024u / WGS; i++) {
+        uint e = lid + i * WGS;
+        if (e >= GB * p.HD) continue;
+        uint g = e / p.HD, d = e % p.HD, h = kvh * G + g0 + g;
+        float v = vout[i], mg = 0.0, lg = 0.0;
+        [[unroll]] for (uint gg = 0u; gg < GMAX; gg++) // M[g], L[g] with g computed: select from the registers
+            if (gg == g) { mg = M[gg]; lg = L[gg]; }
         if (p.n_split == 1u) {
-            float den = fl[g];
+            float den = lg;
             if (p.has_sinks != 0u) { // out = v e^(m - M) / (l e^(m - M) + e^(sink - M)), M = max(m, sink)
-                float sv = sk.d[p.sk_off + h], M = max(fm[g], sv), c = exp(fm[g] - M);
+                float sv = sk.d[p.sk_off + h], Ms = max(mg, sv), c = exp(mg - Ms);
                 v *= c;
-                den = fl[g] * c + exp(sv - M);
+                den = lg * c + exp(sv - Ms);
             }
             o.d[p.o_off + r * p.o_stride + h * p.HD + d] = v / den;
         } else {
             uint pb = ((r * p.H + h) * p.n_split + z) * (p.HD + 2u);
             part.d[pb + d] = v;
-            if (d == 0u) { part.d[pb + p.HD] = fm[g]; part.d[pb + p.HD + 1u] = fl[g]; }
+            if (d == 0u) { part.d[pb + p.HD] = mg; part.d[pb + p.HD + 1u] = lg; }
         }
     }
 }
