@@ -86,9 +86,9 @@ if [ $vl = 1 ]; then
   done
   # weights and tables split into row ranges, as a tensor beyond maxStorageBufferRange is (a big LM head
   # in f32 on lavapipe's 128 MiB): here every weight row range of ~1000 bytes is a dispatch of its own;
-  # attention.comp in its opt-in groups of 128 (VLLMC_VULKAN_ATTN_GROUPS=2) in the same pass
-  VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 VLLMC_VULKAN_ATTN_GROUPS=2 "${vl_env[@]}" "$B/tests/test_backend_ops" >"$tmp/ops_split" 2>&1
-  vl_check "test_backend_ops (weights split at 1000-byte bindings, attention in 2 groups)" "$tmp/ops_split" $?
+  # attention.comp in its opt-in groups of 128 (VLLMC_VULKAN_ATTN_GROUPS=4) in the same pass
+  VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 VLLMC_VULKAN_ATTN_GROUPS=4 "${vl_env[@]}" "$B/tests/test_backend_ops" >"$tmp/ops_split" 2>&1
+  vl_check "test_backend_ops (weights split at 1000-byte bindings, attention in 4 groups)" "$tmp/ops_split" $?
   # MoE routing on the device (issue 12) with every expert in a binding of its own: one expert matvec
   # dispatch per expert, as for per-expert tensors that do not lie at equal steps in one buffer
   VLLMC_TEST_GPU=1 VLLMC_VULKAN_SPLIT_RANGE=1000 "${vl_env[@]}" "$B/tests/test_backend_moe_route" >"$tmp/moe_split" 2>&1

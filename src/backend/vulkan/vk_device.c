@@ -196,11 +196,11 @@ static int create_device(vk_ctx *c) {
     c->stacked_gemm = sg2 && !strcmp(sg2, "1"); /* opt-in until measured on a GPU with cooperative matrices */
     const char *ks = getenv("VLLMC_VULKAN_ATTN_KSTAGE"); /* opt-in: measured slower on the H100 (session 14) */
     c->attn_kstage = ks && !strcmp(ks, "1");
-    /* attention.comp in groups of 128 (opt-in until measured): shared memory 20 KiB (q, the merge's staging)
-     * and 5.6 KiB a group (its probabilities, slots, reductions): 31,872 bytes at 2 groups, 43,264 at 4 */
+    /* attention.comp in groups of 128 (opt-in until measured): shared memory 20 KiB (q; the staging that holds
+     * the probabilities, then the merge) and 1.6 KiB a group (its slots and reductions): 26,880 bytes at 4 */
     const char *ag = getenv("VLLMC_VULKAN_ATTN_GROUPS");
     c->attn_groups = ag && (atoi(ag) == 2 || atoi(ag) == 4) ? atoi(ag) : 1;
-    while (c->attn_groups > 1 && (c->props.limits.maxComputeSharedMemorySize < 20480u + 5696u * (uint32_t)c->attn_groups ||
+    while (c->attn_groups > 1 && (c->props.limits.maxComputeSharedMemorySize < 20480u + 1600u * (uint32_t)c->attn_groups ||
                                   c->props.limits.maxComputeWorkGroupInvocations < 128u * (uint32_t)c->attn_groups ||
                                   c->props.limits.maxComputeWorkGroupSize[0] < 128u * (uint32_t)c->attn_groups))
         c->attn_groups /= 2;

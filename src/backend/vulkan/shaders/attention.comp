@@ -48,14 +48,15 @@ layout(push_constant) uniform P {
     uint kstage; // K rows read together through shared memory (needs vec and HD / E a power of two)
 } p;
 shared float qv[1024];      // GB * HD <= 1024
-shared float pr[NG * GMAX * WG]; // [group][head][key of the chunk]
 shared uint slots[NG * WG];      // cache slot of each key of the group's chunk
 shared float fm[NG * GMAX], fl[NG * GMAX]; // final max and sum per group and head
 shared float red[NG * GMAX * 32]; // per group, head and subgroup (subgroups of 4 or more invocations)
-// the chunk's K rows staged for the scores (kstage), then (after the loop) the (128 / (HD/4)) key groups x GB x HD
-// partial outputs as floats
+// the chunk's K rows staged for the scores (kstage); the probabilities of each group's chunk, [group][head][key]
+// (after the scores: a barrier apart from the staged K); then (after the loop) the partial outputs of the key
+// groups x GB x HD, as floats
 shared uvec4 stage[1024];
 #define FIN(i) stage[(i) >> 2][(i) & 3u]
+#define PR(i) stage[(i) >> 2][(i) & 3u]
 
 const uint E = T == DT_F32 ? 4u : 8u;
 
@@ -163,7 +164,7 @@ void main() {
         m[g] = -1.0 / 0.0; l[g] = 0.0;
         [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
     }
-    uint btb = p.bt_off + s * p.bt_stride, sb = gi * WG, pb = gi * GMAX * WG; // the group's slots and pr
+    uint btb = p.bt_off + s * p.bt_stride, sb = gi * WG, pb = gi * GMAX * WG; // the group's slots and PR
     // every group runs the same number of rounds (the barriers): in the last, some groups may have no chunk
     int rounds = je > jb ? (je - jb + int(WG * NG) - 1) / int(WG * NG) : 0;
     for (int it = 0; it < rounds; it++) {
@@ -208,7 +209,7 @@ void main() {
             if (g >= GB) continue;
             float mn = max(m[g], red_v[g]); // -inf only while a group has had no key (NG > 1)
             float pj = valid ? exp(sc[g] - mn) : 0.0;
-            pr[pb + g * WG + tid] = pj; // read by the products below, after red_sum's barriers
+            PR(pb + g * WG + tid) = floatBitsToUint(pj); // read by the products below, after red_sum's barriers
             corr[g] = mn == -1.0 / 0.0 ? 1.0 : exp(m[g] - mn); // 0 on the first chunk
             m[g] = mn;
             red_v[g] = pj;
@@ -237,7 +238,7 @@ void main() {
                                           : vec4(bf16_lo(raw[b].x), bf16_hi(raw[b].x), bf16_lo(raw[b].y), bf16_hi(raw[b].y));
                     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                         if (g >= GB) continue;
-                        float pj = jj < cn ? pr[pb + g * WG + uint(min(jj, int(WG) - 1))] : 0.0;
+                        float pj = jj < cn ? uintBitsToFloat(PR(pb + g * WG + uint(min(jj, int(WG) - 1)))) : 0.0;
                         acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
                     }
                 }
@@ -257,7 +258,7 @@ void main() {
             }
             [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                 if (g >= GB) continue;
-                float pj = pr[pb + g * WG + uint(jj)];
+                float pj = uintBitsToFloat(PR(pb + g * WG + uint(jj)));
                 acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
         }
