@@ -56,7 +56,7 @@ shared float red[NG * GMAX * 32]; // per group, head and subgroup (subgroups of 
 // groups x GB x HD, as floats
 shared uvec4 stage[1024];
 #define FIN(i) stage[(i) >> 2][(i) & 3u]
-#define PR(i) stage[(i) >> 2][(i) & 3u]
+#define PR(i) FIN(i) // the same floats, in the loop (the probabilities) instead of after it
 
 const uint E = T == DT_F32 ? 4u : 8u;
 
@@ -164,7 +164,7 @@ void main() {
         m[g] = -1.0 / 0.0; l[g] = 0.0;
         [[unroll]] for (uint i = 0u; i < 4u; i++) acc[g][i] = 0.0;
     }
-    uint btb = p.bt_off + s * p.bt_stride, sb = gi * WG, pb = gi * GMAX * WG; // the group's slots and PR
+    uint btb = p.bt_off + s * p.bt_stride, sb = gi * WG, prb = gi * GMAX * WG; // the group's slots and PR
     // every group runs the same number of rounds (the barriers): in the last, some groups may have no chunk
     int rounds = je > jb ? (je - jb + int(WG * NG) - 1) / int(WG * NG) : 0;
     for (int it = 0; it < rounds; it++) {
@@ -209,7 +209,7 @@ void main() {
             if (g >= GB) continue;
             float mn = max(m[g], red_v[g]); // -inf only while a group has had no key (NG > 1)
             float pj = valid ? exp(sc[g] - mn) : 0.0;
-            PR(pb + g * WG + tid) = floatBitsToUint(pj); // read by the products below, after red_sum's barriers
+            PR(prb + g * WG + tid) = floatBitsToUint(pj); // read by the products below, after red_sum's barriers
             corr[g] = mn == -1.0 / 0.0 ? 1.0 : exp(m[g] - mn); // 0 on the first chunk
             m[g] = mn;
             red_v[g] = pj;
@@ -238,7 +238,7 @@ void main() {
                                           : vec4(bf16_lo(raw[b].x), bf16_hi(raw[b].x), bf16_lo(raw[b].y), bf16_hi(raw[b].y));
                     [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                         if (g >= GB) continue;
-                        float pj = jj < cn ? uintBitsToFloat(PR(pb + g * WG + uint(min(jj, int(WG) - 1)))) : 0.0;
+                        float pj = jj < cn ? uintBitsToFloat(PR(prb + g * WG + uint(min(jj, int(WG) - 1)))) : 0.0;
                         acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
                     }
                 }
@@ -258,7 +258,7 @@ void main() {
             }
             [[unroll]] for (uint g = 0u; g < GMAX; g++) {
                 if (g >= GB) continue;
-                float pj = uintBitsToFloat(PR(pb + g * WG + uint(jj)));
+                float pj = uintBitsToFloat(PR(prb + g * WG + uint(jj)));
                 acc[g][0] += pj * vv.x; acc[g][1] += pj * vv.y; acc[g][2] += pj * vv.z; acc[g][3] += pj * vv.w;
             }
         }
